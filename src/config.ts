@@ -1,0 +1,120 @@
+import { resolve } from 'node:path';
+import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB, type Limits } from './core/limits.js';
+
+export type EngineName = 'lmdb' | 'etcd';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Everything the server needs to start, validated. */
+export interface Config {
+  host: string;
+  port: number;
+  /** Absolute path of the data directory. */
+  dataDirectory: string;
+  engine: EngineName;
+  etcdEndpoints: string[];
+  limits: Limits;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * One setting: its environment variables (first set wins), its `kvs serve`
+ * flag, and how to parse it. Flags win over the environment.
+ */
+interface Setting<T> {
+  env: string[];
+  flag: string;
+  describe: string;
+  parse(text: string, source: string): T;
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+const integer = (min: number, max: number) => (text: string, source: string): number => {
+  const value = Number(text.trim());
+  if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${source} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
+  }
+  return value;
+};
+
+const oneOf = <T extends string>(choices: readonly T[]) => (text: string, source: string): T => {
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new ConfigError(`${source} must be one of ${choices.join(', ')} (got ${JSON.stringify(text)})`);
+  }
+  return text as T;
+};
+
+const nonEmpty = (text: string, source: string): string => {
+  if (text.trim() === '') throw new ConfigError(`${source} must not be empty`);
+  return text;
+};
+
+export const SETTINGS = {
+  host: { env: ['HOST'], flag: 'host', describe: 'listen address (default 127.0.0.1)', parse: nonEmpty },
+  port: { env: ['PORT', 'KV_STORE_PORT'], flag: 'port', describe: 'listen port (default 8080; 0 picks a free one)', parse: integer(0, 65535) },
+  dataDirectory: { env: ['DATA_DIRECTORY'], flag: 'data-directory', describe: 'where the embedded engine keeps its files (default ./data)', parse: nonEmpty },
+  engine: { env: ['KV_ENGINE'], flag: 'engine', describe: 'storage engine: lmdb (embedded, default) or etcd', parse: oneOf<EngineName>(['lmdb', 'etcd']) },
+  etcdEndpoints: {
+    env: ['ETCD_ENDPOINTS'],
+    flag: 'etcd-endpoints',
+    describe: 'comma-separated etcd endpoints, for --engine etcd',
+    parse: (text: string) => text.split(',').map((part) => part.trim()).filter(Boolean),
+  },
+  maxValueBytes: { env: ['KV_MAX_VALUE_BYTES'], flag: 'max-value-bytes', describe: 'largest value in bytes (default 4 MiB)', parse: integer(1, 512 * MIB) },
+  maxKeyBytes: { env: ['KV_MAX_KEY_BYTES'], flag: 'max-key-bytes', describe: `largest key in UTF-8 bytes (default 1024, at most ${MAX_KEY_BYTES_CEILING})`, parse: integer(1, MAX_KEY_BYTES_CEILING) },
+  maxRequestBytes: { env: ['KV_MAX_REQUEST_BYTES'], flag: 'max-request-bytes', describe: 'largest JSON request body in bytes (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
+  historyRetention: { env: ['KV_HISTORY_RETENTION'], flag: 'history-retention', describe: 'revisions of change history kept (default 100000)', parse: integer(1, 1_000_000_000) },
+  logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', describe: 'pino log level (default info; request logs at debug)', parse: oneOf(LOG_LEVELS) },
+} satisfies Record<string, Setting<unknown>>;
+
+type SettingName = keyof typeof SETTINGS;
+type Parsed = { [K in SettingName]?: ReturnType<(typeof SETTINGS)[K]['parse']> };
+
+/**
+ * Builds the configuration from the environment and `kvs serve` flags
+ * (`--port 9000` or `--port=9000`). Throws ConfigError with a message fit for
+ * the user on anything invalid.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string | undefined> = {}, cwd = process.cwd()): Config {
+  const parsed: Parsed = {};
+  for (const [name, setting] of Object.entries(SETTINGS) as Array<[SettingName, Setting<unknown>]>) {
+    const flagValue = flags[setting.flag];
+    if (flagValue !== undefined) {
+      (parsed as Record<string, unknown>)[name] = setting.parse(flagValue, `--${setting.flag}`);
+      continue;
+    }
+    for (const variable of setting.env) {
+      const envValue = env[variable];
+      if (envValue !== undefined && envValue !== '') {
+        (parsed as Record<string, unknown>)[name] = setting.parse(envValue, variable);
+        break;
+      }
+    }
+  }
+
+  const engine = parsed.engine ?? 'lmdb';
+  const etcdEndpoints = parsed.etcdEndpoints ?? [];
+  if (engine === 'etcd' && etcdEndpoints.length === 0) {
+    throw new ConfigError('KV_ENGINE=etcd needs ETCD_ENDPOINTS (for example http://127.0.0.1:2379)');
+  }
+  const limits: Limits = {
+    ...DEFAULT_LIMITS,
+    maxValueBytes: parsed.maxValueBytes ?? DEFAULT_LIMITS.maxValueBytes,
+    maxKeyBytes: parsed.maxKeyBytes ?? DEFAULT_LIMITS.maxKeyBytes,
+    maxRequestBytes: parsed.maxRequestBytes ?? DEFAULT_LIMITS.maxRequestBytes,
+    historyRetention: parsed.historyRetention ?? DEFAULT_LIMITS.historyRetention,
+  };
+  return {
+    host: parsed.host ?? '127.0.0.1',
+    port: parsed.port ?? 8080,
+    dataDirectory: resolve(cwd, parsed.dataDirectory ?? './data'),
+    engine,
+    etcdEndpoints,
+    limits,
+    logLevel: parsed.logLevel ?? 'info',
+  };
+}

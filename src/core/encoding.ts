@@ -1,0 +1,89 @@
+import { KvError } from './errors.js';
+
+/**
+ * How a value is shown inside a JSON envelope (list, txn, watch, seed /get):
+ * `json` embeds it as JSON, `utf8` as a string, `base64` as base64 text.
+ */
+export type ValueEncoding = 'json' | 'utf8' | 'base64';
+
+export const JSON_CONTENT_TYPE = 'application/json';
+export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
+
+/**
+ * True for `application/json`, `application/problem+json`, `text/json` and
+ * the like, with or without parameters.
+ */
+export function isJsonContentType(contentType: string): boolean {
+  const semicolon = contentType.indexOf(';');
+  const mediaType = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+  return mediaType === 'application/json' || mediaType === 'text/json' || mediaType.endsWith('+json');
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes bytes as UTF-8, or returns null when they are not valid UTF-8. */
+export function tryDecodeUtf8(bytes: Uint8Array): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+export interface EncodedValue {
+  value: unknown;
+  encoding: ValueEncoding;
+}
+
+/**
+ * Presents stored bytes in a JSON envelope (API.md §2): JSON content types are
+ * embedded as JSON when they parse, other valid UTF-8 becomes a string, anything
+ * else base64.
+ */
+export function encodeValueForEnvelope(bytes: Buffer, contentType: string): EncodedValue {
+  const text = tryDecodeUtf8(bytes);
+  if (text === null) return { value: bytes.toString('base64'), encoding: 'base64' };
+  if (isJsonContentType(contentType)) {
+    try {
+      return { value: JSON.parse(text), encoding: 'json' };
+    } catch {
+      // Stored with a JSON type but not JSON (possible through a raw PUT): show the text.
+    }
+  }
+  return { value: text, encoding: 'utf8' };
+}
+
+/**
+ * Turns a value from a JSON envelope (txn put) into bytes and its default
+ * content type. `json` (the default) serialises any JSON value; `utf8` needs a
+ * string; `base64` needs a canonical base64 string.
+ */
+export function decodeValueFromEnvelope(value: unknown, encoding: ValueEncoding, where: string): { bytes: Buffer; contentType: string } {
+  switch (encoding) {
+    case 'json':
+      if (value === undefined) throw new KvError('invalid_request', `${where}.value is required`);
+      return { bytes: Buffer.from(JSON.stringify(value), 'utf8'), contentType: JSON_CONTENT_TYPE };
+    case 'utf8':
+      if (typeof value !== 'string') throw new KvError('invalid_request', `${where}.value must be a string when encoding is "utf8"`);
+      return { bytes: Buffer.from(value, 'utf8'), contentType: 'text/plain; charset=utf-8' };
+    case 'base64': {
+      if (typeof value !== 'string' || !isCanonicalBase64(value)) {
+        throw new KvError('invalid_request', `${where}.value must be a base64 string when encoding is "base64"`);
+      }
+      return { bytes: Buffer.from(value, 'base64'), contentType: DEFAULT_CONTENT_TYPE };
+    }
+  }
+}
+
+const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Node's base64 decoder silently skips junk; this refuses it instead. */
+export function isCanonicalBase64(text: string): boolean {
+  return BASE64_PATTERN.test(text);
+}
+
+export function parseValueEncoding(value: unknown, where: string): ValueEncoding {
+  if (value === undefined) return 'json';
+  if (value === 'json' || value === 'utf8' || value === 'base64') return value;
+  throw new KvError('invalid_request', `${where}.encoding must be "json", "utf8" or "base64"`);
+}

@@ -1,0 +1,65 @@
+/**
+ * Every limit kvs enforces, with its default. Names carry their unit last
+ * (`Bytes`, `Ms`, `Seconds`) so a reader never has to guess.
+ *
+ * Limits are checked where requests enter (the HTTP layer) and each violation
+ * has its own error code (see errors.ts). The engine re-checks nothing it is
+ * told is valid; it asserts programmer errors only.
+ */
+export interface Limits {
+  /** Largest key, in UTF-8 bytes. LMDB allows up to 1978 bytes per key; the change log and expiry index add up to 9 bytes of prefix. */
+  maxKeyBytes: number;
+  /** Largest value, in bytes. */
+  maxValueBytes: number;
+  /** Largest request body of the JSON routes (`/v1/txn`, `/put`, imports are exempt: see maxImportBytes). */
+  maxRequestBytes: number;
+  /** Largest body of `/v1/admin/import`. */
+  maxImportBytes: number;
+  /** Most checks, and most ops, in one `/v1/txn`. */
+  maxTxnOps: number;
+  /** Largest page of a range request (`limit`). */
+  maxListLimit: number;
+  /** Page size when `limit` is not given. */
+  defaultListLimit: number;
+  /** Longest TTL. */
+  maxTtlSeconds: number;
+  /** Longest content type, in characters. */
+  maxContentTypeChars: number;
+  /** Revisions of history the change log keeps at least. */
+  historyRetention: number;
+}
+
+export const MIB = 1024 * 1024;
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxKeyBytes: 1024,
+  maxValueBytes: 4 * MIB,
+  // One maximal value, base64-encoded inside a JSON envelope, must still fit.
+  maxRequestBytes: 8 * MIB,
+  maxImportBytes: 1024 * MIB,
+  maxTxnOps: 128,
+  maxListLimit: 1000,
+  defaultListLimit: 100,
+  // Ten years: long enough for any cache, short enough that `now + ttl` never loses precision.
+  maxTtlSeconds: 10 * 365 * 24 * 3600,
+  maxContentTypeChars: 256,
+  historyRetention: 100_000,
+});
+
+/** The hard ceiling of `maxKeyBytes`: LMDB's key size (1978) minus the 9-byte expiry-index prefix, rounded down. */
+export const MAX_KEY_BYTES_CEILING = 1960;
+
+/** Largest magnitude of a counter: JSON numbers beyond it lose integer precision. */
+export const COUNTER_ABS_MAX = Number.MAX_SAFE_INTEGER;
+
+/** How long graceful shutdown may take before the process exits anyway. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** How often the background sweeper looks for expired keys. */
+export const EXPIRY_SWEEP_INTERVAL_MS = 250;
+
+/** Most expired keys removed in one sweep transaction, so a sweep never stalls writers for long. */
+export const EXPIRY_SWEEP_BATCH_MAX = 1000;
+
+/** Most change-log revisions deleted in one compaction transaction. */
+export const COMPACTION_BATCH_MAX = 5000;

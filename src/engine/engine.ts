@@ -1,0 +1,148 @@
+import type { Entry, EntryMeta, Revision, RevisionChanges } from '../core/types.js';
+
+/**
+ * The storage contract every engine implements (embedded LMDB, etcd). It is
+ * etcd's KV model: a store revision, per-key createRevision/revision/version,
+ * ranges over UTF-8 byte order, and transactions of compares and ops that
+ * apply atomically at one revision.
+ *
+ * Contracts every implementation honours:
+ * - Keys are valid (core/keys.ts) and values within limits: the HTTP layer
+ *   checks input at the edge; engines don't re-validate.
+ * - An entry whose `expiresAtMs` is at or before `now()` does not exist for any
+ *   read, compare or write. Its removal is recorded as an `expire` event.
+ * - A promise for a write resolves only once the write is durable (synced to
+ *   disk, or committed by the cluster's quorum). It rejects if the write failed,
+ *   and then nothing of it applied.
+ * - A write that changes nothing (a delete of a missing key, a txn of gets)
+ *   creates no revision.
+ * - Reads see every write whose promise resolved before the read began.
+ */
+export interface StorageEngine {
+  /** `lmdb` or `etcd`, reported by /v1/status. */
+  readonly name: string;
+
+  /** Opens the store; must be called once before anything else. */
+  open(): Promise<void>;
+
+  /** Waits for in-flight writes to become durable, stops background work and releases the store. Idempotent. */
+  close(): Promise<void>;
+
+  /** True while the engine can serve reads and writes (/readyz). */
+  isReady(): Promise<boolean>;
+
+  /** The live entry under `key` (null if absent or expired), with the store revision of the snapshot it was read from. */
+  get(key: string): Promise<ReadResult>;
+
+  /**
+   * `get` without waiting, offered by engines that read from local memory
+   * (the embedded engine). The HTTP layer serves plain reads through it
+   * without a promise per request; engines that must wait leave it out.
+   */
+  getSync?(key: string): ReadResult;
+
+  /**
+   * Live entries with `start <= key < end`, ascending, or descending when
+   * `reverse`. Bounds are byte strings compared with the keys' UTF-8 bytes (a
+   * bound such as a prefix's end need not be valid UTF-8). An empty `start`
+   * means from the first key; a null `end` means to the last. At most `limit` (>= 1) items; `more` says
+   * whether the range holds further live keys. `withValues: false` leaves
+   * `value` out.
+   */
+  range(request: RangeRequest): Promise<RangeResult>;
+
+  /** Number of live keys with `start <= key < end`. */
+  count(start: Buffer, end: Buffer | null): Promise<number>;
+
+  /** Every live entry with `start <= key < end`, ascending, all from one snapshot (for export). */
+  snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry>;
+
+  /**
+   * Evaluates every compare against one snapshot; when all pass, applies every
+   * op atomically at one new revision (none if nothing changed), otherwise
+   * applies nothing. An op that cannot apply (add to a non-counter, counter
+   * overflow) throws a KvError and nothing applies. A key appears at most once
+   * among the ops.
+   */
+  txn(request: TxnRequest): Promise<TxnResult>;
+
+  /** Deletes every live key with `start <= key < end` at one revision. */
+  deleteRange(start: Buffer, end: Buffer | null): Promise<{ deleted: number; revision: Revision }>;
+
+  /** Store revision, the revision history is compacted up to, and the number of keys. */
+  status(): Promise<StoreStatus>;
+
+  /**
+   * Calls `listener` after each durable write with the changes it made, in
+   * revision order. Returns a function that removes the listener.
+   */
+  onChanges(listener: (changes: RevisionChanges) => void): () => void;
+}
+
+export interface ReadResult {
+  entry: Entry | null;
+  revision: Revision;
+}
+
+export interface RangeRequest {
+  start: Buffer;
+  end: Buffer | null;
+  limit: number;
+  reverse: boolean;
+  withValues: boolean;
+}
+
+export type RangeItem = EntryMeta & { value?: Buffer };
+
+export interface RangeResult {
+  items: RangeItem[];
+  more: boolean;
+  revision: Revision;
+}
+
+/**
+ * A condition on one key, evaluated before any op applies.
+ * - `exists`: the key is present (true) or absent (false).
+ * - `revisionIn`: the key's revision is one of `revisions`; 0 stands for "absent".
+ * - `revisionNotIn`: the key's revision is none of `revisions` (absent passes unless 0 is listed).
+ */
+export type Compare =
+  | { key: string; kind: 'exists'; expected: boolean }
+  | { key: string; kind: 'revisionIn'; revisions: readonly Revision[] }
+  | { key: string; kind: 'revisionNotIn'; revisions: readonly Revision[] };
+
+export type TxnOp =
+  /** Creates or replaces. `ttlMs` null clears any existing TTL. */
+  | { op: 'put'; key: string; value: Buffer; contentType: string; ttlMs: number | null }
+  | { op: 'delete'; key: string }
+  /** Adds `by` to the JSON integer under `key` (absent counts as 0) and stores the result as JSON. */
+  | { op: 'add'; key: string; by: number }
+  | { op: 'get'; key: string };
+
+export interface TxnRequest {
+  compares: readonly Compare[];
+  ops: readonly TxnOp[];
+}
+
+export type TxnOpResult =
+  | { op: 'put'; key: string; entry: EntryMeta; created: boolean }
+  | { op: 'delete'; key: string; deleted: boolean }
+  | { op: 'add'; key: string; entry: EntryMeta; value: number }
+  | { op: 'get'; key: string; entry: Entry | null };
+
+export type TxnResult =
+  | { succeeded: true; revision: Revision; results: TxnOpResult[] }
+  | {
+      succeeded: false;
+      revision: Revision;
+      /** Indices of the compares that failed. */
+      failedCompares: number[];
+      /** Revision of each failed compare's key (0 when absent), same order as failedCompares. */
+      currentRevisions: Revision[];
+    };
+
+export interface StoreStatus {
+  revision: Revision;
+  compactRevision: Revision;
+  keys: number;
+}

@@ -1,0 +1,288 @@
+import { mkdirSync } from 'node:fs';
+import type { Transaction } from 'lmdb';
+import { dirname } from 'node:path';
+import { EXPIRY_SWEEP_INTERVAL_MS } from '../../core/limits.js';
+import { keyBytes } from '../../core/keys.js';
+import type { ChangeEvent, Entry, Revision, RevisionChanges } from '../../core/types.js';
+import type { RangeItem, RangeRequest, ReadResult, RangeResult, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
+import { applyTxn } from './apply-txn.js';
+import { GroupCommit } from './group-commit.js';
+import { compactionTarget, compactLog, hasDueExpiry, sweepExpired } from './maintenance.js';
+import { decodeRecord, decodeRecordCopy } from './record-codec.js';
+import { getBinaryFast, META_COMPACT_REVISION, META_FORMAT, META_REVISION, openStores, readMetaNumber, STORE_FORMAT, writeMetaNumber, type StoredEvent, type Stores } from './stores.js';
+import type { WriteBatch } from './write-batch.js';
+import { isRecordExpired, toMeta, type WriteContext } from './write-context.js';
+
+export interface LmdbEngineOptions {
+  /** The store file; its directory is created if missing. A `-lock` file sits beside it. */
+  file: string;
+  historyRetention: number;
+  /** The clock, in ms since the epoch; injected so TTL tests are deterministic. */
+  now?: () => number;
+  /** How often expired keys are swept and history compacted. */
+  maintenanceIntervalMs?: number;
+  /** Told about failures of background work, which has no caller to throw to. */
+  onBackgroundError?: (error: unknown) => void;
+}
+
+/**
+ * The embedded engine. Reads are synchronous LMDB lookups in a shared read
+ * snapshot. Writes run as callbacks of lmdb-js async transactions: callbacks of
+ * one event turn share one LMDB transaction and one sync (group commit), and a
+ * write's promise resolves only after `root.flushed`, i.e. after the sync
+ * that covers it (docs/adr/0002-durable-acknowledgements.md).
+ */
+export class LmdbEngine implements StorageEngine {
+  readonly name = 'lmdb';
+  private stores: Stores | null = null;
+  private readonly now: () => number;
+  private readonly listeners = new Set<(changes: RevisionChanges) => void>();
+  private publishedRevision: Revision = 0;
+  private maintenanceTimer: NodeJS.Timeout | null = null;
+  private maintenanceRunning = false;
+  private closing: Promise<void> | null = null;
+  /**
+   * The read snapshot every read uses, renewed after each commit. lmdb-js's
+   * implicit read transaction is reset by a timer after every event turn, which
+   * costs a timer and a renew per turn; holding our own and renewing it exactly
+   * when a write commits keeps reads at one native call.
+   */
+  private readTxn: Transaction | null = null;
+  private committer: GroupCommit | null = null;
+
+  constructor(private readonly options: LmdbEngineOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async open(): Promise<void> {
+    if (this.stores !== null) throw new Error('the engine is already open');
+    mkdirSync(dirname(this.options.file), { recursive: true });
+    const stores = openStores(this.options.file);
+    const format = readMetaNumber(stores, META_FORMAT);
+    if (format === 0) {
+      await stores.root.transaction(() => writeMetaNumber(stores, META_FORMAT, STORE_FORMAT));
+      await stores.root.flushed;
+    } else if (format !== STORE_FORMAT) {
+      await stores.root.close();
+      throw new Error(`${this.options.file} holds store format ${format}; this kvs reads format ${STORE_FORMAT}`);
+    }
+    this.stores = stores;
+    this.committer = new GroupCommit(stores, this.now, () => this.readSnapshot(stores), (lastRevision) => this.onDurable(lastRevision));
+    this.publishedRevision = readMetaNumber(stores, META_REVISION);
+    this.maintenanceTimer = setInterval(() => void this.runMaintenance(), this.options.maintenanceIntervalMs ?? EXPIRY_SWEEP_INTERVAL_MS);
+    this.maintenanceTimer.unref();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
+    if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
+    const stores = this.stores;
+    if (stores === null) return;
+    await this.committer?.idle();
+    this.renewReadSnapshot();
+    await stores.root.flushed;
+    await stores.root.close();
+    this.stores = null;
+  }
+
+  async isReady(): Promise<boolean> {
+    return this.stores !== null && this.closing === null;
+  }
+
+  async get(key: string): Promise<ReadResult> {
+    return this.getSync(key);
+  }
+
+  getSync(key: string): ReadResult {
+    const stores = this.open_();
+    const transaction = this.readSnapshot(stores);
+    const revision = readMetaNumber(stores, META_REVISION, transaction);
+    // A view of lmdb-js's reused buffer; decodeRecordCopy copies the value out before the next read.
+    const record = getBinaryFast(stores.kv, keyBytes(key), transaction);
+    if (record === undefined || isRecordExpired(record, this.now())) return { entry: null, revision };
+    return { entry: decodeRecordCopy(key, record), revision };
+  }
+
+  async range(request: RangeRequest): Promise<RangeResult> {
+    const stores = this.open_();
+    const transaction = this.readSnapshot(stores);
+    const revision = readMetaNumber(stores, META_REVISION, transaction);
+    const nowMs = this.now();
+    const items: RangeItem[] = [];
+    let more = false;
+    for (const { key, value: record } of this.scan(stores, request.start, request.end, request.reverse, transaction)) {
+      if (isRecordExpired(record, nowMs)) continue;
+      if (items.length === request.limit) {
+        more = true;
+        break;
+      }
+      const entry = decodeRecord(key.toString('utf8'), record);
+      items.push(request.withValues ? { ...toMeta(entry), value: entry.value } : toMeta(entry));
+    }
+    return { items, more, revision };
+  }
+
+  async count(start: Buffer, end: Buffer | null): Promise<number> {
+    const stores = this.open_();
+    const nowMs = this.now();
+    let live = 0;
+    for (const { value: record } of this.scan(stores, start, end, false, this.readSnapshot(stores))) {
+      if (!isRecordExpired(record, nowMs)) live++;
+    }
+    return live;
+  }
+
+  txn(request: TxnRequest): Promise<TxnResult> {
+    return this.write((ctx) => applyTxn(ctx, request));
+  }
+
+  async *snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
+    const stores = this.open_();
+    // A transaction of its own: the export yields between entries, and the shared snapshot is renewed meanwhile.
+    const transaction = stores.root.useReadTransaction();
+    try {
+      const nowMs = this.now();
+      for (const { key, value: record } of stores.kv.getRange({ start, end: end ?? undefined, transaction })) {
+        if (!isRecordExpired(record, nowMs)) yield decodeRecord(key.toString('utf8'), record);
+      }
+    } finally {
+      transaction.done();
+    }
+  }
+
+  deleteRange(start: Buffer, end: Buffer | null): Promise<{ deleted: number; revision: Revision }> {
+    return this.write((ctx, batch) => {
+      const stores = this.open_();
+      const keys = new Set<string>();
+      for (const key of stores.kv.getKeys({ start, end: end ?? undefined, transaction: batch.snapshot })) keys.add(key.toString('utf8'));
+      for (const key of batch.writtenKeysInRange(start, end)) keys.add(key);
+      const live: Entry[] = [];
+      for (const key of keys) {
+        const entry = ctx.read(key);
+        if (entry !== null) live.push(entry);
+      }
+      ctx.expireDue(keys);
+      for (const entry of live) ctx.remove(entry.key, entry);
+      ctx.commit();
+      return { deleted: live.length, revision: ctx.storeRevision };
+    });
+  }
+
+  async status(): Promise<StoreStatus> {
+    const stores = this.open_();
+    return {
+      revision: readMetaNumber(stores, META_REVISION),
+      compactRevision: readMetaNumber(stores, META_COMPACT_REVISION),
+      keys: (stores.kv.getStats() as { entryCount: number }).entryCount,
+    };
+  }
+
+  onChanges(listener: (changes: RevisionChanges) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Runs `body` in the next group-commit batch and resolves once it is on
+   * disk. `body` must call `ctx.commit()` and must throw, if at all, before its
+   * first mutation (see WriteContext).
+   */
+  private write<T>(body: (ctx: WriteContext, batch: WriteBatch) => T): Promise<T> {
+    this.open_();
+    if (this.committer === null) throw new Error('the engine is not open');
+    return this.committer.submit(body);
+  }
+
+  /** After each durable batch: let reads see it, then tell listeners. */
+  private onDurable(lastRevision: Revision | null): void {
+    this.renewReadSnapshot();
+    if (lastRevision !== null) this.publishDurable(lastRevision);
+  }
+
+  /** Tells listeners about every revision up to `revision`, in order, exactly once. */
+  private publishDurable(revision: Revision): void {
+    if (revision <= this.publishedRevision) return;
+    const from = this.publishedRevision + 1;
+    this.publishedRevision = revision;
+    if (this.listeners.size === 0 || this.stores === null) return;
+    for (const { key: logRevision, value: events } of this.stores.log.getRange({ start: from, end: revision + 1 })) {
+      const changes = toRevisionChanges(logRevision, events);
+      for (const listener of this.listeners) listener(changes);
+    }
+  }
+
+  private async runMaintenance(): Promise<void> {
+    const stores = this.stores;
+    if (this.maintenanceRunning || stores === null || this.closing !== null) return;
+    this.maintenanceRunning = true;
+    try {
+      if (hasDueExpiry(stores, this.now())) await this.write((ctx, batch) => sweepExpired(stores, ctx, batch));
+      const target = compactionTarget(stores, this.options.historyRetention);
+      if (target !== null) await this.write((_ctx, batch) => compactLog(stores, batch, target));
+    } catch (error) {
+      this.options.onBackgroundError?.(error);
+    } finally {
+      this.maintenanceRunning = false;
+    }
+  }
+
+  private readSnapshot(stores: Stores): Transaction {
+    this.readTxn ??= stores.root.useReadTransaction();
+    return this.readTxn;
+  }
+
+  /** Lets the next read see the latest commit (and LMDB reuse pages the old snapshot pinned). */
+  private renewReadSnapshot(): void {
+    this.readTxn?.done();
+    this.readTxn = null;
+  }
+
+  /** Entries with start <= key < end in the given direction, expired ones included. Synchronous callers only. */
+  private *scan(stores: Stores, startBytes: Buffer, end: Buffer | null, reverse: boolean, transaction: Transaction): Generator<{ key: Buffer; value: Buffer }> {
+    const endBytes = end ?? undefined;
+    if (!reverse) {
+      yield* stores.kv.getRange({ start: startBytes, end: endBytes, transaction });
+      return;
+    }
+    // lmdb-js walks a reverse range from an inclusive upper `start` down to an
+    // exclusive lower `end`; our range is [start, end), so skip `end` itself and
+    // stop below `start` by hand.
+    for (const item of stores.kv.getRange({ start: endBytes, reverse: true, transaction })) {
+      if (endBytes !== undefined && Buffer.compare(item.key, endBytes) >= 0) continue;
+      if (Buffer.compare(item.key, startBytes) < 0) return;
+      yield item;
+    }
+  }
+
+  private open_(): Stores {
+    if (this.stores === null) throw new Error('the engine is not open');
+    return this.stores;
+  }
+}
+
+function toRevisionChanges(revision: Revision, stored: StoredEvent[]): RevisionChanges {
+  const events = stored.map((event): ChangeEvent => {
+    if (event.t === 'p') {
+      return {
+        type: 'put',
+        key: event.k,
+        revision,
+        entry: {
+          key: event.k,
+          value: event.d ?? Buffer.alloc(0),
+          contentType: event.ct ?? '',
+          createRevision: event.c ?? revision,
+          revision,
+          version: event.v ?? 1,
+          expiresAtMs: event.x ? event.x : null,
+        },
+      };
+    }
+    return { type: event.t === 'd' ? 'delete' : 'expire', key: event.k, revision };
+  });
+  return { revision, events };
+}

@@ -1,0 +1,63 @@
+import { COMPACTION_BATCH_MAX, EXPIRY_SWEEP_BATCH_MAX } from '../../core/limits.js';
+import { recordExpiresAtMs } from './record-codec.js';
+import { META_COMPACT_REVISION, META_REVISION, parseExpiryIndexKey, readMetaNumber, type Stores } from './stores.js';
+import type { WriteBatch } from './write-batch.js';
+import type { WriteContext } from './write-context.js';
+
+/** True when the earliest deadline in the expiry index has passed: a cheap read that spares idle sweeps a write. */
+export function hasDueExpiry(stores: Stores, nowMs: number): boolean {
+  for (const indexKey of stores.expiry.getKeys({ limit: 1 })) {
+    return parseExpiryIndexKey(indexKey).expiresAtMs <= nowMs;
+  }
+  return false;
+}
+
+/**
+ * Removes up to EXPIRY_SWEEP_BATCH_MAX due keys as `expire` events of one
+ * revision. Each index entry is checked against its key's record (through the
+ * batch, which sees earlier writes of the same batch), so an entry whose key
+ * was since rewritten is dropped, not expired. Returns how many keys expired.
+ */
+export function sweepExpired(stores: Stores, ctx: WriteContext, batch: WriteBatch): number {
+  let removed = 0;
+  for (const indexKey of stores.expiry.getKeys({ limit: EXPIRY_SWEEP_BATCH_MAX, transaction: batch.snapshot })) {
+    const { expiresAtMs, key: keyBytes } = parseExpiryIndexKey(indexKey);
+    if (expiresAtMs > ctx.nowMs) break;
+    const key = keyBytes.toString('utf8');
+    const record = ctx.readRecord(key);
+    if (record !== undefined && recordExpiresAtMs(record) === expiresAtMs) {
+      ctx.expire(key, expiresAtMs);
+      removed++;
+    } else if (record === undefined || recordExpiresAtMs(record) !== expiresAtMs) {
+      // The key was deleted or rewritten since: its write already dropped this entry,
+      // or (if this batch rewrote it) will; removing it again is harmless.
+      ctx.dropStaleExpiryIndex(Buffer.from(indexKey));
+    }
+  }
+  ctx.commit();
+  return removed;
+}
+
+/** The revision history should be compacted up to, or null when within retention. */
+export function compactionTarget(stores: Stores, historyRetention: number): number | null {
+  const revision = readMetaNumber(stores, META_REVISION);
+  const compactRevision = readMetaNumber(stores, META_COMPACT_REVISION);
+  const floor = revision - historyRetention;
+  return floor > compactRevision ? Math.min(floor, compactRevision + COMPACTION_BATCH_MAX) : null;
+}
+
+/**
+ * Deletes change-log revisions up to `target` (at most COMPACTION_BATCH_MAX per
+ * call, so a batch never grows large) and records the new compact revision.
+ * Creates no revision.
+ */
+export function compactLog(stores: Stores, batch: WriteBatch, target: number): void {
+  const compactRevision = readMetaNumber(stores, META_COMPACT_REVISION, batch.snapshot);
+  if (target <= compactRevision) return;
+  for (const revision of stores.log.getKeys({ start: compactRevision + 1, end: target + 1, transaction: batch.snapshot })) {
+    void stores.log.remove(revision);
+  }
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeDoubleBE(target, 0);
+  void stores.meta.put(META_COMPACT_REVISION, bytes);
+}

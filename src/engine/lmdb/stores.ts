@@ -1,0 +1,102 @@
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+
+/**
+ * The LMDB databases of one kvs store, all in one environment (one file), so
+ * that a transaction spans them atomically:
+ *
+ * - `kv`: key (UTF-8 bytes) → record (record-codec.ts): the live keys.
+ * - `log`: revision → ChangeEvent-like objects (msgpack): the change log the
+ *   watch feed replays; compacted to the retention window.
+ * - `expiry`: expiresAtMs (float64 BE) + key bytes → 1 byte: keys by deadline,
+ *   so the sweeper finds due keys without scanning the store.
+ * - `meta`: 'revision', 'compactRevision', 'format', each a float64 BE (see
+ *   readMetaNumber): read on every request, so no msgpack decoding.
+ */
+export interface Stores {
+  root: RootDatabase;
+  kv: Database<Buffer, Buffer>;
+  log: Database<StoredEvent[], number>;
+  expiry: Database<Buffer, Buffer>;
+  meta: Database<Buffer, string>;
+}
+
+/** A change event as the log stores it; short names keep the log small. */
+export interface StoredEvent {
+  /** p = put, d = delete, e = expire */
+  t: 'p' | 'd' | 'e';
+  k: string;
+  /** put only: createRevision, version, contentType, expiresAtMs (0 = none), value */
+  c?: number;
+  v?: number;
+  ct?: string;
+  x?: number;
+  d?: Buffer;
+}
+
+export const STORE_FORMAT = 1;
+export const META_REVISION = 'revision';
+export const META_COMPACT_REVISION = 'compactRevision';
+export const META_FORMAT = 'format';
+
+export function openStores(file: string): Stores {
+  const root = open({
+    path: file,
+    maxDbs: 8,
+    // Explicit so the durability reasoning in docs/adr/0002 holds even if a
+    // future lmdb changes its defaults: commits sync in the writer thread,
+    // overlapping the next transaction, and never block the event loop.
+    overlappingSync: true,
+    noSync: false,
+    // Each write is its own logical transaction; lmdb-js batches the
+    // callbacks of one event turn into one LMDB transaction (group commit).
+    eventTurnBatching: true,
+  });
+  return {
+    root,
+    kv: root.openDB<Buffer, Buffer>({ name: 'kv', keyEncoding: 'binary', encoding: 'binary' }),
+    log: root.openDB<StoredEvent[], number>({ name: 'log', keyEncoding: 'ordered-binary', encoding: 'msgpack' }),
+    expiry: root.openDB<Buffer, Buffer>({ name: 'expiry', keyEncoding: 'binary', encoding: 'binary' }),
+    meta: root.openDB<Buffer, string>({ name: 'meta', keyEncoding: 'ordered-binary', encoding: 'binary' }),
+  };
+}
+
+/** Key of the expiry index: the deadline first, so a forward scan meets due keys first. */
+export function expiryIndexKey(expiresAtMs: number, key: Buffer): Buffer {
+  const indexKey = Buffer.allocUnsafe(8 + key.length);
+  // Positive IEEE-754 doubles sort numerically when compared as big-endian bytes.
+  indexKey.writeDoubleBE(expiresAtMs, 0);
+  key.copy(indexKey, 8);
+  return indexKey;
+}
+
+export function parseExpiryIndexKey(indexKey: Buffer): { expiresAtMs: number; key: Buffer } {
+  return { expiresAtMs: indexKey.readDoubleBE(0), key: indexKey.subarray(8) };
+}
+
+/** A number kept in `meta`, or 0 when never written. `transaction` pins the snapshot read from. */
+export function readMetaNumber(stores: Stores, name: string, transaction?: Transaction): number {
+  // getBinaryFast returns a view of a buffer lmdb-js reuses: read it at once, keep nothing.
+  const bytes = getBinaryFast(stores.meta, name, transaction);
+  return bytes === undefined ? 0 : bytes.readDoubleBE(0);
+}
+
+/**
+ * lmdb-js's getBinaryFast with a read transaction (its typings omit the
+ * options argument the implementation takes). The result is a view of a
+ * buffer lmdb-js reuses on the next read: copy what must outlive that.
+ */
+export function getBinaryFast<K extends string | Buffer>(db: Database<Buffer, K>, key: K, transaction: Transaction | undefined): Buffer | undefined {
+  const read = db.getBinaryFast as (key: K, options?: { transaction: Transaction }) => Buffer | undefined;
+  const shared = read.call(db, key, transaction === undefined ? undefined : { transaction });
+  // lmdb-js's shared buffer overrides `length` with the value's size, but
+  // typed-array methods (subarray, toString, copy) use its real, larger size;
+  // a view of exactly `length` bytes makes every method agree.
+  return shared === undefined ? undefined : shared.subarray(0, shared.length);
+}
+
+/** Writes a number into `meta`; inside a write transaction. */
+export function writeMetaNumber(stores: Stores, name: string, value: number): void {
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeDoubleBE(value, 0);
+  stores.meta.putSync(name, bytes);
+}

@@ -1,0 +1,72 @@
+import { createServer } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Limits } from '../core/limits.js';
+import type { StorageEngine } from '../engine/engine.js';
+import type { HttpDeps } from './deps.js';
+import { createFastRead } from './fast-read.js';
+import { frameworkErrorHandler, installErrorHandling } from './plugins/errors.js';
+import { installRequestMetrics, ServerMetrics } from './plugins/metrics.js';
+import { RouteTable } from './route-table.js';
+import { adminRoutes } from './routes/admin.js';
+import { kvRoutes } from './routes/kv.js';
+import { rangeRoutes } from './routes/range.js';
+import { seedRoutes } from './routes/seed.js';
+import { serviceRoutes } from './routes/service.js';
+import { txnRoutes } from './routes/txn.js';
+
+export interface BuildServerOptions {
+  engine: StorageEngine;
+  limits: Limits;
+  logger: Logger;
+  version: string;
+  now?: () => number;
+}
+
+export interface KvsServer {
+  app: FastifyInstance;
+  routes: RouteTable;
+}
+
+/**
+ * Builds the HTTP server without listening, so tests can `inject` requests or
+ * listen on a port of their own.
+ */
+export async function buildServer(options: BuildServerOptions): Promise<KvsServer> {
+  const { engine, limits, logger } = options;
+  const now = options.now ?? Date.now;
+  const startedAtMs = now();
+  const metrics = new ServerMetrics(engine, options.version, startedAtMs);
+  const deps: HttpDeps = { engine, limits, metrics, version: options.version, startedAtMs, now };
+
+  // Request logs are at debug. Below that Fastify gets no logger at all: a
+  // child logger per request would cost more than the read it serves. The
+  // server's own messages go through `logger`.
+  const logRequests = logger.isLevelEnabled('debug');
+  const fastRead = createFastRead(deps);
+  const app = Fastify({
+    ...(logRequests ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    serverFactory: (handler) => createServer(fastRead === null ? handler : (request, response) => fastRead(request, response) || handler(request, response)),
+    // The key is read from the raw URL; this only has to let every valid key route.
+    routerOptions: { maxParamLength: limits.maxKeyBytes * 3 + 64 },
+    bodyLimit: limits.maxRequestBytes,
+    frameworkErrors: frameworkErrorHandler,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    requestIdHeader: false,
+  });
+
+  const routes = new RouteTable();
+  app.addHook('onRoute', (route) => routes.add(route.url, route.method));
+  installErrorHandling(app, routes, logger);
+  installRequestMetrics(app, metrics);
+
+  await app.register(seedRoutes, deps);
+  await app.register(kvRoutes, deps);
+  await app.register(rangeRoutes, deps);
+  await app.register(txnRoutes, deps);
+  await app.register(serviceRoutes, deps);
+  await app.register(adminRoutes, deps);
+  await app.ready();
+  return { app, routes };
+}

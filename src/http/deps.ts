@@ -1,0 +1,15 @@
+import type { Limits } from '../core/limits.js';
+import type { StorageEngine } from '../engine/engine.js';
+import type { ServerMetrics } from './plugins/metrics.js';
+
+/** What route plugins are given: the engine and the settings they enforce. */
+export interface HttpDeps {
+  engine: StorageEngine;
+  limits: Limits;
+  metrics: ServerMetrics;
+  /** kvs's version, for /v1/status. */
+  version: string;
+  startedAtMs: number;
+  /** The clock, in ms since the epoch. */
+  now: () => number;
+}

@@ -1,0 +1,108 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CATALOGUE, isKvError, KvError, type ErrorCode } from '../../core/errors.js';
+import type { Logger } from 'pino';
+import type { RouteTable } from '../route-table.js';
+
+/** How a route reports errors: problem+json (RFC 9457) everywhere except the seed routes, which keep the seed's own body. */
+export type ErrorFormat = 'problem' | 'seed';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    errorFormat?: ErrorFormat;
+    /** The code of a 413 on this route: `value_too_large` where the body is a value. */
+    bodyTooLargeCode?: 'value_too_large' | 'request_too_large';
+    /** The body limit in bytes, reported as `limit` with 413. */
+    bodyLimitBytes?: number;
+  }
+}
+
+export const SEED_PATHS = new Set(['/put', '/get', '/del']);
+
+/**
+ * The only place that maps errors to HTTP. KvErrors are operating errors and
+ * become their catalogue status; Fastify's own client errors (body too large,
+ * bad media type, bad JSON) are mapped onto the catalogue; anything else is a
+ * bug: logged with its stack and answered 500 without details.
+ */
+export function installErrorHandling(app: FastifyInstance, routes: RouteTable, logger: Logger): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const kvError = toKvError(error, request);
+    if (kvError === null) {
+      logger.error({ err: error, url: request.url, method: request.method }, 'unhandled error (a bug): answered 500');
+      return sendError(request, reply, new KvError('internal', 'an internal error occurred; it has been logged'));
+    }
+    return sendError(request, reply, kvError);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = pathOf(request.url);
+    const allowed = routes.allowedMethods(path);
+    if (allowed.length > 0) {
+      return sendError(request, reply, new KvError('method_not_allowed', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { allow: allowed }));
+    }
+    return sendError(request, reply, new KvError('not_found', `no route ${request.method} ${path}`));
+  });
+}
+
+/** Handles errors Fastify raises before routing (a URL it cannot decode). */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const path = pathOf(request.url);
+  const code: ErrorCode = path.startsWith('/v1/kv/') ? 'invalid_key' : 'invalid_request';
+  void sendError(request, reply, new KvError(code, `the request URL is malformed: ${error.message}`));
+}
+
+export function toKvError(error: unknown, request: FastifyRequest): KvError | null {
+  if (isKvError(error)) return error;
+  const fastifyError = error as Partial<FastifyError>;
+  const config = request.routeOptions?.config;
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+      const limit = config?.bodyLimitBytes;
+      const code = config?.bodyTooLargeCode ?? 'request_too_large';
+      const what = code === 'value_too_large' ? 'the value' : 'the request body';
+      return new KvError(code, `${what} exceeds the limit of ${limit ?? 'the configured'} bytes`, limit === undefined ? {} : { limit });
+    }
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new KvError('unsupported_media_type', `this route takes application/json, not ${JSON.stringify(request.headers['content-type'] ?? 'no content type')}`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new KvError('invalid_json', 'the body is empty; send a JSON document');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new KvError('invalid_json', `the body is not valid JSON: ${fastifyError.message ?? ''}`);
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new KvError('invalid_request', 'the Content-Length header does not match the body');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400) {
+    return new KvError('invalid_json', `the body is not valid JSON: ${error.message}`);
+  }
+  // Other client errors from Fastify or its dependencies (status 4xx) keep their status.
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new KvError(status === 413 ? 'request_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request', fastifyError.message ?? 'bad request');
+  }
+  return null;
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: KvError): FastifyReply {
+  const { status, title } = ERROR_CATALOGUE[error.code];
+  const { allow, retryAfterSeconds, ...members } = error.extras;
+  reply.code(status);
+  if (allow !== undefined) reply.header('allow', allow.join(', '));
+  if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
+  if (error.code === 'unauthorized') reply.header('www-authenticate', 'Bearer');
+  if (errorFormatOf(request) === 'seed') {
+    return reply.type('application/json').send(JSON.stringify({ status: 'error', message: error.message }));
+  }
+  const problem = { type: 'about:blank', status, title, code: error.code, detail: error.message, instance: pathOf(request.url), ...members };
+  return reply.type('application/problem+json').send(JSON.stringify(problem));
+}
+
+function errorFormatOf(request: FastifyRequest): ErrorFormat {
+  return request.routeOptions?.config?.errorFormat ?? (SEED_PATHS.has(pathOf(request.url)) ? 'seed' : 'problem');
+}
+
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { StorageEngine, StoreStatus } from '../../engine/engine.js';
+import { Counter, Gauge, Histogram, Registry } from '../metrics/registry.js';
+
+const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/** The server's metrics; the store gauges read a status snapshot refreshed before each scrape. */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly requests = this.registry.register(new Counter('kvs_http_requests_total', 'HTTP requests answered, by method, route and status.', ['method', 'route', 'status']));
+  readonly durations = this.registry.register(
+    new Histogram('kvs_http_request_duration_seconds', 'Time from request to response, by method and route.', ['method', 'route'], DURATION_BUCKETS_SECONDS),
+  );
+  private status: StoreStatus = { revision: 0, compactRevision: 0, keys: 0 };
+
+  constructor(
+    private readonly engine: StorageEngine,
+    version: string,
+    startedAtMs: number,
+  ) {
+    this.registry.register(new Gauge('kvs_build_info', 'Always 1; labels say the version and the engine.', () => [{ labels: { version, engine: engine.name }, value: 1 }]));
+    this.registry.register(new Gauge('kvs_store_revision', 'The store revision.', () => [{ value: this.status.revision }]));
+    this.registry.register(new Gauge('kvs_store_compact_revision', 'History is compacted up to this revision.', () => [{ value: this.status.compactRevision }]));
+    this.registry.register(new Gauge('kvs_store_keys', 'Keys in the store (including expired keys not yet swept).', () => [{ value: this.status.keys }]));
+    this.registry.register(new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => [{ value: process.memoryUsage.rss() }]));
+    this.registry.register(new Gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', () => [{ value: process.memoryUsage().heapUsed }]));
+    this.registry.register(new Gauge('process_uptime_seconds', 'Seconds since the server started.', () => [{ value: (Date.now() - startedAtMs) / 1000 }]));
+  }
+
+  async render(): Promise<string> {
+    this.status = await this.engine.status();
+    return this.registry.render();
+  }
+}
+
+/** Counts every answered request by its route pattern (never the raw URL: keys must not become label values). */
+export function installRequestMetrics(app: FastifyInstance, metrics: ServerMetrics): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const method = request.method;
+    metrics.requests.inc([method, route, String(reply.statusCode)]);
+    metrics.durations.observe([method, route], reply.elapsedTime / 1000);
+    done();
+  });
+}

@@ -1,0 +1,99 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DEFAULT_CONTENT_TYPE } from '../../core/encoding.js';
+import { KvError } from '../../core/errors.js';
+import type { Revision } from '../../core/types.js';
+import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
+import { etag, ifNoneMatchHits, writeConditions } from '../conditions.js';
+import type { HttpDeps } from '../deps.js';
+import { keyFromUrl, readHeaders } from '../key-path.js';
+import { writeResultJson } from '../presenters.js';
+import { queryInteger, queryString, queryTtlMs, type Query } from '../query.js';
+import { COUNTER_ABS_MAX } from '../../core/limits.js';
+
+/** Single keys: `/v1/kv/{key}` (API.md §3). */
+export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
+  const { engine, limits } = deps;
+
+  // Values are raw bytes of any content type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxValueBytes }, (_request, body, done) => done(null, body));
+
+  const keyOf = (request: FastifyRequest): string => keyFromUrl(request.raw.url ?? request.url, limits.maxKeyBytes);
+
+  const read = async (request: FastifyRequest, reply: FastifyReply, withBody: boolean) => {
+    const key = keyOf(request);
+    const { entry, revision } = await engine.get(key);
+    reply.header('kv-revision', String(revision));
+    if (entry === null) throw new KvError('key_not_found', `no key ${JSON.stringify(key)}`);
+    reply.headers(readHeaders(entry, revision));
+    if (ifNoneMatchHits(request.headers['if-none-match'], entry.revision)) return reply.code(304).send();
+    reply.header('content-type', entry.contentType);
+    if (!withBody) return reply.header('content-length', String(entry.value.length)).send();
+    return reply.send(entry.value);
+  };
+
+  app.get('/v1/kv/*', { exposeHeadRoute: false }, (request, reply) => read(request, reply, true));
+  app.head('/v1/kv/*', (request, reply) => read(request, reply, false));
+
+  const valueRoute = { config: { bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.maxValueBytes } };
+
+  app.put('/v1/kv/*', valueRoute, async (request, reply) => {
+    const key = keyOf(request);
+    const contentType = request.headers['content-type'] ?? DEFAULT_CONTENT_TYPE;
+    if (contentType.length > limits.maxContentTypeChars) {
+      throw new KvError('invalid_request', `the content type is longer than ${limits.maxContentTypeChars} characters`);
+    }
+    const value = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const ttlMs = queryTtlMs(request.query as Query, limits.maxTtlSeconds);
+    const result = await runConditional(deps, conditionsOf(request, key), { op: 'put', key, value, contentType, ttlMs });
+    if (result.op !== 'put') throw new Error('a put returned another op');
+    return reply
+      .code(result.created ? 201 : 200)
+      .headers({ etag: etag(result.entry.revision), 'kv-revision': String(result.entry.revision) })
+      .send(writeResultJson(result.entry));
+  });
+
+  app.delete('/v1/kv/*', async (request, reply) => {
+    const key = keyOf(request);
+    const { result, revision } = await runConditionalWithRevision(deps, conditionsOf(request, key), { op: 'delete', key });
+    if (result.op !== 'delete') throw new Error('a delete returned another op');
+    reply.header('kv-revision', String(revision));
+    if (!result.deleted) throw new KvError('key_not_found', `no key ${JSON.stringify(key)}`);
+    return reply.code(204).send();
+  });
+
+  app.post('/v1/kv/*', valueRoute, async (request, reply) => {
+    const key = keyOf(request);
+    const query = request.query as Query;
+    const op = queryString(query, 'op');
+    if (op !== 'add') {
+      throw new KvError('invalid_request', `POST on a key needs ?op=add (got ${op === undefined ? 'no op' : JSON.stringify(op)})`);
+    }
+    const by = queryInteger(query, 'by', { min: -COUNTER_ABS_MAX, max: COUNTER_ABS_MAX, fallback: 1 });
+    const result = await runConditional(deps, conditionsOf(request, key), { op: 'add', key, by });
+    if (result.op !== 'add') throw new Error('an add returned another op');
+    return reply
+      .headers({ etag: etag(result.entry.revision), 'kv-revision': String(result.entry.revision) })
+      .send({ key, value: result.value, revision: result.entry.revision, version: result.entry.version });
+  });
+}
+
+function conditionsOf(request: FastifyRequest, key: string): Compare[] {
+  return writeConditions(key, request.headers['if-match'], request.headers['if-none-match']);
+}
+
+async function runConditional(deps: HttpDeps, compares: Compare[], op: TxnOp): Promise<TxnOpResult> {
+  return (await runConditionalWithRevision(deps, compares, op)).result;
+}
+
+/** Runs one op under the request's preconditions; a failed precondition is 412 with the key's current revision. */
+async function runConditionalWithRevision(deps: HttpDeps, compares: Compare[], op: TxnOp): Promise<{ result: TxnOpResult; revision: Revision }> {
+  const outcome = await deps.engine.txn({ compares, ops: [op] });
+  if (!outcome.succeeded) {
+    const current = outcome.currentRevisions[0] ?? 0;
+    throw new KvError('precondition_failed', `the precondition on ${JSON.stringify(op.key)} failed: its revision is ${current === 0 ? 'none (absent)' : current}`, {
+      currentRevision: current === 0 ? null : current,
+    });
+  }
+  return { result: outcome.results[0]!, revision: outcome.revision };
+}

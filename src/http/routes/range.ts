@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import { decodeCursor, encodeCursor } from '../../core/cursor.js';
+import { KvError } from '../../core/errors.js';
+import { keyBytes, prefixEnd } from '../../core/keys.js';
+import type { Limits } from '../../core/limits.js';
+import { listPage } from '../../engine/listing.js';
+import type { HttpDeps } from '../deps.js';
+import { rangeItemJson } from '../presenters.js';
+import { queryBoolean, queryInteger, queryString, type Query } from '../query.js';
+
+/** Ranges and prefix deletes: `/v1/kv` (API.md §4). */
+export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
+  const { engine, limits } = deps;
+
+  app.get('/v1/kv', async (request) => {
+    const query = request.query as Query;
+    const reverse = queryBoolean(query, 'reverse', false);
+    const prefix = boundParameter(query, 'prefix', limits) ?? '';
+    const bounds = rangeBounds(prefix, boundParameter(query, 'start', limits), boundParameter(query, 'end', limits));
+    const cursorText = queryString(query, 'cursor');
+    if (cursorText !== undefined && cursorText !== '') {
+      const cursor = decodeCursor(cursorText, reverse);
+      if ('from' in cursor && Buffer.compare(cursor.from, bounds.lower) > 0) bounds.lower = cursor.from;
+      if ('to' in cursor && (bounds.upper === null || Buffer.compare(cursor.to, bounds.upper) < 0)) bounds.upper = cursor.to;
+    }
+    const delimiter = queryString(query, 'delimiter');
+    if (delimiter === '') throw new KvError('invalid_request', 'the query parameter "delimiter" must not be empty');
+    const page = await listPage(engine, {
+      ...bounds,
+      limit: queryInteger(query, 'limit', { min: 1, max: limits.maxListLimit, fallback: limits.defaultListLimit }),
+      reverse,
+      withValues: queryBoolean(query, 'values', false),
+      delimiter: delimiter ?? null,
+      prefix,
+    });
+    const body: Record<string, unknown> = { items: page.items.map(rangeItemJson) };
+    if (delimiter !== undefined) body.prefixes = page.prefixes;
+    body.cursor = page.next === null ? null : encodeCursor(page.next);
+    body.revision = page.revision;
+    return body;
+  });
+
+  app.delete('/v1/kv', async (request) => {
+    const query = request.query as Query;
+    const prefix = boundParameter(query, 'prefix', limits);
+    if (prefix === undefined || prefix === '') {
+      throw new KvError('invalid_request', 'a prefix delete needs a non-empty "prefix" (to delete one key, use DELETE /v1/kv/{key})');
+    }
+    const { lower, upper } = rangeBounds(prefix, undefined, undefined);
+    if (queryBoolean(query, 'dry_run', false)) return { matched: await engine.count(lower, upper) };
+    return engine.deleteRange(lower, upper);
+  });
+}
+
+/** A range bound from the query: any string a key could start with. */
+function boundParameter(query: Query, name: string, limits: Limits): string | undefined {
+  const value = queryString(query, name);
+  if (value === undefined) return undefined;
+  if (!value.isWellFormed() || value.includes('\u0000')) {
+    throw new KvError('invalid_request', `the query parameter "${name}" must be valid Unicode without U+0000`);
+  }
+  if (Buffer.byteLength(value) > limits.maxKeyBytes) {
+    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.maxKeyBytes} bytes)`, { limit: limits.maxKeyBytes });
+  }
+  return value;
+}
+
+/** The intersection of `prefix`, `start` (inclusive) and `end` (exclusive), in bytes. */
+export function rangeBounds(prefix: string, start: string | undefined, end: string | undefined): { lower: Buffer; upper: Buffer | null } {
+  const prefixBytes = keyBytes(prefix);
+  let lower = prefixBytes;
+  let upper = prefix === '' ? null : prefixEnd(prefixBytes);
+  if (start !== undefined && Buffer.compare(keyBytes(start), lower) > 0) lower = keyBytes(start);
+  if (end !== undefined && end !== '' && (upper === null || Buffer.compare(keyBytes(end), upper) < 0)) upper = keyBytes(end);
+  return { lower, upper };
+}

@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import { encodeValueForEnvelope, JSON_CONTENT_TYPE } from '../../core/encoding.js';
+import { KvError } from '../../core/errors.js';
+import { validateKey } from '../../core/keys.js';
+import type { Limits } from '../../core/limits.js';
+import type { HttpDeps } from '../deps.js';
+import { parseJson } from '../json-body.js';
+import { queryString, type Query } from '../query.js';
+
+const SUCCESS = { status: 'success' } as const;
+
+/**
+ * The original server's routes, with its bodies and statuses (API.md §1).
+ * Errors use the seed's `{"status":"error","message"}` body (see errors.ts).
+ */
+export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
+  const { engine, limits } = deps;
+  const config = { errorFormat: 'seed' as const, bodyLimitBytes: limits.maxRequestBytes };
+
+  // Existing scripts post JSON with whatever content type their HTTP client
+  // picked (curl -d sends x-www-form-urlencoded): read every body as JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxRequestBytes }, (_request, body, done) => done(null, body));
+
+  app.post('/put', { config }, async (request) => {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const document = parseJson(body);
+    if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+      throw new KvError('invalid_request', 'the body must be a JSON object {"key": ..., "value": ...}');
+    }
+    const { key: bodyKey, value } = document as Record<string, unknown>;
+    const key = seedKey(bodyKey ?? queryString(request.query as Query, 'key'), limits);
+    if (value === undefined || value === null) throw new KvError('invalid_request', 'Missing value');
+    const bytes = Buffer.from(JSON.stringify(value), 'utf8');
+    if (bytes.length > limits.maxValueBytes) {
+      throw new KvError('value_too_large', `the value is ${bytes.length} bytes; the limit is ${limits.maxValueBytes}`, { limit: limits.maxValueBytes });
+    }
+    await engine.txn({ compares: [], ops: [{ op: 'put', key, value: bytes, contentType: JSON_CONTENT_TYPE, ttlMs: null }] });
+    return SUCCESS;
+  });
+
+  app.get('/get', { config }, async (request) => {
+    const key = seedKey(queryString(request.query as Query, 'key'), limits);
+    const { entry } = await engine.get(key);
+    if (entry === null) throw new KvError('key_not_found', 'Key not found');
+    const { value, encoding } = encodeValueForEnvelope(entry.value, entry.contentType);
+    // Non-JSON text is returned as a JSON string; only binary needs to say its encoding.
+    return encoding === 'base64' ? { ...SUCCESS, value, encoding } : { ...SUCCESS, value };
+  });
+
+  app.delete('/del', { config }, async (request) => {
+    const key = seedKey(queryString(request.query as Query, 'key'), limits);
+    const outcome = await engine.txn({ compares: [], ops: [{ op: 'delete', key }] });
+    const result = outcome.succeeded ? outcome.results[0] : undefined;
+    if (result?.op !== 'delete' || !result.deleted) throw new KvError('key_not_found', 'Key not found');
+    return SUCCESS;
+  });
+}
+
+function seedKey(key: unknown, limits: Limits): string {
+  if (key === undefined || key === null) throw new KvError('invalid_request', 'Missing key');
+  if (typeof key !== 'string') throw new KvError('invalid_request', 'the key must be a string');
+  return validateKey(key, limits.maxKeyBytes);
+}

@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { HttpDeps } from '../deps.js';
+import { openApiDocument } from '../openapi.js';
+
+/** Health, readiness, metrics and service information (API.md §7). */
+export async function serviceRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
+  const { engine, limits } = deps;
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await engine.isReady().catch(() => false);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', engine: engine.name });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    return reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metrics.render());
+  });
+
+  app.get('/v1/status', async () => {
+    const status = await engine.status();
+    return {
+      revision: status.revision,
+      compactRevision: status.compactRevision,
+      keys: status.keys,
+      engine: engine.name,
+      version: deps.version,
+      uptimeSeconds: Math.floor((deps.now() - deps.startedAtMs) / 1000),
+    };
+  });
+
+  const publishedLimits = {
+    maxKeyBytes: limits.maxKeyBytes,
+    maxValueBytes: limits.maxValueBytes,
+    maxRequestBytes: limits.maxRequestBytes,
+    maxTxnOps: limits.maxTxnOps,
+    maxListLimit: limits.maxListLimit,
+    maxTtlSeconds: limits.maxTtlSeconds,
+    historyRetention: limits.historyRetention,
+  };
+  app.get('/v1/limits', async () => publishedLimits);
+
+  const openApi = JSON.stringify(openApiDocument(deps.version));
+  app.get('/v1/openapi.json', async (_request, reply) => reply.type('application/json').send(openApi));
+}

@@ -1,0 +1,144 @@
+import type { FastifyInstance } from 'fastify';
+import { decodeValueFromEnvelope, encodeValueForEnvelope, parseValueEncoding } from '../../core/encoding.js';
+import { KvError } from '../../core/errors.js';
+import { validateKey } from '../../core/keys.js';
+import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
+import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
+import type { HttpDeps } from '../deps.js';
+import { acceptJsonBodies, expectObject, expectOnly } from '../json-body.js';
+import { writeResultJson } from '../presenters.js';
+
+/** Transactions: `POST /v1/txn` (API.md §5). */
+export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
+  const { engine, limits } = deps;
+  acceptJsonBodies(app, limits.maxRequestBytes);
+
+  app.post('/v1/txn', { config: { bodyLimitBytes: limits.maxRequestBytes } }, async (request) => {
+    const { compares, ops } = parseTxn(request.body, limits);
+    const outcome = await engine.txn({ compares, ops });
+    if (!outcome.succeeded) {
+      throw new KvError('txn_conflict', `checks ${outcome.failedCompares.join(', ')} failed; nothing was applied`, { failedChecks: outcome.failedCompares });
+    }
+    return { committed: true, revision: outcome.revision, results: outcome.results.map(resultJson) };
+  });
+}
+
+/** Validates a txn body into engine compares and ops; every error names the offending member. */
+export function parseTxn(body: unknown, limits: Limits): { compares: Compare[]; ops: TxnOp[] } {
+  const txn = expectObject(body, 'the body');
+  expectOnly(txn, ['checks', 'ops'], 'the body');
+  const checks = optionalArray(txn.checks, 'checks', limits.maxTxnOps);
+  const rawOps = optionalArray(txn.ops, 'ops', limits.maxTxnOps);
+  const compares = checks.map((check, index) => parseCheck(check, `checks[${index}]`, limits));
+  const ops = rawOps.map((op, index) => parseOp(op, `ops[${index}]`, limits));
+  const seen = new Set<string>();
+  ops.forEach((op, index) => {
+    if (seen.has(op.key)) throw new KvError('invalid_request', `ops[${index}].key ${JSON.stringify(op.key)} appears twice; a key may appear at most once in ops`);
+    seen.add(op.key);
+  });
+  return { compares, ops };
+}
+
+function optionalArray(value: unknown, name: string, max: number): unknown[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new KvError('invalid_request', `"${name}" must be an array`);
+  if (value.length > max) throw new KvError('invalid_request', `"${name}" has ${value.length} entries; the limit is ${max}`, { limit: max });
+  return value;
+}
+
+function parseCheck(value: unknown, where: string, limits: Limits): Compare {
+  const check = expectObject(value, where);
+  expectOnly(check, ['key', 'revision', 'exists'], where);
+  const key = keyAt(check.key, where, limits);
+  const hasRevision = check.revision !== undefined;
+  const hasExists = check.exists !== undefined;
+  if (hasRevision === hasExists) throw new KvError('invalid_request', `${where} needs exactly one of "revision" and "exists"`);
+  if (hasExists) {
+    if (typeof check.exists !== 'boolean') throw new KvError('invalid_request', `${where}.exists must be true or false`);
+    return { key, kind: 'exists', expected: check.exists };
+  }
+  if (!Number.isSafeInteger(check.revision) || (check.revision as number) < 0) {
+    throw new KvError('invalid_request', `${where}.revision must be an integer >= 0 (0 = the key does not exist)`);
+  }
+  return { key, kind: 'revisionIn', revisions: [check.revision as number] };
+}
+
+function parseOp(value: unknown, where: string, limits: Limits): TxnOp {
+  const op = expectObject(value, where);
+  const key = () => keyAt(op.key, where, limits);
+  switch (op.op) {
+    case 'put': {
+      expectOnly(op, ['op', 'key', 'value', 'encoding', 'contentType', 'ttl'], where);
+      const { bytes, contentType } = decodeValueFromEnvelope(op.value, parseValueEncoding(op.encoding, where), where);
+      if (bytes.length > limits.maxValueBytes) {
+        throw new KvError('value_too_large', `${where}.value is ${bytes.length} bytes; the limit is ${limits.maxValueBytes}`, { limit: limits.maxValueBytes });
+      }
+      return { op: 'put', key: key(), value: bytes, contentType: contentTypeAt(op.contentType, where, limits) ?? contentType, ttlMs: ttlAt(op.ttl, where, limits) };
+    }
+    case 'delete':
+      expectOnly(op, ['op', 'key'], where);
+      return { op: 'delete', key: key() };
+    case 'get':
+      expectOnly(op, ['op', 'key'], where);
+      return { op: 'get', key: key() };
+    case 'add': {
+      expectOnly(op, ['op', 'key', 'by'], where);
+      const by = op.by ?? 1;
+      if (!Number.isSafeInteger(by) || Math.abs(by as number) > COUNTER_ABS_MAX) throw new KvError('invalid_request', `${where}.by must be an integer`);
+      return { op: 'add', key: key(), by: by as number };
+    }
+    default:
+      throw new KvError('invalid_request', `${where}.op must be "put", "delete", "add" or "get"`);
+  }
+}
+
+function keyAt(value: unknown, where: string, limits: Limits): string {
+  try {
+    return validateKey(value, limits.maxKeyBytes);
+  } catch (error) {
+    if (error instanceof KvError) throw new KvError(error.code, `${where}.key: ${error.message}`, error.extras);
+    throw error;
+  }
+}
+
+function contentTypeAt(value: unknown, where: string, limits: Limits): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.length > limits.maxContentTypeChars) {
+    throw new KvError('invalid_request', `${where}.contentType must be a non-empty string of at most ${limits.maxContentTypeChars} characters`);
+  }
+  return value;
+}
+
+function ttlAt(value: unknown, where: string, limits: Limits): number | null {
+  if (value === undefined || value === null) return null;
+  const ttlMs = typeof value === 'number' ? Math.round(value * 1000) : Number.NaN;
+  if (!Number.isFinite(ttlMs) || ttlMs < 1 || ttlMs > limits.maxTtlSeconds * 1000) {
+    throw new KvError('invalid_request', `${where}.ttl must be a number of seconds > 0 and at most ${limits.maxTtlSeconds}`);
+  }
+  return ttlMs;
+}
+
+function resultJson(result: TxnOpResult): Record<string, unknown> {
+  switch (result.op) {
+    case 'put':
+      return { op: 'put', ...writeResultJson(result.entry), created: result.created };
+    case 'delete':
+      return { op: 'delete', key: result.key, deleted: result.deleted };
+    case 'add':
+      return { op: 'add', key: result.key, value: result.value, revision: result.entry.revision, version: result.entry.version };
+    case 'get': {
+      if (result.entry === null) return { op: 'get', key: result.key, found: false };
+      const { entry } = result;
+      return {
+        op: 'get',
+        key: result.key,
+        found: true,
+        ...encodeValueForEnvelope(entry.value, entry.contentType),
+        contentType: entry.contentType,
+        revision: entry.revision,
+        createRevision: entry.createRevision,
+        version: entry.version,
+      };
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { ConfigError, type Config } from './config.js';
+import { SHUTDOWN_TIMEOUT_MS } from './core/limits.js';
+import type { StorageEngine } from './engine/engine.js';
+import { LmdbEngine } from './engine/lmdb/lmdb-engine.js';
+import { buildServer, type KvsServer } from './http/build-server.js';
+import { importSeedFileOnce } from './seed-import.js';
+import { VERSION } from './version.js';
+
+/** The LMDB store's file inside DATA_DIRECTORY. */
+export const STORE_FILE_NAME = 'kvs.mdb';
+
+export interface RunningServer extends KvsServer {
+  engine: StorageEngine;
+  logger: Logger;
+  /** The address the server listens on, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** Stops accepting, finishes in-flight requests, closes the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino({
+    level: config.logLevel,
+    // Tokens must never reach the logs (API.md §10).
+    redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
+  });
+}
+
+/** The composition root: the only place that picks an engine. */
+export function createEngine(config: Config, logger: Logger): StorageEngine {
+  if (config.engine === 'etcd') {
+    throw new ConfigError('KV_ENGINE=etcd is not available in this version of kvs; use the default lmdb engine');
+  }
+  return new LmdbEngine({
+    file: join(config.dataDirectory, STORE_FILE_NAME),
+    historyRetention: config.limits.historyRetention,
+    onBackgroundError: (error) => logger.error({ err: error }, 'background maintenance failed; it will be retried'),
+  });
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
+  const engine = createEngine(config, logger);
+  await engine.open();
+  try {
+    await importSeedFileOnce(engine, config.dataDirectory, config.limits, logger, Date.now());
+    const server = await buildServer({ engine, limits: config.limits, logger, version: VERSION });
+    const url = await server.app.listen({ host: config.host, port: config.port });
+    logger.info({ url, engine: engine.name, dataDirectory: config.dataDirectory, version: VERSION }, 'kvs is serving');
+    let closing: Promise<void> | null = null;
+    const close = () => {
+      closing ??= (async () => {
+        await server.app.close();
+        await engine.close();
+      })();
+      return closing;
+    };
+    return { ...server, engine, logger, url, close };
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+}
+
+/**
+ * SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the store,
+ * exit 0. If that takes longer than SHUTDOWN_TIMEOUT_MS, or a second signal
+ * arrives, exit 1 at once: every acknowledged write is already on disk.
+ */
+export function exitOnSignals(server: RunningServer): void {
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      server.logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    server.logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    const timer = setTimeout(() => {
+      server.logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long: exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
+    timer.unref();
+    server.close().then(
+      () => {
+        server.logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        server.logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}

@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
+import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
+import { buildServer, type KvsServer } from '../../src/http/build-server.js';
+import { STORE_FILE_NAME } from '../../src/main.js';
+
+export interface TestServer extends KvsServer {
+  /** Base URL, e.g. http://127.0.0.1:41234 */
+  url: string;
+  engine: LmdbEngine;
+  dataDirectory: string;
+  close(): Promise<void>;
+}
+
+export function tempDirectory(prefix = 'kvs-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A kvs server in this process on a free loopback port, with its own data
+ * directory (removed on close unless `keepData`).
+ */
+export async function startTestServer(options: { limits?: Partial<Limits>; dataDirectory?: string; keepData?: boolean; now?: () => number; maintenanceIntervalMs?: number } = {}): Promise<TestServer> {
+  const dataDirectory = options.dataDirectory ?? tempDirectory();
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const engine = new LmdbEngine({
+    file: join(dataDirectory, STORE_FILE_NAME),
+    historyRetention: limits.historyRetention,
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
+  });
+  await engine.open();
+  const server = await buildServer({ engine, limits, logger: pino({ level: 'silent' }), version: 'test', ...(options.now ? { now: options.now } : {}) });
+  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    ...server,
+    url,
+    engine,
+    dataDirectory,
+    async close() {
+      await server.app.close();
+      await engine.close();
+      if (!options.keepData && options.dataDirectory === undefined) rmSync(dataDirectory, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  /** Everything the process wrote to stdout and stderr so far. */
+  output(): string;
+  /** Resolves with the exit code (or signal) once the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export const CLI_PATH = new URL('../../src/cli/index.js', import.meta.url).pathname;
+
+/**
+ * `kvs serve` as a child process (what `npm start` runs), on a free port, for
+ * tests that need a real process: restart, kill -9, signals. Resolves once it
+ * answers /readyz.
+ */
+export async function spawnServer(env: Record<string, string>, options: { command?: string[] } = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const command = options.command ?? [process.execPath, CLI_PATH, 'serve'];
+  const child = spawn(command[0]!, command.slice(1), {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  let running = true;
+  void exited.then(() => (running = false));
+  while (Date.now() < deadline) {
+    if (!running) throw new Error(`kvs exited before it was ready:\n${output}`);
+    try {
+      const response = await fetch(`${url}/readyz`);
+      if (response.status === 200) return { url, child, output: () => output, exited };
+    } catch {
+      // not listening yet
+    }
+    await sleep(25);
+  }
+  child.kill('SIGKILL');
+  throw new Error(`kvs did not become ready within 15 s:\n${output}`);
+}
+
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
