@@ -34,8 +34,8 @@ interface Setting<T> {
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const integer = (min: number, max: number) => (text: string, source: string): number => {
-  const value = Number(text.trim());
-  if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
+  const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new ConfigError(`${source} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
   }
   return value;
@@ -101,11 +101,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
   if (engine === 'etcd' && etcdEndpoints.length === 0) {
     throw new ConfigError('KV_ENGINE=etcd needs ETCD_ENDPOINTS (for example http://127.0.0.1:2379)');
   }
+  const maxValueBytes = parsed.maxValueBytes ?? DEFAULT_LIMITS.maxValueBytes;
   const limits: Limits = {
     ...DEFAULT_LIMITS,
-    maxValueBytes: parsed.maxValueBytes ?? DEFAULT_LIMITS.maxValueBytes,
+    maxValueBytes,
     maxKeyBytes: parsed.maxKeyBytes ?? DEFAULT_LIMITS.maxKeyBytes,
-    maxRequestBytes: parsed.maxRequestBytes ?? DEFAULT_LIMITS.maxRequestBytes,
+    // Unless set, a JSON request must be able to carry one maximal value in base64.
+    maxRequestBytes: parsed.maxRequestBytes ?? Math.max(DEFAULT_LIMITS.maxRequestBytes, Math.ceil((maxValueBytes * 4) / 3) + MIB),
     historyRetention: parsed.historyRetention ?? DEFAULT_LIMITS.historyRetention,
   };
   return {

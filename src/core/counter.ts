@@ -1,7 +1,8 @@
 import { COUNTER_ABS_MAX } from './limits.js';
 import { KvError } from './errors.js';
 
-const INTEGER_TEXT = /^\s*-?(?:0|[1-9]\d*)\s*$/;
+// JSON allows only space, tab, LF and CR around a value; \s would also let through NBSP, BOM and the like.
+const INTEGER_TEXT = /^[ \t\n\r]*-?(?:0|[1-9]\d*)[ \t\n\r]*$/;
 
 /**
  * Reads stored bytes as a counter: a JSON integer within ±(2^53−1).

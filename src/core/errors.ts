@@ -1,33 +1,36 @@
+import { STATUS_CODES } from 'node:http';
+
 /**
  * The one catalogue of errors kvs reports to clients. Each code has exactly one
- * HTTP status; `http/plugins/errors.ts` is the only place that turns a KvError
+ * HTTP status (and the status's reason phrase as its title); `http/plugins/errors.ts` is the only place that turns a KvError
  * into a response. A KvError is an operating error (bad input, a failed
  * precondition), never a bug: bugs are plain Errors and become a logged 500.
  */
 export const ERROR_CATALOGUE = {
-  invalid_key: { status: 400, title: 'Invalid Key' },
-  invalid_request: { status: 400, title: 'Invalid Request' },
-  invalid_json: { status: 400, title: 'Invalid JSON' },
-  unauthorized: { status: 401, title: 'Unauthorized' },
-  forbidden: { status: 403, title: 'Forbidden' },
-  protected_mode: { status: 403, title: 'Protected Mode' },
-  key_not_found: { status: 404, title: 'Key Not Found' },
-  not_found: { status: 404, title: 'Not Found' },
-  method_not_allowed: { status: 405, title: 'Method Not Allowed' },
-  txn_conflict: { status: 409, title: 'Transaction Conflict' },
-  not_a_counter: { status: 409, title: 'Not A Counter' },
-  counter_overflow: { status: 409, title: 'Counter Overflow' },
-  history_compacted: { status: 410, title: 'History Compacted' },
-  precondition_failed: { status: 412, title: 'Precondition Failed' },
-  value_too_large: { status: 413, title: 'Value Too Large' },
-  request_too_large: { status: 413, title: 'Request Too Large' },
-  unsupported_media_type: { status: 415, title: 'Unsupported Media Type' },
-  header_too_large: { status: 431, title: 'Request Header Fields Too Large' },
-  rate_limited: { status: 429, title: 'Too Many Requests' },
-  unavailable: { status: 503, title: 'Service Unavailable' },
-  storage_full: { status: 507, title: 'Insufficient Storage' },
-  internal: { status: 500, title: 'Internal Server Error' },
-} as const satisfies Record<string, { status: number; title: string }>;
+  invalid_key: { status: 400 },
+  invalid_request: { status: 400 },
+  invalid_json: { status: 400 },
+  unauthorized: { status: 401 },
+  forbidden: { status: 403 },
+  protected_mode: { status: 403 },
+  key_not_found: { status: 404 },
+  not_found: { status: 404 },
+  method_not_allowed: { status: 405 },
+  txn_conflict: { status: 409 },
+  not_a_counter: { status: 409 },
+  counter_overflow: { status: 409 },
+  history_compacted: { status: 410 },
+  precondition_failed: { status: 412 },
+  value_too_large: { status: 413 },
+  request_too_large: { status: 413 },
+  unsupported_media_type: { status: 415 },
+  header_too_large: { status: 431 },
+  request_timeout: { status: 408 },
+  rate_limited: { status: 429 },
+  unavailable: { status: 503 },
+  storage_full: { status: 507 },
+  internal: { status: 500 },
+} as const satisfies Record<string, { status: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
@@ -56,8 +59,9 @@ export class KvError extends Error {
     return ERROR_CATALOGUE[this.code].status;
   }
 
+  /** The HTTP reason phrase: with `type: about:blank`, RFC 9457 wants the title to be it. */
   get title(): string {
-    return ERROR_CATALOGUE[this.code].title;
+    return STATUS_CODES[this.status] ?? 'Error';
   }
 }
 

@@ -112,8 +112,12 @@ export type Compare =
   | { key: string; kind: 'revisionNotIn'; revisions: readonly Revision[] };
 
 export type TxnOp =
-  /** Creates or replaces. `ttlMs` null clears any existing TTL. */
-  | { op: 'put'; key: string; value: Buffer; contentType: string; ttlMs: number | null }
+  /**
+   * Creates or replaces. `ttlMs` counts from the engine's clock at apply time;
+   * null clears any existing TTL. `expiresAtMs`, when given, is an absolute
+   * deadline instead (imports keep exported deadlines exactly).
+   */
+  | { op: 'put'; key: string; value: Buffer; contentType: string; ttlMs: number | null; expiresAtMs?: number }
   | { op: 'delete'; key: string }
   /** Adds `by` to the JSON integer under `key` (absent counts as 0) and stores the result as JSON. */
   | { op: 'add'; key: string; by: number }

@@ -1,4 +1,4 @@
-import { isCanonicalBase64, JSON_CONTENT_TYPE, DEFAULT_CONTENT_TYPE } from '../core/encoding.js';
+import { DEFAULT_CONTENT_TYPE, isCanonicalBase64, JSON_CONTENT_TYPE, stringifyJsonValue, validateContentType } from '../core/encoding.js';
 import { KvError } from '../core/errors.js';
 import { validateKey } from '../core/keys.js';
 import type { Limits } from '../core/limits.js';
@@ -23,7 +23,7 @@ export interface ParsedImport {
   problems: string[];
 }
 
-type ImportLimits = Pick<Limits, 'maxKeyBytes' | 'maxValueBytes' | 'maxContentTypeChars'>;
+type ImportLimits = Pick<Limits, 'maxKeyBytes' | 'maxValueBytes' | 'maxContentTypeChars' | 'maxTtlSeconds'>;
 
 /**
  * Reads the original server's data file: a JSON object `{key: value}`. Values
@@ -46,7 +46,7 @@ export function parseSeedDocument(text: string, limits: ImportLimits): ParsedImp
     try {
       validateKey(key, limits.maxKeyBytes);
       if (value === null) throw new KvError('invalid_request', 'the value is null');
-      const bytes = Buffer.from(JSON.stringify(value), 'utf8');
+      const bytes = Buffer.from(stringifyJsonValue(value, 'the value'), 'utf8');
       checkValueSize(bytes, limits);
       entries.push({ key, value: bytes, contentType: JSON_CONTENT_TYPE, expiresAtMs: null });
     } catch (error) {
@@ -57,14 +57,14 @@ export function parseSeedDocument(text: string, limits: ImportLimits): ParsedImp
 }
 
 /** Reads kvs's NDJSON export format. Every problem is reported with its line number. */
-export function parseNdjson(text: string, limits: ImportLimits): ParsedImport {
+export function parseNdjson(text: string, limits: ImportLimits, nowMs: number): ParsedImport {
   const entries: ImportEntry[] = [];
   const problems: string[] = [];
   const lines = text.split('\n');
   lines.forEach((line, index) => {
     if (line.trim() === '') return;
     try {
-      entries.push(parseExportLine(line, limits));
+      entries.push(parseExportLine(line, limits, nowMs));
     } catch (error) {
       problems.push(`line ${index + 1}: ${(error as Error).message}`);
     }
@@ -72,7 +72,9 @@ export function parseNdjson(text: string, limits: ImportLimits): ParsedImport {
   return { entries, problems };
 }
 
-function parseExportLine(line: string, limits: ImportLimits): ImportEntry {
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/i;
+
+function parseExportLine(line: string, limits: ImportLimits, nowMs: number): ImportEntry {
   let item: unknown;
   try {
     item = JSON.parse(line);
@@ -85,13 +87,16 @@ function parseExportLine(line: string, limits: ImportLimits): ImportEntry {
   if (typeof value !== 'string' || !isCanonicalBase64(value)) throw new KvError('invalid_request', '"value" must be base64');
   const bytes = Buffer.from(value, 'base64');
   checkValueSize(bytes, limits);
-  if (contentType !== undefined && (typeof contentType !== 'string' || contentType.length > limits.maxContentTypeChars)) {
-    throw new KvError('invalid_request', `"contentType" must be a string of at most ${limits.maxContentTypeChars} characters`);
-  }
+  if (contentType !== undefined) validateContentType(contentType, '"contentType"', limits.maxContentTypeChars);
   let expiresAtMs: number | null = null;
   if (expiresAt !== undefined && expiresAt !== null) {
-    expiresAtMs = typeof expiresAt === 'string' ? Date.parse(expiresAt) : Number.NaN;
+    expiresAtMs = typeof expiresAt === 'string' && RFC3339.test(expiresAt) ? Date.parse(expiresAt) : Number.NaN;
     if (!Number.isFinite(expiresAtMs)) throw new KvError('invalid_request', '"expiresAt" must be an RFC 3339 timestamp');
+    // Keep deadlines to what a PUT could have set, and to whole milliseconds, as the store keeps them.
+    expiresAtMs = Math.round(expiresAtMs);
+    if (expiresAtMs > nowMs + limits.maxTtlSeconds * 1000) {
+      throw new KvError('invalid_request', `"expiresAt" is more than ${limits.maxTtlSeconds} seconds away`);
+    }
   }
   return { key: key as string, value: bytes, contentType: (contentType as string | undefined) ?? DEFAULT_CONTENT_TYPE, expiresAtMs };
 }
@@ -116,7 +121,7 @@ export async function importEntries(engine: StorageEngine, entries: ImportEntry[
   const ops: TxnOp[] = [];
   for (const entry of latest.values()) {
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= nowMs) continue;
-    ops.push({ op: 'put', key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: entry.expiresAtMs === null ? null : entry.expiresAtMs - nowMs });
+    ops.push({ op: 'put', key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: null, ...(entry.expiresAtMs === null ? {} : { expiresAtMs: entry.expiresAtMs }) });
   }
   const result = await engine.txn({ compares: [], ops });
   return { imported: ops.length, revision: result.revision };

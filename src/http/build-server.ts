@@ -5,7 +5,7 @@ import type { Limits } from '../core/limits.js';
 import type { StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
 import { createFastRead } from './fast-read.js';
-import { frameworkErrorHandler, installErrorHandling } from './plugins/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './plugins/errors.js';
 import { installRequestMetrics, ServerMetrics } from './plugins/metrics.js';
 import { RouteTable } from './route-table.js';
 import { adminRoutes } from './routes/admin.js';
@@ -51,6 +51,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     routerOptions: { maxParamLength: limits.maxKeyBytes * 3 + 64 },
     bodyLimit: limits.maxRequestBytes,
     frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     requestIdHeader: false,

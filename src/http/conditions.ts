@@ -5,26 +5,39 @@ import type { Compare } from '../engine/engine.js';
 /** `*`, or the revisions named by a list of entity tags. Weak tags are kept apart: only weak comparison accepts them. */
 type EntityTags = '*' | { strong: Revision[]; weak: Revision[] };
 
-const ENTITY_TAG = /^(W\/)?"([^"]*)"$/;
+/**
+ * One list element at the start of `rest`: an entity tag (optional W/, then a
+ * quoted string, commas allowed inside: RFC 9110 §8.8.3) followed by a comma
+ * or the end. Empty elements (`"5",,"6"`) are skipped, as RFC 9110 §5.6.1 asks.
+ */
+const ENTITY_TAG_AT_START = /^[\s,]*(W\/)?"([^"]*)"\s*(?:,|$)/;
+const EMPTY_ELEMENTS = /^[\s,]*$/;
+
+/** A revision as kvs spells it in an ETag: no sign, no leading zeros. */
+const REVISION_TEXT = /^(?:0|[1-9]\d{0,15})$/;
 
 /**
  * Parses an `If-Match`/`If-None-Match` value: `*` or a comma list of entity
- * tags. kvs issues `"<revision>"`; a well-formed tag that is not a revision
- * can never match, and a malformed header is a 400, not a silent mismatch.
+ * tags. kvs issues `"<revision>"`; a well-formed tag that is not one it issued
+ * (`"abc"`, `"05"`) can never match, and a malformed header is a 400, not a
+ * silent mismatch.
  */
 function parseEntityTags(header: string, name: string): EntityTags {
   const trimmed = header.trim();
   if (trimmed === '*') return '*';
   const strong: Revision[] = [];
   const weak: Revision[] = [];
-  for (const part of trimmed.split(',')) {
-    const match = ENTITY_TAG.exec(part.trim());
+  let rest = trimmed;
+  while (!EMPTY_ELEMENTS.test(rest)) {
+    const match = ENTITY_TAG_AT_START.exec(rest);
     if (match === null) {
       throw new KvError('invalid_request', `${name} must be * or a list of quoted entity tags such as "5" (got ${JSON.stringify(header)})`);
     }
-    const revision = /^\d{1,16}$/.test(match[2]!) ? Number(match[2]) : null;
-    if (revision === null) continue;
-    (match[1] ? weak : strong).push(revision);
+    rest = rest.slice(match[0].length);
+    if (REVISION_TEXT.test(match[2]!)) (match[1] ? weak : strong).push(Number(match[2]));
+  }
+  if (!trimmed.includes('"')) {
+    throw new KvError('invalid_request', `${name} must be * or a list of quoted entity tags such as "5" (got ${JSON.stringify(header)})`);
   }
   return { strong, weak };
 }

@@ -29,18 +29,20 @@ export function createFastRead(deps: HttpDeps): ((request: IncomingMessage, resp
     const headers = request.headers;
     if (headers['if-none-match'] !== undefined || headers.prefer !== undefined) return false;
     const startedAt = performance.now();
-    let read;
+    let entry;
     try {
-      read = getSync(keyFromUrl(url, limits.maxKeyBytes));
+      const read = getSync(keyFromUrl(url, limits.maxKeyBytes));
+      entry = read.entry;
+      if (entry === null) return false;
+      const responseHeaders = readHeaders(entry, read.revision);
+      responseHeaders['content-type'] = entry.contentType;
+      responseHeaders['content-length'] = String(entry.value.length);
+      response.writeHead(200, responseHeaders);
     } catch {
-      return false; // an invalid key, or the engine closing: the Fastify route reports it
+      // An invalid key, the engine closing, or a bug: nothing is written yet,
+      // so the Fastify route answers, with a 4xx or a logged 500.
+      return false;
     }
-    const { entry, revision } = read;
-    if (entry === null) return false;
-    const responseHeaders = readHeaders(entry, revision);
-    responseHeaders['content-type'] = entry.contentType;
-    responseHeaders['content-length'] = String(entry.value.length);
-    response.writeHead(200, responseHeaders);
     response.end(entry.value);
     metrics.requests.inc(OK_LABELS);
     metrics.durations.observe(ROUTE_LABELS, (performance.now() - startedAt) / 1000);

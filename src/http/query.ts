@@ -22,7 +22,7 @@ export function queryBoolean(query: Query, name: string, fallback: boolean): boo
 /** A decimal integer within [min, max]; absent gives `fallback`. */
 export function queryInteger(query: Query, name: string, range: { min: number; max: number; fallback: number }): number {
   const value = queryString(query, name);
-  if (value === undefined) return range.fallback;
+  if (value === undefined || value === '') return range.fallback;
   const number = /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(number) || number < range.min || number > range.max) {
     throw new KvError('invalid_request', `the query parameter "${name}" must be an integer from ${range.min} to ${range.max} (got ${JSON.stringify(value)})`);

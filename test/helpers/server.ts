@@ -52,6 +52,8 @@ export async function startTestServer(options: { limits?: Partial<Limits>; dataD
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
+  /** Signals the server and everything it started (a wrapper such as strace included). */
+  kill(signal: NodeJS.Signals): void;
   /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
   /** Resolves with the exit code (or signal) once the process has exited. */
@@ -71,7 +73,16 @@ export async function spawnServer(env: Record<string, string>, options: { comman
   const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so that kill() reaches a server started through a wrapper (strace).
+    detached: true,
   });
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -84,13 +95,13 @@ export async function spawnServer(env: Record<string, string>, options: { comman
     if (!running) throw new Error(`kvs exited before it was ready:\n${output}`);
     try {
       const response = await fetch(`${url}/readyz`);
-      if (response.status === 200) return { url, child, output: () => output, exited };
+      if (response.status === 200) return { url, child, kill, output: () => output, exited };
     } catch {
       // not listening yet
     }
     await sleep(25);
   }
-  child.kill('SIGKILL');
+  kill('SIGKILL');
   throw new Error(`kvs did not become ready within 15 s:\n${output}`);
 }
 

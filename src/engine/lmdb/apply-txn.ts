@@ -62,7 +62,7 @@ function planOp(op: TxnOp, current: Entry | null, nowMs: number): OpPlan {
   const key = op.key;
   switch (op.op) {
     case 'put': {
-      const expiresAtMs = op.ttlMs === null ? null : nowMs + op.ttlMs;
+      const expiresAtMs = op.expiresAtMs ?? (op.ttlMs === null ? null : nowMs + op.ttlMs);
       return {
         key,
         writes: true,

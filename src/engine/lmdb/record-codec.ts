@@ -39,6 +39,9 @@ export function decodeRecord(key: string, record: Buffer): Entry {
   }
   const contentTypeBytes = record.readUInt16BE(33);
   const valueStart = HEADER_BYTES + contentTypeBytes;
+  if (valueStart > record.length) {
+    throw new Error(`corrupt record for key ${JSON.stringify(key)}: its content type runs past its end`);
+  }
   const expiresAtMs = record.readDoubleBE(25);
   return {
     key,

@@ -1,5 +1,6 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CATALOGUE, isKvError, KvError, type ErrorCode } from '../../core/errors.js';
+import { isKvError, KvError, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from 'pino';
 import type { RouteTable } from '../route-table.js';
 
@@ -85,17 +86,42 @@ export function toKvError(error: unknown, request: FastifyRequest): KvError | nu
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: KvError): FastifyReply {
-  const { status, title } = ERROR_CATALOGUE[error.code];
   const { allow, retryAfterSeconds, ...members } = error.extras;
-  reply.code(status);
+  reply.code(error.status);
   if (allow !== undefined) reply.header('allow', allow.join(', '));
   if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
   if (error.code === 'unauthorized') reply.header('www-authenticate', 'Bearer');
   if (errorFormatOf(request) === 'seed') {
     return reply.type('application/json').send(JSON.stringify({ status: 'error', message: error.message }));
   }
-  const problem = { type: 'about:blank', status, title, code: error.code, detail: error.message, instance: pathOf(request.url), ...members };
-  return reply.type('application/problem+json').send(JSON.stringify(problem));
+  return reply.type('application/problem+json').send(JSON.stringify(problemDocument(error, pathOf(request.url), members)));
+}
+
+/** The RFC 9457 body of an error. */
+function problemDocument(error: KvError, instance: string | undefined, members: Omit<KvError['extras'], 'allow' | 'retryAfterSeconds'>): Record<string, unknown> {
+  return { type: 'about:blank', status: error.status, title: error.title, code: error.code, detail: error.message, ...(instance === undefined ? {} : { instance }), ...members };
+}
+
+/**
+ * Answers requests Node's HTTP parser rejects before Fastify sees them (headers
+ * too large, malformed requests, timeouts) with problem+json too, then closes
+ * the connection, whose state is unknown.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const kvError =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? new KvError('header_too_large', 'the request headers are too large')
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new KvError('request_timeout', 'the request took too long to arrive')
+        : new KvError('invalid_request', 'the request is not valid HTTP/1.1');
+  const body = JSON.stringify(problemDocument(kvError, undefined, {}));
+  socket.end(
+    `HTTP/1.1 ${kvError.status} ${kvError.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function errorFormatOf(request: FastifyRequest): ErrorFormat {

@@ -23,7 +23,7 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     const format = queryString(request.query as Query, 'format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'seed') throw new KvError('invalid_request', '"format" must be "ndjson" (the default) or "seed"');
     const text = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : '';
-    const parsed = format === 'seed' ? parseSeedDocument(text, limits) : parseNdjson(text, limits);
+    const parsed = format === 'seed' ? parseSeedDocument(text, limits) : parseNdjson(text, limits, deps.now());
     if (parsed.problems.length > 0) {
       // All or nothing: an import that would silently drop entries is refused whole.
       const shown = parsed.problems.slice(0, 10).join('; ');

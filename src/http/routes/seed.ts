@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { encodeValueForEnvelope, JSON_CONTENT_TYPE } from '../../core/encoding.js';
+import { encodeValueForEnvelope, JSON_CONTENT_TYPE, stringifyJsonValue } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
 import type { Limits } from '../../core/limits.js';
@@ -31,7 +31,7 @@ export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<
     const { key: bodyKey, value } = document as Record<string, unknown>;
     const key = seedKey(bodyKey ?? queryString(request.query as Query, 'key'), limits);
     if (value === undefined || value === null) throw new KvError('invalid_request', 'Missing value');
-    const bytes = Buffer.from(JSON.stringify(value), 'utf8');
+    const bytes = Buffer.from(stringifyJsonValue(value, 'the value'), 'utf8');
     if (bytes.length > limits.maxValueBytes) {
       throw new KvError('value_too_large', `the value is ${bytes.length} bytes; the limit is ${limits.maxValueBytes}`, { limit: limits.maxValueBytes });
     }

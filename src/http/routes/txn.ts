@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { decodeValueFromEnvelope, encodeValueForEnvelope, parseValueEncoding } from '../../core/encoding.js';
+import { decodeValueFromEnvelope, encodeValueForEnvelope, parseValueEncoding, validateContentType } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
 import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
@@ -102,11 +102,7 @@ function keyAt(value: unknown, where: string, limits: Limits): string {
 }
 
 function contentTypeAt(value: unknown, where: string, limits: Limits): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value === '' || value.length > limits.maxContentTypeChars) {
-    throw new KvError('invalid_request', `${where}.contentType must be a non-empty string of at most ${limits.maxContentTypeChars} characters`);
-  }
-  return value;
+  return value === undefined ? undefined : validateContentType(value, `${where}.contentType`, limits.maxContentTypeChars);
 }
 
 function ttlAt(value: unknown, where: string, limits: Limits): number | null {

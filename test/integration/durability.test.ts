@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { request } from '../helpers/http.js';
+import { CLI_PATH, sleep, spawnServer, tempDirectory, type ServerProcess } from '../helpers/server.js';
+
+/**
+ * Durability through real processes: what a 2xx promises (API.md §9) must
+ * survive a restart, SIGTERM, and kill -9 in the middle of writing.
+ */
+const directories: string[] = [];
+const processes: ServerProcess[] = [];
+
+function dataDirectory(): string {
+  const directory = tempDirectory('kvs-durability-');
+  directories.push(directory);
+  return directory;
+}
+
+async function start(directory: string, command?: string[]): Promise<ServerProcess> {
+  const server = await spawnServer({ DATA_DIRECTORY: directory }, command ? { command } : {});
+  processes.push(server);
+  return server;
+}
+
+after(() => {
+  for (const server of processes) server.kill('SIGKILL');
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+});
+
+/** Runs writers against `url` until `stop` is set; returns the writes the server acknowledged. */
+function runWriters(url: string, writers: number, state: { stop: boolean }, keyPrefix = 'w') {
+  const acknowledged = new Map<string, string>();
+  let counterAcks = 0;
+  let counterAttempts = 0;
+  const failures: string[] = [];
+  const loops = Array.from({ length: writers }, async (_, writer) => {
+    for (let i = 0; !state.stop; i++) {
+      const key = `${keyPrefix}${writer}/k${i}`;
+      const value = `value-${writer}-${i}`;
+      try {
+        if (i % 5 === 4) {
+          counterAttempts++;
+          const response = await fetch(`${url}/v1/kv/counter?op=add`, { method: 'POST' });
+          if (response.ok) counterAcks++;
+          await response.arrayBuffer();
+          continue;
+        }
+        const response = await fetch(`${url}/v1/kv/${key}`, { method: 'PUT', body: value, headers: { 'content-type': 'text/plain' } });
+        await response.arrayBuffer();
+        if (response.ok) acknowledged.set(key, value);
+      } catch (error) {
+        // The server is gone: this write's outcome is unknown, and it was not acknowledged.
+        failures.push(String((error as Error).cause ?? error));
+        return;
+      }
+    }
+  });
+  return { acknowledged, failures, counters: () => ({ acks: counterAcks, attempts: counterAttempts }), done: Promise.all(loops) };
+}
+
+async function assertAllPresent(url: string, acknowledged: Map<string, string>): Promise<void> {
+  const missing: string[] = [];
+  for (const [key, value] of acknowledged) {
+    const response = await request(`${url}/v1/kv/${key}`);
+    if (response.status !== 200 || response.text !== value) missing.push(`${key}: ${response.status} ${response.text.slice(0, 40)}`);
+  }
+  assert.deepEqual(missing, [], `acknowledged writes lost: ${missing.length} of ${acknowledged.size}`);
+}
+
+describe('durability across processes', () => {
+  it('keeps data across a clean restart', async () => {
+    const directory = dataDirectory();
+    let server = await start(directory);
+    assert.equal((await request(`${server.url}/v1/kv/restart/a`, { method: 'PUT', body: 'one' })).status, 201);
+    assert.equal((await request(`${server.url}/put`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":"seed","value":{"n":1}}' })).status, 200);
+    server.kill('SIGTERM');
+    assert.equal((await server.exited).code, 0);
+    server = await start(directory);
+    assert.equal((await request(`${server.url}/v1/kv/restart/a`)).text, 'one');
+    assert.deepEqual((await request(`${server.url}/get?key=seed`)).body, { status: 'success', value: { n: 1 } });
+    const status = await request(`${server.url}/v1/status`);
+    assert.equal(status.body.revision, 2, 'the store revision survives the restart');
+    server.kill('SIGTERM');
+    await server.exited;
+  });
+
+  it('loses no acknowledged write when killed with SIGKILL mid-write', async () => {
+    const directory = dataDirectory();
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const server = await start(directory);
+      const state = { stop: false };
+      const writers = runWriters(server.url, 16, state, `c${cycle}w`);
+      await sleep(300 + Math.floor(Math.random() * 400));
+      server.kill('SIGKILL');
+      await server.exited;
+      state.stop = true;
+      await writers.done;
+      assert.ok(writers.acknowledged.size > 20, `the writers got going (${writers.acknowledged.size} acknowledged; ${writers.failures.slice(0, 3).join('; ')})`);
+
+      const restarted = await start(directory);
+      await assertAllPresent(restarted.url, writers.acknowledged);
+      const { acks, attempts } = writers.counters();
+      const counter = await request(`${restarted.url}/v1/kv/counter`);
+      const value = counter.status === 404 ? 0 : Number(counter.text);
+      // Counters accumulate over cycles, so compare this cycle's delta.
+      const before = cycle === 0 ? 0 : Number((await readCounterBefore(cycle)) ?? 0);
+      assert.ok(value - before >= acks, `counter lost increments: ${value - before} < ${acks} acknowledged`);
+      assert.ok(value - before <= attempts, `counter has increments never sent: ${value - before} > ${attempts}`);
+      counterHistory[cycle] = value;
+      restarted.kill('SIGKILL');
+      await restarted.exited;
+    }
+  });
+
+  it('finishes in-flight requests on SIGTERM, exits 0 within 10 s, and keeps every acknowledged write', async () => {
+    const directory = dataDirectory();
+    const server = await start(directory);
+    const state = { stop: false };
+    const writers = runWriters(server.url, 16, state);
+    await sleep(400);
+    const signalledAt = Date.now();
+    server.kill('SIGTERM');
+    const exit = await server.exited;
+    const shutdownMs = Date.now() - signalledAt;
+    state.stop = true;
+    await writers.done;
+    assert.equal(exit.code, 0, `exit code 0 (got ${exit.code}, signal ${exit.signal}):\n${server.output().slice(-2000)}`);
+    assert.ok(shutdownMs < 10_000, `shut down in ${shutdownMs} ms`);
+    const restarted = await start(directory);
+    await assertAllPresent(restarted.url, writers.acknowledged);
+    restarted.kill('SIGTERM');
+    await restarted.exited;
+  });
+
+  it('counts 200 concurrent increments without losing one', async () => {
+    const server = await start(dataDirectory());
+    const results = await Promise.all(Array.from({ length: 200 }, () => request(`${server.url}/v1/kv/hits?op=add`, { method: 'POST' })));
+    assert.ok(results.every((result) => result.status === 200));
+    const values = results.map((result) => result.body.value as number).sort((a, b) => a - b);
+    assert.deepEqual(values, Array.from({ length: 200 }, (_, i) => i + 1), 'every increment saw a distinct value');
+    assert.equal((await request(`${server.url}/v1/kv/hits`)).text, '200');
+    server.kill('SIGTERM');
+    await server.exited;
+  });
+});
+
+const counterHistory: number[] = [];
+async function readCounterBefore(cycle: number): Promise<number | undefined> {
+  return counterHistory[cycle - 1];
+}
+
+/**
+ * The acknowledgement must wait for the sync. The server runs under strace
+ * with every fdatasync/fsync slowed down by 300 ms: if a write were
+ * acknowledged before its sync, the PUT would answer in milliseconds.
+ */
+const stracePath = whichStrace();
+describe('acknowledgement waits for the sync (strace slows fdatasync)', { skip: stracePath === null ? 'strace is not installed (.ci/run installs it)' : false }, () => {
+  const SYNC_DELAY_MS = 300;
+
+  async function startSlowSync(log: string): Promise<ServerProcess> {
+    const directory = dataDirectory();
+    const delayUs = SYNC_DELAY_MS * 1000;
+    return start(directory, [
+      stracePath!, '-f', '-qq', '-o', log,
+      '-e', 'trace=fdatasync,fsync,msync',
+      '-e', `inject=fdatasync:delay_exit=${delayUs}`,
+      '-e', `inject=fsync:delay_exit=${delayUs}`,
+      process.execPath, CLI_PATH, 'serve',
+    ]);
+  }
+
+  it('answers a PUT only after its fdatasync returned, and reads do not see it before', async () => {
+    const log = join(dataDirectory(), 'strace.log');
+    const server = await startSlowSync(log);
+    const startedAt = Date.now();
+    const put = request(`${server.url}/v1/kv/synced`, { method: 'PUT', body: 'durable' });
+    await sleep(SYNC_DELAY_MS / 3);
+    const early = await request(`${server.url}/v1/kv/synced`);
+    const response = await put;
+    const elapsedMs = Date.now() - startedAt;
+    assert.equal(response.status, 201);
+    assert.ok(elapsedMs >= SYNC_DELAY_MS - 20, `the PUT was acknowledged after ${elapsedMs} ms, before the ${SYNC_DELAY_MS} ms sync finished`);
+    assert.equal(early.status, 404, 'a read during the sync does not see the unsynced write');
+    assert.equal((await request(`${server.url}/v1/kv/synced`)).text, 'durable');
+    server.kill('SIGKILL');
+  });
+
+  it('shares one sync among concurrent writes (group commit)', async () => {
+    const log = join(dataDirectory(), 'strace.log');
+    const server = await startSlowSync(log);
+    await request(`${server.url}/v1/kv/warmup`, { method: 'PUT', body: 'x' });
+    const syncsBefore = countSyncs(log);
+    const writes = 60;
+    const responses = await Promise.all(Array.from({ length: writes }, (_, i) => request(`${server.url}/v1/kv/group/${i}`, { method: 'PUT', body: String(i) })));
+    assert.ok(responses.every((response) => response.status === 201));
+    const syncs = countSyncs(log) - syncsBefore;
+    assert.ok(syncs < writes / 4, `${writes} concurrent writes took ${syncs} syncs; group commit should share them`);
+    server.kill('SIGKILL');
+  });
+});
+
+function countSyncs(log: string): number {
+  return readFileSync(log, 'utf8').split('\n').filter((line) => /\b(fdatasync|fsync)\(/.test(line) && !line.includes('resumed>')).length;
+}
+
+function whichStrace(): string | null {
+  try {
+    const path = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
+    if (path === '') return null;
+    // ptrace may be forbidden (some containers): check once.
+    execFileSync(path, ['-f', '-qq', '-o', '/dev/null', 'true']);
+    return path;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,205 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB } from '../../src/core/limits.js';
+
+const CWD = resolve('/srv/kvs-test');
+
+function assertConfigError(fn: () => unknown, naming: string): ConfigError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  assert.ok(caught instanceof ConfigError, `expected a ConfigError, got ${String(caught)}`);
+  assert.ok(caught instanceof Error);
+  assert.equal(caught.name, 'ConfigError');
+  assert.ok(caught.message.includes(naming), `message ${JSON.stringify(caught.message)} should name ${naming}`);
+  return caught;
+}
+
+describe('loadConfig defaults', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({}, {}, CWD);
+    assert.deepEqual(config, {
+      host: '127.0.0.1',
+      port: 8080,
+      dataDirectory: resolve(CWD, 'data'),
+      engine: 'lmdb',
+      etcdEndpoints: [],
+      limits: { ...DEFAULT_LIMITS },
+      logLevel: 'info',
+    });
+  });
+
+  it('has the documented default limits', () => {
+    const { limits } = loadConfig({}, {}, CWD);
+    assert.equal(limits.maxKeyBytes, 1024);
+    assert.equal(limits.maxValueBytes, 4 * 1024 * 1024);
+    assert.equal(limits.maxRequestBytes, 8 * 1024 * 1024);
+    assert.equal(limits.maxTxnOps, 128);
+    assert.equal(limits.maxListLimit, 1000);
+    assert.equal(limits.defaultListLimit, 100);
+    assert.equal(limits.historyRetention, 100_000);
+    assert.equal(limits.maxContentTypeChars, 256);
+  });
+
+  it('resolves ./data against process.cwd() by default', () => {
+    assert.equal(loadConfig({}).dataDirectory, resolve(process.cwd(), 'data'));
+  });
+
+  it('resolves a relative DATA_DIRECTORY against cwd and keeps an absolute one', () => {
+    assert.equal(loadConfig({ DATA_DIRECTORY: 'store/db' }, {}, CWD).dataDirectory, resolve(CWD, 'store/db'));
+    assert.equal(loadConfig({ DATA_DIRECTORY: '../elsewhere' }, {}, CWD).dataDirectory, resolve(CWD, '../elsewhere'));
+    const absolute = resolve('/var/lib/kvs');
+    assert.equal(loadConfig({ DATA_DIRECTORY: absolute }, {}, CWD).dataDirectory, absolute);
+  });
+
+  it('ignores unrelated variables and treats empty variables as unset', () => {
+    const config = loadConfig({ HOME: '/root', HOST: '', PORT: '', KV_ENGINE: '', LOG_LEVEL: '', DATA_DIRECTORY: '' }, {}, CWD);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.port, 8080);
+    assert.equal(config.engine, 'lmdb');
+    assert.equal(config.logLevel, 'info');
+    assert.equal(config.dataDirectory, resolve(CWD, 'data'));
+  });
+
+  it('does not share the limits object between calls or with DEFAULT_LIMITS', () => {
+    const first = loadConfig({}, {}, CWD);
+    first.limits.maxKeyBytes = 1;
+    assert.equal(loadConfig({}, {}, CWD).limits.maxKeyBytes, 1024);
+    assert.equal(DEFAULT_LIMITS.maxKeyBytes, 1024);
+  });
+});
+
+describe('loadConfig environment', () => {
+  it('reads HOST, PORT, DATA_DIRECTORY, KV_ENGINE and LOG_LEVEL', () => {
+    const config = loadConfig({ HOST: '0.0.0.0', PORT: '9000', DATA_DIRECTORY: '/tmp/kv', KV_ENGINE: 'lmdb', LOG_LEVEL: 'debug' }, {}, CWD);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.port, 9000);
+    assert.equal(config.dataDirectory, resolve('/tmp/kv'));
+    assert.equal(config.engine, 'lmdb');
+    assert.equal(config.logLevel, 'debug');
+  });
+
+  it('accepts port 0 and 65535', () => {
+    assert.equal(loadConfig({ PORT: '0' }, {}, CWD).port, 0);
+    assert.equal(loadConfig({ PORT: '65535' }, {}, CWD).port, 65535);
+  });
+
+  it('reads KV_STORE_PORT when PORT is unset or empty', () => {
+    assert.equal(loadConfig({ KV_STORE_PORT: '7000' }, {}, CWD).port, 7000);
+    assert.equal(loadConfig({ PORT: '', KV_STORE_PORT: '7000' }, {}, CWD).port, 7000);
+  });
+
+  it('prefers PORT over KV_STORE_PORT', () => {
+    assert.equal(loadConfig({ PORT: '9000', KV_STORE_PORT: '7000' }, {}, CWD).port, 9000);
+  });
+
+  it('reports an invalid PORT even when KV_STORE_PORT is valid', () => {
+    assertConfigError(() => loadConfig({ PORT: 'abc', KV_STORE_PORT: '7000' }, {}, CWD), 'PORT');
+  });
+
+  it('names KV_STORE_PORT when it is the invalid one', () => {
+    assertConfigError(() => loadConfig({ KV_STORE_PORT: '70000' }, {}, CWD), 'KV_STORE_PORT');
+  });
+
+  it('refuses invalid ports, naming PORT', () => {
+    for (const port of ['abc', '-1', '65536', '80.5', ' ', '8080x', 'NaN']) {
+      assertConfigError(() => loadConfig({ PORT: port }, {}, CWD), 'PORT');
+    }
+  });
+
+  it('refuses an unknown KV_ENGINE and LOG_LEVEL, naming them', () => {
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'redis' }, {}, CWD), 'KV_ENGINE');
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'LMDB' }, {}, CWD), 'KV_ENGINE');
+    assertConfigError(() => loadConfig({ LOG_LEVEL: 'verbose' }, {}, CWD), 'LOG_LEVEL');
+  });
+
+  it('refuses a blank HOST or DATA_DIRECTORY, naming them', () => {
+    assertConfigError(() => loadConfig({ HOST: '   ' }, {}, CWD), 'HOST');
+    assertConfigError(() => loadConfig({ DATA_DIRECTORY: ' ' }, {}, CWD), 'DATA_DIRECTORY');
+  });
+
+  it('refuses KV_ENGINE=etcd without ETCD_ENDPOINTS', () => {
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd' }, {}, CWD), 'ETCD_ENDPOINTS');
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: '' }, {}, CWD), 'ETCD_ENDPOINTS');
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: ' , ,' }, {}, CWD), 'ETCD_ENDPOINTS');
+  });
+
+  it('splits and trims ETCD_ENDPOINTS for KV_ENGINE=etcd', () => {
+    const config = loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379, http://b:2379,,http://c:2379 ' }, {}, CWD);
+    assert.equal(config.engine, 'etcd');
+    assert.deepEqual(config.etcdEndpoints, ['http://a:2379', 'http://b:2379', 'http://c:2379']);
+  });
+
+  it('reads the limits from the environment and keeps the others at their defaults', () => {
+    const { limits } = loadConfig({ KV_MAX_VALUE_BYTES: '1048576', KV_MAX_KEY_BYTES: '512', KV_MAX_REQUEST_BYTES: '4096', KV_HISTORY_RETENTION: '50' }, {}, CWD);
+    assert.deepEqual(limits, { ...DEFAULT_LIMITS, maxValueBytes: 1048576, maxKeyBytes: 512, maxRequestBytes: 4096, historyRetention: 50 });
+  });
+
+  it('enforces the bounds of each limit, naming the variable', () => {
+    assert.equal(loadConfig({ KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES_CEILING) }, {}, CWD).limits.maxKeyBytes, MAX_KEY_BYTES_CEILING);
+    assertConfigError(() => loadConfig({ KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES_CEILING + 1) }, {}, CWD), 'KV_MAX_KEY_BYTES');
+    assertConfigError(() => loadConfig({ KV_MAX_KEY_BYTES: '0' }, {}, CWD), 'KV_MAX_KEY_BYTES');
+    assert.equal(loadConfig({ KV_MAX_VALUE_BYTES: String(512 * MIB) }, {}, CWD).limits.maxValueBytes, 512 * MIB);
+    assertConfigError(() => loadConfig({ KV_MAX_VALUE_BYTES: String(512 * MIB + 1) }, {}, CWD), 'KV_MAX_VALUE_BYTES');
+    assertConfigError(() => loadConfig({ KV_MAX_VALUE_BYTES: '0' }, {}, CWD), 'KV_MAX_VALUE_BYTES');
+    assertConfigError(() => loadConfig({ KV_MAX_VALUE_BYTES: '4MiB' }, {}, CWD), 'KV_MAX_VALUE_BYTES');
+    assertConfigError(() => loadConfig({ KV_MAX_REQUEST_BYTES: '1023' }, {}, CWD), 'KV_MAX_REQUEST_BYTES');
+    assertConfigError(() => loadConfig({ KV_HISTORY_RETENTION: '0' }, {}, CWD), 'KV_HISTORY_RETENTION');
+    assertConfigError(() => loadConfig({ KV_HISTORY_RETENTION: '1.5' }, {}, CWD), 'KV_HISTORY_RETENTION');
+  });
+});
+
+describe('loadConfig flags', () => {
+  it('lets flags override the environment', () => {
+    const config = loadConfig(
+      { HOST: '0.0.0.0', PORT: '9000', KV_STORE_PORT: '7000', DATA_DIRECTORY: 'env-data', LOG_LEVEL: 'warn', KV_MAX_KEY_BYTES: '100' },
+      { host: '::1', port: '9001', 'data-directory': 'flag-data', 'log-level': 'trace', 'max-key-bytes': '200' },
+      CWD,
+    );
+    assert.equal(config.host, '::1');
+    assert.equal(config.port, 9001);
+    assert.equal(config.dataDirectory, resolve(CWD, 'flag-data'));
+    assert.equal(config.logLevel, 'trace');
+    assert.equal(config.limits.maxKeyBytes, 200);
+  });
+
+  it('uses the environment for settings without a flag', () => {
+    const config = loadConfig({ PORT: '9000', HOST: '10.0.0.1' }, { port: '9001', host: undefined }, CWD);
+    assert.equal(config.port, 9001);
+    assert.equal(config.host, '10.0.0.1');
+  });
+
+  it('reads the engine and its endpoints from flags', () => {
+    const config = loadConfig({ KV_ENGINE: 'lmdb' }, { engine: 'etcd', 'etcd-endpoints': 'http://x:2379' }, CWD);
+    assert.equal(config.engine, 'etcd');
+    assert.deepEqual(config.etcdEndpoints, ['http://x:2379']);
+    assertConfigError(() => loadConfig({}, { engine: 'etcd' }, CWD), 'ETCD_ENDPOINTS');
+  });
+
+  it('reads limit flags', () => {
+    const { limits } = loadConfig({}, { 'max-value-bytes': '2048', 'max-request-bytes': '8192', 'history-retention': '10' }, CWD);
+    assert.equal(limits.maxValueBytes, 2048);
+    assert.equal(limits.maxRequestBytes, 8192);
+    assert.equal(limits.historyRetention, 10);
+  });
+
+  it('names the flag, not the variable, when a flag is invalid', () => {
+    const error = assertConfigError(() => loadConfig({ PORT: '9000' }, { port: 'abc' }, CWD), '--port');
+    assert.ok(!/\bPORT\b/.test(error.message));
+    assertConfigError(() => loadConfig({}, { engine: 'redis' }, CWD), '--engine');
+    assertConfigError(() => loadConfig({}, { 'log-level': 'loud' }, CWD), '--log-level');
+    assertConfigError(() => loadConfig({}, { 'max-key-bytes': '5000' }, CWD), '--max-key-bytes');
+    assertConfigError(() => loadConfig({}, { host: '' }, CWD), '--host');
+    assertConfigError(() => loadConfig({}, { port: '' }, CWD), '--port');
+  });
+
+  it('refuses an invalid flag even when the environment is valid, and ignores an invalid variable the flag overrides', () => {
+    assertConfigError(() => loadConfig({ PORT: '9000' }, { port: '99999' }, CWD), '--port');
+    assert.equal(loadConfig({ PORT: 'garbage' }, { port: '9001' }, CWD).port, 9001);
+  });
+});
