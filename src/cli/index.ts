@@ -2,7 +2,6 @@
 import { parseArgs } from 'node:util';
 import { SETTINGS } from '../config.js';
 import { VERSION } from '../version.js';
-import { serve } from './serve.js';
 
 const USAGE = `kvs ${VERSION}: a durable key-value store server
 
@@ -29,6 +28,8 @@ async function main(argv: string[]): Promise<void> {
         process.stderr.write(`kvs serve: ${(error as Error).message}\n\n${USAGE}`);
         process.exit(2);
       }
+      // Loaded on demand: the server's modules take a few hundred ms to load, which `kvs version` need not pay.
+      const { serve } = await import('./serve.js');
       await serve(values as Record<string, string | undefined>);
       return;
     }

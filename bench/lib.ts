@@ -1,0 +1,100 @@
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
+
+/** Pinning: on a machine with two or more cores, servers on CPU 0 and load generators on CPU 1. */
+export const canPin = availableParallelism() >= 2 && has('taskset');
+export const SERVER_CPU = '0';
+export const LOAD_CPU = '1';
+
+export function has(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
+}
+
+export function pinned(cpu: string, command: string[]): string[] {
+  return canPin ? ['taskset', '-c', cpu, ...command] : command;
+}
+
+export function startProcess(command: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command[0]!, command.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  return child;
+}
+
+export async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+export async function waitFor(url: string, timeoutMs = 20_000): Promise<number> {
+  const startedAt = performance.now();
+  while (performance.now() - startedAt < timeoutMs) {
+    try {
+      const response = await fetch(url);
+      await response.arrayBuffer();
+      if (response.ok) return performance.now() - startedAt;
+    } catch {
+      // not yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  p99Ms: number;
+  errors: number;
+  /** CPU time the server process (all its threads) spent per request, in µs: steadier than req/s on a shared machine. */
+  cpuUsPerRequest: number;
+}
+
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds (user + system, all threads) a process has used. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Runs wrk (pinned to the load CPU) against the server `pid` and parses requests/s, p99 and errors. */
+export function runWrk(url: string, pid: number, options: { seconds: number; connections: number; script?: string }): LoadResult {
+  const args = ['wrk', '-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency', ...(options.script ? ['-s', options.script] : []), url];
+  const cpuBefore = cpuSeconds(pid);
+  const output = execFileSync(pinned(LOAD_CPU, args)[0]!, pinned(LOAD_CPU, args).slice(1), { encoding: 'utf8' });
+  const cpuUsed = cpuSeconds(pid) - cpuBefore;
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1]);
+  const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(output);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
+  if (!Number.isFinite(rps) || p99 === null) throw new Error(`could not parse wrk output:\n${output}`);
+  const scale = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1;
+  return { requestsPerSecond: rps, p99Ms: Number(p99[1]) * scale, errors, cpuUsPerRequest: (cpuUsed * 1e6) / requests };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
