@@ -31,6 +31,8 @@ interface Setting<T> {
   parse(text: string, source: string): T;
 }
 
+const NOT_YET_SUPPORTED = ['KV_TLS_CERT', 'KV_TLS_KEY', 'KV_ADMIN_TOKEN', 'KV_TOKENS_FILE'] as const;
+
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const integer = (min: number, max: number) => (text: string, source: string): number => {
@@ -96,6 +98,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     }
   }
 
+  // Settings of features this version does not have yet (API.md §10, §12) stop the
+  // server rather than be ignored: serving plain HTTP, or without the tokens the
+  // operator configured, would be worse than not starting.
+  for (const variable of NOT_YET_SUPPORTED) {
+    if (env[variable] !== undefined && env[variable] !== '') {
+      throw new ConfigError(`${variable} is set, but this version of kvs has no TLS or access control yet; unset it, or keep kvs on 127.0.0.1`);
+    }
+  }
   const engine = parsed.engine ?? 'lmdb';
   const etcdEndpoints = parsed.etcdEndpoints ?? [];
   if (engine === 'etcd' && etcdEndpoints.length === 0) {

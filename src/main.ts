@@ -37,6 +37,7 @@ export function createEngine(config: Config, logger: Logger): StorageEngine {
     file: join(config.dataDirectory, STORE_FILE_NAME),
     historyRetention: config.limits.historyRetention,
     onBackgroundError: (error) => logger.error({ err: error }, 'background maintenance failed; it will be retried'),
+    onWriteError: (error) => logger.error({ err: error }, 'a write batch failed to commit; its writers were told nothing applied'),
   });
 }
 

@@ -9,14 +9,12 @@ export type ValueEncoding = 'json' | 'utf8' | 'base64';
 export const JSON_CONTENT_TYPE = 'application/json';
 export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
-/**
- * True for `application/json`, `application/problem+json`, `text/json` and
- * the like, with or without parameters.
- */
+/** `application/json`, `text/json` and any `type/x+json`, with or without parameters. */
+export const JSON_MEDIA_TYPE = /^\s*(?:application\/json|text\/json|[\w.!#$&^+-]+\/[\w.!#$&^+-]+\+json)\s*(?:;.*)?$/i;
+
+/** True for `application/json`, `application/problem+json`, `text/json` and the like, with or without parameters. */
 export function isJsonContentType(contentType: string): boolean {
-  const semicolon = contentType.indexOf(';');
-  const mediaType = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
-  return mediaType === 'application/json' || mediaType === 'text/json' || mediaType.endsWith('+json');
+  return JSON_MEDIA_TYPE.test(contentType);
 }
 
 // ignoreBOM keeps a leading U+FEFF: stripping it would change the value.

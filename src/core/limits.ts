@@ -7,7 +7,7 @@
  * told is valid; it asserts programmer errors only.
  */
 export interface Limits {
-  /** Largest key, in UTF-8 bytes. LMDB allows up to 1978 bytes per key; the change log and expiry index add up to 9 bytes of prefix. */
+  /** Largest key, in UTF-8 bytes. LMDB allows up to 1978 bytes per key; the expiry index adds an 8-byte prefix. */
   maxKeyBytes: number;
   /** Largest value, in bytes. */
   maxValueBytes: number;
@@ -36,7 +36,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxValueBytes: 4 * MIB,
   // One maximal value, base64-encoded inside a JSON envelope, must still fit.
   maxRequestBytes: 8 * MIB,
-  maxImportBytes: 1024 * MIB,
+  // Below V8's longest string (~512 MiB), which the body must become to be parsed.
+  maxImportBytes: 256 * MIB,
   maxTxnOps: 128,
   maxListLimit: 1000,
   defaultListLimit: 100,
@@ -46,11 +47,20 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   historyRetention: 100_000,
 });
 
-/** The hard ceiling of `maxKeyBytes`: LMDB's key size (1978) minus the 9-byte expiry-index prefix, rounded down. */
+/** The hard ceiling of `maxKeyBytes`: LMDB's key size (1978) minus the 8-byte expiry-index prefix, rounded down. */
 export const MAX_KEY_BYTES_CEILING = 1960;
 
 /** Largest magnitude of a counter: JSON numbers beyond it lose integer precision. */
 export const COUNTER_ABS_MAX = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Most value bytes one page of a listing carries with `values=true`: a page ends
+ * early (with a cursor) rather than build a response too large to serialise.
+ */
+export const LIST_PAGE_VALUE_BYTES_MAX = 32 * MIB;
+
+/** Most value bytes the `get` ops of one transaction may read; beyond, the txn is refused whole (413) before anything applies. */
+export const TXN_READ_VALUE_BYTES_MAX = 64 * MIB;
 
 /** How long graceful shutdown may take before the process exits anyway. */
 export const SHUTDOWN_TIMEOUT_MS = 10_000;

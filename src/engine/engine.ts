@@ -61,8 +61,8 @@ export interface StorageEngine {
    * Evaluates every compare against one snapshot; when all pass, applies every
    * op atomically at one new revision (none if nothing changed), otherwise
    * applies nothing. An op that cannot apply (add to a non-counter, counter
-   * overflow) throws a KvError and nothing applies. A key appears at most once
-   * among the ops.
+   * overflow, `get`s reading more than TXN_READ_VALUE_BYTES_MAX) throws a
+   * KvError and nothing applies. A key appears at most once among the ops.
    */
   txn(request: TxnRequest): Promise<TxnResult>;
 
@@ -90,6 +90,8 @@ export interface RangeRequest {
   limit: number;
   reverse: boolean;
   withValues: boolean;
+  /** With values, end the page (with `more`) once its values reach this many bytes; at least one item is returned. */
+  valueBytesMax?: number;
 }
 
 export type RangeItem = EntryMeta & { value?: Buffer };

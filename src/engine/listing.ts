@@ -13,6 +13,8 @@ export interface ListRequest {
   /** With a delimiter, keys are rolled up after `prefix` to the first delimiter (S3 CommonPrefixes). */
   delimiter: string | null;
   prefix: string;
+  /** See RangeRequest.valueBytesMax. */
+  valueBytesMax?: number;
 }
 
 export interface ListPage {
@@ -32,7 +34,7 @@ export interface ListPage {
 export async function listPage(engine: StorageEngine, request: ListRequest): Promise<ListPage> {
   const bounds = { lower: request.lower, upper: request.upper };
   if (request.delimiter === null) {
-    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: request.limit, reverse: request.reverse, withValues: request.withValues });
+    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: request.limit, reverse: request.reverse, withValues: request.withValues, ...valueBudget(request) });
     const last = page.items.at(-1);
     const next = page.more && last !== undefined ? resumeAfterKey(last.key, request.reverse) : null;
     return { items: page.items, prefixes: [], next, revision: page.revision };
@@ -50,7 +52,7 @@ export async function listPage(engine: StorageEngine, request: ListRequest): Pro
     }
     const full = items.length + prefixes.length >= request.limit;
     const want = full ? 1 : request.limit - items.length - prefixes.length;
-    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: want, reverse: request.reverse, withValues: request.withValues && !full });
+    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: want, reverse: request.reverse, withValues: request.withValues && !full, ...valueBudget(request) });
     revision = Math.max(revision, page.revision);
     if (page.items.length === 0) {
       exhausted = true;
@@ -73,6 +75,8 @@ export async function listPage(engine: StorageEngine, request: ListRequest): Pro
       break; // the rest of this page may lie under `common`: range again past it
     }
     if (!rolledUp && !page.more) exhausted = true;
+    // A page whose values reached the byte budget ends here, with a cursor.
+    if (!rolledUp && page.more && page.items.length < want) break;
   }
   const next = exhausted ? null : request.reverse ? { to: bounds.upper ?? Buffer.alloc(0) } : { from: bounds.lower };
   return { items, prefixes, next, revision };
@@ -99,4 +103,8 @@ function narrow(bounds: { lower: Buffer; upper: Buffer | null }, consumed: Buffe
 
 function resumeAfterKey(key: string, reverse: boolean): Cursor {
   return reverse ? { to: keyBytes(key) } : { from: keySuccessor(keyBytes(key)) };
+}
+
+function valueBudget(request: ListRequest): { valueBytesMax?: number } {
+  return request.valueBytesMax === undefined ? {} : { valueBytesMax: request.valueBytesMax };
 }

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import { JSON_MEDIA_TYPE } from '../core/encoding.js';
 import { KvError } from '../core/errors.js';
 
-/** `application/json` and `+json` types, with or without parameters. */
-export const JSON_MEDIA_TYPES = /^(application\/([\w.-]+\+)?json|text\/json)\s*(;.*)?$/i;
 
 /**
  * Makes the routes of `app` take JSON bodies only (anything else is 415) up to
@@ -12,7 +11,8 @@ export const JSON_MEDIA_TYPES = /^(application\/([\w.-]+\+)?json|text\/json)\s*(
  */
 export function acceptJsonBodies(app: FastifyInstance, bodyLimitBytes: number): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_MEDIA_TYPES, { parseAs: 'buffer', bodyLimit: bodyLimitBytes }, (_request, body, done) => {
+  // The same test as for stored values, so what kvs calls JSON is one thing.
+  app.addContentTypeParser(JSON_MEDIA_TYPE, { parseAs: 'buffer', bodyLimit: bodyLimitBytes }, (_request, body, done) => {
     try {
       done(null, parseJson(body as Buffer));
     } catch (error) {

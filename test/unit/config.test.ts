@@ -203,3 +203,11 @@ describe('loadConfig flags', () => {
     assert.equal(loadConfig({ PORT: 'garbage' }, { port: '9001' }, CWD).port, 9001);
   });
 });
+
+describe('settings of features not built yet', () => {
+  for (const variable of ['KV_TLS_CERT', 'KV_TLS_KEY', 'KV_ADMIN_TOKEN', 'KV_TOKENS_FILE']) {
+    it(`refuses to start with ${variable} rather than ignore it`, () => {
+      assert.throws(() => loadConfig({ [variable]: 'x' }), (error: unknown) => error instanceof ConfigError && error.message.includes(variable));
+    });
+  }
+});

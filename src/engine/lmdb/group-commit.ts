@@ -1,4 +1,5 @@
 import type { Transaction } from 'lmdb';
+import { KvError } from '../../core/errors.js';
 import type { Revision } from '../../core/types.js';
 import type { Stores } from './stores.js';
 import { WriteBatch } from './write-batch.js';
@@ -39,8 +40,10 @@ export class GroupCommit {
     private readonly now: () => number,
     /** The latest durable snapshot, which a batch is planned against. */
     private readonly snapshot: () => Transaction,
-    /** Called once a batch is durable, before its writers hear so, with the last revision it created (or null). */
-    private readonly onDurable: (lastRevision: Revision | null) => void,
+    /** Called after every batch, before its writers hear of it, with the last revision it made durable (null if none, or if it failed). */
+    private readonly afterBatch: (durableRevision: Revision | null) => void,
+    /** Told the cause of a failed commit, which writers only hear of as 503 or 507. */
+    private readonly onCommitError: (error: unknown) => void,
   ) {}
 
   /** Runs `body` in the next batch; resolves with its result once the batch is on disk. */
@@ -73,6 +76,10 @@ export class GroupCommit {
           try {
             outcomes.push({ ok: true, value: job.body(ctx, batch) });
           } catch (error) {
+            // A KvError comes before any mutation. An error after one is a bug, and its
+            // mutations are already queued: log them at the revision they claimed, so
+            // the log and the records stay consistent; the writer gets a 500.
+            if (ctx.mutated) ctx.commit();
             outcomes.push({ ok: false, error });
           }
         }
@@ -89,7 +96,7 @@ export class GroupCommit {
       .then(
         () => {
           const written = batch as WriteBatch | null;
-          this.onDurable(written !== null && written.changed ? written.revision : null);
+          this.afterBatch(written !== null && written.changed ? written.revision : null);
           jobs.forEach((job, index) => {
             const outcome = outcomes[index]!;
             if (outcome.ok) job.resolve(outcome.value);
@@ -97,7 +104,12 @@ export class GroupCommit {
           });
         },
         (error: unknown) => {
-          for (const job of jobs) job.reject(error);
+          // Nothing of the batch applied (LMDB commits are atomic). The next batch
+          // plans against a renewed snapshot, not this batch's overlay.
+          this.afterBatch(null);
+          this.onCommitError(error);
+          const reported = commitFailure(error);
+          for (const job of jobs) job.reject(reported);
         },
       )
       .finally(() => {
@@ -106,4 +118,18 @@ export class GroupCommit {
         else for (const resolve of this.idleWaiters.splice(0)) resolve();
       });
   }
+}
+
+/**
+ * What writers are told when a commit fails: nothing of their write applied.
+ * A full disk or map is 507 storage_full; anything else 503 unavailable, so a
+ * client may retry. The cause goes to onCommitError.
+ */
+export function commitFailure(error: unknown): KvError {
+  const message = error instanceof Error ? `${error.message} ${String((error as { commitError?: unknown }).commitError ?? '')}` : String(error);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || /MDB_MAP_FULL|ENOSPC|No space left/i.test(message)) {
+    return new KvError('storage_full', 'the store is full; the write was not applied', {});
+  }
+  return new KvError('unavailable', 'the store could not commit the write; it was not applied', { retryAfterSeconds: 1 });
 }

@@ -8,10 +8,10 @@ import type { RangeItem, RangeRequest, ReadResult, RangeResult, StorageEngine, S
 import { applyTxn } from './apply-txn.js';
 import { GroupCommit } from './group-commit.js';
 import { compactionTarget, compactLog, hasDueExpiry, sweepExpired } from './maintenance.js';
-import { decodeRecord, decodeRecordCopy } from './record-codec.js';
+import { decodeRecord, decodeRecordCopy, isRecordExpired, recordValueBytes } from './record-codec.js';
 import { getBinaryFast, META_COMPACT_REVISION, META_FORMAT, META_REVISION, openStores, readMetaNumber, STORE_FORMAT, writeMetaNumber, type StoredEvent, type Stores } from './stores.js';
 import type { WriteBatch } from './write-batch.js';
-import { isRecordExpired, toMeta, type WriteContext } from './write-context.js';
+import { toMeta, type WriteContext } from './write-context.js';
 
 export interface LmdbEngineOptions {
   /** The store file; its directory is created if missing. A `-lock` file sits beside it. */
@@ -23,14 +23,16 @@ export interface LmdbEngineOptions {
   maintenanceIntervalMs?: number;
   /** Told about failures of background work, which has no caller to throw to. */
   onBackgroundError?: (error: unknown) => void;
+  /** Told the cause of a failed commit (writers are answered 503 or 507). */
+  onWriteError?: (error: unknown) => void;
 }
 
 /**
- * The embedded engine. Reads are synchronous LMDB lookups in a shared read
- * snapshot. Writes run as callbacks of lmdb-js async transactions: callbacks of
- * one event turn share one LMDB transaction and one sync (group commit), and a
- * write's promise resolves only after `root.flushed`, i.e. after the sync
- * that covers it (docs/adr/0002-durable-acknowledgements.md).
+ * The embedded engine. Reads are synchronous LMDB lookups in a read snapshot
+ * of the last durable state, renewed when a write batch becomes durable. Writes
+ * go through GroupCommit: planned on the main thread, applied and synced by
+ * lmdb-js's writer thread, answered only after the sync that covers them
+ * (docs/adr/0002-durable-acknowledgements.md).
  */
 export class LmdbEngine implements StorageEngine {
   readonly name = 'lmdb';
@@ -67,7 +69,13 @@ export class LmdbEngine implements StorageEngine {
       throw new Error(`${this.options.file} holds store format ${format}; this kvs reads format ${STORE_FORMAT}`);
     }
     this.stores = stores;
-    this.committer = new GroupCommit(stores, this.now, () => this.readSnapshot(stores), (lastRevision) => this.onDurable(lastRevision));
+    this.committer = new GroupCommit(
+      stores,
+      this.now,
+      () => this.readSnapshot(stores),
+      (lastRevision) => this.afterBatch(lastRevision),
+      (error) => this.options.onWriteError?.(error),
+    );
     this.publishedRevision = readMetaNumber(stores, META_REVISION);
     this.maintenanceTimer = setInterval(() => void this.runMaintenance(), this.options.maintenanceIntervalMs ?? EXPIRY_SWEEP_INTERVAL_MS);
     this.maintenanceTimer.unref();
@@ -114,12 +122,15 @@ export class LmdbEngine implements StorageEngine {
     const nowMs = this.now();
     const items: RangeItem[] = [];
     let more = false;
+    let valueBytes = 0;
+    const valueBytesMax = request.withValues ? (request.valueBytesMax ?? Number.POSITIVE_INFINITY) : Number.POSITIVE_INFINITY;
     for (const { key, value: record } of this.scan(stores, request.start, request.end, request.reverse, transaction)) {
       if (isRecordExpired(record, nowMs)) continue;
-      if (items.length === request.limit) {
+      if (items.length === request.limit || valueBytes >= valueBytesMax) {
         more = true;
         break;
       }
+      valueBytes += recordValueBytes(record);
       const entry = decodeRecord(key.toString('utf8'), record);
       items.push(request.withValues ? { ...toMeta(entry), value: entry.value } : toMeta(entry));
     }
@@ -142,8 +153,12 @@ export class LmdbEngine implements StorageEngine {
 
   async *snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
     const stores = this.open_();
-    // A transaction of its own: the export yields between entries, and the shared snapshot is renewed meanwhile.
-    const transaction = stores.root.useReadTransaction();
+    // The durable snapshot, referenced for as long as the export runs: it yields
+    // between entries, and the engine renews its own reference meanwhile.
+    const transaction = this.readSnapshot(stores);
+    // `use()` adds a reference, released by `done()`; lmdb-js's own range
+    // iterators do the same (it is missing from its typings).
+    (transaction as Transaction & { use(): void }).use();
     try {
       const nowMs = this.now();
       for (const { key, value: record } of stores.kv.getRange({ start, end: end ?? undefined, transaction })) {
@@ -156,14 +171,12 @@ export class LmdbEngine implements StorageEngine {
 
   deleteRange(start: Buffer, end: Buffer | null): Promise<{ deleted: number; revision: Revision }> {
     return this.write((ctx, batch) => {
-      const stores = this.open_();
-      const keys = new Set<string>();
-      for (const key of stores.kv.getKeys({ start, end: end ?? undefined, transaction: batch.snapshot })) keys.add(key.toString('utf8'));
-      for (const key of batch.writtenKeysInRange(start, end)) keys.add(key);
-      const live: Entry[] = [];
+      // Headers only: a prefix may hold gigabytes of values, none of which a delete needs.
+      const keys = batch.keysInRange(start, end);
+      const live: Array<{ key: string; expiresAtMs: number | null }> = [];
       for (const key of keys) {
-        const entry = ctx.read(key);
-        if (entry !== null) live.push(entry);
+        const presence = ctx.readLive(key);
+        if (presence !== null) live.push({ key, expiresAtMs: presence.expiresAtMs });
       }
       ctx.expireDue(keys);
       for (const entry of live) ctx.remove(entry.key, entry);
@@ -174,9 +187,11 @@ export class LmdbEngine implements StorageEngine {
 
   async status(): Promise<StoreStatus> {
     const stores = this.open_();
+    const transaction = this.readSnapshot(stores);
     return {
-      revision: readMetaNumber(stores, META_REVISION),
-      compactRevision: readMetaNumber(stores, META_COMPACT_REVISION),
+      revision: readMetaNumber(stores, META_REVISION, transaction),
+      compactRevision: readMetaNumber(stores, META_COMPACT_REVISION, transaction),
+      // LMDB's count of the `kv` database: cheap at any size; counts expired keys not yet swept.
       keys: (stores.kv.getStats() as { entryCount: number }).entryCount,
     };
   }
@@ -192,13 +207,12 @@ export class LmdbEngine implements StorageEngine {
    * first mutation (see WriteContext).
    */
   private write<T>(body: (ctx: WriteContext, batch: WriteBatch) => T): Promise<T> {
-    this.open_();
     if (this.committer === null) throw new Error('the engine is not open');
     return this.committer.submit(body);
   }
 
-  /** After each durable batch: let reads see it, then tell listeners. */
-  private onDurable(lastRevision: Revision | null): void {
+  /** After each batch, durable or failed: reads (and the next batch) see the latest state; listeners hear of what is durable. */
+  private afterBatch(lastRevision: Revision | null): void {
     this.renewReadSnapshot();
     if (lastRevision !== null) this.publishDurable(lastRevision);
   }
@@ -220,9 +234,9 @@ export class LmdbEngine implements StorageEngine {
     if (this.maintenanceRunning || stores === null || this.closing !== null) return;
     this.maintenanceRunning = true;
     try {
-      if (hasDueExpiry(stores, this.now())) await this.write((ctx, batch) => sweepExpired(stores, ctx, batch));
+      if (hasDueExpiry(stores, this.now())) await this.write(sweepExpired);
       const target = compactionTarget(stores, this.options.historyRetention);
-      if (target !== null) await this.write((_ctx, batch) => compactLog(stores, batch, target));
+      if (target !== null) await this.write((_ctx, batch) => compactLog(batch, target));
     } catch (error) {
       this.options.onBackgroundError?.(error);
     } finally {

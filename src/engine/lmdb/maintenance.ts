@@ -1,5 +1,4 @@
 import { COMPACTION_BATCH_MAX, EXPIRY_SWEEP_BATCH_MAX } from '../../core/limits.js';
-import { recordExpiresAtMs } from './record-codec.js';
 import { META_COMPACT_REVISION, META_REVISION, parseExpiryIndexKey, readMetaNumber, type Stores } from './stores.js';
 import type { WriteBatch } from './write-batch.js';
 import type { WriteContext } from './write-context.js';
@@ -14,28 +13,24 @@ export function hasDueExpiry(stores: Stores, nowMs: number): boolean {
 
 /**
  * Removes up to EXPIRY_SWEEP_BATCH_MAX due keys as `expire` events of one
- * revision. Each index entry is checked against its key's record (through the
- * batch, which sees earlier writes of the same batch), so an entry whose key
- * was since rewritten is dropped, not expired. Returns how many keys expired.
+ * revision. Each index entry is checked against its key's record header
+ * (through the batch, which sees earlier writes of the same batch), so an entry
+ * whose key was since rewritten is dropped, not expired.
  */
-export function sweepExpired(stores: Stores, ctx: WriteContext, batch: WriteBatch): number {
-  let removed = 0;
-  for (const indexKey of stores.expiry.getKeys({ limit: EXPIRY_SWEEP_BATCH_MAX, transaction: batch.snapshot })) {
+export function sweepExpired(ctx: WriteContext, batch: WriteBatch): void {
+  for (const indexKey of batch.dueExpiryIndexKeys(EXPIRY_SWEEP_BATCH_MAX)) {
     const { expiresAtMs, key: keyBytes } = parseExpiryIndexKey(indexKey);
     if (expiresAtMs > ctx.nowMs) break;
     const key = keyBytes.toString('utf8');
-    const record = ctx.readRecord(key);
-    if (record !== undefined && recordExpiresAtMs(record) === expiresAtMs) {
+    if (batch.readPresence(key)?.expiresAtMs === expiresAtMs) {
       ctx.expire(key, expiresAtMs);
-      removed++;
-    } else if (record === undefined || recordExpiresAtMs(record) !== expiresAtMs) {
-      // The key was deleted or rewritten since: its write already dropped this entry,
-      // or (if this batch rewrote it) will; removing it again is harmless.
-      ctx.dropStaleExpiryIndex(Buffer.from(indexKey));
+    } else {
+      // The key was deleted or rewritten since: its write dropped this entry already,
+      // or (if this very batch rewrote it) will; removing it again is harmless.
+      batch.removeExpiryIndexKey(indexKey);
     }
   }
   ctx.commit();
-  return removed;
 }
 
 /** The revision history should be compacted up to, or null when within retention. */
@@ -51,13 +46,9 @@ export function compactionTarget(stores: Stores, historyRetention: number): numb
  * call, so a batch never grows large) and records the new compact revision.
  * Creates no revision.
  */
-export function compactLog(stores: Stores, batch: WriteBatch, target: number): void {
-  const compactRevision = readMetaNumber(stores, META_COMPACT_REVISION, batch.snapshot);
+export function compactLog(batch: WriteBatch, target: number): void {
+  const compactRevision = batch.readMetaNumber(META_COMPACT_REVISION);
   if (target <= compactRevision) return;
-  for (const revision of stores.log.getKeys({ start: compactRevision + 1, end: target + 1, transaction: batch.snapshot })) {
-    void stores.log.remove(revision);
-  }
-  const bytes = Buffer.allocUnsafe(8);
-  bytes.writeDoubleBE(target, 0);
-  void stores.meta.put(META_COMPACT_REVISION, bytes);
+  for (const revision of batch.logRevisions(compactRevision, target)) batch.removeLogRevision(revision);
+  batch.writeMetaNumber(META_COMPACT_REVISION, target);
 }

@@ -70,3 +70,14 @@ export function recordExpiresAtMs(record: Buffer): number | null {
   const expiresAtMs = record.readDoubleBE(25);
   return expiresAtMs === 0 ? null : expiresAtMs;
 }
+
+/** True when a record has expired at `nowMs`; reads only its header. */
+export function isRecordExpired(record: Buffer, nowMs: number): boolean {
+  const expiresAtMs = recordExpiresAtMs(record);
+  return expiresAtMs !== null && expiresAtMs <= nowMs;
+}
+
+/** Size of the value inside a record, without copying it. */
+export function recordValueBytes(record: Buffer): number {
+  return record.length - HEADER_BYTES - record.readUInt16BE(33);
+}

@@ -47,8 +47,8 @@ export function openStores(file: string): Stores {
     // overlapping the next transaction, and never block the event loop.
     overlappingSync: true,
     noSync: false,
-    // Each write is its own logical transaction; lmdb-js batches the
-    // callbacks of one event turn into one LMDB transaction (group commit).
+    // GroupCommit queues each batch's writes inside root.batch(); event-turn
+    // batching keeps lmdb-js from splitting them across transactions.
     eventTurnBatching: true,
   });
   return {

@@ -1,11 +1,11 @@
 import type { Entry, EntryMeta, Revision } from '../../core/types.js';
-import { decodeRecord, encodeRecord, recordExpiresAtMs } from './record-codec.js';
+import { decodeRecord, encodeRecord } from './record-codec.js';
 import type { StoredEvent } from './stores.js';
 import type { WriteBatch } from './write-batch.js';
 
 /**
- * What one logical write (a PUT, a txn, a sweep) does within a group-commit
- * batch: reads, then mutations, then `commit()` once.
+ * What one logical write (a PUT, a txn, a prefix delete, a sweep) does within
+ * a group-commit batch: reads, then mutations, then `commit()` once.
  *
  * Mutations are queued write instructions that cannot be taken back, so a
  * write must throw, if at all, before its first mutation; every KvError
@@ -15,8 +15,8 @@ export class WriteContext {
   /** The store revision before this write. */
   readonly baseRevision: Revision;
   private readonly events: StoredEvent[] = [];
-  private readonly dueForExpiry = new Map<string, Entry>();
-  private mutated = false;
+  /** Expired keys `read` met, with their deadlines, for `expireDue`. */
+  private readonly dueForExpiry = new Map<string, number>();
   private revision: Revision | null = null;
 
   constructor(private readonly batch: WriteBatch) {
@@ -27,21 +27,32 @@ export class WriteContext {
     return this.batch.nowMs;
   }
 
+  /** True once this write has queued a mutation. */
+  get mutated(): boolean {
+    return this.revision !== null;
+  }
+
   /** The live entry under `key`, or null. An expired entry reads as null and is remembered so `expireDue` can remove it. */
   read(key: string): Entry | null {
     const record = this.batch.readRecord(key);
     if (record === undefined) return null;
     const entry = decodeRecord(key, record);
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= this.batch.nowMs) {
-      this.dueForExpiry.set(key, entry);
+      this.dueForExpiry.set(key, entry.expiresAtMs);
       return null;
     }
     return entry;
   }
 
-  /** Reads the raw record (for the sweeper, which compares deadlines without decoding values). */
-  readRecord(key: string): Buffer | undefined {
-    return this.batch.readRecord(key);
+  /** Like `read` for writes that need no value (deletes): the key's deadline if it is live, from the record's header only. */
+  readLive(key: string): { expiresAtMs: number | null } | null {
+    const presence = this.batch.readPresence(key);
+    if (presence === undefined) return null;
+    if (presence.expiresAtMs !== null && presence.expiresAtMs <= this.batch.nowMs) {
+      this.dueForExpiry.set(key, presence.expiresAtMs);
+      return null;
+    }
+    return presence;
   }
 
   /**
@@ -53,10 +64,10 @@ export class WriteContext {
     if (this.mutated) throw new Error('expireDue must run before the first put or remove');
     const events: StoredEvent[] = [];
     for (const key of keys) {
-      const entry = this.dueForExpiry.get(key);
-      if (entry === undefined) continue;
+      const expiresAtMs = this.dueForExpiry.get(key);
+      if (expiresAtMs === undefined) continue;
       this.dueForExpiry.delete(key);
-      this.deleteRecord(key, entry.expiresAtMs);
+      this.deleteRecord(key, expiresAtMs);
       events.push({ t: 'e', k: key });
     }
     if (events.length > 0) this.batch.appendRevision(events);
@@ -64,7 +75,6 @@ export class WriteContext {
 
   /** The revision this write's changes get: the one after everything before it. */
   private writeRevision(): Revision {
-    this.mutated = true;
     this.revision ??= this.batch.revision + 1;
     return this.revision;
   }
@@ -88,8 +98,8 @@ export class WriteContext {
     return toMeta(entry);
   }
 
-  /** Deletes a live `key` (`previous` from `read`), recording a `delete` event. */
-  remove(key: string, previous: Entry): void {
+  /** Deletes a live `key` (`previous` from `read` or `readLive`), recording a `delete` event. */
+  remove(key: string, previous: { expiresAtMs: number | null }): void {
     this.writeRevision();
     this.deleteRecord(key, previous.expiresAtMs);
     this.events.push({ t: 'd', k: key });
@@ -100,11 +110,6 @@ export class WriteContext {
     this.writeRevision();
     this.deleteRecord(key, expiresAtMs);
     this.events.push({ t: 'e', k: key });
-  }
-
-  /** Drops an expiry-index entry that no longer matches its key. */
-  dropStaleExpiryIndex(indexKey: Buffer): void {
-    this.batch.removeExpiryIndexKey(indexKey);
   }
 
   /** Appends this write's events to the log as its revision. */
@@ -135,10 +140,4 @@ export function toMeta(entry: Entry): EntryMeta {
     expiresAtMs: entry.expiresAtMs,
     size: entry.value.length,
   };
-}
-
-/** True when a stored record has expired at `nowMs` (used by readers, which don't decode records they skip). */
-export function isRecordExpired(record: Buffer, nowMs: number): boolean {
-  const expiresAtMs = recordExpiresAtMs(record);
-  return expiresAtMs !== null && expiresAtMs <= nowMs;
 }

@@ -108,7 +108,10 @@ function problemDocument(error: KvError, instance: string | undefined, members: 
  * the connection, whose state is unknown.
  */
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
+  // A response already under way (a pipelined request after a streaming export)
+  // must not get another written into its body: just close.
+  const responseStarted = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (error.code === 'ECONNRESET' || !socket.writable || responseStarted) {
     socket.destroy();
     return;
   }

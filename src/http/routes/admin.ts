@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { KvError } from '../../core/errors.js';
 import { exportLines, importEntries, parseNdjson, parseSeedDocument } from '../../engine/transfer.js';
 import type { HttpDeps } from '../deps.js';
+import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { queryString, type Query } from '../query.js';
 import { rangeBounds } from './range.js';
 
@@ -10,8 +11,7 @@ import { rangeBounds } from './range.js';
 export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
 
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxImportBytes }, (_request, body, done) => done(null, body));
+  acceptAnyBody(app, limits.maxImportBytes);
 
   app.get('/v1/admin/export', async (request, reply) => {
     const prefix = queryString(request.query as Query, 'prefix') ?? '';
@@ -22,7 +22,7 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
   app.post('/v1/admin/import', { config: { bodyLimitBytes: limits.maxImportBytes } }, async (request) => {
     const format = queryString(request.query as Query, 'format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'seed') throw new KvError('invalid_request', '"format" must be "ndjson" (the default) or "seed"');
-    const text = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : '';
+    const text = bodyBytes(request.body).toString('utf8');
     const parsed = format === 'seed' ? parseSeedDocument(text, limits) : parseNdjson(text, limits, deps.now());
     if (parsed.problems.length > 0) {
       // All or nothing: an import that would silently drop entries is refused whole.

@@ -6,6 +6,7 @@ import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
 import { etag, ifNoneMatchHits, writeConditions } from '../conditions.js';
 import type { HttpDeps } from '../deps.js';
 import { keyFromUrl, readHeaders } from '../key-path.js';
+import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { writeResultJson } from '../presenters.js';
 import { queryInteger, queryString, queryTtlMs, type Query } from '../query.js';
 import { COUNTER_ABS_MAX } from '../../core/limits.js';
@@ -15,8 +16,7 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
   const { engine, limits } = deps;
 
   // Values are raw bytes of any content type.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxValueBytes }, (_request, body, done) => done(null, body));
+  acceptAnyBody(app, limits.maxValueBytes);
 
   const keyOf = (request: FastifyRequest): string => keyFromUrl(request.raw.url ?? request.url, limits.maxKeyBytes);
 
@@ -39,11 +39,12 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
 
   app.put('/v1/kv/*', valueRoute, async (request, reply) => {
     const key = keyOf(request);
-    const contentType = request.headers['content-type'] ?? DEFAULT_CONTENT_TYPE;
+    const sent = request.sentContentType?.trim();
+    const contentType = sent === undefined || sent === '' ? DEFAULT_CONTENT_TYPE : sent;
     if (contentType.length > limits.maxContentTypeChars) {
       throw new KvError('invalid_request', `the content type is longer than ${limits.maxContentTypeChars} characters`);
     }
-    const value = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const value = bodyBytes(request.body);
     const ttlMs = queryTtlMs(request.query as Query, limits.maxTtlSeconds);
     const result = await runConditional(deps, conditionsOf(request, key), { op: 'put', key, value, contentType, ttlMs });
     if (result.op !== 'put') throw new Error('a put returned another op');

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { decodeCursor, encodeCursor } from '../../core/cursor.js';
 import { KvError } from '../../core/errors.js';
 import { keyBytes, prefixEnd } from '../../core/keys.js';
-import type { Limits } from '../../core/limits.js';
+import { LIST_PAGE_VALUE_BYTES_MAX, type Limits } from '../../core/limits.js';
 import { listPage } from '../../engine/listing.js';
 import type { HttpDeps } from '../deps.js';
 import { rangeItemJson } from '../presenters.js';
@@ -32,6 +32,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
       withValues: queryBoolean(query, 'values', false),
       delimiter: delimiter ?? null,
       prefix,
+      valueBytesMax: LIST_PAGE_VALUE_BYTES_MAX,
     });
     const body: Record<string, unknown> = { items: page.items.map(rangeItemJson) };
     if (delimiter !== undefined) body.prefixes = page.prefixes;

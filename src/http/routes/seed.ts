@@ -5,6 +5,7 @@ import { validateKey } from '../../core/keys.js';
 import type { Limits } from '../../core/limits.js';
 import type { HttpDeps } from '../deps.js';
 import { parseJson } from '../json-body.js';
+import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { queryString, type Query } from '../query.js';
 
 const SUCCESS = { status: 'success' } as const;
@@ -19,12 +20,10 @@ export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<
 
   // Existing scripts post JSON with whatever content type their HTTP client
   // picked (curl -d sends x-www-form-urlencoded): read every body as JSON.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxRequestBytes }, (_request, body, done) => done(null, body));
+  acceptAnyBody(app, limits.maxRequestBytes);
 
   app.post('/put', { config }, async (request) => {
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const document = parseJson(body);
+    const document = parseJson(bodyBytes(request.body));
     if (typeof document !== 'object' || document === null || Array.isArray(document)) {
       throw new KvError('invalid_request', 'the body must be a JSON object {"key": ..., "value": ...}');
     }

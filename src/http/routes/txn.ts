@@ -83,7 +83,7 @@ function parseOp(value: unknown, where: string, limits: Limits): TxnOp {
       return { op: 'get', key: key() };
     case 'add': {
       expectOnly(op, ['op', 'key', 'by'], where);
-      const by = op.by ?? 1;
+      const by = op.by === undefined ? 1 : op.by;
       if (!Number.isSafeInteger(by) || Math.abs(by as number) > COUNTER_ABS_MAX) throw new KvError('invalid_request', `${where}.by must be an integer`);
       return { op: 'add', key: key(), by: by as number };
     }

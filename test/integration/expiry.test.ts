@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { request } from '../helpers/http.js';
+import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+
+/**
+ * The background sweeper (API.md §3, issue 2 item 4): expired keys are not only
+ * hidden from reads, they are removed from the store, each removal recorded at a
+ * new revision, without any request touching them.
+ */
+let server: TestServer;
+
+before(async () => {
+  server = await startTestServer({ maintenanceIntervalMs: 50 });
+});
+after(() => server.close());
+
+async function status(): Promise<{ revision: number; keys: number }> {
+  return (await request(`${server.url}/v1/status`)).body;
+}
+
+async function waitUntil(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (await condition()) return;
+    await sleep(25);
+  }
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+describe('the expiry sweeper', () => {
+  it('removes expired keys from the store on its own, at a new revision', async () => {
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await request(`${server.url}/v1/kv/sweep/${i}?ttl=0.5`, { method: 'PUT', body: 'x' })).status, 201);
+    }
+    const kept = await request(`${server.url}/v1/kv/sweep/kept`, { method: 'PUT', body: 'y' });
+    const lastWrite = kept.body.revision as number;
+
+    // The store's key count counts keys physically present, expired or not.
+    await waitUntil(async () => (await status()).keys === 1, 'only the key without a TTL is left');
+    const afterSweep = await status();
+    assert.ok(afterSweep.revision > lastWrite, `the removal created a revision (${lastWrite} → ${afterSweep.revision})`);
+    assert.equal((await request(`${server.url}/v1/kv/sweep/kept`)).text, 'y');
+    const listing = await request(`${server.url}/v1/kv?prefix=sweep/`);
+    assert.deepEqual(listing.body.items.map((item: { key: string }) => item.key), ['sweep/kept']);
+  });
+
+  it('does not remove a key whose TTL was replaced before it passed', async () => {
+    await request(`${server.url}/v1/kv/renewed?ttl=0.2`, { method: 'PUT', body: 'old' });
+    await request(`${server.url}/v1/kv/renewed`, { method: 'PUT', body: 'new' }); // clears the TTL
+    await sleep(500);
+    const read = await request(`${server.url}/v1/kv/renewed`);
+    assert.equal(read.status, 200);
+    assert.equal(read.text, 'new');
+    assert.equal(read.headers.get('kv-expires-at'), null);
+  });
+
+  it('keeps a TTL across counter increments, like Redis INCRBY', async () => {
+    await request(`${server.url}/v1/kv/window?ttl=0.3`, { method: 'PUT', body: '0', headers: { 'content-type': 'application/json' } });
+    const added = await request(`${server.url}/v1/kv/window?op=add&by=2`, { method: 'POST' });
+    assert.equal(added.body.value, 2);
+    assert.ok((await request(`${server.url}/v1/kv/window`)).headers.get('kv-expires-at'));
+    await waitUntil(async () => (await request(`${server.url}/v1/kv/window`)).status === 404, 'the counter expired');
+  });
+});

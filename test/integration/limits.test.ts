@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { LIST_PAGE_VALUE_BYTES_MAX, MIB, TXN_READ_VALUE_BYTES_MAX } from '../../src/core/limits.js';
+import { expectProblem, postJson, request } from '../helpers/http.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+/**
+ * Responses stay serialisable however large the values: a listing with values
+ * ends its page early (with a cursor), a transaction whose gets would read too
+ * much is refused whole before anything applies.
+ */
+let server: TestServer;
+const VALUE_BYTES = 4 * MIB;
+const COUNT = Math.floor(TXN_READ_VALUE_BYTES_MAX / VALUE_BYTES) + 1; // one more than fits
+
+before(async () => {
+  server = await startTestServer();
+  for (let i = 0; i < COUNT; i++) {
+    const value = Buffer.alloc(VALUE_BYTES, 0x80 + i); // not UTF-8: listed as base64
+    const response = await request(`${server.url}/v1/kv/big/${String(i).padStart(2, '0')}`, { method: 'PUT', body: value });
+    assert.equal(response.status, 201);
+  }
+});
+after(() => server.close());
+
+describe('response size limits', () => {
+  it('ends a page of values at the byte budget, and the cursor walks the rest', async () => {
+    const perPage = Math.ceil(LIST_PAGE_VALUE_BYTES_MAX / VALUE_BYTES);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = `prefix=big/&values=true&limit=1000${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = await request(`${server.url}/v1/kv?${query}`);
+      assert.equal(page.status, 200);
+      assert.ok(page.body.items.length <= perPage, `a page carried ${page.body.items.length} values of 4 MiB`);
+      for (const item of page.body.items) {
+        assert.equal(item.encoding, 'base64');
+        assert.equal(Buffer.from(item.value, 'base64').length, VALUE_BYTES);
+        seen.push(item.key);
+      }
+      cursor = page.body.cursor;
+      pages++;
+    } while (cursor !== null);
+    assert.ok(pages > 1);
+    assert.deepEqual(seen, Array.from({ length: COUNT }, (_, i) => `big/${String(i).padStart(2, '0')}`));
+  });
+
+  it('refuses a transaction whose gets read too much, and applies none of it', async () => {
+    const ops = [
+      { op: 'put', key: 'marker', value: 'written?' },
+      ...Array.from({ length: COUNT }, (_, i) => ({ op: 'get', key: `big/${String(i).padStart(2, '0')}` })),
+    ];
+    const problem = expectProblem(await postJson(`${server.url}/v1/txn`, { ops }), 413, 'request_too_large');
+    assert.equal(problem.limit, TXN_READ_VALUE_BYTES_MAX);
+    assert.equal((await request(`${server.url}/v1/kv/marker`)).status, 404);
+
+    const fits = await postJson(`${server.url}/v1/txn`, { ops: ops.slice(0, 3) });
+    assert.equal(fits.status, 200);
+    assert.equal(fits.body.results[1].found, true);
+  });
+});
+
+describe('content types the body parser does not know', () => {
+  for (const [sent, stored] of [
+    ['foo', 'foo'],
+    ['', 'application/octet-stream'],
+    [' ', 'application/octet-stream'],
+    [';', ';'],
+  ] as const) {
+    it(`stores a PUT sent with Content-Type ${JSON.stringify(sent)} as ${JSON.stringify(stored)}`, async () => {
+      const put = await request(`${server.url}/v1/kv/ctype`, { method: 'PUT', body: 'raw', headers: { 'content-type': sent } });
+      assert.ok(put.status === 200 || put.status === 201, `got ${put.status} ${put.text}`);
+      const read = await fetch(`${server.url}/v1/kv/ctype`);
+      assert.equal(read.headers.get('content-type'), stored);
+      assert.equal(await read.text(), 'raw');
+    });
+  }
+
+  it('takes a seed /put whatever its content type', async () => {
+    const response = await request(`${server.url}/put`, { method: 'POST', body: '{"key":"ct","value":1}', headers: { 'content-type': 'foo' } });
+    assert.deepEqual(response.body ?? JSON.parse(response.text), { status: 'success' });
+  });
+});
