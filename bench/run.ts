@@ -5,7 +5,7 @@
  * scenario is measured in interleaved rounds, so noise from a shared machine
  * hits ceiling and subject alike; figures are medians and ratios.
  *
- * Options: --seconds N (per measurement, default 5), --rounds N (default 5),
+ * Options: --seconds N (per measurement, default 2), --rounds N (default 10),
  * --connections N (default 64), --keys N (large store, default 1000000),
  * --quick (1 s, 1 round, 20000 keys: a smoke run).
  */
@@ -18,8 +18,8 @@ import { canPin, cpuSeconds, freePort, has, LOAD_CPU, median, pinned, runWrk, SE
 
 const { values: flags } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '64' },
     keys: { type: 'string', default: '1000000' },
     quick: { type: 'boolean', default: false },

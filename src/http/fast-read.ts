@@ -3,8 +3,6 @@ import type { HttpDeps } from './deps.js';
 import { KEY_PATH_PREFIX, keyFromUrl, readHeaders } from './key-path.js';
 
 export const KEY_ROUTE = '/v1/kv/*';
-const OK_LABELS = ['GET', KEY_ROUTE, '200'] as const;
-const ROUTE_LABELS = ['GET', KEY_ROUTE] as const;
 
 /**
  * The hot path of `GET /v1/kv/{key}`, answered before Fastify sees the
@@ -22,6 +20,9 @@ export function createFastRead(deps: HttpDeps): ((request: IncomingMessage, resp
   const { engine, limits, metrics } = deps;
   const getSync = engine.getSync?.bind(engine);
   if (getSync === undefined) return null;
+  // The series this path feeds, looked up once: the Fastify route's labels for the same requests.
+  const answered = metrics.requests.series(['GET', KEY_ROUTE, '200']);
+  const observeDuration = metrics.durations.observer(['GET', KEY_ROUTE]);
 
   return (request, response) => {
     const url = request.url;
@@ -44,8 +45,8 @@ export function createFastRead(deps: HttpDeps): ((request: IncomingMessage, resp
       return false;
     }
     response.end(entry.value);
-    metrics.requests.inc(OK_LABELS);
-    metrics.durations.observe(ROUTE_LABELS, (performance.now() - startedAt) / 1000);
+    answered.value++;
+    observeDuration((performance.now() - startedAt) / 1000);
     return true;
   };
 }

@@ -50,6 +50,8 @@ export class LmdbEngine implements StorageEngine {
    * when a write commits keeps reads at one native call.
    */
   private readTxn: Transaction | null = null;
+  /** The store revision in `readTxn`, read once per snapshot (it cannot change within one). */
+  private snapshotRevision: Revision = 0;
   private committer: GroupCommit | null = null;
 
   constructor(private readonly options: LmdbEngineOptions) {
@@ -108,7 +110,7 @@ export class LmdbEngine implements StorageEngine {
   getSync(key: string): ReadResult {
     const stores = this.open_();
     const transaction = this.readSnapshot(stores);
-    const revision = readMetaNumber(stores, META_REVISION, transaction);
+    const revision = this.snapshotRevision;
     // A view of lmdb-js's reused buffer; decodeRecordCopy copies the value out before the next read.
     const record = getBinaryFast(stores.kv, keyBytes(key), transaction);
     if (record === undefined || isRecordExpired(record, this.now())) return { entry: null, revision };
@@ -118,7 +120,7 @@ export class LmdbEngine implements StorageEngine {
   async range(request: RangeRequest): Promise<RangeResult> {
     const stores = this.open_();
     const transaction = this.readSnapshot(stores);
-    const revision = readMetaNumber(stores, META_REVISION, transaction);
+    const revision = this.snapshotRevision;
     const nowMs = this.now();
     const items: RangeItem[] = [];
     let more = false;
@@ -189,7 +191,7 @@ export class LmdbEngine implements StorageEngine {
     const stores = this.open_();
     const transaction = this.readSnapshot(stores);
     return {
-      revision: readMetaNumber(stores, META_REVISION, transaction),
+      revision: this.snapshotRevision,
       compactRevision: readMetaNumber(stores, META_COMPACT_REVISION, transaction),
       // LMDB's count of the `kv` database: cheap at any size; counts expired keys not yet swept.
       keys: (stores.kv.getStats() as { entryCount: number }).entryCount,
@@ -245,7 +247,10 @@ export class LmdbEngine implements StorageEngine {
   }
 
   private readSnapshot(stores: Stores): Transaction {
-    this.readTxn ??= stores.root.useReadTransaction();
+    if (this.readTxn === null) {
+      this.readTxn = stores.root.useReadTransaction();
+      this.snapshotRevision = readMetaNumber(stores, META_REVISION, this.readTxn);
+    }
     return this.readTxn;
   }
 

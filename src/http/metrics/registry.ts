@@ -19,10 +19,18 @@ export class Counter implements Metric {
   ) {}
 
   inc(labels: Labels = [], by = 1): void {
+    this.series(labels).value += by;
+  }
+
+  /** The sample for `labels`, to keep and increment directly on a hot path (no label lookup per call). */
+  series(labels: Labels): { value: number } {
     const key = labels.join('\u0001');
-    const current = this.values.get(key);
-    if (current === undefined) this.values.set(key, { labels, value: by });
-    else current.value += by;
+    let series = this.values.get(key);
+    if (series === undefined) {
+      series = { labels, value: 0 };
+      this.values.set(key, series);
+    }
+    return series;
   }
 
   render(lines: string[]): void {
@@ -34,7 +42,7 @@ export class Counter implements Metric {
 }
 
 export class Histogram implements Metric {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly allSeries = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
 
   constructor(
     readonly name: string,
@@ -44,23 +52,33 @@ export class Histogram implements Metric {
   ) {}
 
   observe(labels: Labels, value: number): void {
+    this.observer(labels)(value);
+  }
+
+  /** A function recording into the series for `labels`, to keep on a hot path (no label lookup per call). */
+  observer(labels: Labels): (value: number) => void {
     const key = labels.join('\u0001');
-    let series = this.series.get(key);
+    let series = this.allSeries.get(key);
     if (series === undefined) {
       series = { labels, counts: new Array<number>(this.bucketBounds.length).fill(0), sum: 0, count: 0 };
-      this.series.set(key, series);
+      this.allSeries.set(key, series);
     }
-    // Counts are per bucket here and made cumulative when rendered.
-    let bucket = 0;
-    while (bucket < this.bucketBounds.length && value > this.bucketBounds[bucket]!) bucket++;
-    if (bucket < this.bucketBounds.length) series.counts[bucket]!++;
-    series.sum += value;
-    series.count++;
+    const { counts } = series;
+    const bounds = this.bucketBounds;
+    const target = series;
+    return (value) => {
+      // Counts are per bucket here and made cumulative when rendered.
+      let bucket = 0;
+      while (bucket < bounds.length && value > bounds[bucket]!) bucket++;
+      if (bucket < bounds.length) counts[bucket]!++;
+      target.sum += value;
+      target.count++;
+    };
   }
 
   render(lines: string[]): void {
     lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`);
-    for (const { labels, counts, sum, count } of this.series.values()) {
+    for (const { labels, counts, sum, count } of this.allSeries.values()) {
       let cumulative = 0;
       this.bucketBounds.forEach((bound, index) => {
         cumulative += counts[index]!;
