@@ -9,7 +9,8 @@
  * --connections N (default 64), --keys N (large store, default 1000000),
  * --quick (1 s, 1 round, 20000 keys: a smoke run).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,7 @@ const ROUNDS = quick ? 1 : Number(flags.rounds);
 const CONNECTIONS = Number(flags.connections);
 const LARGE_KEYS = quick ? 20_000 : Number(flags.keys);
 const SMALL_KEYS = 1000;
+const WATCHERS = 5000;
 const WARMUP_SECONDS = quick ? 1 : 2;
 const VALUE = 'x'.repeat(100);
 
@@ -87,7 +89,67 @@ async function main(): Promise<void> {
   const million = await compareServers(`GET /v1/kv/{key}, ${LARGE_KEYS.toLocaleString('en')} keys vs ${SMALL_KEYS}`, large, getLarge, emptyish, getSmall);
   const largeStoreRss = rssMb(large.pid);
 
-  report(rows, redis, million, { loadMs, largeStoreRss, startupMs: median(startups) });
+  const watch = await measureWatch(quick ? 500 : WATCHERS);
+
+  report(rows, redis, million, { loadMs, largeStoreRss, startupMs: median(startups) }, watch);
+}
+
+interface WatchResult {
+  watchers: number;
+  changes: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  bytesPerIdleWatcher: number;
+}
+
+/**
+ * One change to `watchers` watchers of the same prefix: the watchers run in a
+ * client process on the load CPU; latency is from sending the PUT to each
+ * watcher's receipt of the change. Memory per idle watcher is the server's RSS
+ * growth while they are open, divided by their number.
+ */
+async function measureWatch(watchers: number): Promise<WatchResult> {
+  const server = await startKvs('watch');
+  await fetch(`${server.url}/v1/kv/watched/warmup`, { method: 'PUT', body: 'x' });
+  const rssBefore = rssMb(server.pid);
+  const command = pinned(LOAD_CPU, [process.execPath, join(root, 'dist/bench/watch-clients.js'), server.url, 'watched/', String(watchers)]);
+  const clients = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: clients.stdout! })[Symbol.asyncIterator]();
+  const nextLine = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('the watch clients exited');
+    return value as string;
+  };
+  const ready = await nextLine();
+  if (!ready.startsWith('ready')) throw new Error(`watch clients: ${ready}`);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const rssAfter = rssMb(server.pid);
+  const latencies: number[] = [];
+  const changes = quick ? 2 : 5;
+  for (let change = 0; change < changes; change++) {
+    const sentAt = performance.timeOrigin + performance.now();
+    const response = await fetch(`${server.url}/v1/kv/watched/key`, { method: 'PUT', body: String(change) });
+    const { revision } = (await response.json()) as { revision: number };
+    clients.stdin!.write(`expect ${revision} ${sentAt}\n`);
+    const line = await nextLine();
+    latencies.push(...(JSON.parse(line.slice('latencies '.length)) as number[]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  clients.stdin!.end();
+  await new Promise((resolve) => clients.once('exit', resolve));
+  await stopProcess(server.child);
+  const sorted = latencies.sort((a, b) => a - b);
+  const result = {
+    watchers,
+    changes,
+    p50Ms: sorted[Math.floor(sorted.length * 0.5)]!,
+    p99Ms: sorted[Math.floor(sorted.length * 0.99)]!,
+    maxMs: sorted.at(-1)!,
+    bytesPerIdleWatcher: ((rssAfter - rssBefore) * 1024 * 1024) / watchers,
+  };
+  log(`watch: ${watchers} watchers, p99 delivery ${result.p99Ms.toFixed(1)} ms, ${(result.bytesPerIdleWatcher / 1024).toFixed(1)} KiB per idle watcher`);
+  return result;
 }
 
 async function startKvs(name: string, fresh = true): Promise<{ url: string; pid: number; child: ReturnType<typeof startProcess>; readyMs: number }> {
@@ -230,7 +292,7 @@ function rssMb(pid: number): number {
   }
 }
 
-function report(rows: Row[], redis: LoadResult | null, million: Row, extra: { loadMs: number; largeStoreRss: number; startupMs: number }): void {
+function report(rows: Row[], redis: LoadResult | null, million: Row, extra: { loadMs: number; largeStoreRss: number; startupMs: number }, watch: WatchResult): void {
   const lines = [
     '',
     `| scenario | kvs req/s | kvs p99 ms | anchor | anchor req/s | anchor p99 ms | ratio (req/s) | ratio (CPU per request) |`,
@@ -244,6 +306,7 @@ function report(rows: Row[], redis: LoadResult | null, million: Row, extra: { lo
     '',
     `- ${LARGE_KEYS.toLocaleString('en')} keys loaded through /v1/admin/import in ${(extra.loadMs / 1000).toFixed(1)} s; resident memory of a server holding them, after the GET runs: ${extra.largeStoreRss.toFixed(0)} MiB (LMDB's mapped pages included)`,
     `- start-up with ${LARGE_KEYS.toLocaleString('en')} keys (spawn to first 200 from /readyz, median of 3): ${extra.startupMs.toFixed(0)} ms`,
+    `- watch: one change to ${watch.watchers.toLocaleString('en')} watchers of one prefix (${watch.changes} changes): delivery p50 ${watch.p50Ms.toFixed(1)} ms, p99 ${watch.p99Ms.toFixed(1)} ms, max ${watch.maxMs.toFixed(1)} ms (from sending the PUT); server memory per idle watcher ${(watch.bytesPerIdleWatcher / 1024).toFixed(1)} KiB`,
     `- errors (non-2xx or socket) across all runs: ${[...rows, million].reduce((sum, row) => sum + row.subject.errors + row.anchor.errors, 0)}`,
     `- ${process.version}, ${SECONDS} s x ${ROUNDS} interleaved rounds, ${CONNECTIONS} connections, wrk -t1${canPin ? `, servers on CPU ${SERVER_CPU}, load on CPU ${LOAD_CPU}` : ''}`,
   );

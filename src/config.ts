@@ -70,6 +70,9 @@ export const SETTINGS = {
   maxKeyBytes: { env: ['KV_MAX_KEY_BYTES'], flag: 'max-key-bytes', describe: `largest key in UTF-8 bytes (default 1024, at most ${MAX_KEY_BYTES_CEILING})`, parse: integer(1, MAX_KEY_BYTES_CEILING) },
   maxRequestBytes: { env: ['KV_MAX_REQUEST_BYTES'], flag: 'max-request-bytes', describe: 'largest JSON request body in bytes (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
   historyRetention: { env: ['KV_HISTORY_RETENTION'], flag: 'history-retention', describe: 'revisions of change history kept (default 100000)', parse: integer(1, 1_000_000_000) },
+  watchProgressMs: { env: ['KV_WATCH_PROGRESS_MS'], flag: 'watch-progress-ms', describe: 'a quiet watch stream gets a progress message after this long (default 10000)', parse: integer(10, 3_600_000) },
+  watchBufferBytes: { env: ['KV_WATCH_BUFFER_BYTES'], flag: 'watch-buffer-bytes', describe: 'unsent bytes after which a watch consumer is too slow and dropped (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
+  maxWatchers: { env: ['KV_MAX_WATCHERS'], flag: 'max-watchers', describe: 'watch streams and long-polls held open at once (default 50000)', parse: integer(1, 10_000_000) },
   logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', describe: 'pino log level (default info; request logs at debug)', parse: oneOf(LOG_LEVELS) },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -119,6 +122,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     // Unless set, a JSON request must be able to carry one maximal value in base64.
     maxRequestBytes: parsed.maxRequestBytes ?? Math.max(DEFAULT_LIMITS.maxRequestBytes, Math.ceil((maxValueBytes * 4) / 3) + MIB),
     historyRetention: parsed.historyRetention ?? DEFAULT_LIMITS.historyRetention,
+    watchProgressIntervalMs: parsed.watchProgressMs ?? DEFAULT_LIMITS.watchProgressIntervalMs,
+    watchBufferBytesMax: parsed.watchBufferBytes ?? DEFAULT_LIMITS.watchBufferBytesMax,
+    maxWatchers: parsed.maxWatchers ?? DEFAULT_LIMITS.maxWatchers,
   };
   return {
     host: parsed.host ?? '127.0.0.1',

@@ -27,6 +27,14 @@ export interface Limits {
   maxContentTypeChars: number;
   /** Revisions of history the change log keeps at least. */
   historyRetention: number;
+  /** Watch streams and long-polls open at once; beyond, 503. */
+  maxWatchers: number;
+  /** Bytes a watch stream may have unsent before its consumer counts as too slow and is dropped. */
+  watchBufferBytesMax: number;
+  /** A watch stream with nothing to say for this long gets a `progress` message. */
+  watchProgressIntervalMs: number;
+  /** Longest `Prefer: wait` of a long-poll. */
+  maxWaitSeconds: number;
 }
 
 export const MIB = 1024 * 1024;
@@ -45,7 +53,14 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTtlSeconds: 10 * 365 * 24 * 3600,
   maxContentTypeChars: 256,
   historyRetention: 100_000,
+  maxWatchers: 50_000,
+  watchBufferBytesMax: 8 * MIB,
+  watchProgressIntervalMs: 10_000,
+  maxWaitSeconds: 300,
 });
+
+/** Revisions read from history per step while a watch catches up. */
+export const WATCH_REPLAY_PAGE_REVISIONS = 500;
 
 /** The hard ceiling of `maxKeyBytes`: LMDB's key size (1978) minus the 8-byte expiry-index prefix, rounded down. */
 export const MAX_KEY_BYTES_CEILING = 1960;

@@ -73,8 +73,17 @@ export interface StorageEngine {
   status(): Promise<StoreStatus>;
 
   /**
+   * The recorded changes of revisions `after < r <= upTo`, ascending, at most
+   * `limit` revisions, from history (the change log). Throws KvError
+   * `history_compacted` (with `compactRevision`) when revisions after `after`
+   * are no longer kept.
+   */
+  changesSince(after: Revision, upTo: Revision, limit: number): Promise<RevisionChanges[]>;
+
+  /**
    * Calls `listener` after each durable write with the changes it made, in
-   * revision order. Returns a function that removes the listener.
+   * revision order, each revision exactly once. Returns a function that
+   * removes the listener.
    */
   onChanges(listener: (changes: RevisionChanges) => void): () => void;
 }

@@ -14,6 +14,9 @@ import { rangeRoutes } from './routes/range.js';
 import { seedRoutes } from './routes/seed.js';
 import { serviceRoutes } from './routes/service.js';
 import { txnRoutes } from './routes/txn.js';
+import { watchRoutes } from './routes/watch.js';
+import { WatchStreams } from './watch-streams.js';
+import { WatchHub } from '../watch/hub.js';
 
 export interface BuildServerOptions {
   engine: StorageEngine;
@@ -36,8 +39,10 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   const { engine, limits, logger } = options;
   const now = options.now ?? Date.now;
   const startedAtMs = now();
-  const metrics = new ServerMetrics(engine, options.version, startedAtMs);
-  const deps: HttpDeps = { engine, limits, metrics, version: options.version, startedAtMs, now };
+  const hub = new WatchHub(engine, (await engine.status()).revision);
+  const watchStreams = new WatchStreams(engine, hub, limits.watchBufferBytesMax, limits.watchProgressIntervalMs, limits.maxWatchers);
+  const metrics = new ServerMetrics(engine, options.version, startedAtMs, hub, watchStreams);
+  const deps: HttpDeps = { engine, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
 
   // Request logs are at debug. Below that Fastify gets no logger at all: a
   // child logger per request would cost more than the read it serves. The
@@ -57,6 +62,17 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     requestIdHeader: false,
   });
 
+  // Watch streams never end by themselves: end them when the server closes, so
+  // that closing does not wait for them (clients reconnect with Last-Event-ID).
+  app.addHook('preClose', (done) => {
+    watchStreams.closeAll();
+    done();
+  });
+  app.addHook('onClose', (_instance, done) => {
+    hub.close();
+    done();
+  });
+
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route.url, route.method));
   installErrorHandling(app, routes, logger);
@@ -68,6 +84,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   await app.register(txnRoutes, deps);
   await app.register(serviceRoutes, deps);
   await app.register(adminRoutes, deps);
+  await app.register(watchRoutes, deps);
   await app.ready();
   return { app, routes };
 }

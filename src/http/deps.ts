@@ -1,6 +1,8 @@
 import type { Limits } from '../core/limits.js';
 import type { StorageEngine } from '../engine/engine.js';
+import type { WatchHub } from '../watch/hub.js';
 import type { ServerMetrics } from './plugins/metrics.js';
+import type { WatchStreams } from './watch-streams.js';
 
 /** What route plugins are given: the engine and the settings they enforce. */
 export interface HttpDeps {
@@ -12,4 +14,7 @@ export interface HttpDeps {
   startedAtMs: number;
   /** The clock, in ms since the epoch. */
   now: () => number;
+  /** Fan-out of durable changes to watch streams and long-polls. */
+  hub: WatchHub;
+  watchStreams: WatchStreams;
 }

@@ -45,7 +45,7 @@ export function openApiDocument(version: string): Schema {
         parameters: [keyParameter],
         get: {
           summary: 'Read a value',
-          parameters: [header('If-None-Match', '"<revision>": answer 304 when unchanged.')],
+          parameters: [header('If-None-Match', '"<revision>": answer 304 when unchanged.'), header('Prefer', 'wait=N (1..300 s) with If-None-Match: hold the request until the key changes (200, or 404 if deleted) or N passes (304).')],
           responses: { 200: { description: 'The stored bytes with their content type; ETag, KV-Revision, KV-Create-Revision, KV-Version, KV-Expires-At headers.' }, 304: { description: 'Not modified.' }, 400: problem('Invalid key.'), 404: problem('No such key.') },
         },
         head: { summary: 'Read the headers of a value', responses: { 200: { description: 'As GET, without a body.' }, 404: { description: 'No such key.' } } },
@@ -107,6 +107,24 @@ export function openApiDocument(version: string): Schema {
           parameters: [query('format', 'ndjson (default) or seed.', { type: 'string', enum: ['ndjson', 'seed'] })],
           requestBody: { required: true, content: { 'application/x-ndjson': { schema: ref('ExportLine') }, 'application/json': { schema: { type: 'object' } } } },
           responses: { 200: json(ref('ImportResult'), 'Imported.'), 400: problem('Invalid data; nothing imported.') },
+        },
+      },
+      '/v1/watch': {
+        get: {
+          summary: 'Change feed as Server-Sent Events',
+          parameters: [
+            query('key', 'Watch one key.'),
+            query('prefix', 'Watch every key under this prefix ("" = all keys).'),
+            query('since', 'Deliver every change after this revision (also Last-Event-ID; the later wins).', { type: 'integer', minimum: 0 }),
+            query('values', 'Include values (default true).', { type: 'boolean' }),
+            header('Last-Event-ID', 'Resume after this revision.'),
+          ],
+          responses: {
+            200: { description: 'event: change (id = revision, data = {revision, events}), event: progress, event: error {code: slow_consumer}.', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            400: problem('Invalid filter or revision.'),
+            410: problem('history_compacted: the resume point is older than retained history (compactRevision).'),
+            503: problem('Too many watches open.'),
+          },
         },
       },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: json({ type: 'object' }, 'Serving.') } } },

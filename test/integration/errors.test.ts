@@ -13,6 +13,12 @@ function rawRequest(base: string, method: string, path: string, headers: Record<
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
     const outgoing = httpRequest({ hostname, port, method, path, headers: body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers }, agent: false }, (response) => {
+      // An accepted watch is an event stream that never ends: its status is the answer.
+      if (String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, text: '' });
+        response.destroy();
+        return;
+      }
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }));

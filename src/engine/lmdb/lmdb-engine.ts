@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Transaction } from 'lmdb';
 import { dirname } from 'node:path';
+import { KvError } from '../../core/errors.js';
 import { EXPIRY_SWEEP_INTERVAL_MS } from '../../core/limits.js';
 import { keyBytes } from '../../core/keys.js';
 import type { ChangeEvent, Entry, Revision, RevisionChanges } from '../../core/types.js';
@@ -196,6 +197,20 @@ export class LmdbEngine implements StorageEngine {
       // LMDB's count of the `kv` database: cheap at any size; counts expired keys not yet swept.
       keys: (stores.kv.getStats() as { entryCount: number }).entryCount,
     };
+  }
+
+  async changesSince(after: Revision, upTo: Revision, limit: number): Promise<RevisionChanges[]> {
+    const stores = this.open_();
+    // One synchronous block: the compaction check and the read share a snapshot.
+    const compactRevision = readMetaNumber(stores, META_COMPACT_REVISION);
+    if (after < compactRevision) {
+      throw new KvError('history_compacted', `history before revision ${compactRevision + 1} is compacted; resume from ${compactRevision} or later`, { compactRevision });
+    }
+    const changes: RevisionChanges[] = [];
+    for (const { key: revision, value: events } of stores.log.getRange({ start: after + 1, end: upTo + 1, limit })) {
+      changes.push(toRevisionChanges(revision, events));
+    }
+    return changes;
   }
 
   onChanges(listener: (changes: RevisionChanges) => void): () => void {

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { StorageEngine, StoreStatus } from '../../engine/engine.js';
+import type { WatchHub } from '../../watch/hub.js';
+import type { WatchStreams } from '../watch-streams.js';
 import { Counter, Gauge, Histogram, Registry } from '../metrics/registry.js';
 
 const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -17,7 +19,12 @@ export class ServerMetrics {
     private readonly engine: StorageEngine,
     version: string,
     startedAtMs: number,
+    hub: WatchHub,
+    watchStreams: WatchStreams,
   ) {
+    this.registry.register(new Gauge('kvs_watch_streams', 'Open watch streams (GET /v1/watch).', () => [{ value: watchStreams.size }]));
+    this.registry.register(new Gauge('kvs_watchers', 'Live watch subscriptions: caught-up streams and waiting long-polls.', () => [{ value: hub.size }]));
+    this.registry.register(new Gauge('kvs_watch_evictions_total', 'Watchers dropped as slow consumers since start.', () => [{ value: hub.evictions }]));
     this.registry.register(new Gauge('kvs_build_info', 'Always 1; labels say the version and the engine.', () => [{ labels: { version, engine: engine.name }, value: 1 }]));
     this.registry.register(new Gauge('kvs_store_revision', 'The store revision.', () => [{ value: this.status.revision }]));
     this.registry.register(new Gauge('kvs_store_compact_revision', 'History is compacted up to this revision.', () => [{ value: this.status.compactRevision }]));

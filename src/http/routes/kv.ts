@@ -5,7 +5,9 @@ import type { Revision } from '../../core/types.js';
 import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
 import { etag, ifNoneMatchHits, writeConditions } from '../conditions.js';
 import type { HttpDeps } from '../deps.js';
+import { waitForChange } from '../../watch/long-poll.js';
 import { keyFromUrl, readHeaders } from '../key-path.js';
+import { tooManyWatchers } from './watch.js';
 import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { writeResultJson } from '../presenters.js';
 import { queryInteger, queryString, queryTtlMs, type Query } from '../query.js';
@@ -22,11 +24,19 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
 
   const read = async (request: FastifyRequest, reply: FastifyReply, withBody: boolean) => {
     const key = keyOf(request);
-    const { entry, revision } = await engine.get(key);
+    const ifNoneMatch = request.headers['if-none-match'];
+    const prefer = request.headers.prefer;
+    const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.maxWaitSeconds);
+    let { entry, revision } = await engine.get(key);
+    if (entry !== null && waitSeconds !== null && ifNoneMatchHits(ifNoneMatch, entry.revision)) {
+      // The long-poll: the client has this revision; answer when the key changes, or 304 at the deadline.
+      reply.header('preference-applied', `wait=${waitSeconds}`);
+      if (await waitForKeyChange(deps, key, entry.revision, revision, waitSeconds, reply)) ({ entry, revision } = await engine.get(key));
+    }
     reply.header('kv-revision', String(revision));
     if (entry === null) throw new KvError('key_not_found', `no key ${JSON.stringify(key)}`);
     reply.headers(readHeaders(entry, revision));
-    if (ifNoneMatchHits(request.headers['if-none-match'], entry.revision)) return reply.code(304).send();
+    if (ifNoneMatchHits(ifNoneMatch, entry.revision)) return reply.code(304).send();
     reply.header('content-type', entry.contentType);
     if (!withBody) return reply.header('content-length', String(entry.value.length)).send();
     return reply.send(entry.value);
@@ -97,4 +107,37 @@ async function runConditionalWithRevision(deps: HttpDeps, compares: Compare[], o
     });
   }
   return { result: outcome.results[0]!, revision: outcome.revision };
+}
+
+/**
+ * The `wait` preference of a `Prefer` header (RFC 7240), in seconds, or null
+ * without one. Out of range is a 400 rather than silently shortened.
+ */
+export function preferredWaitSeconds(prefer: string | undefined, maxWaitSeconds: number): number | null {
+  if (prefer === undefined) return null;
+  const match = /(?:^|[,;\s])wait\s*=\s*"?([^",;\s]*)"?/i.exec(prefer);
+  if (match === null) return null;
+  const seconds = /^\d{1,6}$/.test(match[1]!) ? Number(match[1]) : Number.NaN;
+  if (!(seconds >= 1 && seconds <= maxWaitSeconds)) {
+    throw new KvError('invalid_request', `Prefer: wait must be a whole number of seconds from 1 to ${maxWaitSeconds} (got ${JSON.stringify(match[1])})`);
+  }
+  return seconds;
+}
+
+/** Holds the request until `key` changes after `after`, the wait ends, or the client goes away; true on a change. */
+async function waitForKeyChange(deps: HttpDeps, key: string, after: Revision, readAt: Revision, waitSeconds: number, reply: FastifyReply): Promise<boolean> {
+  const release = deps.watchStreams.admit();
+  if (release === null) throw tooManyWatchers(deps.limits.maxWatchers);
+  // Aborted when the client goes away, or when the server shuts down (then it answers 304 at once).
+  const stop = new AbortController();
+  const onClose = () => stop.abort();
+  reply.raw.once('close', onClose);
+  const untrack = deps.watchStreams.trackLongPoll(stop);
+  try {
+    return await waitForChange(deps.hub, key, after, readAt, waitSeconds * 1000, stop.signal);
+  } finally {
+    reply.raw.off('close', onClose);
+    untrack();
+    release();
+  }
 }

@@ -1,0 +1,60 @@
+import type { FastifyInstance } from 'fastify';
+import { KvError } from '../../core/errors.js';
+import { validateKey } from '../../core/keys.js';
+import type { Revision } from '../../core/types.js';
+import type { WatchFilter } from '../../watch/hub.js';
+import type { HttpDeps } from '../deps.js';
+import { queryBoolean, queryString, type Query } from '../query.js';
+
+/** The change feed: `GET /v1/watch` as Server-Sent Events (API.md §6). */
+export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
+  const { engine, limits, hub, watchStreams } = deps;
+
+  app.get('/v1/watch', async (request, reply) => {
+    const query = request.query as Query;
+    const filter = watchFilter(query, limits.maxKeyBytes);
+    const withValues = queryBoolean(query, 'values', true);
+    const since = revisionParameter(queryString(query, 'since'), '"since"');
+    const lastEventId = revisionParameter(headerValue(request.headers['last-event-id']), 'Last-Event-ID');
+    const resumeAfter = since === null && lastEventId === null ? hub.currentRevision : Math.max(since ?? 0, lastEventId ?? 0);
+
+    // Before the stream starts, so the client gets a plain 410 it can act on.
+    const { compactRevision } = await engine.status();
+    if (resumeAfter < compactRevision) {
+      throw new KvError('history_compacted', `history before revision ${compactRevision + 1} is compacted; watch from ${compactRevision} or later, or read the current state first`, {
+        compactRevision,
+      });
+    }
+    const release = watchStreams.admit();
+    if (release === null) throw tooManyWatchers(limits.maxWatchers);
+    reply.hijack();
+    watchStreams.open(reply.raw, { filter, withValues, resumeAfter }, release);
+  });
+}
+
+export function tooManyWatchers(maxWatchers: number): KvError {
+  return new KvError('unavailable', `${maxWatchers} watches and long-polls are open, the most this server holds; retry shortly`, { retryAfterSeconds: 1 });
+}
+
+/** `key=K` (one key) or `prefix=P` (every key under P; empty = all keys), not both. */
+function watchFilter(query: Query, maxKeyBytes: number): WatchFilter {
+  const key = queryString(query, 'key');
+  const prefix = queryString(query, 'prefix');
+  if (key !== undefined && prefix !== undefined) throw new KvError('invalid_request', 'give either "key" or "prefix", not both');
+  if (key !== undefined) return { key: validateKey(key, maxKeyBytes) };
+  if (prefix !== undefined) {
+    if (!prefix.isWellFormed() || Buffer.byteLength(prefix) > maxKeyBytes) throw new KvError('invalid_request', '"prefix" must be valid Unicode no longer than a key');
+    return { prefix };
+  }
+  throw new KvError('invalid_request', 'give "key" (one key) or "prefix" (every key under it; "prefix=" for all keys)');
+}
+
+function revisionParameter(value: string | undefined, name: string): Revision | null {
+  if (value === undefined || value === '') return null;
+  if (!/^\d{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) throw new KvError('invalid_request', `${name} must be a revision (an integer >= 0)`);
+  return Number(value);
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
