@@ -106,7 +106,9 @@ interface WatchResult {
 /**
  * One change to `watchers` watchers of the same prefix: the watchers run in a
  * client process on the load CPU; latency is from sending the PUT to each
- * watcher's receipt of the change. Memory per idle watcher is the server's RSS
+ * watcher's receipt of the change (both processes read the same system clock),
+ * so it includes the durable write and the client's own parsing of thousands of
+ * streams on one core. Memory per idle watcher is the server's RSS
  * growth while they are open, divided by their number.
  */
 async function measureWatch(watchers: number): Promise<WatchResult> {
@@ -115,11 +117,20 @@ async function measureWatch(watchers: number): Promise<WatchResult> {
   const rssBefore = rssMb(server.pid);
   const command = pinned(LOAD_CPU, [process.execPath, join(root, 'dist/bench/watch-clients.js'), server.url, 'watched/', String(watchers)]);
   const clients = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(clients);
   const lines = createInterface({ input: clients.stdout! })[Symbol.asyncIterator]();
   const nextLine = async () => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error('the watch clients exited');
-    return value as string;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the watch clients did not answer within 60 s (a watcher dropped?)')), 60_000);
+    });
+    try {
+      const { value, done } = await Promise.race([lines.next(), timeout]);
+      if (done) throw new Error('the watch clients exited');
+      return value as string;
+    } finally {
+      clearTimeout(timer);
+    }
   };
   const ready = await nextLine();
   if (!ready.startsWith('ready')) throw new Error(`watch clients: ${ready}`);
@@ -130,6 +141,7 @@ async function measureWatch(watchers: number): Promise<WatchResult> {
   for (let change = 0; change < changes; change++) {
     const sentAt = performance.timeOrigin + performance.now();
     const response = await fetch(`${server.url}/v1/kv/watched/key`, { method: 'PUT', body: String(change) });
+    if (!response.ok) throw new Error(`the watched PUT failed: ${response.status} ${await response.text()}`);
     const { revision } = (await response.json()) as { revision: number };
     clients.stdin!.write(`expect ${revision} ${sentAt}\n`);
     const line = await nextLine();

@@ -59,8 +59,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxWaitSeconds: 300,
 });
 
-/** Revisions read from history per step while a watch catches up. */
+/** Revisions read from history per step while a watch catches up... */
 export const WATCH_REPLAY_PAGE_REVISIONS = 500;
+/** ...and value bytes: a page ends after the revision that reaches this. */
+export const WATCH_REPLAY_PAGE_VALUE_BYTES = 8 * MIB;
 
 /** The hard ceiling of `maxKeyBytes`: LMDB's key size (1978) minus the 8-byte expiry-index prefix, rounded down. */
 export const MAX_KEY_BYTES_CEILING = 1960;

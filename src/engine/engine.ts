@@ -74,11 +74,12 @@ export interface StorageEngine {
 
   /**
    * The recorded changes of revisions `after < r <= upTo`, ascending, at most
-   * `limit` revisions, from history (the change log). Throws KvError
-   * `history_compacted` (with `compactRevision`) when revisions after `after`
-   * are no longer kept.
+   * `limit` revisions, and none past the one whose values bring the total to
+   * `valueBytesMax` (at least one is returned), from history (the change log).
+   * Throws KvError `history_compacted` (with `compactRevision`) when revisions
+   * after `after` are no longer kept.
    */
-  changesSince(after: Revision, upTo: Revision, limit: number): Promise<RevisionChanges[]>;
+  changesSince(after: Revision, upTo: Revision, limit: number, valueBytesMax?: number): Promise<RevisionChanges[]>;
 
   /**
    * Calls `listener` after each durable write with the changes it made, in

@@ -40,7 +40,12 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   const now = options.now ?? Date.now;
   const startedAtMs = now();
   const hub = new WatchHub(engine, (await engine.status()).revision);
-  const watchStreams = new WatchStreams(engine, hub, limits.watchBufferBytesMax, limits.watchProgressIntervalMs, limits.maxWatchers);
+  const watchStreams = new WatchStreams(engine, hub, {
+    bufferBytesMax: limits.watchBufferBytesMax,
+    progressIntervalMs: limits.watchProgressIntervalMs,
+    maxWatchers: limits.maxWatchers,
+    onError: (error) => logger.error({ err: error }, 'a watch stream failed (a bug): it was sent an error event and closed'),
+  });
   const metrics = new ServerMetrics(engine, options.version, startedAtMs, hub, watchStreams);
   const deps: HttpDeps = { engine, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
 

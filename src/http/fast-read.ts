@@ -12,8 +12,8 @@ export const KEY_ROUTE = '/v1/kv/*';
  *
  * It answers only: GET, a valid key that exists, no `If-None-Match`, no
  * `Prefer`. For anything else it returns false and the Fastify route answers
- * in full, so every 304, 404 and 4xx stays in one place (routes/kv.ts), as
- * will the `Prefer: wait` long-poll (issue 3). Checks that every request must pass (authentication, when it
+ * in full, so every 304, 404, 4xx and `Prefer: wait` long-poll stays in one
+ * place (routes/kv.ts). Checks that every request must pass (authentication, when it
  * exists) must be made here as well as in Fastify's hooks.
  */
 export function createFastRead(deps: HttpDeps): ((request: IncomingMessage, response: ServerResponse) => boolean) | null {

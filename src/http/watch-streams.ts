@@ -1,13 +1,17 @@
 import type { ServerResponse } from 'node:http';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isKvError } from '../core/errors.js';
-import { WATCH_REPLAY_PAGE_REVISIONS } from '../core/limits.js';
-import type { ChangeEvent, Revision } from '../core/types.js';
+import { WATCH_REPLAY_PAGE_REVISIONS, WATCH_REPLAY_PAGE_VALUE_BYTES } from '../core/limits.js';
+import type { Revision } from '../core/types.js';
 import type { StorageEngine } from '../engine/engine.js';
-import type { WatchFilter, WatchHub, WatchSink } from '../watch/hub.js';
+import { matchesFilter, type WatchFilter, type WatchHub, type WatchSink } from '../watch/hub.js';
 import { changeMessage, errorMessage, progressMessage } from '../watch/messages.js';
 
-/** How long an evicted slow consumer has to read its error message before its socket is destroyed. */
-const SLOW_CONSUMER_GRACE_MS = 2000;
+/** How long a stream that was ended or evicted has to take its last bytes before its socket is destroyed. */
+const CLOSE_GRACE_MS = 2000;
+
+/** How long a replaying stream may take to drain one page before it counts as a slow consumer. */
+const REPLAY_DRAIN_TIMEOUT_MS = 30_000;
 
 export interface WatchStreamOptions {
   filter: WatchFilter;
@@ -16,27 +20,34 @@ export interface WatchStreamOptions {
   resumeAfter: Revision;
 }
 
+export interface WatchStreamsOptions {
+  bufferBytesMax: number;
+  progressIntervalMs: number;
+  maxWatchers: number;
+  /** Told about failures that are bugs (the client only sees an `error` event). */
+  onError: (error: unknown) => void;
+}
+
 /**
- * Every open `GET /v1/watch` stream: starts them (history first, then live),
- * sends `progress` to quiet ones, and ends them all on shutdown.
+ * Every open `GET /v1/watch` stream and waiting long-poll: admits them up to
+ * maxWatchers, starts streams (history first, then live), sends `progress` to
+ * quiet ones, and ends them all on shutdown.
  */
 export class WatchStreams {
   private readonly streams = new Set<WatchStream>();
+  private readonly longPolls = new Set<AbortController>();
   private readonly ticker: NodeJS.Timeout;
   /** Streams and long-polls open now, against maxWatchers. */
   private admitted = 0;
-  /** Long-polls waiting now, to be let go on shutdown. */
-  private readonly longPolls = new Set<AbortController>();
+  private closing = false;
 
   constructor(
     private readonly engine: StorageEngine,
     private readonly hub: WatchHub,
-    private readonly bufferBytesMax: number,
-    private readonly progressIntervalMs: number,
-    private readonly maxWatchers: number,
+    private readonly options: WatchStreamsOptions,
   ) {
     // One timer for all streams: a stream quiet for a whole interval gets a progress message.
-    this.ticker = setInterval(() => this.sendProgress(), Math.max(10, Math.floor(progressIntervalMs / 4)));
+    this.ticker = setInterval(() => this.sendProgress(), Math.max(10, Math.floor(options.progressIntervalMs / 4)));
     this.ticker.unref();
   }
 
@@ -47,10 +58,11 @@ export class WatchStreams {
 
   /**
    * Takes a place among the maxWatchers a server holds open (a stream or a
-   * long-poll). Returns the function that gives it back, or null when full.
+   * long-poll). Returns the function that gives it back, or null when full or
+   * shutting down.
    */
   admit(): (() => void) | null {
-    if (this.admitted >= this.maxWatchers) return null;
+    if (this.closing || this.admitted >= this.options.maxWatchers) return null;
     this.admitted++;
     let released = false;
     return () => {
@@ -61,25 +73,28 @@ export class WatchStreams {
 
   /** Takes over `response` (already hijacked from Fastify) and streams the watch into it; `release` is called when it ends. */
   open(response: ServerResponse, options: WatchStreamOptions, release: () => void): void {
-    const stream = new WatchStream(response, this.engine, this.hub, options, this.bufferBytesMax, () => {
+    const stream = new WatchStream(response, this.engine, this.hub, options, this.options, () => {
       this.streams.delete(stream);
       release();
     });
     this.streams.add(stream);
+    if (this.closing || response.destroyed) {
+      stream.close(); // the server began closing, or the client left, while this request was on its way here
+      return;
+    }
     void stream.start();
   }
 
-  /**
-   * Registers a waiting long-poll; `closeAll` aborts it. Returns the function
-   * to call when it is done.
-   */
+  /** Registers a waiting long-poll for `closeAll` to abort. Returns the function to call when it is done. */
   trackLongPoll(controller: AbortController): () => void {
+    if (this.closing) controller.abort();
     this.longPolls.add(controller);
     return () => this.longPolls.delete(controller);
   }
 
   /** Ends every stream and lets every long-poll answer now (server shutdown): clients reconnect with Last-Event-ID. */
   closeAll(): void {
+    this.closing = true;
     clearInterval(this.ticker);
     for (const stream of this.streams) stream.close();
     for (const controller of this.longPolls) controller.abort();
@@ -88,7 +103,7 @@ export class WatchStreams {
   private sendProgress(): void {
     const now = Date.now();
     for (const stream of this.streams) {
-      if (stream.isLive && now - stream.lastMessageAtMs >= this.progressIntervalMs) stream.progress(this.hub.currentRevision);
+      if (stream.isLive && now - stream.lastMessageAtMs >= this.options.progressIntervalMs) stream.progress(this.hub.currentRevision);
     }
   }
 }
@@ -105,17 +120,17 @@ class WatchStream implements WatchSink {
     private readonly engine: StorageEngine,
     private readonly hub: WatchHub,
     private readonly options: WatchStreamOptions,
-    private readonly bufferBytesMax: number,
+    private readonly limits: WatchStreamsOptions,
     private readonly onClosed: () => void,
   ) {
     response.on('close', () => this.close());
   }
 
   /**
-   * Replays history after the resume point page by page (waiting for the
-   * client to drain each), and subscribes to live changes at the exact
-   * revision history ended, in the same synchronous step: no revision is
-   * missed or sent twice.
+   * Replays history after the resume point page by page (yielding to other
+   * work between pages and waiting for the client to drain each), then
+   * subscribes to live changes at the exact revision history ended, in the same
+   * synchronous step: no revision is missed or sent twice.
    */
   async start(): Promise<void> {
     this.response.writeHead(200, {
@@ -134,45 +149,50 @@ class WatchStream implements WatchSink {
           this.isLive = true;
           return;
         }
-        const page = await this.engine.changesSince(cursor, head, WATCH_REPLAY_PAGE_REVISIONS);
+        const page = await this.engine.changesSince(cursor, head, WATCH_REPLAY_PAGE_REVISIONS, WATCH_REPLAY_PAGE_VALUE_BYTES);
+        if (page.length === 0) throw new Error(`the change log has no revision after ${cursor}, though revision ${head} is durable`);
         for (const changes of page) {
-          const events = changes.events.filter((event) => matches(this.options.filter, event));
+          const events = changes.events.filter((event) => matchesFilter(this.options.filter, event.key));
           if (events.length > 0) this.write(changeMessage(changes.revision, events, this.options.withValues));
           cursor = changes.revision;
         }
-        // Revisions are dense, so an empty page means history ends before `head`: nothing more to replay.
-        if (page.length === 0) cursor = head;
-        if (this.response.writableNeedDrain) await this.drained();
+        if (this.response.writableNeedDrain && !(await this.drained(REPLAY_DRAIN_TIMEOUT_MS))) {
+          this.evict();
+          return;
+        }
+        await nextTurn(); // a long replay must not keep the server from other requests
       }
     } catch (error) {
       if (this.closed) return;
-      const extra = isKvError(error) && error.extras.compactRevision !== undefined ? { compactRevision: error.extras.compactRevision } : {};
-      this.response.write(errorMessage(isKvError(error) ? error.code : 'internal', extra));
+      if (isKvError(error)) {
+        this.response.write(errorMessage(error.code, error.extras.compactRevision === undefined ? {} : { compactRevision: error.extras.compactRevision }));
+      } else {
+        this.limits.onError(error);
+        this.response.write(errorMessage('internal'));
+      }
       this.close();
     }
   }
 
-  deliver(_revision: Revision, message: string, _events: readonly ChangeEvent[]): boolean {
+  deliver(message: Buffer): boolean {
     if (this.closed) return true;
     // Judged on what is still unsent from earlier messages, so that one message
     // larger than the bound does not make a consumer that keeps up look slow.
-    if (this.response.writableLength > this.bufferBytesMax) return false;
+    if (this.response.writableLength > this.limits.bufferBytesMax) return false;
     this.write(message);
     return true;
   }
 
   evict(): void {
-    this.unsubscribe = null; // the hub dropped us already
+    this.unsubscribe = null; // the hub dropped it already (or it never subscribed)
     if (this.closed) return;
     this.response.write(errorMessage('slow_consumer'));
     this.close();
-    // A consumer that does not read would keep the socket (and its buffer) until
-    // it did: give it a moment to receive the error, then let go.
-    setTimeout(() => this.response.destroy(), SLOW_CONSUMER_GRACE_MS).unref();
   }
 
+  /** A progress message; its id never goes below the resume point the client asked for. */
   progress(revision: Revision): void {
-    if (!this.closed) this.write(progressMessage(revision));
+    if (!this.closed) this.write(progressMessage(Math.max(revision, this.options.resumeAfter)));
   }
 
   close(): void {
@@ -182,27 +202,31 @@ class WatchStream implements WatchSink {
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.response.end();
+    // A client that does not read would keep the socket (and its buffer) open,
+    // and a graceful shutdown waiting: give it a moment for the last bytes, then let go.
+    if (!this.response.destroyed) setTimeout(() => this.response.destroy(), CLOSE_GRACE_MS).unref();
     this.onClosed();
   }
 
-  private write(message: string): void {
+  private write(message: string | Buffer): void {
     this.lastMessageAtMs = Date.now();
     this.response.write(message);
   }
 
-  private drained(): Promise<void> {
+  /** Resolves true once the response drained, false after `timeoutMs` (or if it closed). */
+  private drained(timeoutMs: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = () => {
-        this.response.off('drain', done);
-        this.response.off('close', done);
-        resolve();
+      const done = (drained: boolean) => {
+        clearTimeout(timer);
+        this.response.off('drain', onDrain);
+        this.response.off('close', onClose);
+        resolve(drained);
       };
-      this.response.once('drain', done);
-      this.response.once('close', done);
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.response.once('drain', onDrain);
+      this.response.once('close', onClose);
     });
   }
-}
-
-export function matches(filter: WatchFilter, event: ChangeEvent): boolean {
-  return 'key' in filter ? event.key === filter.key : event.key.startsWith(filter.prefix);
 }

@@ -5,14 +5,19 @@ import { changeMessage } from './messages.js';
 /** What a watcher asks for: one key, or every key under a prefix ('' = all keys). */
 export type WatchFilter = { key: string } | { prefix: string };
 
+/** Whether a change to `key` concerns a watcher with `filter` (live and replayed alike). */
+export function matchesFilter(filter: WatchFilter, key: string): boolean {
+  return 'key' in filter ? key === filter.key : key.startsWith(filter.prefix);
+}
+
 /** Where a watcher's messages go (an SSE response, a long-poll waiting for one change). */
 export interface WatchSink {
   /**
-   * Takes one message (a whole SSE `change` message). Returns false when the
-   * consumer has fallen too far behind; the hub then drops it and calls `evict`.
+   * Takes one whole SSE `change` message. Returns false when the consumer has
+   * fallen too far behind; the hub then drops it and calls `evict`.
    */
-  deliver(revision: Revision, message: string, events: readonly ChangeEvent[]): boolean;
-  /** The consumer is dropped for being too slow. */
+  deliver(message: Buffer): boolean;
+  /** The consumer is dropped for being too slow (or its sink failed). */
   evict(): void;
 }
 
@@ -24,6 +29,7 @@ interface Watcher {
 
 /** Watchers with the same filter and value option share matching and serialisation. */
 interface Group {
+  id: string;
   filter: WatchFilter;
   withValues: boolean;
   watchers: Set<Watcher>;
@@ -32,13 +38,14 @@ interface Group {
 /**
  * The fan-out of durable changes to watchers. The engine reports each durable
  * revision once, in order (StorageEngine.onChanges); the hub matches it against
- * each group of identical watchers once, serialises the message once per group,
- * and hands it to every watcher of the group. A watcher whose consumer falls
- * behind is evicted, so no watcher can hold up writers or other watchers.
+ * each group of identical watchers once, serialises the message once per group
+ * (to bytes, once), and appends it to every watcher's socket buffer. Nothing
+ * here waits for a consumer: one that falls behind is evicted.
  */
 export class WatchHub {
   private revision: Revision;
-  private readonly exactGroups = new Map<string, Map<boolean, Group>>();
+  /** Exact-key groups by key, then prefix groups by id: a change costs a lookup per key plus a check per distinct prefix. */
+  private readonly exactGroups = new Map<string, Map<string, Group>>();
   private readonly prefixGroups = new Map<string, Group>();
   private count = 0;
   private evicted = 0;
@@ -73,10 +80,7 @@ export class WatchHub {
     const watcher: Watcher = { sink, after };
     group.watchers.add(watcher);
     this.count++;
-    return () => {
-      if (group.watchers.delete(watcher)) this.count--;
-      if (group.watchers.size === 0) this.dropGroup(group);
-    };
+    return () => this.remove(group, watcher);
   }
 
   /** Stops listening to the engine. */
@@ -92,63 +96,66 @@ export class WatchHub {
       const events = prefix === '' ? changes.events : changes.events.filter((event) => event.key.startsWith(prefix));
       if (events.length > 0) this.deliver(group, changes.revision, events);
     }
+    if (this.exactGroups.size === 0) return;
+    // A key appears once per revision, or twice (an expire, then a put of the key).
+    const byKey = new Map<string, ChangeEvent[]>();
     for (const event of changes.events) {
-      const groups = this.exactGroups.get(event.key);
-      if (groups === undefined) continue;
-      // One key appears at most once per revision, except an expire and a put of the same key.
-      const events = changes.events.filter((candidate) => candidate.key === event.key);
-      if (events[0] !== event) continue;
-      for (const group of groups.values()) this.deliver(group, changes.revision, events);
+      if (!this.exactGroups.has(event.key)) continue;
+      const events = byKey.get(event.key);
+      if (events === undefined) byKey.set(event.key, [event]);
+      else events.push(event);
+    }
+    for (const [key, events] of byKey) {
+      for (const group of this.exactGroups.get(key)?.values() ?? []) this.deliver(group, changes.revision, events);
     }
   }
 
   private deliver(group: Group, revision: Revision, events: readonly ChangeEvent[]): void {
-    let message: string | null = null;
+    let message: Buffer | null = null;
     for (const watcher of group.watchers) {
       if (revision <= watcher.after) continue;
-      message ??= changeMessage(revision, events, group.withValues);
+      message ??= Buffer.from(changeMessage(revision, events, group.withValues));
       watcher.after = revision;
-      if (!watcher.sink.deliver(revision, message, events)) {
-        if (group.watchers.delete(watcher)) this.count--;
+      let kept: boolean;
+      try {
+        kept = watcher.sink.deliver(message);
+      } catch {
+        kept = false; // a sink that fails is dropped like a slow one, never left half-served
+      }
+      if (!kept) {
+        this.remove(group, watcher);
         this.evicted++;
         watcher.sink.evict();
       }
     }
-    if (group.watchers.size === 0) this.dropGroup(group);
+  }
+
+  private remove(group: Group, watcher: Watcher): void {
+    if (group.watchers.delete(watcher)) this.count--;
+    if (group.watchers.size > 0) return;
+    if ('key' in group.filter) {
+      const byId = this.exactGroups.get(group.filter.key);
+      if (byId?.get(group.id) === group) byId.delete(group.id);
+      if (byId?.size === 0) this.exactGroups.delete(group.filter.key);
+    } else if (this.prefixGroups.get(group.id) === group) {
+      this.prefixGroups.delete(group.id);
+    }
   }
 
   private groupFor(filter: WatchFilter, withValues: boolean): Group {
+    const id = `${withValues ? 'v' : '-'}${'key' in filter ? `k${filter.key}` : `p${filter.prefix}`}`;
+    let groups: Map<string, Group>;
     if ('key' in filter) {
-      let byValues = this.exactGroups.get(filter.key);
-      if (byValues === undefined) {
-        byValues = new Map();
-        this.exactGroups.set(filter.key, byValues);
-      }
-      let group = byValues.get(withValues);
-      if (group === undefined) {
-        group = { filter, withValues, watchers: new Set() };
-        byValues.set(withValues, group);
-      }
-      return group;
+      groups = this.exactGroups.get(filter.key) ?? new Map();
+      this.exactGroups.set(filter.key, groups);
+    } else {
+      groups = this.prefixGroups;
     }
-    const id = `${withValues ? 'v' : '-'}${filter.prefix}`;
-    let group = this.prefixGroups.get(id);
+    let group = groups.get(id);
     if (group === undefined) {
-      group = { filter, withValues, watchers: new Set() };
-      this.prefixGroups.set(id, group);
+      group = { id, filter, withValues, watchers: new Set() };
+      groups.set(id, group);
     }
     return group;
-  }
-
-  private dropGroup(group: Group): void {
-    if (group.watchers.size > 0) return;
-    if ('key' in group.filter) {
-      const byValues = this.exactGroups.get(group.filter.key);
-      if (byValues?.get(group.withValues) === group) byValues.delete(group.withValues);
-      if (byValues?.size === 0) this.exactGroups.delete(group.filter.key);
-    } else {
-      const id = `${group.withValues ? 'v' : '-'}${group.filter.prefix}`;
-      if (this.prefixGroups.get(id) === group) this.prefixGroups.delete(id);
-    }
   }
 }

@@ -3,13 +3,14 @@ import type { WatchHub } from './hub.js';
 
 /**
  * Waits until `key` changes after revision `after` (a put, delete or expire),
- * `timeoutMs` passes, or `signal` aborts (the client went away). Resolves
- * true for a change, false otherwise. Holds nothing once settled.
+ * `timeoutMs` passes, or `signal` aborts (the client went away, or the server
+ * is closing). Resolves true for a change, false otherwise. Holds nothing once
+ * settled.
  *
  * Call it right after reading the key at store revision `readAt`: if the hub
  * has already published past `readAt`, a change may have slipped in between
  * the read and the subscription, so it resolves true at once and the caller
- * reads again.
+ * reads again (and, if nothing changed for this key, waits again).
  */
 export function waitForChange(hub: WatchHub, key: string, after: Revision, readAt: Revision, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
@@ -36,12 +37,11 @@ export function waitForChange(hub: WatchHub, key: string, after: Revision, readA
       },
       after,
     );
-    if (hub.currentRevision > readAt) {
-      settle(true);
+    if (hub.currentRevision > readAt || signal.aborted) {
+      settle(!signal.aborted);
       return;
     }
     timer = setTimeout(() => settle(false), timeoutMs);
     signal.addEventListener('abort', onAbort);
-    if (signal.aborted) settle(false);
   });
 }

@@ -199,7 +199,7 @@ export class LmdbEngine implements StorageEngine {
     };
   }
 
-  async changesSince(after: Revision, upTo: Revision, limit: number): Promise<RevisionChanges[]> {
+  async changesSince(after: Revision, upTo: Revision, limit: number, valueBytesMax = Number.POSITIVE_INFINITY): Promise<RevisionChanges[]> {
     const stores = this.open_();
     // One synchronous block: the compaction check and the read share a snapshot.
     const compactRevision = readMetaNumber(stores, META_COMPACT_REVISION);
@@ -207,8 +207,11 @@ export class LmdbEngine implements StorageEngine {
       throw new KvError('history_compacted', `history before revision ${compactRevision + 1} is compacted; resume from ${compactRevision} or later`, { compactRevision });
     }
     const changes: RevisionChanges[] = [];
+    let valueBytes = 0;
     for (const { key: revision, value: events } of stores.log.getRange({ start: after + 1, end: upTo + 1, limit })) {
       changes.push(toRevisionChanges(revision, events));
+      for (const event of events) valueBytes += event.d?.length ?? 0;
+      if (valueBytes >= valueBytesMax) break;
     }
     return changes;
   }
@@ -228,10 +231,14 @@ export class LmdbEngine implements StorageEngine {
     return this.committer.submit(body);
   }
 
-  /** After each batch, durable or failed: reads (and the next batch) see the latest state; listeners hear of what is durable. */
+  /**
+   * After each batch, durable or failed: reads (and the next batch) see the
+   * latest state at once; listeners hear of what became durable on the next
+   * turn, after the batch's writers have their answers.
+   */
   private afterBatch(lastRevision: Revision | null): void {
     this.renewReadSnapshot();
-    if (lastRevision !== null) this.publishDurable(lastRevision);
+    if (lastRevision !== null) setImmediate(() => this.publishDurable(lastRevision));
   }
 
   /** Tells listeners about every revision up to `revision`, in order, exactly once. */
@@ -242,7 +249,14 @@ export class LmdbEngine implements StorageEngine {
     if (this.listeners.size === 0 || this.stores === null) return;
     for (const { key: logRevision, value: events } of this.stores.log.getRange({ start: from, end: revision + 1 })) {
       const changes = toRevisionChanges(logRevision, events);
-      for (const listener of this.listeners) listener(changes);
+      for (const listener of this.listeners) {
+        try {
+          listener(changes);
+        } catch (error) {
+          // One listener's bug must not cost the others (or later revisions) their changes.
+          this.options.onBackgroundError?.(error);
+        }
+      }
     }
   }
 

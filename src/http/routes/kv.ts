@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DEFAULT_CONTENT_TYPE } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import type { Revision } from '../../core/types.js';
-import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
+import type { Compare, ReadResult, TxnOp, TxnOpResult } from '../../engine/engine.js';
 import { etag, ifNoneMatchHits, writeConditions } from '../conditions.js';
 import type { HttpDeps } from '../deps.js';
 import { waitForChange } from '../../watch/long-poll.js';
@@ -30,8 +30,7 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     let { entry, revision } = await engine.get(key);
     if (entry !== null && waitSeconds !== null && ifNoneMatchHits(ifNoneMatch, entry.revision)) {
       // The long-poll: the client has this revision; answer when the key changes, or 304 at the deadline.
-      reply.header('preference-applied', `wait=${waitSeconds}`);
-      if (await waitForKeyChange(deps, key, entry.revision, revision, waitSeconds, reply)) ({ entry, revision } = await engine.get(key));
+      ({ entry, revision } = await waitForKeyChange(deps, key, entry.revision, revision, waitSeconds, reply));
     }
     reply.header('kv-revision', String(revision));
     if (entry === null) throw new KvError('key_not_found', `no key ${JSON.stringify(key)}`);
@@ -124,17 +123,29 @@ export function preferredWaitSeconds(prefer: string | undefined, maxWaitSeconds:
   return seconds;
 }
 
-/** Holds the request until `key` changes after `after`, the wait ends, or the client goes away; true on a change. */
-async function waitForKeyChange(deps: HttpDeps, key: string, after: Revision, readAt: Revision, waitSeconds: number, reply: FastifyReply): Promise<boolean> {
+/**
+ * Holds the request until `key` changes after revision `after`, the wait ends,
+ * the client goes away, or the server shuts down; returns the key as it is then.
+ */
+async function waitForKeyChange(deps: HttpDeps, key: string, after: Revision, readAt: Revision, waitSeconds: number, reply: FastifyReply): Promise<ReadResult> {
   const release = deps.watchStreams.admit();
   if (release === null) throw tooManyWatchers(deps.limits.maxWatchers);
-  // Aborted when the client goes away, or when the server shuts down (then it answers 304 at once).
+  reply.header('preference-applied', `wait=${waitSeconds}`);
   const stop = new AbortController();
   const onClose = () => stop.abort();
   reply.raw.once('close', onClose);
+  if (reply.raw.destroyed) stop.abort(); // the client left while the key was being read
   const untrack = deps.watchStreams.trackLongPoll(stop);
+  const deadline = Date.now() + waitSeconds * 1000;
   try {
-    return await waitForChange(deps.hub, key, after, readAt, waitSeconds * 1000, stop.signal);
+    let read: ReadResult = { entry: null, revision: readAt };
+    for (let seenAt = readAt; ; ) {
+      const changed = await waitForChange(deps.hub, key, after, seenAt, Math.max(0, deadline - Date.now()), stop.signal);
+      read = await deps.engine.get(key);
+      // The hub may have moved on for another key: wait out the rest of the time.
+      if (!changed || read.entry?.revision !== after || Date.now() >= deadline || stop.signal.aborted) return read;
+      seenAt = read.revision;
+    }
   } finally {
     reply.raw.off('close', onClose);
     untrack();

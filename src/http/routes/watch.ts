@@ -27,6 +27,8 @@ export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     }
     const release = watchStreams.admit();
     if (release === null) throw tooManyWatchers(limits.maxWatchers);
+    // A hijacked response skips Fastify's onResponse hook: count it here.
+    deps.metrics.requests.inc(['GET', '/v1/watch', '200']);
     reply.hijack();
     watchStreams.open(reply.raw, { filter, withValues, resumeAfter }, release);
   });
