@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { request } from '../helpers/http.js';
 import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { pollUntil } from '../helpers/assertions.js';
 
 /**
  * The background sweeper (API.md §3, issue 2 item 4): expired keys are not only
@@ -19,14 +20,7 @@ async function status(): Promise<{ revision: number; keys: number }> {
   return (await request(`${server.url}/v1/status`)).body;
 }
 
-async function waitUntil(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await sleep(25);
-  }
-  assert.fail(`timed out waiting until ${what}`);
-}
+const waitUntil = pollUntil;
 
 describe('the expiry sweeper', () => {
   it('removes expired keys from the store on its own, at a new revision', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { encodeKey, expectProblem, request, type JsonResponse } from '../helpers/http.js';
 import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { metricValue, pollUntil } from '../helpers/assertions.js';
 
 /**
  * The long-poll of a single key (API.md §3): `GET /v1/kv/{key}` with
@@ -30,22 +31,9 @@ async function put(key: string, value: string, query?: string): Promise<number> 
   return response.body.revision;
 }
 
-async function metric(name: string): Promise<number> {
-  const response = await request(`${base}/metrics`);
-  assert.equal(response.status, 200);
-  const line = response.text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
-  assert.ok(line !== undefined, `/metrics has no ${name}`);
-  return Number(line.slice(name.length + 1));
-}
+const metric = (name: string) => metricValue(base, name);
 
-async function pollUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(20);
-  }
-}
+
 
 /** Waits until the server holds exactly `count` watchers (a long-poll is waiting once it is subscribed). */
 async function untilWatchers(count: number): Promise<void> {

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { encodeKey, expectProblem, postJson, request, type JsonResponse } from '../helpers/http.js';
 import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
 import { SseClient, type SseMessage } from '../helpers/sse.js';
+import { metricValue, pollUntil } from '../helpers/assertions.js';
 
 /**
  * The change feed, `GET /v1/watch` (API.md §6), over real HTTP: message format,
@@ -90,22 +91,9 @@ async function storeStatus(base: string): Promise<{ revision: number; compactRev
 }
 
 /** The value of an unlabelled gauge or counter in /metrics. */
-async function metric(base: string, name: string): Promise<number> {
-  const response = await request(`${base}/metrics`);
-  assert.equal(response.status, 200);
-  const line = response.text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
-  assert.ok(line !== undefined, `/metrics has no ${name}`);
-  return Number(line.slice(name.length + 1));
-}
+const metric = metricValue;
 
-async function pollUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await condition()) return;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await sleep(20);
-  }
-}
+
 
 /** The change messages of a stream, parsed, after checking that each is well-formed (id = data.revision = each event's revision). */
 function changesOf(client: SseClient): Change[] {

@@ -1,20 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { etag, ifNoneMatchHits, writeConditions } from '../../src/http/conditions.js';
-import { KvError } from '../../src/core/errors.js';
+import { expectKvError } from '../helpers/assertions.js';
 
-function assertInvalidRequest(fn: () => unknown, messagePattern?: RegExp): KvError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof KvError, `expected a KvError, got ${String(caught)}`);
-  assert.equal(caught.code, 'invalid_request');
-  if (messagePattern !== undefined) assert.match(caught.message, messagePattern);
-  return caught;
-}
+const assertInvalidRequest = (fn: () => unknown, message?: RegExp) => expectKvError(fn, 'invalid_request', message === undefined ? {} : { message });
 
 const MALFORMED = ['', '   ', ',', '5', '"5', '5"', "'5'", 'W/5', 'w/"5"', 'W/ "5"', '"5" "6"', '*, "5"', '"5", *', '**', '"a"b"'];
 

@@ -1,22 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { addToCounter, parseCounter } from '../../src/core/counter.js';
-import { KvError } from '../../src/core/errors.js';
+import { expectKvError } from '../helpers/assertions.js';
 
 const MAX = Number.MAX_SAFE_INTEGER; // 2^53 − 1
 const MIN = Number.MIN_SAFE_INTEGER;
 
-function assertKvError(fn: () => unknown, code: string): KvError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof KvError, `expected a KvError, got ${String(caught)}`);
-  assert.equal(caught.code, code);
-  return caught;
-}
+const assertKvError = (fn: () => unknown, code: string) => expectKvError(fn, code);
 
 const parse = (text: string | Buffer) => parseCounter(typeof text === 'string' ? Buffer.from(text, 'utf8') : text, 'n');
 

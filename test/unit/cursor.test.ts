@@ -1,19 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeCursor, encodeCursor, type Cursor } from '../../src/core/cursor.js';
-import { KvError } from '../../src/core/errors.js';
+import { expectKvError } from '../helpers/assertions.js';
 
-function assertInvalidRequest(fn: () => unknown): KvError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof KvError, `expected a KvError, got ${String(caught)}`);
-  assert.equal(caught.code, 'invalid_request');
-  return caught;
-}
+const assertInvalidRequest = (fn: () => unknown) => expectKvError(fn, 'invalid_request');
 
 const BOUNDS: Buffer[] = [
   Buffer.alloc(0),

@@ -10,20 +10,9 @@ import {
   parseValueEncoding,
   tryDecodeUtf8,
 } from '../../src/core/encoding.js';
-import { KvError } from '../../src/core/errors.js';
+import { expectKvError } from '../helpers/assertions.js';
 
-function assertInvalidRequest(fn: () => unknown, messagePattern?: RegExp): KvError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof KvError, `expected a KvError, got ${String(caught)}`);
-  assert.equal(caught.code, 'invalid_request');
-  if (messagePattern !== undefined) assert.match(caught.message, messagePattern);
-  return caught;
-}
+const assertInvalidRequest = (fn: () => unknown, message?: RegExp) => expectKvError(fn, 'invalid_request', message === undefined ? {} : { message });
 
 describe('isJsonContentType', () => {
   it('recognises JSON media types with or without parameters', () => {

@@ -1,24 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePathKey, keySuccessor, prefixEnd, validateKey } from '../../src/core/keys.js';
-import { KvError } from '../../src/core/errors.js';
+import { expectKvError } from '../helpers/assertions.js';
 
-function assertKvError(fn: () => unknown, code: string, extras?: Record<string, unknown>): KvError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof KvError, `expected a KvError, got ${String(caught)}`);
-  assert.equal(caught.code, code);
-  if (extras !== undefined) {
-    for (const [name, value] of Object.entries(extras)) {
-      assert.deepEqual((caught.extras as Record<string, unknown>)[name], value, `extras.${name}`);
-    }
-  }
-  return caught;
-}
+const assertKvError = (fn: () => unknown, code: string, extras?: Record<string, unknown>) => expectKvError(fn, code, extras === undefined ? {} : { extras });
 
 /** Deterministic PRNG (mulberry32) so a failure is reproducible. */
 function random(seed: number): () => number {

@@ -1,20 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { queryBoolean, queryInteger, queryString, queryTtlMs, type Query } from '../../src/http/query.js';
-import { KvError } from '../../src/core/errors.js';
+import { expectKvError } from '../helpers/assertions.js';
 
-function assertInvalidRequest(fn: () => unknown, messagePattern?: RegExp): KvError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught instanceof KvError, `expected a KvError, got ${String(caught)}`);
-  assert.equal(caught.code, 'invalid_request');
-  if (messagePattern !== undefined) assert.match(caught.message, messagePattern);
-  return caught;
-}
+const assertInvalidRequest = (fn: () => unknown, message?: RegExp) => expectKvError(fn, 'invalid_request', message === undefined ? {} : { message });
 
 const TEN_YEARS = 10 * 365 * 24 * 3600;
 
