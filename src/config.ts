@@ -7,6 +7,14 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 /** Everything the server needs to start, validated. */
 export interface Config {
   host: string;
+  /** Access control (API.md §10). */
+  adminToken: string | undefined;
+  tokensFile: string | undefined;
+  protectedMode: boolean;
+  /** HTTPS certificate chain and key files (PEM); both or neither. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** Requests per second per client (token, or address without tokens), with bursts; null = off. */
+  rateLimit: { perSecond: number; burst: number } | null;
   port: number;
   /** Absolute path of the data directory. */
   dataDirectory: string;
@@ -30,8 +38,6 @@ interface Setting<T> {
   describe: string;
   parse(text: string, source: string): T;
 }
-
-const NOT_YET_SUPPORTED = ['KV_TLS_CERT', 'KV_TLS_KEY', 'KV_ADMIN_TOKEN', 'KV_TOKENS_FILE'] as const;
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -74,6 +80,13 @@ export const SETTINGS = {
   watchBufferBytes: { env: ['KV_WATCH_BUFFER_BYTES'], flag: 'watch-buffer-bytes', describe: 'unsent bytes after which a watch consumer is too slow and dropped (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
   maxWatchers: { env: ['KV_MAX_WATCHERS'], flag: 'max-watchers', describe: 'watch streams and long-polls held open at once (default 50000)', parse: integer(1, 10_000_000) },
   logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', describe: 'pino log level (default info; request logs at debug)', parse: oneOf(LOG_LEVELS) },
+  adminToken: { env: ['KV_ADMIN_TOKEN'], flag: 'admin-token', describe: 'one full-access bearer token (prefer the variable: flags show in ps)', parse: nonEmpty },
+  tokensFile: { env: ['KV_TOKENS_FILE'], flag: 'tokens-file', describe: 'JSON file of named tokens (SHA-256 hashes) and their grants', parse: nonEmpty },
+  protectedMode: { env: ['KV_PROTECTED_MODE'], flag: 'protected-mode', describe: 'on (default): with no token, serve loopback clients only; off: serve anyone', parse: oneOf(['on', 'off'] as const) },
+  tlsCert: { env: ['KV_TLS_CERT'], flag: 'tls-cert', describe: 'PEM certificate chain: serve HTTPS (with --tls-key)', parse: nonEmpty },
+  tlsKey: { env: ['KV_TLS_KEY'], flag: 'tls-key', describe: 'PEM private key for --tls-cert', parse: nonEmpty },
+  rateLimit: { env: ['KV_RATE_LIMIT'], flag: 'rate-limit', describe: 'requests per second per client, 0 = off (default off)', parse: integer(0, 10_000_000) },
+  rateBurst: { env: ['KV_RATE_BURST'], flag: 'rate-burst', describe: 'requests a client may send at once (default: the rate limit)', parse: integer(1, 10_000_000) },
 } satisfies Record<string, Setting<unknown>>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -101,14 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     }
   }
 
-  // Settings of features this version does not have yet (API.md §10, §12) stop the
-  // server rather than be ignored: serving plain HTTP, or without the tokens the
-  // operator configured, would be worse than not starting.
-  for (const variable of NOT_YET_SUPPORTED) {
-    if (env[variable] !== undefined && env[variable] !== '') {
-      throw new ConfigError(`${variable} is set, but this version of kvs has no TLS or access control yet; unset it, or keep kvs on 127.0.0.1`);
-    }
+  if ((parsed.tlsCert === undefined) !== (parsed.tlsKey === undefined)) {
+    throw new ConfigError('HTTPS needs both KV_TLS_CERT and KV_TLS_KEY (certificate chain and private key, PEM)');
   }
+  const rate = parsed.rateLimit ?? 0;
   const engine = parsed.engine ?? 'lmdb';
   const etcdEndpoints = parsed.etcdEndpoints ?? [];
   if (engine === 'etcd' && etcdEndpoints.length === 0) {
@@ -134,5 +143,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     etcdEndpoints,
     limits,
     logLevel: parsed.logLevel ?? 'info',
+    adminToken: parsed.adminToken,
+    tokensFile: parsed.tokensFile === undefined ? undefined : resolve(cwd, parsed.tokensFile),
+    protectedMode: (parsed.protectedMode ?? 'on') === 'on',
+    tls: parsed.tlsCert === undefined || parsed.tlsKey === undefined ? undefined : { certFile: resolve(cwd, parsed.tlsCert), keyFile: resolve(cwd, parsed.tlsKey) },
+    rateLimit: rate === 0 ? null : { perSecond: rate, burst: parsed.rateBurst ?? rate },
   };
 }

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TokenRegistry, TokensFileError } from './auth/tokens.js';
 import { pino, type Logger } from 'pino';
 import { ConfigError, type Config } from './config.js';
 import { SHUTDOWN_TIMEOUT_MS } from './core/limits.js';
@@ -41,14 +43,50 @@ export function createEngine(config: Config, logger: Logger): StorageEngine {
   });
 }
 
+/** Tokens and TLS material from the files the configuration names; a bad file stops the start with a ConfigError. */
+function loadAccess(config: Config): { tokens: TokenRegistry; tls: { cert: Buffer; key: Buffer } | undefined } {
+  let tokens: TokenRegistry;
+  try {
+    tokens = TokenRegistry.load({ ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }), ...(config.tokensFile === undefined ? {} : { tokensFile: config.tokensFile }) });
+  } catch (error) {
+    if (error instanceof TokensFileError) throw new ConfigError(error.message);
+    throw error;
+  }
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (config.tls !== undefined) {
+    try {
+      tls = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+    } catch (error) {
+      throw new ConfigError(`the TLS certificate or key could not be read: ${(error as Error).message}`);
+    }
+  }
+  return { tokens, tls };
+}
+
+function describeAccess(config: Config, tokens: TokenRegistry): string {
+  if (tokens.enabled) return 'bearer tokens required (except /healthz, /readyz)';
+  return config.protectedMode ? 'protected mode: no token configured, loopback clients only' : 'open: no token configured and protected mode off';
+}
+
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
+  const { tokens, tls } = loadAccess(config);
   const engine = createEngine(config, logger);
   await engine.open();
   try {
     await importSeedFileOnce(engine, config.dataDirectory, config.limits, logger, Date.now());
-    const server = await buildServer({ engine, limits: config.limits, logger, version: VERSION });
+    const server = await buildServer({
+      engine,
+      limits: config.limits,
+      logger,
+      version: VERSION,
+      access: { tokens, protectedMode: config.protectedMode, rateLimit: config.rateLimit },
+      ...(tls === undefined ? {} : { tls }),
+    });
     const url = await server.app.listen({ host: config.host, port: config.port });
-    logger.info({ url, engine: engine.name, dataDirectory: config.dataDirectory, version: VERSION }, 'kvs is serving');
+    logger.info({ url, engine: engine.name, dataDirectory: config.dataDirectory, version: VERSION, access: describeAccess(config, tokens) }, 'kvs is serving');
+    if (!tokens.enabled && !config.protectedMode) {
+      logger.warn('no token is configured and protected mode is off: anyone who can reach this port can read and write everything');
+    }
     let closing: Promise<void> | null = null;
     const close = () => {
       closing ??= (async () => {

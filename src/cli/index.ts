@@ -7,6 +7,7 @@ const USAGE = `kvs ${VERSION}: a durable key-value store server
 
 Usage:
   kvs serve [options]    run the server (every option is also an environment variable)
+  kvs token create ...   make a bearer token and its tokens-file entry (kvs token create --help)
   kvs version            print the version
   kvs help               print this help
 
@@ -31,6 +32,11 @@ async function main(argv: string[]): Promise<void> {
       // Loaded on demand: the server's modules take a few hundred ms to load, which `kvs version` need not pay.
       const { serve } = await import('./serve.js');
       await serve(values as Record<string, string | undefined>);
+      return;
+    }
+    case 'token': {
+      const { tokenCommand } = await import('./token.js');
+      process.exitCode = tokenCommand(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
       return;
     }
     case 'version':

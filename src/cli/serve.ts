@@ -17,6 +17,10 @@ export async function serve(flags: Record<string, string | undefined>): Promise<
     const server = await startServer(config);
     exitOnSignals(server);
   } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`kvs: ${error.message}\n`);
+      process.exit(2);
+    }
     process.stderr.write(`kvs: could not start: ${describe(error)}\n`);
     process.exit(1);
   }

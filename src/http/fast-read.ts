@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { allows, keyAccess } from '../auth/access.js';
+import type { Gatekeeper } from '../auth/gatekeeper.js';
 import type { HttpDeps } from './deps.js';
+import type { ClientAddress } from './plugins/access.js';
 import { KEY_PATH_PREFIX, keyFromUrl, readHeaders } from './key-path.js';
 
 export const KEY_ROUTE = '/v1/kv/*';
@@ -14,9 +17,9 @@ export const KEY_ROUTE = '/v1/kv/*';
  * `Prefer`. For anything else it returns false and the Fastify route answers
  * in full, so every 304, 404, 4xx and `Prefer: wait` long-poll stays in one
  * place (routes/kv.ts). Checks that every request must pass (authentication, when it
- * exists) must be made here as well as in Fastify's hooks.
+ * exists) is made here too, by the same Gatekeeper as Fastify's hooks.
  */
-export function createFastRead(deps: HttpDeps): ((request: IncomingMessage, response: ServerResponse) => boolean) | null {
+export function createFastRead(deps: HttpDeps, gatekeeper: Gatekeeper, clientAddress: ClientAddress): ((request: IncomingMessage, response: ServerResponse) => boolean) | null {
   const { engine, limits, metrics } = deps;
   const getSync = engine.getSync?.bind(engine);
   if (getSync === undefined) return null;
@@ -25,6 +28,9 @@ export function createFastRead(deps: HttpDeps): ((request: IncomingMessage, resp
   const observeDuration = metrics.durations.observer(['GET', KEY_ROUTE]);
 
   return (request, response) => {
+    // With rate limiting on, every request goes through the route's hooks, so
+    // that none is charged twice (here, then again after falling through).
+    if (gatekeeper.limitsRate) return false;
     const url = request.url;
     if (request.method !== 'GET' || url === undefined || !url.startsWith(KEY_PATH_PREFIX)) return false;
     const headers = request.headers;
@@ -32,7 +38,11 @@ export function createFastRead(deps: HttpDeps): ((request: IncomingMessage, resp
     const startedAt = performance.now();
     let entry;
     try {
-      const read = getSync(keyFromUrl(url, limits.maxKeyBytes));
+      const key = keyFromUrl(url, limits.maxKeyBytes);
+      // The same admission and grant check as the route's hooks; any refusal is answered there.
+      const admission = gatekeeper.admit(headers.authorization, clientAddress(request));
+      if (!admission.ok || !allows(admission.principal, keyAccess(key, 'read'))) return false;
+      const read = getSync(key);
       entry = read.entry;
       if (entry === null) return false;
       const responseHeaders = readHeaders(entry, read.revision);

@@ -127,14 +127,16 @@ export function openApiDocument(version: string): Schema {
           },
         },
       },
-      '/healthz': { get: { summary: 'Liveness', responses: { 200: json({ type: 'object' }, 'Serving.') } } },
-      '/readyz': { get: { summary: 'Readiness of the storage engine', responses: { 200: json({ type: 'object' }, 'Ready.'), 503: json({ type: 'object' }, 'Not ready.') } } },
+      '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: json({ type: 'object' }, 'Serving.') } } },
+      '/readyz': { get: { summary: 'Readiness of the storage engine', security: [], responses: { 200: json({ type: 'object' }, 'Ready.'), 503: json({ type: 'object' }, 'Not ready.') } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Text exposition format.', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
       '/v1/status': { get: { summary: 'Store status', responses: { 200: json(ref('Status'), 'Status.') } } },
       '/v1/limits': { get: { summary: 'Limits in force', responses: { 200: json(ref('Limits'), 'Limits.') } } },
       '/v1/openapi.json': { get: { summary: 'This document', responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1.') } } },
     },
-    components: { schemas: SCHEMAS },
+    // Every route needs a bearer token when tokens are configured, except the health checks.
+    security: [{ bearer: [] }],
+    components: { schemas: SCHEMAS, securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'KV_ADMIN_TOKEN, or a token of KV_TOKENS_FILE (kvs token create).' } } },
   };
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
-import { buildServer, type KvsServer } from '../../src/http/build-server.js';
+import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { STORE_FILE_NAME } from '../../src/main.js';
 
 export interface TestServer extends KvsServer {
@@ -24,7 +24,21 @@ export function tempDirectory(prefix = 'kvs-test-'): string {
  * A kvs server in this process on a free loopback port, with its own data
  * directory (removed on close unless `keepData`).
  */
-export async function startTestServer(options: { limits?: Partial<Limits>; dataDirectory?: string; keepData?: boolean; now?: () => number; maintenanceIntervalMs?: number } = {}): Promise<TestServer> {
+export interface TestServerOptions {
+  limits?: Partial<Limits>;
+  dataDirectory?: string;
+  keepData?: boolean;
+  now?: () => number;
+  maintenanceIntervalMs?: number;
+  /** Tokens, protected mode, rate limit (default: none, on, off). */
+  access?: BuildServerOptions['access'];
+  /** Where requests come from, instead of the socket's peer (the protected-mode test seam). */
+  clientAddress?: BuildServerOptions['clientAddress'];
+  /** Serve HTTPS; `url` is then https://. */
+  tls?: BuildServerOptions['tls'];
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDirectory = options.dataDirectory ?? tempDirectory();
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const engine = new LmdbEngine({
@@ -34,7 +48,16 @@ export async function startTestServer(options: { limits?: Partial<Limits>; dataD
     ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
   });
   await engine.open();
-  const server = await buildServer({ engine, limits, logger: pino({ level: 'silent' }), version: 'test', ...(options.now ? { now: options.now } : {}) });
+  const server = await buildServer({
+    engine,
+    limits,
+    logger: pino({ level: 'silent' }),
+    version: 'test',
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.access ? { access: options.access } : {}),
+    ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+  });
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
   return {
     ...server,

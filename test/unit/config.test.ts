@@ -31,6 +31,11 @@ describe('loadConfig defaults', () => {
       etcdEndpoints: [],
       limits: { ...DEFAULT_LIMITS },
       logLevel: 'info',
+      adminToken: undefined,
+      tokensFile: undefined,
+      protectedMode: true,
+      tls: undefined,
+      rateLimit: null,
     });
   });
 
@@ -204,10 +209,34 @@ describe('loadConfig flags', () => {
   });
 });
 
-describe('settings of features not built yet', () => {
-  for (const variable of ['KV_TLS_CERT', 'KV_TLS_KEY', 'KV_ADMIN_TOKEN', 'KV_TOKENS_FILE']) {
-    it(`refuses to start with ${variable} rather than ignore it`, () => {
-      assert.throws(() => loadConfig({ [variable]: 'x' }), (error: unknown) => error instanceof ConfigError && error.message.includes(variable));
-    });
-  }
+describe('access control and TLS settings', () => {
+  it('reads tokens, protected mode, TLS files and the rate limit', () => {
+    const config = loadConfig(
+      { KV_ADMIN_TOKEN: 'secret', KV_TOKENS_FILE: 'tokens.json', KV_PROTECTED_MODE: 'off', KV_TLS_CERT: 'c.pem', KV_TLS_KEY: 'k.pem', KV_RATE_LIMIT: '50' },
+      {},
+      '/srv',
+    );
+    assert.equal(config.adminToken, 'secret');
+    assert.equal(config.tokensFile, '/srv/tokens.json');
+    assert.equal(config.protectedMode, false);
+    assert.deepEqual(config.tls, { certFile: '/srv/c.pem', keyFile: '/srv/k.pem' });
+    assert.deepEqual(config.rateLimit, { perSecond: 50, burst: 50 });
+  });
+
+  it('defaults to protected mode on, no TLS, no rate limit', () => {
+    const config = loadConfig({});
+    assert.equal(config.protectedMode, true);
+    assert.equal(config.tls, undefined);
+    assert.equal(config.rateLimit, null);
+  });
+
+  it('refuses a certificate without its key, and the other way round', () => {
+    for (const env of [{ KV_TLS_CERT: 'c.pem' }, { KV_TLS_KEY: 'k.pem' }]) {
+      assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && /KV_TLS_CERT and KV_TLS_KEY/.test(error.message));
+    }
+  });
+
+  it('refuses a protected mode other than on or off', () => {
+    assert.throws(() => loadConfig({ KV_PROTECTED_MODE: 'maybe' }), (error: unknown) => error instanceof ConfigError && error.message.includes('KV_PROTECTED_MODE'));
+  });
 });

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { ADMIN } from '../../auth/access.js';
 import { KvError } from '../../core/errors.js';
 import { exportLines, importEntries, parseNdjson, parseSeedDocument } from '../../engine/transfer.js';
 import type { HttpDeps } from '../deps.js';
@@ -13,13 +14,13 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
 
   acceptAnyBody(app, limits.maxImportBytes);
 
-  app.get('/v1/admin/export', async (request, reply) => {
+  app.get('/v1/admin/export', { config: { access: ADMIN } }, async (request, reply) => {
     const prefix = queryString(request.query as Query, 'prefix') ?? '';
     const { lower, upper } = rangeBounds(prefix, undefined, undefined);
     return reply.type('application/x-ndjson').send(Readable.from(exportLines(engine, lower, upper)));
   });
 
-  app.post('/v1/admin/import', { config: { bodyLimitBytes: limits.maxImportBytes } }, async (request) => {
+  app.post('/v1/admin/import', { config: { access: ADMIN, bodyLimitBytes: limits.maxImportBytes } }, async (request) => {
     const format = queryString(request.query as Query, 'format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'seed') throw new KvError('invalid_request', '"format" must be "ndjson" (the default) or "seed"');
     const text = bodyBytes(request.body).toString('utf8');

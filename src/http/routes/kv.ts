@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { keyAccess, type Access } from '../../auth/access.js';
 import { DEFAULT_CONTENT_TYPE } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import type { Revision } from '../../core/types.js';
@@ -41,10 +42,15 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     return reply.send(entry.value);
   };
 
-  app.get('/v1/kv/*', { exposeHeadRoute: false }, (request, reply) => read(request, reply, true));
-  app.head('/v1/kv/*', (request, reply) => read(request, reply, false));
+  // Reading needs `read`; a long-poll (If-None-Match with Prefer: wait) also `watch`.
+  const readAccess = (request: FastifyRequest): Access =>
+    request.headers.prefer !== undefined && request.headers['if-none-match'] !== undefined ? keyAccess(keyOf(request), 'read', 'watch') : keyAccess(keyOf(request), 'read');
+  const writeAccess = (request: FastifyRequest): Access => keyAccess(keyOf(request), 'write');
 
-  const valueRoute = { config: { bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.maxValueBytes } };
+  app.get('/v1/kv/*', { exposeHeadRoute: false, config: { access: readAccess } }, (request, reply) => read(request, reply, true));
+  app.head('/v1/kv/*', { config: { access: readAccess } }, (request, reply) => read(request, reply, false));
+
+  const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.maxValueBytes } };
 
   app.put('/v1/kv/*', valueRoute, async (request, reply) => {
     const key = keyOf(request);
@@ -63,7 +69,7 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
       .send(writeResultJson(result.entry));
   });
 
-  app.delete('/v1/kv/*', async (request, reply) => {
+  app.delete('/v1/kv/*', { config: { access: writeAccess } }, async (request, reply) => {
     const key = keyOf(request);
     const { result, revision } = await runConditionalWithRevision(deps, conditionsOf(request, key), { op: 'delete', key });
     if (result.op !== 'delete') throw new Error('a delete returned another op');

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Access } from '../../auth/access.js';
 import { decodeCursor, encodeCursor } from '../../core/cursor.js';
 import { KvError } from '../../core/errors.js';
 import { keyBytes, prefixEnd } from '../../core/keys.js';
@@ -12,11 +13,21 @@ import { queryBoolean, queryInteger, queryString, type Query } from '../query.js
 export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
 
-  app.get('/v1/kv', async (request) => {
+  /** The range a listing asks for, from its prefix, start and end (a cursor only narrows it). */
+  const requestedRange = (query: Query) => {
+    const prefix = boundParameter(query, 'prefix', limits) ?? '';
+    return { prefix, ...rangeBounds(prefix, boundParameter(query, 'start', limits), boundParameter(query, 'end', limits)) };
+  };
+  const listAccess = (request: FastifyRequest): Access => {
+    const { lower, upper } = requestedRange(request.query as Query);
+    return { kind: 'range', action: 'read', start: lower, end: upper };
+  };
+
+  app.get('/v1/kv', { config: { access: listAccess } }, async (request) => {
     const query = request.query as Query;
     const reverse = queryBoolean(query, 'reverse', false);
-    const prefix = boundParameter(query, 'prefix', limits) ?? '';
-    const bounds = rangeBounds(prefix, boundParameter(query, 'start', limits), boundParameter(query, 'end', limits));
+    const { prefix, lower, upper } = requestedRange(query);
+    const bounds = { lower, upper };
     const cursorText = queryString(query, 'cursor');
     if (cursorText !== undefined && cursorText !== '') {
       const cursor = decodeCursor(cursorText, reverse);
@@ -41,13 +52,21 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return body;
   });
 
-  app.delete('/v1/kv', async (request) => {
-    const query = request.query as Query;
+  const deletedPrefix = (query: Query): string => {
     const prefix = boundParameter(query, 'prefix', limits);
     if (prefix === undefined || prefix === '') {
       throw new KvError('invalid_request', 'a prefix delete needs a non-empty "prefix" (to delete one key, use DELETE /v1/kv/{key})');
     }
-    const { lower, upper } = rangeBounds(prefix, undefined, undefined);
+    return prefix;
+  };
+  const deleteAccess = (request: FastifyRequest): Access => {
+    const { lower, upper } = rangeBounds(deletedPrefix(request.query as Query), undefined, undefined);
+    return { kind: 'range', action: 'write', start: lower, end: upper };
+  };
+
+  app.delete('/v1/kv', { config: { access: deleteAccess } }, async (request) => {
+    const query = request.query as Query;
+    const { lower, upper } = rangeBounds(deletedPrefix(query), undefined, undefined);
     if (queryBoolean(query, 'dry_run', false)) return { matched: await engine.count(lower, upper) };
     return engine.deleteRange(lower, upper);
   });

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { keyAccess } from '../../auth/access.js';
 import { encodeValueForEnvelope, JSON_CONTENT_TYPE, stringifyJsonValue } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
@@ -6,6 +7,7 @@ import type { Limits } from '../../core/limits.js';
 import type { HttpDeps } from '../deps.js';
 import { parseJson } from '../json-body.js';
 import { acceptAnyBody, bodyBytes } from '../raw-body.js';
+import { memoize } from '../memoize.js';
 import { queryString, type Query } from '../query.js';
 
 const SUCCESS = { status: 'success' } as const;
@@ -17,18 +19,24 @@ const SUCCESS = { status: 'success' } as const;
 export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
   const config = { errorFormat: 'seed' as const, bodyLimitBytes: limits.maxRequestBytes };
+  const queryKey = (request: FastifyRequest) => seedKey(queryString(request.query as Query, 'key'), limits);
 
-  // Existing scripts post JSON with whatever content type their HTTP client
-  // picked (curl -d sends x-www-form-urlencoded): read every body as JSON.
-  acceptAnyBody(app, limits.maxRequestBytes);
-
-  app.post('/put', { config }, async (request) => {
+  /** The key and value of a /put, parsed once per request (access control needs the key first). */
+  const putOf = memoize((request: FastifyRequest) => {
     const document = parseJson(bodyBytes(request.body));
     if (typeof document !== 'object' || document === null || Array.isArray(document)) {
       throw new KvError('invalid_request', 'the body must be a JSON object {"key": ..., "value": ...}');
     }
     const { key: bodyKey, value } = document as Record<string, unknown>;
-    const key = seedKey(bodyKey ?? queryString(request.query as Query, 'key'), limits);
+    return { key: seedKey(bodyKey ?? queryString(request.query as Query, 'key'), limits), value };
+  });
+
+  // Existing scripts post JSON with whatever content type their HTTP client
+  // picked (curl -d sends x-www-form-urlencoded): read every body as JSON.
+  acceptAnyBody(app, limits.maxRequestBytes);
+
+  app.post('/put', { config: { ...config, access: (request) => keyAccess(putOf(request).key, 'write') } }, async (request) => {
+    const { key, value } = putOf(request);
     if (value === undefined || value === null) throw new KvError('invalid_request', 'Missing value');
     const bytes = Buffer.from(stringifyJsonValue(value, 'the value'), 'utf8');
     if (bytes.length > limits.maxValueBytes) {
@@ -38,8 +46,8 @@ export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<
     return SUCCESS;
   });
 
-  app.get('/get', { config }, async (request) => {
-    const key = seedKey(queryString(request.query as Query, 'key'), limits);
+  app.get('/get', { config: { ...config, access: (request) => keyAccess(queryKey(request), 'read') } }, async (request) => {
+    const key = queryKey(request);
     const { entry } = await engine.get(key);
     if (entry === null) throw new KvError('key_not_found', 'Key not found');
     const { value, encoding } = encodeValueForEnvelope(entry.value, entry.contentType);
@@ -47,8 +55,8 @@ export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<
     return encoding === 'base64' ? { ...SUCCESS, value, encoding } : { ...SUCCESS, value };
   });
 
-  app.delete('/del', { config }, async (request) => {
-    const key = seedKey(queryString(request.query as Query, 'key'), limits);
+  app.delete('/del', { config: { ...config, access: (request) => keyAccess(queryKey(request), 'write') } }, async (request) => {
+    const key = queryKey(request);
     const outcome = await engine.txn({ compares: [], ops: [{ op: 'delete', key }] });
     const result = outcome.succeeded ? outcome.results[0] : undefined;
     if (result?.op !== 'delete' || !result.deleted) throw new KvError('key_not_found', 'Key not found');

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ADMIN, ANY_TOKEN, PUBLIC } from '../../auth/access.js';
 import type { HttpDeps } from '../deps.js';
 import { openApiDocument } from '../openapi.js';
 
@@ -6,18 +7,18 @@ import { openApiDocument } from '../openapi.js';
 export async function serviceRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { access: PUBLIC } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { config: { access: PUBLIC } }, async (_request, reply) => {
     const ready = await engine.isReady().catch(() => false);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', engine: engine.name });
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { config: { access: ADMIN } }, async (_request, reply) => {
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(await deps.metrics.render());
   });
 
-  app.get('/v1/status', async () => {
+  app.get('/v1/status', { config: { access: ADMIN } }, async () => {
     const status = await engine.status();
     return {
       revision: status.revision,
@@ -38,8 +39,8 @@ export async function serviceRoutes(app: FastifyInstance, deps: HttpDeps): Promi
     maxTtlSeconds: limits.maxTtlSeconds,
     historyRetention: limits.historyRetention,
   };
-  app.get('/v1/limits', async () => publishedLimits);
+  app.get('/v1/limits', { config: { access: ANY_TOKEN } }, async () => publishedLimits);
 
   const openApi = JSON.stringify(openApiDocument(deps.version));
-  app.get('/v1/openapi.json', async (_request, reply) => reply.type('application/json').send(openApi));
+  app.get('/v1/openapi.json', { config: { access: ANY_TOKEN } }, async (_request, reply) => reply.type('application/json').send(openApi));
 }

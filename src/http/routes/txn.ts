@@ -1,4 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Access } from '../../auth/access.js';
+import { memoize } from '../memoize.js';
 import { decodeValueFromEnvelope, encodeValueForEnvelope, parseValueEncoding, validateContentType } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
@@ -13,8 +15,19 @@ export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<v
   const { engine, limits } = deps;
   acceptJsonBodies(app, limits.maxRequestBytes);
 
-  app.post('/v1/txn', { config: { bodyLimitBytes: limits.maxRequestBytes } }, async (request) => {
-    const { compares, ops } = parseTxn(request.body, limits);
+  const txnOf = memoize((request: FastifyRequest) => parseTxn(request.body, limits));
+  const access = (request: FastifyRequest): Access => {
+    // Every key the txn names, with what it does to it: checks and gets read, the rest write.
+    const { compares, ops } = txnOf(request);
+    const needs = [
+      ...compares.map((compare) => ({ key: compare.key, action: 'read' as const })),
+      ...ops.map((op) => ({ key: op.key, action: op.op === 'get' ? ('read' as const) : ('write' as const) })),
+    ];
+    return { kind: 'keys', needs };
+  };
+
+  app.post('/v1/txn', { config: { access, bodyLimitBytes: limits.maxRequestBytes } }, async (request) => {
+    const { compares, ops } = txnOf(request);
     const outcome = await engine.txn({ compares, ops });
     if (!outcome.succeeded) {
       throw new KvError('txn_conflict', `checks ${outcome.failedCompares.join(', ')} failed; nothing was applied`, { failedChecks: outcome.failedCompares });

@@ -1,4 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { keyAccess, type Access } from '../../auth/access.js';
+import { rangeBounds } from './range.js';
 import { KvError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
 import type { Revision } from '../../core/types.js';
@@ -10,7 +12,14 @@ import { queryBoolean, queryString, type Query } from '../query.js';
 export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits, hub, watchStreams } = deps;
 
-  app.get('/v1/watch', async (request, reply) => {
+  const access = (request: FastifyRequest): Access => {
+    const filter = watchFilter(request.query as Query, limits.maxKeyBytes);
+    if ('key' in filter) return keyAccess(filter.key, 'watch');
+    const { lower, upper } = rangeBounds(filter.prefix, undefined, undefined);
+    return { kind: 'range', action: 'watch', start: lower, end: upper };
+  };
+
+  app.get('/v1/watch', { config: { access } }, async (request, reply) => {
     const query = request.query as Query;
     const filter = watchFilter(query, limits.maxKeyBytes);
     const withValues = queryBoolean(query, 'values', true);
