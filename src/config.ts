@@ -39,6 +39,8 @@ interface Setting<T> {
   parse(text: string, source: string): T;
 }
 
+const SECURITY_VARIABLES = ['KV_ADMIN_TOKEN', 'KV_TOKENS_FILE', 'KV_TLS_CERT', 'KV_TLS_KEY'] as const;
+
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const integer = (min: number, max: number) => (text: string, source: string): number => {
@@ -114,6 +116,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     }
   }
 
+  // An empty value elsewhere means "unset"; for these it is almost surely a
+  // secret or path that failed to expand, and starting without it would serve
+  // with less protection than the operator asked for.
+  for (const variable of SECURITY_VARIABLES) {
+    if (env[variable] === '') throw new ConfigError(`${variable} is set but empty; give it a value or unset it`);
+  }
   if ((parsed.tlsCert === undefined) !== (parsed.tlsKey === undefined)) {
     throw new ConfigError('HTTPS needs both KV_TLS_CERT and KV_TLS_KEY (certificate chain and private key, PEM)');
   }

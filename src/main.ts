@@ -23,11 +23,19 @@ export interface RunningServer extends KvsServer {
 }
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({
-    level: config.logLevel,
-    // Tokens must never reach the logs (API.md §10).
-    redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
-  });
+  return pino(
+    {
+      level: config.logLevel,
+      // Tokens must never reach the logs (API.md §10).
+      redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
+    },
+    // Synchronous writes to stdout. pino's default asynchronous destination
+    // flushes on process exit in a loop that never ends when stdout is a
+    // closed pipe (sonic-boom 4 retries EPIPE forever): a server whose log
+    // reader went away could then never stop. Written synchronously, a broken
+    // pipe is an error pino handles by dropping further lines.
+    pino.destination({ fd: 1, sync: true }),
+  );
 }
 
 /** The composition root: the only place that picks an engine. */
@@ -82,7 +90,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       access: { tokens, protectedMode: config.protectedMode, rateLimit: config.rateLimit },
       ...(tls === undefined ? {} : { tls }),
     });
-    const url = await server.app.listen({ host: config.host, port: config.port });
+    const url = await server.listen(config.host, config.port);
     logger.info({ url, engine: engine.name, dataDirectory: config.dataDirectory, version: VERSION, access: describeAccess(config, tokens) }, 'kvs is serving');
     if (!tokens.enabled && !config.protectedMode) {
       logger.warn('no token is configured and protected mode is off: anyone who can reach this port can read and write everything');

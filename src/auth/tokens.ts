@@ -23,6 +23,9 @@ interface StoredToken {
   sha256: Buffer;
 }
 
+/** The name KV_ADMIN_TOKEN goes by (in messages and rate-limit buckets). */
+const ADMIN_TOKEN_NAME = 'admin';
+
 export class TokensFileError extends Error {
   override name = 'TokensFileError';
 }
@@ -44,9 +47,15 @@ export class TokenRegistry {
   static load(options: { adminToken?: string; tokensFile?: string }): TokenRegistry {
     const tokens: StoredToken[] = [];
     if (options.adminToken !== undefined) {
-      tokens.push({ principal: { name: 'admin', admin: true, grants: [] }, sha256: sha256(options.adminToken) });
+      tokens.push({ principal: { name: ADMIN_TOKEN_NAME, admin: true, grants: [] }, sha256: sha256(options.adminToken) });
     }
-    if (options.tokensFile !== undefined) tokens.push(...parseTokensFile(options.tokensFile));
+    if (options.tokensFile !== undefined) {
+      const fileTokens = parseTokensFile(options.tokensFile);
+      if (options.adminToken !== undefined && fileTokens.some((stored) => stored.principal.name === ADMIN_TOKEN_NAME)) {
+        throw new TokensFileError(`KV_TOKENS_FILE ${options.tokensFile}: the name "${ADMIN_TOKEN_NAME}" is KV_ADMIN_TOKEN's; name that entry differently`);
+      }
+      tokens.push(...fileTokens);
+    }
     return new TokenRegistry(tokens);
   }
 
@@ -94,6 +103,8 @@ function parseTokensFile(file: string): StoredToken[] {
   }
   const entries = (document as { tokens?: unknown } | null)?.tokens;
   if (!Array.isArray(entries)) throw new TokensFileError(`KV_TOKENS_FILE ${file} must be {"tokens": [...]}`);
+  // An empty list would turn access control off: surely not what a configured tokens file means.
+  if (entries.length === 0) throw new TokensFileError(`KV_TOKENS_FILE ${file} has no tokens; add one (kvs token create) or unset KV_TOKENS_FILE`);
   const names = new Set<string>();
   return entries.map((entry: unknown, index) => {
     const where = `KV_TOKENS_FILE ${file}: tokens[${index}]`;
@@ -117,6 +128,8 @@ function parseGrant(grant: unknown, where: string): Grant {
   if (typeof grant !== 'object' || grant === null) throw new TokensFileError(`${where} must be an object`);
   const { prefix, actions } = grant as Record<string, unknown>;
   if (typeof prefix !== 'string') throw new TokensFileError(`${where}.prefix must be a string ("" for every key)`);
+  // Keys are well-formed Unicode; a prefix with a lone surrogate would match differently as text and as bytes.
+  if (!prefix.isWellFormed()) throw new TokensFileError(`${where}.prefix must be well-formed Unicode`);
   if (!Array.isArray(actions) || actions.length === 0 || !actions.every((action) => (ACTIONS as readonly unknown[]).includes(action))) {
     throw new TokensFileError(`${where}.actions must be a non-empty list of ${ACTIONS.join(', ')}`);
   }

@@ -14,6 +14,10 @@ Prints a new random token once, and the entry to add to the KV_TOKENS_FILE
 /** `kvs token create`: a new token and its tokens-file entry. Returns the exit code. */
 export function tokenCommand(args: string[], out: (text: string) => void, err: (text: string) => void): number {
   const [subcommand, ...rest] = args;
+  if (subcommand === 'help' || subcommand === '--help' || rest.includes('--help') || rest.includes('-h')) {
+    out(TOKEN_USAGE);
+    return 0;
+  }
   if (subcommand !== 'create') {
     err(`kvs token: ${subcommand === undefined ? 'missing subcommand' : `unknown subcommand ${JSON.stringify(subcommand)}`}\n\n${TOKEN_USAGE}`);
     return 2;
@@ -46,7 +50,7 @@ export function tokenCommand(args: string[], out: (text: string) => void, err: (
     const colon = text.lastIndexOf(':');
     const actions = colon === -1 ? [] : text.slice(colon + 1).split(',').map((action) => action.trim());
     if (colon === -1 || actions.length === 0 || !actions.every((action) => (ACTIONS as readonly string[]).includes(action))) {
-      err(`kvs token create: --grant ${JSON.stringify(text)} must be PREFIX:ACTIONS with ACTIONS from ${ACTIONS.join(', ')}\n`);
+      err(`kvs token create: --grant ${JSON.stringify(text)} must be PREFIX:ACTIONS with ACTIONS from ${ACTIONS.join(', ')}\n\n${TOKEN_USAGE}`);
       return 2;
     }
     grants.push({ prefix: text.slice(0, colon), actions: [...new Set(actions as Action[])] });

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Limits } from '../core/limits.js';
 import type { StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
+import { drainConnectionsOnClose } from './connection-drain.js';
 import { createFastRead } from './fast-read.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './plugins/errors.js';
 import { installRequestMetrics, ServerMetrics } from './plugins/metrics.js';
@@ -33,6 +34,8 @@ export interface BuildServerOptions {
   access?: { tokens: TokenRegistry; protectedMode: boolean; rateLimit: { perSecond: number; burst: number } | null };
   /** Serve HTTPS with this certificate chain and key (PEM). */
   tls?: { cert: Buffer; key: Buffer };
+  /** Overrides of CONNECTION_LIMITS (tests use short timeouts). */
+  connectionLimits?: Partial<ConnectionLimits>;
   /** Where a request comes from; tests of protected mode substitute their own. Default: the socket's peer. */
   clientAddress?: ClientAddress;
 }
@@ -54,11 +57,17 @@ export const CONNECTION_LIMITS = Object.freeze({
    * on a connection kvs is closing.
    */
   keepAliveTimeout: 65_000,
+  /** How often Node checks the two timeouts above (its default, 30 s, would let a slow client keep a connection up to 40 s). */
+  connectionsCheckingInterval: 1_000,
 });
+
+export type ConnectionLimits = { -readonly [name in keyof typeof CONNECTION_LIMITS]: number };
 
 export interface KvsServer {
   app: FastifyInstance;
   routes: RouteTable;
+  /** Listens and resolves with the server's base URL (https:// when serving TLS, which Fastify's own listen cannot tell). */
+  listen(host: string, port: number): Promise<string>;
 }
 
 /**
@@ -88,15 +97,24 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   const gatekeeper = new Gatekeeper(access.tokens, access.protectedMode, rateLimiter);
   const clientAddress = options.clientAddress ?? socketAddress;
   const fastRead = createFastRead(deps, gatekeeper, clientAddress);
-  const serverOptions: ServerOptions = { maxHeaderSize: CONNECTION_LIMITS.maxHeaderSize, headersTimeout: CONNECTION_LIMITS.headersTimeout, requestTimeout: CONNECTION_LIMITS.requestTimeout };
+  const connection = { ...CONNECTION_LIMITS, ...options.connectionLimits };
+  // All given to the server itself: with a serverFactory, Fastify applies none of its own timeout options.
+  const serverOptions: ServerOptions = {
+    maxHeaderSize: connection.maxHeaderSize,
+    headersTimeout: connection.headersTimeout,
+    requestTimeout: connection.requestTimeout,
+    keepAliveTimeout: connection.keepAliveTimeout,
+    connectionsCheckingInterval: connection.connectionsCheckingInterval,
+  };
+  let drainConnections = () => {};
   const app = Fastify({
     ...(logRequests ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     serverFactory: (handler) => {
       const listener: RequestListener = fastRead === null ? handler : (request, response) => fastRead(request, response) || handler(request, response);
-      return options.tls === undefined ? createServer(serverOptions, listener) : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, listener);
+      const server = options.tls === undefined ? createServer(serverOptions, listener) : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, listener);
+      drainConnections = drainConnectionsOnClose(server, options.tls !== undefined);
+      return server;
     },
-    keepAliveTimeout: CONNECTION_LIMITS.keepAliveTimeout,
-    requestTimeout: CONNECTION_LIMITS.requestTimeout,
     // The key is read from the raw URL; this only has to let every valid key route.
     routerOptions: { maxParamLength: limits.maxKeyBytes * 3 + 64 },
     bodyLimit: limits.maxRequestBytes,
@@ -111,6 +129,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   // that closing does not wait for them (clients reconnect with Last-Event-ID).
   app.addHook('preClose', (done) => {
     watchStreams.closeAll();
+    drainConnections();
     done();
   });
   app.addHook('onClose', (_instance, done) => {
@@ -132,5 +151,9 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   await app.register(adminRoutes, deps);
   await app.register(watchRoutes, deps);
   await app.ready();
-  return { app, routes };
+  const listen = async (host: string, port: number) => {
+    const url = await app.listen({ host, port });
+    return options.tls === undefined ? url : url.replace(/^http:/, 'https:');
+  };
+  return { app, routes, listen };
 }

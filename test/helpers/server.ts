@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { STORE_FILE_NAME } from '../../src/main.js';
+import { httpsFetch } from './https.js';
 
 export interface TestServer extends KvsServer {
   /** Base URL, e.g. http://127.0.0.1:41234 */
@@ -36,6 +37,8 @@ export interface TestServerOptions {
   clientAddress?: BuildServerOptions['clientAddress'];
   /** Serve HTTPS; `url` is then https://. */
   tls?: BuildServerOptions['tls'];
+  /** Shorter connection timeouts than the server's defaults. */
+  connectionLimits?: BuildServerOptions['connectionLimits'];
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -57,8 +60,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.access ? { access: options.access } : {}),
     ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),
     ...(options.tls ? { tls: options.tls } : {}),
+    ...(options.connectionLimits ? { connectionLimits: options.connectionLimits } : {}),
   });
-  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const url = await server.listen('127.0.0.1', 0);
   return {
     ...server,
     url,
@@ -90,7 +94,7 @@ export const CLI_PATH = new URL('../../src/cli/index.js', import.meta.url).pathn
  * tests that need a real process: restart, kill -9, signals. Resolves once it
  * answers /readyz.
  */
-export async function spawnServer(env: Record<string, string>, options: { command?: string[] } = {}): Promise<ServerProcess> {
+export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer } = {}): Promise<ServerProcess> {
   const port = await freePort();
   const command = options.command ?? [process.execPath, CLI_PATH, 'serve'];
   const child = spawn(command[0]!, command.slice(1), {
@@ -110,15 +114,15 @@ export async function spawnServer(env: Record<string, string>, options: { comman
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.httpsCa === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
+  const readyStatus = async () => (options.httpsCa === undefined ? (await fetch(`${url}/readyz`)).status : (await httpsFetch(`${url}/readyz`, options.httpsCa)).status);
   const deadline = Date.now() + 15_000;
   let running = true;
   void exited.then(() => (running = false));
   while (Date.now() < deadline) {
     if (!running) throw new Error(`kvs exited before it was ready:\n${output}`);
     try {
-      const response = await fetch(`${url}/readyz`);
-      if (response.status === 200) return { url, child, kill, output: () => output, exited };
+      if ((await readyStatus()) === 200) return { url, child, kill, output: () => output, exited };
     } catch {
       // not listening yet
     }

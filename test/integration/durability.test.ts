@@ -135,6 +135,18 @@ describe('durability across processes', () => {
     await restarted.exited;
   });
 
+
+  it('still stops on SIGTERM when whatever read its logs has gone away (stdout and stderr closed)', async () => {
+    const server = await start(dataDirectory());
+    // The log reader disappears: the server's next log line meets a broken pipe.
+    server.child.stdout!.destroy();
+    server.child.stderr!.destroy();
+    assert.equal((await request(`${server.url}/v1/kv/after-logs`, { method: 'PUT', body: 'x' })).status, 201);
+    server.kill('SIGTERM');
+    const exit = await Promise.race([server.exited, sleep(10_000).then(() => null)]);
+    if (exit === null) server.kill('SIGKILL');
+    assert.deepEqual(exit, { code: 0, signal: null }, 'the server did not exit within 10 s of SIGTERM');
+  });
   it('counts 200 concurrent increments without losing one', async () => {
     const server = await start(dataDirectory());
     const results = await Promise.all(Array.from({ length: 200 }, () => request(`${server.url}/v1/kv/hits?op=add`, { method: 'POST' })));

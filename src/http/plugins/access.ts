@@ -28,8 +28,9 @@ export const socketAddress: ClientAddress = (request) => request.socket.remoteAd
  * Access control on every route (API.md §10). A route without an `access`
  * rule fails the server's start, so none can be forgotten; the 404/405
  * handler needs a token. Two steps: `onRequest` admits the request (token,
- * protected mode, rate limit) before its body is read; `preHandler` checks the
- * route's rule, which may depend on the parsed body (a txn's keys).
+ * protected mode, rate limit) and checks a fixed rule before the body is read;
+ * `preHandler` checks a rule that depends on the request (a txn's keys need
+ * its parsed body).
  */
 export function installAccessControl(app: FastifyInstance, gatekeeper: Gatekeeper, clientAddress: ClientAddress): void {
   app.decorateRequest('principal', null as unknown as Principal);
@@ -53,20 +54,24 @@ export function installAccessControl(app: FastifyInstance, gatekeeper: Gatekeepe
       return;
     }
     request.principal = admission.principal;
-    done();
+    // A fixed rule is checked now, before a body (an import, say) is read for nothing.
+    done(typeof rule === 'function' || allows(admission.principal, rule) ? undefined : forbidden(admission.principal));
   });
 
   app.addHook('preHandler', (request, _reply, done) => {
     const rule = request.routeOptions.config?.access ?? ANY_TOKEN;
-    try {
-      const access = typeof rule === 'function' ? rule(request) : rule;
-      if (!allows(request.principal, access)) {
-        done(new KvError('forbidden', `the token "${request.principal.name}" has no grant for this request`));
-        return;
-      }
+    if (typeof rule !== 'function') {
       done();
+      return;
+    }
+    try {
+      done(allows(request.principal, rule(request)) ? undefined : forbidden(request.principal));
     } catch (error) {
       done(error as Error);
     }
   });
+}
+
+function forbidden(principal: Principal): KvError {
+  return new KvError('forbidden', `the token "${principal.name}" has no grant for this request`);
 }
