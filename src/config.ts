@@ -81,6 +81,8 @@ export const SETTINGS = {
   watchProgressMs: { env: ['KV_WATCH_PROGRESS_MS'], flag: 'watch-progress-ms', describe: 'a quiet watch stream gets a progress message after this long (default 10000)', parse: integer(10, 3_600_000) },
   watchBufferBytes: { env: ['KV_WATCH_BUFFER_BYTES'], flag: 'watch-buffer-bytes', describe: 'unsent bytes after which a watch consumer is too slow and dropped (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
   maxWatchers: { env: ['KV_MAX_WATCHERS'], flag: 'max-watchers', describe: 'watch streams and long-polls held open at once (default 50000)', parse: integer(1, 10_000_000) },
+  maxDataBytes: { env: ['KV_MAX_DATA_BYTES'], flag: 'max-data-bytes', describe: 'size the store may reach; beyond, writes get 507 storage_full (default 0 = no cap)', parse: integer(0, Number.MAX_SAFE_INTEGER) },
+  maxPendingWrites: { env: ['KV_MAX_PENDING_WRITES'], flag: 'max-pending-writes', describe: 'writes waiting for a commit; beyond, 503 with Retry-After (default 10000)', parse: integer(1, 1_000_000) },
   logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', describe: 'pino log level (default info; request logs at debug)', parse: oneOf(LOG_LEVELS) },
   adminToken: { env: ['KV_ADMIN_TOKEN'], flag: 'admin-token', describe: 'one full-access bearer token (prefer the variable: flags show in ps)', parse: nonEmpty },
   tokensFile: { env: ['KV_TOKENS_FILE'], flag: 'tokens-file', describe: 'JSON file of named tokens (SHA-256 hashes) and their grants', parse: nonEmpty },
@@ -142,6 +144,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     watchProgressIntervalMs: parsed.watchProgressMs ?? DEFAULT_LIMITS.watchProgressIntervalMs,
     watchBufferBytesMax: parsed.watchBufferBytes ?? DEFAULT_LIMITS.watchBufferBytesMax,
     maxWatchers: parsed.maxWatchers ?? DEFAULT_LIMITS.maxWatchers,
+    maxDataBytes: parsed.maxDataBytes ?? DEFAULT_LIMITS.maxDataBytes,
+    maxPendingWrites: parsed.maxPendingWrites ?? DEFAULT_LIMITS.maxPendingWrites,
   };
   return {
     host: parsed.host ?? '127.0.0.1',

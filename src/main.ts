@@ -7,7 +7,8 @@ import { SHUTDOWN_TIMEOUT_MS } from './core/limits.js';
 import type { StorageEngine } from './engine/engine.js';
 import { LmdbEngine } from './engine/lmdb/lmdb-engine.js';
 import { buildServer, type KvsServer } from './http/build-server.js';
-import { importSeedFileOnce } from './seed-import.js';
+import { importSeedFileOnce, SEED_FILE_NAME } from './seed-import.js';
+import { checkDataDirectory } from './data-directory.js';
 import { VERSION } from './version.js';
 
 /** The LMDB store's file inside DATA_DIRECTORY. */
@@ -46,6 +47,8 @@ export function createEngine(config: Config, logger: Logger): StorageEngine {
   return new LmdbEngine({
     file: join(config.dataDirectory, STORE_FILE_NAME),
     historyRetention: config.limits.historyRetention,
+    maxDataBytes: config.limits.maxDataBytes,
+    maxPendingWrites: config.limits.maxPendingWrites,
     onBackgroundError: (error) => logger.error({ err: error }, 'background maintenance failed; it will be retried'),
     onWriteError: (error) => logger.error({ err: error }, 'a write batch failed to commit; its writers were told nothing applied'),
   });
@@ -78,6 +81,7 @@ function describeAccess(config: Config, tokens: TokenRegistry): string {
 
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   const { tokens, tls } = loadAccess(config);
+  if (config.engine === 'lmdb') checkDataDirectory(config.dataDirectory, STORE_FILE_NAME, SEED_FILE_NAME);
   const engine = createEngine(config, logger);
   await engine.open();
   try {

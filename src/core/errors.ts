@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   value_too_large: { status: 413 },
   request_too_large: { status: 413 },
   unsupported_media_type: { status: 415 },
+  expectation_failed: { status: 417 },
   header_too_large: { status: 431 },
   request_timeout: { status: 408 },
   rate_limited: { status: 429 },

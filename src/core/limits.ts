@@ -33,8 +33,14 @@ export interface Limits {
   watchBufferBytesMax: number;
   /** A watch stream with nothing to say for this long gets a `progress` message. */
   watchProgressIntervalMs: number;
+  /** An ended or evicted watch stream has this long to take its last bytes before its socket is destroyed. */
+  watchCloseGraceMs: number;
   /** Longest `Prefer: wait` of a long-poll. */
   maxWaitSeconds: number;
+  /** Size the store may reach (its databases' pages, history included); beyond, writes that add data are 507. 0 = no cap. */
+  maxDataBytes: number;
+  /** Writes queued for the next commit; beyond, new writes are 503 with Retry-After (bounded memory and latency under overload). */
+  maxPendingWrites: number;
 }
 
 export const MIB = 1024 * 1024;
@@ -56,7 +62,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxWatchers: 50_000,
   watchBufferBytesMax: 8 * MIB,
   watchProgressIntervalMs: 10_000,
+  watchCloseGraceMs: 2_000,
   maxWaitSeconds: 300,
+  maxDataBytes: 0,
+  maxPendingWrites: 10_000,
 });
 
 /** Revisions read from history per step while a watch catches up... */

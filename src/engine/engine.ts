@@ -159,6 +159,8 @@ export type TxnResult =
 
 export interface StoreStatus {
   revision: Revision;
+  /** Bytes the store occupies, when the engine knows (the embedded engine: its databases' pages). */
+  dataBytes?: number;
   compactRevision: Revision;
   keys: number;
 }

@@ -1,4 +1,4 @@
-import { createServer, type RequestListener, type ServerOptions } from 'node:http';
+import { createServer, type RequestListener, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -7,7 +7,9 @@ import type { StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
 import { drainConnectionsOnClose } from './connection-drain.js';
 import { createFastRead } from './fast-read.js';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './plugins/errors.js';
+import { lacksHost, toOriginForm } from './request-target.js';
+import { KvError } from '../core/errors.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling, writeProblem } from './plugins/errors.js';
 import { installRequestMetrics, ServerMetrics } from './plugins/metrics.js';
 import { RouteTable } from './route-table.js';
 import { adminRoutes } from './routes/admin.js';
@@ -61,6 +63,8 @@ export const CONNECTION_LIMITS = Object.freeze({
   connectionsCheckingInterval: 1_000,
 });
 
+const NO_HOST = new KvError('invalid_request', 'an HTTP/1.1 request needs a Host header');
+
 export type ConnectionLimits = { -readonly [name in keyof typeof CONNECTION_LIMITS]: number };
 
 export interface KvsServer {
@@ -83,6 +87,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     bufferBytesMax: limits.watchBufferBytesMax,
     progressIntervalMs: limits.watchProgressIntervalMs,
     maxWatchers: limits.maxWatchers,
+    closeGraceMs: limits.watchCloseGraceMs,
     onError: (error) => logger.error({ err: error }, 'a watch stream failed (a bug): it was sent an error event and closed'),
   });
   const metrics = new ServerMetrics(engine, options.version, startedAtMs, hub, watchStreams);
@@ -105,14 +110,29 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     requestTimeout: connection.requestTimeout,
     keepAliveTimeout: connection.keepAliveTimeout,
     connectionsCheckingInterval: connection.connectionsCheckingInterval,
+    // Refused by lacksHost() instead, with a problem document.
+    requireHostHeader: false,
   };
   let drainConnections = () => {};
   const app = Fastify({
     ...(logRequests ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     serverFactory: (handler) => {
-      const listener: RequestListener = fastRead === null ? handler : (request, response) => fastRead(request, response) || handler(request, response);
+      const listener: RequestListener =
+        fastRead === null
+          ? (request, response) => {
+              if (lacksHost(request)) return writeProblem(response, NO_HOST);
+              toOriginForm(request);
+              handler(request, response);
+            }
+          : (request, response) => {
+              if (lacksHost(request)) return writeProblem(response, NO_HOST);
+              toOriginForm(request);
+              if (!fastRead(request, response)) handler(request, response);
+            };
       const server = options.tls === undefined ? createServer(serverOptions, listener) : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, listener);
       drainConnections = drainConnectionsOnClose(server, options.tls !== undefined);
+      // Expect: anything but 100-continue (which Node answers itself).
+      server.on('checkExpectation', (_request, response: ServerResponse) => writeProblem(response, new KvError('expectation_failed', 'only "Expect: 100-continue" is supported')));
       return server;
     },
     // The key is read from the raw URL; this only has to let every valid key route.

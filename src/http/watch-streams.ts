@@ -7,8 +7,6 @@ import type { StorageEngine } from '../engine/engine.js';
 import { matchesFilter, type WatchFilter, type WatchHub, type WatchSink } from '../watch/hub.js';
 import { changeMessage, errorMessage, progressMessage } from '../watch/messages.js';
 
-/** How long a stream that was ended or evicted has to take its last bytes before its socket is destroyed. */
-const CLOSE_GRACE_MS = 2000;
 
 /** How long a replaying stream may take to drain one page before it counts as a slow consumer. */
 const REPLAY_DRAIN_TIMEOUT_MS = 30_000;
@@ -24,6 +22,8 @@ export interface WatchStreamsOptions {
   bufferBytesMax: number;
   progressIntervalMs: number;
   maxWatchers: number;
+  /** How long a stream that was ended or evicted has to take its last bytes before its socket is destroyed. */
+  closeGraceMs: number;
   /** Told about failures that are bugs (the client only sees an `error` event). */
   onError: (error: unknown) => void;
 }
@@ -204,7 +204,7 @@ class WatchStream implements WatchSink {
     this.response.end();
     // A client that does not read would keep the socket (and its buffer) open,
     // and a graceful shutdown waiting: give it a moment for the last bytes, then let go.
-    if (!this.response.destroyed) setTimeout(() => this.response.destroy(), CLOSE_GRACE_MS).unref();
+    if (!this.response.destroyed) setTimeout(() => this.response.destroy(), this.limits.closeGraceMs).unref();
     this.onClosed();
   }
 

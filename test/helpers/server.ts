@@ -47,6 +47,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const engine = new LmdbEngine({
     file: join(dataDirectory, STORE_FILE_NAME),
     historyRetention: limits.historyRetention,
+    maxDataBytes: limits.maxDataBytes,
+    maxPendingWrites: limits.maxPendingWrites,
     ...(options.now ? { now: options.now } : {}),
     ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
   });

@@ -130,7 +130,8 @@ describe('a token from kvs token create against kvs serve', () => {
     const app = created(kvs('token', 'create', '--name', 'app', '--grant', 'app/:read,write', '--grant', ':watch'));
     const ops = created(kvs('token', 'create', '--name', 'ops', '--admin'));
     const data = directory();
-    const tokensFile = join(data, 'tokens.json');
+    // Beside the data directory, not in it: kvs refuses to create a store among other files.
+    const tokensFile = join(directory(), 'tokens.json');
     writeFileSync(tokensFile, JSON.stringify({ tokens: [app.entry, ops.entry] }));
     const adminToken = 'kvs_env-admin-token-Hk2p9';
 

@@ -661,7 +661,8 @@ describe('slow consumers', () => {
   const VALUE_BYTES = 64 * 1024;
 
   it('drops a watcher that stops reading, with event: error slow_consumer, without blocking writers or other watchers', async () => {
-    await withServer({ limits: { watchBufferBytesMax: 65_536 } }, async ({ url, watch }) => {
+    // A long grace: on a loaded machine the test may take seconds to see the eviction and start reading again.
+    await withServer({ limits: { watchBufferBytesMax: 65_536, watchCloseGraceMs: 30_000 } }, async ({ url, watch }) => {
       const { port } = new URL(url);
       const socket: Socket = connect(Number(port), '127.0.0.1');
       const chunks: Buffer[] = [];

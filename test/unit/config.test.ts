@@ -236,6 +236,15 @@ describe('access control and TLS settings', () => {
     }
   });
 
+  it('reads the storage cap and the bound of pending writes, and refuses bad ones', () => {
+    const { limits } = loadConfig({ KV_MAX_DATA_BYTES: '1073741824', KV_MAX_PENDING_WRITES: '500' }, {}, CWD);
+    assert.equal(limits.maxDataBytes, 1073741824);
+    assert.equal(limits.maxPendingWrites, 500);
+    assert.equal(loadConfig({}, {}, CWD).limits.maxDataBytes, 0, 'no cap by default');
+    assertConfigError(() => loadConfig({ KV_MAX_DATA_BYTES: '-1' }, {}, CWD), 'KV_MAX_DATA_BYTES');
+    assertConfigError(() => loadConfig({ KV_MAX_PENDING_WRITES: '0' }, {}, CWD), 'KV_MAX_PENDING_WRITES');
+  });
+
   it('refuses a protected mode other than on or off', () => {
     assert.throws(() => loadConfig({ KV_PROTECTED_MODE: 'maybe' }), (error: unknown) => error instanceof ConfigError && error.message.includes('KV_PROTECTED_MODE'));
   });

@@ -44,10 +44,16 @@ export class GroupCommit {
     private readonly afterBatch: (durableRevision: Revision | null) => void,
     /** Told the cause of a failed commit, which writers only hear of as 503 or 507. */
     private readonly onCommitError: (error: unknown) => void,
+    /** Writes that may wait for the next batch; beyond, new ones are refused at once (overload). */
+    private readonly maxPending: number = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Runs `body` in the next batch; resolves with its result once the batch is on disk. */
   submit<T>(body: (ctx: WriteContext, batch: WriteBatch) => T): Promise<T> {
+    if (this.pending.length >= this.maxPending) {
+      // Overloaded: refusing now keeps memory and the wait of queued writers bounded; the client retries.
+      return Promise.reject(new KvError('unavailable', `${this.maxPending} writes are already waiting for the disk; retry shortly`, { retryAfterSeconds: 1 }));
+    }
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ body, resolve: resolve as (value: unknown) => void, reject });
       if (!this.committing) this.commitPending();

@@ -13,6 +13,8 @@ import { decodeRecord, decodeRecordCopy, isRecordExpired, recordValueBytes } fro
 import { getBinaryFast, META_COMPACT_REVISION, META_FORMAT, META_REVISION, openStores, readMetaNumber, STORE_FORMAT, writeMetaNumber, type StoredEvent, type Stores } from './stores.js';
 import type { WriteBatch } from './write-batch.js';
 import { toMeta, type WriteContext } from './write-context.js';
+import { checkStoreFile, StoreOpenError } from './store-file.js';
+import { lockStore, type StoreLock } from './store-lock.js';
 
 export interface LmdbEngineOptions {
   /** The store file; its directory is created if missing. A `-lock` file sits beside it. */
@@ -26,6 +28,10 @@ export interface LmdbEngineOptions {
   onBackgroundError?: (error: unknown) => void;
   /** Told the cause of a failed commit (writers are answered 503 or 507). */
   onWriteError?: (error: unknown) => void;
+  /** Size the store may reach before writes that add data are refused (507); 0 or absent = no cap. */
+  maxDataBytes?: number;
+  /** Writes that may wait for the next commit; beyond, 503 (absent = no bound). */
+  maxPendingWrites?: number;
 }
 
 /**
@@ -54,6 +60,9 @@ export class LmdbEngine implements StorageEngine {
   /** The store revision in `readTxn`, read once per snapshot (it cannot change within one). */
   private snapshotRevision: Revision = 0;
   private committer: GroupCommit | null = null;
+  private lock: StoreLock | null = null;
+  /** The store's size after the last commit (see measureDataBytes). */
+  private dataBytes = 0;
 
   constructor(private readonly options: LmdbEngineOptions) {
     this.now = options.now ?? Date.now;
@@ -62,15 +71,25 @@ export class LmdbEngine implements StorageEngine {
   async open(): Promise<void> {
     if (this.stores !== null) throw new Error('the engine is already open');
     mkdirSync(dirname(this.options.file), { recursive: true });
-    const stores = openStores(this.options.file);
-    const format = readMetaNumber(stores, META_FORMAT);
-    if (format === 0) {
-      await stores.root.transaction(() => writeMetaNumber(stores, META_FORMAT, STORE_FORMAT));
-      await stores.root.flushed;
-    } else if (format !== STORE_FORMAT) {
-      await stores.root.close();
-      throw new Error(`${this.options.file} holds store format ${format}; this kvs reads format ${STORE_FORMAT}`);
+    // In order: no other kvs on this store, the file is LMDB, the databases are ours.
+    const lock = await lockStore(this.options.file);
+    let stores: Stores;
+    try {
+      checkStoreFile(this.options.file);
+      stores = openStores(this.options.file);
+      const format = readMetaNumber(stores, META_FORMAT);
+      if (format === 0) {
+        await stores.root.transaction(() => writeMetaNumber(stores, META_FORMAT, STORE_FORMAT));
+        await stores.root.flushed;
+      } else if (format !== STORE_FORMAT) {
+        await stores.root.close();
+        throw new StoreOpenError(`${this.options.file} holds store format ${format}; this kvs reads format ${STORE_FORMAT}`);
+      }
+    } catch (error) {
+      await lock.release();
+      throw error;
     }
+    this.lock = lock;
     this.stores = stores;
     this.committer = new GroupCommit(
       stores,
@@ -78,7 +97,9 @@ export class LmdbEngine implements StorageEngine {
       () => this.readSnapshot(stores),
       (lastRevision) => this.afterBatch(lastRevision),
       (error) => this.options.onWriteError?.(error),
+      this.options.maxPendingWrites ?? Number.POSITIVE_INFINITY,
     );
+    this.dataBytes = measureDataBytes(stores);
     this.publishedRevision = readMetaNumber(stores, META_REVISION);
     this.maintenanceTimer = setInterval(() => void this.runMaintenance(), this.options.maintenanceIntervalMs ?? EXPIRY_SWEEP_INTERVAL_MS);
     this.maintenanceTimer.unref();
@@ -98,6 +119,8 @@ export class LmdbEngine implements StorageEngine {
     await stores.root.flushed;
     await stores.root.close();
     this.stores = null;
+    await this.lock?.release();
+    this.lock = null;
   }
 
   async isReady(): Promise<boolean> {
@@ -151,6 +174,13 @@ export class LmdbEngine implements StorageEngine {
   }
 
   txn(request: TxnRequest): Promise<TxnResult> {
+    // At the cap, writes that add data are refused; deletes (and txns of only deletes and gets) still run, and free space.
+    const cap = this.options.maxDataBytes ?? 0;
+    if (cap > 0 && this.dataBytes >= cap && request.ops.some((op) => op.op === 'put' || op.op === 'add')) {
+      return Promise.reject(
+        new KvError('storage_full', `the store has reached its size limit (${cap} bytes, KV_MAX_DATA_BYTES); delete keys to free space`, { limit: cap }),
+      );
+    }
     return this.write((ctx) => applyTxn(ctx, request));
   }
 
@@ -196,6 +226,7 @@ export class LmdbEngine implements StorageEngine {
       compactRevision: readMetaNumber(stores, META_COMPACT_REVISION, transaction),
       // LMDB's count of the `kv` database: cheap at any size; counts expired keys not yet swept.
       keys: (stores.kv.getStats() as { entryCount: number }).entryCount,
+      dataBytes: this.dataBytes,
     };
   }
 
@@ -238,6 +269,7 @@ export class LmdbEngine implements StorageEngine {
    */
   private afterBatch(lastRevision: Revision | null): void {
     this.renewReadSnapshot();
+    if (this.stores !== null) this.dataBytes = measureDataBytes(this.stores);
     if (lastRevision !== null) setImmediate(() => this.publishDurable(lastRevision));
   }
 
@@ -333,4 +365,21 @@ function toRevisionChanges(revision: Revision, stored: StoredEvent[]): RevisionC
     return { type: event.t === 'd' ? 'delete' : 'expire', key: event.k, revision };
   });
   return { revision, events };
+}
+
+/**
+ * The bytes of the pages kvs's databases occupy (branch, leaf and overflow
+ * pages of each; mdb_stat, constant time). Unlike the file's size, which never
+ * shrinks, this falls when keys are deleted or history is compacted, so a
+ * store at its cap accepts writes again once space is freed.
+ */
+function measureDataBytes(stores: Stores): number {
+  let pages = 0;
+  let pageSize = 4096;
+  for (const db of [stores.kv, stores.log, stores.expiry, stores.meta]) {
+    const stats = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+    pageSize = stats.pageSize;
+    pages += stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages;
+  }
+  return pages * pageSize;
 }

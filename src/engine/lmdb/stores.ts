@@ -1,4 +1,5 @@
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import { checkDatabaseNames } from './store-file.js';
 
 /**
  * The LMDB databases of one kvs store, all in one environment (one file), so
@@ -34,6 +35,7 @@ export interface StoredEvent {
 }
 
 export const STORE_FORMAT = 1;
+const DATABASE_NAMES = ['kv', 'log', 'expiry', 'meta'] as const;
 export const META_REVISION = 'revision';
 export const META_COMPACT_REVISION = 'compactRevision';
 export const META_FORMAT = 'format';
@@ -51,6 +53,12 @@ export function openStores(file: string): Stores {
     // batching keeps lmdb-js from splitting them across transactions.
     eventTurnBatching: true,
   });
+  try {
+    checkDatabaseNames(root, file, DATABASE_NAMES);
+  } catch (error) {
+    void root.close();
+    throw error;
+  }
   return {
     root,
     kv: root.openDB<Buffer, Buffer>({ name: 'kv', keyEncoding: 'binary', encoding: 'binary' }),

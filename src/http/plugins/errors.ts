@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isKvError, KvError, type ErrorCode } from '../../core/errors.js';
@@ -103,17 +104,44 @@ function problemDocument(error: KvError, instance: string | undefined, members: 
 }
 
 /**
+ * Answers a request outside Fastify (before routing) with a problem document
+ * and closes the connection: for the few cases Node would otherwise answer
+ * itself with an empty body.
+ */
+export function writeProblem(response: ServerResponse, error: KvError): void {
+  const body = JSON.stringify(problemDocument(error, undefined, {}));
+  response.writeHead(error.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  response.end(body);
+}
+
+/**
  * Answers requests Node's HTTP parser rejects before Fastify sees them (headers
  * too large, malformed requests, timeouts) with problem+json too, then closes
  * the connection, whose state is unknown.
  */
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
-  // A response already under way (a pipelined request after a streaming export)
-  // must not get another written into its body: just close.
-  const responseStarted = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-  if (error.code === 'ECONNRESET' || !socket.writable || responseStarted) {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
+  }
+  // A request before the bad one, received whole, may still be answering (a
+  // write waiting for its sync, pipelined ahead): its answer comes first, or
+  // its client would read our 400 as the answer to a write that was applied.
+  // An error in the body of the request being answered is answered at once.
+  const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (pending != null && !pending.writableFinished) {
+    if (pending.req.complete) {
+      pending.once('finish', () => clientErrorHandler(error, socket));
+      pending.once('close', () => {
+        if (!pending.writableFinished) socket.destroy();
+      });
+      return;
+    }
+    // A response already under way must not get another written into its body: just close.
+    if (pending.headersSent) {
+      socket.destroy();
+      return;
+    }
   }
   const kvError =
     error.code === 'HPE_HEADER_OVERFLOW'

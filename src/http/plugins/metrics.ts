@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { StorageEngine, StoreStatus } from '../../engine/engine.js';
 import type { WatchHub } from '../../watch/hub.js';
 import type { WatchStreams } from '../watch-streams.js';
+import { LoopLag } from '../metrics/loop-lag.js';
 import { Counter, Gauge, Histogram, Registry } from '../metrics/registry.js';
 
 const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -14,6 +15,8 @@ export class ServerMetrics {
     new Histogram('kvs_http_request_duration_seconds', 'Time from request to response, by method and route.', ['method', 'route'], DURATION_BUCKETS_SECONDS),
   );
   private status: StoreStatus = { revision: 0, compactRevision: 0, keys: 0 };
+  private readonly loopLag = processLoopLag();
+  private lag = { p99Seconds: 0, maxSeconds: 0 };
 
   constructor(
     private readonly engine: StorageEngine,
@@ -29,6 +32,9 @@ export class ServerMetrics {
     this.registry.register(new Gauge('kvs_store_revision', 'The store revision.', () => [{ value: this.status.revision }]));
     this.registry.register(new Gauge('kvs_store_compact_revision', 'History is compacted up to this revision.', () => [{ value: this.status.compactRevision }]));
     this.registry.register(new Gauge('kvs_store_keys', 'Keys in the store (including expired keys not yet swept).', () => [{ value: this.status.keys }]));
+    this.registry.register(new Gauge('kvs_store_data_bytes', 'Bytes the store occupies (the cap KV_MAX_DATA_BYTES applies to this).', () => (this.status.dataBytes === undefined ? [] : [{ value: this.status.dataBytes }])));
+    this.registry.register(new Gauge('nodejs_eventloop_lag_p99_seconds', 'Event-loop lag, 99th percentile since the last scrape.', () => [{ value: this.lag.p99Seconds }]));
+    this.registry.register(new Gauge('nodejs_eventloop_lag_max_seconds', 'Event-loop lag, maximum since the last scrape.', () => [{ value: this.lag.maxSeconds }]));
     this.registry.register(new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => [{ value: process.memoryUsage.rss() }]));
     this.registry.register(new Gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', () => [{ value: process.memoryUsage().heapUsed }]));
     this.registry.register(new Gauge('process_uptime_seconds', 'Seconds since the server started.', () => [{ value: (Date.now() - startedAtMs) / 1000 }]));
@@ -36,8 +42,18 @@ export class ServerMetrics {
 
   async render(): Promise<string> {
     this.status = await this.engine.status();
+    this.lag = this.loopLag.read();
     return this.registry.render();
   }
+
+}
+
+let loopLag: LoopLag | null = null;
+
+/** One sampler per process: the loop is the process's, whatever the number of servers in it (tests). */
+function processLoopLag(): LoopLag {
+  loopLag ??= new LoopLag();
+  return loopLag;
 }
 
 /** Counts every answered request by its route pattern (never the raw URL: keys must not become label values). */

@@ -6,7 +6,7 @@ import { exportLines, importEntries, parseNdjson, parseSeedDocument } from '../.
 import type { HttpDeps } from '../deps.js';
 import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { queryString, type Query } from '../query.js';
-import { rangeBounds } from './range.js';
+import { boundParameter, rangeBounds } from './range.js';
 
 /** Data in and out: `/v1/admin/export` and `/v1/admin/import` (API.md §11). */
 export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -15,7 +15,8 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
   acceptAnyBody(app, limits.maxImportBytes);
 
   app.get('/v1/admin/export', { config: { access: ADMIN } }, async (request, reply) => {
-    const prefix = queryString(request.query as Query, 'prefix') ?? '';
+    // Validated like a listing's prefix: a prefix no key could start with is a 400, not an LMDB error.
+    const prefix = boundParameter(request.query as Query, 'prefix', limits) ?? '';
     const { lower, upper } = rangeBounds(prefix, undefined, undefined);
     return reply.type('application/x-ndjson').send(Readable.from(exportLines(engine, lower, upper)));
   });

@@ -73,7 +73,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
 }
 
 /** A range bound from the query: any string a key could start with. */
-function boundParameter(query: Query, name: string, limits: Limits): string | undefined {
+export function boundParameter(query: Query, name: string, limits: Limits): string | undefined {
   const value = queryString(query, name);
   if (value === undefined) return undefined;
   if (!value.isWellFormed() || value.includes('\u0000')) {

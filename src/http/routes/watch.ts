@@ -19,7 +19,8 @@ export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return { kind: 'range', action: 'watch', start: lower, end: upper };
   };
 
-  app.get('/v1/watch', { config: { access } }, async (request, reply) => {
+  // No HEAD: a watch is a stream that never ends, and its headers say nothing a GET's would not.
+  app.get('/v1/watch', { exposeHeadRoute: false, config: { access } }, async (request, reply) => {
     const query = request.query as Query;
     const filter = watchFilter(query, limits.maxKeyBytes);
     const withValues = queryBoolean(query, 'values', true);

@@ -1,0 +1,489 @@
+/**
+ * Linearizability checker for histories of register operations on kvs keys.
+ *
+ * MODEL. Every key is an independent register holding a string or null
+ * (absent; null unless `options.initial` says otherwise). write sets the
+ * value, delete sets null, a read must return the current value, a cas that
+ * succeeded saw `expected` (null = absent, i.e. create-only) and set `value`,
+ * a cas that failed saw something other than `expected` and changed nothing.
+ * Operations whose outcome is `fail` (refused) are ignored, except cas: a
+ * failed cas is an observation ("the value was not `expected`") and must be
+ * linearized inside its interval like a read. An operation whose outcome is
+ * `unknown` may take effect at any moment after its invocation, or never: its
+ * interval is [invokedAt, +∞) and it is optional. Unknown reads observe
+ * nothing and are dropped.
+ *
+ * ALGORITHM. Wing & Gong's search with Lowe's just-in-time linearization and
+ * memoization, as in Porcupine (Athalye):
+ * - P-compositionality: linearizability is local (Herlihy & Wing), so each key
+ *   is checked on its own, which keeps every search small.
+ * - The calls and returns of one key's operations are kept in a doubly linked
+ *   list in time order (a call before a return at equal timestamps: we cannot
+ *   tell which came first, so we allow them to overlap). The search walks the
+ *   list: an operation whose call comes before the first remaining return may
+ *   be linearized next; reaching the return of an operation not yet
+ *   linearized means the current prefix is a dead end, so it backtracks
+ *   (undoes the last choice and tries the next candidate). Linearizing lifts
+ *   the call and return out of the list; backtracking relinks them.
+ * - A cache of configurations (set of linearized operations as a bitset, and
+ *   the register value) already explored prunes the search: reaching the same
+ *   configuration again by another order cannot lead anywhere new.
+ *   Bitsets are hashed incrementally (Zobrist) and stored compactly (the
+ *   words after the fully linearized prefix), then compared exactly.
+ * - Unknown operations never block (their return is at +∞) and need not be
+ *   linearized at all; the search succeeds once every definite operation is.
+ *   To stop optional operations from multiplying the search, it only
+ *   considers them in a canonical position (any linearization can be
+ *   rewritten into one): a run of unknown operations starting from value s0
+ *   must change the value, may contain a blind write/delete only as its first
+ *   element (a later one would make the earlier ones pointless), and must be
+ *   followed at once by a definite operation that fails on s0 (otherwise the
+ *   run could be moved after that operation, or dropped). Unknown writes
+ *   whose value nothing could observe are dropped before the search.
+ *
+ * COMPLEXITY. Checking linearizability is NP-complete in general, so the worst
+ * case is exponential: the search visits at most one expansion per distinct
+ * (linearized set, value) configuration. With just-in-time linearization the
+ * linearized sets are "everything returned before some point, plus a subset of
+ * the operations open at that point", so for n operations per key, c of them
+ * concurrent at a time and u relevant unknowns, the bound is about
+ * n · 2^(c+u) · (values), each step costing O(c + u) to scan candidates plus
+ * O(n/32) to hash and compare bitsets. Histories from a correct server need
+ * little or no backtracking and check in roughly O(n · c) steps. Each key's
+ * search stops after `timeoutMs` (default 30 s) with a 'timeout' result.
+ */
+
+export type RegisterOp =
+  | { kind: 'write'; key: string; value: string }
+  | { kind: 'delete'; key: string }
+  | { kind: 'read'; key: string }
+  // compare-and-swap on the key's current value: expected null = "only if absent" (create-only)
+  | { kind: 'cas'; key: string; expected: string | null; value: string };
+
+export type Outcome =
+  | { status: 'ok'; value?: string | null } // read: value observed (null = absent); write/delete/cas: took effect
+  | { status: 'fail' } // definite: had no effect (a cas whose precondition did not hold: 412/409; any op refused with a 4xx)
+  | { status: 'unknown' }; // may or may not have taken effect (timeout, connection reset, server killed)
+
+export interface HistoryEntry {
+  id: number;
+  client: number;
+  op: RegisterOp;
+  invokedAt: number; // monotonic ms (performance.now())
+  returnedAt: number; // monotonic ms; Infinity when outcome is unknown
+  outcome: Outcome;
+}
+
+export type CheckResult =
+  | { ok: true; keys: number; operations: number }
+  | { ok: false; key: string; reason: string; operations: HistoryEntry[] } // a short explanation and the ops of the offending key
+  | { ok: 'timeout'; key: string; operations: number };
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * Checks that `history` is linearizable, key by key. Returns the first key
+ * (in sorted order) that is not; if none is but some key's search ran out of
+ * time, the first such key as 'timeout'. `operations` in the ok result counts
+ * every entry of `history` (including the ignored ones).
+ *
+ * Throws a TypeError on malformed entries (a NaN time, a definite outcome that
+ * returned before it was invoked, an ok read without a value), since those are
+ * recorder bugs that would otherwise show up as confusing verdicts.
+ */
+export function checkLinearizable(history: readonly HistoryEntry[], options: { initial?: ReadonlyMap<string, string | null>; timeoutMs?: number } = {}): CheckResult {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const byKey = new Map<string, HistoryEntry[]>();
+  for (const entry of history) {
+    validate(entry);
+    let list = byKey.get(entry.op.key);
+    if (list === undefined) byKey.set(entry.op.key, (list = []));
+    list.push(entry);
+  }
+
+  let timedOut: { key: string; operations: number } | null = null;
+  for (const key of [...byKey.keys()].sort()) {
+    const entries = byKey.get(key)!;
+    const verdict = checkKey(entries, options.initial?.get(key) ?? null, timeoutMs);
+    if (verdict.kind === 'fail') {
+      const operations = [...entries].sort((a, b) => a.invokedAt - b.invokedAt || a.id - b.id);
+      return { ok: false, key, reason: verdict.reason, operations };
+    }
+    // Keep going after a timeout: a definite violation on another key is the more useful answer.
+    if (verdict.kind === 'timeout' && timedOut === null) timedOut = { key, operations: entries.length };
+  }
+  if (timedOut !== null) return { ok: 'timeout', ...timedOut };
+  return { ok: true, keys: byKey.size, operations: history.length };
+}
+
+function validate(entry: HistoryEntry): void {
+  const where = `history entry #${entry.id} (${entry.op.kind} ${JSON.stringify(entry.op.key)})`;
+  if (Number.isNaN(entry.invokedAt) || Number.isNaN(entry.returnedAt)) throw new TypeError(`${where}: NaN timestamp`);
+  if (entry.outcome.status !== 'unknown' && entry.returnedAt < entry.invokedAt) {
+    throw new TypeError(`${where}: returnedAt ${entry.returnedAt} is before invokedAt ${entry.invokedAt}`);
+  }
+  if (entry.op.kind === 'read' && entry.outcome.status === 'ok' && entry.outcome.value === undefined) {
+    throw new TypeError(`${where}: an ok read must carry the value it saw (a string, or null for absent)`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// One key
+
+/** Operation kinds after compilation; values are interned to small integers (0 = null). */
+const WRITE = 0; // write/delete: blind, sets `b`
+const READ = 1; // must see `a`
+const CAS = 2; // must see `a`, then sets `b`
+const CAS_FAIL = 3; // must see anything but `a`
+
+interface CompiledOp {
+  readonly entry: HistoryEntry;
+  readonly kind: number;
+  readonly a: number;
+  readonly b: number;
+  /** Unknown outcome: may be linearized anywhere after `inv`, or not at all. */
+  readonly optional: boolean;
+  readonly inv: number;
+  readonly ret: number;
+}
+
+/** The value after applying `kind` to `cur`, or -1 if the operation's result is impossible on `cur`. */
+function step(kind: number, a: number, b: number, cur: number): number {
+  switch (kind) {
+    case WRITE:
+      return b;
+    case READ:
+      return cur === a ? cur : -1;
+    case CAS:
+      return cur === a ? b : -1;
+    default: // CAS_FAIL
+      return cur !== a ? cur : -1;
+  }
+}
+
+type KeyVerdict = { kind: 'ok' } | { kind: 'fail'; reason: string } | { kind: 'timeout' };
+
+class ValueTable {
+  private readonly ids = new Map<string, number>();
+  private readonly names: (string | null)[] = [null];
+  id(value: string | null): number {
+    if (value === null) return 0;
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      id = this.names.length;
+      this.ids.set(value, id);
+      this.names.push(value);
+    }
+    return id;
+  }
+  name(id: number): string | null {
+    return this.names[id] ?? null;
+  }
+}
+
+function checkKey(entries: readonly HistoryEntry[], initialValue: string | null, timeoutMs: number): KeyVerdict {
+  const values = new ValueTable();
+  const initial = values.id(initialValue);
+  let ops: CompiledOp[] = [];
+  for (const entry of entries) {
+    const compiled = compile(entry, values);
+    if (compiled !== null) ops.push(compiled);
+  }
+
+  // Quick, well-explained rejections: an observation of a value that nothing
+  // in the history could ever have produced.
+  const producible = new Set<number>([initial]);
+  for (const op of ops) if (op.kind === WRITE || op.kind === CAS) producible.add(op.b);
+  for (const op of ops) {
+    if (op.optional || (op.kind !== READ && op.kind !== CAS) || producible.has(op.a)) continue;
+    const what = op.kind === READ ? 'returned' : 'succeeded expecting';
+    return { kind: 'fail', reason: `${describeOp(op, values)} ${what} ${showValue(values.name(op.a))}, which neither the initial value nor any write, delete or cas on this key could have produced` };
+  }
+
+  // Unknown operations that cannot matter are dropped (see the header): an
+  // unknown cas expecting a value that never exists, and an unknown blind
+  // write whose value nothing observes, when no failed cas could be
+  // linearized after it (a failed cas is the only observer that could need the
+  // value changed to "anything else").
+  const observed = new Set<number>();
+  let lastCasFailReturn = -Infinity;
+  for (const op of ops) {
+    if (op.kind === READ || op.kind === CAS) observed.add(op.a);
+    if (op.kind === CAS_FAIL) lastCasFailReturn = Math.max(lastCasFailReturn, op.ret);
+  }
+  ops = ops.filter((op) => {
+    if (!op.optional) return true;
+    if (op.kind === CAS) return producible.has(op.a);
+    return observed.has(op.b) || lastCasFailReturn >= op.inv; // >=: touching intervals overlap
+  });
+
+  if (!ops.some((op) => !op.optional)) return { kind: 'ok' };
+  // Bit i of the cache's bitsets is ops[i]; sorting by invocation keeps the
+  // linearized set a dense prefix plus a few bits, which the cache stores compactly.
+  ops.sort((x, y) => x.inv - y.inv || x.ret - y.ret || x.entry.id - y.entry.id);
+  return search(ops, initial, values, timeoutMs);
+}
+
+function compile(entry: HistoryEntry, values: ValueTable): CompiledOp | null {
+  const { op, outcome } = entry;
+  const optional = outcome.status === 'unknown';
+  const base = { entry, optional, inv: entry.invokedAt, ret: optional ? Infinity : entry.returnedAt };
+  switch (op.kind) {
+    case 'write':
+      return outcome.status === 'fail' ? null : { ...base, kind: WRITE, a: 0, b: values.id(op.value) };
+    case 'delete':
+      return outcome.status === 'fail' ? null : { ...base, kind: WRITE, a: 0, b: 0 };
+    case 'read':
+      // A refused read and a read whose answer never came observe nothing.
+      if (outcome.status !== 'ok') return null;
+      return { ...base, kind: READ, a: values.id(outcome.value ?? null), b: 0 };
+    case 'cas': {
+      const a = values.id(op.expected);
+      const b = values.id(op.value);
+      if (outcome.status === 'fail') return { ...base, kind: CAS_FAIL, a, b };
+      // A cas that would leave the value as it was is only an observation: a
+      // read if it succeeded, and nothing at all if its outcome is unknown.
+      if (a === b) return optional ? null : { ...base, kind: READ, a, b: 0 };
+      return { ...base, kind: CAS, a, b };
+    }
+  }
+}
+
+/** A call or return event in the search's linked list. */
+interface EventNode {
+  readonly op: number; // index into ops; -1 for the list head
+  readonly isCall: boolean;
+  match: EventNode | null; // a call's return
+  prev: EventNode | null;
+  next: EventNode | null;
+}
+
+/** An explored configuration in the cache: the bitset minus its all-ones prefix, and the value. */
+interface CacheEntry {
+  readonly low: number;
+  readonly words: Uint32Array;
+  readonly state: number;
+}
+
+/** The furthest the search got, for the failure explanation. */
+interface Progress {
+  done: number;
+  state: number;
+  blocking: number;
+  pending: number[];
+  recent: number[];
+}
+
+const FULL = 0xffffffff;
+const NO_CHAIN = -1;
+
+function search(ops: readonly CompiledOp[], initial: number, values: ValueTable, timeoutMs: number): KeyVerdict {
+  const n = ops.length;
+  const started = performance.now();
+  const op = (i: number): CompiledOp => ops[i]!;
+
+  // Events in time order; at equal times calls first (the ops may have overlapped).
+  const head: EventNode = { op: -1, isCall: false, match: null, prev: null, next: null };
+  const events: EventNode[] = [];
+  for (let i = 0; i < n; i++) {
+    const call: EventNode = { op: i, isCall: true, match: null, prev: null, next: null };
+    const ret: EventNode = { op: i, isCall: false, match: null, prev: null, next: null };
+    call.match = ret;
+    events.push(call, ret);
+  }
+  const time = (e: EventNode): number => (e.isCall ? op(e.op).inv : op(e.op).ret);
+  events.sort((x, y) => time(x) - time(y) || Number(y.isCall) - Number(x.isCall) || x.op - y.op);
+  let tail = head;
+  for (const e of events) {
+    tail.next = e;
+    e.prev = tail;
+    tail = e;
+  }
+
+  const lift = (call: EventNode): void => {
+    const ret = call.match!;
+    call.prev!.next = call.next;
+    if (call.next !== null) call.next.prev = call.prev;
+    ret.prev!.next = ret.next;
+    if (ret.next !== null) ret.next.prev = ret.prev;
+  };
+  // Exact inverse of lift, valid because lifts are undone in LIFO order.
+  const unlift = (call: EventNode): void => {
+    const ret = call.match!;
+    ret.prev!.next = ret;
+    if (ret.next !== null) ret.next.prev = ret;
+    call.prev!.next = call;
+    if (call.next !== null) call.next.prev = call;
+  };
+
+  // Zobrist hashing: two random 32-bit words per op, XORed in and out.
+  const random = mulberry32(0x6b7673);
+  const z1 = new Int32Array(n);
+  const z2 = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    z1[i] = random();
+    z2[i] = random();
+  }
+  const bits = new Uint32Array((n + 31) >>> 5);
+  let h1 = 0;
+  let h2 = 0;
+  const cache = new Map<number, CacheEntry[]>();
+
+  /** Adds the configuration (bits, state) to the cache; false if it was already there. */
+  const remember = (state: number): boolean => {
+    const key = ((h1 ^ Math.imul(state + 1, 0x9e3779b1)) >>> 0) * 0x200000 + (h2 & 0x1fffff);
+    let low = 0;
+    while (low < bits.length && bits[low] === FULL) low++;
+    let high = bits.length;
+    while (high > low && bits[high - 1] === 0) high--;
+    const bucket = cache.get(key);
+    if (bucket !== undefined) {
+      for (const seen of bucket) {
+        if (seen.state !== state || seen.low !== low || seen.words.length !== high - low) continue;
+        let same = true;
+        for (let w = 0; w < seen.words.length && same; w++) same = seen.words[w] === bits[low + w];
+        if (same) return false;
+      }
+    }
+    const entry: CacheEntry = { low, words: bits.slice(low, high), state };
+    if (bucket === undefined) cache.set(key, [entry]);
+    else bucket.push(entry);
+    return true;
+  };
+  const flip = (i: number): void => {
+    bits[i >>> 5]! ^= 1 << (i & 31);
+    h1 ^= z1[i]!;
+    h2 ^= z2[i]!;
+  };
+
+  // The stack of linearized ops: the call event, the value before, and the
+  // configuration's chain start (the value before the current run of unknown
+  // ops, or NO_CHAIN when the last linearized op is definite).
+  const stackCall: EventNode[] = [];
+  const stackPrev: number[] = [];
+  const stackChain: number[] = [];
+  let state = initial;
+  let definiteTotal = 0;
+  for (const o of ops) if (!o.optional) definiteTotal++;
+  let definiteDone = 0;
+  let best: Progress | null = null;
+  let iterations = 0;
+
+  let entry: EventNode | null = head.next;
+  for (;;) {
+    if ((++iterations & 1023) === 0 && performance.now() - started > timeoutMs) return { kind: 'timeout' };
+    if (entry === null) {
+      // Only unknown ops' returns (at +∞) can be last, and they are skipped
+      // below; reaching the end with definite ops left would be a bug here.
+      if (definiteDone === definiteTotal) return { kind: 'ok' };
+      throw new Error('linearizability: internal error, search ran off the event list');
+    }
+    const i = entry.op;
+    const o = op(i);
+    if (entry.isCall) {
+      const chain = stackChain.length === 0 ? NO_CHAIN : stackChain[stackChain.length - 1]!;
+      const next = step(o.kind, o.a, o.b, state);
+      let take = false;
+      if (next !== -1) {
+        if (o.optional) {
+          // Canonical runs of unknown ops: each one changes the value, and a
+          // blind write/delete only starts a run.
+          take = next !== state && (chain === NO_CHAIN || o.kind !== WRITE);
+        } else {
+          // After a run of unknown ops, only a definite op that needed the run.
+          take = chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1;
+          if (take) {
+            flip(i);
+            take = remember(next);
+            flip(i);
+          }
+        }
+      }
+      if (take) {
+        stackCall.push(entry);
+        stackPrev.push(state);
+        stackChain.push(o.optional ? (chain === NO_CHAIN ? state : chain) : NO_CHAIN);
+        flip(i);
+        state = next;
+        lift(entry);
+        if (!o.optional && ++definiteDone === definiteTotal) return { kind: 'ok' };
+        entry = head.next;
+      } else {
+        entry = entry.next;
+      }
+      continue;
+    }
+    if (o.optional) {
+      // An unknown op need never be linearized: its return constrains nothing.
+      entry = entry.next;
+      continue;
+    }
+    // The return of a definite op not yet linearized: no candidate before it
+    // works from this configuration, so undo the last choice.
+    if (best === null || definiteDone > best.done) best = progress(head, entry, definiteDone, state, stackCall);
+    const call = stackCall.pop();
+    if (call === undefined) return { kind: 'fail', reason: explain(best, ops, values, definiteTotal) };
+    state = stackPrev.pop()!;
+    stackChain.pop();
+    if (!op(call.op).optional) definiteDone--;
+    flip(call.op);
+    unlift(call);
+    entry = call.next;
+  }
+}
+
+function progress(head: EventNode, blocking: EventNode, done: number, state: number, stack: readonly EventNode[]): Progress {
+  const pending: number[] = [];
+  for (let e = head.next; e !== null && e !== blocking; e = e.next) if (e.isCall) pending.push(e.op);
+  return { done, state, blocking: blocking.op, pending, recent: stack.slice(-4).map((e) => e.op) };
+}
+
+function explain(best: Progress | null, ops: readonly CompiledOp[], values: ValueTable, total: number): string {
+  if (best === null) return 'not linearizable';
+  const describe = (i: number): string => describeOp(ops[i]!, values);
+  const recent = best.recent.length === 0 ? 'nothing yet' : `… ${best.recent.map(describe).join(', ')}`;
+  const others = best.pending.filter((i) => i !== best.blocking);
+  return (
+    `not linearizable: at most ${best.done} of ${total} definite operations can be ordered consistently ` +
+    `(furthest order found: ${recent}; value then ${showValue(values.name(best.state))}); ` +
+    `then ${describe(best.blocking)} must take effect before it returned, but neither it nor any operation concurrent with it ` +
+    `(${others.length === 0 ? 'none' : others.map(describe).join(', ')}) fits there`
+  );
+}
+
+function describeOp(op: CompiledOp, values: ValueTable): string {
+  const { entry } = op;
+  const status = entry.outcome.status;
+  let what: string;
+  switch (entry.op.kind) {
+    case 'write':
+      what = `write ${showValue(entry.op.value)}`;
+      break;
+    case 'delete':
+      what = 'delete';
+      break;
+    case 'read':
+      what = `read → ${showValue(values.name(op.a))}`;
+      break;
+    case 'cas':
+      what = `cas ${showValue(entry.op.expected)} → ${showValue(entry.op.value)} ${status === 'ok' ? 'ok' : status === 'fail' ? 'failed' : ''}`.trimEnd();
+      break;
+  }
+  const returned = Number.isFinite(entry.returnedAt) && status !== 'unknown' ? entry.returnedAt.toFixed(3) : '∞';
+  return `#${entry.id} (client ${entry.client}, ${what}${status === 'unknown' ? ', outcome unknown' : ''}, [${entry.invokedAt.toFixed(3)}, ${returned}])`;
+}
+
+function showValue(value: string | null): string {
+  return value === null ? 'absent' : JSON.stringify(value);
+}
+
+/** A small seeded PRNG (deterministic hashing, so runs are reproducible). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (t ^ (t >>> 14)) | 0;
+  };
+}
