@@ -163,9 +163,12 @@ function step(kind: number, a: number, b: number, cur: number): number {
 
 type KeyVerdict = { kind: 'ok' } | { kind: 'fail'; reason: string } | { kind: 'timeout' };
 
+/** The state standing for every value that no operation compares against (see checkKey). */
+const OTHER = 1;
+
 class ValueTable {
   private readonly ids = new Map<string, number>();
-  private readonly names: (string | null)[] = [null];
+  private readonly names: (string | null)[] = [null, null]; // 0 = null (absent), 1 = OTHER
   id(value: string | null): number {
     if (value === null) return 0;
     let id = this.ids.get(value);
@@ -216,12 +219,21 @@ function checkKey(entries: readonly HistoryEntry[], initialValue: string | null,
     if (op.kind === CAS) return producible.has(op.a);
     return observed.has(op.b) || lastCasFailReturn >= op.inv; // >=: touching intervals overlap
   });
-
   if (!ops.some((op) => !op.optional)) return { kind: 'ok' };
+
+  // Values that no operation compares against (no read returned them, no cas
+  // expected them) are indistinguishable to every operation, so they all
+  // become one state, OTHER (null stays itself, for readable explanations). With unique values most writes are never read
+  // back, and this keeps the (linearized set, value) space small.
+  const compared = new Set<number>();
+  for (const op of ops) if (op.kind !== WRITE) compared.add(op.a);
+  const abstract = (value: number): number => (value === 0 || compared.has(value) ? value : OTHER);
+  ops = ops.map((op) => ({ ...op, b: abstract(op.b) }));
+
   // Bit i of the cache's bitsets is ops[i]; sorting by invocation keeps the
   // linearized set a dense prefix plus a few bits, which the cache stores compactly.
   ops.sort((x, y) => x.inv - y.inv || x.ret - y.ret || x.entry.id - y.entry.id);
-  return search(ops, initial, values, timeoutMs);
+  return search(ops, abstract(initial), values, timeoutMs);
 }
 
 function compile(entry: HistoryEntry, values: ValueTable): CompiledOp | null {
@@ -272,6 +284,8 @@ interface Progress {
   blocking: number;
   pending: number[];
   recent: number[];
+  earlier: number;
+  linearized: Uint32Array;
 }
 
 const FULL = 0xffffffff;
@@ -356,12 +370,56 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
     h2 ^= z2[i]!;
   };
 
-  // The stack of linearized ops: the call event, the value before, and the
+  // Unknown blind writes with the same resulting value are interchangeable
+  // (both available from their invocation on, forever), so the search uses
+  // them in invocation order: an op of such a class is a candidate only when
+  // every earlier one of its class is linearized. This stops, say, twenty
+  // lost writes that nothing reads from being tried in every subset.
+  const classOf = new Int32Array(n).fill(-1);
+  const rankOf = new Int32Array(n);
+  const classes = new Map<number, number>(); // resulting value → class
+  const classSize: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const o = op(i);
+    if (!o.optional || o.kind !== WRITE) continue;
+    let c = classes.get(o.b);
+    if (c === undefined) {
+      classes.set(o.b, (c = classSize.length));
+      classSize.push(0);
+    }
+    classOf[i] = c;
+    rankOf[i] = classSize[c]!;
+    classSize[c]!++;
+  }
+  const classUsed = new Int32Array(classSize.length);
+
+  // Stranded values. A definite read or cas still to be linearized that needs
+  // value v can only succeed if v is the current value or some op still to be
+  // linearized produces v. Leaving v while that fails is a dead end, pruned at
+  // once instead of after every combination of the ops before that read's
+  // return. With unique values this is what makes stale reads cheap to refute.
+  let stateCount = initial + 1;
+  for (const o of ops) stateCount = Math.max(stateCount, o.a + 1, o.b + 1);
+  const needs = new Int32Array(stateCount); // unlinearized definite reads/cas needing the value
+  const producers = new Int32Array(stateCount); // unlinearized ops that can set the value
+  const needsValue = (o: CompiledOp): boolean => !o.optional && (o.kind === READ || o.kind === CAS);
+  const producesValue = (o: CompiledOp): boolean => o.kind === WRITE || o.kind === CAS;
+  for (const o of ops) {
+    if (needsValue(o)) needs[o.a]!++;
+    if (producesValue(o)) producers[o.b]!++;
+  }
+  /** Whether moving from `state` to `next` by linearizing `o` strands the value `state`. */
+  const strands = (o: CompiledOp, next: number): boolean =>
+    next !== state && producers[state] === 0 && needs[state]! - (needsValue(o) && o.a === state ? 1 : 0) > 0;
+
+  // The stack of linearized ops: the call event, the value before, the
   // configuration's chain start (the value before the current run of unknown
-  // ops, or NO_CHAIN when the last linearized op is definite).
+  // ops, or NO_CHAIN when the last linearized op is definite), and whether the
+  // op was forced (see below), in which case backtracking goes straight past it.
   const stackCall: EventNode[] = [];
   const stackPrev: number[] = [];
   const stackChain: number[] = [];
+  const stackForced: boolean[] = [];
   let state = initial;
   let definiteTotal = 0;
   for (const o of ops) if (!o.optional) definiteTotal++;
@@ -369,9 +427,87 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
   let best: Progress | null = null;
   let iterations = 0;
 
+  const chainNow = (): number => (stackChain.length === 0 ? NO_CHAIN : stackChain[stackChain.length - 1]!);
+  const push = (call: EventNode, next: number, chain: number, forced: boolean): void => {
+    const o = op(call.op);
+    stackCall.push(call);
+    stackPrev.push(state);
+    stackChain.push(o.optional ? (chain === NO_CHAIN ? state : chain) : NO_CHAIN);
+    stackForced.push(forced);
+    flip(call.op);
+    if (classOf[call.op]! >= 0) classUsed[classOf[call.op]!]!++;
+    state = next;
+    lift(call);
+    if (!o.optional) definiteDone++;
+    if (needsValue(o)) needs[o.a]!--;
+    if (producesValue(o)) producers[o.b]!--;
+  };
+  /** Undoes linearized ops up to and including the last unforced one; returns where its configuration's scan resumes, or null if none is left. */
+  const backtrack = (): EventNode | null => {
+    for (;;) {
+      const call = stackCall.pop();
+      if (call === undefined) return null;
+      state = stackPrev.pop()!;
+      stackChain.pop();
+      const forced = stackForced.pop()!;
+      const o = op(call.op);
+      if (!o.optional) definiteDone--;
+      if (needsValue(o)) needs[o.a]!++;
+      if (producesValue(o)) producers[o.b]!++;
+      if (classOf[call.op]! >= 0) classUsed[classOf[call.op]!]!--;
+      flip(call.op);
+      unlift(call);
+      if (!forced) return call.next;
+    }
+  };
+  /** The candidate a fresh configuration must take (see the forced-move rule), or null. */
+  const forcedMove = (chain: number): EventNode | null => {
+    for (let e = head.next; e !== null; e = e.next) {
+      const o = op(e.op);
+      if (!e.isCall) {
+        if (o.optional) continue;
+        return null; // the first definite return ends the candidates
+      }
+      if (o.optional || (o.kind !== READ && o.kind !== CAS_FAIL) || step(o.kind, o.a, o.b, state) === -1) continue;
+      if (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1) return e;
+    }
+    return null;
+  };
+
   let entry: EventNode | null = head.next;
+  let fresh = true;
   for (;;) {
     if ((++iterations & 1023) === 0 && performance.now() - started > timeoutMs) return { kind: 'timeout' };
+    if (fresh) {
+      // Forced moves. A candidate pure observer (a definite read or failed
+      // cas) that succeeds on the current value can be linearized first in
+      // some completion if any completion exists: moving it to the front of
+      // that completion changes no value it or anyone else sees (it never
+      // changes the value, wherever it is), and breaks no real-time order (no
+      // pending op returned before it was invoked, or it would not be a
+      // candidate). So it is taken without trying alternatives, and if it
+      // leads nowhere this configuration leads nowhere. (A write of the value
+      // already there is not such an op: moved, it would overwrite something.)
+      fresh = false;
+      const chain = chainNow();
+      const forced = forcedMove(chain);
+      if (forced !== null) {
+        flip(forced.op);
+        const unexplored = remember(state);
+        flip(forced.op);
+        if (unexplored) {
+          push(forced, state, chain, true);
+          if (definiteDone === definiteTotal) return { kind: 'ok' };
+          entry = head.next;
+          fresh = true;
+        } else {
+          entry = backtrack();
+          if (entry === null) return { kind: 'fail', reason: explain(best, ops, values, definiteTotal) };
+        }
+        continue;
+      }
+      entry = head.next;
+    }
     if (entry === null) {
       // Only unknown ops' returns (at +∞) can be last, and they are skipped
       // below; reaching the end with definite ops left would be a bug here.
@@ -381,14 +517,14 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
     const i = entry.op;
     const o = op(i);
     if (entry.isCall) {
-      const chain = stackChain.length === 0 ? NO_CHAIN : stackChain[stackChain.length - 1]!;
+      const chain = chainNow();
       const next = step(o.kind, o.a, o.b, state);
       let take = false;
-      if (next !== -1) {
+      if (next !== -1 && !strands(o, next)) {
         if (o.optional) {
-          // Canonical runs of unknown ops: each one changes the value, and a
-          // blind write/delete only starts a run.
-          take = next !== state && (chain === NO_CHAIN || o.kind !== WRITE);
+          // Canonical runs of unknown ops: each one changes the value, a blind
+          // write/delete only starts a run, and interchangeable ones go in order.
+          take = next !== state && (chain === NO_CHAIN || o.kind !== WRITE) && (classOf[i]! < 0 || classUsed[classOf[i]!] === rankOf[i]);
         } else {
           // After a run of unknown ops, only a definite op that needed the run.
           take = chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1;
@@ -400,14 +536,10 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
         }
       }
       if (take) {
-        stackCall.push(entry);
-        stackPrev.push(state);
-        stackChain.push(o.optional ? (chain === NO_CHAIN ? state : chain) : NO_CHAIN);
-        flip(i);
-        state = next;
-        lift(entry);
-        if (!o.optional && ++definiteDone === definiteTotal) return { kind: 'ok' };
+        push(entry, next, chain, false);
+        if (definiteDone === definiteTotal) return { kind: 'ok' };
         entry = head.next;
+        fresh = true;
       } else {
         entry = entry.next;
       }
@@ -420,34 +552,43 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
     }
     // The return of a definite op not yet linearized: no candidate before it
     // works from this configuration, so undo the last choice.
-    if (best === null || definiteDone > best.done) best = progress(head, entry, definiteDone, state, stackCall);
-    const call = stackCall.pop();
-    if (call === undefined) return { kind: 'fail', reason: explain(best, ops, values, definiteTotal) };
-    state = stackPrev.pop()!;
-    stackChain.pop();
-    if (!op(call.op).optional) definiteDone--;
-    flip(call.op);
-    unlift(call);
-    entry = call.next;
+    if (best === null || definiteDone > best.done) best = progress(head, entry, definiteDone, state, stackCall, bits);
+    entry = backtrack();
+    if (entry === null) return { kind: 'fail', reason: explain(best, ops, values, definiteTotal) };
   }
 }
 
-function progress(head: EventNode, blocking: EventNode, done: number, state: number, stack: readonly EventNode[]): Progress {
+function progress(head: EventNode, blocking: EventNode, done: number, state: number, stack: readonly EventNode[], bits: Uint32Array): Progress {
   const pending: number[] = [];
   for (let e = head.next; e !== null && e !== blocking; e = e.next) if (e.isCall) pending.push(e.op);
-  return { done, state, blocking: blocking.op, pending, recent: stack.slice(-4).map((e) => e.op) };
+  return { done, state, blocking: blocking.op, pending, recent: stack.slice(-4).map((e) => e.op), earlier: Math.max(0, stack.length - 4), linearized: bits.slice() };
 }
 
+/** Explains the furthest point the search reached: the value then, and why each candidate op could not come next. */
 function explain(best: Progress | null, ops: readonly CompiledOp[], values: ValueTable, total: number): string {
   if (best === null) return 'not linearizable';
   const describe = (i: number): string => describeOp(ops[i]!, values);
-  const recent = best.recent.length === 0 ? 'nothing yet' : `… ${best.recent.map(describe).join(', ')}`;
-  const others = best.pending.filter((i) => i !== best.blocking);
+  const linearized = (i: number): boolean => (best.linearized[i >>> 5]! & (1 << (i & 31))) !== 0;
+  const { state } = best;
+  // Who still needs the current value, and whether anything left could produce it again.
+  const needer = ops.findIndex((o, i) => !linearized(i) && !o.optional && (o.kind === READ || o.kind === CAS) && o.a === state);
+  const reproducible = ops.some((o, i) => !linearized(i) && (o.kind === WRITE || o.kind === CAS) && o.b === state);
+  const why = (i: number): string => {
+    const o = ops[i]!;
+    const next = step(o.kind, o.a, o.b, state);
+    if (next === -1) return o.kind === CAS_FAIL ? 'its failure needs another value' : `it needs ${showState(o.a, values)}`;
+    if (next !== state && needer >= 0 && needer !== i && !reproducible) return `it would overwrite the value that ${describe(needer)} still needs, and nothing left produces it again`;
+    return 'every order continuing with it fails later';
+  };
+  const definite = best.pending.filter((i) => i !== best.blocking && !ops[i]!.optional);
+  const unknown = best.pending.length - definite.length - 1;
+  const recent = best.recent.length === 0 ? 'nothing yet' : `${best.earlier > 0 ? `${best.earlier} more, then ` : ''}${best.recent.map(describe).join(', ')}`;
+  const candidates = [best.blocking, ...definite].map((i) => `${describe(i)}: ${why(i)}`);
   return (
     `not linearizable: at most ${best.done} of ${total} definite operations can be ordered consistently ` +
-    `(furthest order found: ${recent}; value then ${showValue(values.name(best.state))}); ` +
-    `then ${describe(best.blocking)} must take effect before it returned, but neither it nor any operation concurrent with it ` +
-    `(${others.length === 0 ? 'none' : others.map(describe).join(', ')}) fits there`
+    `(furthest order found: ${recent}; value then ${showState(state, values)}). ` +
+    `Next, ${describe(best.blocking)} must take effect before it returned, but no operation that could come next fits: ` +
+    `${candidates.join('; ')}${unknown > 0 ? `; (and ${unknown} operations of unknown outcome, none of which helps)` : ''}`
   );
 }
 
@@ -471,6 +612,10 @@ function describeOp(op: CompiledOp, values: ValueTable): string {
   }
   const returned = Number.isFinite(entry.returnedAt) && status !== 'unknown' ? entry.returnedAt.toFixed(3) : '∞';
   return `#${entry.id} (client ${entry.client}, ${what}${status === 'unknown' ? ', outcome unknown' : ''}, [${entry.invokedAt.toFixed(3)}, ${returned}])`;
+}
+
+function showState(state: number, values: ValueTable): string {
+  return state === OTHER ? 'some value that no operation reads or expects' : showValue(values.name(state));
 }
 
 function showValue(value: string | null): string {
