@@ -457,19 +457,41 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
       if (classOf[call.op]! >= 0) classUsed[classOf[call.op]!]!--;
       flip(call.op);
       unlift(call);
-      if (!forced) return call.next;
+      if (!forced) {
+        survey(chainNow(), false);
+        return call.next;
+      }
     }
   };
-  /** The candidate a fresh configuration must take (see the forced-move rule), or null. */
-  const forcedMove = (chain: number): EventNode | null => {
+  // Which values the candidates want (see `survey`), stamped per survey so
+  // that resetting is O(1); `wantsAny` when a failed cas wants any change.
+  const wanted = new Int32Array(stateCount);
+  let surveyId = 0;
+  let wantsAny = false;
+  /**
+   * Walks the candidates (calls before the first definite return). With
+   * `forcing`, returns the first forced move (see the main loop) if there is
+   * one. Otherwise records what the candidates want, for starting runs of
+   * unknown ops: a run starting here must be followed by a definite op that
+   * fails now but succeeds on the value the run produces (a read or cas
+   * expecting that value, or a failed cas expecting the current one), or by an
+   * unknown cas expecting it; a run producing nothing wanted is not started.
+   */
+  const survey = (chain: number, forcing: boolean): EventNode | null => {
+    surveyId++;
+    wantsAny = false;
     for (let e = head.next; e !== null; e = e.next) {
       const o = op(e.op);
       if (!e.isCall) {
         if (o.optional) continue;
-        return null; // the first definite return ends the candidates
+        break; // the first definite return ends the candidates
       }
-      if (o.optional || (o.kind !== READ && o.kind !== CAS_FAIL) || step(o.kind, o.a, o.b, state) === -1) continue;
-      if (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1) return e;
+      const next = step(o.kind, o.a, o.b, state);
+      if (forcing && !o.optional && (o.kind === READ || o.kind === CAS_FAIL) && next !== -1 && (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1)) return e;
+      if (next === -1 || (o.optional && o.kind === CAS)) {
+        if (o.kind === CAS_FAIL) wantsAny = true;
+        else if (o.kind !== WRITE) wanted[o.a] = surveyId;
+      }
     }
     return null;
   };
@@ -490,7 +512,7 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
       // already there is not such an op: moved, it would overwrite something.)
       fresh = false;
       const chain = chainNow();
-      const forced = forcedMove(chain);
+      const forced = survey(chain, true);
       if (forced !== null) {
         flip(forced.op);
         const unexplored = remember(state);
@@ -524,7 +546,10 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
         if (o.optional) {
           // Canonical runs of unknown ops: each one changes the value, a blind
           // write/delete only starts a run, and interchangeable ones go in order.
-          take = next !== state && (chain === NO_CHAIN || o.kind !== WRITE) && (classOf[i]! < 0 || classUsed[classOf[i]!] === rankOf[i]);
+          take =
+            next !== state &&
+            (chain === NO_CHAIN ? wantsAny || wanted[next] === surveyId : o.kind !== WRITE) &&
+            (classOf[i]! < 0 || classUsed[classOf[i]!] === rankOf[i]);
         } else {
           // After a run of unknown ops, only a definite op that needed the run.
           take = chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1;
