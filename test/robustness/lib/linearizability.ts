@@ -270,11 +270,12 @@ interface EventNode {
   next: EventNode | null;
 }
 
-/** An explored configuration in the cache: the bitset minus its all-ones prefix, and the value. */
+/** An explored configuration in the cache: the definite ops' bitset minus its all-ones prefix, the unknown ops', and the value. */
 interface CacheEntry {
   readonly low: number;
-  readonly words: Uint32Array;
+  readonly words: Uint32Array; // the definite ops' bitset, from word `low` on
   readonly state: number;
+  readonly optional: Uint32Array | null; // the unknown ops linearized (null: none)
 }
 
 /** The furthest the search got, for the failure explanation. */
@@ -282,7 +283,8 @@ interface Progress {
   done: number;
   state: number;
   blocking: number;
-  pending: number[];
+  pending: number[]; // definite candidates then
+  unknown: number; // unknown-outcome candidates then
   recent: number[];
   earlier: number;
   linearized: Uint32Array;
@@ -296,14 +298,20 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
   const started = performance.now();
   const op = (i: number): CompiledOp => ops[i]!;
 
-  // Events in time order; at equal times calls first (the ops may have overlapped).
-  const head: EventNode = { op: -1, isCall: false, match: null, prev: null, next: null };
+  // The calls and returns of the definite ops, in one list in time order (at
+  // equal times calls first: the ops may have overlapped). Unknown ops have
+  // no events: their returns are at +∞ and never constrain anything, and they
+  // are offered from queues (below) once invoked.
+  const node = (i: number, isCall: boolean): EventNode => ({ op: i, isCall, match: null, prev: null, next: null });
+  const head = node(-1, false);
+  const callOf: (EventNode | null)[] = new Array<EventNode | null>(n).fill(null);
   const events: EventNode[] = [];
   for (let i = 0; i < n; i++) {
-    const call: EventNode = { op: i, isCall: true, match: null, prev: null, next: null };
-    const ret: EventNode = { op: i, isCall: false, match: null, prev: null, next: null };
-    call.match = ret;
-    events.push(call, ret);
+    if (op(i).optional) continue;
+    const call = node(i, true);
+    call.match = node(i, false);
+    callOf[i] = call;
+    events.push(call, call.match);
   }
   const time = (e: EventNode): number => (e.isCall ? op(e.op).inv : op(e.op).ret);
   events.sort((x, y) => time(x) - time(y) || Number(y.isCall) - Number(x.isCall) || x.op - y.op);
@@ -313,85 +321,106 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
     e.prev = tail;
     tail = e;
   }
-
-  const lift = (call: EventNode): void => {
-    const ret = call.match!;
-    call.prev!.next = call.next;
-    if (call.next !== null) call.next.prev = call.prev;
-    ret.prev!.next = ret.next;
-    if (ret.next !== null) ret.next.prev = ret.prev;
+  // Linearizing a definite op lifts its call and return out of the list.
+  const unlink = (e: EventNode): void => {
+    e.prev!.next = e.next;
+    if (e.next !== null) e.next.prev = e.prev;
   };
-  // Exact inverse of lift, valid because lifts are undone in LIFO order.
-  const unlift = (call: EventNode): void => {
-    const ret = call.match!;
-    ret.prev!.next = ret;
-    if (ret.next !== null) ret.next.prev = ret;
-    call.prev!.next = call;
-    if (call.next !== null) call.next.prev = call;
+  const relink = (e: EventNode): void => {
+    e.prev!.next = e;
+    if (e.next !== null) e.next.prev = e;
   };
 
-  // Zobrist hashing: two random 32-bit words per op, XORed in and out.
-  const random = mulberry32(0x6b7673);
-  const z1 = new Int32Array(n);
-  const z2 = new Int32Array(n);
+  // Queues of unknown ops. Unknown blind writes with the same resulting value
+  // are interchangeable (each available from its invocation on, forever), so
+  // they share a queue and are used in invocation order: this stops, say,
+  // twenty lost writes that nothing reads from being tried in every subset.
+  // Each unknown cas has a queue of its own.
+  const queueOf = new Int32Array(n).fill(-1);
+  const queues: number[][] = [];
+  const blindQueue = new Map<number, number>(); // resulting value → queue
   for (let i = 0; i < n; i++) {
-    z1[i] = random();
-    z2[i] = random();
+    const o = op(i);
+    if (!o.optional) continue;
+    let q = o.kind === WRITE ? blindQueue.get(o.b) : undefined;
+    if (q === undefined) {
+      q = queues.length;
+      queues.push([]);
+      if (o.kind === WRITE) blindQueue.set(o.b, q);
+    }
+    queueOf[i] = q;
+    queues[q]!.push(i);
   }
+  const queueUsed = new Int32Array(queues.length);
+
+  // The linearized set, three ways: `bits` over all ops (for explanations),
+  // `definiteBits` over the definite ops and `optionalBits` over the unknown
+  // ones (for the cache), each op numbered by its rank among its own kind so
+  // that the definite bitset stays a dense prefix.
+  const rank = new Int32Array(n);
+  let definiteTotal = 0;
+  let optionalTotal = 0;
+  for (let i = 0; i < n; i++) rank[i] = op(i).optional ? optionalTotal++ : definiteTotal++;
   const bits = new Uint32Array((n + 31) >>> 5);
+  const definiteBits = new Uint32Array((definiteTotal + 31) >>> 5);
+  const optionalBits = new Uint32Array((optionalTotal + 31) >>> 5);
+  // Zobrist hashing of the definite set: two random 32-bit words per op, XORed in and out.
+  const random = mulberry32(0x6b7673);
+  const z1 = new Int32Array(definiteTotal);
+  const z2 = new Int32Array(definiteTotal);
+  for (let r = 0; r < definiteTotal; r++) {
+    z1[r] = random();
+    z2[r] = random();
+  }
   let h1 = 0;
   let h2 = 0;
   const cache = new Map<number, CacheEntry[]>();
 
-  /** Adds the configuration (bits, state) to the cache; false if it was already there. */
+  /**
+   * Adds the configuration (linearized set, value) to the cache; false if it
+   * is already covered. A configuration is covered by an explored one with
+   * the same value, the same definite ops, and a subset of its unknown ops:
+   * unknown ops need never be linearized, so anything possible after using
+   * more of them was possible after using fewer, and that failed.
+   */
   const remember = (state: number): boolean => {
     const key = ((h1 ^ Math.imul(state + 1, 0x9e3779b1)) >>> 0) * 0x200000 + (h2 & 0x1fffff);
+    const words = definiteBits;
     let low = 0;
-    while (low < bits.length && bits[low] === FULL) low++;
-    let high = bits.length;
-    while (high > low && bits[high - 1] === 0) high--;
+    while (low < words.length && words[low] === FULL) low++;
+    let high = words.length;
+    while (high > low && words[high - 1] === 0) high--;
+    let anyOptional = false;
+    for (let w = 0; w < optionalBits.length && !anyOptional; w++) anyOptional = optionalBits[w] !== 0;
     const bucket = cache.get(key);
     if (bucket !== undefined) {
       for (const seen of bucket) {
         if (seen.state !== state || seen.low !== low || seen.words.length !== high - low) continue;
         let same = true;
-        for (let w = 0; w < seen.words.length && same; w++) same = seen.words[w] === bits[low + w];
-        if (same) return false;
+        for (let w = 0; w < seen.words.length && same; w++) same = seen.words[w] === words[low + w];
+        if (!same) continue;
+        if (seen.optional === null) return false;
+        let subset = true;
+        for (let w = 0; w < seen.optional.length && subset; w++) subset = (seen.optional[w]! & ~optionalBits[w]!) === 0;
+        if (subset) return false;
       }
     }
-    const entry: CacheEntry = { low, words: bits.slice(low, high), state };
+    const entry: CacheEntry = { low, words: words.slice(low, high), state, optional: anyOptional ? optionalBits.slice() : null };
     if (bucket === undefined) cache.set(key, [entry]);
     else bucket.push(entry);
     return true;
   };
   const flip = (i: number): void => {
     bits[i >>> 5]! ^= 1 << (i & 31);
-    h1 ^= z1[i]!;
-    h2 ^= z2[i]!;
-  };
-
-  // Unknown blind writes with the same resulting value are interchangeable
-  // (both available from their invocation on, forever), so the search uses
-  // them in invocation order: an op of such a class is a candidate only when
-  // every earlier one of its class is linearized. This stops, say, twenty
-  // lost writes that nothing reads from being tried in every subset.
-  const classOf = new Int32Array(n).fill(-1);
-  const rankOf = new Int32Array(n);
-  const classes = new Map<number, number>(); // resulting value → class
-  const classSize: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const o = op(i);
-    if (!o.optional || o.kind !== WRITE) continue;
-    let c = classes.get(o.b);
-    if (c === undefined) {
-      classes.set(o.b, (c = classSize.length));
-      classSize.push(0);
+    const r = rank[i]!;
+    if (op(i).optional) {
+      optionalBits[r >>> 5]! ^= 1 << (r & 31);
+    } else {
+      definiteBits[r >>> 5]! ^= 1 << (r & 31);
+      h1 ^= z1[r]!;
+      h2 ^= z2[r]!;
     }
-    classOf[i] = c;
-    rankOf[i] = classSize[c]!;
-    classSize[c]!++;
-  }
-  const classUsed = new Int32Array(classSize.length);
+  };
 
   // Stranded values. A definite read or cas still to be linearized that needs
   // value v can only succeed if v is the current value or some op still to be
@@ -412,91 +441,135 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
   const strands = (o: CompiledOp, next: number): boolean =>
     next !== state && producers[state] === 0 && needs[state]! - (needsValue(o) && o.a === state ? 1 : 0) > 0;
 
-  // The stack of linearized ops: the call event, the value before, the
+  // The stack of linearized ops: the op, the value before, the
   // configuration's chain start (the value before the current run of unknown
   // ops, or NO_CHAIN when the last linearized op is definite), and whether the
   // op was forced (see below), in which case backtracking goes straight past it.
-  const stackCall: EventNode[] = [];
+  const stackOp: number[] = [];
   const stackPrev: number[] = [];
   const stackChain: number[] = [];
   const stackForced: boolean[] = [];
   let state = initial;
-  let definiteTotal = 0;
-  for (const o of ops) if (!o.optional) definiteTotal++;
   let definiteDone = 0;
   let best: Progress | null = null;
   let iterations = 0;
 
   const chainNow = (): number => (stackChain.length === 0 ? NO_CHAIN : stackChain[stackChain.length - 1]!);
-  const push = (call: EventNode, next: number, chain: number, forced: boolean): void => {
-    const o = op(call.op);
-    stackCall.push(call);
+  const push = (i: number, next: number, chain: number, forced: boolean): void => {
+    const o = op(i);
+    stackOp.push(i);
     stackPrev.push(state);
     stackChain.push(o.optional ? (chain === NO_CHAIN ? state : chain) : NO_CHAIN);
     stackForced.push(forced);
-    flip(call.op);
-    if (classOf[call.op]! >= 0) classUsed[classOf[call.op]!]!++;
+    flip(i);
     state = next;
-    lift(call);
-    if (!o.optional) definiteDone++;
     if (needsValue(o)) needs[o.a]!--;
     if (producesValue(o)) producers[o.b]!--;
-  };
-  /** Undoes linearized ops up to and including the last unforced one; returns where its configuration's scan resumes, or null if none is left. */
-  const backtrack = (): EventNode | null => {
-    for (;;) {
-      const call = stackCall.pop();
-      if (call === undefined) return null;
-      state = stackPrev.pop()!;
-      stackChain.pop();
-      const forced = stackForced.pop()!;
-      const o = op(call.op);
-      if (!o.optional) definiteDone--;
-      if (needsValue(o)) needs[o.a]!++;
-      if (producesValue(o)) producers[o.b]!++;
-      if (classOf[call.op]! >= 0) classUsed[classOf[call.op]!]!--;
-      flip(call.op);
-      unlift(call);
-      if (!forced) {
-        survey(chainNow(), false);
-        return call.next;
-      }
+    if (o.optional) {
+      queueUsed[queueOf[i]!]!++;
+    } else {
+      definiteDone++;
+      const call = callOf[i]!;
+      unlink(call);
+      unlink(call.match!);
     }
   };
-  // Which values the candidates want (see `survey`), stamped per survey so
-  // that resetting is O(1); `wantsAny` when a failed cas wants any change.
+
+  // What the current configuration's candidates are, from `survey`: the
+  // first definite return (`limit` is its time): the definite calls before it
+  // and the unknown ops invoked by then (`unknownCandidates`, the head of each
+  // queue) are the candidates; and which values they want, for starting runs
+  // of unknown ops (stamped per survey so that resetting is O(1); `wantsAny`
+  // when a failed cas wants any change).
+  let firstReturn: EventNode | null = null;
+  let limit = Infinity;
+  const unknownCandidates = new Int32Array(queues.length);
+  let unknownCount = 0;
   const wanted = new Int32Array(stateCount);
   let surveyId = 0;
   let wantsAny = false;
   /**
-   * Walks the candidates (calls before the first definite return). With
-   * `forcing`, returns the first forced move (see the main loop) if there is
-   * one. Otherwise records what the candidates want, for starting runs of
-   * unknown ops: a run starting here must be followed by a definite op that
-   * fails now but succeeds on the value the run produces (a read or cas
+   * Walks the candidates. With `forcing`, returns the first forced move (see
+   * the main loop) if there is one. Otherwise records what the candidates
+   * want: a run of unknown ops starting here must be followed by a definite op
+   * that fails now but succeeds on the value the run produces (a read or cas
    * expecting that value, or a failed cas expecting the current one), or by an
    * unknown cas expecting it; a run producing nothing wanted is not started.
    */
   const survey = (chain: number, forcing: boolean): EventNode | null => {
     surveyId++;
     wantsAny = false;
-    for (let e = head.next; e !== null; e = e.next) {
+    let e = head.next;
+    for (; e !== null && e.isCall; e = e.next) {
       const o = op(e.op);
-      if (!e.isCall) {
-        if (o.optional) continue;
-        break; // the first definite return ends the candidates
-      }
       const next = step(o.kind, o.a, o.b, state);
-      if (forcing && !o.optional && (o.kind === READ || o.kind === CAS_FAIL) && next !== -1 && (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1)) return e;
-      if (next === -1 || (o.optional && o.kind === CAS)) {
-        if (o.kind === CAS_FAIL) wantsAny = true;
-        else if (o.kind !== WRITE) wanted[o.a] = surveyId;
-      }
+      if (forcing && (o.kind === READ || o.kind === CAS_FAIL) && next !== -1 && (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1)) return e;
+      if (next !== -1) continue;
+      if (o.kind === CAS_FAIL) wantsAny = true;
+      else wanted[o.a] = surveyId;
+    }
+    firstReturn = e;
+    limit = e === null ? Infinity : op(e.op).ret;
+    unknownCount = 0;
+    for (let q = 0; q < queues.length; q++) {
+      const members = queues[q]!;
+      const i = members[queueUsed[q]!];
+      if (i === undefined || op(i).inv > limit) continue;
+      unknownCandidates[unknownCount++] = i;
+      if (op(i).kind === CAS) wanted[op(i).a] = surveyId;
     }
     return null;
   };
 
+  // Where the scan of the current configuration is: at `entry` in the event
+  // list (definite candidates), or, once past the first return, at `slot` in
+  // `unknownCandidates` (unknown ones, tried last so that configurations using
+  // fewer of them are explored first, which the cache's covering rule prunes
+  // with).
   let entry: EventNode | null = head.next;
+  let slot = -1;
+
+  /** Undoes linearized ops up to and including the last unforced one and resumes its configuration's scan after it; false when nothing is left to undo. */
+  const backtrack = (): boolean => {
+    for (;;) {
+      const i = stackOp.pop();
+      if (i === undefined) return false;
+      const o = op(i);
+      state = stackPrev.pop()!;
+      stackChain.pop();
+      const forced = stackForced.pop()!;
+      flip(i);
+      if (needsValue(o)) needs[o.a]!++;
+      if (producesValue(o)) producers[o.b]!++;
+      if (o.optional) {
+        queueUsed[queueOf[i]!]!--;
+      } else {
+        definiteDone--;
+        const call = callOf[i]!;
+        relink(call.match!);
+        relink(call);
+      }
+      if (forced) continue;
+      survey(chainNow(), false);
+      if (o.optional) {
+        entry = null;
+        slot = unknownCandidates.subarray(0, unknownCount).indexOf(i) + 1;
+      } else {
+        entry = callOf[i]!.next;
+        slot = -1;
+      }
+      return true;
+    }
+  };
+  const fail = (): KeyVerdict => ({ kind: 'fail', reason: explain(best, ops, values, definiteTotal) });
+  /** A snapshot of the current configuration, stuck before `blocking` returns, for the explanation. */
+  const progress = (blocking: EventNode): Progress => {
+    const pending: number[] = [];
+    for (let e = head.next; e !== null && e !== blocking; e = e.next) if (e.isCall) pending.push(e.op);
+    const recent = stackOp.slice(-4);
+    return { done: definiteDone, state, blocking: blocking.op, pending, unknown: unknownCount, recent, earlier: stackOp.length - recent.length, linearized: bits.slice() };
+  };
+
   let fresh = true;
   for (;;) {
     if ((++iterations & 1023) === 0 && performance.now() - started > timeoutMs) return { kind: 'timeout' };
@@ -513,80 +586,72 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
       fresh = false;
       const chain = chainNow();
       const forced = survey(chain, true);
-      if (forced !== null) {
+      if (forced === null) {
+        entry = head.next;
+        slot = -1;
+      } else {
         flip(forced.op);
         const unexplored = remember(state);
         flip(forced.op);
         if (unexplored) {
-          push(forced, state, chain, true);
+          push(forced.op, state, chain, true);
           if (definiteDone === definiteTotal) return { kind: 'ok' };
-          entry = head.next;
           fresh = true;
-        } else {
-          entry = backtrack();
-          if (entry === null) return { kind: 'fail', reason: explain(best, ops, values, definiteTotal) };
+        } else if (!backtrack()) {
+          return fail();
         }
         continue;
       }
-      entry = head.next;
     }
-    if (entry === null) {
-      // Only unknown ops' returns (at +∞) can be last, and they are skipped
-      // below; reaching the end with definite ops left would be a bug here.
-      if (definiteDone === definiteTotal) return { kind: 'ok' };
-      throw new Error('linearizability: internal error, search ran off the event list');
-    }
-    const i = entry.op;
-    const o = op(i);
-    if (entry.isCall) {
+
+    if (slot < 0 && entry !== null && entry.isCall) {
+      // A definite candidate.
+      const i = entry.op;
+      const o = op(i);
       const chain = chainNow();
       const next = step(o.kind, o.a, o.b, state);
-      let take = false;
-      if (next !== -1 && !strands(o, next)) {
-        if (o.optional) {
-          // Canonical runs of unknown ops: each one changes the value, a blind
-          // write/delete only starts a run, and interchangeable ones go in order.
-          take =
-            next !== state &&
-            (chain === NO_CHAIN ? wantsAny || wanted[next] === surveyId : o.kind !== WRITE) &&
-            (classOf[i]! < 0 || classUsed[classOf[i]!] === rankOf[i]);
-        } else {
-          // After a run of unknown ops, only a definite op that needed the run.
-          take = chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1;
-          if (take) {
-            flip(i);
-            take = remember(next);
-            flip(i);
-          }
-        }
+      // After a run of unknown ops, only a definite op that needed the run.
+      let take = next !== -1 && !strands(o, next) && (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1);
+      if (take) {
+        flip(i);
+        take = remember(next);
+        flip(i);
       }
       if (take) {
-        push(entry, next, chain, false);
+        push(i, next, chain, false);
         if (definiteDone === definiteTotal) return { kind: 'ok' };
-        entry = head.next;
         fresh = true;
       } else {
         entry = entry.next;
       }
       continue;
     }
-    if (o.optional) {
-      // An unknown op need never be linearized: its return constrains nothing.
-      entry = entry.next;
+    if (slot < 0) slot = 0; // past the first return: the unknown candidates
+    if (slot < unknownCount) {
+      // An unknown candidate. Canonical runs of unknown ops: each one changes
+      // the value, a blind write/delete only starts a run, and a run starts
+      // only towards a wanted value.
+      const i = unknownCandidates[slot++]!;
+      const o = op(i);
+      const chain = chainNow();
+      const next = step(o.kind, o.a, o.b, state);
+      const take =
+        next !== -1 &&
+        next !== state &&
+        !strands(o, next) &&
+        (chain === NO_CHAIN ? wantsAny || wanted[next] === surveyId : o.kind !== WRITE);
+      if (take) {
+        push(i, next, chain, false);
+        fresh = true;
+      }
       continue;
     }
-    // The return of a definite op not yet linearized: no candidate before it
-    // works from this configuration, so undo the last choice.
-    if (best === null || definiteDone > best.done) best = progress(head, entry, definiteDone, state, stackCall, bits);
-    entry = backtrack();
-    if (entry === null) return { kind: 'fail', reason: explain(best, ops, values, definiteTotal) };
+    // Every candidate of this configuration has been tried: it is a dead end
+    // (the definite op returning first cannot be linearized in time), so undo
+    // the last choice.
+    if (firstReturn !== null && (best === null || definiteDone > best.done)) best = progress(firstReturn);
+    if (!backtrack()) return fail();
   }
-}
-
-function progress(head: EventNode, blocking: EventNode, done: number, state: number, stack: readonly EventNode[], bits: Uint32Array): Progress {
-  const pending: number[] = [];
-  for (let e = head.next; e !== null && e !== blocking; e = e.next) if (e.isCall) pending.push(e.op);
-  return { done, state, blocking: blocking.op, pending, recent: stack.slice(-4).map((e) => e.op), earlier: Math.max(0, stack.length - 4), linearized: bits.slice() };
 }
 
 /** Explains the furthest point the search reached: the value then, and why each candidate op could not come next. */
@@ -605,8 +670,8 @@ function explain(best: Progress | null, ops: readonly CompiledOp[], values: Valu
     if (next !== state && needer >= 0 && needer !== i && !reproducible) return `it would overwrite the value that ${describe(needer)} still needs, and nothing left produces it again`;
     return 'every order continuing with it fails later';
   };
-  const definite = best.pending.filter((i) => i !== best.blocking && !ops[i]!.optional);
-  const unknown = best.pending.length - definite.length - 1;
+  const definite = best.pending.filter((i) => i !== best.blocking);
+  const { unknown } = best;
   const recent = best.recent.length === 0 ? 'nothing yet' : `${best.earlier > 0 ? `${best.earlier} more, then ` : ''}${best.recent.map(describe).join(', ')}`;
   const candidates = [best.blocking, ...definite].map((i) => `${describe(i)}: ${why(i)}`);
   return (
