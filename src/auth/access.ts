@@ -7,14 +7,17 @@ import type { Action, Principal } from './tokens.js';
  * - `token`: any valid token (limits, the OpenAPI document, unknown routes);
  * - `admin`: an admin token (metrics, status, admin routes);
  * - `keys`: each listed key with its action (single keys, seed routes, txns);
- * - `range`: one grant covering the whole byte range (lists, prefix deletes, prefix watches).
+ * - `range`: one grant covering the whole byte range (lists, prefix deletes, prefix watches);
+ * - `all`: each of several (a watch: read and watch).
  */
 export type Access =
   | { kind: 'public' }
   | { kind: 'token' }
   | { kind: 'admin' }
   | { kind: 'keys'; needs: ReadonlyArray<{ key: string; action: Action }> }
-  | { kind: 'range'; action: Action; start: Buffer; end: Buffer | null };
+  | { kind: 'range'; action: Action; start: Buffer; end: Buffer | null }
+  /** Every one of these (a watch needs read and watch over its range). */
+  | { kind: 'all'; of: readonly Access[] };
 
 export const PUBLIC: Access = { kind: 'public' };
 export const ANY_TOKEN: Access = { kind: 'token' };
@@ -37,6 +40,8 @@ export function allows(principal: Principal, access: Access): boolean {
       return access.needs.every(({ key, action }) => principal.grants.some((grant) => grant.actions.has(action) && key.startsWith(grant.prefix)));
     case 'range':
       return principal.grants.some((grant) => grant.actions.has(access.action) && grantCovers(grant.prefix, access.start, access.end));
+    case 'all':
+      return access.of.every((part) => allows(principal, part));
   }
 }
 

@@ -6,7 +6,7 @@ export const TOKEN_USAGE = `Usage:
   kvs token create --name NAME --admin
 
 ACTIONS is a comma list of ${ACTIONS.join(', ')}; PREFIX may be empty (every key),
-e.g. --grant app/:read,write --grant :watch
+e.g. --grant app/:read,write,watch --grant config/:read
 Prints a new random token once, and the entry to add to the KV_TOKENS_FILE
 (it holds only the token's SHA-256).
 `;

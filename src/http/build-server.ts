@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Limits } from '../core/limits.js';
 import type { StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
-import { drainConnectionsOnClose } from './connection-drain.js';
+import { guardConnections } from './connection-drain.js';
 import { createFastRead } from './fast-read.js';
 import { lacksHost, toOriginForm } from './request-target.js';
 import { KvError } from '../core/errors.js';
@@ -113,7 +113,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     // Refused by lacksHost() instead, with a problem document.
     requireHostHeader: false,
   };
-  let drainConnections = () => {};
+  let guard: ReturnType<typeof guardConnections> = { startDraining: () => {} };
   const app = Fastify({
     ...(logRequests ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     serverFactory: (handler) => {
@@ -129,8 +129,11 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
               toOriginForm(request);
               if (!fastRead(request, response)) handler(request, response);
             };
-      const server = options.tls === undefined ? createServer(serverOptions, listener) : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, listener);
-      drainConnections = drainConnectionsOnClose(server, options.tls !== undefined);
+      const server =
+        options.tls === undefined
+          ? createServer(serverOptions, listener)
+          : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: connection.headersTimeout }, listener);
+      guard = guardConnections(server, options.tls !== undefined);
       // Expect: anything but 100-continue (which Node answers itself).
       server.on('checkExpectation', (_request, response: ServerResponse) => writeProblem(response, new KvError('expectation_failed', 'only "Expect: 100-continue" is supported')));
       return server;
@@ -149,7 +152,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   // that closing does not wait for them (clients reconnect with Last-Event-ID).
   app.addHook('preClose', (done) => {
     watchStreams.closeAll();
-    drainConnections();
+    guard.startDraining();
     done();
   });
   app.addHook('onClose', (_instance, done) => {

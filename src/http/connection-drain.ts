@@ -5,32 +5,54 @@ import type { Socket } from 'node:net';
 const CLOSING_KEEP_ALIVE_MS = 100;
 const SWEEP_INTERVAL_MS = 50;
 
+type HttpSocket = Socket & { _httpMessage?: unknown; _parent?: Socket };
+
 /**
- * Graceful close without waiting out keep-alive timeouts. Node's close() ends
- * the connections idle at that moment, but not those that become idle later
- * (a response finishing, a streamed response the client abandoned): each would
- * hold the close up for the whole keep-alive timeout (65 s). So, from the
- * start of the close, connections with no response under way are ended every
- * 50 ms, and any response finishing gets a 100 ms keep-alive. Requests being
- * answered are never cut.
+ * Keeps connections from outliving their use:
+ *
+ * - Graceful close without waiting out keep-alive: Node's close() ends the
+ *   connections idle at that moment, not those that become idle later (a
+ *   response finishing, a stream the client abandoned), each of which would
+ *   hold the close up for the whole keep-alive timeout (65 s). From the start
+ *   of the close, connections with no response under way are ended every 50 ms
+ *   and a finishing response gets a 100 ms keep-alive; requests being answered
+ *   are never cut. With TLS, connections still in their handshake are ended too.
+ *
+ * Returns what to call when the close begins.
  */
-export function drainConnectionsOnClose(server: Server, secure: boolean): () => void {
-  const sockets = new Set<Socket>();
-  // With TLS, HTTP runs on the TLS socket, not on the TCP one 'connection' gives.
-  server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => {
+export function guardConnections(server: Server, secure: boolean): { startDraining: () => void } {
+  const sockets = new Set<HttpSocket>();
+  const handshaking = new Set<Socket>();
+
+  const track = (socket: HttpSocket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-  });
-  return () => {
-    server.keepAliveTimeout = CLOSING_KEEP_ALIVE_MS;
-    const sweep = () => {
-      for (const socket of sockets) {
-        if ((socket as Socket & { _httpMessage?: unknown })._httpMessage == null) socket.destroy();
-      }
-      if (sockets.size === 0) clearInterval(timer);
-    };
-    const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
-    timer.unref();
-    sweep();
+  };
+  if (secure) {
+    // HTTP runs on the TLS socket; the TCP one is only seen during the handshake (whose own timeout is set by the caller).
+    server.on('connection', (raw: Socket) => {
+      handshaking.add(raw);
+      raw.once('close', () => handshaking.delete(raw));
+    });
+    server.on('secureConnection', (socket: HttpSocket) => {
+      if (socket._parent !== undefined) handshaking.delete(socket._parent);
+      track(socket);
+    });
+  } else {
+    server.on('connection', track);
+  }
+
+  return {
+    startDraining() {
+      server.keepAliveTimeout = CLOSING_KEEP_ALIVE_MS;
+      for (const raw of handshaking) raw.destroy();
+      const sweep = () => {
+        for (const socket of sockets) if (socket._httpMessage == null) socket.destroy();
+        if (sockets.size === 0) clearInterval(timer);
+      };
+      const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
+      timer.unref();
+      sweep();
+    },
   };
 }

@@ -174,17 +174,21 @@ describe('actions: read, write and watch are separate', () => {
     expectProblem(await putValue(base, 'other/w', 'x', { headers }), 403, 'forbidden');
   });
 
-  it('watch needs watch: a watch-only token streams app/ but not a wider prefix', async () => {
+  it('a watch needs read and watch over its range: watch alone would reveal values and history', async () => {
     const controller = new AbortController();
     try {
-      const response = await fetch(`${base}/v1/watch?prefix=app/`, { headers: as('watcher'), signal: controller.signal });
+      const response = await fetch(`${base}/v1/watch?prefix=app/`, { headers: as('app'), signal: controller.signal });
       assert.equal(response.status, 200);
       assert.match(response.headers.get('content-type') ?? '', /^text\/event-stream/);
     } finally {
       controller.abort();
     }
-    for (const query of ['prefix=ap', 'prefix=', 'key=app0', 'key=other/x']) {
+    for (const query of ['prefix=app/', 'prefix=app/&since=0', 'prefix=app/&values=false', 'key=app/a']) {
       expectProblem(await request(`${base}/v1/watch?${query}`, { headers: as('watcher') }), 403, 'forbidden');
+      expectProblem(await request(`${base}/v1/watch?${query}`, { headers: as('reader') }), 403, 'forbidden');
+    }
+    for (const query of ['prefix=ap', 'prefix=', 'key=app0', 'key=other/x']) {
+      expectProblem(await request(`${base}/v1/watch?${query}`, { headers: as('app') }), 403, 'forbidden');
     }
   });
 

@@ -142,6 +142,18 @@ describe('HTTPS', () => {
     }
   });
 
+  it('closing does not wait for a TCP connection that never finished its TLS handshake', async () => {
+    const server = await startTestServer({ tls: { cert: certificate.cert, key: certificate.key } });
+    const silent = connect(Number(new URL(server.url).port), '127.0.0.1');
+    silent.on('error', () => {});
+    await new Promise((resolve) => silent.once('connect', resolve));
+    await sleep(50);
+    const started = Date.now();
+    await server.close();
+    assert.ok(Date.now() - started < 3_000, `close took ${Date.now() - started} ms`);
+    silent.destroy();
+  });
+
   it('kvs serve with KV_TLS_CERT and KV_TLS_KEY listens on https://', async () => {
     const server = await spawnServer({ DATA_DIRECTORY: tempDirectory(), KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile }, { httpsCa: certificate.cert });
     try {

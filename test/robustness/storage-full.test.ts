@@ -32,12 +32,17 @@ describe('storage full (KV_MAX_DATA_BYTES)', () => {
       const problem = expectProblem(refused, 507, 'storage_full');
       assert.match(problem.detail, /KV_MAX_DATA_BYTES/);
       assert.ok(acknowledged.length > 50, `only ${acknowledged.length} writes before the cap`);
-      assert.ok((await metricValue(server.url, 'kvs_store_data_bytes')) >= CAP_BYTES);
+      // Refused when the next write would not fit: the store is just under its cap.
+      const used = await metricValue(server.url, 'kvs_store_data_bytes');
+      assert.ok(used > CAP_BYTES - 32 * 1024 && used <= CAP_BYTES, `${used} bytes used at the refusal, cap ${CAP_BYTES}`);
 
-      // Every kind of write that adds data is refused...
-      expectProblem(await request(`${server.url}/v1/kv/counter?op=add&by=1`, { method: 'POST' }), 507, 'storage_full');
-      expectProblem(await postJson(`${server.url}/v1/txn`, { ops: [{ op: 'put', key: 'txn', value: 1 }] }), 507, 'storage_full');
-      assert.equal((await postJson(`${server.url}/put`, { key: 'seed', value: 1 })).status, 507);
+      // Every kind of write that adds as much is refused...
+      expectProblem(await postJson(`${server.url}/v1/txn`, { ops: [{ op: 'put', key: 'txn', value: VALUE }] }), 507, 'storage_full');
+      assert.equal((await postJson(`${server.url}/put`, { key: 'seed', value: VALUE })).status, 507);
+      // ...down to the smallest, once the room left is used up.
+      let counter;
+      for (let i = 0; i < 1000 && counter?.status !== 507; i++) counter = await request(`${server.url}/v1/kv/counter/${i}?op=add&by=1`, { method: 'POST' });
+      expectProblem(counter!, 507, 'storage_full');
       // ...while reads, lists and deletes work.
       assert.equal((await request(`${server.url}/v1/kv/${acknowledged[0]}`)).text, VALUE);
       assert.equal((await request(`${server.url}/v1/kv?prefix=fill/&limit=5`)).status, 200);
@@ -63,6 +68,24 @@ describe('storage full (KV_MAX_DATA_BYTES)', () => {
         assert.equal(response.status, 200, `${key} lost`);
       }
       assert.equal((await request(`${server.url}/v1/kv/after-free`)).text, 'ok');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a burst of large writes below the cap cannot take the store past it, and one write larger than the room left is refused', async () => {
+    const cap = 1024 * 1024;
+    const server = await startTestServer({ limits: { maxDataBytes: cap } });
+    try {
+      const big = Buffer.alloc(200 * 1024, 7);
+      const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => putValue(server.url, `big/${i}`, big)));
+      const accepted = responses.filter((response) => response.status === 201).length;
+      assert.ok(accepted >= 1, 'nothing fitted');
+      assert.ok(responses.every((response) => response.status === 201 || response.status === 507), responses.map((response) => response.status).join(','));
+      assert.ok((await metricValue(server.url, 'kvs_store_data_bytes')) <= cap, 'the store went past its cap');
+      // A value larger than the whole cap never fits, even in an empty store's room.
+      expectProblem(await putValue(server.url, 'huge', Buffer.alloc(cap, 1)), 507, 'storage_full');
+      expectProblem(await request(`${server.url}/v1/admin/import`, { method: 'POST', body: `${JSON.stringify({ key: 'imp', value: Buffer.alloc(600 * 1024, 2).toString('base64'), contentType: 'application/octet-stream' })}\n` }), 507, 'storage_full');
     } finally {
       await server.close();
     }

@@ -196,3 +196,22 @@ describe('grantCovers', () => {
     assert.equal(grantCovers('', Buffer.from([0xff]), null), true);
   });
 });
+
+describe('allows: all of several needs', () => {
+  const watchRange = (prefix: string): Access => ({
+    kind: 'all',
+    of: [
+      { kind: 'range', action: 'read', start: keyBytes(prefix), end: prefixEnd(keyBytes(prefix)) },
+      { kind: 'range', action: 'watch', start: keyBytes(prefix), end: prefixEnd(keyBytes(prefix)) },
+    ],
+  });
+  const principal = (grants: Array<{ prefix: string; actions: Action[] }>): Principal => ({ name: 't', admin: false, grants: grants.map((grant) => ({ prefix: grant.prefix, actions: new Set(grant.actions) })) });
+
+  it('is allowed only when every part is, possibly by different grants', () => {
+    assert.equal(allows(principal([{ prefix: 'app/', actions: ['read', 'watch'] }]), watchRange('app/')), true);
+    assert.equal(allows(principal([{ prefix: 'app/', actions: ['read'] }, { prefix: '', actions: ['watch'] }]), watchRange('app/')), true);
+    assert.equal(allows(principal([{ prefix: '', actions: ['watch'] }]), watchRange('app/')), false, 'watch alone would reveal values');
+    assert.equal(allows(principal([{ prefix: 'app/', actions: ['read'] }]), watchRange('app/')), false);
+    assert.equal(allows(principal([{ prefix: 'app/x/', actions: ['read', 'watch'] }]), watchRange('app/')), false);
+  });
+});

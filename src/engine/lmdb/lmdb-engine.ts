@@ -63,6 +63,8 @@ export class LmdbEngine implements StorageEngine {
   private lock: StoreLock | null = null;
   /** The store's size after the last commit (see measureDataBytes). */
   private dataBytes = 0;
+  /** What accepted writes not yet measured may add (see txn). */
+  private reservedBytes = 0;
 
   constructor(private readonly options: LmdbEngineOptions) {
     this.now = options.now ?? Date.now;
@@ -174,14 +176,20 @@ export class LmdbEngine implements StorageEngine {
   }
 
   txn(request: TxnRequest): Promise<TxnResult> {
-    // At the cap, writes that add data are refused; deletes (and txns of only deletes and gets) still run, and free space.
+    // A write that adds data is refused if it could take the store past the cap,
+    // counting what writes already accepted but not yet measured will add;
+    // deletes (and txns of only deletes and gets) always run, and free space.
     const cap = this.options.maxDataBytes ?? 0;
-    if (cap > 0 && this.dataBytes >= cap && request.ops.some((op) => op.op === 'put' || op.op === 'add')) {
+    const adding = cap > 0 ? estimatedGrowthBytes(request) : 0;
+    if (adding === 0) return this.write((ctx) => applyTxn(ctx, request));
+    if (this.dataBytes + this.reservedBytes + adding > cap) {
       return Promise.reject(
-        new KvError('storage_full', `the store has reached its size limit (${cap} bytes, KV_MAX_DATA_BYTES); delete keys to free space`, { limit: cap }),
+        new KvError('storage_full', `the store is at its size limit (${cap} bytes, KV_MAX_DATA_BYTES): this write does not fit; delete keys to free space`, { limit: cap }),
       );
     }
-    return this.write((ctx) => applyTxn(ctx, request));
+    this.reservedBytes += adding;
+    // Released once the batch is measured (afterBatch runs before writers are answered).
+    return this.write((ctx) => applyTxn(ctx, request)).finally(() => (this.reservedBytes -= adding));
   }
 
   async *snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
@@ -382,4 +390,21 @@ function measureDataBytes(stores: Stores): number {
     pages += stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages;
   }
   return pages * pageSize;
+}
+
+/** Page overhead per stored entry, roughly (LMDB node header, record header, log event envelope). */
+const ENTRY_OVERHEAD_BYTES = 64;
+
+/**
+ * An upper estimate of what a txn's puts and adds add to the store: each value
+ * and key is stored twice (the live record and the change log), plus overhead.
+ * Zero for txns that only delete or read.
+ */
+function estimatedGrowthBytes(request: TxnRequest): number {
+  let bytes = 0;
+  for (const op of request.ops) {
+    if (op.op === 'put') bytes += 2 * (op.value.length + Buffer.byteLength(op.key) + ENTRY_OVERHEAD_BYTES);
+    else if (op.op === 'add') bytes += 2 * (Buffer.byteLength(op.key) + 32 + ENTRY_OVERHEAD_BYTES);
+  }
+  return bytes;
 }

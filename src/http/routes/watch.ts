@@ -14,9 +14,16 @@ export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise
 
   const access = (request: FastifyRequest): Access => {
     const filter = watchFilter(request.query as Query, limits.maxKeyBytes);
-    if ('key' in filter) return keyAccess(filter.key, 'watch');
+    // A watch reveals keys, revisions and (by default) values, history included: it needs read as well as watch.
+    if ('key' in filter) return keyAccess(filter.key, 'read', 'watch');
     const { lower, upper } = rangeBounds(filter.prefix, undefined, undefined);
-    return { kind: 'range', action: 'watch', start: lower, end: upper };
+    return {
+      kind: 'all',
+      of: [
+        { kind: 'range', action: 'read', start: lower, end: upper },
+        { kind: 'range', action: 'watch', start: lower, end: upper },
+      ],
+    };
   };
 
   // No HEAD: a watch is a stream that never ends, and its headers say nothing a GET's would not.
