@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { TokenRegistry, TokensFileError } from './auth/tokens.js';
 import { pino, type Logger } from 'pino';
@@ -69,6 +70,12 @@ function loadAccess(config: Config): { tokens: TokenRegistry; tls: { cert: Buffe
       tls = { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
     } catch (error) {
       throw new ConfigError(`the TLS certificate or key could not be read: ${(error as Error).message}`);
+    }
+    try {
+      // Parsed now, so that a file that is not a PEM certificate and its key stops the start before anything is opened.
+      createSecureContext(tls);
+    } catch (error) {
+      throw new ConfigError(`KV_TLS_CERT / KV_TLS_KEY are not a usable PEM certificate and private key: ${(error as Error).message}`);
     }
   }
   return { tokens, tls };

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { Agent, get as httpGet, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { TokenRegistry } from '../../src/auth/tokens.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
@@ -185,6 +186,12 @@ describe('security settings that cannot work stop the start', () => {
     assert.equal(unreadable.status, 2);
     assert.match(unreadable.stderr, /TLS/);
     assert.equal(unreadable.stderr.trim().split('\n').length, 1, unreadable.stderr);
+    // Files that exist but are no PEM certificate and key: exit 2 too, before any store is created.
+    const directory = tempDirectory();
+    const notPem = failedStart({ KV_TLS_CERT: '/etc/hostname', KV_TLS_KEY: '/etc/hostname', DATA_DIRECTORY: directory });
+    assert.equal(notPem.status, 2, notPem.stderr);
+    assert.match(notPem.stderr, /KV_TLS_CERT/);
+    assert.deepEqual(readdirSync(directory), [], 'the data directory was written to');
   });
 
   it('an empty KV_ADMIN_TOKEN or a bad KV_PROTECTED_MODE: exit 2', () => {
@@ -266,6 +273,22 @@ describe('connection limits', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('a connection that never sends a byte is answered 408 and closed when headersTimeout passes', async () => {
+    const port = Number(new URL(server.url).port);
+    const started = Date.now();
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      // Read (a paused socket would never see the close).
+      socket.on('data', (chunk) => (received += chunk.toString()));
+      socket.on('close', () => resolve(received));
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error('a silent connection was kept for 10 s')), 10_000).unref();
+    });
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.ok(Date.now() - started < 5_000, `closed after ${Date.now() - started} ms`);
   });
 
   it('the default limits are the documented ones', () => {
