@@ -13,44 +13,57 @@
  * interval is [invokedAt, +∞) and it is optional. Unknown reads observe
  * nothing and are dropped.
  *
- * ALGORITHM. Wing & Gong's search with Lowe's just-in-time linearization and
- * memoization, as in Porcupine (Athalye):
- * - P-compositionality: linearizability is local (Herlihy & Wing), so each key
- *   is checked on its own, which keeps every search small.
- * - The calls and returns of one key's operations are kept in a doubly linked
- *   list in time order (a call before a return at equal timestamps: we cannot
- *   tell which came first, so we allow them to overlap). The search walks the
- *   list: an operation whose call comes before the first remaining return may
- *   be linearized next; reaching the return of an operation not yet
- *   linearized means the current prefix is a dead end, so it backtracks
- *   (undoes the last choice and tries the next candidate). Linearizing lifts
- *   the call and return out of the list; backtracking relinks them.
- * - A cache of configurations (set of linearized operations as a bitset, and
- *   the register value) already explored prunes the search: reaching the same
- *   configuration again by another order cannot lead anywhere new.
- *   Bitsets are hashed incrementally (Zobrist) and stored compactly (the
- *   words after the fully linearized prefix), then compared exactly.
- * - Unknown operations never block (their return is at +∞) and need not be
- *   linearized at all; the search succeeds once every definite operation is.
- *   To stop optional operations from multiplying the search, it only
- *   considers them in a canonical position (any linearization can be
- *   rewritten into one): a run of unknown operations starting from value s0
- *   must change the value, may contain a blind write/delete only as its first
- *   element (a later one would make the earlier ones pointless), and must be
- *   followed at once by a definite operation that fails on s0 (otherwise the
- *   run could be moved after that operation, or dropped). Unknown writes
- *   whose value nothing could observe are dropped before the search.
+ * ALGORITHM. Each key is checked on its own (P-compositionality:
+ * linearizability is local, Herlihy & Wing), in two stages.
+ *
+ * 1. Quick checks, O(n log n): an observation of a value nothing could have
+ *    produced; and, for values written only once (the recorder writes unique
+ *    values), Gibbons & Korach's zones extended to cas (`segmentViolation`),
+ *    which refute stale and future reads, lost writes and double cas at once
+ *    and name the operations involved.
+ * 2. Search: Wing & Gong's depth-first search over linearization orders, with
+ *    Lowe's just-in-time linearization and memoization, as in Porcupine:
+ *    - The calls and returns of the definite ops are a doubly linked list in
+ *      time order (calls first at equal times: we cannot tell which came
+ *      first, so we let them overlap). The candidates to linearize next are
+ *      the calls before the first remaining return; when none works, that
+ *      return's op can no longer be linearized in time: backtrack. Linearizing
+ *      lifts the call and return out of the list; backtracking relinks them.
+ *    - A cache of explored configurations (definite ops linearized, unknown
+ *      ops linearized, value), Zobrist-hashed and stored in flat typed
+ *      arrays, prunes configurations reached again by another order, and
+ *      those with more unknown ops than one that already failed.
+ *    - Forced moves: a read or failed cas that succeeds on the current value
+ *      is linearized at once, without trying alternatives (it commutes with
+ *      everything pending). Together with the next rule this is what keeps
+ *      correct histories near-linear.
+ *    - Stranded values: the search never leaves a value that an op still to be
+ *      linearized needs when nothing left can produce it again, nor enters one
+ *      that an op bound to come before that needer would have to change.
+ *    - Values that no op compares against are merged into one state.
+ *    - Unknown ops have no return event; they are tried after the definite
+ *      candidates, and only in a canonical position (any linearization can be
+ *      rewritten into one): a run of them changes the value, starts with at
+ *      most one blind write/delete, and ends with a definite op that fails on
+ *      the value before the run and succeeds after it. Unknown writes of the
+ *      same value are used in invocation order; unknown writes whose value
+ *      nothing can observe are dropped.
  *
  * COMPLEXITY. Checking linearizability is NP-complete in general, so the worst
- * case is exponential: the search visits at most one expansion per distinct
- * (linearized set, value) configuration. With just-in-time linearization the
- * linearized sets are "everything returned before some point, plus a subset of
- * the operations open at that point", so for n operations per key, c of them
- * concurrent at a time and u relevant unknowns, the bound is about
- * n · 2^(c+u) · (values), each step costing O(c + u) to scan candidates plus
- * O(n/32) to hash and compare bitsets. Histories from a correct server need
- * little or no backtracking and check in roughly O(n · c) steps. Each key's
- * search stops after `timeoutMs` (default 30 s) with a 'timeout' result.
+ * case is exponential: the search expands each distinct configuration at most
+ * once, and with just-in-time linearization a configuration is "everything
+ * returned before some point, plus a subset of the c ops open then" and a
+ * value, so for n ops per key and u relevant unknown ops the bound is about
+ * n · 2^(c+u) · (values compared), each expansion costing O(c + u). Histories
+ * of a correct server check in roughly O(n · c): the performance tests in
+ * test/unit/linearizability.test.ts print the figures (2,000 ops on one key
+ * with 8 clients: tens of ms; with 16: about 0.1 s). Refuting a violation
+ * the quick checks miss means exhausting the consistent orders before it:
+ * seconds for 2,000 ops with 16 heavily overlapping clients, and it can run
+ * out of time with many unknowns on top. Each key's search stops after
+ * `timeoutMs` (default 30 s) with a 'timeout' result rather than hanging.
+ * Memory: 50-100 bytes per explored configuration (a few hundred MB in the
+ * worst 30 s).
  */
 
 export type RegisterOp =
@@ -203,6 +216,9 @@ function checkKey(entries: readonly HistoryEntry[], initialValue: string | null,
     return { kind: 'fail', reason: `${describeOp(op, values)} ${what} ${showValue(values.name(op.a))}, which neither the initial value nor any write, delete or cas on this key could have produced` };
   }
 
+  const segments = segmentViolation(ops, initial, values);
+  if (segments !== null) return { kind: 'fail', reason: segments };
+
   // Unknown operations that cannot matter are dropped (see the header): an
   // unknown cas expecting a value that never exists, and an unknown blind
   // write whose value nothing observes, when no failed cas could be
@@ -223,17 +239,141 @@ function checkKey(entries: readonly HistoryEntry[], initialValue: string | null,
 
   // Values that no operation compares against (no read returned them, no cas
   // expected them) are indistinguishable to every operation, so they all
-  // become one state, OTHER (null stays itself, for readable explanations). With unique values most writes are never read
-  // back, and this keeps the (linearized set, value) space small.
+  // become one state, OTHER (null stays itself, for readable explanations).
+  // With unique values most writes are never read back, and this keeps the
+  // (linearized set, value) space small.
   const compared = new Set<number>();
   for (const op of ops) if (op.kind !== WRITE) compared.add(op.a);
   const abstract = (value: number): number => (value === 0 || compared.has(value) ? value : OTHER);
   ops = ops.map((op) => ({ ...op, b: abstract(op.b) }));
 
-  // Bit i of the cache's bitsets is ops[i]; sorting by invocation keeps the
-  // linearized set a dense prefix plus a few bits, which the cache stores compactly.
+  // Sorting by invocation keeps the linearized set a dense prefix plus a few
+  // bits (the cache stores only those), and gives unknown ops their order.
   ops.sort((x, y) => x.inv - y.inv || x.ret - y.ret || x.entry.id - y.entry.id);
   return search(ops, abstract(initial), values, timeoutMs);
+}
+
+/**
+ * Segments: necessary conditions for values written exactly once (Gibbons &
+ * Korach's zones for read/write registers, extended to cas), checked in
+ * O(n log n) before the search. They refute the usual anomalies (stale and
+ * future reads, lost writes, a cas succeeding twice on one value) at once and
+ * name the operations involved, however large the history.
+ *
+ * A value v with a single producer P (the one write or cas that writes it, or
+ * the initial value) is current during one contiguous stretch of any
+ * linearization: from P to the next change. Every definite read of v and cas
+ * expecting v (its "needers") falls inside it, so it spans at least the time
+ * from the earliest return to the latest invocation among P and the needers:
+ * if low < high, v is current throughout (low, high). So, for such values:
+ * - a needer cannot return before P is invoked;
+ * - two cas expecting v cannot both succeed (the first replaced v for good),
+ *   and nothing can see v after a cas expecting v returned;
+ * - two such stretches cannot overlap; nor can the ops of another value v'
+ *   all overlap (each invoked by `high'`, none returned before `low'`,
+ *   high' ≤ low') inside v's stretch, since they need v' current meanwhile;
+ * - a definite op that cannot take effect while v is current without changing
+ *   it (a write of another value, a read or cas expecting another, a cas
+ *   expecting v and failing) cannot lie entirely inside v's stretch.
+ * Returns the explanation of the first violation found, or null.
+ */
+function segmentViolation(ops: readonly CompiledOp[], initial: number, values: ValueTable): string | null {
+  interface Cluster {
+    value: number;
+    producer: CompiledOp | null; // null: the initial value
+    members: Set<CompiledOp>; // the producer and the needers
+    low: number; // the earliest return among them
+    lowOp: CompiledOp | null;
+    high: number; // the latest invocation among them
+    highOp: CompiledOp | null;
+  }
+  const show = (v: number): string => showValue(values.name(v));
+  const describe = (o: CompiledOp | null): string => (o === null ? 'the initial value' : describeOp(o, values));
+  const producers = new Map<number, CompiledOp[]>();
+  for (const o of ops) {
+    if (o.kind !== WRITE && o.kind !== CAS) continue;
+    let list = producers.get(o.b);
+    if (list === undefined) producers.set(o.b, (list = []));
+    list.push(o);
+  }
+  const needers = new Map<number, CompiledOp[]>();
+  for (const o of ops) {
+    if (o.optional || (o.kind !== READ && o.kind !== CAS)) continue;
+    let list = needers.get(o.a);
+    if (list === undefined) needers.set(o.a, (list = []));
+    list.push(o);
+  }
+
+  const clusters: Cluster[] = [];
+  for (const [v, list] of needers) {
+    const made = producers.get(v) ?? [];
+    if (made.length + (v === initial ? 1 : 0) !== 1) continue;
+    const producer = made[0] ?? null;
+    const pInv = producer?.inv ?? -Infinity;
+    const pRet = producer?.ret ?? -Infinity;
+    const name = `${show(v)} (written only by ${describe(producer)})`;
+    for (const r of list) {
+      if (r.ret < pInv) return `${describe(r)} observed ${name} but returned before that write was invoked`;
+    }
+    const consumers = list.filter((o) => o.kind === CAS);
+    if (consumers.length >= 2) {
+      return `${describe(consumers[0]!)} and ${describe(consumers[1]!)} both succeeded expecting ${name}: whichever took effect first replaced it for good`;
+    }
+    const consumer = consumers[0];
+    if (consumer !== undefined) {
+      for (const r of list) {
+        if (r !== consumer && r.inv > consumer.ret) return `${describe(r)} observed ${name} after ${describe(consumer)} had replaced it`;
+      }
+    }
+    const cluster: Cluster = { value: v, producer, members: new Set(list), low: pRet, lowOp: producer, high: pInv, highOp: producer };
+    if (producer !== null) cluster.members.add(producer);
+    for (const r of list) {
+      if (r.ret < cluster.low) [cluster.low, cluster.lowOp] = [r.ret, r];
+      if (r.inv > cluster.high) [cluster.high, cluster.highOp] = [r.inv, r];
+    }
+    clusters.push(cluster);
+  }
+
+  const stretch = (c: Cluster): string =>
+    `${show(c.value)} (written only by ${describe(c.producer)}) must be the value throughout (${c.low.toFixed(3)}, ${c.high.toFixed(3)}): ` +
+    `${describe(c.lowOp)} returned at the start having ${c.lowOp === c.producer ? 'written' : 'seen'} it, and ${describe(c.highOp)} was invoked at the end and ${c.highOp === c.producer ? 'wrote' : 'saw'} it`;
+  // The stretches (proper zones) in time order; they must not overlap.
+  const zones = clusters.filter((c) => c.low < c.high).sort((x, y) => x.low - y.low);
+  for (let k = 1; k < zones.length; k++) {
+    const [before, after] = [zones[k - 1]!, zones[k]!];
+    if (after.low < before.high) return `two values must be current at once: ${stretch(before)}; and ${stretch(after)}`;
+  }
+  /** The stretch that something needing [high, low] (from its latest invocation to its earliest return) cannot avoid, if any. */
+  const clash = (high: number, low: number): Cluster | null => {
+    let lo = 0;
+    let hi = zones.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (zones[mid]!.low < high) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    const zone = zones[found];
+    return zone !== undefined && low < zone.high ? zone : null;
+  };
+  for (const c of clusters) {
+    if (c.low < c.high) continue;
+    const zone = clash(c.high, c.low);
+    if (zone !== null && zone !== c) {
+      return `${stretch(zone)}; but every op observing ${show(c.value)} (written only by ${describe(c.producer)}) overlaps [${c.high.toFixed(3)}, ${c.low.toFixed(3)}], inside that stretch`;
+    }
+  }
+  for (const o of ops) {
+    if (o.optional) continue;
+    const zone = clash(o.inv, o.ret);
+    if (zone === null || zone.members.has(o) || step(o.kind, o.a, o.b, zone.value) === zone.value) continue;
+    return `${stretch(zone)}; but ${describe(o)} lies entirely inside that stretch and cannot take effect while ${show(zone.value)} is current without changing it`;
+  }
+  return null;
 }
 
 function compile(entry: HistoryEntry, values: ValueTable): CompiledOp | null {
@@ -270,12 +410,112 @@ interface EventNode {
   next: EventNode | null;
 }
 
-/** An explored configuration in the cache: the definite ops' bitset minus its all-ones prefix, the unknown ops', and the value. */
-interface CacheEntry {
-  readonly low: number;
-  readonly words: Uint32Array; // the definite ops' bitset, from word `low` on
-  readonly state: number;
-  readonly optional: Uint32Array | null; // the unknown ops linearized (null: none)
+const FULL = 0xffffffff; // a bitset word with every op linearized
+const NO_CHAIN = -1; // not inside a run of unknown ops (see search)
+
+/**
+ * The cache of explored configurations: (definite ops linearized, unknown ops
+ * linearized, value). Histories of thousands of ops can put millions of
+ * configurations here, so it is kept in flat typed arrays (some 50 bytes an
+ * entry) rather than one object per entry: a chained hash table over entries
+ * whose bitsets live in one growing word pool. The definite bitset is stored
+ * without its all-ones prefix and all-zeros suffix (bits follow invocation
+ * order, so what is left is the few words around the window of open ops).
+ */
+class ConfigCache {
+  private heads = new Int32Array(1 << 12).fill(-1); // bucket → first entry
+  private mask = (1 << 12) - 1;
+  private count = 0;
+  private capacity = 1 << 12;
+  private keyOf = new Int32Array(this.capacity); // hash of (definite set, value)
+  private checkOf = new Int32Array(this.capacity); // a second, independent hash
+  private stateOf = new Int32Array(this.capacity);
+  private lowOf = new Int32Array(this.capacity); // first stored word of the definite bitset
+  private lengthOf = new Int32Array(this.capacity); // stored words of the definite bitset
+  private wordsAt = new Int32Array(this.capacity); // where they are in the pool
+  private optionalAt = new Int32Array(this.capacity); // where the unknown ops' bitset is in the pool; -1: none linearized
+  private nextOf = new Int32Array(this.capacity); // the next entry in the bucket
+  private pool = new Uint32Array(1 << 14);
+  private used = 0;
+
+  /**
+   * Adds the configuration; false if it is already covered. A configuration is
+   * covered by an explored one with the same value, the same definite ops, and
+   * a subset of its unknown ops: unknown ops need never be linearized, so
+   * anything possible after using more of them was possible after using
+   * fewer, and that failed.
+   */
+  add(key: number, check: number, state: number, definite: Uint32Array, optional: Uint32Array): boolean {
+    let low = 0;
+    while (low < definite.length && definite[low] === FULL) low++;
+    let high = definite.length;
+    while (high > low && definite[high - 1] === 0) high--;
+    let anyOptional = false;
+    for (let w = 0; w < optional.length && !anyOptional; w++) anyOptional = optional[w] !== 0;
+    const pool = this.pool;
+    for (let e = this.heads[key & this.mask]!; e >= 0; e = this.nextOf[e]!) {
+      if (this.keyOf[e] !== key || this.checkOf[e] !== check || this.stateOf[e] !== state || this.lowOf[e] !== low || this.lengthOf[e] !== high - low) continue;
+      const at = this.wordsAt[e]!;
+      let same = true;
+      for (let w = 0; w < high - low && same; w++) same = pool[at + w] === definite[low + w];
+      if (!same) continue;
+      const optionalAt = this.optionalAt[e]!;
+      if (optionalAt < 0) return false;
+      let subset = true;
+      for (let w = 0; w < optional.length && subset; w++) subset = (pool[optionalAt + w]! & ~optional[w]!) === 0;
+      if (subset) return false;
+    }
+    if (this.count === this.capacity) this.grow();
+    const e = this.count++;
+    this.keyOf[e] = key;
+    this.checkOf[e] = check;
+    this.stateOf[e] = state;
+    this.lowOf[e] = low;
+    this.lengthOf[e] = high - low;
+    this.wordsAt[e] = this.store(definite, low, high);
+    this.optionalAt[e] = anyOptional ? this.store(optional, 0, optional.length) : -1;
+    this.nextOf[e] = this.heads[key & this.mask]!;
+    this.heads[key & this.mask] = e;
+    return true;
+  }
+
+  private store(words: Uint32Array, from: number, to: number): number {
+    if (this.used + (to - from) > this.pool.length) {
+      const pool = new Uint32Array(Math.max(this.pool.length * 2, this.used + (to - from)));
+      pool.set(this.pool);
+      this.pool = pool;
+    }
+    const at = this.used;
+    this.pool.set(words.subarray(from, to), at);
+    this.used += to - from;
+    return at;
+  }
+
+  private grow(): void {
+    const capacity = this.capacity * 2;
+    const widen = (old: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
+      const wider = new Int32Array(capacity);
+      wider.set(old);
+      return wider;
+    };
+    this.keyOf = widen(this.keyOf);
+    this.checkOf = widen(this.checkOf);
+    this.stateOf = widen(this.stateOf);
+    this.lowOf = widen(this.lowOf);
+    this.lengthOf = widen(this.lengthOf);
+    this.wordsAt = widen(this.wordsAt);
+    this.optionalAt = widen(this.optionalAt);
+    this.nextOf = widen(this.nextOf);
+    this.capacity = capacity;
+    // Rehash into twice the buckets, keeping about one entry per bucket.
+    this.heads = new Int32Array(capacity).fill(-1);
+    this.mask = capacity - 1;
+    for (let e = 0; e < this.count; e++) {
+      const bucket = this.keyOf[e]! & this.mask;
+      this.nextOf[e] = this.heads[bucket]!;
+      this.heads[bucket] = e;
+    }
+  }
 }
 
 /** The furthest the search got, for the failure explanation. */
@@ -290,8 +530,6 @@ interface Progress {
   linearized: Uint32Array;
 }
 
-const FULL = 0xffffffff;
-const NO_CHAIN = -1;
 
 function search(ops: readonly CompiledOp[], initial: number, values: ValueTable, timeoutMs: number): KeyVerdict {
   const n = ops.length;
@@ -374,42 +612,9 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
   }
   let h1 = 0;
   let h2 = 0;
-  const cache = new Map<number, CacheEntry[]>();
-
-  /**
-   * Adds the configuration (linearized set, value) to the cache; false if it
-   * is already covered. A configuration is covered by an explored one with
-   * the same value, the same definite ops, and a subset of its unknown ops:
-   * unknown ops need never be linearized, so anything possible after using
-   * more of them was possible after using fewer, and that failed.
-   */
-  const remember = (state: number): boolean => {
-    const key = ((h1 ^ Math.imul(state + 1, 0x9e3779b1)) >>> 0) * 0x200000 + (h2 & 0x1fffff);
-    const words = definiteBits;
-    let low = 0;
-    while (low < words.length && words[low] === FULL) low++;
-    let high = words.length;
-    while (high > low && words[high - 1] === 0) high--;
-    let anyOptional = false;
-    for (let w = 0; w < optionalBits.length && !anyOptional; w++) anyOptional = optionalBits[w] !== 0;
-    const bucket = cache.get(key);
-    if (bucket !== undefined) {
-      for (const seen of bucket) {
-        if (seen.state !== state || seen.low !== low || seen.words.length !== high - low) continue;
-        let same = true;
-        for (let w = 0; w < seen.words.length && same; w++) same = seen.words[w] === words[low + w];
-        if (!same) continue;
-        if (seen.optional === null) return false;
-        let subset = true;
-        for (let w = 0; w < seen.optional.length && subset; w++) subset = (seen.optional[w]! & ~optionalBits[w]!) === 0;
-        if (subset) return false;
-      }
-    }
-    const entry: CacheEntry = { low, words: words.slice(low, high), state, optional: anyOptional ? optionalBits.slice() : null };
-    if (bucket === undefined) cache.set(key, [entry]);
-    else bucket.push(entry);
-    return true;
-  };
+  const cache = new ConfigCache();
+  /** Adds the current configuration with value `state` to the cache; false if it is already covered. */
+  const remember = (state: number): boolean => cache.add(h1 ^ Math.imul(state + 1, 0x9e3779b1), h2 ^ state, state, definiteBits, optionalBits);
   const flip = (i: number): void => {
     bits[i >>> 5]! ^= 1 << (i & 31);
     const r = rank[i]!;
@@ -440,6 +645,37 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
   /** Whether moving from `state` to `next` by linearizing `o` strands the value `state`. */
   const strands = (o: CompiledOp, next: number): boolean =>
     next !== state && producers[state] === 0 && needs[state]! - (needsValue(o) && o.a === state ? 1 : 0) > 0;
+
+  // Doomed values, the same look one step ahead: when linearizing op `i`
+  // makes the value `next` and nothing left can produce it again, the value
+  // must stay until its last needer R is linearized. A definite op that
+  // returned before R was invoked and cannot keep the value (a write of
+  // another value, a read or cas expecting another, a cas failing on it) must
+  // come before R, so it would have to leave the value, and R could not see
+  // it: a dead end. This refutes, at once, an unknown write whose value is
+  // read much later being used early (say, for a failed cas right at a crash).
+  const neededBy: number[][] = Array.from({ length: stateCount }, () => []);
+  for (let i = n - 1; i >= 0; i--) if (needsValue(op(i))) neededBy[op(i).a]!.push(i); // latest invocation first
+  const linearized = (i: number): boolean => (bits[i >>> 5]! & (1 << (i & 31))) !== 0;
+  const DOOM_LOOKAHEAD = 64; // events examined at most: a bound on the cost, not needed for soundness
+  const dooms = (i: number, next: number): boolean => {
+    if (next === state || producers[next]! - (producesValue(op(i)) ? 1 : 0) > 0 || needs[next] === 0) return false;
+    let until = -Infinity; // the invocation of the last needer still to come
+    for (const r of neededBy[next]!) {
+      if (!linearized(r)) {
+        until = op(r).inv;
+        break;
+      }
+    }
+    let seen = 0;
+    for (let e = head.next; e !== null && seen < DOOM_LOOKAHEAD; e = e.next, seen++) {
+      if (e.isCall || e.op === i) continue;
+      const x = op(e.op);
+      if (x.ret >= until) return false;
+      if (step(x.kind, x.a, x.b, next) !== next) return true;
+    }
+    return false;
+  };
 
   // The stack of linearized ops: the op, the value before, the
   // configuration's chain start (the value before the current run of unknown
@@ -491,10 +727,11 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
   /**
    * Walks the candidates. With `forcing`, returns the first forced move (see
    * the main loop) if there is one. Otherwise records what the candidates
-   * want: a run of unknown ops starting here must be followed by a definite op
-   * that fails now but succeeds on the value the run produces (a read or cas
-   * expecting that value, or a failed cas expecting the current one), or by an
-   * unknown cas expecting it; a run producing nothing wanted is not started.
+   * want: a run of unknown ops must end with a definite op that fails on the
+   * value before the run but succeeds on the value the run produces (a read
+   * or cas expecting that value, or a failed cas expecting the value before),
+   * or go on with an unknown cas expecting it; an unknown op producing
+   * nothing wanted is not tried.
    */
   const survey = (chain: number, forcing: boolean): EventNode | null => {
     surveyId++;
@@ -503,20 +740,35 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
     for (; e !== null && e.isCall; e = e.next) {
       const o = op(e.op);
       const next = step(o.kind, o.a, o.b, state);
-      if (forcing && (o.kind === READ || o.kind === CAS_FAIL) && next !== -1 && (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1)) return e;
-      if (next !== -1) continue;
+      // Inside a run of unknown ops, what counts is the value before the run.
+      const onBase = chain === NO_CHAIN ? next : step(o.kind, o.a, o.b, chain);
+      if (forcing && (o.kind === READ || o.kind === CAS_FAIL) && next !== -1 && (chain === NO_CHAIN || onBase === -1)) return e;
+      if (onBase !== -1) continue;
       if (o.kind === CAS_FAIL) wantsAny = true;
       else wanted[o.a] = surveyId;
     }
     firstReturn = e;
     limit = e === null ? Infinity : op(e.op).ret;
     unknownCount = 0;
+    let unknownCas = 0;
     for (let q = 0; q < queues.length; q++) {
       const members = queues[q]!;
       const i = members[queueUsed[q]!];
       if (i === undefined || op(i).inv > limit) continue;
       unknownCandidates[unknownCount++] = i;
-      if (op(i).kind === CAS) wanted[op(i).a] = surveyId;
+      if (op(i).kind === CAS) unknownCas++;
+    }
+    // An unknown cas wants its expected value if what it produces is wanted
+    // (a run can go on through it); to a fixpoint, for runs of several.
+    for (let changed = unknownCas > 0 && !wantsAny; changed; ) {
+      changed = false;
+      for (let k = 0; k < unknownCount; k++) {
+        const o = op(unknownCandidates[k]!);
+        if (o.kind === CAS && wanted[o.b] === surveyId && wanted[o.a] !== surveyId) {
+          wanted[o.a] = surveyId;
+          changed = true;
+        }
+      }
     }
     return null;
   };
@@ -611,7 +863,7 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
       const chain = chainNow();
       const next = step(o.kind, o.a, o.b, state);
       // After a run of unknown ops, only a definite op that needed the run.
-      let take = next !== -1 && !strands(o, next) && (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1);
+      let take = next !== -1 && !strands(o, next) && (chain === NO_CHAIN || step(o.kind, o.a, o.b, chain) === -1) && !dooms(i, next);
       if (take) {
         flip(i);
         take = remember(next);
@@ -639,7 +891,9 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
         next !== -1 &&
         next !== state &&
         !strands(o, next) &&
-        (chain === NO_CHAIN ? wantsAny || wanted[next] === surveyId : o.kind !== WRITE);
+        (chain === NO_CHAIN || o.kind !== WRITE) &&
+        (wantsAny || wanted[next] === surveyId) &&
+        !dooms(i, next);
       if (take) {
         push(i, next, chain, false);
         fresh = true;
@@ -675,8 +929,8 @@ function explain(best: Progress | null, ops: readonly CompiledOp[], values: Valu
   const recent = best.recent.length === 0 ? 'nothing yet' : `${best.earlier > 0 ? `${best.earlier} more, then ` : ''}${best.recent.map(describe).join(', ')}`;
   const candidates = [best.blocking, ...definite].map((i) => `${describe(i)}: ${why(i)}`);
   return (
-    `not linearizable: at most ${best.done} of ${total} definite operations can be ordered consistently ` +
-    `(furthest order found: ${recent}; value then ${showState(state, values)}). ` +
+    `not linearizable: no order of the operations works; the furthest the search got was ${best.done} of ${total} definite operations ` +
+    `(ending: ${recent}; value then ${showState(state, values)}). ` +
     `Next, ${describe(best.blocking)} must take effect before it returned, but no operation that could come next fits: ` +
     `${candidates.join('; ')}${unknown > 0 ? `; (and ${unknown} operations of unknown outcome, none of which helps)` : ''}`
   );
