@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { after } from 'node:test';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
@@ -148,4 +149,35 @@ export async function freePort(): Promise<number> {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The data directories and `kvs serve` processes one test file makes: after
+ * its tests, every process still running is killed and every directory removed.
+ * Call once per file, at its top level.
+ */
+export function leftoversCleanedAfter(prefix: string): {
+  directory(): string;
+  spawn(env: Record<string, string>, options?: Parameters<typeof spawnServer>[1]): Promise<ServerProcess>;
+} {
+  const directories: string[] = [];
+  const processes = new Set<ServerProcess>();
+  after(() => {
+    for (const server of processes) server.kill('SIGKILL');
+    for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+  });
+  return {
+    directory() {
+      const made = tempDirectory(prefix);
+      directories.push(made);
+      return made;
+    },
+    async spawn(env, options) {
+      const server = await spawnServer(env, options);
+      processes.add(server);
+      // Forget it once it has exited: its process group id may be reused.
+      void server.exited.then(() => processes.delete(server));
+      return server;
+    },
+  };
 }

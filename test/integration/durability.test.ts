@@ -1,34 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { request } from '../helpers/http.js';
-import { CLI_PATH, sleep, spawnServer, tempDirectory, type ServerProcess } from '../helpers/server.js';
+import { CLI_PATH, leftoversCleanedAfter, sleep, type ServerProcess } from '../helpers/server.js';
 
 /**
  * Durability through real processes: what a 2xx promises (API.md §9) must
  * survive a restart, SIGTERM, and kill -9 in the middle of writing.
  */
-const directories: string[] = [];
-const processes: ServerProcess[] = [];
-
-function dataDirectory(): string {
-  const directory = tempDirectory('kvs-durability-');
-  directories.push(directory);
-  return directory;
-}
-
-async function start(directory: string, command?: string[]): Promise<ServerProcess> {
-  const server = await spawnServer({ DATA_DIRECTORY: directory }, command ? { command } : {});
-  processes.push(server);
-  return server;
-}
-
-after(() => {
-  for (const server of processes) server.kill('SIGKILL');
-  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-});
+const leftovers = leftoversCleanedAfter('kvs-durability-');
+const dataDirectory = () => leftovers.directory();
+const start = (directory: string, command?: string[]): Promise<ServerProcess> => leftovers.spawn({ DATA_DIRECTORY: directory }, command ? { command } : {});
 
 /** Runs writers against `url` until `stop` is set; returns the writes the server acknowledged. */
 function runWriters(url: string, writers: number, state: { stop: boolean }, keyPrefix = 'w') {
@@ -134,7 +118,6 @@ describe('durability across processes', () => {
     restarted.kill('SIGTERM');
     await restarted.exited;
   });
-
 
   it('still stops on SIGTERM when whatever read its logs has gone away (stdout and stderr closed)', async () => {
     const server = await start(dataDirectory());

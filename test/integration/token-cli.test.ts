@@ -1,30 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { sha256 } from '../../src/auth/tokens.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { CLI_PATH, freePort, spawnServer, tempDirectory, type ServerProcess } from '../helpers/server.js';
+import { CLI_PATH, freePort, leftoversCleanedAfter } from '../helpers/server.js';
 
 /**
  * `kvs token create` through the real CLI, and the token it makes used
  * against a real `kvs serve` process: the whole path an operator follows.
  */
-const directories: string[] = [];
-const processes: ServerProcess[] = [];
-
-function directory(): string {
-  const made = tempDirectory('kvs-token-cli-');
-  directories.push(made);
-  return made;
-}
-
-after(() => {
-  for (const server of processes) server.kill('SIGKILL');
-  for (const made of directories) rmSync(made, { recursive: true, force: true });
-});
+const leftovers = leftoversCleanedAfter('kvs-token-cli-');
+const directory = () => leftovers.directory();
 
 interface CliResult {
   status: number | null;
@@ -136,8 +125,7 @@ describe('a token from kvs token create against kvs serve', () => {
     const adminToken = 'kvs_env-admin-token-Hk2p9';
 
     // debug: request logs on, so that a logged header would show.
-    const server = await spawnServer({ DATA_DIRECTORY: data, KV_TOKENS_FILE: tokensFile, KV_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'debug' });
-    processes.push(server);
+    const server = await leftovers.spawn({ DATA_DIRECTORY: data, KV_TOKENS_FILE: tokensFile, KV_ADMIN_TOKEN: adminToken, LOG_LEVEL: 'debug' });
     try {
       const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 

@@ -6,6 +6,7 @@ import { encodeKey, expectProblem, postJson, request, type JsonResponse } from '
 import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
 import { SseClient, type SseMessage } from '../helpers/sse.js';
 import { metricValue, pollUntil } from '../helpers/assertions.js';
+import { seededRandom } from '../helpers/random.js';
 
 /**
  * The change feed, `GET /v1/watch` (API.md §6), over real HTTP: message format,
@@ -93,8 +94,6 @@ async function storeStatus(base: string): Promise<{ revision: number; compactRev
 /** The value of an unlabelled gauge or counter in /metrics. */
 const metric = metricValue;
 
-
-
 /** The change messages of a stream, parsed, after checking that each is well-formed (id = data.revision = each event's revision). */
 function changesOf(client: SseClient): Change[] {
   return client.events('change').map((message) => parseChange(message));
@@ -123,18 +122,6 @@ function assertStrictlyIncreasing(revisions: number[], what: string): void {
 /** A GET of /v1/watch that is expected to be refused: bounded, so an accepted stream fails the test instead of hanging it. */
 function refusedWatch(base: string, query: string, headers: Record<string, string> = {}): Promise<JsonResponse> {
   return request(`${base}/v1/watch?${query}`, { headers, signal: AbortSignal.timeout(5_000) });
-}
-
-/** A small deterministic PRNG, so a failing mixture of operations can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('watch message format', () => {
@@ -263,7 +250,7 @@ describe('ordering and exactly-once delivery', () => {
       const OPS = 40;
 
       const writer = async (w: number): Promise<void> => {
-        const random = prng(1000 + w);
+        const random = seededRandom(1000 + w);
         const own = new Set<string>();
         for (let i = 0; i < OPS; i++) {
           const roll = random();
@@ -678,7 +665,7 @@ describe('slow consumers', () => {
         socket.pause();
 
         const normal = await watch('prefix=big/&values=true');
-        const random = prng(7);
+        const random = seededRandom(7);
         const value = Buffer.alloc(VALUE_BYTES);
         const acked: number[] = [];
         for (let i = 0; i < 200; i++) {

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { encodeKey } from '../helpers/http.js';
-import { sleep, spawnServer, tempDirectory, type ServerProcess } from '../helpers/server.js';
+import { leftoversCleanedAfter, sleep, type ServerProcess } from '../helpers/server.js';
 import { deadlineAfter, isLongRun, robustnessSeconds } from './lib/budget.js';
 import { reportFigures } from './lib/report.js';
 
@@ -45,21 +44,8 @@ const COUNTER_CLIENTS = 2;
 const TXN_PAIRS = 2;
 const REQUEST_TIMEOUT_MS = 10_000;
 
-const directories: string[] = [];
-const processes: ServerProcess[] = [];
-
-after(() => {
-  for (const server of processes) server.kill('SIGKILL');
-  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-});
-
-async function start(directory: string): Promise<ServerProcess> {
-  const server = await spawnServer({ DATA_DIRECTORY: directory, LOG_LEVEL: 'warn' });
-  processes.push(server);
-  // Forget it once it has exited: its process group id may be reused.
-  void server.exited.then(() => processes.splice(processes.indexOf(server), 1));
-  return server;
-}
+const leftovers = leftoversCleanedAfter('kvs-crash-loop-');
+const start = (directory: string): Promise<ServerProcess> => leftovers.spawn({ DATA_DIRECTORY: directory, LOG_LEVEL: 'warn' });
 
 // ---------------------------------------------------------------------------
 // What the clients sent and were told, kept across cycles.
@@ -380,8 +366,7 @@ describe('crash loop: kill -9 under load, restart on the same data, verify', () 
   it(`keeps every acknowledged write, invents none and tears no txn, over ${MIN_CYCLES}+ kill -9 cycles`, { timeout: ((robustnessSeconds() ?? 0) + 240) * 1000 }, async (t) => {
     const startedAt = Date.now();
     const deadline = deadlineAfter(0);
-    const directory = tempDirectory('kvs-crash-loop-');
-    directories.push(directory);
+    const directory = leftovers.directory();
     const model = new Model();
     let server = await start(directory);
     let cycles = 0;

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, describe, it } from 'node:test';
-import { sleep, spawnServer, tempDirectory, type ServerProcess } from '../helpers/server.js';
+import { describe, it } from 'node:test';
+import { leftoversCleanedAfter, sleep, type ServerProcess } from '../helpers/server.js';
 import { deadlineAfter, isLongRun, robustnessSeconds } from './lib/budget.js';
 import { ClientIds, HistoryRecorder, kvCalls, uniqueValue } from './lib/history.js';
 import { checkLinearizable, type CheckResult, type HistoryEntry } from './lib/linearizability.js';
@@ -31,21 +30,8 @@ const MIN_OPERATIONS = 3_000;
 const CI_RECORD_MS = 25_000;
 const CHECK_TIMEOUT_MS = 60_000;
 
-const directories: string[] = [];
-const processes: ServerProcess[] = [];
-
-async function start(directory: string): Promise<ServerProcess> {
-  const server = await spawnServer({ DATA_DIRECTORY: directory, LOG_LEVEL: 'warn' });
-  processes.push(server);
-  // Forget it once it has exited: its process group id may be reused.
-  void server.exited.then(() => processes.splice(processes.indexOf(server), 1));
-  return server;
-}
-
-after(() => {
-  for (const server of processes) server.kill('SIGKILL');
-  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-});
+const leftovers = leftoversCleanedAfter('kvs-linearizability-');
+const start = (directory: string): Promise<ServerProcess> => leftovers.spawn({ DATA_DIRECTORY: directory, LOG_LEVEL: 'warn' });
 
 /** Where the clients send requests: null while the server is down; they wait for the restart. */
 class Target {
@@ -157,8 +143,7 @@ describe('linearizability of single-key operations through kill -9', () => {
   it(`records histories across ${MIN_CRASHES}+ kill -9 restarts that are linearizable`, { timeout: ((robustnessSeconds() ?? 0) + 300) * 1000 }, async (t) => {
     const startedAt = Date.now();
     const deadline = deadlineAfter(0);
-    const directory = tempDirectory('kvs-linearizability-');
-    directories.push(directory);
+    const directory = leftovers.directory();
     let server = await start(directory);
     const figures = { histories: 0, operations: 0, crashes: 0, unknown: 0, checkMs: 0 };
     try {

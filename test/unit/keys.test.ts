@@ -2,20 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodePathKey, keySuccessor, prefixEnd, validateKey } from '../../src/core/keys.js';
 import { expectKvError } from '../helpers/assertions.js';
+import { seededRandom } from '../helpers/random.js';
 
 const assertKvError = (fn: () => unknown, code: string, extras?: Record<string, unknown>) => expectKvError(fn, code, extras === undefined ? {} : { extras });
-
-/** Deterministic PRNG (mulberry32) so a failure is reproducible. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Random bytes biased toward the interesting values 0x00, 0x01, 0xfe and 0xff. */
 function randomBytes(next: () => number, maxLength: number): Buffer {
@@ -191,7 +180,7 @@ describe('prefixEnd', () => {
   });
 
   it('is the tightest exclusive upper bound of the prefix range (random byte strings)', () => {
-    const next = random(0x5eed);
+    const next = seededRandom(0x5eed);
     let checkedInside = 0;
     for (let round = 0; round < 400; round++) {
       const prefix = randomBytes(next, 4);
@@ -228,7 +217,7 @@ describe('keySuccessor', () => {
   });
 
   it('is strictly greater than the key and nothing lies strictly between them', () => {
-    const next = random(42);
+    const next = seededRandom(42);
     for (let round = 0; round < 300; round++) {
       const key = randomBytes(next, 4);
       const successor = keySuccessor(key);

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkLinearizable, type CheckResult, type HistoryEntry, type Outcome, type RegisterOp } from '../robustness/lib/linearizability.js';
+import { seededRandom } from '../helpers/random.js';
 
 // ---------------------------------------------------------------------------
 // Building histories by hand
@@ -283,17 +284,6 @@ describe('checkLinearizable: rejects non-linearizable histories, naming the key'
 // ---------------------------------------------------------------------------
 // Generated histories: N clients on one simulated atomic register per key
 
-/** A seeded PRNG giving floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface SimOptions {
   seed: number;
   clients: number;
@@ -313,7 +303,7 @@ interface SimOptions {
  * history is linearizable by construction. Every written value is unique.
  */
 function simulate(options: SimOptions): HistoryEntry[] {
-  const random = prng(options.seed);
+  const random = seededRandom(options.seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
   interface Planned {
     client: number;
@@ -461,7 +451,7 @@ function mutate(history: readonly HistoryEntry[], how: Mutation, random: () => n
 
 describe('checkLinearizable: generated histories', () => {
   const shapes = (seed: number): SimOptions => {
-    const random = prng(seed * 7919);
+    const random = seededRandom(seed * 7919);
     return {
       seed,
       clients: 1 + Math.floor(random() * 8),
@@ -490,7 +480,7 @@ describe('checkLinearizable: generated histories', () => {
         let mutated = 0;
         let bySearch = 0;
         for (const seed of SEEDS) {
-          const mutation = mutate(simulate(shapes(seed)), how, prng(seed), hidden);
+          const mutation = mutate(simulate(shapes(seed)), how, seededRandom(seed), hidden);
           if (mutation === null) continue;
           mutated++;
           const result = checkLinearizable(mutation.history);
@@ -586,7 +576,7 @@ describe('checkLinearizable: agrees with the definition on small random historie
     it(`gives the brute-force verdict on 3,000 histories (${name})`, (t) => {
       const tally = { accepted: 0, bySearch: 0, byQuickChecks: 0 };
       for (let seed = 1; seed <= 3000; seed++) {
-        const random = prng(seed * 104729 + (alphabet === null ? 1 : 0));
+        const random = seededRandom(seed * 104729 + (alphabet === null ? 1 : 0));
         const history = randomSmallHistory(random, alphabet);
         const initial = random() < 0.2 ? (alphabet?.[0] ?? 'v0') : null;
         const expected = linearizableByBruteForce(history, initial);
@@ -637,7 +627,6 @@ describe('checkLinearizable: performance', () => {
     assert.deepEqual(result, { ok: true, keys: 20, operations: 1000 });
     t.diagnostic(`1000 ops on 20 keys checked in ${ms.toFixed(1)} ms`);
   });
-
 
   // The stale read is put on the last read that can have one, so that
   // refuting it means getting through the whole history first.

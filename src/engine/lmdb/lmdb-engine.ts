@@ -61,13 +61,16 @@ export class LmdbEngine implements StorageEngine {
   private snapshotRevision: Revision = 0;
   private committer: GroupCommit | null = null;
   private lock: StoreLock | null = null;
-  /** The store's size after the last commit (see measureDataBytes). */
+  /** With a cap: the store's size after the last commit (see measureDataBytes). */
   private dataBytes = 0;
+  /** KV_MAX_DATA_BYTES; 0 = no cap. */
+  private readonly capBytes: number;
   /** What accepted writes not yet measured may add (see txn). */
   private reservedBytes = 0;
 
   constructor(private readonly options: LmdbEngineOptions) {
     this.now = options.now ?? Date.now;
+    this.capBytes = options.maxDataBytes ?? 0;
   }
 
   async open(): Promise<void> {
@@ -101,7 +104,7 @@ export class LmdbEngine implements StorageEngine {
       (error) => this.options.onWriteError?.(error),
       this.options.maxPendingWrites ?? Number.POSITIVE_INFINITY,
     );
-    this.dataBytes = measureDataBytes(stores);
+    if (this.capBytes > 0) this.dataBytes = measureDataBytes(stores);
     this.publishedRevision = readMetaNumber(stores, META_REVISION);
     this.maintenanceTimer = setInterval(() => void this.runMaintenance(), this.options.maintenanceIntervalMs ?? EXPIRY_SWEEP_INTERVAL_MS);
     this.maintenanceTimer.unref();
@@ -179,7 +182,7 @@ export class LmdbEngine implements StorageEngine {
     // A write that adds data is refused if it could take the store past the cap,
     // counting what writes already accepted but not yet measured will add;
     // deletes (and txns of only deletes and gets) always run, and free space.
-    const cap = this.options.maxDataBytes ?? 0;
+    const cap = this.capBytes;
     const adding = cap > 0 ? estimatedGrowthBytes(request) : 0;
     if (adding === 0) return this.write((ctx) => applyTxn(ctx, request));
     if (this.dataBytes + this.reservedBytes + adding > cap) {
@@ -234,7 +237,8 @@ export class LmdbEngine implements StorageEngine {
       compactRevision: readMetaNumber(stores, META_COMPACT_REVISION, transaction),
       // LMDB's count of the `kv` database: cheap at any size; counts expired keys not yet swept.
       keys: (stores.kv.getStats() as { entryCount: number }).entryCount,
-      dataBytes: this.dataBytes,
+      // Measured now (constant time): without a cap, commits do not measure it.
+      dataBytes: measureDataBytes(stores),
     };
   }
 
@@ -277,7 +281,8 @@ export class LmdbEngine implements StorageEngine {
    */
   private afterBatch(lastRevision: Revision | null): void {
     this.renewReadSnapshot();
-    if (this.stores !== null) this.dataBytes = measureDataBytes(this.stores);
+    // Only a cap needs the size after every commit; /metrics measures it when scraped.
+    if (this.capBytes > 0 && this.stores !== null) this.dataBytes = measureDataBytes(this.stores);
     if (lastRevision !== null) setImmediate(() => this.publishDurable(lastRevision));
   }
 

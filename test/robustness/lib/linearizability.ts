@@ -1,3 +1,5 @@
+import { seededRandom } from '../../helpers/random.js';
+
 /**
  * Linearizability checker for histories of register operations on kvs keys.
  *
@@ -603,7 +605,9 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
   const definiteBits = new Uint32Array((definiteTotal + 31) >>> 5);
   const optionalBits = new Uint32Array((optionalTotal + 31) >>> 5);
   // Zobrist hashing of the definite set: two random 32-bit words per op, XORed in and out.
-  const random = mulberry32(0x6b7673);
+  const nextFloat = seededRandom(0x6b7673);
+  // 32-bit integers for the hashing below.
+  const random = () => (nextFloat() * 4294967296) | 0;
   const z1 = new Int32Array(definiteTotal);
   const z2 = new Int32Array(definiteTotal);
   for (let r = 0; r < definiteTotal; r++) {
@@ -966,13 +970,3 @@ function showValue(value: string | null): string {
   return value === null ? 'absent' : JSON.stringify(value);
 }
 
-/** A small seeded PRNG (deterministic hashing, so runs are reproducible). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) | 0;
-  };
-}
