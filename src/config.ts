@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS, etcdLimits } from './engine/etcd/etcd-limits.js';
 import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB, type Limits } from './core/limits.js';
 
 export type EngineName = 'lmdb' | 'etcd';
@@ -20,6 +21,10 @@ export interface Config {
   dataDirectory: string;
   engine: EngineName;
   etcdEndpoints: string[];
+  /** Prefix of every etcd key of this store. */
+  etcdPrefix: string;
+  /** The cluster's etcd --max-txn-ops. */
+  etcdMaxTxnOps: number;
   limits: Limits;
   logLevel: LogLevel;
 }
@@ -74,6 +79,9 @@ export const SETTINGS = {
     describe: 'comma-separated etcd endpoints, for --engine etcd',
     parse: (text: string) => text.split(',').map((part) => part.trim()).filter(Boolean),
   },
+  etcdPrefix: { env: ['KV_ETCD_PREFIX'], flag: 'etcd-prefix', describe: 'prefix of every etcd key of this store (default kvs/)', parse: nonEmpty },
+  etcdMaxRequestBytes: { env: ['ETCD_MAX_REQUEST_BYTES'], flag: 'etcd-max-request-bytes', describe: "the cluster's etcd --max-request-bytes (default 1572864)", parse: integer(64 * 1024, 2 * 1024 * MIB) },
+  etcdMaxTxnOps: { env: ['ETCD_MAX_TXN_OPS'], flag: 'etcd-max-txn-ops', describe: "the cluster's etcd --max-txn-ops (default 128)", parse: integer(3, 1_000_000) },
   maxValueBytes: { env: ['KV_MAX_VALUE_BYTES'], flag: 'max-value-bytes', describe: 'largest value in bytes (default 4 MiB)', parse: integer(1, 512 * MIB) },
   maxKeyBytes: { env: ['KV_MAX_KEY_BYTES'], flag: 'max-key-bytes', describe: `largest key in UTF-8 bytes (default 1024, at most ${MAX_KEY_BYTES_CEILING})`, parse: integer(1, MAX_KEY_BYTES_CEILING) },
   maxRequestBytes: { env: ['KV_MAX_REQUEST_BYTES'], flag: 'max-request-bytes', describe: 'largest JSON request body in bytes (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
@@ -134,7 +142,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     throw new ConfigError('KV_ENGINE=etcd needs ETCD_ENDPOINTS (for example http://127.0.0.1:2379)');
   }
   const maxValueBytes = parsed.maxValueBytes ?? DEFAULT_LIMITS.maxValueBytes;
-  const limits: Limits = {
+  const etcdPrefix = parsed.etcdPrefix ?? 'kvs/';
+  if (engine === 'etcd' && parsed.maxDataBytes !== undefined && parsed.maxDataBytes > 0) {
+    throw new ConfigError("KV_MAX_DATA_BYTES caps the embedded engine's store; on etcd, the cap is etcd's --quota-backend-bytes (writes beyond it get 507)");
+  }
+  let limits: Limits = {
     ...DEFAULT_LIMITS,
     maxValueBytes,
     maxKeyBytes: parsed.maxKeyBytes ?? DEFAULT_LIMITS.maxKeyBytes,
@@ -147,12 +159,22 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     maxDataBytes: parsed.maxDataBytes ?? DEFAULT_LIMITS.maxDataBytes,
     maxPendingWrites: parsed.maxPendingWrites ?? DEFAULT_LIMITS.maxPendingWrites,
   };
+  if (engine === 'etcd') {
+    const server = { maxRequestBytes: parsed.etcdMaxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES, maxTxnOps: parsed.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS };
+    try {
+      limits = etcdLimits(limits, server, Buffer.byteLength(etcdPrefix), { maxValueBytes: parsed.maxValueBytes !== undefined, maxTxnOps: false });
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+  }
   return {
     host: parsed.host ?? '127.0.0.1',
     port: parsed.port ?? 8080,
     dataDirectory: resolve(cwd, parsed.dataDirectory ?? './data'),
     engine,
     etcdEndpoints,
+    etcdPrefix,
+    etcdMaxTxnOps: parsed.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS,
     limits,
     logLevel: parsed.logLevel ?? 'info',
     adminToken: parsed.adminToken,

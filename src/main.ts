@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { ConfigError, type Config } from './config.js';
 import { SHUTDOWN_TIMEOUT_MS } from './core/limits.js';
 import type { StorageEngine } from './engine/engine.js';
+import { EtcdEngine } from './engine/etcd/etcd-engine.js';
 import { LmdbEngine } from './engine/lmdb/lmdb-engine.js';
 import { buildServer, type KvsServer } from './http/build-server.js';
 import { importSeedFileOnce, SEED_FILE_NAME } from './seed-import.js';
@@ -43,7 +44,14 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 /** The composition root: the only place that picks an engine. */
 export function createEngine(config: Config, logger: Logger): StorageEngine {
   if (config.engine === 'etcd') {
-    throw new ConfigError('KV_ENGINE=etcd is not available in this version of kvs; use the default lmdb engine');
+    return new EtcdEngine({
+      endpoints: config.etcdEndpoints,
+      namespace: config.etcdPrefix,
+      maxTxnKeys: config.etcdMaxTxnOps,
+      historyRetention: config.limits.historyRetention,
+      maxPendingWrites: config.limits.maxPendingWrites,
+      onBackgroundError: (error) => logger.warn({ err: error }, 'etcd background work failed; it is retried'),
+    });
   }
   return new LmdbEngine({
     file: join(config.dataDirectory, STORE_FILE_NAME),

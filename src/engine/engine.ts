@@ -75,7 +75,8 @@ export interface StorageEngine {
   /**
    * The recorded changes of revisions `after < r <= upTo`, ascending, at most
    * `limit` revisions, and none past the one whose values bring the total to
-   * `valueBytesMax` (at least one is returned), from history (the change log).
+   * `valueBytesMax` (at least one is returned, if any), from history (the change log).
+   * Empty when no revision in the window changed a key.
    * Throws KvError `history_compacted` (with `compactRevision`) when revisions
    * after `after` are no longer kept.
    */
@@ -87,6 +88,20 @@ export interface StorageEngine {
    * removes the listener.
    */
   onChanges(listener: (changes: RevisionChanges) => void): () => void;
+
+  /**
+   * The last revision onChanges has reported, for engines whose feed can lag
+   * the store revision (etcd: the feed is a watch that runs behind writes, and
+   * revisions other etcd clients make never reach it). Watches and history
+   * reads start from it; without it, from status().revision.
+   */
+  changeFeedRevision?(): Revision;
+
+  /**
+   * True when the store had never been written when open() ran (the seed
+   * file is imported only then). Without it, a store revision of 0 says so.
+   */
+  neverWritten?(): boolean;
 }
 
 export interface ReadResult {

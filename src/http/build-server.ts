@@ -82,7 +82,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   const { engine, limits, logger } = options;
   const now = options.now ?? Date.now;
   const startedAtMs = now();
-  const hub = new WatchHub(engine, (await engine.status()).revision);
+  const hub = new WatchHub(engine, engine.changeFeedRevision?.() ?? (await engine.status()).revision);
   const watchStreams = new WatchStreams(engine, hub, {
     bufferBytesMax: limits.watchBufferBytesMax,
     progressIntervalMs: limits.watchProgressIntervalMs,

@@ -150,7 +150,7 @@ class WatchStream implements WatchSink {
           return;
         }
         const page = await this.engine.changesSince(cursor, head, WATCH_REPLAY_PAGE_REVISIONS, WATCH_REPLAY_PAGE_VALUE_BYTES);
-        if (page.length === 0) throw new Error(`the change log has no revision after ${cursor}, though revision ${head} is durable`);
+        if (page.length === 0) cursor = head; // no key changed in (cursor, head]
         for (const changes of page) {
           const events = changes.events.filter((event) => matchesFilter(this.options.filter, event.key));
           if (events.length > 0) this.write(changeMessage(changes.revision, events, this.options.withValues));

@@ -89,7 +89,7 @@ export class WatchHub {
   }
 
   private publish(changes: RevisionChanges): void {
-    this.revision = changes.revision;
+    this.revision = Math.max(this.revision, changes.revision);
     if (this.count === 0) return;
     for (const group of this.prefixGroups.values()) {
       const prefix = (group.filter as { prefix: string }).prefix;

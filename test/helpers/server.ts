@@ -9,11 +9,32 @@ import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { STORE_FILE_NAME } from '../../src/main.js';
 import { httpsFetch } from './https.js';
+import { EtcdCluster, sharedEtcdCluster } from './etcd-cluster.js';
+
+/** Private etcd clusters of test servers, by data directory: stopped when the server closes. */
+const stopWithServer = new Map<string, EtcdCluster>();
+import { freePort, sleep } from './ports.js';
+import type { StorageEngine } from '../../src/engine/engine.js';
+import { EtcdEngine } from '../../src/engine/etcd/etcd-engine.js';
+import { etcdLimits, ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from '../../src/engine/etcd/etcd-limits.js';
+
+export { freePort, sleep };
+
+/**
+ * The engine the suite runs against: `lmdb` (default) or `etcd` (KV_TEST_ENGINE=etcd,
+ * the conformance run of `npm test`, on a 3-member cluster per test file).
+ */
+export const TEST_ENGINE: 'lmdb' | 'etcd' = process.env['KV_TEST_ENGINE'] === 'etcd' ? 'etcd' : 'lmdb';
+
+/** A reason to skip a test that only applies to the embedded engine (null when running on it). */
+export function onlyOnLmdb(reason: string): string | false {
+  return TEST_ENGINE === 'lmdb' ? false : `embedded engine only: ${reason}`;
+}
 
 export interface TestServer extends KvsServer {
   /** Base URL, e.g. http://127.0.0.1:41234 */
   url: string;
-  engine: LmdbEngine;
+  engine: StorageEngine;
   dataDirectory: string;
   close(): Promise<void>;
 }
@@ -44,15 +65,35 @@ export interface TestServerOptions {
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDirectory = options.dataDirectory ?? tempDirectory();
-  const limits = { ...DEFAULT_LIMITS, ...options.limits };
-  const engine = new LmdbEngine({
-    file: join(dataDirectory, STORE_FILE_NAME),
-    historyRetention: limits.historyRetention,
-    maxDataBytes: limits.maxDataBytes,
-    maxPendingWrites: limits.maxPendingWrites,
-    ...(options.now ? { now: options.now } : {}),
-    ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
-  });
+  let limits = { ...DEFAULT_LIMITS, ...options.limits };
+  let engine: StorageEngine;
+  if (TEST_ENGINE === 'etcd') {
+    // The data directory names the store's etcd namespace, so a restart on the same directory finds the same data.
+    const namespace = `${dataDirectory}/`;
+    const server = { maxRequestBytes: ETCD_DEFAULT_MAX_REQUEST_BYTES, maxTxnOps: ETCD_DEFAULT_MAX_TXN_OPS };
+    limits = etcdLimits(limits, server, Buffer.byteLength(namespace), { maxValueBytes: options.limits?.maxValueBytes !== undefined, maxTxnOps: false });
+    // Compaction is cluster-wide in etcd: a store that keeps a short history gets a cluster of its own,
+    // so that it does not take history away from the file's other tests.
+    const privateCluster = options.limits?.historyRetention === undefined ? null : await EtcdCluster.start();
+    if (privateCluster !== null) stopWithServer.set(dataDirectory, privateCluster);
+    engine = new EtcdEngine({
+      endpoints: (privateCluster ?? (await sharedEtcdCluster())).endpoints,
+      namespace,
+      historyRetention: limits.historyRetention,
+      maxPendingWrites: limits.maxPendingWrites,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
+    });
+  } else {
+    engine = new LmdbEngine({
+      file: join(dataDirectory, STORE_FILE_NAME),
+      historyRetention: limits.historyRetention,
+      maxDataBytes: limits.maxDataBytes,
+      maxPendingWrites: limits.maxPendingWrites,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
+    });
+  }
   await engine.open();
   const server = await buildServer({
     engine,
@@ -74,6 +115,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     async close() {
       await server.app.close();
       await engine.close();
+      await stopWithServer.get(dataDirectory)?.stop();
+      stopWithServer.delete(dataDirectory);
       if (!options.keepData && options.dataDirectory === undefined) rmSync(dataDirectory, { recursive: true, force: true });
     },
   };
@@ -100,6 +143,11 @@ export const CLI_PATH = new URL('../../src/cli/index.js', import.meta.url).pathn
 export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer } = {}): Promise<ServerProcess> {
   const port = await freePort();
   const command = options.command ?? [process.execPath, CLI_PATH, 'serve'];
+  if (TEST_ENGINE === 'etcd' && env['KV_ENGINE'] === undefined) {
+    // Same as startTestServer: the data directory names the etcd namespace.
+    const namespace = `${env['DATA_DIRECTORY'] ?? tempDirectory()}/`;
+    env = { KV_ENGINE: 'etcd', ETCD_ENDPOINTS: (await sharedEtcdCluster()).endpoints.join(','), KV_ETCD_PREFIX: namespace, ...env };
+  }
   const child = spawn(command[0]!, command.slice(1), {
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -133,22 +181,6 @@ export async function spawnServer(env: Record<string, string>, options: { comman
   }
   kill('SIGKILL');
   throw new Error(`kvs did not become ready within 15 s:\n${output}`);
-}
-
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { encodeKey, expectProblem, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
 
 /**
  * Single keys over real HTTP: `/v1/kv/{key}` (API.md §2, §3, §8).
@@ -437,8 +437,11 @@ describe('TTL', () => {
 });
 
 describe('value size', () => {
-  it('accepts a value of exactly 4 MiB', async () => {
-    const value = Buffer.alloc(4 * 1024 * 1024, 0x61);
+  // 4 MiB on the embedded engine; what fits in one etcd request on etcd (GET /v1/limits says which).
+  const maxValueBytes = async (): Promise<number> => (await request(`${base}/v1/limits`)).body.maxValueBytes;
+
+  it('accepts a value of exactly the limit (4 MiB on the embedded engine)', async () => {
+    const value = Buffer.alloc(await maxValueBytes(), 0x61);
     const put = await putValue(base, 'size/max', value);
     assert.equal(put.status, 201, put.text);
     const got = await getBytes(keyUrl('size/max'));
@@ -446,10 +449,12 @@ describe('value size', () => {
     assert.ok(got.bytes.equals(value));
   });
 
-  it('refuses a value larger than 4 MiB with 413 value_too_large and the limit', async () => {
-    const value = Buffer.alloc(4 * 1024 * 1024 + 1, 0x62);
+  it('refuses a value larger than the limit with 413 value_too_large and the limit', async () => {
+    const limit = await maxValueBytes();
+    assert.equal(limit, TEST_ENGINE === 'lmdb' ? 4 * 1024 * 1024 : limit);
+    const value = Buffer.alloc(limit + 1, 0x62);
     const problem = expectProblem(await putValue(base, 'size/over', value), 413, 'value_too_large');
-    assert.equal(problem.limit, 4 * 1024 * 1024);
+    assert.equal(problem.limit, limit);
     expectProblem(await request(keyUrl('size/over')), 404, 'key_not_found');
   });
 });

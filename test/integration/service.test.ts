@@ -4,7 +4,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { CLI_PATH, freePort, sleep, spawnServer, startTestServer, tempDirectory, type ServerProcess, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, freePort, sleep, spawnServer, startTestServer, tempDirectory, type ServerProcess, type TestServer, TEST_ENGINE } from '../helpers/server.js';
 
 describe('service routes', () => {
   let server: TestServer;
@@ -65,7 +65,7 @@ describe('service routes', () => {
     assert.equal(before.status, 200);
     const status = before.body;
     assert.deepEqual(Object.keys(status).sort(), ['compactRevision', 'engine', 'keys', 'revision', 'uptimeSeconds', 'version']);
-    assert.equal(status.engine, 'lmdb');
+    assert.equal(status.engine, TEST_ENGINE);
     assert.equal(typeof status.version, 'string');
     assert.ok(status.version.length > 0);
     for (const name of ['revision', 'compactRevision', 'keys', 'uptimeSeconds']) {
@@ -94,8 +94,14 @@ describe('service routes', () => {
     const limits = response.body;
     assert.deepEqual(Object.keys(limits).sort(), ['historyRetention', 'maxKeyBytes', 'maxListLimit', 'maxRequestBytes', 'maxTtlSeconds', 'maxTxnOps', 'maxValueBytes']);
     assert.equal(limits.maxKeyBytes, 1024);
-    assert.equal(limits.maxValueBytes, 4194304);
-    assert.equal(limits.maxTxnOps, 128);
+    if (TEST_ENGINE === 'lmdb') {
+      assert.equal(limits.maxValueBytes, 4194304);
+      assert.equal(limits.maxTxnOps, 128);
+    } else {
+      // What one etcd request takes (--max-request-bytes 1.5 MiB, less key and header; --max-txn-ops 128, less the delete marker).
+      assert.ok(limits.maxValueBytes > 1.5 * 1024 * 1024 - 8192 && limits.maxValueBytes < 1.5 * 1024 * 1024, String(limits.maxValueBytes));
+      assert.equal(limits.maxTxnOps, 127);
+    }
     assert.equal(limits.maxListLimit, 1000);
     assert.equal(limits.historyRetention, 100000);
     assert.ok(Number.isInteger(limits.maxRequestBytes) && limits.maxRequestBytes > 0);
@@ -245,7 +251,7 @@ describe('configuration from the environment (kvs serve)', () => {
     const first = track(await spawnServer({ DATA_DIRECTORY: directory }));
     assert.equal((await putValue(first.url, 'durable/key', 'kept', { headers: { 'content-type': 'text/plain' } })).status, 201);
     assert.equal((await stop(first)).code, 0);
-    assert.ok(existsSync(join(directory, 'kvs.mdb')), 'the store file is in DATA_DIRECTORY');
+    if (TEST_ENGINE === 'lmdb') assert.ok(existsSync(join(directory, 'kvs.mdb')), 'the store file is in DATA_DIRECTORY');
 
     const second = track(await spawnServer({ DATA_DIRECTORY: directory }));
     const response = await request(`${second.url}/v1/kv/durable/key`);

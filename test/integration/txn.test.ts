@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { encodeKey, expectProblem, postJson, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
 
 /**
  * Transactions over real HTTP: `POST /v1/txn` (API.md §2, §5, §8).
@@ -322,17 +322,29 @@ describe('validation', () => {
     assert.equal((await getRaw('dup/a')).status, 404);
   });
 
-  it('at most 128 ops and 128 checks', async () => {
+  it('at most maxTxnOps ops and maxTxnOps checks (128; 127 on etcd)', async () => {
+    const max: number = (await request(`${base}/v1/limits`)).body.maxTxnOps;
+    assert.equal(max, TEST_ENGINE === 'lmdb' ? 128 : 127);
     const ops = (n: number) => Array.from({ length: n }, (_, i) => ({ op: 'put', key: `many/${i}`, value: i }));
     const checks = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `many-check/${i}`, exists: false }));
 
-    expectProblem(await txn({ ops: ops(129) }), 400, 'invalid_request');
-    expectProblem(await txn({ checks: checks(129), ops: [] }), 400, 'invalid_request');
+    expectProblem(await txn({ ops: ops(max + 1) }), 400, 'invalid_request');
+    expectProblem(await txn({ checks: checks(max + 1), ops: [] }), 400, 'invalid_request');
     assert.equal((await getRaw('many/0')).status, 404);
 
-    const ok = await committed({ checks: checks(128), ops: ops(128) });
-    assert.equal(ok.results.length, 128);
-    assert.equal((await getRaw('many/127')).headers.get('etag'), `"${ok.revision}"`);
+    if (TEST_ENGINE === 'etcd') {
+      // One etcd Txn holds a compare per distinct key, and etcd takes 128 (--max-txn-ops).
+      const tooMany = expectProblem(await txn({ checks: checks(max), ops: ops(max) }), 400, 'invalid_request');
+      assert.equal(tooMany.limit, 128);
+      assert.equal((await getRaw('many/0')).status, 404);
+      const ok = await committed({ checks: checks(1), ops: ops(max) });
+      assert.equal(ok.results.length, max);
+      assert.equal((await getRaw(`many/${max - 1}`)).headers.get('etag'), `"${ok.revision}"`);
+      return;
+    }
+    const ok = await committed({ checks: checks(max), ops: ops(max) });
+    assert.equal(ok.results.length, max);
+    assert.equal((await getRaw(`many/${max - 1}`)).headers.get('etag'), `"${ok.revision}"`);
   });
 
   it('unknown ops, unknown members, bad encodings and bad base64 are 400 invalid_request', async () => {
@@ -400,12 +412,14 @@ describe('validation', () => {
     assert.equal((await getRaw('huge/a')).status, 404);
   });
 
-  it('a put value over 4 MiB inside a smaller body is 413 value_too_large with the limit', async () => {
-    const value = 'v'.repeat(4 * MIB + 1);
+  it('a put value over the value limit (4 MiB; ~1.5 MiB on etcd) inside a smaller body is 413 value_too_large with the limit', async () => {
+    const max: number = (await request(`${base}/v1/limits`)).body.maxValueBytes;
+    assert.equal(max, TEST_ENGINE === 'lmdb' ? 4 * MIB : max);
+    const value = 'v'.repeat(max + 1);
     const problem = expectProblem(await txn({ ops: [{ op: 'put', key: 'huge/value', value, encoding: 'utf8' }] }), 413, 'value_too_large');
-    assert.equal(problem.limit, 4 * MIB);
+    assert.equal(problem.limit, max);
     assert.equal((await getRaw('huge/value')).status, 404);
-    const fits = await committed({ ops: [{ op: 'put', key: 'huge/fits', value: 'v'.repeat(4 * MIB), encoding: 'utf8' }] });
+    const fits = await committed({ ops: [{ op: 'put', key: 'huge/fits', value: 'v'.repeat(max), encoding: 'utf8' }] });
     assert.equal((await getRaw('huge/fits')).headers.get('etag'), `"${fits.revision}"`);
   });
 });

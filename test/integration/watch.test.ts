@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { encodeKey, expectProblem, postJson, request, type JsonResponse } from '../helpers/http.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
 import { SseClient, type SseMessage } from '../helpers/sse.js';
 import { metricValue, pollUntil } from '../helpers/assertions.js';
 import { seededRandom } from '../helpers/random.js';
@@ -184,7 +184,10 @@ describe('watch message format', () => {
 
       await byKey.until((messages) => changesOfMessages(messages).some((change) => change.events.some((event) => event.type === 'expire')), 5_000, 'the expire event');
       const arrivedAt = Date.now();
-      assert.ok(arrivedAt - deadline <= 2_000, `the expire event arrived ${arrivedAt - deadline} ms after the deadline`);
+      // On etcd, removal is a lease's: leases last whole seconds, are shared per expiry second, and etcd revokes
+      // expired ones every 500 ms, so the event may come up to ~2.5 s after the deadline (reads hide the key at once).
+      const bound = TEST_ENGINE === 'lmdb' ? 2_000 : 3_500;
+      assert.ok(arrivedAt - deadline <= bound, `the expire event arrived ${arrivedAt - deadline} ms after the deadline`);
 
       const changes = changesOf(byKey);
       assert.equal(changes.length, 2, JSON.stringify(changes));
@@ -568,7 +571,9 @@ describe('compacted history', () => {
       // Compaction proceeds to revision - historyRetention; wait until it settles there.
       await pollUntil(async () => (await storeStatus(url)).compactRevision >= head - 5, 'history is compacted up to the retention');
       const { compactRevision, revision } = await storeStatus(url);
-      assert.equal(revision, head);
+      // On etcd, kvs records the compaction point in a key of its own: one more revision.
+      if (TEST_ENGINE === 'lmdb') assert.equal(revision, head);
+      else assert.ok(revision > head && revision <= head + 3, `revision ${revision}, head ${head}`);
       assert.ok(compactRevision > 0 && compactRevision <= head - 5, `compactRevision ${compactRevision}, head ${head}`);
 
       const refused = await refusedWatch(url, 'prefix=hist/&since=1');

@@ -29,6 +29,8 @@ describe('loadConfig defaults', () => {
       dataDirectory: resolve(CWD, 'data'),
       engine: 'lmdb',
       etcdEndpoints: [],
+      etcdPrefix: 'kvs/',
+      etcdMaxTxnOps: 128,
       limits: { ...DEFAULT_LIMITS },
       logLevel: 'info',
       adminToken: undefined,
@@ -138,6 +140,25 @@ describe('loadConfig environment', () => {
     const config = loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379, http://b:2379,,http://c:2379 ' }, {}, CWD);
     assert.equal(config.engine, 'etcd');
     assert.deepEqual(config.etcdEndpoints, ['http://a:2379', 'http://b:2379', 'http://c:2379']);
+  });
+
+  it("derives the etcd engine's limits from etcd's request limits", () => {
+    const config = loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379' }, {}, CWD);
+    assert.equal(config.etcdPrefix, 'kvs/');
+    // One etcd request (1.5 MiB) holds the value, its key (up to 1024 bytes), the namespace, the record header and framing.
+    assert.ok(config.limits.maxValueBytes < 1.5 * 1024 * 1024 - 1024 && config.limits.maxValueBytes > 1.5 * 1024 * 1024 - 8192, String(config.limits.maxValueBytes));
+    assert.equal(config.limits.maxTxnOps, 127, "etcd's 128 ops, less the delete marker");
+    const larger = loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', ETCD_MAX_REQUEST_BYTES: String(10 * 1024 * 1024), ETCD_MAX_TXN_OPS: '1024', KV_ETCD_PREFIX: 'apps/one/' }, {}, CWD);
+    assert.ok(larger.limits.maxValueBytes > 9 * 1024 * 1024);
+    assert.equal(larger.limits.maxTxnOps, 128, 'never above the API default');
+    assert.equal(larger.etcdMaxTxnOps, 1024);
+    assert.equal(larger.etcdPrefix, 'apps/one/');
+  });
+
+  it('refuses, on etcd, a value limit etcd cannot take and the embedded store cap', () => {
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_VALUE_BYTES: String(4 * 1024 * 1024) }, {}, CWD), 'ETCD_MAX_REQUEST_BYTES');
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_DATA_BYTES: '1000000' }, {}, CWD), 'quota-backend-bytes');
+    assert.equal(loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_VALUE_BYTES: '1000' }, {}, CWD).limits.maxValueBytes, 1000);
   });
 
   it('reads the limits from the environment and keeps the others at their defaults', () => {

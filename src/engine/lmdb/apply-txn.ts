@@ -3,7 +3,8 @@ import { JSON_CONTENT_TYPE } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import { TXN_READ_VALUE_BYTES_MAX } from '../../core/limits.js';
 import type { Entry } from '../../core/types.js';
-import type { Compare, TxnOp, TxnOpResult, TxnRequest, TxnResult } from '../engine.js';
+import type { TxnOp, TxnOpResult, TxnRequest, TxnResult } from '../engine.js';
+import { comparePasses } from '../compare.js';
 import type { WriteContext } from './write-context.js';
 
 /**
@@ -44,18 +45,6 @@ export function applyTxn(ctx: WriteContext, request: TxnRequest): TxnResult {
   const results = plans.map((plan) => plan.apply(ctx));
   ctx.commit();
   return { succeeded: true, revision: ctx.storeRevision, results };
-}
-
-export function comparePasses(compare: Compare, entry: Entry | null): boolean {
-  const revision = entry?.revision ?? 0;
-  switch (compare.kind) {
-    case 'exists':
-      return (entry !== null) === compare.expected;
-    case 'revisionIn':
-      return compare.revisions.includes(revision);
-    case 'revisionNotIn':
-      return !compare.revisions.includes(revision);
-  }
 }
 
 interface OpPlan {

@@ -38,6 +38,7 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     reply.headers(readHeaders(entry, revision));
     if (ifNoneMatchHits(ifNoneMatch, entry.revision)) return reply.code(304).send();
     reply.header('content-type', entry.contentType);
+    storedContentTypes.set(reply, entry.contentType);
     if (!withBody) return reply.header('content-length', String(entry.value.length)).send();
     return reply.send(entry.value);
   };
@@ -47,8 +48,8 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     request.headers.prefer !== undefined && request.headers['if-none-match'] !== undefined ? keyAccess(keyOf(request), 'read', 'watch') : keyAccess(keyOf(request), 'read');
   const writeAccess = (request: FastifyRequest): Access => keyAccess(keyOf(request), 'write');
 
-  app.get('/v1/kv/*', { exposeHeadRoute: false, config: { access: readAccess } }, (request, reply) => read(request, reply, true));
-  app.head('/v1/kv/*', { config: { access: readAccess } }, (request, reply) => read(request, reply, false));
+  app.get('/v1/kv/*', { exposeHeadRoute: false, config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) => read(request, reply, true));
+  app.head('/v1/kv/*', { config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) => read(request, reply, false));
 
   const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.maxValueBytes } };
 
@@ -157,4 +158,17 @@ async function waitForKeyChange(deps: HttpDeps, key: string, after: Revision, re
     untrack();
     release();
   }
+}
+
+/**
+ * A value is answered with the content type it was stored with, whatever it
+ * is. Fastify replaces a Content-Type it cannot parse (`foo`, `;`) with
+ * application/octet-stream as it sends a Buffer; this hook, which runs after
+ * that, puts the stored one back.
+ */
+const storedContentTypes = new WeakMap<FastifyReply, string>();
+function keepStoredContentType(_request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {
+  const stored = storedContentTypes.get(reply);
+  if (stored !== undefined) reply.header('content-type', stored);
+  done(null, payload);
 }

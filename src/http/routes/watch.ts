@@ -33,10 +33,11 @@ export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     const withValues = queryBoolean(query, 'values', true);
     const since = revisionParameter(queryString(query, 'since'), '"since"');
     const lastEventId = revisionParameter(headerValue(request.headers['last-event-id']), 'Last-Event-ID');
-    const resumeAfter = since === null && lastEventId === null ? hub.currentRevision : Math.max(since ?? 0, lastEventId ?? 0);
-
     // Before the stream starts, so the client gets a plain 410 it can act on.
-    const { compactRevision } = await engine.status();
+    const { compactRevision, revision } = await engine.status();
+    // Without a resume point, from now: the store's revision, which the change feed may not have reached yet (etcd).
+    const resumeAfter = since === null && lastEventId === null ? Math.max(hub.currentRevision, revision) : Math.max(since ?? 0, lastEventId ?? 0);
+
     if (resumeAfter < compactRevision) {
       throw new KvError('history_compacted', `history before revision ${compactRevision + 1} is compacted; watch from ${compactRevision} or later, or read the current state first`, {
         compactRevision,
