@@ -23,8 +23,9 @@ export interface Config {
   etcdEndpoints: string[];
   /** Prefix of every etcd key of this store. */
   etcdPrefix: string;
-  /** The cluster's etcd --max-txn-ops. */
+  /** The cluster's etcd --max-txn-ops and --max-request-bytes. */
   etcdMaxTxnOps: number;
+  etcdMaxRequestBytes: number;
   limits: Limits;
   logLevel: LogLevel;
 }
@@ -175,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     etcdEndpoints,
     etcdPrefix,
     etcdMaxTxnOps: parsed.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS,
+    etcdMaxRequestBytes: parsed.etcdMaxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES,
     limits,
     logLevel: parsed.logLevel ?? 'info',
     adminToken: parsed.adminToken,

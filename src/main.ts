@@ -48,6 +48,7 @@ export function createEngine(config: Config, logger: Logger): StorageEngine {
       endpoints: config.etcdEndpoints,
       namespace: config.etcdPrefix,
       maxTxnKeys: config.etcdMaxTxnOps,
+      maxRequestBytes: config.etcdMaxRequestBytes,
       historyRetention: config.limits.historyRetention,
       maxPendingWrites: config.limits.maxPendingWrites,
       onBackgroundError: (error) => logger.warn({ err: error }, 'etcd background work failed; it is retried'),

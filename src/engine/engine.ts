@@ -22,6 +22,13 @@ export interface StorageEngine {
   /** `lmdb` or `etcd`, reported by /v1/status. */
   readonly name: string;
 
+  /**
+   * The most one txn can carry, for engines that bound it (etcd: its request
+   * size and op count). An import larger than this is applied as several
+   * txns, in order. Absent: any import is one txn.
+   */
+  readonly txnCapacity?: { ops: number; bytes: number };
+
   /** Opens the store; must be called once before anything else. */
   open(): Promise<void>;
 

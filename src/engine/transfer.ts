@@ -1,5 +1,5 @@
 import { DEFAULT_CONTENT_TYPE, isCanonicalBase64, JSON_CONTENT_TYPE, stringifyJsonValue, validateContentType } from '../core/encoding.js';
-import { KvError } from '../core/errors.js';
+import { isKvError, KvError } from '../core/errors.js';
 import { validateKey } from '../core/keys.js';
 import type { Limits } from '../core/limits.js';
 import type { Entry, Revision } from '../core/types.js';
@@ -123,8 +123,44 @@ export async function importEntries(engine: StorageEngine, entries: ImportEntry[
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= nowMs) continue;
     ops.push({ op: 'put', key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: null, ...(entry.expiresAtMs === null ? {} : { expiresAtMs: entry.expiresAtMs }) });
   }
-  const result = await engine.txn({ compares: [], ops });
-  return { imported: ops.length, revision: result.revision };
+  const capacity = engine.txnCapacity;
+  if (capacity === undefined) {
+    const result = await engine.txn({ compares: [], ops });
+    return { imported: ops.length, revision: result.revision };
+  }
+  // An engine whose txns are bounded (etcd) takes a large import as consecutive txns.
+  let imported = 0;
+  let revision = 0;
+  for (const chunk of chunksWithin(ops, capacity)) {
+    try {
+      revision = (await engine.txn({ compares: [], ops: chunk })).revision;
+    } catch (error) {
+      if (imported === 0 || !isKvError(error)) throw error;
+      throw new KvError(error.code, `${imported} of ${ops.length} keys were imported before this failure (importing the same data again is safe): ${error.message}`, error.extras);
+    }
+    imported += chunk.length;
+  }
+  return { imported, revision };
+}
+
+/** Bytes a put takes in an engine request beyond its value: key, content type, framing. */
+const PUT_OVERHEAD_BYTES = 64;
+
+/** Consecutive runs of puts, each within `capacity` (a put larger than the byte bound alone is a run of its own; the engine judges it). */
+function* chunksWithin(ops: TxnOp[], capacity: { ops: number; bytes: number }): Generator<TxnOp[]> {
+  let chunk: TxnOp[] = [];
+  let bytes = 0;
+  for (const op of ops) {
+    const size = (op.op === 'put' ? op.value.length + Buffer.byteLength(op.contentType) : 0) + Buffer.byteLength(op.key) + PUT_OVERHEAD_BYTES;
+    if (chunk.length > 0 && (chunk.length >= capacity.ops || bytes + size > capacity.bytes)) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(op);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
 }
 
 /** One NDJSON export line per live key, from one snapshot. */

@@ -31,6 +31,7 @@ describe('loadConfig defaults', () => {
       etcdEndpoints: [],
       etcdPrefix: 'kvs/',
       etcdMaxTxnOps: 128,
+      etcdMaxRequestBytes: 1572864,
       limits: { ...DEFAULT_LIMITS },
       logLevel: 'info',
       adminToken: undefined,

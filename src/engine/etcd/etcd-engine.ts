@@ -8,7 +8,7 @@ import { CompareResult, CompareTarget, revisionOf, SortOrder, type Compare, type
 import { EtcdClient, LeaseNotFound, translateError } from './etcd-client.js';
 import { decodeRecord, encodeRecord, Keyspace, type StoredEntry } from './keyspace.js';
 import { LeasePool } from './leases.js';
-import { ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
+import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
 import { planOps, written, type Write } from './txn-plan.js';
 
 export interface EtcdEngineOptions {
@@ -23,6 +23,8 @@ export interface EtcdEngineOptions {
   maintenanceIntervalMs?: number;
   /** etcd's --max-txn-ops: a txn may name at most this many distinct keys (one compare each). Default 128. */
   maxTxnKeys?: number;
+  /** etcd's --max-request-bytes (default 1.5 MiB): bounds what one import txn carries. */
+  maxRequestBytes?: number;
   /** Writes in flight at once; beyond, 503 (default: no bound). */
   maxPendingWrites?: number;
   onBackgroundError?: (error: unknown) => void;
@@ -61,6 +63,11 @@ export class EtcdEngine implements StorageEngine {
   constructor(private readonly options: EtcdEngineOptions) {
     this.keyspace = new Keyspace(options.namespace);
     this.now = options.now ?? Date.now;
+  }
+
+  /** One etcd Txn: its op count, and its request size less room for keys' prefix, records' headers and framing. */
+  get txnCapacity(): { ops: number; bytes: number } {
+    return { ops: (this.options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS) - 1, bytes: (this.options.maxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES) - 16 * 1024 };
   }
 
   async open(): Promise<void> {
