@@ -7,6 +7,7 @@ import { ChangeFeed, readHistory } from './change-feed.js';
 import { CompareResult, CompareTarget, revisionOf, SortOrder, type Compare, type KeyValue, type RequestOp, type TxnResponse } from './etcd-api.js';
 import { EtcdClient, LeaseNotFound, translateError } from './etcd-client.js';
 import { decodeRecord, encodeRecord, Keyspace, type StoredEntry } from './keyspace.js';
+import { KeyLocks } from './key-locks.js';
 import { LeasePool } from './leases.js';
 import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
 import { planOps, written, type Write } from './txn-plan.js';
@@ -57,6 +58,8 @@ export class EtcdEngine implements StorageEngine {
   private readonly listeners = new Set<(changes: RevisionChanges) => void>();
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private pendingWrites = 0;
+  /** Optimistic txns on the same keys from this node wait for each other instead of racing (KeyLocks). */
+  private readonly keyLocks = new KeyLocks();
   private closed = false;
   private fresh = false;
 
@@ -201,10 +204,15 @@ export class EtcdEngine implements StorageEngine {
         const quick = await this.singleOpFastPath(request);
         if (quick !== null) return quick;
       }
-      for (let attempt = 0; attempt < CONFLICT_ATTEMPTS_MAX; attempt++) {
-        const outcome = await this.optimisticTxn(request);
-        if (outcome !== null) return outcome;
-        await backoff(attempt);
+      const release = await this.keyLocks.acquire([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)]);
+      try {
+        for (let attempt = 0; attempt < CONFLICT_ATTEMPTS_MAX; attempt++) {
+          const outcome = await this.optimisticTxn(request);
+          if (outcome !== null) return outcome;
+          await backoff(attempt);
+        }
+      } finally {
+        release();
       }
       throw new KvError('unavailable', 'the keys of this transaction kept changing under it; retry', { retryAfterSeconds: 1 });
     });
