@@ -26,6 +26,8 @@ export interface EtcdClusterOptions {
   /** Raft timing: short, so that a killed leader is replaced within a second. */
   heartbeatMs?: number;
   electionMs?: number;
+  /** More etcd flags, e.g. ['--quota-backend-bytes', '16777216']. */
+  extraFlags?: string[];
 }
 
 const running = new Set<EtcdCluster>();
@@ -83,6 +85,7 @@ export class EtcdCluster {
       '--election-timeout', String(options.electionMs ?? 500),
       '--logger', 'zap',
       '--log-level', 'warn',
+      ...(options.extraFlags ?? []),
     ];
     const cluster = new EtcdCluster(members, root, flags);
     running.add(cluster);

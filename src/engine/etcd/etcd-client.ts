@@ -147,7 +147,12 @@ export function translateError(error: unknown, write: boolean): KvError | LeaseN
   const failure = grpcError(error);
   const details = failure?.details ?? (error instanceof Error ? error.message : String(error));
   if (/requested lease not found/.test(details)) return new LeaseNotFound(details);
-  if (/database space exceeded/.test(details)) return new KvError('storage_full', 'etcd refused the write: its database reached its space quota (etcd --quota-backend-bytes); delete keys and compact, or raise the quota');
+  if (/database space exceeded/.test(details)) {
+    return new KvError(
+      'storage_full',
+      'etcd refused the write: its database reached its space quota (etcd --quota-backend-bytes) and raised the NOSPACE alarm. Deletes still work; once space is freed, an operator must compact and defragment etcd and disarm the alarm (etcdctl alarm disarm), or raise the quota (docs/SCALING.md)',
+    );
+  }
   if (/request is too large/.test(details)) return new KvError('request_too_large', 'etcd refused the request as too large (etcd --max-request-bytes)');
   if (/too many operations in txn/.test(details)) return new KvError('request_too_large', 'etcd refused the transaction: too many operations (etcd --max-txn-ops)');
   const outcome = write && !neverSent(error) ? ' The write may or may not have been applied; read the key before retrying a non-idempotent write.' : '';

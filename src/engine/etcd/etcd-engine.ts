@@ -428,8 +428,27 @@ export class EtcdEngine implements StorageEngine {
     try {
       return await client.write(client.methods.txn, request);
     } catch (error) {
-      throw translateError(error, true);
+      const failure = translateError(error, true);
+      // etcd over its space quota refuses every put, the delete marker's too,
+      // but still takes deletes: they are how space is freed. Without the
+      // marker, watchers see these deletes as `expire` events.
+      if (failure instanceof KvError && failure.code === 'storage_full' && this.onlyDeletesBesidesMarker(request.success)) {
+        try {
+          return await client.write(client.methods.txn, { ...request, success: request.success.filter((op) => !this.isMarkerPut(op)) });
+        } catch (retryError) {
+          throw translateError(retryError, true);
+        }
+      }
+      throw failure;
     }
+  }
+
+  private isMarkerPut(op: RequestOp): boolean {
+    return 'request_put' in op && op.request_put.key.equals(this.keyspace.deleteMarker);
+  }
+
+  private onlyDeletesBesidesMarker(ops: readonly RequestOp[]): boolean {
+    return ops.some((op) => this.isMarkerPut(op)) && ops.every((op) => this.isMarkerPut(op) || 'request_delete_range' in op);
   }
 
   private async admitWrite<T>(work: () => Promise<T>): Promise<T> {
