@@ -143,7 +143,7 @@ export async function importEntries(engine: StorageEngine, entries: ImportEntry[
   return { imported, revision };
 }
 
-/** Bytes a put takes in an engine request beyond its value: key, content type, framing. */
+/** Bytes a put takes in an engine request beyond its value, key and content type: framing. */
 const PUT_OVERHEAD_BYTES = 64;
 
 /** Consecutive runs of puts, each within `capacity` (a put larger than the byte bound alone is a run of its own; the engine judges it). */
@@ -151,7 +151,8 @@ function* chunksWithin(ops: TxnOp[], capacity: { ops: number; bytes: number }): 
   let chunk: TxnOp[] = [];
   let bytes = 0;
   for (const op of ops) {
-    const size = (op.op === 'put' ? op.value.length + Buffer.byteLength(op.contentType) : 0) + Buffer.byteLength(op.key) + PUT_OVERHEAD_BYTES;
+    // The key twice: an engine that pins what it writes (etcd) sends it in a compare and in the put.
+    const size = (op.op === 'put' ? op.value.length + Buffer.byteLength(op.contentType) : 0) + 2 * Buffer.byteLength(op.key) + PUT_OVERHEAD_BYTES;
     if (chunk.length > 0 && (chunk.length >= capacity.ops || bytes + size > capacity.bytes)) {
       yield chunk;
       chunk = [];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { toRevisions } from '../../src/engine/etcd/change-feed.js';
+import { FragmentJoiner, toRevisions } from '../../src/engine/etcd/change-feed.js';
 import { EventType, type KeyValue, type WatchEvent } from '../../src/engine/etcd/etcd-api.js';
-import { decodeRecord, encodeRecord, Keyspace } from '../../src/engine/etcd/keyspace.js';
+import { decodeRecord, decodeStored, encodeRecord, Keyspace } from '../../src/engine/etcd/keyspace.js';
 
 const keyspace = new Keyspace('app/');
 
@@ -53,5 +53,40 @@ describe('etcd watch events as kvs revisions', () => {
   it('a delete with the marker in its revision is a delete; without it, a lease expiry', () => {
     const revisions = toRevisions(keyspace, [del(keyspace.etcdKey('a'), 8), put(marker, Buffer.alloc(0), 8), del(keyspace.etcdKey('b'), 9), del(keyspace.etcdKey('c'), 9)]);
     assert.deepEqual(revisions.map((r) => r.changes?.events.map((e) => `${e.type}:${e.key}`)), [['delete:a'], ['expire:b', 'expire:c']]);
+  });
+});
+
+describe('values kvs did not write, in its keys', () => {
+  const foreign = kv(keyspace.etcdKey('x'), Buffer.from('written by etcdctl'), 9);
+
+  it('read as an entry that expired long ago: reads skip it, a write replaces it', () => {
+    const entry = decodeStored(keyspace, foreign);
+    assert.equal(entry.key, 'x');
+    assert.equal(entry.revision, 9);
+    assert.equal(entry.expiresAtMs, 0);
+  });
+
+  it('are left out of the change feed (and reported), never thrown', () => {
+    const seen: Error[] = [];
+    const good = encodeRecord(Buffer.from('v'), 'text/plain', null);
+    const revisions = toRevisions(keyspace, [{ type: EventType.put, kv: foreign }, put(keyspace.etcdKey('y'), good, 10)], (error) => seen.push(error));
+    assert.deepEqual(revisions.map((r) => r.changes?.events.map((e) => e.key) ?? null), [null, ['y']]);
+    assert.equal(seen.length, 1);
+  });
+});
+
+describe('FragmentJoiner (watch batches etcd split over several messages)', () => {
+  const value = encodeRecord(Buffer.from('v'), 'text/plain', null);
+  const events = (revisions: number[]) => revisions.map((revision, i) => put(keyspace.etcdKey(`k${i}`), value, revision));
+
+  it('hands on complete revisions at once and holds back the last one of an unfinished batch', () => {
+    const joiner = new FragmentJoiner();
+    const first = joiner.complete({ fragment: true, events: events([4, 5, 5]) });
+    assert.deepEqual(first.map((e) => e.kv.mod_revision), ['4']);
+    const second = joiner.complete({ fragment: true, events: events([5, 6]) });
+    assert.deepEqual(second.map((e) => e.kv.mod_revision), ['5', '5', '5'], "revision 5's three events together");
+    const last = joiner.complete({ fragment: false, events: events([6, 7]) });
+    assert.deepEqual(last.map((e) => e.kv.mod_revision), ['6', '6', '7']);
+    assert.deepEqual(joiner.complete({ fragment: false, events: [] }), []);
   });
 });

@@ -11,7 +11,7 @@ import { decodeRecord, type Keyspace } from './keyspace.js';
  * without one was etcd expiring a lease, an `expire`. Returns null for a
  * revision with no user-visible change.
  */
-export function toRevisions(keyspace: Keyspace, events: readonly WatchEvent[]): Array<{ revision: Revision; changes: RevisionChanges | null }> {
+export function toRevisions(keyspace: Keyspace, events: readonly WatchEvent[], onForeignValue: (error: Error) => void = () => {}): Array<{ revision: Revision; changes: RevisionChanges | null }> {
   const out: Array<{ revision: Revision; changes: RevisionChanges | null }> = [];
   let at = 0;
   while (at < events.length) {
@@ -25,7 +25,15 @@ export function toRevisions(keyspace: Keyspace, events: readonly WatchEvent[]): 
     for (const event of group) {
       if (!keyspace.isData(event.kv.key)) continue;
       if (event.type === EventType.put) {
-        const { lease: _lease, ...entry } = decodeRecord(keyspace, event.kv);
+        let decoded;
+        try {
+          decoded = decodeRecord(keyspace, event.kv);
+        } catch (error) {
+          // Another program wrote into kvs's keys: not a kvs change; reads treat the key the same way.
+          onForeignValue(error as Error);
+          continue;
+        }
+        const { lease: _lease, ...entry } = decoded;
         changes.push({ type: 'put', key: entry.key, revision, entry });
       } else {
         changes.push({ type: userDelete ? 'delete' : 'expire', key: keyspace.userKey(event.kv.key), revision });
@@ -53,12 +61,18 @@ export interface ChangeFeedOptions {
  */
 export class ChangeFeed {
   private seen: Revision;
+  private lastChange: Revision = 0;
   private closed = false;
   private cancel: (() => void) | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: ChangeFeedOptions) {
     this.seen = options.after;
+  }
+
+  /** The last revision that changed a key (bookkeeping revisions left out). */
+  get lastChangeRevision(): Revision {
+    return this.lastChange;
   }
 
   /** The last namespace revision the feed has reported (or skipped as bookkeeping). */
@@ -84,7 +98,9 @@ export class ChangeFeed {
       failed = true;
       stream.cancel();
     };
+    const joiner = new FragmentJoiner();
     stream.on('data', (response: WatchResponse) => {
+      const events = joiner.complete(response);
       if (response.canceled) {
         const compacted = revisionOf(response.compact_revision);
         if (compacted > 0) {
@@ -95,15 +111,21 @@ export class ChangeFeed {
         fail(new Error(`etcd cancelled the change feed's watch: ${response.cancel_reason || 'no reason given'}`));
         return;
       }
-      for (const { revision, changes } of toRevisions(keyspace, response.events)) {
-        if (revision <= this.seen) continue;
-        this.seen = revision;
-        if (changes !== null) this.options.publish(changes);
+      try {
+        for (const { revision, changes } of toRevisions(keyspace, events, (error) => this.options.onError(error))) {
+          if (revision <= this.seen) continue;
+          this.seen = revision;
+          if (changes === null) continue;
+          this.lastChange = revision;
+          this.options.publish(changes);
+        }
+      } catch (error) {
+        this.options.onError(error); // a listener's failure must not take the feed (or the process) down
       }
     });
     stream.on('error', (error) => fail(error));
     stream.on('end', () => fail(new Error('etcd ended the change feed stream')));
-    stream.write({ create_request: { key: keyspace.namespace, range_end: keyspace.namespaceEnd, start_revision: this.seen + 1 } });
+    stream.write({ create_request: { key: keyspace.namespace, range_end: keyspace.namespaceEnd, start_revision: this.seen + 1, fragment: true } });
   }
 
   close(): void {
@@ -139,7 +161,9 @@ export function readHistory(client: EtcdClient, keyspace: Keyspace, after: Revis
       client.leave(member);
       finish(new KvError('unavailable', `etcd did not return the history after revision ${after} in time`, { retryAfterSeconds: 1 }));
     }, timeoutMs);
+    const joiner = new FragmentJoiner();
     stream.on('data', (response: WatchResponse) => {
+      const events = joiner.complete(response);
       if (response.canceled) {
         const compactRevision = revisionOf(response.compact_revision);
         if (compactRevision > 0) {
@@ -149,7 +173,7 @@ export function readHistory(client: EtcdClient, keyspace: Keyspace, after: Revis
         }
         return;
       }
-      for (const { revision, changes } of toRevisions(keyspace, response.events)) {
+      for (const { revision, changes } of toRevisions(keyspace, events)) {
         if (revision > upTo) return finish(null);
         if (changes !== null) {
           collected.push(changes);
@@ -163,6 +187,27 @@ export function readHistory(client: EtcdClient, keyspace: Keyspace, after: Revis
       finish(new KvError('unavailable', `etcd broke off a history read: ${error.message}`, { retryAfterSeconds: 1 }));
     });
     stream.on('end', () => finish(new KvError('unavailable', 'etcd ended a history read early', { retryAfterSeconds: 1 })));
-    stream.write({ create_request: { key: keyspace.namespace, range_end: keyspace.namespaceEnd, start_revision: after + 1 } });
+    stream.write({ create_request: { key: keyspace.namespace, range_end: keyspace.namespaceEnd, start_revision: after + 1, fragment: true } });
   });
+}
+
+/**
+ * etcd may split one batch of watch events over several messages (`fragment`,
+ * each under its request limit), and one revision's events over two of them.
+ * Each message hands on the revisions known complete, holding back only the
+ * last revision of an unfinished batch, so memory stays near one message.
+ */
+export class FragmentJoiner {
+  private held: WatchEvent[] = [];
+
+  complete(response: Pick<WatchResponse, 'fragment' | 'events'>): WatchEvent[] {
+    const events = this.held.length === 0 ? response.events : this.held.concat(response.events);
+    this.held = [];
+    if (!response.fragment || events.length === 0) return events;
+    const last = events[events.length - 1]!.kv.mod_revision;
+    let split = events.length;
+    while (split > 0 && events[split - 1]!.kv.mod_revision === last) split--;
+    this.held = events.slice(split);
+    return events.slice(0, split);
+  }
 }

@@ -102,6 +102,8 @@ export interface WatchCreateRequest {
   key: Buffer;
   range_end: Buffer;
   start_revision: number;
+  /** Let etcd split a large batch of events over several messages (each under its request limit). */
+  fragment?: boolean;
 }
 
 export type WatchRequest = { create_request: WatchCreateRequest } | { cancel_request: { watch_id: string } } | { progress_request: Record<string, never> };
@@ -118,6 +120,8 @@ export interface WatchResponse {
   canceled: boolean;
   compact_revision: string;
   cancel_reason: string;
+  /** More messages of the same batch follow. */
+  fragment: boolean;
   events: WatchEvent[];
 }
 

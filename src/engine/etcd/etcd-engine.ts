@@ -6,7 +6,7 @@ import type { RangeItem, RangeRequest, RangeResult, ReadResult, StorageEngine, S
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { CompareResult, CompareTarget, revisionOf, SortOrder, type Compare, type KeyValue, type RequestOp, type TxnResponse } from './etcd-api.js';
 import { EtcdClient, LeaseNotFound, translateError } from './etcd-client.js';
-import { decodeRecord, encodeRecord, Keyspace, type StoredEntry } from './keyspace.js';
+import { decodeStored, encodeRecord, Keyspace, type StoredEntry } from './keyspace.js';
 import { KeyLocks } from './key-locks.js';
 import { LeasePool } from './leases.js';
 import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
@@ -35,7 +35,12 @@ export interface EtcdEngineOptions {
 const CONFLICT_ATTEMPTS_MAX = 200;
 /** Keys read per etcd Range while listing, counting or exporting. */
 const SCAN_CHUNK = 500;
-const VALUE_SCAN_CHUNK = 100;
+/** A record's header without its content type: format, flags, expiry, type length. */
+const RECORD_HEADER_BYTES_MAX = 12;
+/** The first etcd Range of a scan takes at most this many keys: values can be ~1.5 MiB each. */
+const FIRST_SCAN_CHUNK = 100;
+/** Later Ranges take as many keys as the values seen so far say fit in about this many bytes. */
+const SCAN_BYTES_TARGET = 16 * 1024 * 1024;
 /** /readyz must answer within a load balancer's probe timeout, even with members down. */
 const READY_PROBE_TIMEOUT_MS = 1_000;
 
@@ -68,9 +73,15 @@ export class EtcdEngine implements StorageEngine {
     this.now = options.now ?? Date.now;
   }
 
-  /** One etcd Txn: its op count, and its request size less room for keys' prefix, records' headers and framing. */
+  /**
+   * One etcd Txn: its op count, and its request size less what each op adds
+   * beyond what an import counts (the namespace and data prefix of its key in
+   * the compare and the put, the record header, compare framing) and slack.
+   */
   get txnCapacity(): { ops: number; bytes: number } {
-    return { ops: (this.options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS) - 1, bytes: (this.options.maxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES) - 16 * 1024 };
+    const ops = (this.options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS) - 1;
+    const perOp = 2 * this.keyspace.dataPrefix.length + RECORD_HEADER_BYTES_MAX + 64;
+    return { ops, bytes: (this.options.maxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES) - ops * perOp - 16 * 1024 };
   }
 
   async open(): Promise<void> {
@@ -147,17 +158,19 @@ export class EtcdEngine implements StorageEngine {
     let revision: Revision | undefined;
     let lower = this.keyspace.etcdKey(request.start);
     let upper = this.keyspace.etcdEnd(request.end);
+    // Even without values, etcd sends them (each record's deadline is in its value): chunks are sized by bytes.
+    let chunk = FIRST_SCAN_CHUNK;
     scan: for (;;) {
       const want = request.limit - items.length + 1; // one more than the page: is there more?
       const page = await this.etcd().read(this.etcd().methods.range, {
         key: lower,
         range_end: upper,
-        // Values can be large (up to ~1.5 MiB each): fewer per etcd response when they are wanted.
-        limit: Math.min(want, request.withValues ? VALUE_SCAN_CHUNK : SCAN_CHUNK),
+        limit: Math.min(want, chunk),
         sort_order: request.reverse ? SortOrder.descend : SortOrder.none,
         ...(revision === undefined ? {} : { revision }),
       });
       revision ??= revisionOf(page.header.revision);
+      chunk = nextChunk(page.kvs);
       for (const kv of page.kvs) {
         if (request.reverse) upper = kv.key;
         else lower = keySuccessor(kv.key);
@@ -185,9 +198,11 @@ export class EtcdEngine implements StorageEngine {
     let lower = this.keyspace.etcdKey(start);
     const upper = this.keyspace.etcdEnd(end);
     let revision: Revision | undefined;
+    let chunk = FIRST_SCAN_CHUNK;
     for (;;) {
-      const page = await this.etcd().read(this.etcd().methods.range, { key: lower, range_end: upper, limit: SCAN_CHUNK, ...(revision === undefined ? {} : { revision }) });
+      const page = await this.etcd().read(this.etcd().methods.range, { key: lower, range_end: upper, limit: chunk, ...(revision === undefined ? {} : { revision }) });
       revision ??= revisionOf(page.header.revision);
+      chunk = nextChunk(page.kvs);
       const now = this.now();
       for (const kv of page.kvs) {
         lower = keySuccessor(kv.key);
@@ -266,11 +281,11 @@ export class EtcdEngine implements StorageEngine {
     const client = this.etcd();
     const head = await client.read(client.methods.range, { key: this.keyspace.compactedKey });
     const recorded = head.kvs[0] === undefined ? 0 : Number(head.kvs[0].value.toString('utf8'));
-    // etcd keeps `target` and after: the last `historyRetention` revisions, as the embedded engine does.
-    // The revision of kvs's own record of the last compaction does not count, or each compaction would make the next.
-    const headRevision = revisionOf(head.header.revision);
-    const lastWasRecord = head.kvs[0] !== undefined && revisionOf(head.kvs[0].mod_revision) === headRevision;
-    const target = headRevision - (lastWasRecord ? 1 : 0) - this.options.historyRetention + 1;
+    // etcd keeps `target` and after: the last `historyRetention` revisions, as the embedded engine does,
+    // counted back from the last revision that changed a key: kvs's own records of compactions
+    // must not count, or each compaction would make room for the next.
+    const lastChange = this.feed?.lastChangeRevision ?? 0;
+    const target = Math.min(lastChange, revisionOf(head.header.revision)) - this.options.historyRetention + 1;
     if (target <= 1 || target - 1 <= recorded) return;
     const value = Buffer.from(String(target - 1).padStart(16, '0'));
     const unchanged: Compare =
@@ -328,7 +343,7 @@ export class EtcdEngine implements StorageEngine {
       if (!response.succeeded) return null;
       const revision = revisionOf(response.header.revision);
       const previous = response.responses[0]?.response_put?.prev_kv ?? null;
-      const current = previous === null ? null : decodeRecord(this.keyspace, previous);
+      const current = previous === null ? null : decodeStored(this.keyspace, previous);
       return { succeeded: true, revision, results: [{ op: 'put', key: op.key, entry: written(op.key, current, op.value, op.contentType, expiresAtMs, revision), created: current === null }] };
     }
   }
@@ -357,7 +372,7 @@ export class EtcdEngine implements StorageEngine {
     const leases = new Map<string, string>();
     keys.forEach((key, index) => {
       const kv = read.responses[index]?.response_range?.kvs[0];
-      const entry = kv === undefined ? null : decodeRecord(this.keyspace, kv);
+      const entry = kv === undefined ? null : decodeStored(this.keyspace, kv);
       stored.set(key, entry);
       live.set(key, entry !== null && !isExpired(entry, now) ? withoutLease(entry) : null);
       if (entry !== null) leases.set(key, entry.lease);
@@ -466,7 +481,7 @@ export class EtcdEngine implements StorageEngine {
 
   private liveEntry(kv: KeyValue | undefined, now: number): Entry | null {
     if (kv === undefined) return null;
-    const entry = decodeRecord(this.keyspace, kv);
+    const entry = decodeStored(this.keyspace, kv);
     return isExpired(entry, now) ? null : withoutLease(entry);
   }
 
@@ -479,6 +494,13 @@ export class EtcdEngine implements StorageEngine {
     if (this.leases === null) throw new Error('the engine is not open');
     return this.leases;
   }
+}
+
+/** Keys the next Range of a scan may take: about SCAN_BYTES_TARGET of records like the last page's, 1 to SCAN_CHUNK. */
+function nextChunk(kvs: readonly KeyValue[]): number {
+  if (kvs.length === 0) return SCAN_CHUNK;
+  const bytes = kvs.reduce((sum, kv) => sum + kv.key.length + kv.value.length, 0);
+  return Math.max(1, Math.min(SCAN_CHUNK, Math.floor(SCAN_BYTES_TARGET / Math.max(1, bytes / kvs.length))));
 }
 
 function put(key: Buffer, value: Buffer): RequestOp {

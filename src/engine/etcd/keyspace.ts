@@ -98,5 +98,28 @@ export function decodeRecord(keyspace: Keyspace, kv: KeyValue): StoredEntry {
   };
 }
 
+/**
+ * An etcd key-value of this keyspace as an entry, for the engine's reads and
+ * writes: a value kvs did not write (another program wrote under the prefix)
+ * reads as an entry that expired long ago, so reads skip it and a write
+ * replaces it, instead of failing.
+ */
+export function decodeStored(keyspace: Keyspace, kv: KeyValue): StoredEntry {
+  try {
+    return decodeRecord(keyspace, kv);
+  } catch {
+    return {
+      key: keyspace.userKey(kv.key),
+      value: kv.value,
+      contentType: 'application/octet-stream',
+      createRevision: revisionOf(kv.create_revision),
+      revision: revisionOf(kv.mod_revision),
+      version: revisionOf(kv.version),
+      expiresAtMs: 0,
+      lease: kv.lease,
+    };
+  }
+}
+
 /** Bytes of a record beyond its value: what an etcd request limit must leave room for. */
 export const RECORD_OVERHEAD_BYTES_MAX = 2 + 8 + 2 + 1024;

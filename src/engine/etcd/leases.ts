@@ -13,9 +13,12 @@ import type { EtcdClient } from './etcd-client.js';
  * treated as absent (StorageEngine's contract), so a lease's timing only
  * decides when the `expire` event appears.
  */
+/** A lease no write has asked for in this long is forgotten (see forgetPast). */
+const IDLE_LEASE_MS = 3_000;
+
 export class LeasePool {
   /** Expiry second → the granted lease's ID, shared by every put expiring in that second. */
-  private readonly bySecond = new Map<number, { lease: Promise<string>; id: string | null }>();
+  private readonly bySecond = new Map<number, { lease: Promise<string>; id: string | null; usedAtMs: number }>();
 
   constructor(
     private readonly client: EtcdClient,
@@ -26,10 +29,13 @@ export class LeasePool {
   leaseFor(expiresAtMs: number): Promise<string> {
     const second = Math.floor(expiresAtMs / 1000);
     const known = this.bySecond.get(second);
-    if (known !== undefined) return known.lease;
+    if (known !== undefined) {
+      known.usedAtMs = this.now();
+      return known.lease;
+    }
     this.forgetPast();
     const ttlSeconds = Math.max(1, Math.ceil(((second + 1) * 1000 - this.now()) / 1000));
-    const slot: { lease: Promise<string>; id: string | null } = { lease: Promise.resolve(''), id: null };
+    const slot: { lease: Promise<string>; id: string | null; usedAtMs: number } = { lease: Promise.resolve(''), id: null, usedAtMs: this.now() };
     slot.lease = this.client.write(this.client.methods.leaseGrant, { TTL: ttlSeconds, ID: 0 }).then((granted) => {
       if (granted.error) throw new Error(`etcd refused a lease: ${granted.error}`);
       slot.id = granted.ID;
@@ -47,9 +53,17 @@ export class LeasePool {
     for (const [second, slot] of this.bySecond) if (slot.id === leaseId) this.bySecond.delete(second);
   }
 
-  /** Drops leases whose second is over: they expire on their own. */
+  /**
+   * Drops leases whose second is over, and leases no write asked for lately:
+   * with long TTLs, each second of writes has its own expiry second, and
+   * keeping them all would grow with the TTL. A dropped lease still expires
+   * on its own; a later write for its second just gets a new one.
+   */
   private forgetPast(): void {
-    const current = Math.floor(this.now() / 1000);
-    for (const second of this.bySecond.keys()) if (second < current) this.bySecond.delete(second);
+    const now = this.now();
+    const current = Math.floor(now / 1000);
+    for (const [second, slot] of this.bySecond) {
+      if (second < current || now - slot.usedAtMs > IDLE_LEASE_MS) this.bySecond.delete(second);
+    }
   }
 }
