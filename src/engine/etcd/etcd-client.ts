@@ -150,7 +150,7 @@ export function translateError(error: unknown, write: boolean): KvError | LeaseN
   if (/database space exceeded/.test(details)) {
     return new KvError(
       'storage_full',
-      'etcd refused the write: its database reached its space quota (etcd --quota-backend-bytes) and raised the NOSPACE alarm. Deletes still work; once space is freed, an operator must compact and defragment etcd and disarm the alarm (etcdctl alarm disarm), or raise the quota (docs/SCALING.md)',
+      'etcd refused the write: its database reached its space quota (etcd --quota-backend-bytes) and raised the NOSPACE alarm. The one write that crossed the quota is applied by etcd even so: this one may have been, read the key to know. Deletes still work; once space is freed, an operator must compact and defragment etcd and disarm the alarm (etcdctl alarm disarm), or raise the quota (docs/SCALING.md)',
     );
   }
   if (/request is too large/.test(details)) return new KvError('request_too_large', 'etcd refused the request as too large (etcd --max-request-bytes)');
