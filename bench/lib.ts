@@ -1,7 +1,9 @@
 import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
+
+/** The same free-port picker the tests use. */
+export { freePort } from '../test/helpers/ports.js';
 
 /** Pinning: on a machine with two or more cores, servers on CPU 0 and load generators on CPU 1. */
 export const canPin = availableParallelism() >= 2 && has('taskset');
@@ -39,17 +41,6 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
 }
 
 export async function waitFor(url: string, timeoutMs = 20_000): Promise<number> {

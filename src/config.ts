@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { parseEndpoint } from './engine/etcd/etcd-client.js';
 import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS, etcdLimits } from './engine/etcd/etcd-limits.js';
 import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB, type Limits } from './core/limits.js';
 
@@ -78,7 +79,17 @@ export const SETTINGS = {
     env: ['ETCD_ENDPOINTS'],
     flag: 'etcd-endpoints',
     describe: 'comma-separated etcd endpoints, for --engine etcd',
-    parse: (text: string) => text.split(',').map((part) => part.trim()).filter(Boolean),
+    parse: (text: string, source: string) => {
+      const endpoints = text.split(',').map((part) => part.trim()).filter(Boolean);
+      for (const endpoint of endpoints) {
+        try {
+          parseEndpoint(endpoint);
+        } catch (error) {
+          throw new ConfigError(`${source}: ${(error as Error).message}`);
+        }
+      }
+      return endpoints;
+    },
   },
   etcdPrefix: { env: ['KV_ETCD_PREFIX'], flag: 'etcd-prefix', describe: 'prefix of every etcd key of this store (default kvs/)', parse: nonEmpty },
   etcdMaxRequestBytes: { env: ['ETCD_MAX_REQUEST_BYTES'], flag: 'etcd-max-request-bytes', describe: "the cluster's etcd --max-request-bytes (default 1572864)", parse: integer(64 * 1024, 2 * 1024 * MIB) },

@@ -135,6 +135,8 @@ describe('loadConfig environment', () => {
     assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd' }, {}, CWD), 'ETCD_ENDPOINTS');
     assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: '' }, {}, CWD), 'ETCD_ENDPOINTS');
     assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: ' , ,' }, {}, CWD), 'ETCD_ENDPOINTS');
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379,foo/bar' }, {}, CWD), 'ETCD_ENDPOINTS');
+    assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'ftp://a:2379' }, {}, CWD), 'ETCD_ENDPOINTS');
   });
 
   it('splits and trims ETCD_ENDPOINTS for KV_ENGINE=etcd', () => {

@@ -112,7 +112,8 @@ export class EtcdClient {
   }
 }
 
-function parseEndpoint(endpoint: string): { address: string; secure: boolean } {
+/** `http(s)://host:port` or `host:port` as a gRPC address; throws a message fit for the user otherwise. */
+export function parseEndpoint(endpoint: string): { address: string; secure: boolean } {
   const match = /^(https?):\/\/([^/]+)\/?$/.exec(endpoint.trim());
   if (match) return { address: match[2]!, secure: match[1] === 'https' };
   if (/^[^/\s]+:\d+$/.test(endpoint.trim())) return { address: endpoint.trim(), secure: false };
