@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Keyspace } from '../src/engine/etcd/keyspace.js';
 import { ETCD_BINARY, EtcdCluster, etcdInstalled } from '../test/helpers/etcd-cluster.js';
+import { measureNpmStart } from './npm-start.js';
 import { canPin, childPids, cpuSeconds, freePort, has, LOAD_CPU, median, pinned, pinRunning, runWrk, runWrkTogether, SERVER_CPU, startProcess, stopProcess, waitFor, type LoadResult } from './lib.js';
 
 const { values: flags } = parseArgs({
@@ -114,8 +115,9 @@ async function main(): Promise<void> {
   const watch = await measureWatch(quick ? 500 : WATCHERS);
 
   const etcd = await measureEtcd();
+  const npmStartMs = await measureNpmStart(root, workDirectory, quick ? 1 : 3);
 
-  report(rows, redis, million, { loadMs, largeStoreRss, startupMs: median(startups) }, watch, etcd);
+  report(rows, redis, million, { loadMs, largeStoreRss, startupMs: median(startups), npmStartMs }, watch, etcd);
 }
 
 interface WatchResult {
@@ -473,7 +475,7 @@ function rssMb(pid: number): number {
   }
 }
 
-function report(rows: Row[], redis: LoadResult | null, million: Row, extra: { loadMs: number; largeStoreRss: number; startupMs: number }, watch: WatchResult, etcd: EtcdResult): void {
+function report(rows: Row[], redis: LoadResult | null, million: Row, extra: { loadMs: number; largeStoreRss: number; startupMs: number; npmStartMs: number }, watch: WatchResult, etcd: EtcdResult): void {
   const lines = ['', ...tableHeader(), ...rows.map(rowLine)];
   const put = rows.find((row) => row.scenario.startsWith('PUT'));
   if (redis !== null && put !== undefined) lines.push(tableRow(put.scenario, put.subject, 'Redis SET, appendfsync always', redis));
@@ -483,6 +485,7 @@ function report(rows: Row[], redis: LoadResult | null, million: Row, extra: { lo
     '',
     `- ${LARGE_KEYS.toLocaleString('en')} keys loaded through /v1/admin/import in ${(extra.loadMs / 1000).toFixed(1)} s; resident memory of a server holding them, after the GET runs: ${extra.largeStoreRss.toFixed(0)} MiB (LMDB's mapped pages included)`,
     `- start-up with ${LARGE_KEYS.toLocaleString('en')} keys (spawn to first 200 from /readyz, median of 3): ${extra.startupMs.toFixed(0)} ms`,
+    `- \`npm start\` on a built checkout (spawn of npm to first 200 from /healthz, median of ${quick ? 1 : 3}): ${extra.npmStartMs.toFixed(0)} ms`,
     watchLine(watch),
     ...etcd.notes,
     errorsLine([...rows, million, ...etcd.rows]),

@@ -5,6 +5,8 @@ import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB, type Limits } from './core/
 
 export type EngineName = 'lmdb' | 'etcd';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** `auto`: pretty on a terminal, JSON lines otherwise (LOG_FORMAT unset). */
+export type LogFormat = 'json' | 'pretty' | 'auto';
 
 /** Everything the server needs to start, validated. */
 export interface Config {
@@ -29,6 +31,7 @@ export interface Config {
   etcdMaxRequestBytes: number;
   limits: Limits;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +107,7 @@ export const SETTINGS = {
   maxDataBytes: { env: ['KV_MAX_DATA_BYTES'], flag: 'max-data-bytes', describe: 'size the store may reach; beyond, writes get 507 storage_full (default 0 = no cap)', parse: integer(0, Number.MAX_SAFE_INTEGER) },
   maxPendingWrites: { env: ['KV_MAX_PENDING_WRITES'], flag: 'max-pending-writes', describe: 'writes waiting for a commit; beyond, 503 with Retry-After (default 10000)', parse: integer(1, 1_000_000) },
   logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', describe: 'pino log level (default info; request logs at debug)', parse: oneOf(LOG_LEVELS) },
+  logFormat: { env: ['LOG_FORMAT'], flag: 'log-format', describe: 'json (JSON lines) or pretty (for people); default: pretty on a terminal, else json', parse: oneOf(['json', 'pretty'] as const) },
   adminToken: { env: ['KV_ADMIN_TOKEN'], flag: 'admin-token', describe: 'one full-access bearer token (prefer the variable: flags show in ps)', parse: nonEmpty },
   tokensFile: { env: ['KV_TOKENS_FILE'], flag: 'tokens-file', describe: 'JSON file of named tokens (SHA-256 hashes) and their grants', parse: nonEmpty },
   protectedMode: { env: ['KV_PROTECTED_MODE'], flag: 'protected-mode', describe: 'on (default): with no token, serve loopback clients only; off: serve anyone', parse: oneOf(['on', 'off'] as const) },
@@ -190,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     etcdMaxRequestBytes: parsed.etcdMaxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES,
     limits,
     logLevel: parsed.logLevel ?? 'info',
+    logFormat: parsed.logFormat ?? 'auto',
     adminToken: parsed.adminToken,
     tokensFile: parsed.tokensFile === undefined ? undefined : resolve(cwd, parsed.tokensFile),
     protectedMode: (parsed.protectedMode ?? 'on') === 'on',

@@ -2,19 +2,24 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { join } from 'node:path';
 import { TokenRegistry, TokensFileError } from './auth/tokens.js';
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type PinoPretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import { ConfigError, type Config } from './config.js';
 import { SHUTDOWN_TIMEOUT_MS } from './core/limits.js';
 import type { StorageEngine } from './engine/engine.js';
 import { EtcdEngine } from './engine/etcd/etcd-engine.js';
 import { LmdbEngine } from './engine/lmdb/lmdb-engine.js';
+import { STORE_FILE_NAME } from './engine/lmdb/store-file.js';
 import { buildServer, type KvsServer } from './http/build-server.js';
+import { WriteMetrics } from './http/metrics/write-metrics.js';
+import type { WriteObserver } from './core/write-observer.js';
 import { importSeedFileOnce, SEED_FILE_NAME } from './seed-import.js';
 import { checkDataDirectory } from './data-directory.js';
 import { VERSION } from './version.js';
 
-/** The LMDB store's file inside DATA_DIRECTORY. */
-export const STORE_FILE_NAME = 'kvs.mdb';
+// Defined beside the store's other file checks, where `kvs restore` finds it without loading the server.
+export { STORE_FILE_NAME };
 
 export interface RunningServer extends KvsServer {
   engine: StorageEngine;
@@ -25,26 +30,52 @@ export interface RunningServer extends KvsServer {
   close(): Promise<void>;
 }
 
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+export function createLogger(config: Pick<Config, 'logLevel'> & Partial<Pick<Config, 'logFormat'>>, stdoutIsTerminal = process.stdout.isTTY === true): Logger {
+  // Synchronous writes to stdout. pino's default asynchronous destination
+  // flushes on process exit in a loop that never ends when stdout is a
+  // closed pipe (sonic-boom 4 retries EPIPE forever): a server whose log
+  // reader went away could then never stop. Written synchronously, a broken
+  // pipe is an error pino handles by dropping further lines.
+  const destination = pino.destination({ fd: 1, sync: true });
+  const format = config.logFormat ?? 'auto';
+  const pretty = format === 'pretty' || (format === 'auto' && stdoutIsTerminal);
   return pino(
     {
       level: config.logLevel,
-      // Tokens must never reach the logs (API.md §10).
+      // Tokens must never reach the logs (API.md §10), in either format: pino redacts before the line is formatted.
       redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
     },
-    // Synchronous writes to stdout. pino's default asynchronous destination
-    // flushes on process exit in a loop that never ends when stdout is a
-    // closed pipe (sonic-boom 4 retries EPIPE forever): a server whose log
-    // reader went away could then never stop. Written synchronously, a broken
-    // pipe is an error pino handles by dropping further lines.
-    pino.destination({ fd: 1, sync: true }),
+    pretty ? prettyLines(destination, stdoutIsTerminal) : destination,
   );
 }
 
+/**
+ * Lines for people (LOG_FORMAT=pretty, or a terminal): each JSON line pino
+ * makes is formatted by pino-pretty's formatter and written, in the same call,
+ * to the same synchronous destination. Not pino-pretty's stream or a
+ * transport: those write later (a stream pipeline, a worker thread), so the
+ * last lines before process.exit could be lost and a closed stdout would no
+ * longer be the destination's own broken-pipe handling.
+ */
+function prettyLines(destination: DestinationStream, toTerminal: boolean): DestinationStream {
+  // Loaded only for pretty logs (it takes ~40 ms to load); a CommonJS module, so synchronously.
+  const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+  // Colours only on a terminal, and there as pino-pretty judges it (NO_COLOR, TERM=dumb).
+  const colorize = toTerminal && pinoPretty.isColorSupported;
+  const format = pinoPretty.prettyFactory({ colorize, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' });
+  return {
+    write(line: string) {
+      const text = format(line);
+      if (text) destination.write(text);
+    },
+  };
+}
+
 /** The composition root: the only place that picks an engine. */
-export function createEngine(config: Config, logger: Logger): StorageEngine {
+export function createEngine(config: Config, logger: Logger, observer?: WriteObserver): StorageEngine {
   if (config.engine === 'etcd') {
     return new EtcdEngine({
+      ...(observer === undefined ? {} : { observer }),
       endpoints: config.etcdEndpoints,
       namespace: config.etcdPrefix,
       maxTxnKeys: config.etcdMaxTxnOps,
@@ -55,6 +86,7 @@ export function createEngine(config: Config, logger: Logger): StorageEngine {
     });
   }
   return new LmdbEngine({
+    ...(observer === undefined ? {} : { observer }),
     file: join(config.dataDirectory, STORE_FILE_NAME),
     historyRetention: config.limits.historyRetention,
     maxDataBytes: config.limits.maxDataBytes,
@@ -98,7 +130,9 @@ function describeAccess(config: Config, tokens: TokenRegistry): string {
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   const { tokens, tls } = loadAccess(config);
   if (config.engine === 'lmdb') checkDataDirectory(config.dataDirectory, STORE_FILE_NAME, SEED_FILE_NAME);
-  const engine = createEngine(config, logger);
+  // The engine's commits and sweeps, for /metrics.
+  const writeMetrics = new WriteMetrics();
+  const engine = createEngine(config, logger, writeMetrics);
   await engine.open();
   try {
     await importSeedFileOnce(engine, config.dataDirectory, config.limits, logger, Date.now());
@@ -108,12 +142,13 @@ export async function startServer(config: Config, logger: Logger = createLogger(
       logger,
       version: VERSION,
       access: { tokens, protectedMode: config.protectedMode, rateLimit: config.rateLimit },
+      writeMetrics,
       ...(tls === undefined ? {} : { tls }),
     });
     const url = await server.listen(config.host, config.port);
     logger.info({ url, engine: engine.name, dataDirectory: config.dataDirectory, version: VERSION, access: describeAccess(config, tokens) }, 'kvs is serving');
     if (!tokens.enabled && !config.protectedMode) {
-      logger.warn('no token is configured and protected mode is off: anyone who can reach this port can read and write everything');
+      logger.warn('no token is configured and protected mode is off (KV_PROTECTED_MODE=off): anyone who can reach this port can read, write and delete every key. Configure a token: KV_ADMIN_TOKEN (one full-access token), or KV_TOKENS_FILE with entries from `kvs token create`');
     }
     let closing: Promise<void> | null = null;
     const close = () => {

@@ -31,6 +31,8 @@ export const ERROR_CATALOGUE = {
   unavailable: { status: 503 },
   storage_full: { status: 507 },
   internal: { status: 500 },
+  /** The route exists but this engine cannot serve it (a backup on etcd): the detail says what to use instead. */
+  not_implemented: { status: 501 },
 } as const satisfies Record<string, { status: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -109,6 +109,37 @@ export interface StorageEngine {
    * file is imported only then). Without it, a store revision of 0 says so.
    */
   neverWritten?(): boolean;
+
+  /** Writes waiting for a commit now, the number KV_MAX_PENDING_WRITES bounds (/metrics). */
+  waitingWrites?(): number;
+}
+
+/**
+ * A capability some engines have beside StorageEngine (the embedded engine):
+ * a consistent copy of the whole store taken while it keeps serving. Kept out
+ * of StorageEngine so that engines without a local store (etcd) are not given
+ * a member to refuse; the HTTP layer asks `canBackUp(engine)`.
+ */
+export interface SnapshotBackup {
+  /**
+   * Copies one snapshot of the store into a new file on the store's own
+   * filesystem and resolves once every revision in it is durable in the store.
+   * The caller reads the file, then calls `discard()`.
+   */
+  backup(): Promise<BackupFile>;
+}
+
+export interface BackupFile {
+  path: string;
+  /** The store revision the copy holds, read from the copy itself. */
+  revision: Revision;
+  bytes: number;
+  /** Removes the file. Idempotent. */
+  discard(): Promise<void>;
+}
+
+export function canBackUp(engine: StorageEngine): engine is StorageEngine & SnapshotBackup {
+  return typeof (engine as Partial<SnapshotBackup>).backup === 'function';
 }
 
 export interface ReadResult {

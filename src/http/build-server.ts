@@ -11,8 +11,11 @@ import { lacksHost, toOriginForm } from './request-target.js';
 import { KvError } from '../core/errors.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling, writeProblem } from './plugins/errors.js';
 import { installRequestMetrics, ServerMetrics } from './plugins/metrics.js';
+import type { WriteMetrics } from './metrics/write-metrics.js';
 import { RouteTable } from './route-table.js';
 import { adminRoutes } from './routes/admin.js';
+import { backupRoutes } from './routes/backup.js';
+import { docsRoutes } from './routes/docs.js';
 import { kvRoutes } from './routes/kv.js';
 import { rangeRoutes } from './routes/range.js';
 import { seedRoutes } from './routes/seed.js';
@@ -40,6 +43,8 @@ export interface BuildServerOptions {
   connectionLimits?: Partial<ConnectionLimits>;
   /** Where a request comes from; tests of protected mode substitute their own. Default: the socket's peer. */
   clientAddress?: ClientAddress;
+  /** The WriteObserver the engine was given, rendered in /metrics (main.ts makes one per engine). */
+  writeMetrics?: WriteMetrics;
 }
 
 /**
@@ -90,7 +95,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     closeGraceMs: limits.watchCloseGraceMs,
     onError: (error) => logger.error({ err: error }, 'a watch stream failed (a bug): it was sent an error event and closed'),
   });
-  const metrics = new ServerMetrics(engine, options.version, startedAtMs, hub, watchStreams);
+  const metrics = new ServerMetrics(engine, options.version, startedAtMs, hub, watchStreams, options.writeMetrics);
   const deps: HttpDeps = { engine, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
 
   // Request logs are at debug. Below that Fastify gets no logger at all: a
@@ -172,7 +177,9 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   await app.register(txnRoutes, deps);
   await app.register(serviceRoutes, deps);
   await app.register(adminRoutes, deps);
+  await app.register(backupRoutes, deps);
   await app.register(watchRoutes, deps);
+  await app.register(docsRoutes, deps);
   await app.ready();
   const listen = async (host: string, port: number) => {
     const url = await app.listen({ host, port });

@@ -40,6 +40,8 @@ export class WatchStreams {
   /** Streams and long-polls open now, against maxWatchers. */
   private admitted = 0;
   private closing = false;
+  /** Change events written while replaying history (live ones are the hub's to count). */
+  private readonly replayed = { events: 0 };
 
   constructor(
     private readonly engine: StorageEngine,
@@ -54,6 +56,11 @@ export class WatchStreams {
   /** Open watch streams. */
   get size(): number {
     return this.streams.size;
+  }
+
+  /** Change events sent from history (the replay before a stream goes live) since start. */
+  get replayedEvents(): number {
+    return this.replayed.events;
   }
 
   /**
@@ -73,7 +80,7 @@ export class WatchStreams {
 
   /** Takes over `response` (already hijacked from Fastify) and streams the watch into it; `release` is called when it ends. */
   open(response: ServerResponse, options: WatchStreamOptions, release: () => void): void {
-    const stream = new WatchStream(response, this.engine, this.hub, options, this.options, () => {
+    const stream = new WatchStream(response, this.engine, this.hub, options, this.options, this.replayed, () => {
       this.streams.delete(stream);
       release();
     });
@@ -121,6 +128,7 @@ class WatchStream implements WatchSink {
     private readonly hub: WatchHub,
     private readonly options: WatchStreamOptions,
     private readonly limits: WatchStreamsOptions,
+    private readonly replayed: { events: number },
     private readonly onClosed: () => void,
   ) {
     response.on('close', () => this.close());
@@ -138,6 +146,8 @@ class WatchStream implements WatchSink {
       'cache-control': 'no-cache',
       // Proxies (nginx) must not buffer an event stream.
       'x-accel-buffering': 'no',
+      // The revision the stream starts after: a client whose connection drops before any message resumes from it.
+      'kv-revision': String(this.options.resumeAfter),
     });
     this.response.write(': kvs watch\n\n');
     let cursor = this.options.resumeAfter;
@@ -153,7 +163,10 @@ class WatchStream implements WatchSink {
         if (page.length === 0) cursor = head; // no key changed in (cursor, head]
         for (const changes of page) {
           const events = changes.events.filter((event) => matchesFilter(this.options.filter, event.key));
-          if (events.length > 0) this.write(changeMessage(changes.revision, events, this.options.withValues));
+          if (events.length > 0) {
+            this.write(changeMessage(changes.revision, events, this.options.withValues));
+            this.replayed.events += events.length;
+          }
           cursor = changes.revision;
         }
         if (this.response.writableNeedDrain && !(await this.drained(REPLAY_DRAIN_TIMEOUT_MS))) {

@@ -49,6 +49,8 @@ export class WatchHub {
   private readonly prefixGroups = new Map<string, Group>();
   private count = 0;
   private evicted = 0;
+  private sent = 0;
+  private dropped = 0;
   private readonly stopListening: () => void;
 
   constructor(engine: StorageEngine, currentRevision: Revision) {
@@ -69,6 +71,16 @@ export class WatchHub {
   /** Watchers evicted as slow consumers since start. */
   get evictions(): number {
     return this.evicted;
+  }
+
+  /** Change events handed to watchers since start, counted once per watcher that got them. */
+  get eventsSent(): number {
+    return this.sent;
+  }
+
+  /** Change events a watcher did not get because it was evicted then, too far behind (or its sink failed). */
+  get eventsDropped(): number {
+    return this.dropped;
   }
 
   /**
@@ -122,9 +134,12 @@ export class WatchHub {
       } catch {
         kept = false; // a sink that fails is dropped like a slow one, never left half-served
       }
-      if (!kept) {
+      if (kept) {
+        this.sent += events.length;
+      } else {
         this.remove(group, watcher);
         this.evicted++;
+        this.dropped += events.length;
         watcher.sink.evict();
       }
     }

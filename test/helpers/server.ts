@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
+import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
 import { STORE_FILE_NAME } from '../../src/main.js';
 import { httpsFetch } from './https.js';
 import { EtcdCluster, sharedEtcdCluster } from './etcd-cluster.js';
@@ -66,6 +67,8 @@ export interface TestServerOptions {
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDirectory = options.dataDirectory ?? tempDirectory();
   let limits = { ...DEFAULT_LIMITS, ...options.limits };
+  // What the engine reports of its commits and sweeps, rendered by the server's /metrics (as main.ts wires it).
+  const writeMetrics = new WriteMetrics();
   let engine: StorageEngine;
   if (TEST_ENGINE === 'etcd') {
     // The data directory names the store's etcd namespace, so a restart on the same directory finds the same data.
@@ -81,6 +84,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       namespace,
       historyRetention: limits.historyRetention,
       maxPendingWrites: limits.maxPendingWrites,
+      observer: writeMetrics,
       ...(options.now ? { now: options.now } : {}),
       ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
     });
@@ -90,6 +94,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       historyRetention: limits.historyRetention,
       maxDataBytes: limits.maxDataBytes,
       maxPendingWrites: limits.maxPendingWrites,
+      observer: writeMetrics,
       ...(options.now ? { now: options.now } : {}),
       ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
     });
@@ -100,6 +105,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     limits,
     logger: pino({ level: 'silent' }),
     version: 'test',
+    writeMetrics,
     ...(options.now ? { now: options.now } : {}),
     ...(options.access ? { access: options.access } : {}),
     ...(options.clientAddress ? { clientAddress: options.clientAddress } : {}),

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { ERROR_CATALOGUE } from '../../src/core/errors.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import type { JsonResponse } from '../helpers/http.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
 import { deadlineAfter, isLongRun } from './lib/budget.js';
 import {
   describeRequest,
@@ -165,7 +165,7 @@ function responseProblems(sent: FuzzRequest, response: RawResponse): string[] {
   const { status } = response;
   const path = pathOf(sent.target);
   const head = sent.method === 'HEAD';
-  if (status >= 500) problems.push(`answered ${status}: no input may cause a 5xx (the server is idle, so not even 503)`);
+  if (status >= 500 && !isEtcdBackupRefusal(path, response)) problems.push(`answered ${status}: no input may cause a 5xx (the server is idle, so not even 503)`);
   if (status >= 400) {
     problems.push(...(SEED_PATHS.has(path) ? seedErrorProblems(response, head) : problemDocumentProblems(response, head)));
   }
@@ -191,6 +191,17 @@ function responseProblems(sent: FuzzRequest, response: RawResponse): string[] {
   }
   if (status === 200 && path === '/v1/watch' && !head && !response.stream) problems.push('a 200 watch that is not an event stream');
   return problems;
+}
+
+/**
+ * The one 5xx a request may get: on the etcd engine, GET /v1/admin/backup is
+ * 501 not_implemented, because etcd keeps no local store to copy (the problem
+ * names etcd's own snapshot tool). It is what that engine answers whatever the
+ * input, not a failure the input caused; its problem document is still checked.
+ */
+function isEtcdBackupRefusal(path: string, response: RawResponse): boolean {
+  // startsWith: variants such as `/v1/admin/backup#frag` reach the same route.
+  return TEST_ENGINE === 'etcd' && path.startsWith('/v1/admin/backup') && response.status === 501;
 }
 
 function parseJson(body: Buffer): unknown {

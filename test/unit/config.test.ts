@@ -34,6 +34,7 @@ describe('loadConfig defaults', () => {
       etcdMaxRequestBytes: 1572864,
       limits: { ...DEFAULT_LIMITS },
       logLevel: 'info',
+      logFormat: 'auto',
       adminToken: undefined,
       tokensFile: undefined,
       protectedMode: true,
@@ -126,6 +127,20 @@ describe('loadConfig environment', () => {
     assertConfigError(() => loadConfig({ LOG_LEVEL: 'verbose' }, {}, CWD), 'LOG_LEVEL');
   });
 
+  it('reads LOG_FORMAT json or pretty; unset or empty leaves it to the terminal (auto)', () => {
+    assert.equal(loadConfig({ LOG_FORMAT: 'json' }, {}, CWD).logFormat, 'json');
+    assert.equal(loadConfig({ LOG_FORMAT: 'pretty' }, {}, CWD).logFormat, 'pretty');
+    assert.equal(loadConfig({ LOG_FORMAT: '' }, {}, CWD).logFormat, 'auto');
+    assert.equal(loadConfig({}, {}, CWD).logFormat, 'auto');
+  });
+
+  it('refuses any other LOG_FORMAT, naming it and the choices', () => {
+    for (const format of ['xml', 'JSON', 'auto', ' pretty', 'text']) {
+      const error = assertConfigError(() => loadConfig({ LOG_FORMAT: format }, {}, CWD), 'LOG_FORMAT');
+      assert.match(error.message, /json, pretty/);
+    }
+  });
+
   it('refuses a blank HOST or DATA_DIRECTORY, naming them', () => {
     assertConfigError(() => loadConfig({ HOST: '   ' }, {}, CWD), 'HOST');
     assertConfigError(() => loadConfig({ DATA_DIRECTORY: ' ' }, {}, CWD), 'DATA_DIRECTORY');
@@ -186,10 +201,11 @@ describe('loadConfig environment', () => {
 describe('loadConfig flags', () => {
   it('lets flags override the environment', () => {
     const config = loadConfig(
-      { HOST: '0.0.0.0', PORT: '9000', KV_STORE_PORT: '7000', DATA_DIRECTORY: 'env-data', LOG_LEVEL: 'warn', KV_MAX_KEY_BYTES: '100' },
-      { host: '::1', port: '9001', 'data-directory': 'flag-data', 'log-level': 'trace', 'max-key-bytes': '200' },
+      { HOST: '0.0.0.0', PORT: '9000', KV_STORE_PORT: '7000', DATA_DIRECTORY: 'env-data', LOG_LEVEL: 'warn', LOG_FORMAT: 'json', KV_MAX_KEY_BYTES: '100' },
+      { host: '::1', port: '9001', 'data-directory': 'flag-data', 'log-level': 'trace', 'max-key-bytes': '200', 'log-format': 'pretty' },
       CWD,
     );
+    assert.equal(config.logFormat, 'pretty');
     assert.equal(config.host, '::1');
     assert.equal(config.port, 9001);
     assert.equal(config.dataDirectory, resolve(CWD, 'flag-data'));
@@ -222,6 +238,7 @@ describe('loadConfig flags', () => {
     assert.ok(!/\bPORT\b/.test(error.message));
     assertConfigError(() => loadConfig({}, { engine: 'redis' }, CWD), '--engine');
     assertConfigError(() => loadConfig({}, { 'log-level': 'loud' }, CWD), '--log-level');
+    assertConfigError(() => loadConfig({}, { 'log-format': 'yaml' }, CWD), '--log-format');
     assertConfigError(() => loadConfig({}, { 'max-key-bytes': '5000' }, CWD), '--max-key-bytes');
     assertConfigError(() => loadConfig({}, { host: '' }, CWD), '--host');
     assertConfigError(() => loadConfig({}, { port: '' }, CWD), '--port');

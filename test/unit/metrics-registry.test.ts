@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, Gauge, Histogram, Registry } from '../../src/http/metrics/registry.js';
+import { Counter, Gauge, Histogram, ReadCounter, Registry } from '../../src/http/metrics/registry.js';
 
-function render(...metrics: Array<Counter | Histogram | Gauge>): string {
+function render(...metrics: Array<Counter | Histogram | Gauge | ReadCounter>): string {
   const registry = new Registry();
   for (const metric of metrics) registry.register(metric);
   return registry.render();
@@ -162,6 +162,27 @@ describe('Gauge', () => {
   it('renders only HELP and TYPE when there are no samples', () => {
     const gauge = new Gauge('g', 'help', () => []);
     assert.deepEqual(lines(render(gauge)), ['# HELP g help', '# TYPE g gauge']);
+  });
+});
+
+describe('ReadCounter', () => {
+  it('is typed counter and reads its samples at render time', () => {
+    let sent = 2;
+    const counter = new ReadCounter('kvs_events_sent_total', 'Events sent.', () => [{ value: sent }]);
+    assert.equal(render(counter), '# HELP kvs_events_sent_total Events sent.\n# TYPE kvs_events_sent_total counter\nkvs_events_sent_total 2\n');
+    sent = 5;
+    assert.deepEqual(lines(render(counter)).slice(2), ['kvs_events_sent_total 5']);
+  });
+});
+
+describe('Histogram observer', () => {
+  it('records into the same series as observe()', () => {
+    const histogram = new Histogram('h', 'x', ['kind'], [1]);
+    const minor = histogram.observer(['minor']);
+    minor(0.5);
+    histogram.observe(['minor'], 2);
+    minor(1);
+    assert.deepEqual(lines(render(histogram)).slice(2), ['h_bucket{kind="minor",le="1"} 2', 'h_bucket{kind="minor",le="+Inf"} 3', 'h_sum{kind="minor"} 3.5', 'h_count{kind="minor"} 3']);
   });
 });
 

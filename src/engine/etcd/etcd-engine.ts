@@ -1,5 +1,7 @@
 import { KvError } from '../../core/errors.js';
 import { keySuccessor } from '../../core/keys.js';
+import { OverloadError } from '../../core/overload.js';
+import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
 import { comparePasses } from '../compare.js';
 import type { RangeItem, RangeRequest, RangeResult, ReadResult, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
@@ -29,6 +31,8 @@ export interface EtcdEngineOptions {
   /** Writes in flight at once; beyond, 503 (default: no bound). */
   maxPendingWrites?: number;
   onBackgroundError?: (error: unknown) => void;
+  /** Told each write Txn's round trip (as a batch of one, with no sync of its own), for /metrics. */
+  observer?: WriteObserver;
 }
 
 /** Attempts of one transaction that keep losing optimistic races before it gives up with 503. */
@@ -438,10 +442,18 @@ export class EtcdEngine implements StorageEngine {
     });
   }
 
+  waitingWrites(): number {
+    return this.pendingWrites;
+  }
+
   private async commit(request: { compare: Compare[]; success: RequestOp[]; failure: RequestOp[] }): Promise<TxnResponse> {
     const client = this.etcd();
+    const observer = this.options.observer ?? NO_WRITE_OBSERVER;
+    const startedAt = performance.now();
     try {
-      return await client.write(client.methods.txn, request);
+      const response = await client.write(client.methods.txn, request);
+      observer.batchCommitted(1, (performance.now() - startedAt) / 1000, null);
+      return response;
     } catch (error) {
       const failure = translateError(error, true);
       // etcd over its space quota refuses every put, the delete marker's too,
@@ -449,7 +461,10 @@ export class EtcdEngine implements StorageEngine {
       // marker, watchers see these deletes as `expire` events.
       if (failure instanceof KvError && failure.code === 'storage_full' && this.onlyDeletesBesidesMarker(request.success)) {
         try {
-          return await client.write(client.methods.txn, { ...request, success: request.success.filter((op) => !this.isMarkerPut(op)) });
+          const retriedAt = performance.now();
+          const response = await client.write(client.methods.txn, { ...request, success: request.success.filter((op) => !this.isMarkerPut(op)) });
+          observer.batchCommitted(1, (performance.now() - retriedAt) / 1000, null);
+          return response;
         } catch (retryError) {
           throw translateError(retryError, true);
         }
@@ -469,7 +484,7 @@ export class EtcdEngine implements StorageEngine {
   private async admitWrite<T>(work: () => Promise<T>): Promise<T> {
     const bound = this.options.maxPendingWrites;
     if (bound !== undefined && this.pendingWrites >= bound) {
-      throw new KvError('unavailable', `${bound} writes are waiting for etcd, the most this node queues; retry shortly`, { retryAfterSeconds: 1 });
+      throw new OverloadError(`${bound} writes are waiting for etcd, the most this node queues; retry shortly`);
     }
     this.pendingWrites++;
     try {

@@ -1,5 +1,7 @@
 import type { Transaction } from 'lmdb';
 import { KvError } from '../../core/errors.js';
+import { OverloadError } from '../../core/overload.js';
+import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Revision } from '../../core/types.js';
 import type { Stores } from './stores.js';
 import { WriteBatch } from './write-batch.js';
@@ -46,13 +48,20 @@ export class GroupCommit {
     private readonly onCommitError: (error: unknown) => void,
     /** Writes that may wait for the next batch; beyond, new ones are refused at once (overload). */
     private readonly maxPending: number = Number.POSITIVE_INFINITY,
+    /** Told each durable batch's size and its commit and sync times (/metrics). */
+    private readonly observer: WriteObserver = NO_WRITE_OBSERVER,
   ) {}
+
+  /** Writes queued for the next batch now: what maxPending bounds. */
+  get waiting(): number {
+    return this.pending.length;
+  }
 
   /** Runs `body` in the next batch; resolves with its result once the batch is on disk. */
   submit<T>(body: (ctx: WriteContext, batch: WriteBatch) => T): Promise<T> {
     if (this.pending.length >= this.maxPending) {
       // Overloaded: refusing now keeps memory and the wait of queued writers bounded; the client retries.
-      return Promise.reject(new KvError('unavailable', `${this.maxPending} writes are already waiting for the disk; retry shortly`, { retryAfterSeconds: 1 }));
+      return Promise.reject(new OverloadError(`${this.maxPending} writes are already waiting for the disk; retry shortly`));
     }
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ body, resolve: resolve as (value: unknown) => void, reject });
@@ -94,13 +103,22 @@ export class GroupCommit {
     } catch (error) {
       committed = Promise.reject(error);
     }
+    // Planned and queued: from here the batch is lmdb-js's writer thread's.
+    const queuedAt = performance.now();
+    let committedAt = queuedAt;
     committed
       // The durability barrier. lmdb-js documents a write's promise as
       // "committed and visible", not "synced"; `flushed` resolves once the OS
       // reports the commit synced. Only then is any writer answered.
-      .then(() => root.flushed)
+      // (In lmdb-js 3.5.6 the fdatasync runs inside the commit, so the
+      // commit time includes it and `flushed` follows at once: ADR 0010.)
+      .then(() => {
+        committedAt = performance.now();
+        return root.flushed;
+      })
       .then(
         () => {
+          this.observer.batchCommitted(jobs.length, (committedAt - queuedAt) / 1000, (performance.now() - committedAt) / 1000);
           const written = batch as WriteBatch | null;
           this.afterBatch(written !== null && written.changed ? written.revision : null);
           jobs.forEach((job, index) => {

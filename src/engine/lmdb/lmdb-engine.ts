@@ -5,8 +5,10 @@ import { KvError } from '../../core/errors.js';
 import { EXPIRY_SWEEP_INTERVAL_MS } from '../../core/limits.js';
 import { keyBytes } from '../../core/keys.js';
 import type { ChangeEvent, Entry, Revision, RevisionChanges } from '../../core/types.js';
-import type { RangeItem, RangeRequest, ReadResult, RangeResult, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
+import type { WriteObserver } from '../../core/write-observer.js';
+import type { BackupFile, RangeItem, RangeRequest, ReadResult, RangeResult, SnapshotBackup, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
 import { applyTxn } from './apply-txn.js';
+import { copySnapshot, removeStaleBackups } from './backup.js';
 import { GroupCommit } from './group-commit.js';
 import { compactionTarget, compactLog, hasDueExpiry, sweepExpired } from './maintenance.js';
 import { decodeRecord, decodeRecordCopy, isRecordExpired, recordValueBytes } from './record-codec.js';
@@ -32,6 +34,8 @@ export interface LmdbEngineOptions {
   maxDataBytes?: number;
   /** Writes that may wait for the next commit; beyond, 503 (absent = no bound). */
   maxPendingWrites?: number;
+  /** Told about commits and sweeps, for /metrics. */
+  observer?: WriteObserver;
 }
 
 /**
@@ -41,7 +45,7 @@ export interface LmdbEngineOptions {
  * lmdb-js's writer thread, answered only after the sync that covers them
  * (docs/adr/0002-durable-acknowledgements.md).
  */
-export class LmdbEngine implements StorageEngine {
+export class LmdbEngine implements StorageEngine, SnapshotBackup {
   readonly name = 'lmdb';
   private stores: Stores | null = null;
   private readonly now: () => number;
@@ -67,6 +71,8 @@ export class LmdbEngine implements StorageEngine {
   private readonly capBytes: number;
   /** What accepted writes not yet measured may add (see txn). */
   private reservedBytes = 0;
+  /** Backup copies running on LMDB's worker threads: the environment must outlive them. */
+  private readonly copies = new Set<Promise<unknown>>();
 
   constructor(private readonly options: LmdbEngineOptions) {
     this.now = options.now ?? Date.now;
@@ -81,6 +87,7 @@ export class LmdbEngine implements StorageEngine {
     let stores: Stores;
     try {
       checkStoreFile(this.options.file);
+      removeStaleBackups(this.options.file);
       stores = openStores(this.options.file);
       const format = readMetaNumber(stores, META_FORMAT);
       if (format === 0) {
@@ -103,6 +110,7 @@ export class LmdbEngine implements StorageEngine {
       (lastRevision) => this.afterBatch(lastRevision),
       (error) => this.options.onWriteError?.(error),
       this.options.maxPendingWrites ?? Number.POSITIVE_INFINITY,
+      this.options.observer,
     );
     if (this.capBytes > 0) this.dataBytes = measureDataBytes(stores);
     this.publishedRevision = readMetaNumber(stores, META_REVISION);
@@ -120,6 +128,8 @@ export class LmdbEngine implements StorageEngine {
     const stores = this.stores;
     if (stores === null) return;
     await this.committer?.idle();
+    // Closing the environment under a running mdb_env_copy2 would free it under the copy.
+    await Promise.allSettled([...this.copies]);
     this.renewReadSnapshot();
     await stores.root.flushed;
     await stores.root.close();
@@ -130,6 +140,10 @@ export class LmdbEngine implements StorageEngine {
 
   async isReady(): Promise<boolean> {
     return this.stores !== null && this.closing === null;
+  }
+
+  waitingWrites(): number {
+    return this.committer?.waiting ?? 0;
   }
 
   async get(key: string): Promise<ReadResult> {
@@ -211,6 +225,17 @@ export class LmdbEngine implements StorageEngine {
     } finally {
       transaction.done();
     }
+  }
+
+  backup(): Promise<BackupFile> {
+    if (this.closing !== null) return Promise.reject(new KvError('unavailable', 'the store is closing', { retryAfterSeconds: 1 }));
+    const copy = copySnapshot(this.open_(), this.options.file);
+    this.copies.add(copy);
+    void copy.then(
+      () => this.copies.delete(copy),
+      () => this.copies.delete(copy),
+    );
+    return copy;
   }
 
   deleteRange(start: Buffer, end: Buffer | null): Promise<{ deleted: number; revision: Revision }> {
@@ -310,7 +335,11 @@ export class LmdbEngine implements StorageEngine {
     if (this.maintenanceRunning || stores === null || this.closing !== null) return;
     this.maintenanceRunning = true;
     try {
-      if (hasDueExpiry(stores, this.now())) await this.write(sweepExpired);
+      if (hasDueExpiry(stores, this.now())) {
+        const deadlines = await this.write(sweepExpired);
+        const nowMs = this.now();
+        for (const deadline of deadlines) this.options.observer?.keySwept((nowMs - deadline) / 1000);
+      }
       const target = compactionTarget(stores, this.options.historyRetention);
       if (target !== null) await this.write((_ctx, batch) => compactLog(batch, target));
     } catch (error) {

@@ -15,15 +15,18 @@ export function hasDueExpiry(stores: Stores, nowMs: number): boolean {
  * Removes up to EXPIRY_SWEEP_BATCH_MAX due keys as `expire` events of one
  * revision. Each index entry is checked against its key's record header
  * (through the batch, which sees earlier writes of the same batch), so an entry
- * whose key was since rewritten is dropped, not expired.
+ * whose key was since rewritten is dropped, not expired. Returns the
+ * deadlines of the keys it expired (for the expiry-lag metric).
  */
-export function sweepExpired(ctx: WriteContext, batch: WriteBatch): void {
+export function sweepExpired(ctx: WriteContext, batch: WriteBatch): number[] {
+  const deadlines: number[] = [];
   for (const indexKey of batch.dueExpiryIndexKeys(EXPIRY_SWEEP_BATCH_MAX)) {
     const { expiresAtMs, key: keyBytes } = parseExpiryIndexKey(indexKey);
     if (expiresAtMs > ctx.nowMs) break;
     const key = keyBytes.toString('utf8');
     if (batch.readPresence(key)?.expiresAtMs === expiresAtMs) {
       ctx.expire(key, expiresAtMs);
+      deadlines.push(expiresAtMs);
     } else {
       // The key was deleted or rewritten since: its write dropped this entry already,
       // or (if this very batch rewrote it) will; removing it again is harmless.
@@ -31,6 +34,7 @@ export function sweepExpired(ctx: WriteContext, batch: WriteBatch): void {
     }
   }
   ctx.commit();
+  return deadlines;
 }
 
 /** The revision history should be compacted up to, or null when within retention. */

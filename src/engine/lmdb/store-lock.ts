@@ -19,6 +19,17 @@ export interface StoreLock {
   release(): Promise<void>;
 }
 
+/** The store is held by another kvs process; `holderPid` is its pid, when it answered. */
+export class StoreInUseError extends StoreOpenError {
+  override name = 'StoreInUseError';
+  constructor(
+    file: string,
+    readonly holderPid: number | null,
+  ) {
+    super(`${file} is in use by another kvs${holderPid === null ? '' : ` (pid ${holderPid})`}; stop it first, or point DATA_DIRECTORY elsewhere`);
+  }
+}
+
 export async function lockStore(file: string): Promise<StoreLock> {
   if (process.platform !== 'linux') return { release: async () => {} };
   const name = `\0kvs-store-${createHash('sha256').update(join(realpathSync(dirname(file)), basename(file))).digest('hex').slice(0, 40)}`;
@@ -27,8 +38,7 @@ export async function lockStore(file: string): Promise<StoreLock> {
     await listen(server, name);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    const holder = await holderPid(name);
-    throw new StoreOpenError(`${file} is in use by another kvs${holder === null ? '' : ` (pid ${holder})`}; stop it first, or point DATA_DIRECTORY elsewhere`);
+    throw new StoreInUseError(file, await holderPid(name));
   }
   // The lock must not keep the process alive by itself.
   server.unref();

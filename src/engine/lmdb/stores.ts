@@ -35,7 +35,7 @@ export interface StoredEvent {
 }
 
 export const STORE_FORMAT = 1;
-const DATABASE_NAMES = ['kv', 'log', 'expiry', 'meta'] as const;
+export const DATABASE_NAMES: readonly string[] = ['kv', 'log', 'expiry', 'meta'];
 export const META_REVISION = 'revision';
 export const META_COMPACT_REVISION = 'compactRevision';
 export const META_FORMAT = 'format';
@@ -59,6 +59,20 @@ export function openStores(file: string): Stores {
     void root.close();
     throw error;
   }
+  return databasesOf(root);
+}
+
+/**
+ * An environment opened to read only (a backup being checked or read): LMDB
+ * creates nothing in it, and each of kvs's databases must already exist
+ * before databasesOf opens it. It still makes a `-lock` file beside `file`.
+ */
+export function openEnvironmentReadOnly(file: string): RootDatabase {
+  return open({ path: file, maxDbs: 8, readOnly: true });
+}
+
+/** kvs's databases in an open environment, each with its encodings. */
+export function databasesOf(root: RootDatabase): Stores {
   return {
     root,
     kv: root.openDB<Buffer, Buffer>({ name: 'kv', keyEncoding: 'binary', encoding: 'binary' }),

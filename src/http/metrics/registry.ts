@@ -5,12 +5,14 @@
  */
 type Labels = readonly string[];
 
-interface Metric {
+/** Anything that renders its own lines of the exposition. */
+export interface Metric {
   render(lines: string[]): void;
 }
 
 export class Counter implements Metric {
-  private readonly values = new Map<string, { labels: Labels; value: number }>();
+  /** Each series with its sample's name and labels, formatted once. */
+  private readonly values = new Map<string, { prefix: string; value: number }>();
 
   constructor(
     readonly name: string,
@@ -27,7 +29,7 @@ export class Counter implements Metric {
     const key = labels.join('\u0001');
     let series = this.values.get(key);
     if (series === undefined) {
-      series = { labels, value: 0 };
+      series = { prefix: `${this.name}${formatLabels(this.labelNames, labels)} `, value: 0 };
       this.values.set(key, series);
     }
     return series;
@@ -35,14 +37,23 @@ export class Counter implements Metric {
 
   render(lines: string[]): void {
     lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`);
-    for (const { labels, value } of this.values.values()) {
-      lines.push(`${this.name}${formatLabels(this.labelNames, labels)} ${value}`);
-    }
+    for (const { prefix, value } of this.values.values()) lines.push(`${prefix}${value}`);
   }
 }
 
+interface HistogramSeries {
+  /** Per bucket here, made cumulative when rendered. */
+  counts: number[];
+  sum: number;
+  count: number;
+  /** The samples' names and labels, formatted once: each bucket's (then +Inf's), _sum's, _count's. */
+  bucketPrefixes: string[];
+  sumPrefix: string;
+  countPrefix: string;
+}
+
 export class Histogram implements Metric {
-  private readonly allSeries = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly allSeries = new Map<string, HistogramSeries>();
 
   constructor(
     readonly name: string,
@@ -52,59 +63,79 @@ export class Histogram implements Metric {
   ) {}
 
   observe(labels: Labels, value: number): void {
-    this.observer(labels)(value);
+    record(this.bucketBounds, this.seriesFor(labels), value);
   }
 
   /** A function recording into the series for `labels`, to keep on a hot path (no label lookup per call). */
   observer(labels: Labels): (value: number) => void {
+    const series = this.seriesFor(labels);
+    const bounds = this.bucketBounds;
+    return (value) => record(bounds, series, value);
+  }
+
+  private seriesFor(labels: Labels): HistogramSeries {
     const key = labels.join('\u0001');
     let series = this.allSeries.get(key);
     if (series === undefined) {
-      series = { labels, counts: new Array<number>(this.bucketBounds.length).fill(0), sum: 0, count: 0 };
+      const withLe = [...this.labelNames, 'le'];
+      const plain = formatLabels(this.labelNames, labels);
+      series = {
+        counts: new Array<number>(this.bucketBounds.length).fill(0),
+        sum: 0,
+        count: 0,
+        bucketPrefixes: [...this.bucketBounds.map(String), '+Inf'].map((le) => `${this.name}_bucket${formatLabels(withLe, [...labels, le])} `),
+        sumPrefix: `${this.name}_sum${plain} `,
+        countPrefix: `${this.name}_count${plain} `,
+      };
       this.allSeries.set(key, series);
     }
-    const { counts } = series;
-    const bounds = this.bucketBounds;
-    const target = series;
-    return (value) => {
-      // Counts are per bucket here and made cumulative when rendered.
-      let bucket = 0;
-      while (bucket < bounds.length && value > bounds[bucket]!) bucket++;
-      if (bucket < bounds.length) counts[bucket]!++;
-      target.sum += value;
-      target.count++;
-    };
+    return series;
   }
 
   render(lines: string[]): void {
     lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`);
-    for (const { labels, counts, sum, count } of this.allSeries.values()) {
+    for (const { counts, sum, count, bucketPrefixes, sumPrefix, countPrefix } of this.allSeries.values()) {
       let cumulative = 0;
-      this.bucketBounds.forEach((bound, index) => {
+      for (let index = 0; index < counts.length; index++) {
         cumulative += counts[index]!;
-        lines.push(`${this.name}_bucket${formatLabels([...this.labelNames, 'le'], [...labels, String(bound)])} ${cumulative}`);
-      });
-      lines.push(`${this.name}_bucket${formatLabels([...this.labelNames, 'le'], [...labels, '+Inf'])} ${count}`);
-      lines.push(`${this.name}_sum${formatLabels(this.labelNames, labels)} ${sum}`);
-      lines.push(`${this.name}_count${formatLabels(this.labelNames, labels)} ${count}`);
+        lines.push(`${bucketPrefixes[index]}${cumulative}`);
+      }
+      lines.push(`${bucketPrefixes[counts.length]}${count}`, `${sumPrefix}${sum}`, `${countPrefix}${count}`);
     }
   }
 }
 
+function record(bounds: readonly number[], series: HistogramSeries, value: number): void {
+  let bucket = 0;
+  while (bucket < bounds.length && value > bounds[bucket]!) bucket++;
+  if (bucket < bounds.length) series.counts[bucket]!++;
+  series.sum += value;
+  series.count++;
+}
+
+type Samples = () => Array<{ labels?: Record<string, string>; value: number }>;
+
 /** A gauge whose samples are read when scraped. */
 export class Gauge implements Metric {
+  protected readonly type: 'gauge' | 'counter' = 'gauge';
+
   constructor(
     readonly name: string,
     private readonly help: string,
-    private readonly read: () => Array<{ labels?: Record<string, string>; value: number }>,
+    private readonly read: Samples,
   ) {}
 
   render(lines: string[]): void {
-    lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`);
+    lines.push(`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`);
     for (const { labels = {}, value } of this.read()) {
       lines.push(`${this.name}${formatLabels(Object.keys(labels), Object.values(labels))} ${value}`);
     }
   }
+}
+
+/** A counter whose samples are read when scraped: a count kept elsewhere (the watch hub's, the process's CPU time). */
+export class ReadCounter extends Gauge {
+  protected override readonly type = 'counter';
 }
 
 export class Registry {

@@ -41,6 +41,7 @@ export async function serviceRoutes(app: FastifyInstance, deps: HttpDeps): Promi
   };
   app.get('/v1/limits', { config: { access: ANY_TOKEN } }, async () => publishedLimits);
 
-  const openApi = JSON.stringify(openApiDocument(deps.version));
+  // From the limits in force (on etcd: what one etcd request takes), so the document never promises what this server refuses.
+  const openApi = JSON.stringify(openApiDocument(deps.version, limits));
   app.get('/v1/openapi.json', { config: { access: ANY_TOKEN } }, async (_request, reply) => reply.type('application/json').send(openApi));
 }

@@ -8,7 +8,7 @@ import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
 import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
 import type { HttpDeps } from '../deps.js';
 import { acceptJsonBodies, expectObject, expectOnly } from '../json-body.js';
-import { writeResultJson } from '../presenters.js';
+import { formatExpiry, writeResultJson } from '../presenters.js';
 
 /** Transactions: `POST /v1/txn` (API.md §5). */
 export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -147,6 +147,7 @@ function resultJson(result: TxnOpResult): Record<string, unknown> {
         revision: entry.revision,
         createRevision: entry.createRevision,
         version: entry.version,
+        ...(entry.expiresAtMs === null ? {} : { expiresAt: formatExpiry(entry.expiresAtMs) }),
       };
     }
   }

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { keyAccess, type Access } from '../../auth/access.js';
 import { rangeBounds } from './range.js';
 import { KvError } from '../../core/errors.js';
+import { OverloadError } from '../../core/overload.js';
 import { validateKey } from '../../core/keys.js';
 import type { Revision } from '../../core/types.js';
 import type { WatchFilter } from '../../watch/hub.js';
@@ -53,7 +54,7 @@ export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise
 }
 
 export function tooManyWatchers(maxWatchers: number): KvError {
-  return new KvError('unavailable', `${maxWatchers} watches and long-polls are open, the most this server holds; retry shortly`, { retryAfterSeconds: 1 });
+  return new OverloadError(`${maxWatchers} watches and long-polls are open, the most this server holds; retry shortly`);
 }
 
 /** `key=K` (one key) or `prefix=P` (every key under P; empty = all keys), not both. */

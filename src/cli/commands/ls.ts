@@ -1,0 +1,85 @@
+import type { ListItem } from '../../client/index.js';
+import type { Command } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { UsageError } from '../failure.js';
+import { envelopeOf, integerArgument, writeOut } from '../io.js';
+
+const encoder = new TextEncoder();
+
+export const lsCommand: Command = {
+  name: 'ls',
+  synopsis: '[PREFIX]',
+  summary: 'list keys, one per line (every page)',
+  details: `  --values          also print each value: KEY<TAB>VALUE (JSON as JSON, binary as
+                    base64, text with a newline or tab as a JSON string)
+  --delimiter D     roll keys up after PREFIX to the first D (e.g. /): folders
+                    are printed as PREFIX...D
+  --reverse         descending order
+  --limit N         print at most N keys
+-o json prints one JSON object per line: the key's metadata (and value), or
+{"prefix": P} for a rolled-up folder.`,
+  options: {
+    values: { type: 'boolean' },
+    delimiter: { type: 'string', short: 'd' },
+    reverse: { type: 'boolean', short: 'r' },
+    limit: { type: 'string' },
+  },
+  async run(context, positionals, values) {
+    const [prefix, ...extra] = positionals;
+    if (extra.length > 0) throw new UsageError('give at most one PREFIX');
+    const limit = integerArgument(values.limit as string | undefined, '--limit', { min: 1 });
+    const withValues = values.values === true;
+    const delimiter = values.delimiter as string | undefined;
+    if (delimiter === '') throw new UsageError('--delimiter must not be empty');
+    const reverse = values.reverse === true;
+    const query = context.client.list({
+      ...(prefix === undefined ? {} : { prefix }),
+      values: withValues,
+      reverse,
+      ...(delimiter === undefined ? {} : { delimiter }),
+      limit: Math.min(limit ?? 1000, 1000),
+      signal: context.signal,
+    });
+    let printed = 0;
+    for await (const page of query.pages()) {
+      for (const row of inOrder(page.items, page.prefixes, reverse)) {
+        if (limit !== undefined && printed >= limit) return EXIT.ok;
+        await writeOut(context.stdout, `${typeof row === 'string' ? prefixLine(row, context.output) : itemLine(row, context.output, withValues)}\n`);
+        printed += 1;
+      }
+    }
+    return EXIT.ok;
+  },
+};
+
+function prefixLine(prefix: string, output: string): string {
+  return output === 'json' ? JSON.stringify({ prefix }) : prefix;
+}
+
+function itemLine(item: ListItem, output: string, withValues: boolean): string {
+  const value = withValues && item.value !== undefined ? envelopeOf(item.value, item.contentType) : undefined;
+  if (output === 'json') {
+    const { text: _text, json: _json, value: _bytes, expiresAt, ...meta } = item;
+    return JSON.stringify({ ...meta, ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(value ?? {}) });
+  }
+  if (value === undefined) return item.key;
+  // One line per key: JSON as JSON, text as it is unless a newline or tab in it would break the line (then quoted).
+  const text = String(value.value);
+  const shown = value.encoding === 'json' || (value.encoding === 'utf8' && /[\n\r\t]/.test(text)) ? JSON.stringify(value.value) : text;
+  return `${item.key}\t${shown}`;
+}
+
+/** A page's keys and folders merged in the order the store keeps them (UTF-8 bytes). */
+function inOrder(items: ListItem[], prefixes: string[], reverse: boolean): Array<ListItem | string> {
+  if (prefixes.length === 0) return items;
+  const rows: Array<ListItem | string> = [...items, ...prefixes];
+  const sortKey = (row: ListItem | string) => encoder.encode(typeof row === 'string' ? row : row.key);
+  rows.sort((a, b) => compareBytes(sortKey(a), sortKey(b)) * (reverse ? -1 : 1));
+  return rows;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length);
+  for (let index = 0; index < length; index += 1) if (a[index] !== b[index]) return a[index]! - b[index]!;
+  return a.length - b.length;
+}

@@ -1,0 +1,64 @@
+/**
+ * Progress of a long export, import, backup or restore on standard error, as
+ * one line rewritten in place, only when stderr is a terminal: piped or
+ * redirected output gets nothing extra.
+ */
+export class Progress {
+  private readonly startedAtMs = Date.now();
+  // The first line waits as long as the next ones: a rate over a few milliseconds means nothing.
+  private lastDrawnAtMs = this.startedAtMs;
+  private drawn = false;
+
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly unit: 'keys' | 'bytes',
+    private readonly verb: string,
+    private readonly total: number | null = null,
+  ) {}
+
+  get enabled(): boolean {
+    return this.stream.isTTY === true;
+  }
+
+  /** Reports `done` so far; redrawn at most five times a second. */
+  update(done: number): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.lastDrawnAtMs < 200) return;
+    this.lastDrawnAtMs = now;
+    this.draw(done);
+  }
+
+  /** The final figure, and the line ended. */
+  finish(done: number): void {
+    if (!this.enabled) return;
+    this.draw(done);
+    this.stream.write('\n');
+  }
+
+  private draw(done: number): void {
+    const seconds = Math.max(0.001, (Date.now() - this.startedAtMs) / 1000);
+    const amount = this.unit === 'keys' ? `${done.toLocaleString('en-US')} key${done === 1 ? '' : 's'}` : formatBytes(done);
+    const of = this.total === null ? '' : ` of ${this.unit === 'keys' ? this.total.toLocaleString('en-US') : formatBytes(this.total)}`;
+    const rate = this.unit === 'keys' ? `${Math.round(done / seconds).toLocaleString('en-US')} keys/s` : `${formatBytes(done / seconds)}/s`;
+    this.stream.write(`\r${this.verb} ${amount}${of} (${rate})\u001b[K`);
+    this.drawn = true;
+  }
+
+  /** Clears a half-drawn line before an error is printed. */
+  abandon(): void {
+    if (this.drawn) this.stream.write('\n');
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,209 @@
+import { errorFromProblem, InvalidRequestError, KvsNetworkError, KvsTimeoutError, type Problem } from './errors.js';
+
+export interface TransportOptions {
+  /** Base URL of the server, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Bearer token, sent on every request. */
+  token?: string | undefined;
+  /** The fetch to use (default: the global one). */
+  fetch?: typeof fetch | undefined;
+  /** How long a request may take to be answered, in ms (default 30 000). Streams count until their headers arrive. */
+  timeoutMs?: number | undefined;
+  /** How many times an idempotent request is retried after a network error or a 503 with Retry-After (default 2). */
+  maxRetries?: number | undefined;
+}
+
+export interface Call {
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  /**
+   * True only for requests that may be sent twice with the same effect: reads,
+   * and unconditional PUTs and DELETEs. Never an add, a txn, a conditional
+   * write or an import.
+   */
+  idempotent: boolean;
+  /** Statuses the caller handles itself rather than as errors (e.g. 404 for a read). */
+  expected?: readonly number[];
+  /** Overrides the client's timeout (a long-poll waits longer). */
+  timeoutMs?: number;
+  /**
+   * The response body is a stream the caller reads: the timeout counts until the headers arrive, then
+   * between chunks (a stalled export fails rather than hangs), unless `streamIdle` is false (a watch,
+   * which is silent between changes and watches its own progress messages).
+   */
+  stream?: boolean;
+  streamIdle?: boolean;
+  signal?: AbortSignal | undefined;
+}
+
+const RETRY_AFTER_SECONDS_MAX = 5;
+
+/** One HTTP exchange with kvs: URL, token, timeout, bounded retries of idempotent requests, problems turned into errors. */
+export class Transport {
+  readonly baseUrl: string;
+  private readonly token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+  readonly timeoutMs: number;
+  private readonly maxRetries: number;
+
+  constructor(options: TransportOptions) {
+    this.baseUrl = options.url.replace(/\/+$/, '');
+    this.token = options.token;
+    // Called as a plain function, never as this object's method: a browser's fetch (the global one, or one
+    // passed in as `fetch: window.fetch`) refuses to be called on anything but the global object.
+    const given = options.fetch;
+    this.fetchImpl = given === undefined ? (input, init) => globalThis.fetch(input, init) : (input, init) => given(input, init);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.maxRetries = options.maxRetries ?? 2;
+  }
+
+  url(path: string, query: Call['query'] = {}): string {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) {
+      if (value === undefined) continue;
+      // URLSearchParams would send a lone surrogate as U+FFFD: another prefix or key than the one asked for.
+      if (typeof value === 'string' && !isWellFormed(value)) {
+        throw new InvalidRequestError({ status: 400, code: 'invalid_request', detail: `"${name}" ${JSON.stringify(value)} is not valid Unicode (it has a lone surrogate)` });
+      }
+      search.set(name, String(value));
+    }
+    const text = search.toString();
+    return `${this.baseUrl}${path}${text === '' ? '' : `?${text}`}`;
+  }
+
+  /** Sends `call`; resolves with a 2xx response or one of `call.expected`, rejects with a KvsError or a KvsNetworkError. */
+  async send(call: Call): Promise<Response> {
+    for (let attempt = 0; ; attempt += 1) {
+      const retriesLeft = call.idempotent && attempt < this.maxRetries;
+      let response: Response;
+      try {
+        response = await this.once(call);
+      } catch (error) {
+        if (!(error instanceof KvsNetworkError) || !retriesLeft || call.signal?.aborted) throw error;
+        await sleep(100 * 2 ** attempt, call.signal);
+        continue;
+      }
+      if (response.ok || call.expected?.includes(response.status)) return response;
+      const retryAfter = retryAfterSeconds(response.headers.get('retry-after'));
+      if (response.status === 503 && retryAfter !== null && retriesLeft) {
+        await response.body?.cancel();
+        await sleep(Math.min(retryAfter, RETRY_AFTER_SECONDS_MAX) * 1000, call.signal);
+        continue;
+      }
+      throw errorFromProblem(await problemOf(response), retryAfter);
+    }
+  }
+
+  private async once(call: Call): Promise<Response> {
+    const url = this.url(call.path, call.query);
+    const timeout = new AbortController();
+    const timeoutMs = call.timeoutMs ?? this.timeoutMs;
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const signal = call.signal === undefined ? timeout.signal : AbortSignal.any([timeout.signal, call.signal]);
+    const headers: Record<string, string> = { ...call.headers };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    try {
+      const response = await this.fetchImpl(url, { method: call.method, headers, ...(call.body === undefined ? {} : { body: call.body as NonNullable<RequestInit['body']> }), signal });
+      if (call.stream === true && response.ok) return call.streamIdle === false ? response : withIdleTimeout(response, timeoutMs, timeout, url);
+      // The whole body within the timeout, so that a stalled answer is a timeout too.
+      const body = call.method === 'HEAD' ? null : await response.arrayBuffer();
+      // A 204 or 304 may have no body at all (the Response constructor refuses even an empty one).
+      return new Response(noBody(response.status) ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    } catch (error) {
+      if (call.signal?.aborted) throw call.signal.reason;
+      if (timeout.signal.aborted) throw new KvsTimeoutError(url, `no answer within ${timeoutMs} ms`, { cause: error });
+      throw new KvsNetworkError(url, networkMessage(error), { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** False when `text` has a lone surrogate, which UTF-8 (and so a URL) cannot carry. */
+export function isWellFormed(text: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+}
+
+/** `response` whose body fails with KvsTimeoutError once no chunk has come for `idleMs`. */
+function withIdleTimeout(response: Response, idleMs: number, connection: AbortController, url: string): Response {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stream: TransformStreamDefaultController<Uint8Array> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stream?.error(new KvsTimeoutError(url, `the answer stalled: no data for ${idleMs} ms`));
+      connection.abort();
+    }, idleMs);
+    // In Node: a body the caller stopped reading must not keep the process alive until the timer fires.
+    (timer as { unref?: () => void }).unref?.();
+  };
+  const body = response.body!.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      start(controller) {
+        stream = controller;
+        arm();
+      },
+      transform(chunk, controller) {
+        arm();
+        controller.enqueue(chunk);
+      },
+      flush() {
+        clearTimeout(timer);
+      },
+    }),
+  );
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
+function noBody(status: number): boolean {
+  return status === 204 || status === 304;
+}
+
+/** The problem document of an error response; a made-up one when the answer was not problem+json (a proxy's page). */
+async function problemOf(response: Response): Promise<Problem> {
+  const text = await response.text().catch(() => '');
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      const problem = parsed as Record<string, unknown>;
+      // The seed routes answer {"status":"error","message"}: keep the HTTP status.
+      const detail = typeof problem.detail === 'string' ? problem.detail : typeof problem.message === 'string' ? problem.message : undefined;
+      return { ...problem, status: response.status, ...(detail === undefined ? {} : { detail }) };
+    }
+  } catch {
+    // not JSON
+  }
+  return { status: response.status, title: response.statusText, detail: `HTTP ${response.status} ${response.statusText}${text === '' ? '' : `: ${text.slice(0, 200)}`}` };
+}
+
+function retryAfterSeconds(header: string | null): number | null {
+  if (header === null || !/^\d+$/.test(header.trim())) return null;
+  return Number(header.trim());
+}
+
+/** What went wrong, in words: fetch's own message is only "fetch failed", its cause says why. */
+function networkMessage(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code === 'ECONNREFUSED') return 'connection refused';
+  if (cause?.code === 'ECONNRESET' || cause?.code === 'UND_ERR_SOCKET') return 'the connection was closed before an answer';
+  if (cause?.code === 'ENOTFOUND') return 'no such host';
+  return cause?.message ?? (error as Error).message ?? 'the request failed';
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

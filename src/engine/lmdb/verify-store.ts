@@ -1,0 +1,140 @@
+import type { Entry } from '../../core/types.js';
+import { decodeRecord } from './record-codec.js';
+import { describeNames } from './store-file.js';
+import {
+  databasesOf,
+  DATABASE_NAMES,
+  expiryIndexKey,
+  META_COMPACT_REVISION,
+  META_FORMAT,
+  META_REVISION,
+  openEnvironmentReadOnly,
+  readMetaNumber,
+  STORE_FORMAT,
+  type StoredEvent,
+  type Stores,
+} from './stores.js';
+
+/** Why a file is not a kvs store to restore; the message reads after the file's name ("SRC is corrupt: ..."). */
+export class UnusableStore extends Error {
+  override name = 'UnusableStore';
+}
+
+/** What verify-store-process.ts writes to stdout: one line of JSON. */
+export type VerifierAnswer = ({ ok: true } & StoreSummary) | { ok: false; reason: string };
+
+export interface StoreSummary {
+  revision: number;
+  /** Records in `kv` (keys whose TTL passed but that were not swept yet included). */
+  keys: number;
+}
+
+/**
+ * Opens `file` read-only and reads every record of every database, so that a
+ * restore refuses a damaged backup instead of serving it: kvs's databases and
+ * store format; every live record decodes, in key order, within the store's
+ * revision; the change log's latest event for each key agrees with its record
+ * (value included) while history still holds it, and each TTL is in the expiry
+ * index; every log revision and index key is well formed. LMDB keeps no
+ * checksums: this catches damage to LMDB's pages and to kvs's records, and a
+ * changed value wherever the log still holds its write; not a changed byte in
+ * history older than that.
+ *
+ * A corrupt page can crash LMDB rather than fail a read: run this in a
+ * process of its own (verify-store-process.ts).
+ */
+export async function verifyStore(file: string): Promise<StoreSummary> {
+  const root = openEnvironmentReadOnly(file);
+  try {
+    const names = [...root.getKeys()].map(String);
+    const foreign = names.filter((name) => !DATABASE_NAMES.includes(name));
+    if (foreign.length > 0) throw new UnusableStore(`is not a kvs backup: it is an LMDB environment of another application (it holds ${describeNames(foreign)})`);
+    const missing = DATABASE_NAMES.filter((name) => !names.includes(name));
+    if (missing.length > 0) throw new UnusableStore(`is not a kvs backup: it lacks kvs's database${missing.length === 1 ? '' : 's'} ${describeNames(missing)}`);
+    return checkDatabases(databasesOf(root));
+  } finally {
+    await root.close();
+  }
+}
+
+function checkDatabases(stores: Stores): StoreSummary {
+  const format = readMetaNumber(stores, META_FORMAT);
+  if (format !== STORE_FORMAT) throw new UnusableStore(`is not a kvs backup: it holds store format ${format}; this kvs reads format ${STORE_FORMAT}`);
+  const revision = readMetaNumber(stores, META_REVISION);
+  const compactRevision = readMetaNumber(stores, META_COMPACT_REVISION);
+  if (!isRevision(revision) || !isRevision(compactRevision) || compactRevision > revision) {
+    throw corrupt(`its revision (${revision}) and compact revision (${compactRevision}) are not valid`);
+  }
+  const keys = checkRecords(stores, revision, compactRevision);
+  checkLog(stores, revision, compactRevision);
+  checkExpiryIndex(stores);
+  return { revision, keys };
+}
+
+function checkRecords(stores: Stores, storeRevision: number, compactRevision: number): number {
+  let keys = 0;
+  let previous: Buffer | null = null;
+  for (const { key, value: record } of stores.kv.getRange({})) {
+    if (previous !== null && Buffer.compare(previous, key) >= 0) throw corrupt('its keys are out of order');
+    previous = Buffer.from(key);
+    const name = key.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(key)) throw corrupt(`the key ${JSON.stringify(name)} is not valid UTF-8`);
+    const entry = decodeRecord(name, record);
+    const { createRevision, revision, version } = entry;
+    if (!isRevision(revision) || revision < 1 || revision > storeRevision || !isRevision(createRevision) || createRevision < 1 || createRevision > revision || !isRevision(version) || version < 1) {
+      throw corrupt(`the record of key ${JSON.stringify(name)} has impossible revisions (create ${createRevision}, revision ${revision}, version ${version}; store at ${storeRevision})`);
+    }
+    if (revision > compactRevision && !logRecords(stores, entry)) {
+      throw corrupt(`the record of key ${JSON.stringify(name)} differs from the write its change log holds at revision ${revision}`);
+    }
+    if (entry.expiresAtMs !== null && stores.expiry.getBinary(expiryIndexKey(entry.expiresAtMs, key)) === undefined) {
+      throw corrupt(`the TTL of key ${JSON.stringify(name)} is missing from its expiry index`);
+    }
+    keys++;
+  }
+  return keys;
+}
+
+/** True when the log's event for `entry`'s revision is the put that wrote exactly this record. */
+function logRecords(stores: Stores, entry: Entry): boolean {
+  const events: StoredEvent[] | undefined = stores.log.get(entry.revision);
+  const put = events?.find((event) => event.k === entry.key);
+  return (
+    put !== undefined &&
+    put.t === 'p' &&
+    put.c === entry.createRevision &&
+    put.v === entry.version &&
+    put.ct === entry.contentType &&
+    (put.x ?? 0) === (entry.expiresAtMs ?? 0) &&
+    Buffer.compare(put.d ?? Buffer.alloc(0), entry.value) === 0
+  );
+}
+
+function checkLog(stores: Stores, storeRevision: number, compactRevision: number): void {
+  for (const { key: revision, value: events } of stores.log.getRange({})) {
+    if (!isRevision(revision) || revision <= compactRevision || revision > storeRevision) {
+      throw corrupt(`its change log holds revision ${revision}, outside ${compactRevision + 1}..${storeRevision}`);
+    }
+    if (!Array.isArray(events) || events.length === 0 || !events.every(isStoredEvent)) throw corrupt(`revision ${revision} of its change log is malformed`);
+  }
+}
+
+function checkExpiryIndex(stores: Stores): void {
+  for (const indexKey of stores.expiry.getKeys({})) {
+    const deadline = indexKey.length > 8 ? indexKey.readDoubleBE(0) : Number.NaN;
+    if (!(deadline > 0) || !Number.isFinite(deadline)) throw corrupt('its expiry index holds a malformed entry');
+  }
+}
+
+function isStoredEvent(event: unknown): boolean {
+  const { t, k } = (event ?? {}) as Partial<StoredEvent>;
+  return (t === 'p' || t === 'd' || t === 'e') && typeof k === 'string';
+}
+
+function isRevision(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function corrupt(reason: string): UnusableStore {
+  return new UnusableStore(`is corrupt: ${reason}`);
+}

@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { ADMIN } from '../../auth/access.js';
+import { KvError } from '../../core/errors.js';
+import { canBackUp, type BackupFile } from '../../engine/engine.js';
+import type { HttpDeps } from '../deps.js';
+
+/** A busy server's hint to a second backup: copies of a large store take seconds. */
+const BACKUP_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * `GET /v1/admin/backup` (API.md §11): a consistent snapshot of the embedded
+ * store, copied to a file beside it while the server keeps serving, then sent
+ * with its revision and SHA-256 (docs/adr/0007-backup-and-restore.md).
+ */
+export async function backupRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
+  const { engine } = deps;
+  /** One backup at a time: each holds a copy of the whole store on disk until it is sent. */
+  let running = false;
+
+  // No HEAD: its headers would cost a full copy of the store, for no body.
+  app.get('/v1/admin/backup', { exposeHeadRoute: false, config: { access: ADMIN } }, async (request, reply) => {
+    if (!canBackUp(engine)) throw new KvError('not_implemented', noBackupDetail(engine.name));
+    if (running) {
+      throw new KvError('unavailable', 'a backup is already being taken or sent by this server; retry once it is done', { retryAfterSeconds: BACKUP_RETRY_AFTER_SECONDS });
+    }
+    running = true;
+    // 'close' comes once the response is sent, or as soon as the client goes away.
+    let responseClosed = false;
+    const closed = new Promise<void>((resolve) => reply.raw.once('close', resolve)).then(() => (responseClosed = true));
+    let snapshot: BackupFile;
+    try {
+      snapshot = await engine.backup();
+    } catch (error) {
+      running = false;
+      throw error;
+    }
+    // The file lives until the response ends, whichever way; only then may another backup start.
+    void closed.then(async () => {
+      running = false;
+      await snapshot.discard().catch((error: unknown) => request.log.warn({ err: error, file: snapshot.path }, 'a backup copy could not be removed; the next start removes it'));
+    });
+    if (responseClosed) return reply.hijack();
+    const digest = await sha256Base64(snapshot.path);
+    if (responseClosed) return reply.hijack();
+    return reply
+      .type('application/octet-stream')
+      .header('content-length', String(snapshot.bytes))
+      .header('kv-revision', String(snapshot.revision))
+      .header('content-disposition', `attachment; filename="kvs-backup-${snapshot.revision}.mdb"`)
+      .header('repr-digest', `sha-256=:${digest}:`)
+      .send(createReadStream(snapshot.path));
+  });
+}
+
+/** The 501 detail for an engine without a local store to copy: what to use instead. */
+function noBackupDetail(engineName: string): string {
+  if (engineName === 'etcd') {
+    return 'the etcd engine keeps no local store to back up: take a snapshot of the cluster with "etcdctl snapshot save FILE", or export the keys with GET /v1/admin/export (kvs export)';
+  }
+  return `the ${engineName} engine cannot take backups: export the keys with GET /v1/admin/export (kvs export)`;
+}
+
+/** The SHA-256 of a file (base64), for Repr-Digest (RFC 9530), read in chunks so the event loop keeps serving. */
+async function sha256Base64(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('base64');
+}

@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertFailure, kvs, kvsOk, ndjson } from '../helpers/cli.js';
+import { postJson, putValue, request } from '../helpers/http.js';
+import { leftoversCleanedAfter, onlyOnLmdb, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+
+/**
+ * Data in and out through the real `kvs` CLI: export and import between two
+ * servers, the seed format, and backup (with restore) of the embedded store.
+ */
+let source: TestServer;
+let target: TestServer;
+const leftovers = leftoversCleanedAfter('kvs-cli-transfer-');
+const files = leftovers.directory();
+
+const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, index) => index));
+
+before(async () => {
+  [source, target] = await Promise.all([startTestServer(), startTestServer()]);
+  const values: Array<[string, string | Buffer, string, string?]> = [
+    ['app/config', '{"mode": "blue"}', 'application/json'],
+    ['app/text', 'grüße\n', 'text/plain; charset=utf-8'],
+    ['app/binary', ALL_BYTES, 'application/octet-stream'],
+    ['app/expiring', 'soon', 'text/plain', 'ttl=3600'],
+    ['other/ключ', 'x', 'text/plain'],
+  ];
+  for (const [key, value, contentType, query] of values) {
+    const response = await putValue(source.url, key, value, { headers: { 'content-type': contentType }, ...(query === undefined ? {} : { query }) });
+    assert.equal(response.status, 201, response.text);
+  }
+  // Many keys in one transaction per 100, for an export that is more than a few lines.
+  for (let batch = 0; batch < 5; batch += 1) {
+    const ops = Array.from({ length: 100 }, (_, index) => ({ op: 'put', key: `bulk/${batch}/${index}`, value: { batch, index } }));
+    assert.equal((await postJson(`${source.url}/v1/txn`, { ops })).status, 200);
+  }
+});
+after(() => Promise.all([source.close(), target.close()]));
+
+async function httpExport(base: string, prefix = ''): Promise<string> {
+  // Not through request(): it would parse the x-ndjson body as one JSON document.
+  const response = await fetch(`${base}/v1/admin/export${prefix === '' ? '' : `?prefix=${encodeURIComponent(prefix)}`}`);
+  assert.equal(response.status, 200);
+  return response.text();
+}
+
+describe('kvs export and kvs import', () => {
+  it('export writes the NDJSON of GET /v1/admin/export, and nothing on stderr when it is not a terminal', async () => {
+    const result = await kvs(['export'], { url: source.url });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr, '', 'no progress on a piped stderr');
+    assert.equal(result.stdout.toString(), await httpExport(source.url));
+    const records = ndjson(result.stdout);
+    assert.equal(records.length, 505);
+    const binary = records.find((record) => record.key === 'app/binary');
+    assert.deepEqual(binary, { key: 'app/binary', value: ALL_BYTES.toString('base64'), contentType: 'application/octet-stream' });
+    assert.match(records.find((record) => record.key === 'app/expiring').expiresAt, /^\d{4}-\d\d-\d\dT/);
+  });
+
+  it('export PREFIX writes the keys under PREFIX only', async () => {
+    const exported = await kvsOk(['export', 'app/'], { url: source.url });
+    assert.deepEqual(
+      ndjson(exported).map((record) => record.key),
+      ['app/binary', 'app/config', 'app/expiring', 'app/text'],
+    );
+    assert.equal(exported, await httpExport(source.url, 'app/'));
+  });
+
+  it('import of an export makes a second server hold the same keys: the round trip exports equal', async () => {
+    const file = join(files, 'export.ndjson');
+    writeFileSync(file, (await kvs(['export'], { url: source.url })).stdout);
+    const output = await kvsOk(['import', file], { url: target.url });
+    const revision = (await request(`${target.url}/v1/status`)).body.revision;
+    assert.equal(output, `imported 505 keys at revision ${revision}\n`);
+    assert.equal(await kvsOk(['export'], { url: target.url }), readFileSync(file, 'utf8'));
+    const binary = await fetch(`${target.url}/v1/kv/app/binary`);
+    assert.ok(Buffer.from(await binary.arrayBuffer()).equals(ALL_BYTES));
+  });
+
+  it('import reads standard input ("-"), and -o json prints the result', async () => {
+    const input = `${JSON.stringify({ key: 'stdin/a', value: Buffer.from('A').toString('base64'), contentType: 'text/plain' })}\n`;
+    const json = JSON.parse(await kvsOk(['import', '-', '-o', 'json'], { url: target.url, input }));
+    assert.deepEqual(json, { imported: 1, revision: json.revision });
+    assert.equal((await request(`${target.url}/v1/kv/stdin/a`)).text, 'A');
+  });
+
+  it('--format seed imports the original server\'s data file {"key": value} as JSON values', async () => {
+    const seed = { 'seed/object': { a: [1, 2] }, 'seed/string': 'text', 'seed/number': 42, 'seed/list': [true, null] };
+    const file = join(files, 'key_value_data.json');
+    writeFileSync(file, JSON.stringify(seed));
+    assert.match(await kvsOk(['import', file, '--format', 'seed'], { url: target.url }), /^imported 4 keys at revision \d+\n$/);
+    for (const [key, value] of Object.entries(seed)) {
+      const response = await request(`${target.url}/v1/kv/${key}`);
+      assert.equal(response.headers.get('content-type'), 'application/json', key);
+      assert.deepEqual(JSON.parse(response.text), value, key);
+    }
+  });
+
+  it('refuses a bad import whole (exit 1, naming the line), a bad --format (exit 2), a missing file (exit 1)', async () => {
+    const input = `${JSON.stringify({ key: 'bad/first', value: '', contentType: 'text/plain' })}\n{"key": "bad/second"\n`;
+    assertFailure(await kvs(['import', '-'], { url: target.url, input }), 'import', 1, /nothing was imported: .*line 2/);
+    assert.equal((await request(`${target.url}/v1/kv/bad/first`)).status, 404);
+    assertFailure(await kvs(['import', '-', '--format', 'csv'], { url: target.url, input: '' }), 'import', 2, /--format must be ndjson or seed/);
+    assertFailure(await kvs(['import', join(files, 'missing.ndjson')], { url: target.url }), 'import', 1, /missing\.ndjson cannot be read \(ENOENT\)$/);
+  });
+});
+
+describe('kvs backup', () => {
+  it('saves a snapshot that kvs restore turns into a data directory holding the same keys', { skip: onlyOnLmdb('the etcd engine has no local store to back up (its own test below)') }, async () => {
+    const directory = leftovers.directory();
+    const result = await kvs(['backup', directory], { url: source.url });
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stderr, '', 'no progress on a piped stderr');
+    const revision = (await request(`${source.url}/v1/status`)).body.revision;
+    const file = join(directory, `kvs-backup-${revision}.mdb`);
+    assert.deepEqual(readdirSync(directory), [`kvs-backup-${revision}.mdb`], 'only the backup is left: no temporary file');
+    assert.match(result.stdout.toString(), new RegExp(`^backed up revision ${revision} \\([\\d.]+ [KMG]iB\\) to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
+
+    const named = join(directory, 'named.mdb');
+    const json = JSON.parse(await kvsOk(['backup', named, '-o', 'json'], { url: source.url }));
+    assert.deepEqual(json, { file: named, revision, bytes: statSync(named).size });
+
+    const restored = leftovers.directory();
+    const restore = await kvs(['restore', file, '--data-directory', restored]);
+    assert.equal(restore.status, 0, restore.stderr);
+    const server = await startTestServer({ dataDirectory: restored });
+    try {
+      assert.equal(await httpExport(server.url), await httpExport(source.url));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('exits 2 without DEST (asking the server nothing)', async () => {
+    assertFailure(await kvs(['backup'], { url: source.url }), 'backup', 2, /^kvs backup: give one DEST file \(or directory\) \(kvs backup --help\)$/);
+  });
+
+  it('exits 1 when DEST cannot be written', { skip: onlyOnLmdb('the etcd engine has no local store to back up (its own test below)') }, async () => {
+    assertFailure(await kvs(['backup', join(files, 'no', 'such', 'directory', 'file.mdb')], { url: source.url }), 'backup', 1, /cannot write beside .*file\.mdb \(ENOENT\)$/);
+  });
+
+  it('exits 1 and keeps nothing when the snapshot does not match the server\'s SHA-256', async () => {
+    // A stand-in for the server, whose snapshot arrives altered on the way.
+    const body = Buffer.from('a snapshot, altered on the way');
+    const fake = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'kv-revision': '7', 'repr-digest': `sha-256=:${createHash('sha256').update('the original').digest('base64')}:` });
+      response.end(body);
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const directory = leftovers.directory();
+      const result = await kvs(['backup', directory], { url: `http://127.0.0.1:${(fake.address() as AddressInfo).port}` });
+      assertFailure(result, 'backup', 1, /^kvs backup: the backup arrived corrupted .*nothing was saved$/);
+      assert.deepEqual(readdirSync(directory), [], 'no file, no temporary file');
+    } finally {
+      await new Promise((resolve) => fake.close(resolve));
+    }
+  });
+
+  it('on the etcd engine, exits 1 with one line naming etcdctl', { skip: TEST_ENGINE === 'etcd' ? false : 'etcd engine only: the embedded engine can back up' }, async () => {
+    assertFailure(await kvs(['backup', join(files, 'etcd.mdb')], { url: source.url }), 'backup', 1, /etcdctl snapshot save/);
+  });
+});
