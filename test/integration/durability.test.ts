@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { request } from '../helpers/http.js';
 import { CLI_PATH, leftoversCleanedAfter, sleep, type ServerProcess, TEST_ENGINE, onlyOnLmdb } from '../helpers/server.js';
+import { whichStrace } from '../helpers/strace.js';
 
 /**
  * Durability through real processes: what a 2xx promises (API.md §9) must
@@ -204,14 +204,3 @@ function countSyncs(log: string): number {
   return readFileSync(log, 'utf8').split('\n').filter((line) => /\b(fdatasync|fsync)\(/.test(line) && !line.includes('resumed>')).length;
 }
 
-function whichStrace(): string | null {
-  try {
-    const path = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
-    if (path === '') return null;
-    // ptrace may be forbidden (some containers): check once.
-    execFileSync(path, ['-f', '-qq', '-o', '/dev/null', 'true']);
-    return path;
-  } catch {
-    return null;
-  }
-}

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -11,6 +10,7 @@ import { TokenRegistry, tokenEntry } from '../../src/auth/tokens.js';
 import { pollUntil } from '../helpers/assertions.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
 import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, startTestServer, tempDirectory, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { whichStrace } from '../helpers/strace.js';
 
 /**
  * /metrics after the things it counts have happened (writes, a sweep, a
@@ -314,17 +314,6 @@ describe('/metrics: rate limiting and protected mode', () => {
   });
 });
 
-/** strace, if installed and allowed to trace (some containers forbid ptrace). */
-function whichStrace(): string | null {
-  try {
-    const path = execFileSync('sh', ['-c', 'command -v strace'], { encoding: 'utf8' }).trim();
-    if (path === '') return null;
-    execFileSync(path, ['-f', '-qq', '-o', '/dev/null', 'true']);
-    return path;
-  } catch {
-    return null;
-  }
-}
 
 const stracePath = whichStrace();
 describe('/metrics: a slow disk shows in the commit histogram (strace slows fdatasync)', { skip: onlyOnLmdb('etcd syncs in its own processes') || (stracePath === null ? 'strace is not installed or cannot trace here' : false) }, () => {
