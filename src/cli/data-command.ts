@@ -47,7 +47,9 @@ export async function runDataCommand(command: Command, args: string[]): Promise<
       return EXIT.error;
     }
     const { exitCode, message } = describeFailure(error);
-    process.stderr.write(`kvs ${command.name}: ${message}${exitCode === EXIT.usage ? ` (kvs ${command.name} --help)` : ''}\n`);
+    // One line, whatever the message holds (a JSON parser's echo of the input, a server's detail).
+    const line = message.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+    process.stderr.write(`kvs ${command.name}: ${line}${exitCode === EXIT.usage ? ` (kvs ${command.name} --help)` : ''}\n`);
     return exitCode;
   } finally {
     process.off('SIGINT', onSignal);

@@ -89,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function help(topic: string | undefined): number {
+async function help(topic: string | undefined): Promise<number> {
   if (topic === undefined) {
     process.stdout.write(USAGE);
     return EXIT.ok;
@@ -101,6 +101,20 @@ function help(topic: string | undefined): number {
   }
   if (topic === 'serve') {
     process.stdout.write(SERVE_USAGE);
+    return EXIT.ok;
+  }
+  if (topic === 'restore') {
+    const { RESTORE_USAGE } = await import('./restore.js');
+    process.stdout.write(RESTORE_USAGE);
+    return EXIT.ok;
+  }
+  if (topic === 'token') {
+    const { TOKEN_USAGE } = await import('./token.js');
+    process.stdout.write(TOKEN_USAGE);
+    return EXIT.ok;
+  }
+  if (topic === 'version' || topic === 'help') {
+    process.stdout.write(USAGE);
     return EXIT.ok;
   }
   process.stderr.write(`kvs help: no command ${JSON.stringify(topic)} (kvs help lists them)\n`);

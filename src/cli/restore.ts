@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { EXIT, type ExitCode } from './exit-codes.js';
-import { formatBytes } from './progress.js';
+import { formatBytes, Progress } from './progress.js';
 
 export const RESTORE_USAGE = `Usage:
   kvs restore SRC --data-directory DIR
@@ -32,17 +32,38 @@ export async function restoreCommand(args: string[]): Promise<ExitCode> {
   if (directory === undefined || directory === '') return usageError('--data-directory DIR is required');
   // Loaded only now: --help and usage errors need no LMDB.
   const { restoreBackup } = await import('../engine/lmdb/restore.js');
+  // Interrupted, the restore removes what it wrote: the directory holds the whole store or nothing.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
+  const copying = new Progress(process.stderr, 'bytes', 'copied');
+  let verifying = false;
+  const onProgress = (phase: 'copying' | 'verifying', done: number) => {
+    if (phase === 'copying') return copying.update(done);
+    copying.finish(done);
+    verifying = true;
+    if (process.stderr.isTTY) process.stderr.write('verifying every record...\n');
+  };
   try {
-    const restored = await restoreBackup(source, directory);
+    const restored = await restoreBackup(source, directory, { signal: stop.signal, onProgress });
     process.stdout.write(`restored revision ${restored.revision} (${restored.keys.toLocaleString('en-US')} keys, ${formatBytes(restored.bytes)}) into ${directory}\n`);
     return EXIT.ok;
   } catch (error) {
+    if (!verifying) copying.abandon();
+    if (stop.signal.aborted) {
+      process.stderr.write(`kvs restore: interrupted; nothing was restored into ${directory}\n`);
+      return EXIT.error;
+    }
     // A refusal says what and why; anything else (no space left, permissions) is named by its message. Never a stack.
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`kvs restore: ${message.split('\n')[0]}\n`);
     return EXIT.error;
+  } finally {
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
 }
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function usageError(message: string): ExitCode {
   process.stderr.write(`kvs restore: ${message} (see kvs restore --help)\n`);

@@ -31,6 +31,9 @@ export type KvsClientOptions = TransportOptions;
 
 type Json = Record<string, unknown>;
 
+/** How long a backup may take to start: the server copies the store first, at a few seconds per GB. */
+const BACKUP_HEADERS_TIMEOUT_MS = 3_600_000;
+
 /** The default server: what `npm start` serves. */
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
@@ -63,7 +66,7 @@ export class KvsClient {
 
   /** The key with its value and metadata, or null when it does not exist. */
   async get(key: string, options: { signal?: AbortSignal } = {}): Promise<Entry | null> {
-    const response = await this.transport.send({ method: 'GET', path: keyPath(key), idempotent: true, expected: [404], signal: options.signal });
+    const response = await this.transport.send({ method: 'GET', path: keyPath(key), retry: 'read', expected: [404], signal: options.signal });
     if (response.status === 404) {
       await assertKeyNotFound(response);
       return null;
@@ -88,7 +91,8 @@ export class KvsClient {
       query: { ttl: options.ttlSeconds },
       headers,
       body,
-      idempotent: !conditional,
+      // Sent again only if it never reached the server: a repeated create would report "replaced".
+      retry: conditional ? 'never' : 'unsent',
       signal: options.signal,
     });
     return writeResultFrom((await response.json()) as Json, response.status === 201);
@@ -101,9 +105,8 @@ export class KvsClient {
       method: 'DELETE',
       path: keyPath(key),
       headers,
-      // A retried delete that had applied would say "did not exist": only a plain delete is retried, and it is
-      // idempotent in effect.
-      idempotent: options.ifRevision === undefined,
+      // Sent again only if it never reached the server: a repeated delete that had applied would say "not found".
+      retry: options.ifRevision === undefined ? 'unsent' : 'never',
       expected: [404],
       signal: options.signal,
     });
@@ -119,14 +122,14 @@ export class KvsClient {
   deletePrefix(prefix: string, options?: { dryRun?: false; signal?: AbortSignal }): Promise<DeletePrefixResult>;
   async deletePrefix(prefix: string, options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<DeletePrefixResult | { matched: number }> {
     const dryRun = options.dryRun === true;
-    const response = await this.transport.send({ method: 'DELETE', path: '/v1/kv', query: { prefix, dry_run: dryRun ? 'true' : undefined }, idempotent: dryRun, signal: options.signal });
+    const response = await this.transport.send({ method: 'DELETE', path: '/v1/kv', query: { prefix, dry_run: dryRun ? 'true' : undefined }, retry: dryRun ? 'read' : 'never', signal: options.signal });
     return (await response.json()) as DeletePrefixResult | { matched: number };
   }
 
   /** Adds `by` (an integer, may be negative) to the counter under `key` (missing counts as 0). Never retried. */
   async add(key: string, by = 1, options: { ifRevision?: number; signal?: AbortSignal } = {}): Promise<AddResult> {
     const headers: Record<string, string> = options.ifRevision === undefined ? {} : { 'if-match': `"${options.ifRevision}"` };
-    const response = await this.transport.send({ method: 'POST', path: keyPath(key), query: { op: 'add', by }, headers, idempotent: false, signal: options.signal });
+    const response = await this.transport.send({ method: 'POST', path: keyPath(key), query: { op: 'add', by }, headers, retry: 'never', signal: options.signal });
     const json = (await response.json()) as Json;
     return { key: json.key as string, value: json.value as number, revision: json.revision as number, version: json.version as number };
   }
@@ -156,7 +159,7 @@ export class KvsClient {
         limit: options.limit,
         cursor: options.cursor,
       },
-      idempotent: true,
+      retry: 'read',
       signal: options.signal,
     });
     const json = (await response.json()) as { items: Json[]; prefixes?: string[]; cursor: string | null; revision: number };
@@ -177,7 +180,7 @@ export class KvsClient {
       path: '/v1/txn',
       headers: { 'content-type': 'application/json' },
       body,
-      idempotent: false,
+      retry: 'never',
       signal: options.signal,
     });
     const json = (await response.json()) as { revision: number; results: Json[] };
@@ -206,7 +209,7 @@ export class KvsClient {
       method: 'GET',
       path: keyPath(key),
       headers: { 'if-none-match': `"${options.revision}"`, prefer: `wait=${options.seconds}` },
-      idempotent: true,
+      retry: 'read',
       expected: [304, 404],
       timeoutMs: options.seconds * 1000 + this.transport.timeoutMs,
       signal: options.signal,
@@ -221,23 +224,23 @@ export class KvsClient {
 
   /** Store revision, key count, engine, version (needs an admin token when tokens are configured). */
   async status(options: { signal?: AbortSignal } = {}): Promise<StoreStatus> {
-    return (await (await this.transport.send({ method: 'GET', path: '/v1/status', idempotent: true, signal: options.signal })).json()) as StoreStatus;
+    return (await (await this.transport.send({ method: 'GET', path: '/v1/status', retry: 'read', signal: options.signal })).json()) as StoreStatus;
   }
 
   /** The server's limits (key and value sizes, txn ops, TTL, history). */
   async limits(options: { signal?: AbortSignal } = {}): Promise<ServerLimits> {
-    return (await (await this.transport.send({ method: 'GET', path: '/v1/limits', idempotent: true, signal: options.signal })).json()) as ServerLimits;
+    return (await (await this.transport.send({ method: 'GET', path: '/v1/limits', retry: 'read', signal: options.signal })).json()) as ServerLimits;
   }
 
   /** True when the server answers `/readyz` with 200. */
   async ready(options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    const response = await this.transport.send({ method: 'GET', path: '/readyz', idempotent: true, expected: [503], signal: options.signal });
+    const response = await this.transport.send({ method: 'GET', path: '/readyz', retry: 'read', expected: [503], signal: options.signal });
     return response.status === 200;
   }
 
   /** Every live key under `prefix` from one snapshot, as NDJSON records, streamed (admin). */
   async *export(prefix = '', options: { signal?: AbortSignal } = {}): AsyncGenerator<ExportRecord> {
-    const response = await this.transport.send({ method: 'GET', path: '/v1/admin/export', query: { prefix: prefix === '' ? undefined : prefix }, idempotent: true, stream: true, signal: options.signal });
+    const response = await this.transport.send({ method: 'GET', path: '/v1/admin/export', query: { prefix: prefix === '' ? undefined : prefix }, retry: 'read', stream: true, signal: options.signal });
     for await (const line of linesOf(response.body!)) yield JSON.parse(line) as ExportRecord;
   }
 
@@ -250,7 +253,7 @@ export class KvsClient {
       query: { format: format === 'ndjson' ? undefined : format },
       headers: { 'content-type': format === 'seed' ? 'application/json' : 'application/x-ndjson' },
       body: typeof data === 'string' ? utf8Bytes(data) : data,
-      idempotent: false,
+      retry: 'never',
       signal: options.signal,
     });
     return (await response.json()) as ImportResult;
@@ -258,7 +261,9 @@ export class KvsClient {
 
   /** A consistent snapshot of the embedded store, streamed while the server serves (admin). */
   async backup(options: { signal?: AbortSignal } = {}): Promise<Backup> {
-    const response = await this.transport.send({ method: 'GET', path: '/v1/admin/backup', idempotent: true, stream: true, signal: options.signal });
+    // The server copies the whole store before it answers (seconds per GB): its headers may take far longer than
+    // the client's timeout, which then guards the stream. Never sent twice: each attempt is a full copy.
+    const response = await this.transport.send({ method: 'GET', path: '/v1/admin/backup', retry: 'never', timeoutMs: Math.max(this.transport.timeoutMs, BACKUP_HEADERS_TIMEOUT_MS), stream: true, signal: options.signal });
     const length = response.headers.get('content-length');
     const digest = /sha-256=:([^:]+):/i.exec(response.headers.get('repr-digest') ?? '');
     return {

@@ -9,7 +9,7 @@ export interface TransportOptions {
   fetch?: typeof fetch | undefined;
   /** How long a request may take to be answered, in ms (default 30 000). Streams count until their headers arrive. */
   timeoutMs?: number | undefined;
-  /** How many times an idempotent request is retried after a network error or a 503 with Retry-After (default 2). */
+  /** How many times a request that may be repeated is retried (see Call.retry; default 2). */
   maxRetries?: number | undefined;
 }
 
@@ -20,19 +20,24 @@ export interface Call {
   headers?: Record<string, string>;
   body?: Uint8Array | string;
   /**
-   * True only for requests that may be sent twice with the same effect: reads,
-   * and unconditional PUTs and DELETEs. Never an add, a txn, a conditional
-   * write or an import.
+   * What may be sent again after a failure, without the caller knowing:
+   * - `read`: a GET or HEAD, after a network error (not a timeout: a server that did not answer in time
+   *   is not asked again, so a timeout means what it says) or a 503 with Retry-After;
+   * - `unsent`: a plain PUT or DELETE, only when it provably never reached the server (connection
+   *   refused, no such host), since a repeated write that had applied would report the wrong
+   *   result (a delete "not found", a create "replaced");
+   * - `never`: an add, a txn, a conditional write, an import, a backup (each attempt copies the store).
    */
-  idempotent: boolean;
+  retry: 'read' | 'unsent' | 'never';
   /** Statuses the caller handles itself rather than as errors (e.g. 404 for a read). */
   expected?: readonly number[];
-  /** Overrides the client's timeout (a long-poll waits longer). */
+  /** How long to wait for the answer's headers, instead of the client's timeout (a long-poll, a backup wait longer). */
   timeoutMs?: number;
   /**
    * The response body is a stream the caller reads: the timeout counts until the headers arrive, then
-   * between chunks (a stalled export fails rather than hangs), unless `streamIdle` is false (a watch,
-   * which is silent between changes and watches its own progress messages).
+   * the client's timeout between chunks (a stalled export fails rather than hangs), unless `streamIdle`
+   * is false (a watch, silent between changes, which watches its own progress messages). A stream that
+   * breaks mid-way fails with KvsNetworkError.
    */
   stream?: boolean;
   streamIdle?: boolean;
@@ -77,18 +82,19 @@ export class Transport {
   /** Sends `call`; resolves with a 2xx response or one of `call.expected`, rejects with a KvsError or a KvsNetworkError. */
   async send(call: Call): Promise<Response> {
     for (let attempt = 0; ; attempt += 1) {
-      const retriesLeft = call.idempotent && attempt < this.maxRetries;
+      const retriesLeft = call.retry !== 'never' && attempt < this.maxRetries;
       let response: Response;
       try {
         response = await this.once(call);
       } catch (error) {
-        if (!(error instanceof KvsNetworkError) || !retriesLeft || call.signal?.aborted) throw error;
+        const again = call.retry === 'read' ? !(error instanceof KvsTimeoutError) : neverSent(error);
+        if (!(error instanceof KvsNetworkError) || !again || !retriesLeft || call.signal?.aborted) throw error;
         await sleep(100 * 2 ** attempt, call.signal);
         continue;
       }
       if (response.ok || call.expected?.includes(response.status)) return response;
       const retryAfter = retryAfterSeconds(response.headers.get('retry-after'));
-      if (response.status === 503 && retryAfter !== null && retriesLeft) {
+      if (response.status === 503 && retryAfter !== null && retriesLeft && call.retry === 'read') {
         await response.body?.cancel();
         await sleep(Math.min(retryAfter, RETRY_AFTER_SECONDS_MAX) * 1000, call.signal);
         continue;
@@ -102,24 +108,40 @@ export class Transport {
     const timeout = new AbortController();
     const timeoutMs = call.timeoutMs ?? this.timeoutMs;
     const timer = setTimeout(() => timeout.abort(), timeoutMs);
-    const signal = call.signal === undefined ? timeout.signal : AbortSignal.any([timeout.signal, call.signal]);
+    // The caller's signal ends the request too (by hand: AbortSignal.any needs Node 20.3 and Safari 17.4).
+    const onCallerAbort = () => timeout.abort(call.signal?.reason);
+    if (call.signal?.aborted) onCallerAbort();
+    call.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    const signal = timeout.signal;
     const headers: Record<string, string> = { ...call.headers };
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     try {
       const response = await this.fetchImpl(url, { method: call.method, headers, ...(call.body === undefined ? {} : { body: call.body as NonNullable<RequestInit['body']> }), signal });
-      if (call.stream === true && response.ok) return call.streamIdle === false ? response : withIdleTimeout(response, timeoutMs, timeout, url);
+      if (call.stream === true && response.ok) {
+        const idleMs = call.streamIdle === false ? null : this.timeoutMs;
+        const detach = () => call.signal?.removeEventListener('abort', onCallerAbort);
+        return guardedStream(response, idleMs, timeout, url, detach);
+      }
       // The whole body within the timeout, so that a stalled answer is a timeout too.
       const body = call.method === 'HEAD' ? null : await response.arrayBuffer();
       // A 204 or 304 may have no body at all (the Response constructor refuses even an empty one).
       return new Response(noBody(response.status) ? null : body, { status: response.status, statusText: response.statusText, headers: response.headers });
     } catch (error) {
+      call.signal?.removeEventListener('abort', onCallerAbort);
       if (call.signal?.aborted) throw call.signal.reason;
       if (timeout.signal.aborted) throw new KvsTimeoutError(url, `no answer within ${timeoutMs} ms`, { cause: error });
       throw new KvsNetworkError(url, networkMessage(error), { cause: error });
     } finally {
       clearTimeout(timer);
+      if (call.stream !== true) call.signal?.removeEventListener('abort', onCallerAbort);
     }
   }
+}
+
+/** True when a failed request provably never reached the server, so that sending it again cannot repeat it. */
+function neverSent(error: unknown): boolean {
+  const code = (error as { cause?: { cause?: { code?: string } } }).cause?.cause?.code;
+  return code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN';
 }
 
 /** False when `text` has a lone surrogate, which UTF-8 (and so a URL) cannot carry. */
@@ -127,34 +149,43 @@ export function isWellFormed(text: string): boolean {
   return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 }
 
-/** `response` whose body fails with KvsTimeoutError once no chunk has come for `idleMs`. */
-function withIdleTimeout(response: Response, idleMs: number, connection: AbortController, url: string): Response {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let stream: TransformStreamDefaultController<Uint8Array> | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stream?.error(new KvsTimeoutError(url, `the answer stalled: no data for ${idleMs} ms`));
-      connection.abort();
-    }, idleMs);
-    // In Node: a body the caller stopped reading must not keep the process alive until the timer fires.
-    (timer as { unref?: () => void }).unref?.();
-  };
-  const body = response.body!.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      start(controller) {
-        stream = controller;
-        arm();
-      },
-      transform(chunk, controller) {
-        arm();
-        controller.enqueue(chunk);
-      },
-      flush() {
+/**
+ * `response` with a body that fails with KvsTimeoutError when no chunk comes for `idleMs` while it is read
+ * (null: no limit), and with KvsNetworkError naming the URL when the connection breaks mid-way (fetch's
+ * own error is a bare "terminated").
+ */
+function guardedStream(response: Response, idleMs: number | null, connection: AbortController, url: string, detach: () => void): Response {
+  const reader = response.body!.getReader();
+  let stalled = false;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // Counted only while the reader waits: a slow consumer is not a stalled server.
+      const timer = idleMs === null ? undefined : setTimeout(() => {
+        stalled = true;
+        connection.abort();
+      }, idleMs);
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          detach();
+          controller.close();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (error) {
+        detach();
+        if (stalled) controller.error(new KvsTimeoutError(url, `the answer stalled: no data for ${idleMs} ms`, { cause: error }));
+        else if (connection.signal.aborted) controller.error(connection.signal.reason ?? error);
+        else controller.error(new KvsNetworkError(url, 'the connection broke before the answer was complete', { cause: error }));
+      } finally {
         clearTimeout(timer);
-      },
-    }),
-  );
+      }
+    },
+    cancel(reason) {
+      detach();
+      return reader.cancel(reason);
+    },
+  });
   return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 

@@ -36,7 +36,7 @@ export async function* watchChanges(transport: Transport, options: WatchOptions)
         query: { ...query, since: options.since },
         // The resume point: the server takes the later of since and Last-Event-ID.
         headers: { accept: 'text/event-stream', ...(resumeAfter === null ? {} : { 'last-event-id': String(resumeAfter) }) },
-        idempotent: false,
+        retry: 'never',
         stream: true,
         streamIdle: false,
         signal: options.signal,

@@ -29,10 +29,12 @@ export class TcpProxy {
     return proxy;
   }
 
-  /** Destroys every open connection, both to the client and to the server. */
-  cut(): void {
+  /** Destroys every open connection, both to the client and to the server; returns how many client connections it cut. */
+  cut(): number {
+    const cut = this.open.size;
     for (const socket of this.open) socket.destroy();
     this.open.clear();
+    return cut;
   }
 
   /** New connections are accepted but not forwarded until `release()`. */

@@ -21,6 +21,7 @@ import {
   type KvsClientOptions,
 } from '../../src/client/index.js';
 import { fetchSpy, rejectsWith, type FetchSpy } from '../helpers/sdk.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { freePort, onlyOnLmdb, startTestServer, tempDirectory, type TestServer } from '../helpers/server.js';
 
 /**
@@ -213,10 +214,10 @@ describe('UnavailableError and its retries', () => {
     }
   });
 
-  it('an idempotent request (a plain put, a long-poll GET) is retried after Retry-After, at most maxRetries times', async () => {
+  it('a read (a long-poll GET) is retried after Retry-After, at most maxRetries times; a plain put is not (a 503 may follow an applied write)', async () => {
     const put = spied(server.url, { maxRetries: 1 });
     await rejectsWith(put.client.put('k', 'v'), UnavailableError);
-    assert.equal(put.spy.sent().length, 2);
+    assert.equal(put.spy.sent().length, 1, 'a plain put answered 503 is not sent again');
 
     const wait = spied(server.url);
     const startedAt = Date.now();
@@ -329,6 +330,30 @@ describe('answers from something that is not kvs', () => {
   });
 });
 
+describe('a stream whose connection breaks mid-way', () => {
+  it('fails with KvsNetworkError naming the URL, not fetch\'s bare "terminated"', async () => {
+    const server = await kvsServer();
+    const proxy = await TcpProxy.start(server.url);
+    try {
+      const value = Buffer.alloc(1024, 'v').toString('base64');
+      const ndjson = Array.from({ length: 20_000 }, (_, index) => JSON.stringify({ key: `cut/${index}`, value, contentType: 'text/plain' })).join('\n');
+      await new KvsClient({ url: server.url }).import(ndjson);
+      const records = new KvsClient({ url: proxy.url }).export('cut/');
+      const first = await records.next();
+      assert.equal(first.done, false);
+      proxy.cut();
+      const error = await rejectsWith((async () => {
+        for await (const _ of records) void _;
+      })(), KvsNetworkError);
+      assert.ok(!(error instanceof KvsTimeoutError));
+      assert.match(error.message, /broke before the answer was complete/);
+      assert.equal(error.url, `${proxy.url}/v1/admin/export?prefix=cut%2F`);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('KvsNetworkError and KvsTimeoutError', () => {
   it('a refused connection is KvsNetworkError naming the URL (not a KvsError), after the retries of a read', async () => {
     const port = await freePort();
@@ -340,7 +365,7 @@ describe('KvsNetworkError and KvsTimeoutError', () => {
     assert.ok(error.message.includes(error.url), error.message);
   });
 
-  it('a server that accepts and never answers is KvsTimeoutError after timeoutMs; a read is retried, an add is not', async () => {
+  it('a server that accepts and never answers is KvsTimeoutError after timeoutMs, and is not asked again (a read neither)', async () => {
     const requests: string[] = [];
     const sockets = new Set<Socket>();
     const silent = createTcpServer((socket) => {
@@ -359,7 +384,7 @@ describe('KvsNetworkError and KvsTimeoutError', () => {
       assert.match(error.message, /no answer within 200 ms/);
       assert.equal(error.url, `${url}/v1/kv/k`);
       assert.ok(Date.now() - startedAt < 5_000);
-      assert.deepEqual(requests, ['GET /v1/kv/k HTTP/1.1', 'GET /v1/kv/k HTTP/1.1', 'GET /v1/kv/k HTTP/1.1'], 'the first attempt and 2 retries');
+      assert.deepEqual(requests, ['GET /v1/kv/k HTTP/1.1'], 'a timeout means what it says: no retry multiplying the wait');
 
       requests.length = 0;
       await rejectsWith(client.add('n'), KvsTimeoutError);
@@ -414,6 +439,36 @@ describe('retries after network errors', () => {
     once.spy.failNext(1);
     await rejectsWith(once.client.get('r/k'), KvsNetworkError);
     assert.equal(once.spy.calls.length, 1);
+  });
+
+  it('a plain put or delete whose connection broke after it was sent is not sent again; a read is', async () => {
+    const direct = new KvsClient({ url: server.url });
+    await direct.put('sent/k', 'v');
+    // The request reaches the server, then its answer is lost (the connection is reset): the write may have applied.
+    const lostAnswers = (count: number) => {
+      let left = count;
+      const calls: string[] = [];
+      const fetchLosingAnswers: typeof fetch = async (input, init) => {
+        const response = await fetch(input, init);
+        calls.push(init?.method ?? 'GET');
+        if (left-- > 0) {
+          await response.arrayBuffer();
+          throw new TypeError('fetch failed', { cause: Object.assign(new Error('socket hang up (simulated)'), { code: 'ECONNRESET' }) });
+        }
+        return response;
+      };
+      return { client: new KvsClient({ url: server.url, fetch: fetchLosingAnswers }), calls };
+    };
+    const deleting = lostAnswers(1);
+    await rejectsWith(deleting.client.delete('sent/k'), KvsNetworkError);
+    assert.deepEqual(deleting.calls, ['DELETE'], 'sent once: a second try would answer "not found" for a delete that applied');
+    assert.equal(await direct.get('sent/k'), null, 'the delete did apply');
+    const putting = lostAnswers(1);
+    await rejectsWith(putting.client.put('sent/new', 'v'), KvsNetworkError);
+    assert.deepEqual(putting.calls, ['PUT']);
+    const reading = lostAnswers(1);
+    assert.equal((await reading.client.get('sent/new'))?.text(), 'v');
+    assert.deepEqual(reading.calls, ['GET', 'GET'], 'a read is safe to repeat');
   });
 
   it('add, txn, a conditional put or delete, a prefix delete and an import are never retried', async () => {

@@ -255,9 +255,12 @@ describe('watch: resuming after a dropped connection', () => {
     const start = (await kvs.status()).revision;
     const cutsAt = new Set([5, 20, 35, 50]);
     let received = 0;
+    // A cut can find no connection open: messages already buffered reach the consumer after the last cut,
+    // before the watch has reconnected. Only cuts that broke a connection must be made up for.
+    let effectiveCuts = 0;
     const watching = startWatch(viaProxy, { prefix: 'cut/', since: start, reconnectDelayMaxMs: 100 }, () => {
       received += 1;
-      if (cutsAt.has(received)) proxy.cut();
+      if (cutsAt.has(received) && proxy.cut() > 0) effectiveCuts += 1;
     });
     const acceptedBefore = proxy.accepted;
     const acked: number[] = [];
@@ -267,7 +270,8 @@ describe('watch: resuming after a dropped connection', () => {
     }
     await watching.until(acked.at(-1)!, 30_000);
     await watching.stop();
-    assert.ok(proxy.accepted - acceptedBefore >= cutsAt.size, `the watch reconnected ${proxy.accepted - acceptedBefore} times, for ${cutsAt.size} cuts`);
+    assert.ok(effectiveCuts >= 1, 'at least one cut broke the stream mid-way');
+    assert.ok(proxy.accepted - acceptedBefore >= effectiveCuts, `the watch connected ${proxy.accepted - acceptedBefore} times, for ${effectiveCuts} cuts`);
     assertIncreasing(watching.revisions());
     assert.deepEqual(watching.revisions(), acked);
     assert.deepEqual(

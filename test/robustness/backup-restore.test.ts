@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { open } from 'lmdb';
@@ -329,6 +329,24 @@ describe('kvs restore refuses what it must not restore, leaving nothing', { skip
     assertRefused(restoreCli([backupFile, '--data-directory', sourceDirectory]), new RegExp(`is in use by a running kvs \\(pid ${server.child.pid}\\)`));
     assert.deepEqual(fingerprint(sourceDirectory), before);
     assert.equal((await request(`${server.url}/v1/kv/k/7`)).status, 200);
+  });
+
+  it('interrupted (SIGINT while it copies): exit 1, and the directory it created is gone', async () => {
+    // The good backup, padded (sparsely) to 512 MiB: still a valid source, and slow enough to copy to interrupt.
+    const big = join(leftovers.directory(), 'big.mdb');
+    writeFileSync(big, readFileSync(backupFile));
+    truncateSync(big, 512 * 1024 * 1024);
+    const directory = join(leftovers.directory(), 'interrupted');
+    const child = spawn(process.execPath, [CLI_PATH, 'restore', big, '--data-directory', directory], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // Once its temporary copy exists, the copy is under way.
+    while (!(existsSync(directory) && readdirSync(directory).some((name) => name.startsWith('.restore-')))) await new Promise((resolve) => setTimeout(resolve, 2));
+    child.kill('SIGINT');
+    assert.equal(await exited, 1, stderr);
+    assert.match(stderr, /^kvs restore: interrupted; nothing was restored into .*interrupted\n$/);
+    assert.equal(existsSync(directory), false, 'the directory the restore made is removed with what it held');
   });
 
   it('--help exits 0; a missing SRC or --data-directory, or an unknown flag, exits 2 with one line', () => {

@@ -21,21 +21,30 @@ etcdctl snapshot save, or kvs export.`,
   async run(context, positionals) {
     const [destination, ...extra] = positionals;
     if (destination === undefined || extra.length > 0) throw new UsageError('give one DEST file (or directory)');
-    // The server copies the store before the first byte: say so, or a large store looks like a hang.
-    if (context.stderr.isTTY) context.stderr.write('the server is taking a snapshot...\n');
-    const backup = await context.client.backup({ signal: context.signal });
-    const file = (await isDirectory(destination)) ? join(destination, `kvs-backup-${backup.revision}.mdb`) : destination;
-    const temporary = join(dirname(file), `.${basename(file)}.${randomBytes(4).toString('hex')}.partial`);
-    const progress = new Progress(context.stderr, 'bytes', 'backed up', backup.size);
-    const hash = createHash('sha256');
-    let written = 0;
+    // The temporary file first: a DEST that cannot be written fails before the server copies the whole store.
+    const intoDirectory = await isDirectory(destination);
+    const directory = intoDirectory ? destination : dirname(destination);
+    const temporary = join(directory, `.${intoDirectory ? 'kvs-backup' : basename(destination)}.${randomBytes(4).toString('hex')}.partial`);
     let handle;
     try {
       handle = await open(temporary, 'wx');
     } catch (error) {
-      await backup.body.cancel();
-      throw new CommandFailure(`cannot write beside ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, EXIT.error);
+      throw new CommandFailure(`cannot write beside ${destination} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, EXIT.error);
     }
+    let backup;
+    try {
+      // The server copies the store before the first byte: say so, or a large store looks like a hang.
+      if (context.stderr.isTTY) context.stderr.write('the server is taking a snapshot...\n');
+      backup = await context.client.backup({ signal: context.signal });
+    } catch (error) {
+      await handle.close();
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    const file = intoDirectory ? join(destination, `kvs-backup-${backup.revision}.mdb`) : destination;
+    const progress = new Progress(context.stderr, 'bytes', 'backed up', backup.size);
+    const hash = createHash('sha256');
+    let written = 0;
     try {
       for await (const chunk of backup.body) {
         await handle.write(chunk);

@@ -12,6 +12,8 @@ import { databasesOf, META_REVISION, openEnvironmentReadOnly, readMetaNumber, ty
  * crash left behind is where the next open finds it.
  */
 const BACKUP_FILE_NAME = /^\.backup-[0-9a-f]{16}\.mdb(?:-lock)?$/;
+/** restore.ts's copy in progress: one left by a restore that was killed (SIGKILL, power loss) is garbage. */
+const RESTORE_FILE_NAME = /^\.restore-[0-9a-f]{16}\.mdb(?:-lock)?$/;
 
 /**
  * The copy is compacted (MDB_CP_COMPACT): under a plain copy, writes stalled
@@ -63,10 +65,13 @@ async function readRevision(file: string): Promise<number> {
   }
 }
 
-/** Removes backup copies a crash left beside the store; called while holding the store's lock, so none is in use. */
+/**
+ * Removes backup copies and half-made restores a crash left beside the store; called while holding the
+ * store's lock (which a restore holds too), so none is in use.
+ */
 export function removeStaleBackups(storeFile: string): void {
   const directory = dirname(storeFile);
   for (const name of readdirSync(directory)) {
-    if (BACKUP_FILE_NAME.test(name)) rmSync(join(directory, name), { force: true });
+    if (BACKUP_FILE_NAME.test(name) || RESTORE_FILE_NAME.test(name)) rmSync(join(directory, name), { force: true });
   }
 }

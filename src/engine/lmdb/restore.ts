@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { copyFile, open, rename, rm, rmdir } from 'node:fs/promises';
+import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open, rename, rm, rmdir } from 'node:fs/promises';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeNames, readLmdbHeader, STORE_FILE_NAME } from './store-file.js';
@@ -22,6 +24,13 @@ export interface RestoredStore {
   bytes: number;
 }
 
+export interface RestoreOptions {
+  /** Ends the restore: whatever it wrote is removed, and it rejects with the signal's reason. */
+  signal?: AbortSignal;
+  /** Told how far the copy is (`copying`, bytes), then that the copy is being checked (`verifying`). */
+  onProgress?: (phase: 'copying' | 'verifying', doneBytes: number, totalBytes: number) => void;
+}
+
 /** The copy being made inside the data directory; one a killed restore left behind is removed by the next. */
 const TEMPORARY_FILE_NAME = /^\.restore-[0-9a-f]{16}\.mdb(?:-lock)?$/;
 /** What a fresh volume holds and a restore may restore beside. */
@@ -38,29 +47,40 @@ const VERIFIER = fileURLToPath(new URL('./verify-store-process.js', import.meta.
  * child process (verify-store.ts), synced, and renamed to the store's name,
  * so that the directory holds either the whole verified store or nothing.
  */
-export async function restoreBackup(sourceFile: string, dataDirectory: string): Promise<RestoredStore> {
+export async function restoreBackup(sourceFile: string, dataDirectory: string, options: RestoreOptions = {}): Promise<RestoredStore> {
   inspectBackupFile(sourceFile, sourceFile);
   const sourceLock = await holdSource(sourceFile);
   try {
-    return await restoreInto(sourceFile, dataDirectory);
+    return await restoreInto(sourceFile, dataDirectory, options);
   } finally {
     await sourceLock.release();
   }
 }
 
-async function restoreInto(sourceFile: string, directory: string): Promise<RestoredStore> {
+async function restoreInto(sourceFile: string, directory: string, { signal, onProgress }: RestoreOptions): Promise<RestoredStore> {
   const created = ensureDirectory(directory);
   const temporary = join(directory, `.restore-${randomBytes(8).toString('hex')}.mdb`);
   let lock: StoreLock | null = null;
   try {
     lock = await holdDirectory(directory);
     checkEmpty(directory);
-    await copyFile(sourceFile, temporary, constants.COPYFILE_EXCL).catch((error: NodeJS.ErrnoException) => {
+    const totalBytes = statSync(sourceFile).size;
+    let copiedBytes = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        copiedBytes += chunk.length;
+        onProgress?.('copying', copiedBytes, totalBytes);
+        done(null, chunk);
+      },
+    });
+    await pipeline(createReadStream(sourceFile), counted, createWriteStream(temporary, { flags: 'wx' }), signal === undefined ? {} : { signal }).catch((error: NodeJS.ErrnoException) => {
+      if (signal?.aborted) throw signal.reason;
       throw new RestoreRefused(`${sourceFile} could not be copied into ${directory} (${error.code ?? error.message})`);
     });
     // Checked again on the copy: it is what LMDB will open, and the source may have changed since.
     const bytes = inspectBackupFile(temporary, sourceFile);
-    const summary = await verifyInChildProcess(temporary, sourceFile);
+    onProgress?.('verifying', bytes, bytes);
+    const summary = await verifyInChildProcess(temporary, sourceFile, signal);
     await syncFile(temporary);
     await rename(temporary, join(directory, STORE_FILE_NAME));
     await syncFile(directory);
@@ -144,9 +164,10 @@ function checkEmpty(directory: string): void {
 }
 
 /** verifyStore in a child process (see verify-store-process.ts): a crash there is a refusal here. */
-async function verifyInChildProcess(file: string, shownAs: string): Promise<StoreSummary> {
+async function verifyInChildProcess(file: string, shownAs: string, abort: AbortSignal | undefined): Promise<StoreSummary> {
   try {
-    const { stdout, stderr, code, signal } = await run(process.execPath, [VERIFIER, file]);
+    const { stdout, stderr, code, signal } = await run(process.execPath, [VERIFIER, file], abort);
+    if (abort?.aborted) throw abort.reason;
     let answer: VerifierAnswer | undefined;
     try {
       answer = JSON.parse(stdout) as VerifierAnswer;
@@ -164,14 +185,17 @@ async function verifyInChildProcess(file: string, shownAs: string): Promise<Stor
   }
 }
 
-function run(command: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number | null; signal: NodeJS.Signals | null }> {
+function run(command: string, args: string[], abort: AbortSignal | undefined): Promise<{ stdout: string; stderr: string; code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // An abort kills the verifier (its 'close' then resolves, and the caller sees the abort).
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(abort === undefined ? {} : { signal: abort, killSignal: 'SIGKILL' as const }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', reject);
+    child.on('error', (error) => {
+      if (!abort?.aborted) reject(error);
+    });
     child.on('close', (code, signal) => resolve({ stdout, stderr, code, signal }));
   });
 }

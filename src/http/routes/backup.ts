@@ -42,8 +42,9 @@ export async function backupRoutes(app: FastifyInstance, deps: HttpDeps): Promis
       await snapshot.discard().catch((error: unknown) => request.log.warn({ err: error, file: snapshot.path }, 'a backup copy could not be removed; the next start removes it'));
     });
     if (responseClosed) return reply.hijack();
-    const digest = await sha256Base64(snapshot.path);
-    if (responseClosed) return reply.hijack();
+    // Stops as soon as the client goes: its copy is being removed, and the next backup may start.
+    const digest = await sha256Base64(snapshot.path, () => responseClosed);
+    if (digest === null || responseClosed) return reply.hijack();
     return reply
       .type('application/octet-stream')
       .header('content-length', String(snapshot.bytes))
@@ -62,9 +63,15 @@ function noBackupDetail(engineName: string): string {
   return `the ${engineName} engine cannot take backups: export the keys with GET /v1/admin/export (kvs export)`;
 }
 
-/** The SHA-256 of a file (base64), for Repr-Digest (RFC 9530), read in chunks so the event loop keeps serving. */
-async function sha256Base64(path: string): Promise<string> {
+/**
+ * The SHA-256 of a file (base64), for Repr-Digest (RFC 9530), read in chunks so the event loop keeps
+ * serving; null once `abandoned()` says nobody will read it.
+ */
+async function sha256Base64(path: string, abandoned: () => boolean): Promise<string | null> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path)) {
+    if (abandoned()) return null;
+    hash.update(chunk as Buffer);
+  }
   return hash.digest('base64');
 }
