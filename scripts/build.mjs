@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Builds kvs with TypeScript, and says when a build is needed at all.
 //
-//   node scripts/build.mjs              everything: src, tests, bench (tsconfig.json), and the
-//                                       SDK type-checked without Node types (src/client/tsconfig.json)
+//   node scripts/build.mjs              everything: src, tests, bench (tsconfig.json), the SDK
+//                                       type-checked without Node types (src/client/tsconfig.json)
 //   node scripts/build.mjs --src        the server and SDK only (tsconfig.src.json): what the package ships
+//   Both compile the web console too, with the DOM's types and none of Node's (src/web/tsconfig.json).
 //   node scripts/build.mjs --src --clean   the same from nothing: dist/ is removed first, so that no output of a
 //                                       deleted source is packed (npm pack's prepack)
 //   node scripts/build.mjs --if-stale   --src, but only when a source changed since the last build
@@ -58,6 +59,8 @@ if (args.has('--src') || args.has('--if-stale')) {
   tsc('tsconfig.json');
   tsc('src/client/tsconfig.json');
 }
+// The console is browser code, compiled apart from the server (which must not see the DOM's types).
+tsc('src/web/tsconfig.json');
 mkdirSync(dirname(stamp), { recursive: true });
 writeFileSync(stamp, '');
 utimesSync(stamp, startedAt, startedAt);

@@ -15,6 +15,7 @@ import type { WriteMetrics } from './metrics/write-metrics.js';
 import { RouteTable } from './route-table.js';
 import { adminRoutes } from './routes/admin.js';
 import { backupRoutes } from './routes/backup.js';
+import { consoleRoutes } from './routes/console.js';
 import { docsRoutes } from './routes/docs.js';
 import { kvRoutes } from './routes/kv.js';
 import { rangeRoutes } from './routes/range.js';
@@ -180,6 +181,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   await app.register(backupRoutes, deps);
   await app.register(watchRoutes, deps);
   await app.register(docsRoutes, deps);
+  await app.register(consoleRoutes, deps);
   await app.ready();
   const listen = async (host: string, port: number) => {
     const url = await app.listen({ host, port });

@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { ERROR_CATALOGUE, type ErrorCode } from '../core/errors.js';
 import { COUNTER_ABS_MAX, TXN_READ_VALUE_BYTES_MAX, type Limits } from '../core/limits.js';
+import { CONSOLE_CONTENT_SECURITY_POLICY, CONSOLE_MODULE_DIRECTORIES } from './routes/console.js';
 import { DOCS_ASSETS, DOCS_CONTENT_SECURITY_POLICY } from './routes/docs.js';
 
 /**
@@ -219,6 +220,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
   const rangeBound = (name: string, description: string) => query(name, `${description} At most ${limits.maxKeyBytes} bytes.`, { type: 'string', maxLength: limits.maxKeyBytes });
   const waitSeconds = Math.min(30, limits.maxWaitSeconds);
   const assetHeaders = { ETag: headerRef('AssetETag'), 'Cache-Control': headerRef('AssetCacheControl') };
+  const consoleHeaders = { 'Content-Security-Policy': headerRef('ConsoleContentSecurityPolicy'), ...headers('X-Content-Type-Options', 'Referrer-Policy') };
 
   const paths: Record<string, Schema> = {
     '/v1/kv/{key}': {
@@ -570,6 +572,45 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         failures: { not_found: 'No such file.' },
       }),
     },
+    '/': {
+      get: op({
+        operationId: 'console',
+        tag: 'Console',
+        summary: 'The web console: browse, edit and watch the store in a browser',
+        description:
+          'Served entirely by kvs (no CDN), built on the SDK (`kvs/client`). The page and its files need no token; when the server does, the page asks for one, keeps it in the tab\'s session storage, and sends it with every request for data, to this server only.',
+        access: 'public',
+        parameters: [requestHeader('If-None-Match', 'The `ETag` of a copy the client has: 304 when it is current.')],
+        responses: {
+          200: { description: 'The page.', headers: { ...assetHeaders, ...consoleHeaders }, content: { 'text/html': { schema: { type: 'string' } } } },
+          304: { description: 'The client\'s copy is current.', headers: assetHeaders },
+        },
+      }),
+    },
+    '/console/{dir}/{file}': {
+      get: op({
+        operationId: 'consoleAsset',
+        tag: 'Console',
+        summary: 'A file of the web console',
+        description: 'The console\'s compiled modules, its style sheet and icon (`web`), the SDK\'s modules (`client`) and eventsource-parser\'s ES module (`vendor`): only the files kvs listed at start-up.',
+        access: 'public',
+        parameters: [
+          { name: 'dir', in: 'path', required: true, description: 'Which part of the console.', schema: { type: 'string', enum: [...CONSOLE_MODULE_DIRECTORIES, 'vendor'] } },
+          { name: 'file', in: 'path', required: true, description: 'A file of it, e.g. `app.js`.', schema: { type: 'string' } },
+          requestHeader('If-None-Match', 'The `ETag` of a copy the client has: 304 when it is current.'),
+          requestHeader('Accept-Encoding', 'With `gzip`, scripts, styles and the icon are sent gzip-compressed.'),
+        ],
+        responses: {
+          200: {
+            description: 'The file.',
+            headers: { ...assetHeaders, ...headers('Vary', 'Content-Encoding'), ...consoleHeaders },
+            content: Object.fromEntries(['text/javascript', 'text/css', 'image/svg+xml'].map((type) => [type, { schema: { type: 'string', format: 'binary' } }])),
+          },
+          304: { description: 'The client\'s copy is current.', headers: assetHeaders },
+        },
+        failures: { not_found: 'No such file.' },
+      }),
+    },
     '/put': {
       post: op({
         operationId: 'seedPut',
@@ -632,6 +673,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
       { name: 'Admin', description: 'Data in and out; admin tokens only (API.md §11).' },
       { name: 'Service', description: 'Health, readiness, metrics and service information (API.md §7).' },
       { name: 'Reference', description: 'This page.' },
+      { name: 'Console', description: 'The web console at `/`: browse, edit and watch the store in a browser.' },
       { name: 'Seed compatibility', description: 'The original server\'s routes, bodies and statuses (API.md §1); errors in its `{"status":"error","message"}` body.' },
     ],
     paths,
@@ -707,6 +749,7 @@ const HEADERS: Record<string, Schema> = {
   AssetETag: { description: 'A hash of the body (of each encoding): send it back in `If-None-Match`.', schema: string },
   AssetCacheControl: { description: '`no-cache`: reuse only after revalidating, so that an upgrade of kvs is seen at once; the revalidation is a 304 without a body.', schema: string },
   'Content-Security-Policy': { description: `\`${DOCS_CONTENT_SECURITY_POLICY}\``, schema: string },
+  ConsoleContentSecurityPolicy: { description: `\`${CONSOLE_CONTENT_SECURITY_POLICY}\` (the hash is the import map's, the page's only inline script).`, schema: string },
   'X-Content-Type-Options': { description: '`nosniff`.', schema: string },
   'Referrer-Policy': { description: '`no-referrer`.', schema: string },
   Vary: { description: '`Accept-Encoding`.', schema: string },

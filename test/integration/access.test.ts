@@ -56,8 +56,8 @@ function expectUnauthorized(response: JsonResponse, what: string): void {
   assert.equal(response.headers.get('www-authenticate'), 'Bearer', what);
 }
 
-describe('every route needs a token except the health checks and the reference page', () => {
-  it('walks the route table: without a token, or with an unknown one, only /healthz, /readyz and /docs answer', async () => {
+describe('every route needs a token except the health checks, the reference page and the web console', () => {
+  it('walks the route table: without a token, or with an unknown one, only /healthz, /readyz, /docs and / answer', async () => {
     const entries = server.routes.entries();
     assert.ok(entries.length >= 15, `the route table looks incomplete: ${JSON.stringify(entries)}`);
     const open: string[] = [];
@@ -77,8 +77,9 @@ describe('every route needs a token except the health checks and the reference p
       }
     }
     assert.ok(checked > 30);
-    // The reference page and its files reveal nothing (the document they show needs a token); /docs/assets/x is no file of it.
-    const publicRoutes = ['GET /healthz → 200', 'GET /readyz → 200', 'GET /docs → 200', 'GET /docs/assets/x → 404'].flatMap((route) => [route, route.replace('GET', 'HEAD')]);
+    // The reference page, the web console and their files reveal nothing (the documents and data they show need a
+    // token); /docs/assets/x and /console/x/x are no files of theirs.
+    const publicRoutes = ['GET /healthz → 200', 'GET /readyz → 200', 'GET /docs → 200', 'GET /docs/assets/x → 404', 'GET / → 200', 'GET /console/x/x → 404'].flatMap((route) => [route, route.replace('GET', 'HEAD')]);
     assert.deepEqual(open.sort(), publicRoutes.flatMap((route) => [route, route]).sort());
   });
 

@@ -1,0 +1,66 @@
+/** Bytes ↔ text for the console: UTF-8, base64, hex dumps. Platform APIs only. */
+
+const encoder = new TextEncoder();
+const strict = new TextDecoder('utf-8', { fatal: true });
+
+export function utf8Bytes(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** The first `limit` bytes as text: a character cut by the limit is left out rather than shown as U+FFFD. */
+export function utf8Prefix(bytes: Uint8Array, limit: number): string {
+  const decoder = new TextDecoder('utf-8');
+  return bytes.length <= limit ? decoder.decode(bytes) : decoder.decode(bytes.subarray(0, limit), { stream: true });
+}
+
+export function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    strict.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+  return btoa(binary);
+}
+
+/** The bytes of base64 text (whitespace ignored); null when it is not base64. */
+export function fromBase64(text: string): Uint8Array | null {
+  const compact = text.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) return null;
+  try {
+    const binary = atob(compact);
+    const bytes = new Uint8Array(binary.length);
+    for (let index = 0; index < binary.length; index += 1) bytes[index] = binary.charCodeAt(index);
+    return bytes;
+  } catch {
+    return null;
+  }
+}
+
+/** `offset  hex bytes (16 a line)  |printable ASCII|`, for the first `limit` bytes. */
+export function hexDump(bytes: Uint8Array, limit: number): string {
+  const end = Math.min(bytes.length, limit);
+  const lines: string[] = [];
+  for (let offset = 0; offset < end; offset += 16) {
+    let hex = '';
+    let ascii = '';
+    for (let index = 0; index < 16; index += 1) {
+      const at = offset + index;
+      if (index === 8) hex += ' ';
+      if (at < end) {
+        const byte = bytes[at]!;
+        hex += `${byte.toString(16).padStart(2, '0')} `;
+        ascii += byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : '.';
+      } else {
+        hex += '   ';
+      }
+    }
+    lines.push(`${offset.toString(16).padStart(8, '0')}  ${hex} |${ascii}|`);
+  }
+  return lines.join('\n');
+}
