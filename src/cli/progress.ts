@@ -8,6 +8,7 @@ export class Progress {
   // The first line waits as long as the next ones: a rate over a few milliseconds means nothing.
   private lastDrawnAtMs = this.startedAtMs;
   private drawn = false;
+  private finished = false;
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
@@ -31,9 +32,10 @@ export class Progress {
 
   /** The final figure, and the line ended. */
   finish(done: number): void {
-    if (!this.enabled) return;
+    if (!this.enabled || this.finished) return;
     this.draw(done);
     this.stream.write('\n');
+    this.finished = true;
   }
 
   private draw(done: number): void {
@@ -47,7 +49,7 @@ export class Progress {
 
   /** Clears a half-drawn line before an error is printed. */
   abandon(): void {
-    if (this.drawn) this.stream.write('\n');
+    if (this.drawn && !this.finished) this.stream.write('\n');
   }
 }
 

@@ -244,8 +244,11 @@ export class KvsClient {
     for await (const line of linesOf(response.body!)) yield JSON.parse(line) as ExportRecord;
   }
 
-  /** Imports an export (NDJSON), or with `format: 'seed'` the original server's data file, all or nothing (admin). */
-  async import(data: string | Uint8Array, options: { format?: 'ndjson' | 'seed'; signal?: AbortSignal } = {}): Promise<ImportResult> {
+  /**
+   * Imports an export (NDJSON), or with `format: 'seed'` the original server's data file, all or nothing (admin).
+   * `onUploadProgress` (Node only) is told how many bytes were sent so far.
+   */
+  async import(data: string | Uint8Array, options: { format?: 'ndjson' | 'seed'; signal?: AbortSignal; onUploadProgress?: (sentBytes: number, totalBytes: number) => void } = {}): Promise<ImportResult> {
     const format = options.format ?? 'ndjson';
     const response = await this.transport.send({
       method: 'POST',
@@ -253,6 +256,7 @@ export class KvsClient {
       query: { format: format === 'ndjson' ? undefined : format },
       headers: { 'content-type': format === 'seed' ? 'application/json' : 'application/x-ndjson' },
       body: typeof data === 'string' ? utf8Bytes(data) : data,
+      ...(options.onUploadProgress === undefined ? {} : { onUploadProgress: options.onUploadProgress }),
       retry: 'never',
       signal: options.signal,
     });

@@ -2,7 +2,7 @@ import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../failure.js';
 import { readSource, writeOut } from '../io.js';
-import { formatBytes } from '../progress.js';
+import { Progress } from '../progress.js';
 
 export const importCommand: Command = {
   name: 'import',
@@ -21,9 +21,19 @@ Needs an admin token when the server has tokens.`,
     const format = (values.format as string | undefined) ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'seed') throw new UsageError(`--format must be ndjson or seed (got ${JSON.stringify(format)})`);
     const data = await readSource(source, context.stdin, 'the data to import');
-    // One request: the server applies it atomically, so there is no per-key progress to show, only what is sent.
-    if (context.stderr.isTTY) context.stderr.write(`importing ${formatBytes(data.length)}...\n`);
-    const result = await context.client.import(data, { format, signal: context.signal });
+    // One request, applied atomically by the server: the progress there is to show is what has been sent.
+    const progress = new Progress(context.stderr, 'bytes', 'sent', data.length);
+    let result;
+    try {
+      result = await context.client.import(data, {
+        format,
+        signal: context.signal,
+        ...(progress.enabled ? { onUploadProgress: (sent: number) => (sent === data.length ? progress.finish(sent) : progress.update(sent)) } : {}),
+      });
+    } catch (error) {
+      progress.abandon();
+      throw error;
+    }
     await writeOut(
       context.stdout,
       context.output === 'json' ? `${JSON.stringify(result)}\n` : `imported ${result.imported.toLocaleString('en-US')} key${result.imported === 1 ? '' : 's'} at revision ${result.revision}\n`,
