@@ -99,3 +99,11 @@ export const EXPIRY_SWEEP_BATCH_MAX = 1000;
 
 /** Most change-log revisions deleted in one compaction transaction. */
 export const COMPACTION_BATCH_MAX = 5000;
+
+/**
+ * After a 413, how much more of the refused body kvs reads (and discards), and for how
+ * long, before it closes the connection instead: the 413 goes out at once, and a client
+ * still sending would otherwise get a reset (EPIPE) in place of it (nginx's lingering close).
+ */
+export const REFUSED_BODY_DRAIN_BYTES_MAX = 64 * MIB;
+export const REFUSED_BODY_DRAIN_MS_MAX = 10_000;

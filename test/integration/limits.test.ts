@@ -85,3 +85,23 @@ describe('content types the body parser does not know', () => {
     assert.deepEqual(response.body ?? JSON.parse(response.text), { status: 'success' });
   });
 });
+
+describe('a body over the limit', () => {
+  let small: TestServer;
+  before(async () => {
+    small = await startTestServer({ limits: { maxValueBytes: 1024 } });
+  });
+  after(() => small.close());
+
+  it('is answered 413 even while the client is still sending it, never with a reset (EPIPE)', async () => {
+    // The 413 goes out before the body is read; a connection closed then would reset a client still sending.
+    const body = new Uint8Array(5 * MIB);
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const response = await fetch(`${small.url}/v1/kv/too-big`, { method: 'PUT', body });
+      const problem = (await response.json()) as { code: string; limit: number };
+      assert.equal(response.status, 413);
+      assert.deepEqual([problem.code, problem.limit], ['value_too_large', 1024]);
+    }
+    assert.equal((await request(`${small.url}/v1/kv/too-big`)).status, 404, 'nothing was stored');
+  });
+});

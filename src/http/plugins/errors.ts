@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isKvError, KvError, type ErrorCode } from '../../core/errors.js';
+import { REFUSED_BODY_DRAIN_BYTES_MAX, REFUSED_BODY_DRAIN_MS_MAX } from '../../core/limits.js';
 import type { Logger } from 'pino';
 import type { RouteTable } from '../route-table.js';
 
@@ -28,6 +29,7 @@ export const SEED_PATHS = new Set(['/put', '/get', '/del']);
  */
 export function installErrorHandling(app: FastifyInstance, routes: RouteTable, logger: Logger): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') keepReadingRefusedBody(request, reply);
     const kvError = toKvError(error, request);
     if (kvError === null) {
       logger.error({ err: error, url: request.url, method: request.method }, 'unhandled error (a bug): answered 500');
@@ -51,6 +53,32 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
   const path = pathOf(request.url);
   const code: ErrorCode = path.startsWith('/v1/kv/') ? 'invalid_key' : 'invalid_request';
   void sendError(request, reply, new KvError(code, `the request URL is malformed: ${error.message}`));
+}
+
+/**
+ * A body refused as too large is answered at once (413, before it is read), and then
+ * still read and thrown away, up to a bound, on a connection kept alive. Fastify would
+ * close the connection with the body unread, and a client still sending it then gets a
+ * reset in place of the answer (measured: 1 in 2 fetch PUTs of 5 MB over a 1 KiB limit
+ * failed with EPIPE). Beyond REFUSED_BODY_DRAIN_*, the connection is closed as before.
+ */
+function keepReadingRefusedBody(request: FastifyRequest, reply: FastifyReply): void {
+  const body = request.raw;
+  if (body.readableEnded || body.destroyed) return;
+  // Declared far past what is worth reading: not read at all, the connection closes after the answer.
+  if (Number(request.headers['content-length']) > REFUSED_BODY_DRAIN_BYTES_MAX) return;
+  reply.removeHeader('connection');
+  let drainedBytes = 0;
+  const giveUp = () => body.socket?.destroy();
+  const timer = setTimeout(giveUp, REFUSED_BODY_DRAIN_MS_MAX);
+  timer.unref();
+  body.on('data', (chunk: Buffer) => {
+    drainedBytes += chunk.length;
+    if (drainedBytes > REFUSED_BODY_DRAIN_BYTES_MAX) giveUp();
+  });
+  body.once('end', () => clearTimeout(timer));
+  body.once('close', () => clearTimeout(timer));
+  body.resume();
 }
 
 export function toKvError(error: unknown, request: FastifyRequest): KvError | null {
