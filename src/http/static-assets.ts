@@ -4,7 +4,7 @@ import { gzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /**
- * Files a page of kvs serves (the web console's), held in memory: the bytes,
+ * Files the pages kvs serves (the web console, the API reference) hold in memory: the bytes,
  * a strong ETag from their SHA-256, and a gzip copy made on first request.
  * Answers revalidate on every use (`Cache-Control: no-cache`), usually with a
  * 304 and no body, so that an upgraded kvs is seen at once.

@@ -1,15 +1,13 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { PUBLIC } from '../../auth/access.js';
 import { KvError } from '../../core/errors.js';
 import type { HttpDeps } from '../deps.js';
 import { DOCS_INIT_SCRIPT } from '../docs-assets/init.js';
 import { DOCS_CSS, DOCS_HTML } from '../docs-assets/page.js';
+import { sendStaticAsset, staticAsset, type StaticAsset } from '../static-assets.js';
 
 /**
  * What the page may load: its own files only (no CDN; it works offline), no
@@ -52,29 +50,17 @@ export const DOCS_ASSETS: ReadonlyArray<{ name: string; type: string; source: So
   { name: 'docs.css', type: 'text/css; charset=utf-8', source: { text: DOCS_CSS } },
 ];
 
-interface LoadedAsset {
-  type: string;
-  body: Buffer;
-  etag: string;
-  /** Text (scripts, styles) is worth compressing; PNGs are compressed already. */
-  compressible: boolean;
-  gzipped: Promise<{ body: Buffer; etag: string }> | null;
-}
-
-const gzipAsync = promisify(gzip);
-
 /** Loaded once per process (tests start many servers), at the first server's start. */
-let loaded: { page: LoadedAsset; assets: Map<string, LoadedAsset> } | null = null;
+let loaded: { page: StaticAsset; assets: Map<string, StaticAsset> } | null = null;
 
-function loadAssets(): { page: LoadedAsset; assets: Map<string, LoadedAsset> } {
+function loadAssets(): { page: StaticAsset; assets: Map<string, StaticAsset> } {
   if (loaded !== null) return loaded;
   const directory = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
-  const asset = (type: string, body: Buffer): LoadedAsset => ({ type, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`, compressible: !type.startsWith('image/'), gzipped: null });
-  const assets = new Map<string, LoadedAsset>();
+  const assets = new Map<string, StaticAsset>();
   for (const { name, type, source } of DOCS_ASSETS) {
-    assets.set(name, asset(type, 'file' in source ? readFileSync(join(directory, source.file)) : Buffer.from(source.text, 'utf8')));
+    assets.set(name, staticAsset(type, 'file' in source ? readFileSync(join(directory, source.file)) : Buffer.from(source.text, 'utf8')));
   }
-  loaded = { page: asset('text/html; charset=utf-8', Buffer.from(DOCS_HTML, 'utf8')), assets };
+  loaded = { page: staticAsset('text/html; charset=utf-8', Buffer.from(DOCS_HTML, 'utf8')), assets };
   return loaded;
 }
 
@@ -87,47 +73,12 @@ function loadAssets(): { page: LoadedAsset; assets: Map<string, LoadedAsset> } {
 export async function docsRoutes(app: FastifyInstance, _deps: HttpDeps): Promise<void> {
   const { page, assets } = loadAssets();
 
-  app.get('/docs', { config: { access: PUBLIC } }, (request, reply) => sendAsset(request, reply, page));
+  app.get('/docs', { config: { access: PUBLIC } }, (request, reply) => sendStaticAsset(request, reply, page, SECURITY_HEADERS));
 
   app.get('/docs/assets/:file', { config: { access: PUBLIC } }, (request, reply) => {
     const name = (request.params as { file: string }).file;
     const asset = assets.get(name);
     if (asset === undefined) throw new KvError('not_found', `the reference page has no file ${JSON.stringify(name.slice(0, 100))}`);
-    return sendAsset(request, reply, asset);
+    return sendStaticAsset(request, reply, asset, SECURITY_HEADERS);
   });
-}
-
-async function sendAsset(request: FastifyRequest, reply: FastifyReply, asset: LoadedAsset): Promise<FastifyReply> {
-  const compressed = asset.compressible && acceptsGzip(request.headers['accept-encoding']);
-  const variant = compressed ? await gzipped(asset) : asset;
-  // no-cache: revalidated on every use, so an upgraded kvs is seen at once; the answer is usually a 304 without a body.
-  reply.headers({ ...SECURITY_HEADERS, etag: variant.etag, 'cache-control': 'no-cache' });
-  if (asset.compressible) reply.header('vary', 'accept-encoding');
-  if (ifNoneMatchHits(request.headers['if-none-match'], variant.etag)) return reply.code(304).send();
-  reply.type(asset.type);
-  if (compressed) reply.header('content-encoding', 'gzip');
-  return reply.send(variant.body);
-}
-
-function gzipped(asset: LoadedAsset): Promise<{ body: Buffer; etag: string }> {
-  asset.gzipped ??= gzipAsync(asset.body, { level: 9 }).then((body) => ({ body, etag: `${asset.etag.slice(0, -1)}-gzip"` }));
-  return asset.gzipped;
-}
-
-/** Whether `Accept-Encoding` takes gzip (named, with no `q=0`). */
-function acceptsGzip(header: string | undefined): boolean {
-  if (header === undefined) return false;
-  return header.split(',').some((element) => {
-    const [coding, ...parameters] = element.split(';').map((part) => part.trim().toLowerCase());
-    if (coding !== 'gzip') return false;
-    const quality = parameters.find((parameter) => parameter.startsWith('q='));
-    return quality === undefined || Number(quality.slice(2)) > 0;
-  });
-}
-
-/** `If-None-Match` (weak comparison, RFC 9110 §13.1.2): `*`, or a list naming `etag`. Malformed lists simply do not match. */
-function ifNoneMatchHits(header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false;
-  if (header.trim() === '*') return true;
-  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
