@@ -1,31 +1,12 @@
 /** Bytes ↔ text for the console: UTF-8, base64, hex dumps. Platform APIs only. */
 
-const encoder = new TextEncoder();
-const strict = new TextDecoder('utf-8', { fatal: true });
-
-export function utf8Bytes(text: string): Uint8Array {
-  return encoder.encode(text);
-}
+// The SDK's own conversions, shared rather than written twice (the console is served the SDK's modules anyway).
+export { bytesToBase64 as toBase64, isUtf8, utf8Bytes } from '../client/values.js';
 
 /** The first `limit` bytes as text: a character cut by the limit is left out rather than shown as U+FFFD. */
 export function utf8Prefix(bytes: Uint8Array, limit: number): string {
   const decoder = new TextDecoder('utf-8');
   return bytes.length <= limit ? decoder.decode(bytes) : decoder.decode(bytes.subarray(0, limit), { stream: true });
-}
-
-export function isUtf8(bytes: Uint8Array): boolean {
-  try {
-    strict.decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export function toBase64(bytes: Uint8Array): string {
-  let binary = '';
-  for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
-  return btoa(binary);
 }
 
 /** The bytes of base64 text (whitespace ignored); null when it is not base64. */
