@@ -549,6 +549,16 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         },
       }),
     },
+    '/docs/': {
+      get: op({
+        operationId: 'docsSlash',
+        tag: 'Reference',
+        summary: 'The reference page\'s address with a trailing slash: a redirect to `/docs`',
+        description: 'The page\'s files are relative to `/docs`; this path only sends the browser there, query kept.',
+        access: 'public',
+        responses: { 308: { description: 'To the page.', headers: headers('Location') } },
+      }),
+    },
     '/docs/assets/{file}': {
       get: op({
         operationId: 'docsAsset',
@@ -743,6 +753,7 @@ const HEADERS: Record<string, Schema> = {
   'Content-Length': { description: 'The size of the body in bytes.', schema: integer },
   'Retry-After': { description: 'Seconds to wait before retrying (at least 1).', schema: { type: 'integer', minimum: 1 } },
   'WWW-Authenticate': { description: '`Bearer`.', schema: string },
+  Location: { description: '`../docs`, relative (so that it holds behind a proxy\'s path prefix too), with the request\'s query.', schema: string },
   Allow: { description: 'The methods the path serves, comma-separated.', schema: string },
   'Repr-Digest': { description: 'The SHA-256 of the body (RFC 9530): `sha-256=:<base64>:`.', schema: string },
   'Content-Disposition': { description: '`attachment; filename="kvs-backup-<revision>.mdb"`.', schema: string },

@@ -75,6 +75,13 @@ export async function docsRoutes(app: FastifyInstance, _deps: HttpDeps): Promise
 
   app.get('/docs', { config: { access: PUBLIC } }, (request, reply) => sendStaticAsset(request, reply, page, SECURITY_HEADERS));
 
+  // The page's files are relative to /docs (so that it works under a proxy's path prefix too): at /docs/ they would
+  // not be found. A redirect to the page, relative for the same reason, with the query kept.
+  app.get('/docs/', { config: { access: PUBLIC } }, (request, reply) => {
+    const query = request.url.indexOf('?');
+    return reply.redirect(`../docs${query === -1 ? '' : request.url.slice(query)}`, 308);
+  });
+
   app.get('/docs/assets/:file', { config: { access: PUBLIC } }, (request, reply) => {
     const name = (request.params as { file: string }).file;
     const asset = assets.get(name);
