@@ -63,10 +63,11 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["node", "--no-warnings", "-e", "const tls = Boolean(process.env.KV_TLS_CERT); if (tls) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch((tls ? 'https' : 'http') + '://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((response) => process.exit(response.ok ? 0 : 1), () => process.exit(1))"]
 
-ARG SOURCE_URL=""
+# No org.opencontainers.image.source: the repository has no public address yet, and an
+# empty label would only mislead. Whoever publishes the image adds it at build time:
+#   docker build --label org.opencontainers.image.source=https://... -t key-value-server .
 LABEL org.opencontainers.image.title="kvs" \
       org.opencontainers.image.description="A durable key-value store server with an HTTP API: embedded LMDB by default, etcd to scale out." \
-      org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="0.1.0"
 

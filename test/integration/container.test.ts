@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, posix, relative } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -137,6 +137,13 @@ function dockerignore(): { patterns: string[]; ignores(path: string): boolean } 
   return { patterns, ignores: (path) => expressions.some((expression) => expression.test(posix.normalize(path).replace(/\/+$/, ''))) };
 }
 
+/** The files under a path of the repository (itself, if a file), as paths from the repository's root. */
+function filesUnder(path: string): string[] {
+  const clean = posix.normalize(path).replace(/\/+$/, '');
+  if (!lstatSync(repoFile(clean)).isDirectory()) return [clean];
+  return readdirSync(repoFile(clean)).flatMap((name) => filesUnder(posix.join(clean, name)));
+}
+
 /** Every bare module specifier the built server imports, as package names. */
 function importedPackages(directory: string): Set<string> {
   const packages = new Set<string>();
@@ -269,24 +276,34 @@ describe('Dockerfile', () => {
     assert.equal(CMD[2], 'serve');
   });
 
-  test('OCI labels: title, description, source, licenses, version (from package.json)', () => {
+  test('OCI labels: title, description, licenses, version (from package.json); a source only as a URL, and no label empty', () => {
     const labels = properties(withKeyword(FINAL, 'LABEL'));
     const oci = (name: string) => labels.get(`org.opencontainers.image.${name}`);
     assert.equal(oci('title'), 'kvs');
     assert.equal(oci('description'), MANIFEST.description);
     assert.equal(oci('licenses'), MANIFEST.license);
     assert.equal(oci('version'), MANIFEST.version, 'the label follows package.json\'s version');
-    // The repository has no public address yet: the source comes from a build argument.
+    // The repository has no public address yet: no source label (docker build --label adds one), never an empty one.
     const source = oci('source');
-    assert.ok(source !== undefined, 'org.opencontainers.image.source is set');
-    const variable = /^\$\{?(\w+)\}?$/.exec(source);
-    if (variable !== null) assert.ok(withKeyword(FINAL, 'ARG').some((arg) => argumentsOf(arg)[0]!.split('=')[0] === variable[1]), `ARG ${variable[1]} is declared in the final stage`);
-    else assert.match(source, /^https:\/\//);
+    assert.ok(source === undefined || /^https:\/\/\S+$/.test(source), `org.opencontainers.image.source is a URL or absent: ${JSON.stringify(source)}`);
+    const args = new Map(withKeyword(FINAL, 'ARG').map((arg) => argumentsOf(arg)[0]!.split('=')).map(([name, value]) => [name!, value ?? '']));
+    for (const [name, value] of labels) {
+      assert.notEqual(value.trim(), '', `${name} is empty`);
+      for (const [, variable] of value.matchAll(/\$\{?(\w+)/g)) {
+        assert.ok(args.has(variable!), `${name} uses ARG ${variable}, declared in the final stage`);
+        assert.notEqual(args.get(variable!)!.replace(/^["']|["']$/g, ''), '', `${name} would be empty by default: ARG ${variable} has no default`);
+      }
+    }
   });
 
   test('.dockerignore keeps installed, built, local and secret files out of the build context, and nothing the build copies', () => {
     const ignore = dockerignore();
     for (const path of ['node_modules', 'src/x/node_modules', 'dist', 'dist/src/main.js', 'data', 'data/kvs.mdb', '.git', '.git/HEAD', '.env', '.bench', 'npm-debug.log']) {
+      assert.ok(ignore.ignores(path), `.dockerignore excludes ${path}`);
+    }
+    // Secrets and data anywhere in the tree, not only at the top: certificates and keys, tokens files, .env files,
+    // data directories and stores.
+    for (const path of ['server.pem', 'deploy/tls/server.pem', 'src/x/y/key.pem', 'tls/server.key', 'deploy/nginx/site.key', 'certs/ca.crt', 'x/client.p12', 'tokens.json', 'config/tokens.json', 'deploy/tokens-prod.json', 'deploy/.env', 'sub/.env.local', 'old/data', 'old/data/kvs.mdb', 'backup/kvs.mdb', 'backup/kvs.mdb-lock']) {
       assert.ok(ignore.ignores(path), `.dockerignore excludes ${path}`);
     }
     for (const stage of STAGES) {
@@ -295,6 +312,9 @@ describe('Dockerfile', () => {
         for (const source of argumentsOf(copy).slice(0, -1)) {
           assert.ok(!ignore.ignores(source), `.dockerignore excludes ${source}, which the Dockerfile copies`);
           assert.ok(existsSync(repoFile(source)), `the Dockerfile copies ${source}, which exists`);
+          // Nor any file in it (a **/ pattern reaches into the copied directories too).
+          const excluded = filesUnder(source).filter((file) => ignore.ignores(file));
+          assert.deepEqual(excluded, [], `.dockerignore excludes files of ${source}, which the Dockerfile copies`);
         }
       }
     }
