@@ -47,8 +47,9 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 ENV DATA_DIRECTORY=/data
 # Listen on every interface of the container: it is reachable only where it is published.
+# The port is kvs's default, 8080; PORT is not set here, so that either variable kvs reads
+# (PORT, or the original server's KV_STORE_PORT) can move it: docker run -e KV_STORE_PORT=9000.
 ENV HOST=0.0.0.0
-ENV PORT=8080
 # Host → container traffic never comes from loopback, so protected mode (no token:
 # loopback clients only) would refuse everyone. Off, as in the official Redis image;
 # kvs logs a warning at start while no token is configured. Set KV_ADMIN_TOKEN or
@@ -57,11 +58,12 @@ ENV KV_PROTECTED_MODE=off
 VOLUME /data
 EXPOSE 8080
 
-# Liveness, with node's global fetch (the image has no curl). /healthz needs no token;
+# Liveness, with node's global fetch (the image has no curl), on the port kvs takes (PORT,
+# else KV_STORE_PORT, else 8080, as src/config.ts reads them). /healthz needs no token;
 # with KV_TLS_CERT set, kvs serves HTTPS with a certificate that need not name
 # 127.0.0.1, so the probe does not verify it.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["node", "--no-warnings", "-e", "const tls = Boolean(process.env.KV_TLS_CERT); if (tls) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch((tls ? 'https' : 'http') + '://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((response) => process.exit(response.ok ? 0 : 1), () => process.exit(1))"]
+    CMD ["node", "--no-warnings", "-e", "const tls = Boolean(process.env.KV_TLS_CERT); if (tls) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch((tls ? 'https' : 'http') + '://127.0.0.1:' + (process.env.PORT || process.env.KV_STORE_PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((response) => process.exit(response.ok ? 0 : 1), () => process.exit(1))"]
 
 # No org.opencontainers.image.source: the repository has no public address yet, and an
 # empty label would only mislead. Whoever publishes the image adds it at build time:

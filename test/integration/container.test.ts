@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { DockerfileParser, type Copy, type Env, type From, type Healthcheck, type Instruction, type Label } from 'dockerfile-ast';
 import { validate as lintDockerfile } from 'dockerfile-utils';
 import { parse as parseYaml } from 'yaml';
-import { SETTINGS } from '../../src/config.js';
+import { loadConfig, SETTINGS } from '../../src/config.js';
 import { httpsFetch, makeCertificate } from '../helpers/https.js';
 import { freePort, leftoversCleanedAfter, sleep, TEST_ENGINE } from '../helpers/server.js';
 
@@ -168,6 +168,11 @@ function importedPackages(directory: string): Set<string> {
   return packages;
 }
 
+/** The port kvs listens on when nothing sets one (src/config.ts). */
+const DEFAULT_PORT = loadConfig({}).port;
+/** The port the image listens on: its ENV's, else kvs's default. */
+const IMAGE_PORT = IMAGE_ENV.get('PORT') ?? IMAGE_ENV.get('KV_STORE_PORT') ?? String(DEFAULT_PORT);
+
 describe('Dockerfile', () => {
   test('lints clean with dockerfile-utils (unknown instructions and flags, invalid values)', () => {
     const problems = lintDockerfile(readRepoFile('Dockerfile')).map((problem) => `line ${problem.range.start.line + 1}: ${problem.message}`);
@@ -243,7 +248,7 @@ describe('Dockerfile', () => {
 
     assert.equal(IMAGE_ENV.get('DATA_DIRECTORY'), '/data');
     assert.equal(IMAGE_ENV.get('HOST'), '0.0.0.0');
-    assert.equal(IMAGE_ENV.get('PORT'), '8080');
+    assert.ok(!IMAGE_ENV.has('PORT') && !IMAGE_ENV.has('KV_STORE_PORT'), 'no port in the image: kvs\'s default applies, and -e PORT=... or the seed\'s -e KV_STORE_PORT=... moves it (an image PORT would hide KV_STORE_PORT, which kvs reads second)');
     assert.equal(IMAGE_ENV.get('KV_PROTECTED_MODE'), 'off', 'protected mode off, as in the official Redis image (ADR 0008)');
     // Every variable the image sets is one kvs reads (a typo would be silently ignored), or NODE_ENV.
     const known = new Set(Object.values(SETTINGS).flatMap((setting) => setting.env));
@@ -251,7 +256,7 @@ describe('Dockerfile', () => {
 
     const exposed = withKeyword(FINAL, 'EXPOSE').flatMap(argumentsOf);
     assert.deepEqual(exposed, ['8080']);
-    assert.equal(exposed[0], IMAGE_ENV.get('PORT'), 'EXPOSE is the port kvs listens on');
+    assert.equal(exposed[0], IMAGE_PORT, 'EXPOSE is the port kvs listens on');
   });
 
   test('HEALTHCHECK fetches /healthz with node (no curl in the image)', () => {
@@ -261,7 +266,8 @@ describe('Dockerfile', () => {
     assert.ok(rest.includes('-e'), 'an inline script: node -e ...');
     assert.match(script, /\bfetch\(/, 'node\'s global fetch');
     assert.match(script, /\/healthz\b/);
-    assert.match(script, /process\.env\.PORT/, 'the port the server listens on');
+    // The port kvs takes: its variables in the order src/config.ts reads them, then its default.
+    assert.ok(script.includes(`${SETTINGS.port.env.map((variable) => `process.env.${variable}`).join(' || ')} || ${DEFAULT_PORT}`), `the port the server listens on (${SETTINGS.port.env.join(', then ')}, then ${DEFAULT_PORT}): ${script}`);
     assert.doesNotMatch(HEALTHCHECK.command.join(' '), /\b(curl|wget)\b/);
     for (const flag of ['interval', 'timeout', 'start-period', 'retries']) assert.ok(HEALTHCHECK.flags.has(flag), `HEALTHCHECK --${flag}`);
   });
@@ -372,7 +378,7 @@ describe('compose.yaml', () => {
     assert.ok(!data[0]!.includes('/') && !data[0]!.startsWith('.'), 'a named volume, not a bind mount');
     assert.ok(COMPOSE.volumes && data[0]! in COMPOSE.volumes, `the volume ${data[0]} is declared`);
     assert.match(environmentOf(kvs)['KV_ADMIN_TOKEN'] ?? '', FROM_ENVIRONMENT, 'KV_ADMIN_TOKEN from the environment or .env, never a literal');
-    assert.ok((kvs.ports ?? []).some((port) => port.endsWith(`:${IMAGE_ENV.get('PORT')}`)), 'the container port published');
+    assert.ok((kvs.ports ?? []).some((port) => port.endsWith(`:${IMAGE_PORT}`)), 'the container port published');
     // The image's HEALTHCHECK applies unless the service replaces or disables it.
     assert.ok(kvs.healthcheck === undefined ? HEALTHCHECK.command.length > 0 : kvs.healthcheck.disable !== true, 'a healthcheck');
   });
@@ -440,7 +446,7 @@ describe('compose.yaml', () => {
     }
     for (const [, target] of site.matchAll(/proxy_pass\s+http:\/\/([^/;\s]+)/g)) assert.ok(upstreams.has(target!), `proxy_pass http://${target} is an upstream of the file`);
     const servers = [...upstreams.values()].flat();
-    const expected = KVS_ETCD_NODES.map(([name, service]) => `${name}:${environmentOf(service)['PORT'] ?? IMAGE_ENV.get('PORT')}`);
+    const expected = KVS_ETCD_NODES.map(([name, service]) => `${name}:${environmentOf(service)['PORT'] ?? environmentOf(service)['KV_STORE_PORT'] ?? IMAGE_PORT}`);
     assert.deepEqual(servers.sort(), expected.sort(), 'the upstream\'s servers are the kvs nodes, at the port they listen on');
     const listen = /^\s*listen\s+(\S+);/m.exec(site)?.[1] ?? '';
     const listenPort = listen.split(':').at(-1)!;
@@ -544,6 +550,11 @@ function startCommand(): string[] {
   return [...ENTRYPOINT, ...CMD];
 }
 
+/** The port kvs will take in `environment`, as src/config.ts picks it (its variables in order, then its default). */
+function portIn(environment: Record<string, string>): string {
+  return SETTINGS.port.env.map((variable) => environment[variable]).find((value) => value !== undefined && value !== '') ?? String(DEFAULT_PORT);
+}
+
 async function startImage(app: string, environment: Record<string, string>, scheme: 'http' | 'https', ca?: Buffer): Promise<Running> {
   const [program, ...args] = startCommand();
   const child = spawn(program!, args, { cwd: app, env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -561,7 +572,7 @@ async function startImage(app: string, environment: Record<string, string>, sche
   );
   let running = true;
   void exited.then(() => (running = false));
-  const url = `${scheme}://127.0.0.1:${environment['PORT']}`;
+  const url = `${scheme}://127.0.0.1:${portIn(environment)}`;
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (!running) throw new Error(`the image's start command exited before it was ready:\n${output}`);
@@ -627,7 +638,7 @@ function seedSampleRequests(): Array<{ method: string; headers: Record<string, s
 
 describe('the image\'s start command', () => {
   test(
-    'serves the seed README\'s requests, passes its HEALTHCHECK, warns without a token, stops on SIGTERM with the data on disk; restarted with a token and TLS it reads the key back',
+    'serves the seed README\'s requests on KV_STORE_PORT, passes its HEALTHCHECK, warns without a token, stops on SIGTERM with the data on disk; restarted with a token, TLS and PORT it reads the key back',
     { skip: TEST_ENGINE === 'etcd' ? 'engine-independent (the image defaults to the embedded engine): runs in the lmdb pass' : false },
     async (t) => {
       if (!HAS_TINI) t.diagnostic('tini is not installed here: running the CMD without the ENTRYPOINT');
@@ -636,11 +647,14 @@ describe('the image\'s start command', () => {
       const proto = spawnSync(process.execPath, ['--input-type=module', '-e', "const { etcdMethods } = await import('./dist/src/engine/etcd/etcd-api.js'); etcdMethods();"], { cwd: app, encoding: 'utf8' });
       assert.equal(proto.status, 0, `the etcd engine loads proto/ in the image layout:\n${proto.stderr}`);
 
-      // /data and 8080 may not be free here: a temporary data directory and a free port. HOST is the image's
-      // 0.0.0.0, overridden to 127.0.0.1 because tests bind loopback only (protected mode stays off, as in the image).
+      // /data and 8080 may not be free here: a temporary data directory and a free port, given as the seed's
+      // KV_STORE_PORT (docker run -e KV_STORE_PORT=9000). HOST is the image's 0.0.0.0, overridden to 127.0.0.1
+      // because tests bind loopback only (protected mode stays off, as in the image).
       const dataDirectory = leftovers.directory();
-      const environment = imageEnvironment({ DATA_DIRECTORY: dataDirectory, PORT: String(await freePort()), HOST: '127.0.0.1' });
+      const storePort = String(await freePort());
+      const environment = imageEnvironment({ DATA_DIRECTORY: dataDirectory, KV_STORE_PORT: storePort, HOST: '127.0.0.1' });
       const first = await startImage(app, environment, 'http');
+      assert.equal(new URL(first.url).port, storePort, 'kvs listens on KV_STORE_PORT');
 
       const [create, read] = seedSampleRequests();
       const put = await fetch(create!.url.replace('http://localhost:8080', first.url), { method: create!.method, headers: create!.headers, body: create!.body ?? null });
@@ -651,7 +665,7 @@ describe('the image\'s start command', () => {
       assert.deepEqual(await get.json(), { status: 'success', value: 'new_value' });
 
       const healthy = runHealthcheck(app, environment);
-      assert.equal(healthy.status, 0, `the HEALTHCHECK command exits 0 while kvs serves:\n${healthy.output}`);
+      assert.equal(healthy.status, 0, `the HEALTHCHECK command exits 0 while kvs serves on KV_STORE_PORT:\n${healthy.output}`);
 
       const lines = first.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { level: number; msg: string });
       const warning = lines.find((line) => line.level === 40 && /no token/.test(line.msg));
@@ -666,7 +680,7 @@ describe('the image\'s start command', () => {
       // The same data directory, now with a token and HTTPS (the README's exposed run).
       const certificate = makeCertificate(leftovers.directory());
       const token = 'container-test-token';
-      const secured = imageEnvironment({ ...environment, PORT: String(await freePort()), KV_ADMIN_TOKEN: token, KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile });
+      const secured = imageEnvironment({ DATA_DIRECTORY: dataDirectory, HOST: '127.0.0.1', PORT: String(await freePort()), KV_ADMIN_TOKEN: token, KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile });
       const second = await startImage(app, secured, 'https', certificate.cert);
       const again = await httpsFetch(`${second.url}/get?key=new_key`, certificate.cert, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(again.status, 200, again.text);
