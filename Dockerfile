@@ -40,6 +40,10 @@ COPY --from=build /app/dist ./dist
 # etcd's API definitions, read at run time by the etcd engine
 # (dist/src/engine/etcd/etcd-api.js loads ../../../../proto/etcd-v3.proto).
 COPY proto/ ./proto/
+# The kvs command on PATH, as npm would link its bin: `docker exec CONTAINER kvs token
+# create ...` (what the no-token warning tells users to run), `kvs get ...`.
+RUN chmod 755 /app/dist/src/cli/index.js \
+    && ln -s /app/dist/src/cli/index.js /usr/local/bin/kvs
 
 # The data directory: a volume, owned by the unprivileged `node` user (uid 1000) of
 # the base image, so a new named volume starts out writable by it.

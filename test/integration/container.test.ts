@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
-import { builtinModules } from 'node:module';
-import { join, posix, relative } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, posix, relative } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { DockerfileParser, type Copy, type Env, type From, type Healthcheck, type Instruction, type Label } from 'dockerfile-ast';
 import { validate as lintDockerfile } from 'dockerfile-utils';
 import { parse as parseYaml } from 'yaml';
@@ -16,8 +15,10 @@ import { freePort, leftoversCleanedAfter, sleep, TEST_ENGINE } from '../helpers/
  * machine or CI's): the Dockerfile and compose.yaml are parsed and held to the
  * rules of docs/adr/0008-container-image.md, and the image's own start command
  * (ENTRYPOINT + CMD with the final stage's ENV and WORKDIR) is run on a directory
- * laid out as the image's /app, through tini as in the image: the seed README's
- * requests, the HEALTHCHECK's command, the no-token warning, SIGTERM, a restart.
+ * where the final stage was replayed (its COPYs, its npm ci --omit=dev, its kvs
+ * link), through tini as in the image: the seed README's requests, /docs, the
+ * console, the HEALTHCHECK's command, the no-token warning and the `kvs token
+ * create` it advises, SIGTERM, a restart with a token, TLS and pretty logs.
  * What only a real build would show (the base image pulls, apt-get and npm ci
  * succeed in it, the volume's ownership) is not covered: see the ADR.
  */
@@ -25,7 +26,7 @@ import { freePort, leftoversCleanedAfter, sleep, TEST_ENGINE } from '../helpers/
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const repoFile = (path: string) => join(ROOT, path);
 const readRepoFile = (path: string) => readFileSync(repoFile(path), 'utf8');
-const MANIFEST = JSON.parse(readRepoFile('package.json')) as { name: string; version: string; license: string; description: string; dependencies: Record<string, string> };
+const MANIFEST = JSON.parse(readRepoFile('package.json')) as { name: string; version: string; license: string; description: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
 
 // ---------------------------------------------------------------------------
 // The Dockerfile, as dockerfile-ast parses it.
@@ -144,30 +145,6 @@ function filesUnder(path: string): string[] {
   return readdirSync(repoFile(clean)).flatMap((name) => filesUnder(posix.join(clean, name)));
 }
 
-/** Every bare module specifier the built server imports, as package names. */
-function importedPackages(directory: string): Set<string> {
-  const packages = new Set<string>();
-  const walk = (current: string) => {
-    for (const entry of readdirSync(current, { withFileTypes: true })) {
-      const path = join(current, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.js')) {
-        const text = readFileSync(path, 'utf8');
-        // Import and export declarations (at a line's start, so not in comments) and dynamic imports.
-        const declarations = [...text.matchAll(/^\s*(?:(?:import|export)\b[^;'"]*?\bfrom\s*|import\s*)['"]([^'"]+)['"]/gm)];
-        const dynamic = [...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)];
-        for (const [, specifier] of [...declarations, ...dynamic]) {
-          if (specifier!.startsWith('.') || specifier!.startsWith('node:') || builtinModules.includes(specifier!)) continue;
-          const parts = specifier!.split('/');
-          packages.add(specifier!.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
-        }
-      }
-    }
-  };
-  walk(directory);
-  return packages;
-}
-
 /** The port kvs listens on when nothing sets one (src/config.ts). */
 const DEFAULT_PORT = loadConfig({}).port;
 /** The port the image listens on: its ENV's, else kvs's default. */
@@ -200,11 +177,8 @@ describe('Dockerfile', () => {
     assert.equal(installs.length, 1, 'the runtime stage installs dependencies once');
     assert.match(installs[0]!, /\bnpm ci\b[^&;]*--omit=dev/, 'with npm ci --omit=dev');
     assert.doesNotMatch(runCommands(FINAL).join('\n'), /npm run build|\btsc\b/, 'nothing is built in the runtime stage');
-
-    // What --omit=dev leaves out must not be needed at run time: the built server imports production dependencies only.
-    const imported = importedPackages(repoFile('dist/src'));
-    assert.ok(imported.has('fastify') && imported.has('lmdb'), 'the scan finds the server\'s imports');
-    for (const name of imported) assert.ok(name in MANIFEST.dependencies || name === MANIFEST.name, `dist/src imports ${name}, which is not in package.json "dependencies": the image would not have it`);
+    // That what --omit=dev leaves out is not needed at run time (an import, a createRequire, a resolve of a
+    // package's file): the start command below runs on this very install, and uses what loads lazily.
   });
 
   test('the runtime stage copies the built dist/, proto/ (where the etcd engine reads it) and package.json', () => {
@@ -488,45 +462,88 @@ function childrenOf(pid: number): number[] {
 /** tini on PATH (Debian: /usr/bin/tini), as in the image. */
 const HAS_TINI = spawnSync('tini', ['--version'], { stdio: 'ignore' }).status === 0;
 
+/** The image's file system as far as the tests need it: its root, WORKDIR in it, and the directory its `kvs` link is in. */
+interface ImageLayout {
+  root: string;
+  app: string;
+  /** Where the image's PATH finds `kvs` (/usr/local/bin, under root). */
+  bin: string;
+}
+
+/** A path of the image (absolute, or relative to WORKDIR) in the laid-out directory. */
+const inImage = (root: string, path: string) => join(root, posix.isAbsolute(path) ? path : posix.join(WORKDIR, path));
+
 /**
- * WORKDIR of the image, rebuilt from the final stage's COPY instructions: context
- * files from the repository, the build stage's /app/... from the repository's own
- * build (the build stage copies the context to the same relative paths and runs the
- * same npm run build). Its dist/ holds only dist/src: the build stage has no test/ or
- * bench/ (.dockerignore), whose output the repository's dist/ also holds.
- * node_modules is a symlink to the repository's (which has the dev dependencies too;
- * the image's is npm ci --omit=dev, and the Dockerfile test checks dist/src imports
- * only production dependencies).
+ * The final stage replayed, instruction by instruction, into a directory:
+ * - COPY: context files from the repository; the build stage's /app/... from the
+ *   repository's own build (the build stage copies the context to the same relative
+ *   paths and runs the same npm run build). Its dist/ holds only dist/src: the build
+ *   stage has no test/ or bench/ (.dockerignore), whose output the repository's dist/
+ *   also holds.
+ * - RUN: `npm ci` as written there (production dependencies only, from the lock
+ *   file; from npm's cache where it has them), `chmod` and `ln -s` as written. What
+ *   prepares the system (apt-get, /data) is the host's here (tini from Debian, a
+ *   temporary data directory); `npm cache clean` is skipped: the cache is this
+ *   machine's. Any other command fails the test, to keep it in step with the Dockerfile.
+ * So node_modules is what the image has, and nothing more: a package the server loads
+ * at run time that is only a devDependency is missing, however it is loaded.
  */
-function layOutImage(): string {
+function layOutImage(): ImageLayout {
   const root = leftovers.directory();
   const app = join(root, WORKDIR);
   mkdirSync(app, { recursive: true });
   const buildStage = STAGES[0]!;
   const buildWorkdir = argumentsOf(withKeyword(buildStage, 'WORKDIR').at(-1)!)[0]!;
-  for (const copy of withKeyword(FINAL, 'COPY')) {
-    const parts = argumentsOf(copy);
-    const destination = posix.join(WORKDIR, parts.at(-1)!);
-    const from = (copy as Copy).getFromFlag()?.getValue() ?? null;
-    for (const source of parts.slice(0, -1)) {
-      let repoPath: string;
-      if (from === null) repoPath = source;
-      else {
-        assert.equal(from, buildStage.name, 'copies from the build stage only');
-        repoPath = posix.relative(buildWorkdir, source);
+  const environment = new Map<string, string>();
+  for (const instruction of FINAL.instructions) {
+    const keyword = instruction.getKeyword();
+    if (keyword === 'ENV') {
+      for (const [name, value] of properties([instruction])) environment.set(name, value);
+    } else if (keyword === 'COPY') {
+      const parts = argumentsOf(instruction);
+      const destination = posix.join(WORKDIR, parts.at(-1)!);
+      const from = (instruction as Copy).getFromFlag()?.getValue() ?? null;
+      for (const source of parts.slice(0, -1)) {
+        let repoPath: string;
+        if (from === null) repoPath = source;
+        else {
+          assert.equal(from, buildStage.name, 'copies from the build stage only');
+          repoPath = posix.relative(buildWorkdir, source);
+        }
+        const target = parts.at(-1)!.endsWith('/') && !source.endsWith('/') ? posix.join(destination, posix.basename(source)) : destination;
+        cpSync(repoFile(repoPath), join(root, target), {
+          recursive: true,
+          filter: (path) => {
+            const inRepo = relative(ROOT, path);
+            return !inRepo.startsWith('dist/') || inRepo === 'dist/src' || inRepo.startsWith('dist/src/');
+          },
+        });
       }
-      const target = parts.at(-1)!.endsWith('/') && !source.endsWith('/') ? posix.join(destination, posix.basename(source)) : destination;
-      cpSync(repoFile(repoPath), join(root, target), {
-        recursive: true,
-        filter: (path) => {
-          const inRepo = relative(ROOT, path);
-          return !inRepo.startsWith('dist/') || inRepo === 'dist/src' || inRepo.startsWith('dist/src/');
-        },
-      });
+    } else if (keyword === 'RUN') {
+      const script = (instruction.getArgumentsContent() ?? '').replace(/\\\r?\n/g, ' ');
+      for (const command of script.split('&&').map((part) => part.trim())) {
+        const words = command.split(/\s+/);
+        if (/^(apt-get|rm|mkdir|chown)$/.test(words[0]!)) continue;
+        if (words[0] === 'npm' && words[1] === 'cache') continue;
+        if (words[0] === 'npm' && words[1] === 'ci') {
+          const install = spawnSync('npm', [...words.slice(1), '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+            cwd: app,
+            env: { ...process.env, ...Object.fromEntries(environment) },
+            encoding: 'utf8',
+          });
+          assert.equal(install.status, 0, `${command} in the image layout:\n${install.stdout}${install.stderr}`);
+        } else if (words[0] === 'chmod' && words.length === 3) {
+          chmodSync(inImage(root, words[2]!), parseInt(words[1]!, 8));
+        } else if (words[0] === 'ln' && words[1] === '-s' && words.length === 4) {
+          mkdirSync(dirname(inImage(root, words[3]!)), { recursive: true });
+          symlinkSync(inImage(root, words[2]!), inImage(root, words[3]!));
+        } else {
+          assert.fail(`the test does not replay the final stage's \`${command}\`: teach layOutImage()`);
+        }
+      }
     }
   }
-  symlinkSync(repoFile('node_modules'), join(app, 'node_modules'), 'dir');
-  return app;
+  return { root, app, bin: join(root, '/usr/local/bin') };
 }
 
 interface Running {
@@ -537,8 +554,9 @@ interface Running {
 }
 
 /** The image's environment (its ENV over the base image's PATH), with a test's overrides. */
-function imageEnvironment(overrides: Record<string, string>): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin', ...Object.fromEntries(IMAGE_ENV), ...overrides };
+function imageEnvironment(image: ImageLayout, overrides: Record<string, string>): Record<string, string> {
+  // The base image's PATH starts with /usr/local/bin: the image's own there, then this machine's (node, tini).
+  return { PATH: `${image.bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, ...Object.fromEntries(IMAGE_ENV), ...overrides };
 }
 
 /** ENTRYPOINT + CMD, as the image starts (without tini where a developer's machine lacks it). */
@@ -636,13 +654,52 @@ function seedSampleRequests(): Array<{ method: string; headers: Record<string, s
   });
 }
 
-describe('the image\'s start command', () => {
+/** A GET that must answer 200 with this content type; its body as text. */
+async function expectServed(url: string, type: RegExp): Promise<string> {
+  const response = await fetch(url);
+  const body = await response.text();
+  assert.equal(response.status, 200, `${url}: ${body.slice(0, 300)}`);
+  assert.match(response.headers.get('content-type') ?? '', type, url);
+  return body;
+}
+
+describe('the image\'s start command', { skip: TEST_ENGINE === 'etcd' ? 'engine-independent (the image defaults to the embedded engine): runs in the lmdb pass' : false }, () => {
+  let image: ImageLayout;
+  before(() => {
+    image = layOutImage();
+  });
+
+  test('its node_modules holds the production dependencies only, from the lock file', () => {
+    const installed = (directory: string) => readdirSync(directory).flatMap((name) => (name.startsWith('@') ? readdirSync(join(directory, name)).map((scoped) => `${name}/${scoped}`) : name.startsWith('.') ? [] : [name]));
+    const packages = new Set(installed(join(image.app, 'node_modules')));
+    const lock = JSON.parse(readRepoFile('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
+    for (const name of Object.keys(MANIFEST.dependencies)) assert.ok(packages.has(name), `${name} (a dependency) is installed`);
+    for (const name of packages) {
+      const entry = lock.packages[`node_modules/${name}`];
+      assert.ok(entry !== undefined && entry.dev !== true, `${name} is installed: a production package of the lock file`);
+    }
+    // A devDependency may be a production package too (@types/node is one of protobufjs's dependencies).
+    const devOnly = Object.keys(MANIFEST.devDependencies).filter((name) => lock.packages[`node_modules/${name}`]?.dev === true);
+    assert.ok(devOnly.includes('typescript'));
+    for (const name of devOnly) assert.ok(!packages.has(name), `${name} (a devDependency only) is not installed`);
+  });
+
+  test('the kvs command is on the image\'s PATH: the CLI that CMD runs', () => {
+    const environment = imageEnvironment(image, {});
+    const found = spawnSync('sh', ['-c', 'command -v kvs'], { env: environment, encoding: 'utf8' });
+    assert.equal(found.stdout.trim(), join(image.bin, 'kvs'), 'kvs is found in the image\'s /usr/local/bin');
+    assert.equal(readlinkSync(join(image.bin, 'kvs')), inImage(image.root, posix.join(WORKDIR, CMD[1]!)), 'a link to the CLI that CMD runs');
+    // From anywhere (docker exec's working directory need not be WORKDIR).
+    const version = spawnSync('kvs', ['version'], { cwd: image.root, env: environment, encoding: 'utf8' });
+    assert.equal(version.status, 0, version.stderr);
+    assert.equal(version.stdout.trim(), MANIFEST.version);
+  });
+
   test(
-    'serves the seed README\'s requests on KV_STORE_PORT, passes its HEALTHCHECK, warns without a token, stops on SIGTERM with the data on disk; restarted with a token, TLS and PORT it reads the key back',
-    { skip: TEST_ENGINE === 'etcd' ? 'engine-independent (the image defaults to the embedded engine): runs in the lmdb pass' : false },
+    'serves the seed README\'s requests on KV_STORE_PORT, /docs and the console, passes its HEALTHCHECK, warns without a token, stops on SIGTERM with the data on disk; restarted with a token from `kvs token create`, TLS and pretty logs it reads the key back',
     async (t) => {
       if (!HAS_TINI) t.diagnostic('tini is not installed here: running the CMD without the ENTRYPOINT');
-      const app = layOutImage();
+      const { app } = image;
       // The etcd engine finds its proto where the image puts it (relative to the compiled module).
       const proto = spawnSync(process.execPath, ['--input-type=module', '-e', "const { etcdMethods } = await import('./dist/src/engine/etcd/etcd-api.js'); etcdMethods();"], { cwd: app, encoding: 'utf8' });
       assert.equal(proto.status, 0, `the etcd engine loads proto/ in the image layout:\n${proto.stderr}`);
@@ -652,7 +709,7 @@ describe('the image\'s start command', () => {
       // because tests bind loopback only (protected mode stays off, as in the image).
       const dataDirectory = leftovers.directory();
       const storePort = String(await freePort());
-      const environment = imageEnvironment({ DATA_DIRECTORY: dataDirectory, KV_STORE_PORT: storePort, HOST: '127.0.0.1' });
+      const environment = imageEnvironment(image, { DATA_DIRECTORY: dataDirectory, KV_STORE_PORT: storePort, HOST: '127.0.0.1' });
       const first = await startImage(app, environment, 'http');
       assert.equal(new URL(first.url).port, storePort, 'kvs listens on KV_STORE_PORT');
 
@@ -664,6 +721,12 @@ describe('the image\'s start command', () => {
       assert.equal(get.status, 200);
       assert.deepEqual(await get.json(), { status: 'success', value: 'new_value' });
 
+      // What loads packages beyond the import graph: /docs (swagger-ui-dist's files), the console (eventsource-parser's module).
+      assert.match(await expectServed(`${first.url}/docs`, /^text\/html/), /swagger-ui-bundle\.js/);
+      await expectServed(`${first.url}/docs/assets/swagger-ui-bundle.js`, /^text\/javascript/);
+      assert.match(await expectServed(`${first.url}/`, /^text\/html/), /console\//);
+      await expectServed(`${first.url}/console/vendor/eventsource-parser.js`, /^text\/javascript/);
+
       const healthy = runHealthcheck(app, environment);
       assert.equal(healthy.status, 0, `the HEALTHCHECK command exits 0 while kvs serves on KV_STORE_PORT:\n${healthy.output}`);
 
@@ -673,14 +736,26 @@ describe('the image\'s start command', () => {
       assert.match(warning.msg, /protected mode is off/);
       assert.match(warning.msg, /KV_ADMIN_TOKEN/, 'it says how to set a token');
       assert.match(warning.msg, /KV_TOKENS_FILE/);
+      const advice = /`(kvs [^`]+)`/.exec(warning.msg);
+      assert.ok(advice, `the warning names a kvs command: ${warning.msg}`);
 
       await stopLikeDocker(first);
       assert.notEqual(runHealthcheck(app, environment).status, 0, 'the HEALTHCHECK command fails once kvs is gone');
 
-      // The same data directory, now with a token and HTTPS (the README's exposed run).
+      // The warning's advice, followed in the image (docker exec CONTAINER kvs token create ...): a token and its entry.
+      const [command, ...verb] = advice[1]!.split(' ');
+      const created = spawnSync(command!, [...verb, '--name', 'ops', '--admin'], { cwd: app, env: environment, encoding: 'utf8' });
+      assert.equal(created.status, 0, `${advice[1]} in the image:\n${created.stderr}`);
+      const token = /^(kvs_\S+)$/m.exec(created.stdout)?.[1];
+      const entry = created.stdout.split('\n').find((line) => line.startsWith('{"name"'));
+      assert.ok(token !== undefined && entry !== undefined, created.stdout);
+      const tokensFile = join(leftovers.directory(), 'tokens.json');
+      writeFileSync(tokensFile, JSON.stringify({ tokens: [JSON.parse(entry)] }));
+
+      // The same data directory, now with that token, HTTPS (the README's exposed run), PORT and pretty logs
+      // (pino-pretty loads only for them).
       const certificate = makeCertificate(leftovers.directory());
-      const token = 'container-test-token';
-      const secured = imageEnvironment({ DATA_DIRECTORY: dataDirectory, HOST: '127.0.0.1', PORT: String(await freePort()), KV_ADMIN_TOKEN: token, KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile });
+      const secured = imageEnvironment(image, { DATA_DIRECTORY: dataDirectory, HOST: '127.0.0.1', PORT: String(await freePort()), KV_TOKENS_FILE: tokensFile, KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile, LOG_FORMAT: 'pretty' });
       const second = await startImage(app, secured, 'https', certificate.cert);
       const again = await httpsFetch(`${second.url}/get?key=new_key`, certificate.cert, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(again.status, 200, again.text);
@@ -690,6 +765,9 @@ describe('the image\'s start command', () => {
       assert.equal(healthyOverTls.status, 0, `the HEALTHCHECK command follows KV_TLS_CERT to https:\n${healthyOverTls.output}`);
       assert.doesNotMatch(second.output(), /no token is configured/, 'no warning once a token is configured');
       await stopLikeDocker(second);
+      const logged = second.output().split('\n').filter((line) => line.trim() !== '');
+      assert.ok(logged.length > 0 && logged.every((line) => !line.startsWith('{')), `pretty lines, no JSON:\n${second.output()}`);
+      assert.ok(logged.some((line) => /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: /.test(line)), `pino-pretty's format:\n${second.output()}`);
       assert.ok(existsSync(join(dataDirectory, 'kvs.mdb')), 'the store is in DATA_DIRECTORY');
     },
   );
