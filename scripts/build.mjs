@@ -7,8 +7,10 @@
 //   Both compile the web console too, with the DOM's types and none of Node's (src/web/tsconfig.json),
 //   and first remove what tsc emitted for a source that is gone (deleted or renamed): tsc never does,
 //   and the console serves whatever dist/src/web holds.
-//   node scripts/build.mjs --src --clean   the same from nothing: dist/ is removed first, so that no output of a
-//                                       deleted source is packed (npm pack's prepack)
+//   node scripts/build.mjs --pack       dist/src from nothing (npm pack's prepack), so that nothing but the
+//                                       outputs of today's sources is packed: compiled into a directory of
+//                                       its own, which then replaces dist/src. The rest of dist/ (the built
+//                                       tests and bench) is left as it was.
 //   node scripts/build.mjs --if-stale   --src, but only when a source changed since the last build
 //                                       (npm start: tsc takes ~3.5 s even with nothing to compile,
 //                                       this check a few milliseconds)
@@ -18,7 +20,7 @@
 // reads is newer than the stamp, or when that list differs: a deleted or renamed file leaves no newer
 // modification time behind. The start time, not the end: a file saved during the build counts as changed.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,17 +103,29 @@ function tsc(project, ...options) {
 if (args.has('--if-stale') && !isStale()) process.exit(0);
 const startedAt = new Date();
 const { files: sources } = sourceState();
-// The incremental build info goes too: without it tsc would think the removed outputs were still there.
-if (args.has('--clean')) rmSync(dist, { recursive: true, force: true });
-removeOutputsOfDeletedSources();
-if (args.has('--src') || args.has('--if-stale')) {
-  tsc('tsconfig.src.json');
+if (args.has('--pack')) {
+  // A fresh compile (its incremental state starts empty) into dist/.pack/src; then it takes dist/src's place.
+  const fresh = join(dist, '.pack');
+  rmSync(fresh, { recursive: true, force: true });
+  tsc('tsconfig.src.json', '--outDir', fresh, '--tsBuildInfoFile', join(fresh, '.tsbuildinfo'));
+  tsc('src/web/tsconfig.json', '--outDir', join(fresh, 'src'));
+  const old = join(dist, '.pack-replaced');
+  rmSync(old, { recursive: true, force: true });
+  if (existsSync(join(dist, 'src'))) renameSync(join(dist, 'src'), old);
+  renameSync(join(fresh, 'src'), join(dist, 'src'));
+  rmSync(old, { recursive: true, force: true });
+  rmSync(fresh, { recursive: true, force: true });
 } else {
-  tsc('tsconfig.json');
-  tsc('src/client/tsconfig.json');
+  removeOutputsOfDeletedSources();
+  if (args.has('--src') || args.has('--if-stale')) {
+    tsc('tsconfig.src.json');
+  } else {
+    tsc('tsconfig.json');
+    tsc('src/client/tsconfig.json');
+  }
+  // The console is browser code, compiled apart from the server (which must not see the DOM's types).
+  tsc('src/web/tsconfig.json');
 }
-// The console is browser code, compiled apart from the server (which must not see the DOM's types).
-tsc('src/web/tsconfig.json');
 mkdirSync(dist, { recursive: true });
 writeFileSync(stamp, `${JSON.stringify({ sources })}\n`);
 utimesSync(stamp, startedAt, startedAt);
