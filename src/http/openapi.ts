@@ -212,7 +212,10 @@ export function openApiDocument(version: string, limits: Limits): Schema {
   const preconditionFailed: Failures = { precondition_failed: '`If-Match` or `If-None-Match` failed; `currentRevision` is the key\'s revision (`null`: absent).' };
   const badConditional = 'Or a malformed `If-Match` / `If-None-Match`.';
   const keyGrant = (action: string) => ({ grant: `\`${action}\` on the key` });
-  const readHeaders = headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'Cache-Control');
+  const readHeaders = {
+    ...headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'Cache-Control', 'X-Content-Type-Options'),
+    'Content-Security-Policy': headerRef('ValueContentSecurityPolicy'),
+  };
   // Any bytes with any content type (`*/*`); the other types are there for "Try it out" (text and JSON get a text box).
   const anyBytes = { type: 'string', format: 'binary' };
   const valueContent = { 'text/plain': { schema: string }, 'application/json': { schema: {} }, 'application/octet-stream': { schema: anyBytes }, '*/*': { schema: anyBytes } };
@@ -750,6 +753,10 @@ const HEADERS: Record<string, Schema> = {
   AssetCacheControl: { description: '`no-cache`: reuse only after revalidating, so that an upgrade of kvs is seen at once; the revalidation is a 304 without a body.', schema: string },
   'Content-Security-Policy': { description: `\`${DOCS_CONTENT_SECURITY_POLICY}\``, schema: string },
   ConsoleContentSecurityPolicy: { description: `\`${CONSOLE_CONTENT_SECURITY_POLICY}\` (the hash is the import map's, the page's only inline script).`, schema: string },
+  ValueContentSecurityPolicy: {
+    description: '`sandbox`: a stored value opened in a browser (say, `text/html`) is a document of its own unique origin, without script, never one of this server\'s pages.',
+    schema: string,
+  },
   'X-Content-Type-Options': { description: '`nosniff`.', schema: string },
   'Referrer-Policy': { description: '`no-referrer`.', schema: string },
   Vary: { description: '`Accept-Encoding`.', schema: string },

@@ -131,14 +131,25 @@ describe('the console over HTTP', () => {
   });
 
   it('serves no other file: sources, maps, declarations, other packages\' files and traversals are 404 not_found', async () => {
+    // Every answer under /console/ is the console's origin: errors carry its CSP and nosniff too.
+    const secured = (response: { headers: Headers }, what: string) => {
+      assert.equal(response.headers.get('content-security-policy'), CONSOLE_CONTENT_SECURITY_POLICY, what);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', what);
+    };
     for (const path of ['web/app.ts', 'web/app.js.map', 'web/app.d.ts', 'client/index.d.ts', 'web/tsconfig.json', 'vendor/index.cjs', 'vendor/package.json', 'http/build-server.js', 'web/..%2Fclient%2Findex.js', '..%2F..%2Fpackage.json/x', 'web/%2E%2E%2F%2E%2E%2Fpackage.json', 'WEB/APP.JS', 'web/constructor', '__proto__/x']) {
-      expectProblem(await request(`${server.url}/console/${path}`), 404, 'not_found');
+      const response = await request(`${server.url}/console/${path}`);
+      expectProblem(response, 404, 'not_found');
+      secured(response, path);
     }
+    // (fetch resolves the dots: this asks for /package.json, outside the console.)
     assert.equal((await request(`${server.url}/console/web/../../package.json`)).status, 404);
-    assert.equal((await request(`${server.url}/console/web`)).status, 404);
+    const noFile = await request(`${server.url}/console/web`);
+    assert.equal(noFile.status, 404);
+    secured(noFile, '/console/web');
     const wrongMethod = await request(`${server.url}/`, { method: 'POST' });
     assert.equal(wrongMethod.status, 405);
     assert.equal(wrongMethod.headers.get('allow'), 'GET, HEAD');
+    secured(wrongMethod, 'POST /');
   });
 
   it('needs no token even when tokens are configured (the data it shows does)', async () => {
