@@ -529,6 +529,17 @@ export function openApiDocument(version: string, limits: Limits): Schema {
     '/v1/limits': {
       get: op({ operationId: 'limits', tag: 'Service', summary: 'The limits in force', access: 'token', responses: { 200: json(ref('Limits'), 'Limits.') } }),
     },
+    '/v1/auth/me': {
+      get: op({
+        operationId: 'me',
+        tag: 'Service',
+        summary: 'The token of the request: its name, whether it is admin, and its grants',
+        description:
+          'For a client to show what it may do (the web console roots its tree at the grants a token may read). An admin token may do everything, whatever its `grants`. Without tokens configured (protected mode), a client on this machine is `{"name": "local", "admin": true, "grants": []}`.',
+        access: 'token',
+        responses: { 200: json(ref('Me'), 'The token.') },
+      }),
+    },
     '/v1/openapi.json': {
       get: op({
         operationId: 'openapi',
@@ -889,6 +900,24 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       required: ['revision', 'compactRevision', 'keys', 'engine', 'version', 'uptimeSeconds'],
       properties: { revision, compactRevision: revision, keys: integer, engine: string, version: string, uptimeSeconds: integer },
+    },
+    Me: {
+      type: 'object',
+      required: ['name', 'admin', 'grants'],
+      properties: {
+        name: { type: 'string', description: 'The token\'s name (`admin` for KV_ADMIN_TOKEN).' },
+        admin: { type: 'boolean', description: 'An admin token may do everything.' },
+        grants: {
+          type: 'array',
+          description: 'Its grants, as the tokens file gives them: keys starting with `prefix` (`""`: every key), for `actions`.',
+          items: {
+            type: 'object',
+            required: ['prefix', 'actions'],
+            properties: { prefix: { type: 'string' }, actions: { type: 'array', items: { type: 'string', enum: ['read', 'write', 'watch'] } } },
+          },
+        },
+      },
+      example: { name: 'app', admin: false, grants: [{ prefix: 'app/', actions: ['read', 'write', 'watch'] }] },
     },
     Limits: {
       type: 'object',
