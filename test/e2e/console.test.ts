@@ -547,6 +547,112 @@ describe('the console in Chromium', { skip: noChromium }, () => {
     }
   });
 
+  it('an edit changes only the bytes the user changed: CRLF line endings and a BOM are kept; values a text box would change are edited as base64', async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const values: Record<string, Buffer> = {
+      'bytes/crlf': Buffer.from('line1\r\nline2\r\n'),
+      'bytes/bom': Buffer.concat([bom, Buffer.from('hello world\n')]),
+      'bytes/mixed': Buffer.from('one\r\ntwo\nthree'),
+      'bytes/lone-cr': Buffer.from('a\rb'),
+      'bytes/nul': Buffer.from('a\u0000b'),
+      'bytes/latin1': Buffer.from([0x63, 0x61, 0x66, 0xe9]),
+    };
+    for (const [key, bytes] of Object.entries(values)) assert.equal((await putValue(server.url, key, bytes, { headers: { 'content-type': 'text/plain' } })).status, 201, key);
+    const stored = async (key: string) => Buffer.from(await (await fetch(`${server.url}/v1/kv/${encodeKey(key)}`)).arrayBuffer());
+    const { context, page, problems } = await openConsole(server.url);
+    try {
+      const value = page.getByLabel('Value', { exact: true });
+      const hint = detail(page).locator('#edit-value-hint');
+      /** Opens `key`'s editor (from its address), lets `change` edit the form, saves, and waits for the saved value. */
+      const edit = async (key: string, change: () => Promise<void>) => {
+        await page.goto(`${server.url}/#key=${encodeURIComponent(key)}`);
+        await detail(page).getByRole('button', { name: 'Edit' }).click();
+        await change();
+        const version = (await request(`${server.url}/v1/kv/${encodeKey(key)}`, { method: 'HEAD' })).headers.get('kv-version');
+        await page.getByRole('button', { name: 'Save' }).click();
+        await waitForTrue(page, `/VERSION\\s+${Number(version) + 1}\\b/i.test(document.querySelector('#detail .meta-grid')?.innerText ?? '')`);
+      };
+
+      // CRLF: shown with line breaks, one word edited, every line ending still CRLF.
+      await edit('bytes/crlf', async () => {
+        assert.equal(await value.inputValue(), 'line1\nline2\n');
+        assert.match(await hint.innerText(), /line endings are CRLF, as stored/);
+        await value.fill((await value.inputValue()).replace('line2', 'second'));
+      });
+      assert.deepEqual(await stored('bytes/crlf'), Buffer.from('line1\r\nsecond\r\n'));
+
+      // A BOM: kept.
+      await edit('bytes/bom', async () => {
+        assert.match(await hint.innerText(), /byte order mark/);
+        await value.fill((await value.inputValue()).replace('world', 'there'));
+      });
+      assert.deepEqual(await stored('bytes/bom'), Buffer.concat([bom, Buffer.from('hello there\n')]));
+
+      // Values a text box would change: edited as base64, said why; saved unchanged, they are unchanged.
+      for (const [key, why] of [['bytes/mixed', /mixes CRLF and LF/], ['bytes/lone-cr', /carriage return/], ['bytes/nul', /NUL/], ['bytes/latin1', /not UTF-8/]] as const) {
+        await edit(key, async () => {
+          assert.equal(await page.getByLabel('Value as').inputValue(), 'base64', key);
+          assert.match(await hint.innerText(), why);
+          assert.equal(await value.inputValue(), values[key]!.toString('base64'));
+          // Text is refused, with the reason.
+          await page.getByLabel('Value as').selectOption('utf8');
+          await detail(page).getByRole('alert').filter({ hasText: why }).waitFor({ timeout: TIMEOUT_MS });
+          assert.equal(await page.getByLabel('Value as').inputValue(), 'base64');
+        });
+        assert.deepEqual(await stored(key), values[key], `${key} saved unchanged`);
+      }
+      // And an edit of the base64 changes only that byte.
+      await edit('bytes/mixed', async () => {
+        const changed = Buffer.from(values['bytes/mixed']!);
+        changed[changed.length - 1] = 0x45; // three → threE
+        await value.fill(changed.toString('base64'));
+      });
+      assert.deepEqual(await stored('bytes/mixed'), Buffer.from('one\r\ntwo\nthreE'));
+      assert.deepEqual(await problems(), []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('an edit keeps the key\'s expiry unless the TTL is changed', async () => {
+    const key = 'edit/expiring';
+    const put = await putValue(server.url, key, 'v1', { headers: { 'content-type': 'text/plain' }, query: 'ttl=600' });
+    assert.equal(put.status, 201);
+    const deadline = async () => Date.parse((await request(`${server.url}/v1/kv/${key}`, { method: 'HEAD' })).headers.get('kv-expires-at') ?? '');
+    const first = await deadline();
+    const { context, page, problems } = await openConsole(server.url, { path: `/#key=${encodeURIComponent(key)}` });
+    try {
+      await detail(page).getByRole('button', { name: 'Edit' }).click();
+      const ttlHint = await detail(page).locator('.field').filter({ hasText: 'TTL' }).innerText();
+      // Time passes while the form is open: saving must not push the deadline later by that much.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await page.getByLabel('Value', { exact: true }).fill('v2');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await detail(page).locator('pre.value').getByText('v2', { exact: true }).waitFor({ timeout: TIMEOUT_MS });
+      const kept = await deadline();
+      assert.ok(Math.abs(kept - first) < 500, `the deadline moved by ${kept - first} ms`);
+      assert.match(ttlHint, /Left as it is, the key keeps its expiry/);
+
+      // A TTL typed in sets one anew, from the save.
+      await detail(page).getByRole('button', { name: 'Edit' }).click();
+      await page.getByLabel('TTL (seconds)').fill('60');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await detail(page).getByRole('button', { name: 'Edit' }).waitFor({ timeout: TIMEOUT_MS });
+      await waitForTrue(page, `/EXPIRES\\s+in (59|60)s|EXPIRES\\s+in 1m/i.test(document.querySelector('#detail .meta-grid').innerText)`);
+      const anew = await deadline();
+      assert.ok(anew > Date.now() + 50_000 && anew < Date.now() + 61_000, 'TTL 60 s');
+      // And emptied, none.
+      await detail(page).getByRole('button', { name: 'Edit' }).click();
+      await page.getByLabel('TTL (seconds)').fill('');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await detail(page).locator('.meta-grid').getByText('never (no TTL)').waitFor({ timeout: TIMEOUT_MS });
+      assert.ok(Number.isNaN(await deadline()));
+      assert.deepEqual(await problems(), []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('a change through HTTP while the editor is open: flagged, not applied; Save shows both versions and a choice, never overwrites', async () => {
     const key = 'edit/conflict';
     await putValue(server.url, key, 'mine and theirs start here', { headers: { 'content-type': 'text/plain' } });
