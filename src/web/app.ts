@@ -1,7 +1,7 @@
 import { ForbiddenError, KvsClient, PreconditionFailedError, UnauthorizedError, type Entry, type ServerLimits, type WatchMessage } from '../client/index.js';
 import { explain, keepToken, notVisible, storedToken } from './auth.js';
 import { confirmDialog, tokenDialog } from './dialogs.js';
-import { byId, h, keyText } from './dom.js';
+import { byId, h, keyText, titleText } from './dom.js';
 import { Editor } from './editor.js';
 import { formatCount } from './format.js';
 import { Live, monitoredFetch, type ConnectionState } from './live.js';
@@ -58,7 +58,7 @@ class ConsoleApp {
       maxValueBytes: () => this.limits?.maxValueBytes ?? null,
       saved: (key, revision) => {
         this.ownRevisions.add(revision);
-        this.notice(`Saved “${key}” at revision ${formatCount(revision)}.`);
+        this.notice(`Saved “${titleText(key)}” at revision ${formatCount(revision)}.`);
         this.guard(this.openKey(key, true));
       },
       closed: (key) => {
@@ -307,7 +307,7 @@ class ConsoleApp {
     this.browser.select(selection === null ? null : selection.kind === 'key' ? selection.key : selection.prefix);
     const hash = selection === null ? '' : selection.kind === 'key' ? `#key=${encodeURIComponent(selection.key)}` : `#folder=${encodeURIComponent(selection.prefix)}`;
     if (location.hash !== hash) history.replaceState(null, '', hash === '' ? location.pathname + location.search : hash);
-    document.title = selection === null ? 'kvs console' : `${selection.kind === 'key' ? selection.key : selection.prefix} · kvs console`;
+    document.title = selection === null ? 'kvs console' : `${titleText(selection.kind === 'key' ? selection.key : selection.prefix)} · kvs console`;
     void this.updateNewKeyButton();
   }
 
@@ -349,7 +349,7 @@ class ConsoleApp {
     } catch (error) {
       if (sequence !== this.openSequence) return;
       this.openEntry = null;
-      if (error instanceof ForbiddenError) showMessage(this.pane, 'warn', notVisible(error, `The key “${key}”`));
+      if (error instanceof ForbiddenError) showMessage(this.pane, 'warn', notVisible(error, `The key “${titleText(key)}”`));
       else if (error instanceof UnauthorizedError) await this.reauthorize(error);
       else showMessage(this.pane, 'error', explain(error));
     }
@@ -390,7 +390,7 @@ class ConsoleApp {
     try {
       // Only the version that was shown: a newer one is not deleted unseen.
       const deleted = await this.client.delete(entry.key, { ifRevision: entry.revision });
-      this.notice(deleted ? `Deleted “${entry.key}”.` : `“${entry.key}” was gone already.`);
+      this.notice(deleted ? `Deleted “${titleText(entry.key)}”.` : `“${titleText(entry.key)}” was gone already.`);
       if (this.selection?.kind === 'key' && this.selection.key === entry.key) {
         this.openEntry = null;
         showGone(this.pane, entry.key, 'Deleted.');
@@ -417,7 +417,7 @@ class ConsoleApp {
       return;
     }
     if (matched === 0) {
-      this.notice(`There are no keys under “${prefix}” (any more).`);
+      this.notice(`There are no keys under “${titleText(prefix)}” (any more).`);
       return;
     }
     const count = `${formatCount(matched)} ${matched === 1 ? 'key' : 'keys'}`;
@@ -432,7 +432,7 @@ class ConsoleApp {
       const result = await this.client.deletePrefix(prefix);
       this.ownRevisions.add(result.revision);
       const drift = result.deleted === matched ? '' : ` (${formatCount(matched)} were counted: keys were written or deleted in between.)`;
-      this.notice(`Deleted ${formatCount(result.deleted)} ${result.deleted === 1 ? 'key' : 'keys'} under “${prefix}” at revision ${formatCount(result.revision)}.${drift}`);
+      this.notice(`Deleted ${formatCount(result.deleted)} ${result.deleted === 1 ? 'key' : 'keys'} under “${titleText(prefix)}” at revision ${formatCount(result.revision)}.${drift}`);
       this.select(null);
       showNothing(this.pane, !this.newKeyButton.hidden);
     } catch (error) {

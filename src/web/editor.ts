@@ -1,7 +1,7 @@
 import { ForbiddenError, PreconditionFailedError, UnauthorizedError, type Entry, type KvsClient, type WatchEvent } from '../client/index.js';
 import { explain } from './auth.js';
 import { fromBase64, isUtf8, toBase64, utf8Prefix } from './bytes.js';
-import { h, keyText, replace } from './dom.js';
+import { h, keyText, replace, titleText } from './dom.js';
 import { formatBytes, formatCount, formatInstant, parseTtl, secondsUntil } from './format.js';
 import type { Rights } from './rights.js';
 import { textBytes, textForm } from './text-edit.js';
@@ -328,7 +328,7 @@ export class Editor {
     } catch (error) {
       if (this.session !== session) return;
       if (error instanceof PreconditionFailedError && session.mode === 'new' && 'ifAbsent' in condition) {
-        this.fail(session, `A key named “${key}” exists already; nothing was written. Open it to edit it, or choose another name. `, h('button', { type: 'button', class: 'link', text: 'Open it', onclick: () => this.openExisting(key) }));
+        this.fail(session, `A key named “${titleText(key)}” exists already; nothing was written. Open it to edit it, or choose another name. `, h('button', { type: 'button', class: 'link', text: 'Open it', onclick: () => this.openExisting(key) }));
       } else if (error instanceof PreconditionFailedError) {
         await this.conflict(session, draft);
       } else if (error instanceof ForbiddenError) {

@@ -327,6 +327,27 @@ describe('the console in Chromium', { skip: noChromium }, () => {
     }
   });
 
+  it('keys that would look alike are told apart: combining marks on ASCII, no-break and zero-width spaces shown as U+XXXX, everywhere', async () => {
+    const keys = ['look/a b', 'look/a\u00a0b', 'look/cafe\u0301', 'look/café', 'look/zerowidth', 'look/zero\u200bwidth'];
+    for (const key of keys) assert.equal((await putValue(server.url, key, `value of ${JSON.stringify(key)}`, { headers: { 'content-type': 'text/plain' } })).status, 201, key);
+    const { context, page, problems } = await openConsole(server.url);
+    try {
+      await page.getByLabel('Filter').fill('look/');
+      // In kvs's order (UTF-8 bytes), each one distinct.
+      await expectNames(page, ['look/a b', 'look/aU+00A0b', 'look/cafeU+0301', 'look/café', 'look/zerowidth', 'look/zeroU+200Bwidth']);
+      assert.equal(await tree(page).locator('.entry .ctl').count(), 3);
+      // The tooltip, the heading, the page title and the notices say the same.
+      const confusable = tree(page).locator(`.entry[title=${JSON.stringify('look/cafe⟨U+0301⟩')}]`);
+      await confusable.click();
+      await waitForTrue(page, `document.querySelector('#detail h2.key-name')?.textContent === 'look/cafeU+0301'`);
+      await detail(page).locator('pre.value').getByText('value of "look/cafe\u0301"').waitFor({ timeout: TIMEOUT_MS });
+      assert.equal(await page.title(), 'look/cafe⟨U+0301⟩ · kvs console');
+      assert.deepEqual(await problems(), []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('shows JSON pretty-printed and highlighted, text, binary as hex and base64, and images inline, with their metadata', async () => {
     const { context, page, problems } = await openConsole(server.url, { path: `/#key=${encodeURIComponent('app/config.json')}` });
     try {
