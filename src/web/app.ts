@@ -272,7 +272,7 @@ class ConsoleApp {
       const wanted = this.selectionFromHash();
       if (wanted === null) return;
       const id = wanted.kind === 'key' ? wanted.key : wanted.prefix;
-      if (this.selection !== null && (this.selection.kind === 'key' ? this.selection.key : this.selection.prefix) === id) return;
+      if (this.selection !== null && this.selection.kind === wanted.kind && (this.selection.kind === 'key' ? this.selection.key : this.selection.prefix) === id) return;
       this.browser.reveal(id);
       this.guard(wanted.kind === 'key' ? this.openKey(wanted.key) : this.openFolder(wanted.prefix));
     });
@@ -304,7 +304,7 @@ class ConsoleApp {
 
   private select(selection: Selection): void {
     this.selection = selection;
-    this.browser.select(selection === null ? null : selection.kind === 'key' ? selection.key : selection.prefix);
+    this.browser.select(selection === null ? null : selection.kind === 'key' ? { kind: 'key', id: selection.key } : { kind: 'folder', id: selection.prefix });
     const hash = selection === null ? '' : selection.kind === 'key' ? `#key=${encodeURIComponent(selection.key)}` : `#folder=${encodeURIComponent(selection.prefix)}`;
     if (location.hash !== hash) history.replaceState(null, '', hash === '' ? location.pathname + location.search : hash);
     document.title = selection === null ? 'kvs console' : `${titleText(selection.kind === 'key' ? selection.key : selection.prefix)} · kvs console`;

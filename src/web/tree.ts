@@ -17,6 +17,12 @@ const PAGE_SIZE = 100;
 
 export type BrowseMode = 'tree' | 'list';
 
+/** What the detail pane shows: a key, or a folder (by its prefix). */
+export interface Selected {
+  kind: 'key' | 'folder';
+  id: string;
+}
+
 export interface BrowserHandlers {
   openKey(key: string): void;
   openFolder(prefix: string): void;
@@ -65,8 +71,10 @@ export class Browser {
   private generation = 0;
   private root: Listing | null = null;
   private readonly expanded = new Set<string>();
-  private readonly buttons = new Map<string, HTMLButtonElement>();
-  private current: string | null = null;
+  /** The rows shown, by key and by folder prefix apart: the key `trail/` is not the folder `trail/`. */
+  private readonly keyButtons = new Map<string, HTMLButtonElement>();
+  private readonly folderButtons = new Map<string, HTMLButtonElement>();
+  private current: Selected | null = null;
   /** Keys deleted lately, with the revision: a page read before that revision must not bring them back. */
   private readonly recentDeletes = new Map<string, number>();
   private readonly sizeWanted = new Map<string, Listing>();
@@ -96,11 +104,19 @@ export class Browser {
     this.render();
   }
 
-  /** Shows the selection (a key or a folder prefix) where it is in the browser. */
-  select(id: string | null): void {
-    if (this.current !== null) this.buttons.get(this.current)?.removeAttribute('aria-current');
-    this.current = id;
-    if (id !== null) this.buttons.get(id)?.setAttribute('aria-current', 'true');
+  /** Shows the selection (a key, or a folder by its prefix) where it is in the browser. */
+  select(selected: Selected | null): void {
+    if (this.current !== null) this.buttonOf(this.current)?.removeAttribute('aria-current');
+    this.current = selected;
+    if (selected !== null) this.buttonOf(selected)?.setAttribute('aria-current', 'true');
+  }
+
+  private buttonOf(selected: Selected): HTMLButtonElement | undefined {
+    return (selected.kind === 'key' ? this.keyButtons : this.folderButtons).get(selected.id);
+  }
+
+  private isCurrent(kind: Selected['kind'], id: string): boolean {
+    return this.current !== null && this.current.kind === kind && this.current.id === id;
   }
 
   /**
@@ -123,7 +139,8 @@ export class Browser {
   /** Reads everything again (a new token, history compacted). */
   render(): void {
     this.generation += 1;
-    this.buttons.clear();
+    this.keyButtons.clear();
+    this.folderButtons.clear();
     this.sizeWanted.clear();
     this.emptyChecks.clear();
     this.prefetched.clear();
@@ -260,8 +277,8 @@ export class Browser {
     const before = at + 1 < listing.folderOrder.length ? listing.folders.get(listing.folderOrder[at + 1]!)!.item : (listing.keys.get(listing.keyOrder[0] ?? '') ?? listing.note ?? listing.foot);
     listing.list.insertBefore(item, before);
     listing.folders.set(prefix, node);
-    this.buttons.set(prefix, button);
-    if (this.current === prefix) button.setAttribute('aria-current', 'true');
+    this.folderButtons.set(prefix, button);
+    if (this.isCurrent('folder', prefix)) button.setAttribute('aria-current', 'true');
     if (live) flash(button);
     if (this.expanded.has(prefix)) this.expand(node);
     this.updateFoot(listing);
@@ -317,8 +334,8 @@ export class Browser {
     const before = at + 1 < listing.keyOrder.length ? listing.keys.get(listing.keyOrder[at + 1]!)! : (listing.note ?? listing.foot);
     listing.list.insertBefore(item, before);
     listing.keys.set(meta.key, item);
-    this.buttons.set(meta.key, button);
-    if (this.current === meta.key) button.setAttribute('aria-current', 'true');
+    this.keyButtons.set(meta.key, button);
+    if (this.isCurrent('key', meta.key)) button.setAttribute('aria-current', 'true');
     if (live) flash(button);
     this.updateFoot(listing);
   }
@@ -329,7 +346,7 @@ export class Browser {
     item.remove();
     listing.keys.delete(key);
     listing.keyOrder.splice(listing.keyOrder.indexOf(key), 1);
-    if (this.buttons.get(key) === item.firstElementChild) this.buttons.delete(key);
+    if (this.keyButtons.get(key) === item.firstElementChild) this.keyButtons.delete(key);
     this.updateFoot(listing);
   }
 
@@ -338,7 +355,7 @@ export class Browser {
     node.item.remove();
     listing.folders.delete(node.prefix);
     listing.folderOrder.splice(listing.folderOrder.indexOf(node.prefix), 1);
-    this.buttons.delete(node.prefix);
+    if (this.folderButtons.get(node.prefix) === node.button) this.folderButtons.delete(node.prefix);
     this.updateFoot(listing);
   }
 

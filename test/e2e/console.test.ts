@@ -348,6 +348,32 @@ describe('the console in Chromium', { skip: noChromium }, () => {
     }
   });
 
+  it('a key and a folder of the same name are selected apart (the key "trail/" and the folder "trail/")', async () => {
+    await putValue(server.url, 'trail/', 'the key named trail/', { headers: { 'content-type': 'text/plain' } });
+    await putValue(server.url, 'trail/next', 'a key in the folder trail/', { headers: { 'content-type': 'text/plain' } });
+    const { context, page, problems } = await openConsole(server.url, { path: `/#key=${encodeURIComponent('trail/')}` });
+    try {
+      const key = tree(page).locator('.entry.key[title="trail/"]');
+      const folder = tree(page).locator('.entry.folder[data-prefix="trail/"]');
+      await key.waitFor({ timeout: TIMEOUT_MS });
+      await detail(page).locator('pre.value').getByText('the key named trail/').waitFor({ timeout: TIMEOUT_MS });
+      assert.equal(await key.getAttribute('aria-current'), 'true');
+      assert.equal(await folder.getAttribute('aria-current'), null, 'the folder is not the key');
+      await folder.click();
+      await detail(page).getByRole('article', { name: 'Folder details' }).waitFor({ timeout: TIMEOUT_MS });
+      assert.equal(await folder.getAttribute('aria-current'), 'true');
+      // Back to the key by its address: the key, not the folder, again.
+      await page.evaluate(`location.hash = ${JSON.stringify(`#key=${encodeURIComponent('trail/')}`)}`);
+      await detail(page).locator('pre.value').getByText('the key named trail/').waitFor({ timeout: TIMEOUT_MS });
+      await key.waitFor({ timeout: TIMEOUT_MS });
+      assert.equal(await key.getAttribute('aria-current'), 'true');
+      assert.equal(await folder.getAttribute('aria-current'), null);
+      assert.deepEqual(await problems(), []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('shows JSON pretty-printed and highlighted, text, binary as hex and base64, and images inline, with their metadata', async () => {
     const { context, page, problems } = await openConsole(server.url, { path: `/#key=${encodeURIComponent('app/config.json')}` });
     try {
