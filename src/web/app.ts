@@ -33,6 +33,8 @@ class ConsoleApp {
   /** Revisions of writes this page made: their watch events are not "changes by someone else". */
   private readonly ownRevisions = new Set<number>();
   private statusTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The open key's re-read after a change (refreshOpenKey): the highest revision it must show, and whether a change was someone else's. */
+  private refreshing: { key: string; wanted: number; byOthers: boolean } | null = null;
   private connection: ConnectionState = 'connecting';
   /** Why live updates are limited or off (the status bar's tooltip), or null. */
   private liveNote: string | null = null;
@@ -229,8 +231,7 @@ class ConsoleApp {
       if (this.selection?.kind !== 'key' || this.selection.key !== event.key) continue;
       if (this.openEntry !== null && this.openEntry.key === event.key && event.revision <= this.openEntry.revision) continue;
       if (event.type === 'put') {
-        const note = own ? null : `Updated on the server at revision ${formatCount(event.revision)}: this is the new value.`;
-        this.guard(this.openKey(event.key, true, note));
+        this.refreshOpenKey(event.key, event.revision, !own);
       } else {
         this.openEntry = null;
         showGone(this.pane, event.key, event.type === 'expire' ? `This key expired at revision ${formatCount(event.revision)} (its TTL ran out).` : `This key was deleted at revision ${formatCount(event.revision)}.`);
@@ -329,8 +330,45 @@ class ConsoleApp {
     showNothing(this.pane, !this.newKeyButton.hidden);
   }
 
-  /** Opens `key` in the pane (`force`: even when it is open already, to read it again). */
-  private async openKey(key: string, force = false, note: string | null = null): Promise<void> {
+  /**
+   * Reads the open key again after the watch saw it change. The watch carries
+   * no values (the console watches every key, and would be sent every value
+   * written anywhere; JSON values would come re-serialised, not as stored), so
+   * the value is read with a GET; one at a time: changes that come while a
+   * read is on its way make one more read after it, not one each (40 writes of
+   * a 4 MiB value made 39 reads).
+   */
+  private refreshOpenKey(key: string, revision: number, byOthers: boolean): void {
+    const running = this.refreshing;
+    if (running !== null && running.key === key) {
+      running.wanted = Math.max(running.wanted, revision);
+      running.byOthers ||= byOthers;
+      return;
+    }
+    const refresh = { key, wanted: revision, byOthers };
+    this.refreshing = refresh;
+    const note = (entry: Entry) => `Updated on the server at revision ${formatCount(entry.revision)}: this is the new value.`;
+    const run = async () => {
+      try {
+        for (;;) {
+          const wanted = refresh.wanted;
+          const byOthers = refresh.byOthers;
+          refresh.byOthers = false;
+          await this.openKey(key, true, byOthers ? note : null);
+          const stillOpen = this.selection?.kind === 'key' && this.selection.key === key && this.editor.editing === null;
+          const shown = this.openEntry?.key === key ? this.openEntry.revision : 0;
+          // Changes came meanwhile, and the read did not already see them: once more.
+          if (!stillOpen || refresh.wanted <= Math.max(wanted, shown)) return;
+        }
+      } finally {
+        if (this.refreshing === refresh) this.refreshing = null;
+      }
+    };
+    this.guard(run());
+  }
+
+  /** Opens `key` in the pane (`force`: even when it is open already, to read it again); `note` says why, above it. */
+  private async openKey(key: string, force = false, note: string | ((entry: Entry) => string) | null = null): Promise<void> {
     if (!force && this.selection?.kind === 'key' && this.selection.key === key && this.editor.editing === null && this.openEntry?.key === key) return;
     if (!(await this.leaveEditor())) return;
     this.select({ kind: 'key', key });
@@ -344,7 +382,7 @@ class ConsoleApp {
         return;
       }
       this.statusBar.noteRevision(entry.revision);
-      const banner = note === null ? null : h('div', { class: 'banner info', role: 'status' }, h('p', { text: note }));
+      const banner = note === null ? null : h('div', { class: 'banner info', role: 'status' }, h('p', { text: typeof note === 'string' ? note : note(entry) }));
       showEntry(this.pane, entry, writable ? { edit: () => this.guard(this.edit(entry)), delete: () => this.guard(this.deleteKey(entry)) } : {}, banner);
     } catch (error) {
       if (sequence !== this.openSequence) return;

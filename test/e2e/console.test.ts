@@ -828,6 +828,43 @@ describe('the console in Chromium', { skip: noChromium }, () => {
     }
   });
 
+  it('live: writes in a row to the open value read it one at a time, and once more after, not once each', async () => {
+    const key = 'live/big';
+    const version = (n: number) => Buffer.concat([Buffer.from(`version ${n}\n`), Buffer.alloc(1024 * 1024, 'x')]);
+    await putValue(server.url, key, version(0), { headers: { 'content-type': 'text/plain' } });
+    const { context, page, problems } = await openConsole(server.url, { path: `/#key=${encodeURIComponent(key)}` });
+    try {
+      const value = detail(page).locator('pre.value');
+      await value.getByText(/^version 0\n/).waitFor({ timeout: TIMEOUT_MS });
+      await live(page);
+      let reads = 0;
+      let inFlight = 0;
+      let mostInFlight = 0;
+      const isRead = (sent: { method(): string; url(): string }) => sent.method() === 'GET' && new URL(sent.url()).pathname === `/v1/kv/${key}`;
+      page.on('request', (sent) => {
+        if (!isRead(sent)) return;
+        reads += 1;
+        inFlight += 1;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+      });
+      const done = (sent: { method(): string; url(): string }) => {
+        if (isRead(sent)) inFlight -= 1;
+      };
+      page.on('requestfinished', done);
+      page.on('requestfailed', done);
+      for (let n = 1; n <= 40; n += 1) assert.equal((await putValue(server.url, key, version(n), { headers: { 'content-type': 'text/plain' } })).status, 200);
+      // The last version is shown in the end, with the note.
+      await value.getByText(/^version 40\n/).waitFor({ timeout: TIMEOUT_MS });
+      await detail(page).getByRole('status').filter({ hasText: 'Updated on the server at revision' }).waitFor({ timeout: TIMEOUT_MS });
+      console.log(`# 40 writes of a 1 MiB value while it is open: ${reads} reads, at most ${mostInFlight} at a time`);
+      assert.equal(mostInFlight, 1, 'one read at a time');
+      assert.ok(reads < 40, `${reads} reads for 40 writes`);
+      assert.deepEqual(await problems(), []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('says when the change feed drops, and resumes without missing what happened meanwhile', async () => {
     const proxy = await TcpProxy.start(server.url);
     try {
