@@ -53,6 +53,7 @@ class ConsoleApp {
       openFolder: (prefix) => this.guard(this.openFolder(prefix)),
       unauthorized: (error) => this.guard(this.reauthorize(error)),
       revision: (revision) => this.statusBar.noteRevision(revision),
+      readableRoots: () => this.rights.roots(),
     });
     this.editor = new Editor(this.pane, {
       client: () => this.client,
@@ -124,6 +125,7 @@ class ConsoleApp {
     keepToken(this.token);
     this.statusBar.setToken(this.token !== undefined);
     this.rights = new Rights(this.client);
+    this.rights.load();
     this.browser.setClient(this.client);
     // Not awaited: the keys are listed meanwhile (what may be written waits for it, in rights.ts).
     this.guard(this.refreshStatus());
@@ -174,8 +176,13 @@ class ConsoleApp {
       },
       (state) => this.setConnection(state),
     );
-    this.live.start();
-    this.live.narrowTo(this.filter);
+    const live = this.live;
+    live.start();
+    live.narrowTo(this.filter);
+    // A token that may watch only one prefix (and not every key) follows that one without a Filter.
+    void this.rights.roots('watch').then((roots) => {
+      if (roots !== null && roots.length === 1) live.setDefaultScope(roots[0]!);
+    });
   }
 
   private setConnection(state: ConnectionState): void {

@@ -29,6 +29,8 @@ export interface BrowserHandlers {
   /** A failure of the page, not of one listing (401: ask for a token). */
   unauthorized(error: UnauthorizedError): void;
   revision(revision: number): void;
+  /** The prefixes the token may read when it may not read every key (null: it may, or it is not known). */
+  readableRoots(): Promise<string[] | null>;
 }
 
 interface KeyMeta {
@@ -56,6 +58,8 @@ interface Listing {
   note: HTMLLIElement | null;
   /** The page of the Filter, or of the whole store: what to say when it is refused. */
   root: boolean;
+  /** The whole store was refused: this level holds the prefixes the token may read instead, as folders. */
+  grantRoots: boolean;
 }
 
 interface FolderNode {
@@ -175,7 +179,7 @@ export class Browser {
   private newListing(prefix: string, tree: boolean, root: boolean): Listing {
     const foot = h('li', { class: 'level-foot' });
     const list = h('ul', { class: 'level', role: 'list' }, foot);
-    return { generation: this.generation, prefix, tree, list, foot, folders: new Map(), keys: new Map(), folderOrder: [], keyOrder: [], pages: null, done: false, last: null, loading: false, note: null, root };
+    return { generation: this.generation, prefix, tree, list, foot, folders: new Map(), keys: new Map(), folderOrder: [], keyOrder: [], pages: null, done: false, last: null, loading: false, note: null, root, grantRoots: false };
   }
 
   private async loadMore(listing: Listing): Promise<void> {
@@ -207,7 +211,15 @@ export class Browser {
       if (listing.generation !== this.generation) return;
       listing.done = true;
       if (error instanceof ForbiddenError) {
-        this.setNote(listing, 'refused', this.refusal(listing, error));
+        // The whole store is not visible: what the token may read is.
+        const roots = listing.root && listing.prefix === '' ? await this.handlers.readableRoots().catch(() => null) : null;
+        if (listing.generation !== this.generation) return;
+        if (roots !== null && roots.length > 0 && listing.tree) {
+          listing.grantRoots = true;
+          for (const prefix of roots) this.addFolder(listing, prefix, false);
+        } else {
+          this.setNote(listing, 'refused', this.refusal(listing, error, roots));
+        }
       } else {
         if (error instanceof UnauthorizedError) this.handlers.unauthorized(error);
         listing.done = false;
@@ -224,9 +236,10 @@ export class Browser {
     return this.client.list({ prefix, limit: PAGE_SIZE, ...(tree ? { delimiter: '/' } : {}) }).pages();
   }
 
-  private refusal(listing: Listing, error: ForbiddenError): string {
+  private refusal(listing: Listing, error: ForbiddenError, roots: string[] | null): string {
     if (listing.root && listing.prefix === '') {
-      return `${notVisible(error, 'The whole store')} Type a prefix your token may read into Filter (for example app/) to see those keys.`;
+      const which = roots !== null && roots.length > 0 ? `: ${roots.map((root) => `“${titleText(root)}”`).join(', ')}` : ' (for example app/)';
+      return `${notVisible(error, 'The whole store')} Type a prefix your token may read into Filter${which} to see those keys.`;
     }
     return notVisible(error, `The keys under “${titleText(listing.prefix)}”`);
   }
@@ -245,6 +258,8 @@ export class Browser {
       parts.push(h('span', { text: 'Loading…' }));
     } else if (folders + keys === 0) {
       if (listing.note === null) parts.push(h('span', { text: listing.root && listing.prefix === '' && listing.done ? 'The store is empty.' : listing.done ? 'No keys.' : '' }));
+    } else if (listing.grantRoots) {
+      parts.push(h('span', { class: 'shown', text: `${folders === 1 ? 'The prefix' : 'The prefixes'} your token may read` }));
     } else {
       const counted = [folders > 0 ? `${formatCount(folders)} ${folders === 1 ? 'folder' : 'folders'}` : '', keys > 0 ? `${formatCount(keys)} ${keys === 1 ? 'key' : 'keys'}` : ''].filter((part) => part !== '').join(' and ');
       parts.push(h('span', { class: 'shown', text: `${listing.done ? 'All' : 'Showing'} ${counted}${listing.done ? '' : ', more to load'}` }));
@@ -258,13 +273,15 @@ export class Browser {
   private addFolder(listing: Listing, prefix: string, live: boolean): void {
     if (listing.folders.has(prefix)) return;
     const label = prefix.slice(listing.prefix.length);
+    // A folder ends with "/"; a granted prefix may not ("cfg" holds cfg, cfg/x and cfgx): shown with "…".
+    const name = label.endsWith('/') ? [keyText(label.slice(0, -1)), '/'] : [keyText(label), h('span', { class: 'placeholder', text: '…' })];
     const twisty = h('span', { class: 'twisty', 'aria-hidden': 'true', text: '▸' });
     const button = h(
       'button',
       { type: 'button', class: 'entry folder', title: titleText(prefix), 'aria-expanded': 'false', 'data-prefix': prefix },
       twisty,
       h('span', { class: 'icon', 'aria-hidden': 'true' }),
-      h('span', { class: 'name' }, keyText(label.slice(0, -1)), '/'),
+      h('span', { class: 'name' }, ...name),
     );
     const item = h('li', { class: 'folder-item' }, button);
     const node: FolderNode = { prefix, item, button, child: null };
@@ -366,6 +383,11 @@ export class Browser {
 
   private applyTo(listing: Listing, event: WatchEvent): void {
     if (!event.key.startsWith(listing.prefix) || listing.note !== null) return;
+    if (listing.grantRoots) {
+      // The roots are the grants, not the store's folders: a change goes to the root it is under, if it is shown.
+      for (const node of listing.folders.values()) if (node.child !== null && event.key.startsWith(node.prefix)) this.applyTo(node.child, event);
+      return;
+    }
     const rest = event.key.slice(listing.prefix.length);
     const slash = listing.tree ? rest.indexOf('/') : -1;
     if (slash === -1) {

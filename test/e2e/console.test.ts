@@ -49,6 +49,14 @@ const TOKENS: Record<string, { token: string; grants: Array<{ prefix: string; ac
   reader: { token: 'console-reader-secret-0123456789', grants: [{ prefix: '', actions: ['read', 'watch'] }] },
   appReader: { token: 'console-app-reader-secret-0123456789', grants: [{ prefix: 'app/', actions: ['read', 'watch'] }] },
   appWriter: { token: 'console-app-writer-secret-0123456789', grants: [{ prefix: 'app/', actions: ['read', 'write', 'watch'] }] },
+  appAndUsers: {
+    token: 'console-app-and-users-secret-0123456789',
+    grants: [
+      { prefix: 'app/', actions: ['read', 'watch'] },
+      { prefix: 'users/', actions: ['read'] },
+      { prefix: 'users/alice', actions: ['read', 'write'] },
+    ],
+  },
 };
 
 describe('the console over HTTP', () => {
@@ -1021,19 +1029,27 @@ describe('the console in Chromium', { skip: noChromium }, () => {
       }
     });
 
-    it('keys outside the token\'s grants are simply not shown: the refused listing says what is not visible', async () => {
+    it('a token limited to a prefix gets a tree rooted at it, followed live; keys outside it are simply not shown', async () => {
       const { context, page, problems } = await signedIn(TOKENS.appReader!.token);
       try {
-        const note = tree(page).getByRole('note');
-        await note.waitFor({ timeout: TIMEOUT_MS });
-        assert.match(await note.innerText(), /^The whole store is not visible with this token: .*\(403 forbidden\)\. Type a prefix your token may read into Filter/);
+        // The whole store is refused: the tree's root is what the token may read (GET /v1/auth/me says).
+        await row(page, 'app/').waitFor({ timeout: TIMEOUT_MS });
+        assert.deepEqual(await tree(page).locator('.entry .name').allInnerTexts(), ['app/']);
+        assert.equal(await tree(page).locator('.level-foot').first().innerText(), 'The prefix your token may read');
+        assert.equal(await tree(page).getByRole('note').count(), 0);
+        await row(page, 'app/').click();
+        await row(page, 'config.json').waitFor({ timeout: TIMEOUT_MS });
+        // Live without a Filter: its one watchable prefix is followed.
+        await live(page);
+        assert.equal(await page.locator('#status .item.live').getAttribute('title'), 'Live updates follow only the keys under “app/”: the one prefix your token may watch.');
+        await putValue(guarded.url, 'app/from-admin', 'x', { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' } });
+        await row(page, 'from-admin').waitFor({ timeout: TIMEOUT_MS });
+        await request(`${guarded.url}/v1/kv/app/from-admin`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        await row(page, 'from-admin').waitFor({ state: 'detached', timeout: TIMEOUT_MS });
+        // The Filter still lists flat, within the grant.
         await page.getByLabel('Filter').fill('app/');
         await tree(page).locator('.entry .name').getByText('app/config.json', { exact: true }).waitFor({ timeout: TIMEOUT_MS });
         assert.equal(await tree(page).locator('.entry .name').getByText('users/alice').count(), 0);
-        // The change feed follows the Filter (the token may not watch everything).
-        await live(page);
-        await putValue(guarded.url, 'app/from-admin', 'x', { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' } });
-        await tree(page).locator('.entry .name').getByText('app/from-admin', { exact: true }).waitFor({ timeout: TIMEOUT_MS });
         // A key outside the grant, opened by its address: explained, not an error of the page.
         await page.goto(`${guarded.url}/#key=${encodeURIComponent('users/alice')}`);
         await detail(page).getByText(/The key “users\/alice” is not visible with this token: .*\(403 forbidden\)/).waitFor({ timeout: TIMEOUT_MS });
@@ -1043,6 +1059,47 @@ describe('the console in Chromium', { skip: noChromium }, () => {
             { status: 401, path: /^\/v1\/limits$/ },
             { status: 403, path: /^\/v1\/(status|txn|watch|kv)$/ },
             { status: 403, path: /^\/v1\/kv\/users\/alice$/ },
+          ]),
+          [],
+        );
+      } finally {
+        await context.close();
+      }
+    });
+
+    it('a token with grants on app/ and users/ gets both as the roots of its tree; #folder=app/ opens; the List says which prefixes to filter by', async () => {
+      const { context, page, problems } = await signedIn(TOKENS.appAndUsers!.token, `/#folder=${encodeURIComponent('app/')}`);
+      try {
+        // The address opened the folder in the tree and in the pane.
+        await row(page, 'config.json').waitFor({ timeout: TIMEOUT_MS });
+        await detail(page).getByRole('article', { name: 'Folder details' }).waitFor({ timeout: TIMEOUT_MS });
+        assert.equal(await row(page, 'app/').getAttribute('aria-current'), 'true');
+        assert.equal(await row(page, 'app/').getAttribute('aria-expanded'), 'true');
+        // Its roots are its grants (users/alice is inside users/); nothing outside them.
+        await row(page, 'users/').waitFor({ timeout: TIMEOUT_MS });
+        const roots = await tree(page).locator('.level').first().locator(':scope > li > .entry .name').allInnerTexts();
+        assert.deepEqual(roots, ['app/', 'users/']);
+        for (const outside of ['bin/', 'media/', 'odd/', 'README']) assert.equal(await row(page, outside).count(), 0, outside);
+        assert.equal(await tree(page).locator('.level').first().locator(':scope > .level-foot').innerText(), 'The prefixes your token may read');
+        // A key under the other root, by its address: the folders on its way open.
+        await page.evaluate(`location.hash = ${JSON.stringify(`#key=${encodeURIComponent('users/alice')}`)}`);
+        await detail(page).locator('pre.value').getByText('"Alice"').waitFor({ timeout: TIMEOUT_MS });
+        await row(page, 'alice').waitFor({ timeout: TIMEOUT_MS });
+        assert.equal(await row(page, 'alice').getAttribute('aria-current'), 'true');
+        // What it may write (users/alice) it gets Edit for; what it may only read, not.
+        await detail(page).getByRole('button', { name: 'Edit' }).waitFor({ timeout: TIMEOUT_MS });
+        await row(page, 'bob').click();
+        await detail(page).locator('pre.value').getByText('"Bob"').waitFor({ timeout: TIMEOUT_MS });
+        assert.equal(await detail(page).getByRole('button', { name: 'Edit' }).count(), 0);
+        // The flat list of everything is refused, and says which prefixes to type.
+        await page.getByRole('button', { name: 'List' }).click();
+        const note = tree(page).getByRole('note');
+        await note.waitFor({ timeout: TIMEOUT_MS });
+        assert.match(await note.innerText(), /^The whole store is not visible with this token: .*\(403 forbidden\)\. Type a prefix your token may read into Filter: “app\/”, “users\/” to see those keys\.$/);
+        assert.deepEqual(
+          await problems([
+            { status: 401, path: /^\/v1\/limits$/ },
+            { status: 403, path: /^\/v1\/(status|watch|kv)$/ },
           ]),
           [],
         );
