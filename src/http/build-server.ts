@@ -15,8 +15,8 @@ import type { WriteMetrics } from './metrics/write-metrics.js';
 import { RouteTable } from './route-table.js';
 import { adminRoutes } from './routes/admin.js';
 import { backupRoutes } from './routes/backup.js';
-import { consoleRoutes } from './routes/console.js';
-import { docsRoutes } from './routes/docs.js';
+import { CONSOLE_SECURITY_HEADERS, consoleRoutes } from './routes/console.js';
+import { DOCS_SECURITY_HEADERS, docsRoutes } from './routes/docs.js';
 import { kvRoutes } from './routes/kv.js';
 import { rangeRoutes } from './routes/range.js';
 import { seedRoutes } from './routes/seed.js';
@@ -84,6 +84,13 @@ export interface KvsServer {
  * Builds the HTTP server without listening, so tests can `inject` requests or
  * listen on a port of their own.
  */
+/** The pages' security headers, on their errors too (a 404 under /console/ is still the console's origin). */
+function pageHeaders(path: string): Readonly<Record<string, string>> | undefined {
+  if (path === '/' || path.startsWith('/console/')) return CONSOLE_SECURITY_HEADERS;
+  if (path === '/docs' || path.startsWith('/docs/')) return DOCS_SECURITY_HEADERS;
+  return undefined;
+}
+
 export async function buildServer(options: BuildServerOptions): Promise<KvsServer> {
   const { engine, limits, logger } = options;
   const now = options.now ?? Date.now;
@@ -168,7 +175,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
 
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route.url, route.method));
-  installErrorHandling(app, routes, logger);
+  installErrorHandling(app, routes, logger, pageHeaders);
   installAccessControl(app, gatekeeper, clientAddress);
   installRequestMetrics(app, metrics);
 

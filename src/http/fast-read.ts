@@ -3,7 +3,7 @@ import { allows, keyAccess } from '../auth/access.js';
 import type { Gatekeeper } from '../auth/gatekeeper.js';
 import type { HttpDeps } from './deps.js';
 import type { ClientAddress } from './plugins/access.js';
-import { KEY_PATH_PREFIX, keyFromUrl, readHeaders } from './key-path.js';
+import { KEY_PATH_PREFIX, keyFromUrl, readHeaderList } from './key-path.js';
 
 export const KEY_ROUTE = '/v1/kv/*';
 
@@ -45,10 +45,7 @@ export function createFastRead(deps: HttpDeps, gatekeeper: Gatekeeper, clientAdd
       const read = getSync(key);
       entry = read.entry;
       if (entry === null) return false;
-      const responseHeaders = readHeaders(entry, read.revision);
-      responseHeaders['content-type'] = entry.contentType;
-      responseHeaders['content-length'] = String(entry.value.length);
-      response.writeHead(200, responseHeaders);
+      response.writeHead(200, readHeaderList(entry, read.revision));
     } catch {
       // An invalid key, the engine closing, or a bug: nothing is written yet,
       // so the Fastify route answers, with a 4xx or a logged 500.

@@ -212,7 +212,10 @@ export function openApiDocument(version: string, limits: Limits): Schema {
   const preconditionFailed: Failures = { precondition_failed: '`If-Match` or `If-None-Match` failed; `currentRevision` is the key\'s revision (`null`: absent).' };
   const badConditional = 'Or a malformed `If-Match` / `If-None-Match`.';
   const keyGrant = (action: string) => ({ grant: `\`${action}\` on the key` });
-  const readHeaders = headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'Cache-Control');
+  const readHeaders = {
+    ...headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'Cache-Control', 'X-Content-Type-Options'),
+    'Content-Security-Policy': headerRef('ValueContentSecurityPolicy'),
+  };
   // Any bytes with any content type (`*/*`); the other types are there for "Try it out" (text and JSON get a text box).
   const anyBytes = { type: 'string', format: 'binary' };
   const valueContent = { 'text/plain': { schema: string }, 'application/json': { schema: {} }, 'application/octet-stream': { schema: anyBytes }, '*/*': { schema: anyBytes } };
@@ -526,6 +529,17 @@ export function openApiDocument(version: string, limits: Limits): Schema {
     '/v1/limits': {
       get: op({ operationId: 'limits', tag: 'Service', summary: 'The limits in force', access: 'token', responses: { 200: json(ref('Limits'), 'Limits.') } }),
     },
+    '/v1/auth/me': {
+      get: op({
+        operationId: 'me',
+        tag: 'Service',
+        summary: 'The token of the request: its name, whether it is admin, and its grants',
+        description:
+          'For a client to show what it may do (the web console roots its tree at the grants a token may read). An admin token may do everything, whatever its `grants`. Without tokens configured (protected mode), a client on this machine is `{"name": "local", "admin": true, "grants": []}`.',
+        access: 'token',
+        responses: { 200: json(ref('Me'), 'The token.') },
+      }),
+    },
     '/v1/openapi.json': {
       get: op({
         operationId: 'openapi',
@@ -761,6 +775,10 @@ const HEADERS: Record<string, Schema> = {
   AssetCacheControl: { description: '`no-cache`: reuse only after revalidating, so that an upgrade of kvs is seen at once; the revalidation is a 304 without a body.', schema: string },
   'Content-Security-Policy': { description: `\`${DOCS_CONTENT_SECURITY_POLICY}\``, schema: string },
   ConsoleContentSecurityPolicy: { description: `\`${CONSOLE_CONTENT_SECURITY_POLICY}\` (the hash is the import map's, the page's only inline script).`, schema: string },
+  ValueContentSecurityPolicy: {
+    description: '`sandbox`: a stored value opened in a browser (say, `text/html`) is a document of its own unique origin, without script, never one of this server\'s pages.',
+    schema: string,
+  },
   'X-Content-Type-Options': { description: '`nosniff`.', schema: string },
   'Referrer-Policy': { description: '`no-referrer`.', schema: string },
   Vary: { description: '`Accept-Encoding`.', schema: string },
@@ -893,6 +911,24 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       required: ['revision', 'compactRevision', 'keys', 'engine', 'version', 'uptimeSeconds'],
       properties: { revision, compactRevision: revision, keys: integer, engine: string, version: string, uptimeSeconds: integer },
+    },
+    Me: {
+      type: 'object',
+      required: ['name', 'admin', 'grants'],
+      properties: {
+        name: { type: 'string', description: 'The token\'s name (`admin` for KV_ADMIN_TOKEN).' },
+        admin: { type: 'boolean', description: 'An admin token may do everything.' },
+        grants: {
+          type: 'array',
+          description: 'Its grants, as the tokens file gives them: keys starting with `prefix` (`""`: every key), for `actions`.',
+          items: {
+            type: 'object',
+            required: ['prefix', 'actions'],
+            properties: { prefix: { type: 'string' }, actions: { type: 'array', items: { type: 'string', enum: ['read', 'write', 'watch'] } } },
+          },
+        },
+      },
+      example: { name: 'app', admin: false, grants: [{ prefix: 'app/', actions: ['read', 'write', 'watch'] }] },
     },
     Limits: {
       type: 'object',

@@ -260,6 +260,24 @@ describe('admin-only and any-token routes', () => {
     }
   });
 
+  it('GET /v1/auth/me says who the token is and what it may do, to any valid token', async () => {
+    for (const [name, { actions }] of Object.entries(NAMED)) {
+      const response = await request(`${base}/v1/auth/me`, { headers: as(name) });
+      assert.equal(response.status, 200, name);
+      assert.deepEqual(response.body, { name, admin: false, grants: [{ prefix: 'app/', actions }] });
+    }
+    assert.deepEqual((await request(`${base}/v1/auth/me`, { headers: as('admin') })).body, { name: 'admin', admin: true, grants: [] });
+    expectUnauthorized(await request(`${base}/v1/auth/me`), '/v1/auth/me');
+    expectUnauthorized(await request(`${base}/v1/auth/me`, { headers: bearer('not-a-token-anyone-has') }), '/v1/auth/me');
+    // Without tokens (protected mode), a client on this machine may do everything.
+    const open = await startTestServer();
+    try {
+      assert.deepEqual((await request(`${open.url}/v1/auth/me`)).body, { name: 'local', admin: true, grants: [] });
+    } finally {
+      await open.close();
+    }
+  });
+
   it('metrics never carry a token or a token name in their labels', async () => {
     const metrics = (await request(`${base}/metrics`, { headers: as('admin') })).text;
     for (const { token } of Object.values(NAMED)) assert.ok(!metrics.includes(token));

@@ -324,7 +324,7 @@ describe('waitForChange (long-poll)', () => {
   });
 });
 
-describe('status, limits, ready', () => {
+describe('status, limits, me, ready', () => {
   it('status reports the store revision, key count, engine and version', async () => {
     const written = await kvs.put(`${fresh('status')}k`, 1);
     const status = await kvs.status();
@@ -342,6 +342,10 @@ describe('status, limits, ready', () => {
     assert.deepEqual(limits, (await request(`${server.url}/v1/limits`)).body);
     assert.equal(limits.maxListLimit, 1000);
     assert.ok(limits.maxValueBytes > 0 && limits.maxTxnOps > 0);
+  });
+
+  it("me is the server's /v1/auth/me (no tokens: the local client, admin)", async () => {
+    assert.deepEqual(await kvs.me(), { name: 'local', admin: true, grants: [] });
   });
 
   it('ready is true for a serving server (false for a 503: client-errors.test.ts)', async () => {

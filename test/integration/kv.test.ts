@@ -84,6 +84,9 @@ describe('PUT and GET', () => {
     assert.equal(got.headers.get('kv-version'), '1');
     assert.equal(got.headers.get('cache-control'), 'no-cache');
     assert.equal(got.headers.get('kv-expires-at'), null);
+    // A value is never a page of this origin: no sniffing, and a document opened from it is sandboxed.
+    assert.equal(got.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(got.headers.get('content-security-policy'), 'sandbox');
     assert.equal(Number(got.headers.get('kv-revision')), await storeRevision());
     assert.ok(Number(got.headers.get('kv-revision')) >= revision);
   });

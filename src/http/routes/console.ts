@@ -42,8 +42,8 @@ export const CONSOLE_CONTENT_SECURITY_POLICY = [
   "trusted-types 'none'",
 ].join('; ');
 
-/** Headers of every console response. */
-const SECURITY_HEADERS = {
+/** Headers of every console response, errors included (build-server.ts gives them to the error handlers). */
+export const CONSOLE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': CONSOLE_CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -156,7 +156,7 @@ export async function consoleRoutes(app: FastifyInstance, _deps: HttpDeps): Prom
 
   app.get('/', { config: { access: PUBLIC } }, (request, reply) => {
     if (page === null) throw new KvError('not_found', `this kvs was built without its web console (no ${CONSOLE_ENTRY} in ${SOURCE_ROOT}): run npm run build`);
-    return sendStaticAsset(request, reply, page, SECURITY_HEADERS);
+    return sendStaticAsset(request, reply, page, CONSOLE_SECURITY_HEADERS);
   });
 
   app.get('/console/:dir/:file', { config: { access: PUBLIC } }, (request, reply) => {
@@ -164,6 +164,6 @@ export async function consoleRoutes(app: FastifyInstance, _deps: HttpDeps): Prom
     const name = `${dir}/${file}`;
     const asset = assets.get(name);
     if (asset === undefined) throw new KvError('not_found', `the console has no file ${JSON.stringify(name.slice(0, 100))}`);
-    return sendStaticAsset(request, reply, asset, SECURITY_HEADERS);
+    return sendStaticAsset(request, reply, asset, CONSOLE_SECURITY_HEADERS);
   });
 }

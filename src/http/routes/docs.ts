@@ -30,8 +30,8 @@ export const DOCS_CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Headers of every /docs response. */
-const SECURITY_HEADERS = {
+/** Headers of every /docs response, errors included (build-server.ts gives them to the error handlers). */
+export const DOCS_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': DOCS_CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -73,7 +73,7 @@ function loadAssets(): { page: StaticAsset; assets: Map<string, StaticAsset> } {
 export async function docsRoutes(app: FastifyInstance, _deps: HttpDeps): Promise<void> {
   const { page, assets } = loadAssets();
 
-  app.get('/docs', { config: { access: PUBLIC } }, (request, reply) => sendStaticAsset(request, reply, page, SECURITY_HEADERS));
+  app.get('/docs', { config: { access: PUBLIC } }, (request, reply) => sendStaticAsset(request, reply, page, DOCS_SECURITY_HEADERS));
 
   // The page's files are relative to /docs (so that it works under a proxy's path prefix too): at /docs/ they would
   // not be found. A redirect to the page, relative for the same reason, with the query kept.
@@ -86,6 +86,6 @@ export async function docsRoutes(app: FastifyInstance, _deps: HttpDeps): Promise
     const name = (request.params as { file: string }).file;
     const asset = assets.get(name);
     if (asset === undefined) throw new KvError('not_found', `the reference page has no file ${JSON.stringify(name.slice(0, 100))}`);
-    return sendStaticAsset(request, reply, asset, SECURITY_HEADERS);
+    return sendStaticAsset(request, reply, asset, DOCS_SECURITY_HEADERS);
   });
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ADMIN, ANY_TOKEN, PUBLIC } from '../../auth/access.js';
+import { ACTIONS } from '../../auth/tokens.js';
 import type { HttpDeps } from '../deps.js';
 import { openApiDocument } from '../openapi.js';
 
@@ -40,6 +41,12 @@ export async function serviceRoutes(app: FastifyInstance, deps: HttpDeps): Promi
     historyRetention: limits.historyRetention,
   };
   app.get('/v1/limits', { config: { access: ANY_TOKEN } }, async () => publishedLimits);
+
+  // Who the token is and what it may do: what a client (the web console) shows and offers.
+  app.get('/v1/auth/me', { config: { access: ANY_TOKEN } }, async (request) => {
+    const { name, admin, grants } = request.principal;
+    return { name, admin, grants: grants.map((grant) => ({ prefix: grant.prefix, actions: ACTIONS.filter((action) => grant.actions.has(action)) })) };
+  });
 
   // From the limits in force (on etcd: what one etcd request takes), so the document never promises what this server refuses.
   const openApi = JSON.stringify(openApiDocument(deps.version, limits));
