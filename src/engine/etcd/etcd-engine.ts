@@ -3,7 +3,6 @@ import { keySuccessor } from '../../core/keys.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
-import { comparePasses } from '../compare.js';
 import type { RangeItem, RangeRequest, RangeResult, ReadResult, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { CompareResult, CompareTarget, revisionOf, SortOrder, type Compare, type KeyValue, type RequestOp, type TxnResponse } from './etcd-api.js';
@@ -12,7 +11,7 @@ import { decodeStored, encodeRecord, Keyspace, type StoredEntry } from './keyspa
 import { KeyLocks } from './key-locks.js';
 import { LeasePool } from './leases.js';
 import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
-import { planOps, written, type Write } from './txn-plan.js';
+import { entryAfterPut, planTxn, putDeadline, type PlannedWrite } from '../txn-plan.js';
 
 export interface EtcdEngineOptions {
   endpoints: string[];
@@ -327,7 +326,7 @@ export class EtcdEngine implements StorageEngine {
       if ((response.responses[0]?.response_range?.kvs.length ?? 0) === 0) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: false }] };
       return null;
     }
-    const expiresAtMs = op.expiresAtMs ?? (op.ttlMs === null ? null : this.now() + op.ttlMs);
+    const expiresAtMs = putDeadline(op, this.now());
     for (;;) {
       const lease = expiresAtMs === null ? '0' : await this.leasePool().leaseFor(expiresAtMs);
       let response: TxnResponse;
@@ -348,13 +347,13 @@ export class EtcdEngine implements StorageEngine {
       const revision = revisionOf(response.header.revision);
       const previous = response.responses[0]?.response_put?.prev_kv ?? null;
       const current = previous === null ? null : decodeStored(this.keyspace, previous);
-      return { succeeded: true, revision, results: [{ op: 'put', key: op.key, entry: written(op.key, current, op.value, op.contentType, expiresAtMs, revision), created: current === null }] };
+      return { succeeded: true, revision, results: [{ op: 'put', key: op.key, entry: entryAfterPut(op.key, current, op.value.length, op.contentType, expiresAtMs, revision), created: current === null }] };
     }
   }
 
   /**
-   * Read every key the transaction names (one linearizable read), evaluate
-   * compares and plan ops here, then commit the writes in one etcd Txn whose
+   * Read every key the transaction names (one linearizable read), decide it
+   * here with the shared planner (engine/txn-plan.ts), then commit the writes in one etcd Txn whose
    * compares require each key's mod revision to be what was read. Returns
    * null when another writer got in between (the caller tries again).
    */
@@ -373,29 +372,17 @@ export class EtcdEngine implements StorageEngine {
     const now = this.now();
     const stored = new Map<string, StoredEntry | null>();
     const live = new Map<string, Entry | null>();
-    const leases = new Map<string, string>();
     keys.forEach((key, index) => {
       const kv = read.responses[index]?.response_range?.kvs[0];
       const entry = kv === undefined ? null : decodeStored(this.keyspace, kv);
       stored.set(key, entry);
       live.set(key, entry !== null && !isExpired(entry, now) ? withoutLease(entry) : null);
-      if (entry !== null) leases.set(key, entry.lease);
     });
 
-    const failedCompares: number[] = [];
-    const currentRevisions: Revision[] = [];
-    request.compares.forEach((compare, index) => {
-      const entry = live.get(compare.key) ?? null;
-      if (!comparePasses(compare, entry)) {
-        failedCompares.push(index);
-        currentRevisions.push(entry?.revision ?? 0);
-      }
-    });
-    if (failedCompares.length > 0) return { succeeded: false, revision: baseRevision, failedCompares, currentRevisions };
-
-    const plans = planOps(request.ops, live, leases, now);
-    const writes = plans.flatMap((plan) => (plan.write === null ? [] : [plan.write]));
-    if (writes.length === 0) return { succeeded: true, revision: baseRevision, results: plans.map((plan) => plan.result(baseRevision)) };
+    const plan = planTxn(request, { read: (key) => live.get(key) ?? null }, now);
+    if (!plan.succeeded) return { succeeded: false, revision: baseRevision, failedCompares: plan.failedCompares, currentRevisions: plan.currentRevisions };
+    const writes = plan.writes;
+    if (writes.length === 0) return { succeeded: true, revision: baseRevision, results: plan.results(baseRevision) };
 
     // An expired entry etcd has not removed yet is removed first, in its own
     // revision (an `expire` event), so the write creates a new incarnation.
@@ -409,7 +396,7 @@ export class EtcdEngine implements StorageEngine {
     }
 
     const success: RequestOp[] = [];
-    for (const write of writes) success.push(await this.writeOp(write));
+    for (const write of writes) success.push(await this.writeOp(write, stored.get(write.key)?.lease ?? '0'));
     if (writes.some((write) => write.kind === 'delete')) success.push(put(this.keyspace.deleteMarker, Buffer.alloc(0)));
     const compare: Compare[] = keys.map((key) => ({ result: CompareResult.equal, target: CompareTarget.mod, key: this.keyspace.etcdKey(key), mod_revision: stored.get(key)?.revision ?? 0 }));
     let response: TxnResponse;
@@ -422,14 +409,15 @@ export class EtcdEngine implements StorageEngine {
     }
     if (!response.succeeded) return null;
     const revision = revisionOf(response.header.revision);
-    return { succeeded: true, revision, results: plans.map((plan) => plan.result(revision)) };
+    return { succeeded: true, revision, results: plan.results(revision) };
   }
 
-  private async writeOp(write: Write): Promise<RequestOp> {
+  /** A planned write as an etcd request op; a deadline is a lease: the key's own when the write keeps it (an add), else one of the pool's. */
+  private async writeOp(write: PlannedWrite, currentLease: string): Promise<RequestOp> {
     const key = this.keyspace.etcdKey(write.key);
     if (write.kind === 'delete') return { request_delete_range: { key } };
     let lease = '0';
-    if (write.expiresAtMs !== null) lease = write.keepLease !== '0' ? write.keepLease : await this.leasePool().leaseFor(write.expiresAtMs);
+    if (write.expiresAtMs !== null) lease = write.keepsDeadline && currentLease !== '0' ? currentLease : await this.leasePool().leaseFor(write.expiresAtMs);
     return { request_put: { key, value: encodeRecord(write.value, write.contentType, write.expiresAtMs), lease } };
   }
 
