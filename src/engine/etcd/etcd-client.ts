@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import { KvError } from '../../core/errors.js';
 import { etcdMethods, type EtcdMethods, type WatchRequest, type WatchResponse } from './etcd-api.js';
+import { etcdErrorKind, grpcError, neverSent, translateError } from './etcd-errors.js';
 
 export interface EtcdClientOptions {
   /** `http://host:port` (or bare `host:port`) of each etcd member; `https://` uses TLS with the system's CAs. */
@@ -120,47 +120,10 @@ export function parseEndpoint(endpoint: string): { address: string; secure: bool
   throw new Error(`"${endpoint}" is not an etcd endpoint (http://host:port or https://host:port)`);
 }
 
-function grpcError(error: unknown): grpc.ServiceError | null {
-  return error instanceof Error && typeof (error as grpc.ServiceError).code === 'number' ? (error as grpc.ServiceError) : null;
-}
-
 /** Failures another member (or a moment later) may not have: the member is down, partitioned, leaderless or slow. */
 function isTransient(error: unknown): boolean {
   const failure = grpcError(error);
   if (failure === null) return false;
   if (failure.code === grpc.status.UNAVAILABLE || failure.code === grpc.status.DEADLINE_EXCEEDED) return true;
-  return /no leader|leader changed|request timed out|not capable|stopped/.test(failure.details);
-}
-
-/** gRPC failed the call before sending it: there was no connection to send it on. */
-function neverSent(error: unknown): boolean {
-  const failure = grpcError(error);
-  return failure !== null && failure.code === grpc.status.UNAVAILABLE && /No connection established|ECONNREFUSED|Connection refused/i.test(failure.details);
-}
-
-/**
- * An etcd failure as the client should see it. Rejections by etcd's own
- * limits keep their meaning (413, 507); everything else is 503 with
- * Retry-After, and for a write the detail says it may have applied.
- */
-export function translateError(error: unknown, write: boolean): KvError | LeaseNotFound {
-  if (error instanceof KvError || error instanceof LeaseNotFound) return error;
-  const failure = grpcError(error);
-  const details = failure?.details ?? (error instanceof Error ? error.message : String(error));
-  if (/requested lease not found/.test(details)) return new LeaseNotFound(details);
-  if (/database space exceeded/.test(details)) {
-    return new KvError(
-      'storage_full',
-      'etcd refused the write: its database reached its space quota (etcd --quota-backend-bytes) and raised the NOSPACE alarm. The one write that crossed the quota is applied by etcd even so: this one may have been, read the key to know. Deletes still work; once space is freed, an operator must compact and defragment etcd and disarm the alarm (etcdctl alarm disarm), or raise the quota (docs/SCALING.md)',
-    );
-  }
-  if (/request is too large/.test(details)) return new KvError('request_too_large', 'etcd refused the request as too large (etcd --max-request-bytes)');
-  if (/too many operations in txn/.test(details)) return new KvError('request_too_large', 'etcd refused the transaction: too many operations (etcd --max-txn-ops)');
-  const outcome = write && !neverSent(error) ? ' The write may or may not have been applied; read the key before retrying a non-idempotent write.' : '';
-  return new KvError('unavailable', `etcd did not answer (${details.slice(0, 200)}).${outcome}`, { retryAfterSeconds: 1 });
-}
-
-/** A put named a lease that has expired or was revoked; nothing of the request applied, and it can be retried with a new lease. */
-export class LeaseNotFound extends Error {
-  override name = 'LeaseNotFound';
+  return etcdErrorKind(failure) === 'transient';
 }
