@@ -76,7 +76,12 @@ export interface StorageEngine {
   /** Deletes every live key with `start <= key < end` at one revision. */
   deleteRange(start: Buffer, end: Buffer | null): Promise<{ deleted: number; revision: Revision }>;
 
-  /** Store revision, the revision history is compacted up to, and the number of keys. */
+  /**
+   * Store revision, the revision history is compacted up to (0: none), and
+   * the number of keys: live keys, except that an engine whose expired keys
+   * are removed by someone else (etcd: by its leases, about a second after
+   * their deadline) also counts those not removed yet.
+   */
   status(): Promise<StoreStatus>;
 
   /**

@@ -193,6 +193,7 @@ export class EtcdEngine implements StorageEngine {
     });
   }
 
+  /** `keys` counts what etcd holds: entries past their deadline too, until their lease removes them (about a second). */
   async status(): Promise<StoreStatus> {
     const response = await this.etcd().read(this.etcd().methods.txn, {
       compare: [],
