@@ -2,7 +2,7 @@ import { KvError } from '../../core/errors.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
-import type { RangeRequest, RangeResult, ReadResult, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
+import type { RangeRequest, RangeResult, ReadResult, StorageEngine, StoreStatus, TxnCapacity, TxnRequest, TxnResult } from '../engine.js';
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { Committer, putOp } from './commit.js';
 import { compactHistory, recordedCompactRevision } from './compaction.js';
@@ -90,7 +90,7 @@ export class EtcdEngine implements StorageEngine {
    * beyond what an import counts (the namespace and data prefix of its key in
    * the compare and the put, the record header, compare framing) and slack.
    */
-  get txnCapacity(): { ops: number; bytes: number } {
+  get txnCapacity(): TxnCapacity {
     const ops = (this.options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS) - 1;
     const perOp = 2 * this.keyspace.dataPrefix.length + RECORD_HEADER_BYTES_MAX + 64;
     return { ops, bytes: (this.options.maxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES) - ops * perOp - 16 * 1024 };
@@ -147,12 +147,12 @@ export class EtcdEngine implements StorageEngine {
     }
   }
 
-  /** True when no kvs node had opened this namespace before this one did. */
+  /** True when no kvs node had opened this namespace before this one did (opening writes a marker: a store only opened counts as written). */
   neverWritten(): boolean {
     return this.fresh;
   }
 
-  /** The last revision onChanges reported: watches start from it (see StorageEngine.changeFeedRevision). */
+  /** The last revision the change feed (an etcd watch, behind writes) reported: see ChangeSource.changeFeedRevision. */
   changeFeedRevision(): Revision {
     return this.feed?.revision ?? 0;
   }

@@ -6,7 +6,7 @@ import { EXPIRY_SWEEP_INTERVAL_MS } from '../../core/limits.js';
 import { keyBytes } from '../../core/keys.js';
 import type { ChangeEvent, Entry, Revision, RevisionChanges } from '../../core/types.js';
 import type { WriteObserver } from '../../core/write-observer.js';
-import type { BackupFile, RangeItem, RangeRequest, ReadResult, RangeResult, SnapshotBackup, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
+import type { BackupFile, RangeItem, RangeRequest, ReadResult, RangeResult, SnapshotBackup, StorageEngine, StoreStatus, SyncReader, TxnRequest, TxnResult } from '../engine.js';
 import { applyTxn } from './apply-txn.js';
 import { copySnapshot, removeStaleBackups } from './backup.js';
 import { GroupCommit } from './group-commit.js';
@@ -46,7 +46,7 @@ export interface LmdbEngineOptions {
  * lmdb-js's writer thread, answered only after the sync that covers them
  * (docs/adr/0002-durable-acknowledgements.md).
  */
-export class LmdbEngine implements StorageEngine, SnapshotBackup {
+export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
   readonly name = 'lmdb';
   private stores: Stores | null = null;
   private readonly now: () => number;
@@ -68,6 +68,8 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
   private lock: StoreLock | null = null;
   /** KV_MAX_DATA_BYTES and what accepted writes will add. */
   private readonly cap: StorageCap;
+  /** The store revision when open() ran was 0. */
+  private fresh = false;
   /** Backup copies running on LMDB's worker threads: the environment must outlive them. */
   private readonly copies = new Set<Promise<unknown>>();
 
@@ -111,6 +113,7 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
     );
     this.cap.measure(stores);
     this.publishedRevision = readMetaNumber(stores, META_REVISION);
+    this.fresh = this.publishedRevision === 0;
     this.maintenanceTimer = setInterval(() => void this.runMaintenance(), this.options.maintenanceIntervalMs ?? EXPIRY_SWEEP_INTERVAL_MS);
     this.maintenanceTimer.unref();
   }
@@ -141,6 +144,19 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
 
   waitingWrites(): number {
     return this.committer?.waiting ?? 0;
+  }
+
+  /** Imports and restores are one txn whatever their size. */
+  readonly txnCapacity = null;
+
+  neverWritten(): boolean {
+    return this.fresh;
+  }
+
+  /** The durable store revision: listeners hear of each durable revision on the next turn (see afterBatch). */
+  changeFeedRevision(): Revision {
+    this.readSnapshot(this.open_());
+    return this.snapshotRevision;
   }
 
   async get(key: string): Promise<ReadResult> {
