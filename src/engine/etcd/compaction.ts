@@ -1,5 +1,5 @@
 import type { Revision } from '../../core/types.js';
-import { CompareResult, CompareTarget, revisionOf, type Compare, type TxnRequest, type TxnResponse } from './etcd-api.js';
+import { CompareResult, CompareTarget, headerRevision, revisionOf, type Compare, type TxnRequest, type TxnResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { etcdErrorKind } from './etcd-errors.js';
 import type { Keyspace } from './keyspace.js';
@@ -27,7 +27,7 @@ export async function compactHistory(options: CompactionOptions): Promise<void> 
   // etcd keeps `target` and after: the last `historyRetention` revisions, as the embedded engine does,
   // counted back from the last revision that changed a key: kvs's own records of compactions
   // must not count, or each compaction would make room for the next.
-  const target = Math.min(options.lastChangeRevision(), revisionOf(head.header.revision)) - options.historyRetention + 1;
+  const target = Math.min(options.lastChangeRevision(), headerRevision(head)) - options.historyRetention + 1;
   if (target <= 1 || target - 1 <= recorded) return;
   const value = Buffer.from(String(target - 1).padStart(16, '0'));
   const unchanged: Compare =

@@ -50,7 +50,7 @@ export class EtcdClient {
   }
 
   /** A read: tried on each member in turn until one answers (each within the call deadline, or `timeoutMs`). */
-  async read<Request, Response>(method: MethodDefinition<Request, Response>, request: Request, timeoutMs = this.options.callTimeoutMs): Promise<Response> {
+  async read<Request, Response>(method: UnaryMethod<Request, Response>, request: Request, timeoutMs = this.options.callTimeoutMs): Promise<Response> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.members.length; attempt++) {
       const index = this.current;
@@ -66,7 +66,7 @@ export class EtcdClient {
   }
 
   /** A write: sent once; retried on another member only if it provably never left this process. */
-  async write<Request, Response>(method: MethodDefinition<Request, Response>, request: Request): Promise<Response> {
+  async write<Request, Response>(method: UnaryMethod<Request, Response>, request: Request): Promise<Response> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.members.length; attempt++) {
       const index = this.current;
@@ -88,7 +88,9 @@ export class EtcdClient {
     // `hasleader`: etcd ends the stream if this member loses its leader (a partitioned member would otherwise keep a silent stream open).
     const metadata = new grpc.Metadata();
     metadata.set('hasleader', 'true');
-    const stream = this.members[member]!.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata);
+    // Events as kvs reads them (etcd-api.ts WatchEvent: etcd always sends an event's key-value).
+    const deserialize = method.responseDeserialize as (bytes: Buffer) => WatchResponse;
+    const stream = this.members[member]!.client.makeBidiStreamRequest<WatchRequest, WatchResponse>(method.path, method.requestSerialize, deserialize, metadata);
     return { stream, member };
   }
 
@@ -101,7 +103,7 @@ export class EtcdClient {
     for (const member of this.members) member.client.close();
   }
 
-  private call<Request, Response>(member: number, method: MethodDefinition<Request, Response>, request: Request, timeoutMs: number): Promise<Response> {
+  private call<Request, Response>(member: number, method: UnaryMethod<Request, Response>, request: Request, timeoutMs: number): Promise<Response> {
     const client = this.members[member]!.client;
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, { deadline: Date.now() + timeoutMs }, (error, response) => {
@@ -111,6 +113,12 @@ export class EtcdClient {
     });
   }
 }
+
+/**
+ * What a unary call needs of a method's definition. `Response` is what its
+ * deserializer makes: the generated `__Output` type (etcd-api.ts EtcdMethods).
+ */
+type UnaryMethod<Request, Response> = Pick<MethodDefinition<Request, unknown, unknown, Response>, 'path' | 'requestSerialize' | 'responseDeserialize'>;
 
 /** `http(s)://host:port` or `host:port` as a gRPC address; throws a message fit for the user otherwise. */
 export function parseEndpoint(endpoint: string): { address: string; secure: boolean } {

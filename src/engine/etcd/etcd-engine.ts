@@ -6,7 +6,7 @@ import type { RangeRequest, RangeResult, ReadResult, StorageEngine, StoreStatus,
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { Committer, putOp } from './commit.js';
 import { compactHistory, recordedCompactRevision } from './compaction.js';
-import { CompareResult, CompareTarget, revisionOf, type TxnResponse } from './etcd-api.js';
+import { CompareResult, CompareTarget, headerRevision, revisionOf, type TxnResponse } from './etcd-api.js';
 import { EtcdClient } from './etcd-client.js';
 import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
 import { Keyspace } from './keyspace.js';
@@ -116,7 +116,7 @@ export class EtcdEngine implements StorageEngine {
     const feed = new ChangeFeed({
       client,
       keyspace: this.keyspace,
-      after: revisionOf(opened.header.revision),
+      after: headerRevision(opened),
       publish: (changes) => {
         for (const listener of this.listeners) listener(changes);
       },
@@ -159,7 +159,7 @@ export class EtcdEngine implements StorageEngine {
 
   async get(key: string): Promise<ReadResult> {
     const response = await this.etcd().read(this.etcd().methods.range, { key: this.keyspace.etcdKey(key) });
-    return { entry: liveEntry(this.keyspace, response.kvs[0], this.now()), revision: revisionOf(response.header.revision) };
+    return { entry: liveEntry(this.keyspace, response.kvs[0], this.now()), revision: headerRevision(response) };
   }
 
   range(request: RangeRequest): Promise<RangeResult> {
@@ -189,7 +189,7 @@ export class EtcdEngine implements StorageEngine {
         failure: [],
       });
       const deleted = response.succeeded ? revisionOf(response.responses[0]?.response_delete_range?.deleted) : 0;
-      return { deleted, revision: revisionOf(response.header.revision) };
+      return { deleted, revision: headerRevision(response) };
     });
   }
 
@@ -205,7 +205,7 @@ export class EtcdEngine implements StorageEngine {
     });
     const keys = revisionOf(response.responses[0]?.response_range?.count);
     const compactRevision = recordedCompactRevision(response.responses[1]?.response_range?.kvs[0]?.value);
-    return { revision: revisionOf(response.header.revision), compactRevision, keys };
+    return { revision: headerRevision(response), compactRevision, keys };
   }
 
   async changesSince(after: Revision, upTo: Revision, limit: number, valueBytesMax = Number.POSITIVE_INFINITY): Promise<RevisionChanges[]> {

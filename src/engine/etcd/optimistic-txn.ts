@@ -2,7 +2,7 @@ import { KvError } from '../../core/errors.js';
 import type { Entry } from '../../core/types.js';
 import type { TxnRequest, TxnResult } from '../engine.js';
 import { entryAfterPut, planTxn, putDeadline, type PlannedWrite } from '../txn-plan.js';
-import { CompareResult, CompareTarget, revisionOf, type Compare, type RequestOp, type TxnRequest as EtcdTxnRequest, type TxnResponse } from './etcd-api.js';
+import { CompareResult, CompareTarget, headerRevision, type Compare, type RequestOp, type TxnRequest as EtcdTxnRequest, type TxnResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { LeaseNotFound } from './etcd-errors.js';
 import { KeyLocks } from './key-locks.js';
@@ -75,7 +75,7 @@ export class OptimisticTxns {
         success: [{ request_delete_range: { key } }, this.options.markerPut()],
         failure: [{ request_range: { key } }],
       });
-      const revision = revisionOf(response.header.revision);
+      const revision = headerRevision(response);
       if (response.succeeded) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: true }] };
       if ((response.responses[0]?.response_range?.kvs.length ?? 0) === 0) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: false }] };
       return null;
@@ -98,7 +98,7 @@ export class OptimisticTxns {
         throw error;
       }
       if (!response.succeeded) return null;
-      const revision = revisionOf(response.header.revision);
+      const revision = headerRevision(response);
       const previous = response.responses[0]?.response_put?.prev_kv ?? null;
       const current = previous === null ? null : decodeStored(keyspace, previous);
       return { succeeded: true, revision, results: [{ op: 'put', key: op.key, entry: entryAfterPut(op.key, current, op.value.length, op.contentType, expiresAtMs, revision), created: current === null }] };
@@ -118,7 +118,7 @@ export class OptimisticTxns {
       success: keys.map((key) => ({ request_range: { key: keyspace.etcdKey(key) } })),
       failure: [],
     });
-    const baseRevision = revisionOf(read.header.revision);
+    const baseRevision = headerRevision(read);
     const now = this.options.now();
     const stored = new Map<string, StoredEntry | null>();
     const live = new Map<string, Entry | null>();
@@ -158,7 +158,7 @@ export class OptimisticTxns {
       return null;
     }
     if (!response.succeeded) return null;
-    const revision = revisionOf(response.header.revision);
+    const revision = headerRevision(response);
     return { succeeded: true, revision, results: plan.results(revision) };
   }
 

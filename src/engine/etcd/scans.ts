@@ -1,7 +1,7 @@
 import { keySuccessor } from '../../core/keys.js';
 import type { Entry, Revision } from '../../core/types.js';
 import type { RangeItem, RangeRequest, RangeResult } from '../engine.js';
-import { revisionOf, SortOrder, type KeyValue, type RangeRequest as EtcdRangeRequest, type RangeResponse } from './etcd-api.js';
+import { headerRevision, SortOrder, type KeyValue, type RangeRequest as EtcdRangeRequest, type RangeResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { decodeStored, type Keyspace, type StoredEntry } from './keyspace.js';
 
@@ -43,7 +43,7 @@ export class Scans {
         sort_order: request.reverse ? SortOrder.descend : SortOrder.none,
         ...(revision === undefined ? {} : { revision }),
       });
-      revision ??= revisionOf(page.header.revision);
+      revision ??= headerRevision(page);
       chunk = nextChunk(page.kvs);
       for (const kv of page.kvs) {
         if (request.reverse) upper = kv.key;
@@ -81,7 +81,7 @@ export class Scans {
     let chunk = FIRST_SCAN_CHUNK;
     for (;;) {
       const page = await this.read({ key: lower, range_end: upper, limit: chunk, ...(revision === undefined ? {} : { revision }) });
-      revision ??= revisionOf(page.header.revision);
+      revision ??= headerRevision(page);
       chunk = nextChunk(page.kvs);
       const now = this.now();
       for (const kv of page.kvs) {
