@@ -118,3 +118,25 @@ export const ETCD_DIFFERENCES: EngineDifferences = {
   expireEventLagMsMax: 3_500,
   storeFileName: null,
 };
+
+/** The differences of the engine named `engine` (the integration tests: TEST_ENGINE). */
+export function differencesOf(engine: 'lmdb' | 'etcd'): EngineDifferences {
+  return engine === 'etcd' ? ETCD_DIFFERENCES : LMDB_DIFFERENCES;
+}
+
+/** What /v1/limits maxTxnOps is when `asked` ops were configured (the default: 128). */
+export function expectedMaxTxnOps(differences: EngineDifferences, asked = DEFAULT_MAX_TXN_OPS): number {
+  return Math.min(asked, differences.maxTxnOps?.value ?? asked);
+}
+
+/**
+ * What /v1/limits maxValueBytes is by default for a server of test/helpers/server.ts
+ * on `dataDirectory` (whose store, on etcd, is the namespace `<dataDirectory>/`).
+ */
+export function expectedMaxValueBytes(differences: EngineDifferences, dataDirectory: string): number {
+  return differences.maxValueBytes?.forNamespaceBytes(Buffer.byteLength(`${dataDirectory}/`)) ?? DEFAULT_MAX_VALUE_BYTES;
+}
+
+/** DEFAULT_LIMITS' values, written out: what the API promises by default (API.md), not what the code says. */
+const DEFAULT_MAX_TXN_OPS = 128;
+const DEFAULT_MAX_VALUE_BYTES = 4 * MIB;
