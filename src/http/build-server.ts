@@ -3,7 +3,7 @@ import { createServer as createTlsServer } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Limits } from '../core/limits.js';
-import type { StorageEngine } from '../engine/engine.js';
+import type { EngineCapabilities, StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
 import { guardConnections } from './connection-drain.js';
 import { createFastRead } from './fast-read.js';
@@ -32,6 +32,8 @@ import { installAccessControl, socketAddress, type ClientAddress } from './plugi
 
 export interface BuildServerOptions {
   engine: StorageEngine;
+  /** What the engine can do beyond StorageEngine, checked once where it was chosen (main.ts, engineCapabilities). */
+  capabilities: EngineCapabilities;
   limits: Limits;
   logger: Logger;
   version: string;
@@ -95,7 +97,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   const { engine, limits, logger } = options;
   const now = options.now ?? Date.now;
   const startedAtMs = now();
-  const hub = new WatchHub(engine, engine.changeFeedRevision?.() ?? (await engine.status()).revision);
+  const hub = new WatchHub(engine, engine.changeFeedRevision());
   const watchStreams = new WatchStreams(engine, hub, {
     bufferBytesMax: limits.watchBufferBytesMax,
     progressIntervalMs: limits.watchProgressIntervalMs,
@@ -104,7 +106,8 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     onError: (error) => logger.error({ err: error }, 'a watch stream failed (a bug): it was sent an error event and closed'),
   });
   const metrics = new ServerMetrics(engine, options.version, startedAtMs, hub, watchStreams, options.writeMetrics);
-  const deps: HttpDeps = { engine, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
+  const { syncReader, snapshotBackup } = options.capabilities;
+  const deps: HttpDeps = { engine, syncReader, snapshotBackup, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
 
   // Request logs are at debug. Below that Fastify gets no logger at all: a
   // child logger per request would cost more than the read it serves. The

@@ -20,9 +20,8 @@ export const KEY_ROUTE = '/v1/kv/*';
  * exists) is made here too, by the same Gatekeeper as Fastify's hooks.
  */
 export function createFastRead(deps: HttpDeps, gatekeeper: Gatekeeper, clientAddress: ClientAddress): ((request: IncomingMessage, response: ServerResponse) => boolean) | null {
-  const { engine, limits, metrics } = deps;
-  const getSync = engine.getSync?.bind(engine);
-  if (getSync === undefined) return null;
+  const { syncReader, limits, metrics } = deps;
+  if (syncReader === null) return null;
   // The series this path feeds, looked up once: the Fastify route's labels for the same requests.
   const answered = metrics.requests.series(['GET', KEY_ROUTE, '200']);
   const observeDuration = metrics.durations.observer(['GET', KEY_ROUTE]);
@@ -42,7 +41,7 @@ export function createFastRead(deps: HttpDeps, gatekeeper: Gatekeeper, clientAdd
       // The same admission and grant check as the route's hooks; any refusal is answered there.
       const admission = gatekeeper.admit(headers.authorization, clientAddress(request));
       if (!admission.ok || !allows(admission.principal, keyAccess(key, 'read'))) return false;
-      const read = getSync(key);
+      const read = syncReader.getSync(key);
       entry = read.entry;
       if (entry === null) return false;
       response.writeHead(200, readHeaderList(entry, read.revision));

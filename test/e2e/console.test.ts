@@ -13,7 +13,7 @@ import { tokenEntry, TokenRegistry } from '../../src/auth/tokens.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer } from '../../src/http/build-server.js';
-import { STORE_FILE_NAME } from '../../src/main.js';
+import { servedEngine, STORE_FILE_NAME } from '../../src/main.js';
 import { VERSION } from '../../src/version.js';
 import { CONSOLE_CONTENT_SECURITY_POLICY, CONSOLE_IMPORT_MAP, CONSOLE_IMPORT_MAP_HASH, loadConsoleAssets } from '../../src/http/routes/console.js';
 import { encodeKey, expectProblem, putValue, request } from '../helpers/http.js';
@@ -1234,7 +1234,7 @@ async function startShowcaseServer(): Promise<{ url: string; close(): Promise<vo
   const directory = tempDirectory('kvs-console-showcase-');
   const engine = new LmdbEngine({ file: join(directory, STORE_FILE_NAME), historyRetention: DEFAULT_LIMITS.historyRetention });
   await engine.open();
-  const server = await buildServer({ engine, limits: DEFAULT_LIMITS, logger: pino({ level: 'silent' }), version: VERSION });
+  const server = await buildServer({ ...servedEngine(engine), limits: DEFAULT_LIMITS, logger: pino({ level: 'silent' }), version: VERSION });
   const url = await server.listen('127.0.0.1', 0);
   return {
     url,

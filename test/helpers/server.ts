@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
-import { STORE_FILE_NAME } from '../../src/main.js';
+import { servedEngine, STORE_FILE_NAME } from '../../src/main.js';
 import { httpsFetch } from './https.js';
 import { EtcdCluster, sharedEtcdCluster } from './etcd-cluster.js';
 
@@ -101,7 +101,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   }
   await engine.open();
   const server = await buildServer({
-    engine,
+    ...servedEngine(engine),
     limits,
     logger: pino({ level: 'silent' }),
     version: 'test',

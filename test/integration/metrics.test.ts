@@ -9,8 +9,12 @@ import { TokenRegistry, tokenEntry } from '../../src/auth/tokens.js';
 import { pollUntil } from '../helpers/assertions.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
 import { ExpositionParser, type Exposition, type PromFamily, type PromSample } from '../helpers/prometheus.js';
-import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, startTestServer, tempDirectory, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, leftoversCleanedAfter, startTestServer, tempDirectory, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { differencesOf } from '../engine/differences.js';
 import { whichStrace } from '../helpers/strace.js';
+
+/** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
+const ENGINE = differencesOf(TEST_ENGINE);
 
 /**
  * /metrics after the things it counts have happened (writes, a sweep, a
@@ -234,14 +238,14 @@ describe('/metrics after writes, a sweep, watches and refusals', () => {
     assert.ok((commits.sum - commitsBefore.sum) / batches < 5, `a commit took ${(commits.sum - commitsBefore.sum) / batches} s on average`);
 
     const syncs = existingHistogram(afterWrites, 'kvs_write_sync_duration_seconds').count - existingHistogram(before, 'kvs_write_sync_duration_seconds').count;
-    assert.equal(syncs, TEST_ENGINE === 'lmdb' ? batches : 0, TEST_ENGINE === 'lmdb' ? 'one sync per batch' : 'etcd has no sync of its own: no samples');
+    assert.equal(syncs, ENGINE.noOwnSync === null ? batches : 0, ENGINE.noOwnSync === null ? 'one sync per batch' : `no samples: ${ENGINE.noOwnSync}`);
     assert.equal(value(afterWrites, 'kvs_writes_waiting', 'gauge'), 0, 'nothing waits once every write was answered');
   });
 
   it('expiry lag: a key with a TTL is swept, a sane time after its deadline (embedded engine; etcd leases expire keys)', async () => {
     assert.equal((await putValue(server.url, 'ttl/k', 'v', { headers: admin, query: 'ttl=0.2' })).status, 201);
-    if (TEST_ENGINE !== 'lmdb') {
-      assert.equal(existingHistogram(await scrape(server.url), 'kvs_expiry_lag_seconds').count, 0, 'etcd leases expire keys: no samples');
+    if (ENGINE.noSweeper !== null) {
+      assert.equal(existingHistogram(await scrape(server.url), 'kvs_expiry_lag_seconds').count, 0, `no samples: ${ENGINE.noSweeper}`);
       return;
     }
     let lag: HistogramSample | null = null;
@@ -389,7 +393,7 @@ describe('/metrics: rate limiting and protected mode', () => {
 
 
 const stracePath = whichStrace();
-describe('/metrics: a slow disk shows in the commit histogram (strace slows fdatasync)', { skip: onlyOnLmdb('etcd syncs in its own processes') || (stracePath === null ? 'strace is not installed or cannot trace here' : false) }, () => {
+describe('/metrics: a slow disk shows in the commit histogram (strace slows fdatasync)', { skip: ENGINE.noOwnSync || (stracePath === null ? 'strace is not installed or cannot trace here' : false) }, () => {
   const leftovers = leftoversCleanedAfter('kvs-metrics-sync-');
 
   it('three writes one after another: three batches, each commit at least as long as its 200 ms fdatasync', async () => {
