@@ -156,7 +156,7 @@ export function putDeadline(op: { ttlMs: number | null; expiresAtMs?: number }, 
  * The entry a put leaves at `revision`, as etcd numbers it: a new incarnation
  * (no live `previous`) starts at version 1, created at the write's revision.
  */
-export function entryAfterPut(key: string, previous: Entry | null, size: number, contentType: string, expiresAtMs: number | null, revision: Revision): EntryMeta {
+export function entryAfterPut(key: string, previous: Pick<Entry, 'createRevision' | 'version'> | null, size: number, contentType: string, expiresAtMs: number | null, revision: Revision): EntryMeta {
   return {
     key,
     contentType,

@@ -3,30 +3,80 @@ import { KvError } from '../../core/errors.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Revision } from '../../core/types.js';
-import type { Stores } from './stores.js';
-import { WriteBatch } from './write-batch.js';
+import { latestReadTransaction, META_BATCH, META_REVISION, readBatchSequence, readMetaNumber, type StoredEvent, type Stores } from './stores.js';
+import { WriteBatch, type BatchBase } from './write-batch.js';
 import { WriteContext } from './write-context.js';
 
 interface Job {
   body: (ctx: WriteContext, batch: WriteBatch) => unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  /** A client's write (not the sweeper's or the compactor's): what batch sizing counts. */
+  client: boolean;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
+/** A batch handed to lmdb-js and not settled yet. */
+interface InFlight {
+  jobs: Job[];
+  outcomes: Outcome[];
+  batch: WriteBatch;
+  /** A read transaction on exactly this batch's state, taken once it was seen committed (before any later batch was queued). */
+  snapshot: Transaction | null;
+  queuedAt: number;
+  committedAt: number;
+  /** pending → durable (flushed), or failed; settled batches leave in order. */
+  state: 'pending' | 'durable' | 'failed';
+  /** false when LMDB skipped the batch: its predecessor did not apply (see queue()). */
+  applied: boolean;
+  error: unknown;
+}
+
+/** What the engine is told when a batch settles: the durable view to read from, and what to publish. */
+export interface DurableState {
+  /** A read transaction on exactly the durable state; the engine owns it from now on (and calls done()). */
+  snapshot: Transaction;
+  revision: Revision;
+  /** Revisions the batch made durable, with their events, in order (empty after a failure: the engine reads any it missed from the log). */
+  appended: ReadonlyArray<{ revision: Revision; events: StoredEvent[] }>;
+}
+
 /**
- * Group commit. Writes that arrive while a batch is committing wait and then
- * go together as the next batch: one LMDB transaction, one sync. The batch
- * size follows the load by itself: a write alone commits at once; under load,
- * one sync covers everything that arrived during the previous one.
+ * Batches handed to lmdb-js at once: one syncing, the next one committed
+ * behind it (so that its sync starts the moment the previous one ends). A
+ * third would only make the one behind smaller.
+ */
+const MAX_IN_FLIGHT = 2;
+
+/**
+ * Group commit. Writes are queued and go together as batches: one LMDB
+ * transaction, one sync, however many writers. A batch is planned on the main
+ * thread (see WriteBatch) and queued as plain write instructions inside one
+ * conditional block; lmdb-js's writer thread applies and syncs it without
+ * calling back into JavaScript (twice the throughput of `root.transaction()`
+ * callbacks: docs/adr/0002-durable-acknowledgements.md).
  *
- * A batch is planned on the main thread (see WriteBatch) and queued as plain
- * write instructions inside `root.batch()`; lmdb-js's writer thread applies
- * and syncs it without calling back into JavaScript. Measured here, that is
- * about twice the throughput of running the writes as `root.transaction()`
- * callbacks, which need a round trip to the busy main thread mid-transaction
- * (docs/adr/0002-durable-acknowledgements.md).
+ * The next batch is planned and queued while the previous one syncs
+ * (docs/adr/0011-durable-write-path.md): LMDB commits it behind the sync
+ * (overlappingSync), so the disk goes from one sync to the next without
+ * waiting for JavaScript, and the main thread plans while the disk works.
+ * What keeps that safe:
+ *
+ * - A batch is planned against the durable snapshot plus the writes of the
+ *   batch still in flight (WriteBatch's parent), so it decides as if that one
+ *   had applied; and it is made conditional on it (lmdb-js `ifVersion` on the
+ *   batch number META_BATCH, which each batch sets): if the predecessor did
+ *   not apply, LMDB skips this one too, and its writers fail as the
+ *   predecessor's did. Nothing is applied on top of a write that failed.
+ * - Writers are answered, and reads see a batch, only once it is flushed.
+ *   Reads use a read transaction on exactly the durable state. A batch
+ *   becomes visible in LMDB as it commits, before its sync, so the snapshot of
+ *   a batch is taken once it is seen committed and before the next batch is
+ *   queued (checked by its batch number), and the engine reads from it only
+ *   once the batch is flushed. A later batch, committed but not synced, is
+ *   never in any snapshot the engine reads.
+ * - Batches settle in order, each exactly once.
  *
  * Each write gets its own revision and its own outcome: a write whose body
  * throws (a KvError, raised before any mutation) fails alone. If the commit
@@ -34,23 +84,30 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  */
 export class GroupCommit {
   private pending: Job[] = [];
-  private committing = false;
+  private readonly inFlight: InFlight[] = [];
   private idleWaiters: Array<() => void> = [];
+  private queueScheduled = false;
+  /** After a failed commit: no batch is queued until those in flight settle and the view is read afresh. */
+  private viewLost = false;
+  /** Where the next batch starts when none is in flight. */
+  private base: BatchBase;
 
   constructor(
     private readonly stores: Stores,
     private readonly now: () => number,
-    /** The latest durable snapshot, which a batch is planned against. */
+    /** The durable snapshot, which a batch is planned against (with the batches in flight). */
     private readonly snapshot: () => Transaction,
-    /** Called after every batch, before its writers hear of it, with the last revision it made durable (null if none, or if it failed). */
-    private readonly afterBatch: (durableRevision: Revision | null) => void,
+    /** Called when the durable state changes (after a batch, before its writers hear of it; after a failure, once the view was read afresh). */
+    private readonly afterBatch: (durable: DurableState) => void,
     /** Told the cause of a failed commit, which writers only hear of as 503 or 507. */
     private readonly onCommitError: (error: unknown) => void,
     /** Writes that may wait for the next batch; beyond, new ones are refused at once (overload). */
     private readonly maxPending: number = Number.POSITIVE_INFINITY,
     /** Told each durable batch's size and its commit and sync times (/metrics). */
     private readonly observer: WriteObserver = NO_WRITE_OBSERVER,
-  ) {}
+  ) {
+    this.base = baseOf(stores, snapshot());
+  }
 
   /** Writes queued for the next batch now: what maxPending bounds. */
   get waiting(): number {
@@ -58,34 +115,53 @@ export class GroupCommit {
   }
 
   /** Runs `body` in the next batch; resolves with its result once the batch is on disk. */
-  submit<T>(body: (ctx: WriteContext, batch: WriteBatch) => T): Promise<T> {
+  submit<T>(body: (ctx: WriteContext, batch: WriteBatch) => T, client = true): Promise<T> {
     if (this.pending.length >= this.maxPending) {
       // Overloaded: refusing now keeps memory and the wait of queued writers bounded; the client retries.
       return Promise.reject(new OverloadError(`${this.maxPending} writes are already waiting for the disk; retry shortly`));
     }
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ body, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.committing) this.commitPending();
+      this.pending.push({ body, resolve: resolve as (value: unknown) => void, reject, client });
+      if (!this.queueScheduled) {
+        // At the end of this turn of the event loop, so that the writes that
+        // arrived together go together (a batch used to start with the first).
+        this.queueScheduled = true;
+        setImmediate(() => {
+          this.queueScheduled = false;
+          this.queueNext();
+        });
+      }
     });
   }
 
-  /** Resolves when nothing is queued or committing. */
+  /** Resolves when nothing is queued or in flight. */
   idle(): Promise<void> {
-    if (!this.committing && this.pending.length === 0) return Promise.resolve();
+    if (this.inFlight.length === 0 && this.pending.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private commitPending(): void {
+  /** Queues the pending writes as the next batch, if the batches in flight allow it now; else it is tried again when one settles or more writes arrive. */
+  private queueNext(): void {
+    if (this.pending.length === 0) return;
+    if (this.viewLost || this.inFlight.length >= MAX_IN_FLIGHT) return;
+    const last = this.inFlight.at(-1);
+    // The snapshot of the batch in flight must be taken before a later batch can commit.
+    if (last !== undefined && !this.captureSnapshot(last)) return;
+    this.queue(last);
+  }
+
+  private queue(parentFlight: InFlight | undefined): void {
     const jobs = this.pending;
     this.pending = [];
-    this.committing = true;
     const outcomes: Outcome[] = [];
-    let batch: WriteBatch | null = null;
-    const { root } = this.stores;
+    const parent = parentFlight?.batch ?? null;
+    const batch = new WriteBatch(this.stores, this.snapshot(), this.now(), parent, parent === null ? this.base : { revision: parent.revision, sequence: parent.sequence });
+    const { root, meta } = this.stores;
     let committed: Promise<unknown>;
+    let flushed: Promise<unknown>;
     try {
-      committed = root.batch(() => {
-        batch = new WriteBatch(this.stores, this.snapshot(), this.now());
+      // Applied only if the previous batch was (its number is in META_BATCH): see the class comment.
+      committed = meta.ifVersion(META_BATCH, batch.sequence - 1, () => {
         for (const job of jobs) {
           const ctx = new WriteContext(batch);
           try {
@@ -100,48 +176,127 @@ export class GroupCommit {
         }
         batch.finish();
       });
+      // This batch's own flush, taken now: `root.flushed` later would wait for whatever was queued since.
+      flushed = new Promise((resolve, reject) => {
+        root.flushed.then(resolve, reject);
+      });
     } catch (error) {
       committed = Promise.reject(error);
+      flushed = committed;
     }
-    // Planned and queued: from here the batch is lmdb-js's writer thread's.
-    const queuedAt = performance.now();
-    let committedAt = queuedAt;
+    const flight: InFlight = { jobs, outcomes, batch, snapshot: null, queuedAt: performance.now(), committedAt: 0, state: 'pending', applied: true, error: undefined };
+    this.inFlight.push(flight);
     committed
       // The durability barrier. lmdb-js documents a write's promise as
       // "committed and visible", not "synced"; `flushed` resolves once the OS
       // reports the commit synced. Only then is any writer answered.
       // (In lmdb-js 3.5.6 the fdatasync runs inside the commit, so the
       // commit time includes it and `flushed` follows at once: ADR 0010.)
-      .then(() => {
-        committedAt = performance.now();
-        return root.flushed;
+      .then((applied) => {
+        flight.committedAt = performance.now();
+        flight.applied = applied !== false;
+        return flushed;
       })
       .then(
         () => {
-          this.observer.batchCommitted(jobs.length, (committedAt - queuedAt) / 1000, (performance.now() - committedAt) / 1000);
-          const written = batch as WriteBatch | null;
-          this.afterBatch(written !== null && written.changed ? written.revision : null);
-          jobs.forEach((job, index) => {
-            const outcome = outcomes[index]!;
-            if (outcome.ok) job.resolve(outcome.value);
-            else job.reject(outcome.error);
-          });
+          flight.state = 'durable';
+          this.settle();
         },
         (error: unknown) => {
-          // Nothing of the batch applied (LMDB commits are atomic). The next batch
-          // plans against a renewed snapshot, not this batch's overlay.
-          this.afterBatch(null);
-          this.onCommitError(error);
-          const reported = commitFailure(error);
-          for (const job of jobs) job.reject(reported);
+          flight.state = 'failed';
+          flight.error = error;
+          this.settle();
         },
-      )
-      .finally(() => {
-        this.committing = false;
-        if (this.pending.length > 0) this.commitPending();
-        else for (const resolve of this.idleWaiters.splice(0)) resolve();
-      });
+      );
   }
+
+  /** Takes the snapshot of `flight` if it has committed (and nothing after it can have: nothing later is queued). */
+  private captureSnapshot(flight: InFlight): boolean {
+    if (flight.snapshot !== null) return true;
+    flight.snapshot = this.exactSnapshot(flight.batch.sequence);
+    return flight.snapshot !== null;
+  }
+
+  /** A read transaction on the state after batch `sequence`, or null if it has not committed yet. */
+  private exactSnapshot(sequence: number): Transaction | null {
+    // A second try: the first may get a transaction someone else holds, not renewed (see latestReadTransaction).
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const transaction = latestReadTransaction(this.stores.root);
+      const seen = readBatchSequence(this.stores, transaction) ?? 0;
+      if (seen === sequence) return transaction;
+      transaction.done();
+      if (seen > sequence) throw new Error(`the store is at batch ${seen}, past batch ${sequence} in flight: a write went around group commit`);
+    }
+    return null;
+  }
+
+  /** Settles the batches at the head of the queue that are done, in order. */
+  private settle(): void {
+    while (this.inFlight.length > 0 && this.inFlight[0]!.state !== 'pending') {
+      const flight = this.inFlight.shift()!;
+      if (flight.state === 'durable' && flight.applied) this.durable(flight);
+      else this.failed(flight);
+    }
+    // After a failure, once nothing is in flight, reads (and the next batch) see what the store holds.
+    if (this.viewLost && this.inFlight.length === 0) this.renewView();
+    if (this.pending.length > 0) this.queueNext();
+    else if (this.inFlight.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private durable(flight: InFlight): void {
+    const { batch } = flight;
+    // Taken before any later batch was queued (queueNext), or now, when none is.
+    const snapshot = flight.snapshot ?? this.exactSnapshot(batch.sequence);
+    if (snapshot === null) throw new Error(`batch ${batch.sequence} is flushed but not in the store`);
+    flight.snapshot = null;
+    // The next batch in flight was planned on this one's overlay: its writes are in the snapshot now.
+    const next = this.inFlight[0];
+    if (next !== undefined && next.batch.parent === batch) next.batch.parent = null;
+    this.base = { revision: batch.revision, sequence: batch.sequence };
+    // A batch that applied after one that failed (whose sync failed after it committed) puts the view back on track.
+    this.viewLost = false;
+    const flushedAt = performance.now();
+    this.observer.batchCommitted(flight.jobs.length, (flight.committedAt - flight.queuedAt) / 1000, (flushedAt - flight.committedAt) / 1000);
+    this.afterBatch({ snapshot, revision: batch.revision, appended: batch.appended });
+    flight.jobs.forEach((job, index) => {
+      const outcome = flight.outcomes[index]!;
+      if (outcome.ok) job.resolve(outcome.value);
+      else job.reject(outcome.error);
+    });
+  }
+
+  /**
+   * A batch that failed, or that LMDB skipped because its predecessor did not
+   * apply. Nothing of it applied (LMDB commits are atomic). Until those in
+   * flight settle, no batch is queued; then the view is read afresh
+   * (renewView) and writing resumes.
+   */
+  private failed(flight: InFlight): void {
+    flight.snapshot?.done();
+    flight.snapshot = null;
+    this.viewLost = true;
+    if (flight.state === 'failed') {
+      this.lastError = flight.error;
+      this.onCommitError(flight.error);
+    }
+    const reported = commitFailure(flight.state === 'failed' ? flight.error : this.lastError);
+    for (const job of flight.jobs) job.reject(reported);
+  }
+
+  /** The cause of the last failed commit, which batches skipped behind it report too. */
+  private lastError: unknown = new Error('the batch before this one was not applied');
+
+  /** After a failure, with nothing in flight: the durable view is whatever the store holds now. */
+  private renewView(): void {
+    const snapshot = latestReadTransaction(this.stores.root);
+    this.base = baseOf(this.stores, snapshot);
+    this.viewLost = false;
+    this.afterBatch({ snapshot, revision: this.base.revision, appended: [] });
+  }
+}
+
+function baseOf(stores: Stores, snapshot: Transaction): BatchBase {
+  return { revision: readMetaNumber(stores, META_REVISION, snapshot), sequence: readBatchSequence(stores, snapshot) ?? 0 };
 }
 
 /**

@@ -9,10 +9,26 @@ import type { WriteObserver } from '../../core/write-observer.js';
 import type { BackupFile, RangeItem, RangeRequest, ReadResult, RangeResult, SnapshotBackup, StorageEngine, StoreStatus, SyncReader, TxnRequest, TxnResult } from '../engine.js';
 import { applyTxn } from './apply-txn.js';
 import { copySnapshot, removeStaleBackups } from './backup.js';
-import { GroupCommit } from './group-commit.js';
+import { GroupCommit, type DurableState } from './group-commit.js';
 import { compactionTarget, compactLog, hasDueExpiry, sweepExpired } from './maintenance.js';
 import { decodeRecord, decodeRecordCopy, isRecordExpired, recordValueBytes } from './record-codec.js';
-import { expiryIndexKey, getBinaryFast, META_COMPACT_REVISION, META_FORMAT, META_REVISION, openStores, readMetaNumber, STORE_FORMAT, writeMetaNumber, type StoredEvent, type Stores } from './stores.js';
+import {
+  batchSequenceBytes,
+  expiryIndexKey,
+  getBinaryFast,
+  latestReadTransaction,
+  META_BATCH,
+  META_COMPACT_REVISION,
+  META_FORMAT,
+  META_REVISION,
+  openStores,
+  readBatchSequence,
+  readMetaNumber,
+  STORE_FORMAT,
+  writeMetaNumber,
+  type StoredEvent,
+  type Stores,
+} from './stores.js';
 import { measureDataBytes, StorageCap } from './storage-cap.js';
 import type { WriteBatch } from './write-batch.js';
 import { toMeta, type WriteContext } from './write-context.js';
@@ -56,10 +72,11 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
   private maintenanceRunning = false;
   private closing: Promise<void> | null = null;
   /**
-   * The read snapshot every read uses, renewed after each commit. lmdb-js's
-   * implicit read transaction is reset by a timer after every event turn, which
-   * costs a timer and a renew per turn; holding our own and renewing it exactly
-   * when a write commits keeps reads at one native call.
+   * The read snapshot every read uses: exactly the durable state, replaced by
+   * GroupCommit when a batch becomes durable (afterBatch). lmdb-js's implicit
+   * read transaction is reset by a timer after every event turn, which costs a
+   * timer and a renew per turn, and would show a batch committed but not yet
+   * synced; holding our own keeps reads at one native call, on durable data only.
    */
   private readTxn: Transaction | null = null;
   /** The store revision in `readTxn`, read once per snapshot (it cannot change within one). */
@@ -96,17 +113,25 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
         await stores.root.close();
         throw new StoreOpenError(`${this.options.file} holds store format ${format}; this kvs reads format ${STORE_FORMAT}`);
       }
+      // Every batch is conditional on its predecessor's number (GroupCommit): a store that has none starts at 0.
+      if (readBatchSequence(stores) === null) {
+        await stores.root.transaction(() => stores.meta.putSync(META_BATCH, batchSequenceBytes(0)));
+        await stores.root.flushed;
+      }
     } catch (error) {
       await lock.release();
       throw error;
     }
     this.lock = lock;
     this.stores = stores;
+    // Nothing is being written: the latest state is the durable one.
+    this.readTxn = latestReadTransaction(stores.root);
+    this.snapshotRevision = readMetaNumber(stores, META_REVISION, this.readTxn);
     this.committer = new GroupCommit(
       stores,
       this.now,
       () => this.readSnapshot(stores),
-      (lastRevision) => this.afterBatch(lastRevision),
+      (durable) => this.afterBatch(durable),
       (error) => this.options.onWriteError?.(error),
       this.options.maxPendingWrites ?? Number.POSITIVE_INFINITY,
       this.options.observer,
@@ -130,7 +155,8 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
     await this.committer?.idle();
     // Closing the environment under a running mdb_env_copy2 would free it under the copy.
     await Promise.allSettled([...this.copies]);
-    this.renewReadSnapshot();
+    this.readTxn?.done();
+    this.readTxn = null;
     await stores.root.flushed;
     await stores.root.close();
     this.stores = null;
@@ -155,7 +181,7 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
 
   /** The durable store revision: listeners hear of each durable revision on the next turn (see afterBatch). */
   changeFeedRevision(): Revision {
-    this.readSnapshot(this.open_());
+    this.open_();
     return this.snapshotRevision;
   }
 
@@ -301,38 +327,53 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
    * disk. `body` must call `ctx.commit()` and must throw, if at all, before its
    * first mutation (see WriteContext).
    */
-  private write<T>(body: (ctx: WriteContext, batch: WriteBatch) => T): Promise<T> {
+  private write<T>(body: (ctx: WriteContext, batch: WriteBatch) => T, client = true): Promise<T> {
     if (this.committer === null) throw new Error('the engine is not open');
-    return this.committer.submit(body);
+    return this.committer.submit(body, client);
   }
 
   /**
-   * After each batch, durable or failed: reads (and the next batch) see the
-   * latest state at once; listeners hear of what became durable on the next
-   * turn, after the batch's writers have their answers.
+   * After each batch: reads (and the next batch) see the new durable state at
+   * once; listeners hear of what became durable on the next turn, after the
+   * batch's writers have their answers.
    */
-  private afterBatch(lastRevision: Revision | null): void {
-    this.renewReadSnapshot();
+  private afterBatch(durable: DurableState): void {
+    this.readTxn?.done();
+    this.readTxn = durable.snapshot;
+    this.snapshotRevision = durable.revision;
     // Only a cap needs the size after every commit; /metrics measures it when scraped.
     if (this.stores !== null) this.cap.measure(this.stores);
-    if (lastRevision !== null) setImmediate(() => this.publishDurable(lastRevision));
+    if (durable.revision > this.publishedRevision) {
+      const { revision, appended } = durable;
+      setImmediate(() => this.publishDurable(revision, appended));
+    }
   }
 
-  /** Tells listeners about every revision up to `revision`, in order, exactly once. */
-  private publishDurable(revision: Revision): void {
+  /**
+   * Tells listeners about every revision up to `revision`, in order, exactly
+   * once: from the batch's own events (in memory), and from the change log
+   * for any revision before them that no batch reported (a batch whose sync
+   * failed after it committed).
+   */
+  private publishDurable(revision: Revision, appended: ReadonlyArray<{ revision: Revision; events: StoredEvent[] }>): void {
     if (revision <= this.publishedRevision) return;
     const from = this.publishedRevision + 1;
     this.publishedRevision = revision;
     if (this.listeners.size === 0 || this.stores === null) return;
-    for (const { key: logRevision, value: events } of this.stores.log.getRange({ start: from, end: revision + 1 })) {
-      const changes = toRevisionChanges(logRevision, events);
-      for (const listener of this.listeners) {
-        try {
-          listener(changes);
-        } catch (error) {
-          // One listener's bug must not cost the others (or later revisions) their changes.
-          this.options.onBackgroundError?.(error);
-        }
+    const firstInMemory = appended.find((entry) => entry.revision >= from)?.revision ?? revision + 1;
+    if (from < firstInMemory) {
+      for (const { key: logRevision, value: events } of this.stores.log.getRange({ start: from, end: firstInMemory })) this.tell(toRevisionChanges(logRevision, events));
+    }
+    for (const entry of appended) if (entry.revision >= from) this.tell(toRevisionChanges(entry.revision, entry.events));
+  }
+
+  private tell(changes: RevisionChanges): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(changes);
+      } catch (error) {
+        // One listener's bug must not cost the others (or later revisions) their changes.
+        this.options.onBackgroundError?.(error);
       }
     }
   }
@@ -343,12 +384,12 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
     this.maintenanceRunning = true;
     try {
       if (hasDueExpiry(stores, this.now())) {
-        const deadlines = await this.write(sweepExpired);
+        const deadlines = await this.write(sweepExpired, false);
         const nowMs = this.now();
         for (const deadline of deadlines) this.options.observer?.keySwept((nowMs - deadline) / 1000);
       }
       const target = compactionTarget(stores, this.options.historyRetention);
-      if (target !== null) await this.write((_ctx, batch) => compactLog(batch, target));
+      if (target !== null) await this.write((_ctx, batch) => compactLog(batch, target), false);
     } catch (error) {
       this.options.onBackgroundError?.(error);
     } finally {
@@ -356,18 +397,9 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
     }
   }
 
-  private readSnapshot(stores: Stores): Transaction {
-    if (this.readTxn === null) {
-      this.readTxn = stores.root.useReadTransaction();
-      this.snapshotRevision = readMetaNumber(stores, META_REVISION, this.readTxn);
-    }
+  private readSnapshot(_stores: Stores): Transaction {
+    if (this.readTxn === null) throw new Error('the engine is not open');
     return this.readTxn;
-  }
-
-  /** Lets the next read see the latest commit (and LMDB reuse pages the old snapshot pinned). */
-  private renewReadSnapshot(): void {
-    this.readTxn?.done();
-    this.readTxn = null;
   }
 
   /** Entries with start <= key < end in the given direction, expired ones included. Synchronous callers only. */

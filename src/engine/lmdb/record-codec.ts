@@ -20,17 +20,38 @@ const FORMAT = 1;
 const HEADER_BYTES = 35;
 
 export function encodeRecord(entry: Omit<Entry, 'key'>): Buffer {
-  const contentType = Buffer.from(entry.contentType, 'utf8');
-  const record = Buffer.allocUnsafe(HEADER_BYTES + contentType.length + entry.value.length);
-  record.writeUInt8(FORMAT, 0);
-  record.writeDoubleBE(entry.createRevision, 1);
-  record.writeDoubleBE(entry.revision, 9);
-  record.writeDoubleBE(entry.version, 17);
-  record.writeDoubleBE(entry.expiresAtMs ?? 0, 25);
-  record.writeUInt16BE(contentType.length, 33);
-  contentType.copy(record, HEADER_BYTES);
-  entry.value.copy(record, HEADER_BYTES + contentType.length);
+  return encodeRecordFields(entry.createRevision, entry.revision, entry.version, entry.expiresAtMs, entry.contentType, entry.value);
+}
+
+/** encodeRecord from its fields: one buffer, written in place (no entry object, no content-type buffer). */
+export function encodeRecordFields(createRevision: number, revision: number, version: number, expiresAtMs: number | null, contentType: string, value: Buffer): Buffer {
+  const contentTypeBytes = Buffer.byteLength(contentType, 'utf8');
+  const record = Buffer.allocUnsafe(HEADER_BYTES + contentTypeBytes + value.length);
+  record[0] = FORMAT;
+  record.writeDoubleBE(createRevision, 1);
+  record.writeDoubleBE(revision, 9);
+  record.writeDoubleBE(version, 17);
+  record.writeDoubleBE(expiresAtMs ?? 0, 25);
+  record.writeUInt16BE(contentTypeBytes, 33);
+  record.write(contentType, HEADER_BYTES, contentTypeBytes, 'utf8');
+  value.copy(record, HEADER_BYTES + contentTypeBytes);
   return record;
+}
+
+/** What a write needs of the entry it replaces: the header, never the value. */
+export interface RecordHeader {
+  createRevision: number;
+  version: number;
+  expiresAtMs: number | null;
+}
+
+/** The header fields of a record (which may be a view lmdb-js reuses: nothing of it is kept). */
+export function decodeRecordHeader(key: string, record: Buffer): RecordHeader {
+  if (record.length < HEADER_BYTES || record[0] !== FORMAT) {
+    throw new Error(`corrupt record for key ${JSON.stringify(key)}: unknown format ${record[0]}`);
+  }
+  const expiresAtMs = record.readDoubleBE(25);
+  return { createRevision: record.readDoubleBE(1), version: record.readDoubleBE(17), expiresAtMs: expiresAtMs === 0 ? null : expiresAtMs };
 }
 
 export function decodeRecord(key: string, record: Buffer): Entry {

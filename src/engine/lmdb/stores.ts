@@ -11,7 +11,9 @@ import { checkDatabaseNames } from './store-file.js';
  * - `expiry`: expiresAtMs (float64 BE) + key bytes → 1 byte: keys by deadline,
  *   so the sweeper finds due keys without scanning the store.
  * - `meta`: 'revision', 'compactRevision', 'format', each a float64 BE (see
- *   readMetaNumber): read on every request, so no msgpack decoding.
+ *   readMetaNumber): read on every request, so no msgpack decoding; and
+ *   'batch', the group-commit batch sequence number (float64 LE, see
+ *   META_BATCH).
  */
 export interface Stores {
   root: RootDatabase;
@@ -39,6 +41,14 @@ export const DATABASE_NAMES: readonly string[] = ['kv', 'log', 'expiry', 'meta']
 export const META_REVISION = 'revision';
 export const META_COMPACT_REVISION = 'compactRevision';
 export const META_FORMAT = 'format';
+/**
+ * The number of the last group-commit batch applied, a float64 in the
+ * machine's (little-endian) order: lmdb-js's conditional write blocks
+ * (`ifVersion`) compare a value's first 8 bytes, read as a native double, so
+ * a batch can be made conditional on its predecessor having applied (see
+ * GroupCommit). Not part of the data: a store without it is given 0 at open.
+ */
+export const META_BATCH = 'batch';
 
 export function openStores(file: string): Stores {
   const root = open({
@@ -114,6 +124,33 @@ export function getBinaryFast<K extends string | Buffer>(db: Database<Buffer, K>
   // typed-array methods (subarray, toString, copy) use its real, larger size;
   // a view of exactly `length` bytes makes every method agree.
   return shared === undefined ? undefined : shared.subarray(0, shared.length);
+}
+
+/** The batch sequence number in `meta` (META_BATCH), or null when never written. */
+export function readBatchSequence(stores: Stores, transaction?: Transaction): number | null {
+  const bytes = getBinaryFast(stores.meta, META_BATCH, transaction);
+  return bytes === undefined ? null : bytes.readDoubleLE(0);
+}
+
+export function batchSequenceBytes(sequence: number): Buffer {
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeDoubleLE(sequence, 0);
+  return bytes;
+}
+
+/**
+ * A read transaction on the latest committed state, for the caller alone:
+ * lmdb-js hands out one shared read transaction, renewed lazily; this takes
+ * it and detaches it at once (`resetReadTxn`), so lmdb-js's later reads get a
+ * new one and never renew this one under its holder. It is not renewed while
+ * used, so it can be stale if someone else held lmdb-js's shared transaction
+ * when it was taken: callers that need a particular state check it (see
+ * GroupCommit's snapshots, checked by their batch number). Release with `done()`.
+ */
+export function latestReadTransaction(root: RootDatabase): Transaction {
+  const transaction = root.useReadTransaction();
+  (root as RootDatabase & { resetReadTxn(): void }).resetReadTxn();
+  return transaction;
 }
 
 /** Writes a number into `meta`; inside a write transaction. */

@@ -1,5 +1,5 @@
 import type { Entry, EntryMeta, Revision } from '../../core/types.js';
-import { decodeRecord, encodeRecord } from './record-codec.js';
+import { decodeRecord, encodeRecordFields, type RecordHeader } from './record-codec.js';
 import type { StoredEvent } from './stores.js';
 import type { WriteBatch } from './write-batch.js';
 
@@ -44,6 +44,17 @@ export class WriteContext {
     return entry;
   }
 
+  /** Like `read` for writes that need only the counters and deadline (a plain put): the live record's header, never its value. */
+  readHeader(key: string): RecordHeader | null {
+    const header = this.batch.readHeader(key);
+    if (header === undefined) return null;
+    if (header.expiresAtMs !== null && header.expiresAtMs <= this.batch.nowMs) {
+      this.dueForExpiry.set(key, header.expiresAtMs);
+      return null;
+    }
+    return header;
+  }
+
   /** Like `read` for writes that need no value (deletes): the key's deadline if it is live, from the record's header only. */
   readLive(key: string): { expiresAtMs: number | null } | null {
     const presence = this.batch.readPresence(key);
@@ -79,22 +90,15 @@ export class WriteContext {
     return this.revision;
   }
 
-  /** Creates or replaces `key`. `previous` is what `read` returned for it. */
-  put(key: string, previous: Entry | null, value: Buffer, contentType: string, expiresAtMs: number | null): void {
+  /** Creates or replaces `key`. `previous` is what `read` (or `readHeader`) returned for it. */
+  put(key: string, previous: RecordHeader | null, value: Buffer, contentType: string, expiresAtMs: number | null): void {
     const revision = this.writeRevision();
-    const entry: Entry = {
-      key,
-      value,
-      contentType,
-      createRevision: previous === null ? revision : previous.createRevision,
-      revision,
-      version: previous === null ? 1 : previous.version + 1,
-      expiresAtMs,
-    };
-    this.batch.putRecord(key, encodeRecord(entry));
+    const createRevision = previous === null ? revision : previous.createRevision;
+    const version = previous === null ? 1 : previous.version + 1;
+    this.batch.putRecord(key, encodeRecordFields(createRevision, revision, version, expiresAtMs, contentType, value));
     if (previous?.expiresAtMs != null && previous.expiresAtMs !== expiresAtMs) this.batch.unindexExpiry(key, previous.expiresAtMs);
     if (expiresAtMs !== null && previous?.expiresAtMs !== expiresAtMs) this.batch.indexExpiry(key, expiresAtMs);
-    this.events.push({ t: 'p', k: key, c: entry.createRevision, v: entry.version, ct: contentType, x: expiresAtMs ?? 0, d: value });
+    this.events.push({ t: 'p', k: key, c: createRevision, v: version, ct: contentType, x: expiresAtMs ?? 0, d: value });
   }
 
   /** Deletes a live `key` (`previous` from `read` or `readLive`), recording a `delete` event. */
