@@ -6,7 +6,7 @@ import type { Limits } from '../core/limits.js';
 import type { EngineCapabilities, StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
 import { guardConnections } from './connection-drain.js';
-import { createFastRead } from './fast-read.js';
+import { createFastPaths } from './fast-paths.js';
 import { lacksHost, toOriginForm } from './request-target.js';
 import { KvError } from '../core/errors.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling, writeProblem } from './plugins/errors.js';
@@ -48,6 +48,8 @@ export interface BuildServerOptions {
   clientAddress?: ClientAddress;
   /** The WriteObserver the engine was given, rendered in /metrics (main.ts makes one per engine). */
   writeMetrics?: WriteMetrics;
+  /** Answer the hot paths before Fastify (http/fast-paths.ts); default true. False: every request through Fastify. */
+  fastPaths?: boolean;
 }
 
 /**
@@ -80,6 +82,8 @@ export interface KvsServer {
   routes: RouteTable;
   /** Listens and resolves with the server's base URL (https:// when serving TLS, which Fastify's own listen cannot tell). */
   listen(host: string, port: number): Promise<string>;
+  /** Requests answered before Fastify so far (http/fast-paths.ts): tests check which path answered. */
+  fastPathAnswers(): number;
 }
 
 /**
@@ -117,7 +121,8 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   const rateLimiter = access.rateLimit === null ? null : new RateLimiter(access.rateLimit.perSecond, access.rateLimit.burst);
   const gatekeeper = new Gatekeeper(access.tokens, access.protectedMode, rateLimiter);
   const clientAddress = options.clientAddress ?? socketAddress;
-  const fastRead = createFastRead(deps, gatekeeper, clientAddress);
+  // BuildServerOptions.fastPaths false: every request through Fastify (the parity test's reference).
+  const fastPaths = options.fastPaths === false ? null : createFastPaths(deps, gatekeeper, clientAddress, logger);
   const connection = { ...CONNECTION_LIMITS, ...options.connectionLimits };
   // All given to the server itself: with a serverFactory, Fastify applies none of its own timeout options.
   const serverOptions: ServerOptions = {
@@ -134,7 +139,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     ...(logRequests ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     serverFactory: (handler) => {
       const listener: RequestListener =
-        fastRead === null
+        fastPaths === null
           ? (request, response) => {
               if (lacksHost(request)) return writeProblem(response, NO_HOST);
               toOriginForm(request);
@@ -143,7 +148,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
           : (request, response) => {
               if (lacksHost(request)) return writeProblem(response, NO_HOST);
               toOriginForm(request);
-              if (!fastRead(request, response)) handler(request, response);
+              if (!fastPaths(request, response)) handler(request, response);
             };
       const server =
         options.tls === undefined
@@ -167,6 +172,8 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   // Watch streams never end by themselves: end them when the server closes, so
   // that closing does not wait for them (clients reconnect with Last-Event-ID).
   app.addHook('preClose', (done) => {
+    // Fastify answers 503 to requests from now on (return503OnClosing): the fast paths leave them to it.
+    fastPaths?.close();
     watchStreams.closeAll();
     guard.startDraining();
     done();
@@ -197,5 +204,5 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     const url = await app.listen({ host, port });
     return options.tls === undefined ? url : url.replace(/^http:/, 'https:');
   };
-  return { app, routes, listen };
+  return { app, routes, listen, fastPathAnswers: () => fastPaths?.answered ?? 0 };
 }

@@ -49,14 +49,15 @@ export function readHeaders(entry: Entry, storeRevision: Revision): Record<strin
 /**
  * The same headers as readHeaders, with Content-Type and Content-Length, as
  * the flat list `writeHead` takes (name, value, ...): no object to build and
- * walk on the fast path.
+ * walk on the fast path. In the order the route sends them (kv-revision is set
+ * first there, so that a 404 has it too).
  */
 export function readHeaderList(entry: Entry, storeRevision: Revision): string[] {
   const list = [
-    'etag',
-    etag(entry.revision),
     'kv-revision',
     String(storeRevision),
+    'etag',
+    etag(entry.revision),
     'kv-create-revision',
     String(entry.createRevision),
     'kv-version',
@@ -64,11 +65,8 @@ export function readHeaderList(entry: Entry, storeRevision: Revision): string[] 
     'cache-control',
     'no-cache',
     ...VALUE_SECURITY_HEADER_LIST,
-    'content-type',
-    entry.contentType,
-    'content-length',
-    String(entry.value.length),
   ];
   if (entry.expiresAtMs !== null) list.push('kv-expires-at', formatExpiry(entry.expiresAtMs));
+  list.push('content-type', entry.contentType, 'content-length', String(entry.value.length));
   return list;
 }

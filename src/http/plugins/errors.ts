@@ -33,8 +33,8 @@ export function installErrorHandling(app: FastifyInstance, routes: RouteTable, l
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') keepReadingRefusedBody(request, reply);
     const kvError = toKvError(error, request);
     if (kvError === null) {
-      logger.error({ err: error, url: request.url, method: request.method }, 'unhandled error (a bug): answered 500');
-      return sendError(request, reply, new KvError('internal', 'an internal error occurred; it has been logged'));
+      logUnhandled(logger, error, request.method, request.url);
+      return sendError(request, reply, INTERNAL_ERROR);
     }
     return sendError(request, reply, kvError);
   });
@@ -48,6 +48,11 @@ export function installErrorHandling(app: FastifyInstance, routes: RouteTable, l
     }
     return sendError(request, reply, new KvError('not_found', `no route ${request.method} ${path}`));
   });
+}
+
+/** Logs an error that is not a KvError (a bug), which is answered 500 without details. */
+export function logUnhandled(logger: Logger, error: unknown, method: string | undefined, url: string | undefined): void {
+  logger.error({ err: error, url, method }, 'unhandled error (a bug): answered 500');
 }
 
 /**
@@ -129,16 +134,41 @@ export function toKvError(error: unknown, request: FastifyRequest): KvError | nu
 }
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: KvError): FastifyReply {
-  const { allow, retryAfterSeconds, ...members } = error.extras;
-  reply.code(error.status);
-  if (allow !== undefined) reply.header('allow', allow.join(', '));
-  if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
-  if (error.code === 'unauthorized') reply.header('www-authenticate', 'Bearer');
-  if (errorFormatOf(request) === 'seed') {
-    return reply.type('application/json').send(JSON.stringify({ status: 'error', message: error.message }));
-  }
-  return reply.type('application/problem+json').send(JSON.stringify(problemDocument(error, pathOf(request.url), members)));
+  const answer = errorAnswer(error, errorFormatOf(request), pathOf(request.url));
+  reply.code(answer.status);
+  for (let index = 0; index < answer.headers.length; index += 2) reply.header(answer.headers[index]!, answer.headers[index + 1]!);
+  return reply.send(answer.body);
 }
+
+/** An error as the client receives it: status, headers (name, value, ...; Content-Length aside) and body. */
+export interface ErrorAnswer {
+  status: number;
+  headers: string[];
+  body: string;
+}
+
+/**
+ * The answer to `error` on a route with `format` for the request path
+ * `path`: what sendError sends through Fastify and what the fast paths
+ * (http/fast-paths.ts) write themselves, so that both send the same bytes.
+ * The content type carries the charset Fastify would add to a JSON type.
+ */
+export function errorAnswer(error: KvError, format: ErrorFormat, path: string): ErrorAnswer {
+  const { allow, retryAfterSeconds, ...members } = error.extras;
+  const headers: string[] = [];
+  if (allow !== undefined) headers.push('allow', allow.join(', '));
+  if (retryAfterSeconds !== undefined) headers.push('retry-after', String(retryAfterSeconds));
+  if (error.code === 'unauthorized') headers.push('www-authenticate', 'Bearer');
+  if (format === 'seed') {
+    headers.push('content-type', 'application/json; charset=utf-8');
+    return { status: error.status, headers, body: JSON.stringify({ status: 'error', message: error.message }) };
+  }
+  headers.push('content-type', 'application/problem+json; charset=utf-8');
+  return { status: error.status, headers, body: JSON.stringify(problemDocument(error, path, members)) };
+}
+
+/** The 500 of an error that is not a KvError (a bug), once logged. */
+export const INTERNAL_ERROR = new KvError('internal', 'an internal error occurred; it has been logged');
 
 /** The RFC 9457 body of an error. */
 function problemDocument(error: KvError, instance: string | undefined, members: Omit<KvError['extras'], 'allow' | 'retryAfterSeconds'>): Record<string, unknown> {

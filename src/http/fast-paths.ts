@@ -1,0 +1,349 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { allows, keyAccess } from '../auth/access.js';
+import type { Gatekeeper } from '../auth/gatekeeper.js';
+import type { Principal } from '../auth/tokens.js';
+import { DEFAULT_CONTENT_TYPE } from '../core/encoding.js';
+import { isKvError, KvError } from '../core/errors.js';
+import type { Revision } from '../core/types.js';
+import type { TxnRequest, TxnResult } from '../engine/engine.js';
+import { etag } from './conditions.js';
+import type { HttpDeps } from './deps.js';
+import { KEY_PATH_PREFIX, keyFromUrl, readHeaderList } from './key-path.js';
+import type { ClientAddress } from './plugins/access.js';
+import { errorAnswer, INTERNAL_ERROR, logUnhandled, pathOf, type ErrorFormat } from './plugins/errors.js';
+import { rejectionReason } from './plugins/metrics.js';
+import { writeResultJson } from './presenters.js';
+import { assertSeedDeleted, assertSeedWritten, parseSeedPut, SEED_SUCCESS_BODY, seedDeleteTxn, seedGetBody, seedKey, seedPutTxn } from './routes/seed.js';
+
+export const KEY_ROUTE = '/v1/kv/*';
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Answers a request before Fastify (true), or leaves it to Fastify (false) having written nothing. */
+export interface FastPaths {
+  (request: IncomingMessage, response: ServerResponse): boolean;
+  /** From now on every request goes to Fastify (which answers 503 while the server closes). */
+  close(): void;
+  /** Requests these paths took on so far (tests check which path answered). */
+  readonly answered: number;
+}
+
+/**
+ * The hot paths of the embedded engine, answered on the `node:http` request before Fastify sees it
+ * (docs/adr/0003-fast-read-path.md, docs/adr/0011-durable-write-path.md).
+ * Fastify's per-request machinery (request and reply objects, hooks, body
+ * parsing, the send pipeline) costs as much CPU as the rest of a read
+ * together, and a sixth of a durable write.
+ *
+ * - `GET /v1/kv/{key}` without `If-None-Match` or `Prefer`: the value, or the
+ *   404 of a missing key;
+ * - `PUT /v1/kv/{key}` without a query (no TTL), `If-Match` or
+ *   `If-None-Match`, with a Content-Length within the value limit;
+ * - the seed's `GET /get?key=`, `DELETE /del?key=` and `POST /put` (with a
+ *   Content-Length within the request limit), the key given plainly.
+ *
+ * Each is decided by the same functions as its Fastify route (key parsing,
+ * seed.ts's, the engine's txn) and answered with the same bytes (errors
+ * through errors.ts's errorAnswer), after the same Gatekeeper; it feeds the
+ * same metrics. Anything else — a refused token, an invalid key, a body
+ * too large or chunked, conditions, rate limiting on, the server closing —
+ * returns false before anything is written or read, and the Fastify route
+ * answers in full. Once a path has started reading a body it answers
+ * everything itself. test/integration/fast-paths.test.ts sends the same
+ * requests through both and compares the answers byte for byte.
+ */
+export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAddress: ClientAddress, logger: Logger): FastPaths | null {
+  const { syncReader, engine, limits, metrics } = deps;
+  // On an engine without synchronous reads (etcd) every request is a network round trip: Fastify's share is small, and it answers all.
+  if (syncReader === null) return null;
+  let open = true;
+
+  /** engine.txn, with an error it throws (the engine closed under a request) as a rejection, as in an async route. */
+  const txn = (request: TxnRequest): Promise<TxnResult> => {
+    try {
+      return engine.txn(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+
+  /** The metrics of one route: requests by status (the series looked up once each), durations. */
+  const routeMetrics = (method: string, route: string) => {
+    const byStatus = new Map<number, { value: number }>();
+    const observeDuration = metrics.durations.observer([method, route]);
+    return (status: number, startedAt: number) => {
+      let series = byStatus.get(status);
+      if (series === undefined) {
+        series = metrics.requests.series([method, route, String(status)]);
+        byStatus.set(status, series);
+      }
+      series.value++;
+      observeDuration((performance.now() - startedAt) / 1000);
+    };
+  };
+  const counted = {
+    getKey: routeMetrics('GET', KEY_ROUTE),
+    putKey: routeMetrics('PUT', KEY_ROUTE),
+    seedGet: routeMetrics('GET', '/get'),
+    seedPut: routeMetrics('POST', '/put'),
+    seedDelete: routeMetrics('DELETE', '/del'),
+  };
+
+  /** The principal of an admitted request, or null (refused: Fastify's hooks answer it). */
+  const admitted = (request: IncomingMessage): Principal | null => {
+    const admission = gatekeeper.admit(request.headers.authorization, clientAddress(request));
+    return admission.ok ? admission.principal : null;
+  };
+
+  /** Answers an error as the Fastify route would (errors.ts), counting refusals as its hooks do. */
+  const answerError = (request: IncomingMessage, response: ServerResponse, error: unknown, format: ErrorFormat, count: (status: number, startedAt: number) => void, startedAt: number, before: string[] = []) => {
+    let kvError: KvError;
+    if (isKvError(error)) {
+      kvError = error;
+      const reason = rejectionReason(error);
+      if (reason !== null) metrics.rejected.inc([reason]);
+    } else {
+      logUnhandled(logger, error, request.method, request.url);
+      kvError = INTERNAL_ERROR;
+    }
+    const answer = errorAnswer(kvError, format, pathOf(request.url!));
+    const body = Buffer.from(answer.body);
+    response.writeHead(answer.status, [...before, ...answer.headers, 'content-length', String(body.length)]);
+    response.end(body);
+    count(answer.status, startedAt);
+  };
+
+  const answerJson = (response: ServerResponse, status: number, body: string, headers: string[] = []) => {
+    response.writeHead(status, [...headers, 'content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(body))]);
+    response.end(body);
+  };
+
+  /** GET /v1/kv/{key}: the value (ADR 0003), or the 404 problem of a missing key. */
+  const getKey = (request: IncomingMessage, response: ServerResponse, url: string): boolean => {
+    const headers = request.headers;
+    if (headers['if-none-match'] !== undefined || headers.prefer !== undefined) return false;
+    const startedAt = performance.now();
+    let entry;
+    let revision: Revision;
+    try {
+      const key = keyFromUrl(url, limits.maxKeyBytes);
+      const principal = admitted(request);
+      if (principal === null || !allows(principal, keyAccess(key, 'read'))) return false;
+      ({ entry, revision } = syncReader.getSync(key));
+      if (entry === null) {
+        answerError(request, response, new KvError('key_not_found', `no key ${JSON.stringify(key)}`), 'problem', counted.getKey, startedAt, ['kv-revision', String(revision)]);
+        return true;
+      }
+      response.writeHead(200, readHeaderList(entry, revision));
+    } catch {
+      // An invalid key, the engine closing, or a bug: nothing is written yet,
+      // so the Fastify route answers, with a 4xx or a logged 500.
+      return false;
+    }
+    response.end(entry.value);
+    counted.getKey(200, startedAt);
+    return true;
+  };
+
+  /** GET /get?key=: the seed's envelope, or its 404. */
+  const seedGet = (request: IncomingMessage, response: ServerResponse, key: string): boolean => {
+    const startedAt = performance.now();
+    let body: string;
+    try {
+      const principal = admitted(request);
+      if (principal === null || !allows(principal, keyAccess(seedKey(key, limits), 'read'))) return false;
+      const { entry } = syncReader.getSync(key);
+      if (entry === null) {
+        answerError(request, response, new KvError('key_not_found', 'Key not found'), 'seed', counted.seedGet, startedAt);
+        return true;
+      }
+      body = JSON.stringify(seedGetBody(entry));
+    } catch {
+      return false;
+    }
+    answerJson(response, 200, body);
+    counted.seedGet(200, startedAt);
+    return true;
+  };
+
+  /** DELETE /del?key=. */
+  const seedDelete = (request: IncomingMessage, response: ServerResponse, key: string): boolean => {
+    const startedAt = performance.now();
+    try {
+      const principal = admitted(request);
+      if (principal === null || !allows(principal, keyAccess(seedKey(key, limits), 'write'))) return false;
+    } catch {
+      return false;
+    }
+    txn(seedDeleteTxn(key)).then(
+      (outcome) => {
+        try {
+          assertSeedDeleted(outcome);
+        } catch (error) {
+          answerError(request, response, error, 'seed', counted.seedDelete, startedAt);
+          return;
+        }
+        answerJson(response, 200, SEED_SUCCESS_BODY);
+        counted.seedDelete(200, startedAt);
+      },
+      (error: unknown) => answerError(request, response, error, 'seed', counted.seedDelete, startedAt),
+    );
+    return true;
+  };
+
+  /** PUT /v1/kv/{key}: a plain put. */
+  const putKey = (request: IncomingMessage, response: ServerResponse, url: string): boolean => {
+    const headers = request.headers;
+    if (url.includes('?') || headers['if-match'] !== undefined || headers['if-none-match'] !== undefined) return false;
+    const length = declaredLength(request, limits.maxValueBytes);
+    if (length === null) return false;
+    const sent = headers['content-type']?.trim();
+    const contentType = sent === undefined || sent === '' ? DEFAULT_CONTENT_TYPE : sent;
+    if (contentType.length > limits.maxContentTypeChars) return false;
+    const startedAt = performance.now();
+    let key: string;
+    try {
+      key = keyFromUrl(url, limits.maxKeyBytes);
+      const principal = admitted(request);
+      if (principal === null || !allows(principal, keyAccess(key, 'write'))) return false;
+    } catch {
+      return false;
+    }
+    readBody(request, length, (value) => {
+      txn({ compares: [], ops: [{ op: 'put', key, value, contentType, ttlMs: null }] }).then(
+        (outcome: TxnResult) => {
+          const result = outcome.succeeded ? outcome.results[0] : undefined;
+          if (result?.op !== 'put') {
+            answerError(request, response, new Error('a put returned another op'), 'problem', counted.putKey, startedAt);
+            return;
+          }
+          const status = result.created ? 201 : 200;
+          const revision = String(result.entry.revision);
+          answerJson(response, status, JSON.stringify(writeResultJson(result.entry)), ['etag', etag(result.entry.revision), 'kv-revision', revision]);
+          counted.putKey(status, startedAt);
+        },
+        (error: unknown) => answerError(request, response, error, 'problem', counted.putKey, startedAt),
+      );
+    });
+    return true;
+  };
+
+  /** POST /put: the key (and its grant) is only known once the body is parsed, so its refusals are answered here. */
+  const seedPut = (request: IncomingMessage, response: ServerResponse): boolean => {
+    const length = declaredLength(request, limits.maxRequestBytes);
+    if (length === null) return false;
+    const startedAt = performance.now();
+    const principal = admitted(request);
+    if (principal === null) return false;
+    readBody(request, length, (body) => {
+      let write;
+      try {
+        const { key, value } = parseSeedPut(body, undefined, limits);
+        if (!allows(principal, keyAccess(key, 'write'))) throw new KvError('forbidden', `the token "${principal.name}" has no grant for this request`);
+        write = txn(seedPutTxn(key, value, limits));
+      } catch (error) {
+        answerError(request, response, error, 'seed', counted.seedPut, startedAt);
+        return;
+      }
+      write.then(
+        (outcome) => {
+          try {
+            assertSeedWritten(outcome);
+          } catch (error) {
+            answerError(request, response, error, 'seed', counted.seedPut, startedAt);
+            return;
+          }
+          answerJson(response, 200, SEED_SUCCESS_BODY);
+          counted.seedPut(200, startedAt);
+        },
+        (error: unknown) => answerError(request, response, error, 'seed', counted.seedPut, startedAt),
+      );
+    });
+    return true;
+  };
+
+  let answered = 0;
+  const take = (request: IncomingMessage, response: ServerResponse): boolean => {
+    const url = request.url;
+    if (url === undefined) return false;
+    switch (request.method) {
+      case 'GET':
+        if (url.startsWith(KEY_PATH_PREFIX)) return getKey(request, response, url);
+        if (url.startsWith('/get?')) {
+          const key = plainSeedKey(url, '/get?key=');
+          return key !== null && seedGet(request, response, key);
+        }
+        return false;
+      case 'PUT':
+        return url.startsWith(KEY_PATH_PREFIX) && putKey(request, response, url);
+      case 'POST':
+        return url === '/put' && seedPut(request, response);
+      case 'DELETE': {
+        const key = plainSeedKey(url, '/del?key=');
+        return key !== null && seedDelete(request, response, key);
+      }
+      default:
+        return false;
+    }
+  };
+  const fastPaths = ((request: IncomingMessage, response: ServerResponse): boolean => {
+    // With rate limiting on, every request goes through the route's hooks, so
+    // that none is charged twice (here, then again after falling through).
+    if (!open || gatekeeper.limitsRate || !take(request, response)) return false;
+    answered++;
+    return true;
+  }) as FastPaths;
+  fastPaths.close = () => {
+    open = false;
+  };
+  Object.defineProperty(fastPaths, 'answered', { get: () => answered });
+  return fastPaths;
+}
+
+/** Query characters that mean the same to every parser: no `&`, `+`, `=`, `;`, `#`, `?`. */
+const PLAIN_QUERY_VALUE = /^[A-Za-z0-9\-._~/!$'()*,:@%]+$/;
+
+/**
+ * The key of `/get?key=K` or `/del?key=K` when K is all there is and
+ * Fastify's query parser would read it the same (percent-decoding only);
+ * else null, and the route parses the query itself.
+ */
+function plainSeedKey(url: string, prefix: string): string | null {
+  if (!url.startsWith(prefix)) return null;
+  const raw = url.slice(prefix.length);
+  if (!PLAIN_QUERY_VALUE.test(raw)) return null;
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The body length a request declares, when it is within `limit` and sent
+ * with a Content-Length (which Node's parser holds the body to); null for a
+ * chunked body, one too large, or none declared with a transfer coding, which
+ * Fastify answers.
+ */
+function declaredLength(request: IncomingMessage, limit: number): number | null {
+  const headers = request.headers;
+  if (headers['transfer-encoding'] !== undefined) return null;
+  const declared = headers['content-length'];
+  if (declared === undefined) return 0;
+  if (!/^\d{1,15}$/.test(declared)) return null;
+  const length = Number(declared);
+  return length <= limit ? length : null;
+}
+
+/** The whole body of `request`, which declared `length` bytes. A client that goes away before sending it all is not answered. */
+function readBody(request: IncomingMessage, length: number, done: (body: Buffer) => void): void {
+  if (length === 0) {
+    done(Buffer.alloc(0));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  request.on('data', (chunk: Buffer) => chunks.push(chunk));
+  request.once('end', () => done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length)));
+}
