@@ -50,6 +50,12 @@ export interface DurableState {
 const MAX_IN_FLIGHT = 2;
 
 /**
+ * The longest a batch waits for more client writes while the disk is busy
+ * with the one before it (see queueNext): a bound on the latency it adds.
+ */
+const FILL_WAIT_MS = 1;
+
+/**
  * Group commit. Writes are queued and go together as batches: one LMDB
  * transaction, one sync, however many writers. A batch is planned on the main
  * thread (see WriteBatch) and queued as plain write instructions inside one
@@ -91,6 +97,12 @@ export class GroupCommit {
   private viewLost = false;
   /** Where the next batch starts when none is in flight. */
   private base: BatchBase;
+  /** Client writes among the pending (the sweeper's and the compactor's are not waited for). */
+  private pendingClientWrites = 0;
+  /** Client writes the last durable batch answered: about as many will come back. */
+  private fillTarget = 0;
+  private fillTimer: NodeJS.Timeout | null = null;
+  private fillWaited = false;
 
   constructor(
     private readonly stores: Stores,
@@ -122,6 +134,7 @@ export class GroupCommit {
     }
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ body, resolve: resolve as (value: unknown) => void, reject, client });
+      if (client) this.pendingClientWrites++;
       if (!this.queueScheduled) {
         // At the end of this turn of the event loop, so that the writes that
         // arrived together go together (a batch used to start with the first).
@@ -140,11 +153,30 @@ export class GroupCommit {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Queues the pending writes as the next batch, if the batches in flight allow it now; else it is tried again when one settles or more writes arrive. */
+  /**
+   * Queues the pending writes as the next batch, if the batches in flight
+   * allow it now; else it is tried again when one settles, more writes
+   * arrive, or the fill wait ends.
+   *
+   * Batches are sized by what arrives. While a batch is in flight (the disk
+   * busy with its sync), the next one waits, up to FILL_WAIT_MS, until it
+   * holds as many client writes as the last durable batch answered: those
+   * writers come back at about the same time, and a batch queued at their
+   * first arrival would split them across two syncs. With nothing in flight
+   * the disk is idle, and the batch goes at once.
+   */
   private queueNext(): void {
     if (this.pending.length === 0) return;
     if (this.viewLost || this.inFlight.length >= MAX_IN_FLIGHT) return;
     const last = this.inFlight.at(-1);
+    if (last !== undefined && this.pendingClientWrites < this.fillTarget && !this.fillWaited) {
+      this.fillTimer ??= setTimeout(() => {
+        this.fillTimer = null;
+        this.fillWaited = true;
+        this.queueNext();
+      }, FILL_WAIT_MS);
+      return;
+    }
     // The snapshot of the batch in flight must be taken before a later batch can commit.
     if (last !== undefined && !this.captureSnapshot(last)) return;
     this.queue(last);
@@ -153,6 +185,12 @@ export class GroupCommit {
   private queue(parentFlight: InFlight | undefined): void {
     const jobs = this.pending;
     this.pending = [];
+    this.pendingClientWrites = 0;
+    this.fillWaited = false;
+    if (this.fillTimer !== null) {
+      clearTimeout(this.fillTimer);
+      this.fillTimer = null;
+    }
     const outcomes: Outcome[] = [];
     const parent = parentFlight?.batch ?? null;
     const batch = new WriteBatch(this.stores, this.snapshot(), this.now(), parent, parent === null ? this.base : { revision: parent.revision, sequence: parent.sequence });
@@ -253,6 +291,7 @@ export class GroupCommit {
     const next = this.inFlight[0];
     if (next !== undefined && next.batch.parent === batch) next.batch.parent = null;
     this.base = { revision: batch.revision, sequence: batch.sequence };
+    this.fillTarget = flight.jobs.reduce((clients, job) => (job.client ? clients + 1 : clients), 0);
     // A batch that applied after one that failed (whose sync failed after it committed) puts the view back on track.
     this.viewLost = false;
     const flushedAt = performance.now();

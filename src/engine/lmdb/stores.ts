@@ -59,8 +59,9 @@ export function openStores(file: string): Stores {
     // overlapping the next transaction, and never block the event loop.
     overlappingSync: true,
     noSync: false,
-    // GroupCommit queues each batch's writes inside root.batch(); event-turn
-    // batching keeps lmdb-js from splitting them across transactions.
+    // GroupCommit queues each batch's writes inside one conditional block
+    // (ifVersion); event-turn batching keeps lmdb-js from splitting them
+    // across transactions.
     eventTurnBatching: true,
   });
   try {
