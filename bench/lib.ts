@@ -64,6 +64,8 @@ export interface LoadResult {
   errors: number;
   /** CPU time the server process (all its threads) spent per request, in µs: steadier than req/s on a shared machine. */
   cpuUsPerRequest: number;
+  /** Of `errors`, the answers that were not 2xx or 3xx (the rest: socket errors). */
+  non2xx?: number;
 }
 
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -126,7 +128,7 @@ function totalCpuSeconds(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
-function parseWrk(output: string): Omit<LoadResult, 'cpuUsPerRequest'> & { requests: number } {
+function parseWrk(output: string): Omit<LoadResult, 'cpuUsPerRequest'> & { requests: number; non2xx: number } {
   const requests = Number(/(\d+) requests in/.exec(output)?.[1]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1]);
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(output);
@@ -135,7 +137,7 @@ function parseWrk(output: string): Omit<LoadResult, 'cpuUsPerRequest'> & { reque
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
   if (!Number.isFinite(rps) || p99 === null) throw new Error(`could not parse wrk output:\n${output}`);
   const scale = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1;
-  return { requests, requestsPerSecond: rps, p99Ms: Number(p99[1]) * scale, errors };
+  return { requests, requestsPerSecond: rps, p99Ms: Number(p99[1]) * scale, errors, non2xx };
 }
 
 export function median(values: number[]): number {

@@ -11,10 +11,15 @@
  * directly (see measureEtcd). Skipped, with a line saying so, when etcd is not
  * installed.
  *
+ * The read paths (GET /get, 404s) against the plain read and durable writes
+ * against the durable ceiling are in read-paths.ts and durable-writes.ts.
+ *
  * Options: --seconds N (per measurement, default 2), --rounds N (default 10),
  * --connections N (default 64), --keys N (large store, default 1000000),
  * --quick (1 s, 1 round, 20000 keys: a smoke run), --watch-only (the watch
- * fan-out alone), --etcd-only (the etcd scenarios alone).
+ * fan-out alone), --etcd-only (the etcd scenarios alone), --paths-only (the
+ * 1,000-key rows, read paths, durable writes and Redis: no large store, watch,
+ * etcd or npm start).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -25,6 +30,8 @@ import { parseArgs } from 'node:util';
 import { Keyspace } from '../src/engine/etcd/keyspace.js';
 import { ETCD_BINARY, EtcdCluster, etcdInstalled } from '../test/helpers/etcd-cluster.js';
 import { measureNpmStart } from './npm-start.js';
+import { measureReadPaths } from './read-paths.js';
+import { measureDurableWrites } from './durable-writes.js';
 import { canPin, childPids, cpuSeconds, freePort, has, LOAD_CPU, median, pinned, pinRunning, runWrk, runWrkTogether, SERVER_CPU, startProcess, stopProcess, waitFor, type LoadResult } from './lib.js';
 
 const { values: flags } = parseArgs({
@@ -36,6 +43,7 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     'watch-only': { type: 'boolean', default: false },
     'etcd-only': { type: 'boolean', default: false },
+    'paths-only': { type: 'boolean', default: false },
   },
 });
 const quick = flags.quick === true;
@@ -90,8 +98,18 @@ async function main(): Promise<void> {
   const putFresh = { script: join(WRK, 'put-fresh.lua'), env: {} };
   rows.push(await compare('GET /v1/kv/{key}', 'node:http ceiling', ceiling, small, getKv));
   rows.push(await compare('GET /get?key=', 'node:http ceiling', ceiling, small, getSeed));
+  const settings = { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, warmupSeconds: WARMUP_SECONDS };
+  rows.push(...(await measureReadPaths({ ...settings, root, kvs: small, keys: SMALL_KEYS, log })));
   rows.push(await compare('PUT /v1/kv/{key} (durable, fresh keys)', 'node:http ceiling', ceiling, small, putFresh));
+  const connectionCounts = [...new Set([32, CONNECTIONS])];
+  rows.push(...(await measureDurableWrites({ ...settings, root, workDirectory, kvs: small, connectionCounts, started: (child) => children.push(child), log })));
   const redis = has('redis-server') && has('redis-benchmark') ? await measureRedis() : null;
+  if (flags['paths-only'] === true) {
+    const put = rows.find((row) => row.scenario.startsWith('PUT'))!;
+    const lines = ['', ...tableHeader(), ...rows.map(rowLine), ...(redis === null ? [] : [tableRow(put.scenario, put.subject, 'Redis SET, appendfsync always', redis)]), '', errorsLine(rows), settingsLine()];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return;
+  }
 
   // The large-store comparison runs on freshly started servers, as a store runs
   // in steady state, not in the heap a bulk import leaves behind.

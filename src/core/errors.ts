@@ -47,7 +47,24 @@ export interface ProblemExtras {
   retryAfterSeconds?: number;
 }
 
-export class KvError extends Error {
+/** What an error answer is made of: a KvError, or the same facts without an Error's stack (the fast paths' 404s). */
+export interface ErrorFacts {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly extras: ProblemExtras;
+}
+
+/** The HTTP status of an error code. */
+export function errorStatus(code: ErrorCode): number {
+  return ERROR_CATALOGUE[code].status;
+}
+
+/** The HTTP reason phrase of an error code's status: with `type: about:blank`, RFC 9457 wants the title to be it. */
+export function errorTitle(code: ErrorCode): string {
+  return STATUS_CODES[errorStatus(code)] ?? 'Error';
+}
+
+export class KvError extends Error implements ErrorFacts {
   readonly code: ErrorCode;
   readonly extras: ProblemExtras;
 
@@ -59,12 +76,12 @@ export class KvError extends Error {
   }
 
   get status(): number {
-    return ERROR_CATALOGUE[this.code].status;
+    return errorStatus(this.code);
   }
 
   /** The HTTP reason phrase: with `type: about:blank`, RFC 9457 wants the title to be it. */
   get title(): string {
-    return STATUS_CODES[this.status] ?? 'Error';
+    return errorTitle(this.code);
   }
 }
 

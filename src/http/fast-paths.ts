@@ -4,14 +4,14 @@ import { allows, keyAccess } from '../auth/access.js';
 import type { Gatekeeper } from '../auth/gatekeeper.js';
 import type { Principal } from '../auth/tokens.js';
 import { DEFAULT_CONTENT_TYPE } from '../core/encoding.js';
-import { isKvError, KvError } from '../core/errors.js';
+import { isKvError, KvError, type ErrorFacts } from '../core/errors.js';
 import type { Revision } from '../core/types.js';
 import type { TxnRequest, TxnResult } from '../engine/engine.js';
 import { etag } from './conditions.js';
 import type { HttpDeps } from './deps.js';
 import { KEY_PATH_PREFIX, keyFromUrl, readHeaderList } from './key-path.js';
 import type { ClientAddress } from './plugins/access.js';
-import { errorAnswer, INTERNAL_ERROR, logUnhandled, pathOf, type ErrorFormat } from './plugins/errors.js';
+import { errorAnswer, INTERNAL_ERROR, logUnhandled, pathOf, type ErrorAnswer, type ErrorFormat } from './plugins/errors.js';
 import { rejectionReason } from './plugins/metrics.js';
 import { writeResultJson } from './presenters.js';
 import { assertSeedDeleted, assertSeedWritten, parseSeedPut, SEED_SUCCESS_BODY, seedDeleteTxn, seedGetBody, seedKey, seedPutTxn } from './routes/seed.js';
@@ -19,6 +19,9 @@ import { assertSeedDeleted, assertSeedWritten, parseSeedPut, SEED_SUCCESS_BODY, 
 export const KEY_ROUTE = '/v1/kv/*';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** Counts an answer in the route's metrics: its status, and its duration from `startedAt`. */
+type Counted = (status: number, startedAt: number) => void;
 
 /** Answers a request before Fastify (true), or leaves it to Fastify (false) having written nothing. */
 export interface FastPaths {
@@ -69,7 +72,7 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
   };
 
   /** The metrics of one route: requests by status (the series looked up once each), durations. */
-  const routeMetrics = (method: string, route: string) => {
+  const routeMetrics = (method: string, route: string): Counted => {
     const byStatus = new Map<number, { value: number }>();
     const observeDuration = metrics.durations.observer([method, route]);
     return (status: number, startedAt: number) => {
@@ -97,22 +100,29 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
   };
 
   /** Answers an error as the Fastify route would (errors.ts), counting refusals as its hooks do. */
-  const answerError = (request: IncomingMessage, response: ServerResponse, error: unknown, format: ErrorFormat, count: (status: number, startedAt: number) => void, startedAt: number, before: string[] = []) => {
-    let kvError: KvError;
+  const answerError = (request: IncomingMessage, response: ServerResponse, error: unknown, format: ErrorFormat, count: Counted, startedAt: number) => {
+    let facts: ErrorFacts;
     if (isKvError(error)) {
-      kvError = error;
+      facts = error;
       const reason = rejectionReason(error);
       if (reason !== null) metrics.rejected.inc([reason]);
     } else {
       logUnhandled(logger, error, request.method, request.url);
-      kvError = INTERNAL_ERROR;
+      facts = INTERNAL_ERROR;
     }
-    const answer = errorAnswer(kvError, format, pathOf(request.url!));
+    sendAnswer(response, errorAnswer(facts, format, pathOf(request.url!)), count, startedAt);
+  };
+
+  const sendAnswer = (response: ServerResponse, answer: ErrorAnswer, count: Counted, startedAt: number, before: string[] = []) => {
     const body = Buffer.from(answer.body);
     response.writeHead(answer.status, [...before, ...answer.headers, 'content-length', String(body.length)]);
     response.end(body);
     count(answer.status, startedAt);
   };
+
+  // The 404 of a missing key, as the routes throw it (without an Error: a stack costs more than the read).
+  const seedNotFound = errorAnswer({ code: 'key_not_found', message: 'Key not found', extras: {} }, 'seed', '/get');
+  const keyNotFound = (key: string, url: string) => errorAnswer({ code: 'key_not_found', message: `no key ${JSON.stringify(key)}`, extras: {} }, 'problem', pathOf(url));
 
   const answerJson = (response: ServerResponse, status: number, body: string, headers: string[] = []) => {
     response.writeHead(status, [...headers, 'content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(body))]);
@@ -132,7 +142,7 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
       if (principal === null || !allows(principal, keyAccess(key, 'read'))) return false;
       ({ entry, revision } = syncReader.getSync(key));
       if (entry === null) {
-        answerError(request, response, new KvError('key_not_found', `no key ${JSON.stringify(key)}`), 'problem', counted.getKey, startedAt, ['kv-revision', String(revision)]);
+        sendAnswer(response, keyNotFound(key, url), counted.getKey, startedAt, ['kv-revision', String(revision)]);
         return true;
       }
       response.writeHead(200, readHeaderList(entry, revision));
@@ -155,7 +165,7 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
       if (principal === null || !allows(principal, keyAccess(seedKey(key, limits), 'read'))) return false;
       const { entry } = syncReader.getSync(key);
       if (entry === null) {
-        answerError(request, response, new KvError('key_not_found', 'Key not found'), 'seed', counted.seedGet, startedAt);
+        sendAnswer(response, seedNotFound, counted.seedGet, startedAt);
         return true;
       }
       body = JSON.stringify(seedGetBody(entry));

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isKvError, KvError, type ErrorCode } from '../../core/errors.js';
+import { errorStatus, errorTitle, isKvError, KvError, type ErrorCode, type ErrorFacts } from '../../core/errors.js';
 import { REFUSED_BODY_DRAIN_BYTES_MAX, REFUSED_BODY_DRAIN_MS_MAX } from '../../core/limits.js';
 import type { Logger } from 'pino';
 import type { RouteTable } from '../route-table.js';
@@ -153,26 +153,27 @@ export interface ErrorAnswer {
  * (http/fast-paths.ts) write themselves, so that both send the same bytes.
  * The content type carries the charset Fastify would add to a JSON type.
  */
-export function errorAnswer(error: KvError, format: ErrorFormat, path: string): ErrorAnswer {
+export function errorAnswer(error: ErrorFacts, format: ErrorFormat, path: string): ErrorAnswer {
   const { allow, retryAfterSeconds, ...members } = error.extras;
+  const status = errorStatus(error.code);
   const headers: string[] = [];
   if (allow !== undefined) headers.push('allow', allow.join(', '));
   if (retryAfterSeconds !== undefined) headers.push('retry-after', String(retryAfterSeconds));
   if (error.code === 'unauthorized') headers.push('www-authenticate', 'Bearer');
   if (format === 'seed') {
     headers.push('content-type', 'application/json; charset=utf-8');
-    return { status: error.status, headers, body: JSON.stringify({ status: 'error', message: error.message }) };
+    return { status, headers, body: JSON.stringify({ status: 'error', message: error.message }) };
   }
   headers.push('content-type', 'application/problem+json; charset=utf-8');
-  return { status: error.status, headers, body: JSON.stringify(problemDocument(error, path, members)) };
+  return { status, headers, body: JSON.stringify(problemDocument(error, path, members)) };
 }
 
 /** The 500 of an error that is not a KvError (a bug), once logged. */
 export const INTERNAL_ERROR = new KvError('internal', 'an internal error occurred; it has been logged');
 
 /** The RFC 9457 body of an error. */
-function problemDocument(error: KvError, instance: string | undefined, members: Omit<KvError['extras'], 'allow' | 'retryAfterSeconds'>): Record<string, unknown> {
-  return { type: 'about:blank', status: error.status, title: error.title, code: error.code, detail: error.message, ...(instance === undefined ? {} : { instance }), ...members };
+function problemDocument(error: ErrorFacts, instance: string | undefined, members: Omit<KvError['extras'], 'allow' | 'retryAfterSeconds'>): Record<string, unknown> {
+  return { type: 'about:blank', status: errorStatus(error.code), title: errorTitle(error.code), code: error.code, detail: error.message, ...(instance === undefined ? {} : { instance }), ...members };
 }
 
 /**
