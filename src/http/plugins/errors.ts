@@ -154,26 +154,30 @@ export interface ErrorAnswer {
  * The content type carries the charset Fastify would add to a JSON type.
  */
 export function errorAnswer(error: ErrorFacts, format: ErrorFormat, path: string): ErrorAnswer {
-  const { allow, retryAfterSeconds, ...members } = error.extras;
+  const { extras } = error;
   const status = errorStatus(error.code);
   const headers: string[] = [];
-  if (allow !== undefined) headers.push('allow', allow.join(', '));
-  if (retryAfterSeconds !== undefined) headers.push('retry-after', String(retryAfterSeconds));
+  if (extras.allow !== undefined) headers.push('allow', extras.allow.join(', '));
+  if (extras.retryAfterSeconds !== undefined) headers.push('retry-after', String(extras.retryAfterSeconds));
   if (error.code === 'unauthorized') headers.push('www-authenticate', 'Bearer');
   if (format === 'seed') {
     headers.push('content-type', 'application/json; charset=utf-8');
     return { status, headers, body: JSON.stringify({ status: 'error', message: error.message }) };
   }
   headers.push('content-type', 'application/problem+json; charset=utf-8');
-  return { status, headers, body: JSON.stringify(problemDocument(error, path, members)) };
+  return { status, headers, body: JSON.stringify(problemDocument(error, path)) };
 }
 
 /** The 500 of an error that is not a KvError (a bug), once logged. */
 export const INTERNAL_ERROR = new KvError('internal', 'an internal error occurred; it has been logged');
 
-/** The RFC 9457 body of an error. */
-function problemDocument(error: ErrorFacts, instance: string | undefined, members: Omit<KvError['extras'], 'allow' | 'retryAfterSeconds'>): Record<string, unknown> {
-  return { type: 'about:blank', status: errorStatus(error.code), title: errorTitle(error.code), code: error.code, detail: error.message, ...(instance === undefined ? {} : { instance }), ...members };
+/** The RFC 9457 body of an error: its extras are members, but for those sent as headers (Allow, Retry-After). */
+function problemDocument(error: ErrorFacts, instance: string | undefined): Record<string, unknown> {
+  const document: Record<string, unknown> = { type: 'about:blank', status: errorStatus(error.code), title: errorTitle(error.code), code: error.code, detail: error.message };
+  if (instance !== undefined) document.instance = instance;
+  const extras = error.extras as Record<string, unknown>;
+  for (const name in extras) if (name !== 'allow' && name !== 'retryAfterSeconds') document[name] = extras[name];
+  return document;
 }
 
 /**
@@ -182,7 +186,7 @@ function problemDocument(error: ErrorFacts, instance: string | undefined, member
  * itself with an empty body.
  */
 export function writeProblem(response: ServerResponse, error: KvError): void {
-  const body = JSON.stringify(problemDocument(error, undefined, {}));
+  const body = JSON.stringify(problemDocument({ code: error.code, message: error.message, extras: {} }, undefined));
   response.writeHead(error.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body), connection: 'close' });
   response.end(body);
 }
@@ -222,7 +226,7 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? new KvError('request_timeout', 'the request took too long to arrive')
         : new KvError('invalid_request', 'the request is not valid HTTP/1.1');
-  const body = JSON.stringify(problemDocument(kvError, undefined, {}));
+  const body = JSON.stringify(problemDocument({ code: kvError.code, message: kvError.message, extras: {} }, undefined));
   socket.end(
     `HTTP/1.1 ${kvError.status} ${kvError.title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );

@@ -98,5 +98,6 @@ export function seedGetBody(entry: Entry | null): Record<string, unknown> {
   if (entry === null) throw new KvError('key_not_found', 'Key not found');
   const { value, encoding } = encodeValueForEnvelope(entry.value, entry.contentType);
   // Non-JSON text is returned as a JSON string; only binary needs to say its encoding.
-  return encoding === 'base64' ? { ...SUCCESS, value, encoding } : { ...SUCCESS, value };
+  // (Object literals: a spread of SUCCESS made serialising them several times slower.)
+  return encoding === 'base64' ? { status: 'success', value, encoding } : { status: 'success', value };
 }
