@@ -20,8 +20,10 @@ export class UnusableStore extends Error {
   override name = 'UnusableStore';
 }
 
-/** What verify-store-process.ts writes to stdout: one line of JSON. */
+/** What verify-store-process.ts writes to stdout last: one line of JSON. */
 export type VerifierAnswer = ({ ok: true } & StoreSummary) | { ok: false; reason: string };
+/** What it writes before, with --progress: a line of JSON now and then while it checks. */
+export type VerifierProgress = { progress: { checked: number; total: number } };
 
 export interface StoreSummary {
   revision: number;
@@ -43,7 +45,7 @@ export interface StoreSummary {
  * A corrupt page can crash LMDB rather than fail a read: run this in a
  * process of its own (verify-store-process.ts).
  */
-export async function verifyStore(file: string): Promise<StoreSummary> {
+export async function verifyStore(file: string, onProgress?: VerifyProgress): Promise<StoreSummary> {
   const root = openEnvironmentReadOnly(file);
   try {
     const names = [...root.getKeys()].map(String);
@@ -51,13 +53,13 @@ export async function verifyStore(file: string): Promise<StoreSummary> {
     if (foreign.length > 0) throw new UnusableStore(`is not a kvs backup: it is an LMDB environment of another application (it holds ${describeNames(foreign)})`);
     const missing = DATABASE_NAMES.filter((name) => !names.includes(name));
     if (missing.length > 0) throw new UnusableStore(`is not a kvs backup: it lacks kvs's database${missing.length === 1 ? '' : 's'} ${describeNames(missing)}`);
-    return checkDatabases(databasesOf(root));
+    return checkDatabases(databasesOf(root), onProgress);
   } finally {
     await root.close();
   }
 }
 
-function checkDatabases(stores: Stores): StoreSummary {
+function checkDatabases(stores: Stores, onProgress?: VerifyProgress): StoreSummary {
   const format = readMetaNumber(stores, META_FORMAT);
   if (format !== STORE_FORMAT) throw new UnusableStore(`is not a kvs backup: it holds store format ${format}; this kvs reads format ${STORE_FORMAT}`);
   const revision = readMetaNumber(stores, META_REVISION);
@@ -65,16 +67,18 @@ function checkDatabases(stores: Stores): StoreSummary {
   if (!isRevision(revision) || !isRevision(compactRevision) || compactRevision > revision) {
     throw corrupt(`its revision (${revision}) and compact revision (${compactRevision}) are not valid`);
   }
-  const { keys, logged } = checkRecords(stores, revision, compactRevision);
-  const matched = checkLog(stores, revision, compactRevision);
+  const counter = progressCounter(stores, onProgress);
+  const { keys, logged } = checkRecords(stores, revision, compactRevision, counter);
+  const matched = checkLog(stores, revision, compactRevision, counter);
   // Each record the log still holds the write of was matched by exactly one log event: a shortfall is a record without its write.
   if (matched !== logged) throw unloggedRecord(stores, compactRevision);
-  checkExpiryIndex(stores);
+  checkExpiryIndex(stores, counter);
+  counter.finish();
   return { revision, keys };
 }
 
 /** Walks `kv` once: order, UTF-8, revisions, expiry index. Counts the records newer than the compact revision, whose write the log must hold. */
-function checkRecords(stores: Stores, storeRevision: number, compactRevision: number): { keys: number; logged: number } {
+function checkRecords(stores: Stores, storeRevision: number, compactRevision: number, counter: ProgressCounter): { keys: number; logged: number } {
   let keys = 0;
   let logged = 0;
   let previous: Buffer | null = null;
@@ -93,6 +97,7 @@ function checkRecords(stores: Stores, storeRevision: number, compactRevision: nu
       throw corrupt(`the TTL of key ${JSON.stringify(name)} is missing from its expiry index`);
     }
     keys++;
+    counter.step();
   }
   return { keys, logged };
 }
@@ -104,7 +109,7 @@ function checkRecords(stores: Stores, storeRevision: number, compactRevision: nu
  * revision: it must be the put that wrote exactly this record. Returns how
  * many records were matched.
  */
-function checkLog(stores: Stores, storeRevision: number, compactRevision: number): number {
+function checkLog(stores: Stores, storeRevision: number, compactRevision: number, counter: ProgressCounter): number {
   let matched = 0;
   for (const { key: revision, value: events } of stores.log.getRange({})) {
     if (!isRevision(revision) || revision <= compactRevision || revision > storeRevision) {
@@ -119,6 +124,7 @@ function checkLog(stores: Stores, storeRevision: number, compactRevision: number
       if (!isWriteOf(event, entry)) throw corrupt(`the record of key ${JSON.stringify(name)} differs from the write its change log holds at revision ${revision}`);
       matched++;
     }
+    counter.step();
   }
   return matched;
 }
@@ -163,11 +169,50 @@ function unloggedRecord(stores: Stores, compactRevision: number): UnusableStore 
   return corrupt('its records and the writes its change log holds do not match');
 }
 
-function checkExpiryIndex(stores: Stores): void {
+function checkExpiryIndex(stores: Stores, counter: ProgressCounter): void {
   for (const indexKey of stores.expiry.getKeys({})) {
     const deadline = indexKey.length > 8 ? indexKey.readDoubleBE(0) : Number.NaN;
     if (!(deadline > 0) || !Number.isFinite(deadline)) throw corrupt('its expiry index holds a malformed entry');
+    counter.step();
   }
+}
+
+/** Told how many of the store's entries (records, log revisions, expiry index keys) were checked so far, of how many. */
+export type VerifyProgress = (checked: number, total: number) => void;
+
+interface ProgressCounter {
+  step(): void;
+  finish(): void;
+}
+
+/** Counts checked entries and reports them at most every PROGRESS_INTERVAL_MS (a report per entry would cost more than the check). */
+function progressCounter(stores: Stores, onProgress: VerifyProgress | undefined): ProgressCounter {
+  if (onProgress === undefined) return { step() {}, finish() {} };
+  const total = entryCount(stores.kv) + entryCount(stores.log) + entryCount(stores.expiry);
+  let checked = 0;
+  let reportedAtMs = Date.now();
+  onProgress(0, total);
+  return {
+    step() {
+      checked++;
+      // Date.now() only every 256 entries: cheap enough for millions of them.
+      if ((checked & 0xff) !== 0) return;
+      const nowMs = Date.now();
+      if (nowMs - reportedAtMs < PROGRESS_INTERVAL_MS) return;
+      reportedAtMs = nowMs;
+      onProgress(checked, total);
+    },
+    finish() {
+      onProgress(checked, total);
+    },
+  };
+}
+
+const PROGRESS_INTERVAL_MS = 200;
+
+/** lmdb-js's getStats() is typed `{}`; it returns LMDB's mdb_stat, entryCount included. */
+function entryCount(database: { getStats(): object }): number {
+  return (database.getStats() as { entryCount?: number }).entryCount ?? 0;
 }
 
 function isStoredEvent(event: unknown): boolean {
