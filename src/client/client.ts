@@ -33,6 +33,11 @@ type Json = Record<string, unknown>;
 
 /** How long a backup may take to start: the server copies the store first, at a few seconds per GB. */
 const BACKUP_HEADERS_TIMEOUT_MS = 3_600_000;
+/**
+ * How long an import may take to be answered: the server parses it whole and applies it in one transaction
+ * before it answers (a large file, minutes), and an import that timed out may still be applied.
+ */
+const IMPORT_ANSWER_TIMEOUT_MS = 3_600_000;
 
 /** The default server: what `npm start` serves. */
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -246,7 +251,8 @@ export class KvsClient {
 
   /**
    * Imports an export (NDJSON), or with `format: 'seed'` the original server's data file, all or nothing (admin).
-   * `onUploadProgress` (Node only) is told how many bytes were sent so far.
+   * `onUploadProgress` (Node only) is told how many bytes were sent so far. Waits for the answer an hour at least,
+   * whatever `timeoutMs` says: the server applies the whole import before it answers.
    */
   async import(data: string | Uint8Array, options: { format?: 'ndjson' | 'seed'; signal?: AbortSignal; onUploadProgress?: (sentBytes: number, totalBytes: number) => void } = {}): Promise<ImportResult> {
     const format = options.format ?? 'ndjson';
@@ -258,6 +264,7 @@ export class KvsClient {
       body: typeof data === 'string' ? utf8Bytes(data) : data,
       ...(options.onUploadProgress === undefined ? {} : { onUploadProgress: options.onUploadProgress }),
       retry: 'never',
+      timeoutMs: Math.max(this.transport.timeoutMs, IMPORT_ANSWER_TIMEOUT_MS),
       signal: options.signal,
     });
     return (await response.json()) as ImportResult;

@@ -158,7 +158,17 @@ describe('the exit code 6 of a server that accepts connections but never answers
     const address = silent.address() as { port: number };
     const url = `http://127.0.0.1:${address.port}`;
     assertFailure(await kvs(['get', 'k', '--timeout', '0.5'], { url }), 'get', 6, /^kvs get: no answer in time from http:\/\/127\.0\.0\.1:\d+/);
-    assertFailure(await kvs(['ls'], { url, env: { KVS_TIMEOUT: '0.5' } }), 'ls', 6, /^kvs ls: no answer in time from http:\/\/127\.0\.0\.1:\d+/);
+    assertFailure(await kvs(['ls'], { url, env: { KVS_TIMEOUT: '0.5' } }), 'ls', 6, /^kvs ls: no answer in time from http:\/\/127\.0\.0\.1:\d+\/v1\/kv\S*$/);
+  });
+
+  it('a write that timed out says it may have been applied all the same (exit 6)', async () => {
+    const address = silent.address() as { port: number };
+    const url = `http://127.0.0.1:${address.port}`;
+    const applied = /: no answer in time from http:\/\/127\.0\.0\.1:\d+\/v1\/\S+; the write may have been applied all the same: check before repeating it$/;
+    assertFailure(await kvs(['add', 'n', '--timeout', '0.5'], { url }), 'add', 6, applied);
+    assertFailure(await kvs(['put', 'k', 'v', '--timeout', '0.5'], { url }), 'put', 6, applied);
+    assertFailure(await kvs(['txn', '-', '--timeout', '0.5'], { url, input: '{"ops": [{"op": "put", "key": "k", "value": 1}]}' }), 'txn', 6, applied);
+    assertFailure(await kvs(['del', 'k', '--timeout', '0.5'], { url }), 'del', 6, applied);
   });
 });
 

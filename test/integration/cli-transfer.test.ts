@@ -100,6 +100,30 @@ describe('kvs export and kvs import', () => {
     }
   });
 
+  it('import waits for an answer that takes longer than --timeout: the server applies the whole file first', async () => {
+    // A stand-in for a server that takes 2 s to apply what it was sent, then answers as kvs does.
+    let received = 0;
+    const slow = createServer((request, response) => {
+      request.on('data', (chunk: Buffer) => (received += chunk.length));
+      request.on('end', () => {
+        setTimeout(() => {
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.end(JSON.stringify({ imported: 3, revision: 9 }));
+        }, 2_000);
+      });
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      const input = `${['a', 'b', 'c'].map((key) => JSON.stringify({ key, value: '', contentType: 'text/plain' })).join('\n')}\n`;
+      const output = await kvsOk(['import', '-', '--timeout', '1'], { url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`, input });
+      assert.equal(output, 'imported 3 keys at revision 9\n');
+      assert.equal(received, Buffer.byteLength(input));
+    } finally {
+      slow.closeAllConnections();
+      await new Promise((resolve) => slow.close(resolve));
+    }
+  });
+
   it('refuses a bad import whole (exit 1, naming the line), a bad --format (exit 2), a missing file (exit 1)', async () => {
     const input = `${JSON.stringify({ key: 'bad/first', value: '', contentType: 'text/plain' })}\n{"key": "bad/second"\n`;
     assertFailure(await kvs(['import', '-'], { url: target.url, input }), 'import', 1, /nothing was imported: .*line 2/);
