@@ -2,7 +2,8 @@ import type { ListItem } from '../../client/index.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../failure.js';
-import { envelopeOf, integerArgument, writeOut } from '../io.js';
+import { integerArgument, writeOut } from '../io.js';
+import { envelopeOf, jsonLine, RawJson } from '../json-output.js';
 
 const encoder = new TextEncoder();
 
@@ -17,7 +18,9 @@ export const lsCommand: Command = {
   --reverse         descending order
   --limit N         print at most N keys
 -o json prints one JSON object per line: the key's metadata (and value), or
-{"prefix": P} for a rolled-up folder.`,
+{"prefix": P} for a rolled-up folder. A JSON value comes as the server's listing
+embeds it, parsed and serialised again there (a number beyond 2^53 rounded, 1.0
+as 1); kvs get -o json shows a value's stored text.`,
   options: {
     values: { type: 'boolean' },
     delimiter: { type: 'string', short: 'd' },
@@ -60,12 +63,13 @@ function itemLine(item: ListItem, output: string, withValues: boolean): string {
   const value = withValues && item.value !== undefined ? envelopeOf(item.value, item.contentType) : undefined;
   if (output === 'json') {
     const { text: _text, json: _json, value: _bytes, expiresAt, ...meta } = item;
-    return JSON.stringify({ ...meta, ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(value ?? {}) });
+    return jsonLine({ ...meta, ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(value ?? {}) });
   }
   if (value === undefined) return item.key;
   // One line per key: JSON as JSON, text as it is unless a newline or tab in it would break the line (then quoted).
+  if (value.value instanceof RawJson) return `${item.key}\t${value.value.text}`;
   const text = String(value.value);
-  const shown = value.encoding === 'json' || (value.encoding === 'utf8' && /[\n\r\t]/.test(text)) ? JSON.stringify(value.value) : text;
+  const shown = value.encoding === 'utf8' && /[\n\r\t]/.test(text) ? JSON.stringify(text) : text;
   return `${item.key}\t${shown}`;
 }
 

@@ -2,7 +2,8 @@ import type { TxnOpResult, TxnRequest } from '../../client/index.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../failure.js';
-import { entryJson, readSource, writeOut } from '../io.js';
+import { readSource, writeOut } from '../io.js';
+import { entryJson, jsonLine } from '../json-output.js';
 
 export const txnCommand: Command = {
   name: 'txn',
@@ -26,7 +27,7 @@ Exit code 4 when a check fails (nothing was applied).`,
     const result = await context.client.txn(body as TxnRequest, { signal: context.signal });
     const results = result.results.map(resultJson);
     if (context.output === 'json') {
-      await writeOut(context.stdout, `${JSON.stringify({ committed: true, revision: result.revision, results })}\n`);
+      await writeOut(context.stdout, `${jsonLine({ committed: true, revision: result.revision, results })}\n`);
       return EXIT.ok;
     }
     const lines = [`committed at revision ${result.revision}`, ...result.results.map(resultLine)];
@@ -55,6 +56,6 @@ function resultLine(result: TxnOpResult): string {
     case 'add':
       return `add ${result.key}: ${result.value}`;
     case 'get':
-      return `get ${result.key}: ${result.entry === null ? 'not found' : JSON.stringify(entryJson(result.entry).value)}`;
+      return `get ${result.key}: ${result.entry === null ? 'not found' : jsonLine(entryJson(result.entry).value)}`;
   }
 }
