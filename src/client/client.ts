@@ -176,10 +176,10 @@ export class KvsClient {
    * throw TxnConflictError (with `failedChecks`); nothing applied. Never retried.
    */
   async txn(request: TxnRequest, options: { signal?: AbortSignal } = {}): Promise<TxnResult> {
-    const ops = request.ops?.map((op) =>
-      op.op === 'put' && op.value instanceof Uint8Array ? { ...op, value: bytesToBase64(op.value), encoding: 'base64' as const } : op,
-    );
-    const body = JSON.stringify({ ...request, ...(ops === undefined ? {} : { ops }) });
+    // Bytes go as base64. Anything else goes as given, well-formed or not (a body read from a file, or from
+    // JavaScript without types): the server judges it, and a malformed one is its 400, InvalidRequestError.
+    const ops: unknown = Array.isArray(request.ops) ? request.ops.map(withBytesAsBase64) : request.ops;
+    const body = JSON.stringify({ ...request, ops });
     const response = await this.transport.send({
       method: 'POST',
       path: '/v1/txn',
@@ -284,6 +284,13 @@ export class KvsClient {
       body: response.body!,
     };
   }
+}
+
+/** A txn put whose value is bytes, as the API takes it: base64 (API.md §5); any other op (or non-op) as it is. */
+function withBytesAsBase64(op: unknown): unknown {
+  const put = op as { op?: unknown; value?: unknown } | null;
+  if (typeof put !== 'object' || put === null || put.op !== 'put' || !(put.value instanceof Uint8Array)) return op;
+  return { ...put, value: bytesToBase64(put.value), encoding: 'base64' };
 }
 
 /** `/v1/kv/{key}` with each segment percent-encoded and `/` kept (API.md §2: the path is decoded once). */

@@ -77,6 +77,11 @@ const FAILURES: Array<[string, FailureCase]> = [
   // Not sent as other/x, which a URL parser would make of it.
   ['a key with a ".." segment', { args: ['put', 'app/../other/x', 'overwritten?'], verb: 'put', status: 1, pattern: /^kvs put: the key "app\/\.\.\/other\/x" has .*"\.\." as a "\/"-separated segment.*\(400 invalid_key\)$/ }],
   ['an unreadable @FILE', { args: ['put', 'k', `@${join(files, 'missing')}`], verb: 'put', status: 1, pattern: /cannot be read \(ENOENT\)$/ }],
+  // A malformed txn body is sent as it is: the server's 400 says what is wrong, not a JavaScript error.
+  ['a txn body whose ops is not an array', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: "ops" must be an array \(400 invalid_request\)$/, options: { input: '{"ops":{}}' } }],
+  ['a txn body with a null op', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: ops\[0\] must be a JSON object \(400 invalid_request\)$/, options: { input: '{"ops":[null]}' } }],
+  ['a txn body with a number for an op', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: ops\[1\] must be a JSON object \(400 invalid_request\)$/, options: { input: '{"ops":[{"op":"get","key":"a"},7]}' } }],
+  ['a txn body whose checks is not an array', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: "checks" must be an array \(400 invalid_request\)$/, options: { input: '{"checks":"all","ops":[]}' } }],
   ['an unreadable --token-file', { args: ['get', 'k', '--token-file', join(files, 'missing')], verb: 'get', status: 1, pattern: /--token-file .* cannot be read \(ENOENT\)$/ }],
   // 2: the command line is wrong.
   ['an unknown verb', { args: ['frob', 'k'], verb: null, status: 2, pattern: /^kvs: unknown command "frob"/, server: 'none' }],

@@ -11,7 +11,9 @@ export const txnCommand: Command = {
   summary: 'run a transaction: the /v1/txn body from FILE or standard input',
   details: `The body is {"checks": [...], "ops": [...]} as POST /v1/txn takes it (docs/API.md §5).
 Prints the revision and one line per op result (-o json: the whole result).
-Exit code 4 when a check fails (nothing was applied).`,
+Exit code 4 when a check fails (nothing was applied). A body that is not a JSON
+object is exit 2; any other is sent as it is, and the server's 400 says what is
+wrong with it (exit 1).`,
   options: {},
   async run(context, positionals) {
     const [source, ...extra] = positionals;
