@@ -4,6 +4,7 @@ import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../failure.js';
 import { integerArgument, writeOut } from '../io.js';
 import { envelopeOf, jsonLine, RawJson } from '../json-output.js';
+import { lineText } from '../text-line.js';
 
 const encoder = new TextEncoder();
 
@@ -12,11 +13,14 @@ export const lsCommand: Command = {
   synopsis: '[PREFIX]',
   summary: 'list keys, one per line (every page)',
   details: `  --values          also print each value: KEY<TAB>VALUE (JSON as JSON, binary as
-                    base64, text with a newline or tab as a JSON string)
+                    base64, text as it is)
   --delimiter D     roll keys up after PREFIX to the first D (e.g. /): folders
                     are printed as PREFIX...D
   --reverse         descending order
   --limit N         print at most N keys
+A key, folder or text value that holds a control character (newline, tab,
+ESC...) or starts with " is printed as a JSON string ("a\\nb"), so that each
+line is one key.
 -o json prints one JSON object per line: the key's metadata (and value), or
 {"prefix": P} for a rolled-up folder. A JSON value comes as the server's listing
 embeds it, parsed and serialised again there (a number beyond 2^53 rounded, 1.0
@@ -56,7 +60,7 @@ as 1); kvs get -o json shows a value's stored text.`,
 };
 
 function prefixLine(prefix: string, output: string): string {
-  return output === 'json' ? JSON.stringify({ prefix }) : prefix;
+  return output === 'json' ? JSON.stringify({ prefix }) : lineText(prefix);
 }
 
 function itemLine(item: ListItem, output: string, withValues: boolean): string {
@@ -65,12 +69,12 @@ function itemLine(item: ListItem, output: string, withValues: boolean): string {
     const { text: _text, json: _json, value: _bytes, expiresAt, ...meta } = item;
     return jsonLine({ ...meta, ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }), ...(value ?? {}) });
   }
-  if (value === undefined) return item.key;
-  // One line per key: JSON as JSON, text as it is unless a newline or tab in it would break the line (then quoted).
-  if (value.value instanceof RawJson) return `${item.key}\t${value.value.text}`;
+  // One line per key: JSON as JSON, base64 as it is, a key or text quoted when it could break the line.
+  const key = lineText(item.key);
+  if (value === undefined) return key;
+  if (value.value instanceof RawJson) return `${key}\t${value.value.text}`;
   const text = String(value.value);
-  const shown = value.encoding === 'utf8' && /[\n\r\t]/.test(text) ? JSON.stringify(text) : text;
-  return `${item.key}\t${shown}`;
+  return `${key}\t${value.encoding === 'utf8' ? lineText(text) : text}`;
 }
 
 /** A page's keys and folders merged in the order the store keeps them (UTF-8 bytes). */

@@ -4,6 +4,7 @@ import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../failure.js';
 import { readSource, writeOut } from '../io.js';
 import { entryJson, jsonLine } from '../json-output.js';
+import { lineText } from '../text-line.js';
 
 export const txnCommand: Command = {
   name: 'txn',
@@ -49,15 +50,17 @@ function resultJson(result: TxnOpResult): Record<string, unknown> {
   }
 }
 
+/** One line per op: its key quoted as ls quotes keys (text-line.ts) when it could break the line. */
 function resultLine(result: TxnOpResult): string {
+  const key = lineText(result.key);
   switch (result.op) {
     case 'put':
-      return `put ${result.key}: revision ${result.revision}${result.created ? ' (created)' : ''}`;
+      return `put ${key}: revision ${result.revision}${result.created ? ' (created)' : ''}`;
     case 'delete':
-      return `delete ${result.key}: ${result.deleted ? 'deleted' : 'not found'}`;
+      return `delete ${key}: ${result.deleted ? 'deleted' : 'not found'}`;
     case 'add':
-      return `add ${result.key}: ${result.value}`;
+      return `add ${key}: ${result.value}`;
     case 'get':
-      return `get ${result.key}: ${result.entry === null ? 'not found' : jsonLine(entryJson(result.entry).value)}`;
+      return `get ${key}: ${result.entry === null ? 'not found' : jsonLine(entryJson(result.entry).value)}`;
   }
 }
