@@ -259,9 +259,13 @@ describe('help and version', () => {
     assert.equal(await kvsOk(['--help']), help);
   });
 
-  it('kvs version and kvs --version print the version', async () => {
+  it('kvs version and kvs --version print the version; kvs version --help (-h, kvs help version) its usage', async () => {
     assert.equal(await kvsOk(['version']), `${VERSION}\n`);
     assert.equal(await kvsOk(['--version']), `${VERSION}\n`);
+    const usage = await kvsOk(['version', '--help']);
+    assert.match(usage, /^Usage: kvs version\n/);
+    assert.equal(await kvsOk(['version', '-h']), usage);
+    assert.equal(await kvsOk(['help', 'version']), usage);
   });
 
   it('kvs help VERB works with global flags before it', async () => {
