@@ -67,6 +67,22 @@ describe('kvs ls', () => {
     assert.deepEqual(keysOf(await ls(['flat/', '--limit', '99999'])), expected);
   });
 
+  it('--start KEY (inclusive) and --end KEY (exclusive) bound the listing, with PREFIX as an intersection', async () => {
+    const sorted = [...FLAT].sort(byBytes);
+    const within = (start: string, end: string | null) => sorted.filter((key) => byBytes(key, start) >= 0 && (end === null || byBytes(key, end) < 0));
+    const range = within('flat/10', 'flat/12');
+    assert.ok(range.length > 100, `a range across pages' worth of keys (${range.length})`);
+    assert.deepEqual(keysOf(await ls(['--start', 'flat/10', '--end', 'flat/12'])), range);
+    assert.deepEqual(keysOf(await ls(['flat/', '--start', 'flat/10', '--end', 'flat/12', '--reverse'])), [...range].reverse());
+    assert.deepEqual(keysOf(await ls(['flat/2', '--start', 'flat/10'])), sorted.filter((key) => key.startsWith('flat/2')));
+    assert.deepEqual(keysOf(await ls(['--start', 'flat/99', '--end', 'flat/990', '--limit', '3'])), within('flat/99', 'flat/990').slice(0, 3));
+    // Only --start: to the end of the store (tree/ and the other keys after flat/ included).
+    const fromStart = keysOf(await ls(['--start', 'flat/249']));
+    assert.deepEqual(fromStart.filter((key) => key.startsWith('flat/')), within('flat/249', null));
+    assert.ok(fromStart.includes('tree/f0000x'));
+    assert.deepEqual(keysOf(await ls(['--start', 'flat/5', '--end', 'flat/5'])), [], 'an empty range');
+  });
+
   it('with no PREFIX, lists every key', async () => {
     const all = keysOf(await ls([]));
     assert.equal(all.length, FLAT.length + TREE.length + 3);

@@ -16,6 +16,8 @@ export const lsCommand: Command = {
                     base64, text as it is)
   --delimiter D     roll keys up after PREFIX to the first D (e.g. /): folders
                     are printed as PREFIX...D
+  --start KEY       from KEY on (inclusive)
+  --end KEY         up to KEY (exclusive); with PREFIX, the keys in both
   --reverse         descending order
   --limit N         print at most N keys
 A key, folder or text value that holds a control character (newline, tab,
@@ -28,6 +30,8 @@ as 1); kvs get -o json shows a value's stored text.`,
   options: {
     values: { type: 'boolean' },
     delimiter: { type: 'string', short: 'd' },
+    start: { type: 'string' },
+    end: { type: 'string' },
     reverse: { type: 'boolean', short: 'r' },
     limit: { type: 'string' },
   },
@@ -39,8 +43,12 @@ as 1); kvs get -o json shows a value's stored text.`,
     const delimiter = values.delimiter as string | undefined;
     if (delimiter === '') throw new UsageError('--delimiter must not be empty');
     const reverse = values.reverse === true;
+    const start = values.start as string | undefined;
+    const end = values.end as string | undefined;
     const query = context.client.list({
       ...(prefix === undefined ? {} : { prefix }),
+      ...(start === undefined ? {} : { start }),
+      ...(end === undefined ? {} : { end }),
       values: withValues,
       reverse,
       ...(delimiter === undefined ? {} : { delimiter }),
