@@ -4,8 +4,8 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { ERROR_CATALOGUE } from '../../src/core/errors.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { TokenRegistry } from '../../src/auth/tokens.js';
-import { request } from '../helpers/http.js';
-import { startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { expectProblem, postJson, request } from '../helpers/http.js';
+import { leftoversCleanedAfter, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
 
 /**
  * /v1/openapi.json (API.md §7) against the running server: a valid OpenAPI
@@ -15,6 +15,8 @@ import { startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server
  */
 
 type Document = Record<string, any>;
+
+const processes = leftoversCleanedAfter('kvs-openapi-');
 
 const METHODS = ['get', 'put', 'post', 'delete', 'head', 'patch', 'options', 'trace'];
 
@@ -247,6 +249,29 @@ describe('/v1/openapi.json follows the configuration', () => {
     }
   });
 
+  it('`kvs serve` publishes the limits its environment configured (ETCD_MAX_TXN_OPS=8 on etcd: 7 ops)', async () => {
+    const server = await processes.spawn({ DATA_DIRECTORY: processes.directory(), KV_MAX_KEY_BYTES: '64', KV_MAX_VALUE_BYTES: '1000', KV_MAX_REQUEST_BYTES: '4096', ETCD_MAX_TXN_OPS: '8' });
+    try {
+      const document = (await request(`${server.url}/v1/openapi.json`)).body;
+      const limits = (await request(`${server.url}/v1/limits`)).body;
+      // On LMDB no setting bounds a txn below the default; on etcd, one op less than etcd takes.
+      const maxTxnOps = TEST_ENGINE === 'etcd' ? 7 : DEFAULT_LIMITS.maxTxnOps;
+      assert.deepEqual([limits.maxKeyBytes, limits.maxValueBytes, limits.maxRequestBytes, limits.maxTxnOps], [64, 1000, 4096, maxTxnOps]);
+      assert.equal(document.components.schemas.TxnRequest.properties.ops.maxItems, maxTxnOps);
+      assert.equal(document.components.schemas.Limits.properties.maxTxnOps.const, maxTxnOps);
+      assert.match(document.info.description, new RegExp(`\\| ${maxTxnOps} each \\|`));
+      assert.match(document.paths['/v1/txn'].post.description, new RegExp(`At most ${maxTxnOps} checks and ${maxTxnOps} ops`));
+      const key = document.paths['/v1/kv/{key}'].get.parameters.find((parameter: Document) => parameter.name === 'key');
+      assert.equal(key['x-max-bytes'], 64);
+      assert.equal(document.paths['/v1/kv/{key}'].put.requestBody['x-max-bytes'], 1000);
+      assert.equal(document.paths['/v1/txn'].post.requestBody['x-max-bytes'], 4096);
+      assert.equal(document.paths['/v1/txn'].post.responses[413].content['application/problem+json'].example.limit, 4096);
+    } finally {
+      server.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
   it('needs a valid token when tokens are configured', async () => {
     const server = await startTestServer({ access: { tokens: TokenRegistry.load({ adminToken: 'openapi-admin-secret' }), protectedMode: true, rateLimit: null } });
     try {
@@ -259,5 +284,46 @@ describe('/v1/openapi.json follows the configuration', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('route schemas are documentation only', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server?.close());
+
+  it('a request the declared schemas refuse is answered by kvs\'s own validation, not Fastify\'s', async () => {
+    // Each breaks its route's schema (type, minimum, enum, required, pattern); ajv would answer FST_ERR_VALIDATION with "querystring/..." details.
+    const refused: Array<[string, RequestInit, string, RegExp]> = [
+      ['/v1/kv?limit=0', {}, 'invalid_request', /"limit"/],
+      ['/v1/kv?limit=ten', {}, 'invalid_request', /"limit"/],
+      ['/v1/kv?reverse=maybe', {}, 'invalid_request', /"reverse"/],
+      ['/v1/kv/k?op=add&by=1.5', { method: 'POST' }, 'invalid_request', /"by"/],
+      ['/v1/kv/k?op=subtract', { method: 'POST' }, 'invalid_request', /op=add/],
+      ['/v1/kv/k?ttl=-1', { method: 'PUT', body: 'x' }, 'invalid_request', /ttl/],
+      ['/v1/kv', { method: 'DELETE' }, 'invalid_request', /non-empty "prefix"/],
+      ['/v1/watch?key=k', { headers: { 'last-event-id': 'x' } }, 'invalid_request', /Last-Event-ID/],
+      ['/v1/admin/import?format=csv', { method: 'POST', body: '' }, 'invalid_request', /"format"/],
+    ];
+    for (const [path, init, code, detail] of refused) {
+      const problem = expectProblem(await request(`${server.url}${path}`, init), 400, code);
+      assert.match(problem.detail, detail, path);
+      assert.doesNotMatch(problem.detail, /querystring\/|headers\/|body\//, path);
+    }
+    // A txn the TxnRequest schema refuses (an unknown member): kvs names the member.
+    const txn = expectProblem(await postJson(`${server.url}/v1/txn`, { ops: [], extra: 1 }), 400, 'invalid_request');
+    assert.match(txn.detail, /extra/);
+  });
+
+  it('sends what the handler gives, not what the response schema has room for, and adds no defaults', async () => {
+    await request(`${server.url}/v1/kv/doc-only`, { method: 'PUT', body: 'v' });
+    // `values` defaults to false in the schema: no default is filled in, and items carry no value.
+    const page = (await request(`${server.url}/v1/kv?prefix=doc-only`)).body;
+    assert.deepEqual(Object.keys(page), ['items', 'cursor', 'revision']);
+    assert.equal(page.items[0].value, undefined);
+    const status = (await request(`${server.url}/v1/status`)).body;
+    assert.deepEqual(Object.keys(status).sort(), ['compactRevision', 'engine', 'keys', 'revision', 'uptimeSeconds', 'version']);
   });
 });
