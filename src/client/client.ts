@@ -14,6 +14,7 @@ import type {
   ListPage,
   PutOptions,
   ServerLimits,
+  TokenInfo,
   StoreStatus,
   TxnOpResult,
   TxnRequest,
@@ -230,6 +231,11 @@ export class KvsClient {
   /** The server's limits (key and value sizes, txn ops, TTL, history). */
   async limits(options: { signal?: AbortSignal } = {}): Promise<ServerLimits> {
     return (await (await this.transport.send({ method: 'GET', path: '/v1/limits', retry: 'read', signal: options.signal })).json()) as ServerLimits;
+  }
+
+  /** The client's token: its name, whether it is admin, and its grants (`GET /v1/auth/me`). */
+  async me(options: { signal?: AbortSignal } = {}): Promise<TokenInfo> {
+    return (await (await this.transport.send({ method: 'GET', path: '/v1/auth/me', retry: 'read', signal: options.signal })).json()) as TokenInfo;
   }
 
   /** True when the server answers `/readyz` with 200. */

@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
-import { STORE_FILE_NAME } from '../../src/main.js';
+import { servedEngine, STORE_FILE_NAME } from '../../src/main.js';
 import { httpsFetch } from './https.js';
 import { EtcdCluster, sharedEtcdCluster } from './etcd-cluster.js';
 
@@ -101,7 +101,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   }
   await engine.open();
   const server = await buildServer({
-    engine,
+    ...servedEngine(engine),
     limits,
     logger: pino({ level: 'silent' }),
     version: 'test',
@@ -146,7 +146,7 @@ export const CLI_PATH = new URL('../../src/cli/index.js', import.meta.url).pathn
  * tests that need a real process: restart, kill -9, signals. Resolves once it
  * answers /readyz.
  */
-export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer } = {}): Promise<ServerProcess> {
+export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer; readyWithinMs?: number } = {}): Promise<ServerProcess> {
   const port = await freePort();
   const command = options.command ?? [process.execPath, CLI_PATH, 'serve'];
   if (TEST_ENGINE === 'etcd' && env['KV_ENGINE'] === undefined) {
@@ -173,7 +173,8 @@ export async function spawnServer(env: Record<string, string>, options: { comman
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const url = `${options.httpsCa === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   const readyStatus = async () => (options.httpsCa === undefined ? (await fetch(`${url}/readyz`)).status : (await httpsFetch(`${url}/readyz`, options.httpsCa)).status);
-  const deadline = Date.now() + 15_000;
+  const readyWithinMs = options.readyWithinMs ?? 15_000;
+  const deadline = Date.now() + readyWithinMs;
   let running = true;
   void exited.then(() => (running = false));
   while (Date.now() < deadline) {
@@ -186,7 +187,7 @@ export async function spawnServer(env: Record<string, string>, options: { comman
     await sleep(25);
   }
   kill('SIGKILL');
-  throw new Error(`kvs did not become ready within 15 s:\n${output}`);
+  throw new Error(`kvs did not become ready within ${readyWithinMs / 1000} s:\n${output}`);
 }
 
 /**

@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertFailure, kvs, kvsOk, ndjson } from '../helpers/cli.js';
 import { postJson, putValue, request } from '../helpers/http.js';
-import { leftoversCleanedAfter, onlyOnLmdb, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { leftoversCleanedAfter, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { differencesOf } from '../engine/differences.js';
+
+/** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
+const ENGINE = differencesOf(TEST_ENGINE);
+const NO_BACKUP = ENGINE.capabilities.snapshotBackup ? false : 'the engine has no local store to back up (its own test below)';
 
 /**
  * Data in and out through the real `kvs` CLI: export and import between two
@@ -110,7 +115,7 @@ describe('kvs export and kvs import', () => {
 });
 
 describe('kvs backup', () => {
-  it('saves a snapshot that kvs restore turns into a data directory holding the same keys', { skip: onlyOnLmdb('the etcd engine has no local store to back up (its own test below)') }, async () => {
+  it('saves a snapshot that kvs restore turns into a data directory holding the same keys', { skip: NO_BACKUP }, async () => {
     const directory = leftovers.directory();
     const result = await kvs(['backup', directory], { url: source.url });
     assert.equal(result.status, 0, result.stderr);
@@ -139,7 +144,7 @@ describe('kvs backup', () => {
     assertFailure(await kvs(['backup'], { url: source.url }), 'backup', 2, /^kvs backup: give one DEST file \(or directory\) \(kvs backup --help\)$/);
   });
 
-  it('exits 1 when DEST cannot be written', { skip: onlyOnLmdb('the etcd engine has no local store to back up (its own test below)') }, async () => {
+  it('exits 1 when DEST cannot be written', { skip: NO_BACKUP }, async () => {
     assertFailure(await kvs(['backup', join(files, 'no', 'such', 'directory', 'file.mdb')], { url: source.url }), 'backup', 1, /cannot write beside .*file\.mdb \(ENOENT\)$/);
   });
 
@@ -161,7 +166,7 @@ describe('kvs backup', () => {
     }
   });
 
-  it('on the etcd engine, exits 1 with one line naming etcdctl', { skip: TEST_ENGINE === 'etcd' ? false : 'etcd engine only: the embedded engine can back up' }, async () => {
+  it('on the etcd engine, exits 1 with one line naming etcdctl', { skip: ENGINE.capabilities.snapshotBackup ? 'the engine can back up: the tests above' : false }, async () => {
     assertFailure(await kvs(['backup', join(files, 'etcd.mdb')], { url: source.url }), 'backup', 1, /etcdctl snapshot save/);
   });
 });

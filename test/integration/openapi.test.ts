@@ -6,6 +6,10 @@ import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { TokenRegistry } from '../../src/auth/tokens.js';
 import { expectProblem, postJson, request } from '../helpers/http.js';
 import { leftoversCleanedAfter, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { differencesOf, expectedMaxTxnOps } from '../engine/differences.js';
+
+/** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
+const ENGINE = differencesOf(TEST_ENGINE);
 
 /**
  * /v1/openapi.json (API.md §7) against the running server: a valid OpenAPI
@@ -180,7 +184,7 @@ describe('/v1/openapi.json describes the server', () => {
     assert.equal(txn.checks.maxItems, limits.maxTxnOps);
     assert.equal(txn.ops.maxItems, limits.maxTxnOps);
     // On etcd, one op less than etcd takes (API-NOTES): the hard-coded 128 of old would promise a txn etcd refuses.
-    assert.equal(limits.maxTxnOps, TEST_ENGINE === 'etcd' ? 127 : DEFAULT_LIMITS.maxTxnOps);
+    assert.equal(limits.maxTxnOps, expectedMaxTxnOps(ENGINE, DEFAULT_LIMITS.maxTxnOps));
     const listLimit = document.paths['/v1/kv'].get.parameters.find((parameter: Document) => parameter.name === 'limit').schema;
     assert.equal(listLimit.maximum, limits.maxListLimit);
     assert.equal(listLimit.default, DEFAULT_LIMITS.defaultListLimit);
@@ -241,7 +245,7 @@ describe('/v1/openapi.json follows the configuration', () => {
     try {
       const document = await openApiOf(server);
       const limits = (await request(`${server.url}/v1/limits`)).body;
-      assert.equal(limits.maxTxnOps, TEST_ENGINE === 'etcd' ? 127 : 500);
+      assert.equal(limits.maxTxnOps, expectedMaxTxnOps(ENGINE, 500));
       assert.equal(document.components.schemas.TxnRequest.properties.ops.maxItems, limits.maxTxnOps);
       assert.match(document.info.description, new RegExp(`\\| ${limits.maxTxnOps} each \\|`));
     } finally {
@@ -254,8 +258,8 @@ describe('/v1/openapi.json follows the configuration', () => {
     try {
       const document = (await request(`${server.url}/v1/openapi.json`)).body;
       const limits = (await request(`${server.url}/v1/limits`)).body;
-      // On LMDB no setting bounds a txn below the default; on etcd, one op less than etcd takes.
-      const maxTxnOps = TEST_ENGINE === 'etcd' ? 7 : DEFAULT_LIMITS.maxTxnOps;
+      // On LMDB no setting bounds a txn below the default; on etcd, one op less than etcd takes (test/engine/differences.ts).
+      const maxTxnOps = ENGINE.maxTxnOps === null ? DEFAULT_LIMITS.maxTxnOps : 8 - 1;
       assert.deepEqual([limits.maxKeyBytes, limits.maxValueBytes, limits.maxRequestBytes, limits.maxTxnOps], [64, 1000, 4096, maxTxnOps]);
       assert.equal(document.components.schemas.TxnRequest.properties.ops.maxItems, maxTxnOps);
       assert.equal(document.components.schemas.Limits.properties.maxTxnOps.const, maxTxnOps);

@@ -1,3 +1,4 @@
+import { ACTIONS } from '../../auth/tokens.js';
 import { ERROR_CATALOGUE } from '../../core/errors.js';
 import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
 import { CONSOLE_CONTENT_SECURITY_POLICY } from '../routes/console.js';
@@ -91,6 +92,7 @@ const HEADERS: Record<string, Schema> = {
   'Content-Length': { description: 'The size of the body in bytes.', schema: integer },
   'Retry-After': { description: 'Seconds to wait before retrying (at least 1).', schema: { type: 'integer', minimum: 1 } },
   'WWW-Authenticate': { description: '`Bearer`.', schema: string },
+  Location: { description: '`../docs`, relative (so that it holds behind a proxy\'s path prefix too), with the request\'s query.', schema: string },
   Allow: { description: 'The methods the path serves, comma-separated.', schema: string },
   'Repr-Digest': { description: 'The SHA-256 of the body (RFC 9530): `sha-256=:<base64>:`.', schema: string },
   'Content-Disposition': { description: '`attachment; filename="kvs-backup-<revision>.mdb"`.', schema: string },
@@ -98,6 +100,10 @@ const HEADERS: Record<string, Schema> = {
   AssetCacheControl: { description: '`no-cache`: reuse only after revalidating, so that an upgrade of kvs is seen at once; the revalidation is a 304 without a body.', schema: string },
   'Content-Security-Policy': { description: `\`${DOCS_CONTENT_SECURITY_POLICY}\``, schema: string },
   ConsoleContentSecurityPolicy: { description: `\`${CONSOLE_CONTENT_SECURITY_POLICY}\` (the hash is the import map's, the page's only inline script).`, schema: string },
+  ValueContentSecurityPolicy: {
+    description: '`sandbox`: a stored value opened in a browser (say, `text/html`) is a document of its own unique origin, without script, never one of this server\'s pages.',
+    schema: string,
+  },
   'X-Content-Type-Options': { description: '`nosniff`.', schema: string },
   'Referrer-Policy': { description: '`no-referrer`.', schema: string },
   Vary: { description: '`Accept-Encoding`.', schema: string },
@@ -216,6 +222,24 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       required: ['revision', 'compactRevision', 'keys', 'engine', 'version', 'uptimeSeconds'],
       properties: { revision, compactRevision: revision, keys: integer, engine: string, version: string, uptimeSeconds: integer },
+    },
+    Me: {
+      type: 'object',
+      required: ['name', 'admin', 'grants'],
+      properties: {
+        name: { type: 'string', description: 'The token\'s name (`admin` for KV_ADMIN_TOKEN).' },
+        admin: { type: 'boolean', description: 'An admin token may do everything.' },
+        grants: {
+          type: 'array',
+          description: 'Its grants, as the tokens file gives them: keys starting with `prefix` (`""`: every key), for `actions`.',
+          items: {
+            type: 'object',
+            required: ['prefix', 'actions'],
+            properties: { prefix: { type: 'string' }, actions: { type: 'array', items: { type: 'string', enum: [...ACTIONS] } } },
+          },
+        },
+      },
+      example: { name: 'app', admin: false, grants: [{ prefix: 'app/', actions: ['read', 'write', 'watch'] }] },
     },
     Limits: {
       type: 'object',

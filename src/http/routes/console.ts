@@ -43,8 +43,8 @@ export const CONSOLE_CONTENT_SECURITY_POLICY = [
   "trusted-types 'none'",
 ].join('; ');
 
-/** Headers of every console response. */
-const SECURITY_HEADERS = {
+/** Headers of every console response, errors included (build-server.ts gives them to the error handlers). */
+export const CONSOLE_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': CONSOLE_CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -157,7 +157,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: HttpDeps): Promi
 
   app.get('/', { schema: operation(CONSOLE_PAGE_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => {
     if (page === null) throw new KvError('not_found', `this kvs was built without its web console (no ${CONSOLE_ENTRY} in ${SOURCE_ROOT}): run npm run build`);
-    return sendStaticAsset(request, reply, page, SECURITY_HEADERS);
+    return sendStaticAsset(request, reply, page, CONSOLE_SECURITY_HEADERS);
   });
 
   app.get('/console/:dir/:file', { schema: operation(CONSOLE_ASSET_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => {
@@ -165,7 +165,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: HttpDeps): Promi
     const name = `${dir}/${file}`;
     const asset = assets.get(name);
     if (asset === undefined) throw new KvError('not_found', `the console has no file ${JSON.stringify(name.slice(0, 100))}`);
-    return sendStaticAsset(request, reply, asset, SECURITY_HEADERS);
+    return sendStaticAsset(request, reply, asset, CONSOLE_SECURITY_HEADERS);
   });
 }
 

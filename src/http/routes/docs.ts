@@ -31,8 +31,8 @@ export const DOCS_CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Headers of every /docs response. */
-const SECURITY_HEADERS = {
+/** Headers of every /docs response, errors included (build-server.ts gives them to the error handlers). */
+export const DOCS_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': DOCS_CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
@@ -74,13 +74,20 @@ function loadAssets(): { page: StaticAsset; assets: Map<string, StaticAsset> } {
 export async function docsRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { page, assets } = loadAssets();
 
-  app.get('/docs', { schema: operation(DOCS_PAGE_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => sendStaticAsset(request, reply, page, SECURITY_HEADERS));
+  app.get('/docs', { schema: operation(DOCS_PAGE_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => sendStaticAsset(request, reply, page, DOCS_SECURITY_HEADERS));
+
+  // The page's files are relative to /docs (so that it works under a proxy's path prefix too): at /docs/ they would
+  // not be found. A redirect to the page, relative for the same reason, with the query kept.
+  app.get('/docs/', { schema: operation(DOCS_SLASH_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => {
+    const query = request.url.indexOf('?');
+    return reply.redirect(`../docs${query === -1 ? '' : request.url.slice(query)}`, 308);
+  });
 
   app.get('/docs/assets/:file', { schema: operation(DOCS_ASSET_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => {
     const name = (request.params as { file: string }).file;
     const asset = assets.get(name);
     if (asset === undefined) throw new KvError('not_found', `the reference page has no file ${JSON.stringify(name.slice(0, 100))}`);
-    return sendStaticAsset(request, reply, asset, SECURITY_HEADERS);
+    return sendStaticAsset(request, reply, asset, DOCS_SECURITY_HEADERS);
   });
 }
 
@@ -95,6 +102,15 @@ const DOCS_PAGE_OPERATION: OperationSpec = {
     200: { description: 'The page.', headers: { ...ASSET_HEADERS, ...headers('Content-Security-Policy', 'X-Content-Type-Options', 'Referrer-Policy') }, content: { 'text/html': { schema: { type: 'string' } } } },
     304: { description: 'The client\'s copy is current.', headers: ASSET_HEADERS },
   },
+};
+
+const DOCS_SLASH_OPERATION: OperationSpec = {
+  operationId: 'docsSlash',
+  tag: 'Reference',
+  summary: 'The reference page\'s address with a trailing slash: a redirect to `/docs`',
+  description: 'The page\'s files are relative to `/docs`; this path only sends the browser there, query kept.',
+  access: 'public',
+  responses: { 308: { description: 'To the page.', headers: headers('Location') } },
 };
 
 const DOCS_ASSET_OPERATION: OperationSpec = {

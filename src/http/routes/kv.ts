@@ -12,7 +12,7 @@ import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { writeResultJson } from '../presenters.js';
 import { queryInteger, queryString, queryTtlMs, type Query } from '../query.js';
 import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
-import { described, fields, headers, json, keyGrant, keyString, keyText, operation, ref, type Schema } from '../openapi/operation.js';
+import { described, fields, headerRef, headers, json, keyGrant, keyString, keyText, operation, ref, type Schema } from '../openapi/operation.js';
 
 /** Single keys: `/v1/kv/{key}` (API.md §3). */
 export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -150,7 +150,10 @@ function kvSchemas(limits: Limits) {
   };
   const preconditionFailed = { precondition_failed: '`If-Match` or `If-None-Match` failed; `currentRevision` is the key\'s revision (`null`: absent).' };
   const badConditional = 'Or a malformed `If-Match` / `If-None-Match`.';
-  const readHeaders = headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'Cache-Control');
+  const readHeaders = {
+    ...headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'Cache-Control', 'X-Content-Type-Options'),
+    'Content-Security-Policy': headerRef('ValueContentSecurityPolicy'),
+  };
   // Any bytes with any content type (`*/*`); the other types are there for "Try it out" (text and JSON get a text box).
   const anyBytes: Schema = { type: 'string', format: 'binary' };
   const valueContent = { 'text/plain': { schema: { type: 'string' } }, 'application/json': { schema: {} }, 'application/octet-stream': { schema: anyBytes }, '*/*': { schema: anyBytes } };

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ADMIN, ANY_TOKEN, PUBLIC } from '../../auth/access.js';
+import { ACTIONS } from '../../auth/tokens.js';
 import type { HttpDeps } from '../deps.js';
 import { json, operation, ref, type OperationSpec } from '../openapi/operation.js';
 
@@ -41,6 +42,12 @@ export async function serviceRoutes(app: FastifyInstance, deps: HttpDeps): Promi
     historyRetention: limits.historyRetention,
   };
   app.get('/v1/limits', { schema: schema(LIMITS), config: { access: ANY_TOKEN } }, async () => publishedLimits);
+
+  // Who the token is and what it may do: what a client (the web console) shows and offers.
+  app.get('/v1/auth/me', { schema: schema(ME), config: { access: ANY_TOKEN } }, async (request) => {
+    const { name, admin, grants } = request.principal;
+    return { name, admin, grants: grants.map((grant) => ({ prefix: grant.prefix, actions: ACTIONS.filter((action) => grant.actions.has(action)) })) };
+  });
 
   // Generated from every route's schema (plugins/openapi.ts), with the limits in force (on etcd: what one etcd
   // request takes), so the document never promises what this server refuses. At the first request for it, not at
@@ -90,6 +97,16 @@ const STATUS: OperationSpec = {
 };
 
 const LIMITS: OperationSpec = { operationId: 'limits', tag: 'Service', summary: 'The limits in force', access: 'token', responses: { 200: json(ref('Limits'), 'Limits.') } };
+
+const ME: OperationSpec = {
+  operationId: 'me',
+  tag: 'Service',
+  summary: 'The token of the request: its name, whether it is admin, and its grants',
+  description:
+    'For a client to show what it may do (the web console roots its tree at the grants a token may read). An admin token may do everything, whatever its `grants`. Without tokens configured (protected mode), a client on this machine is `{"name": "local", "admin": true, "grants": []}`.',
+  access: 'token',
+  responses: { 200: json(ref('Me'), 'The token.') },
+};
 
 const OPENAPI: OperationSpec = {
   operationId: 'openapi',
