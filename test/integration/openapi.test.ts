@@ -160,7 +160,8 @@ describe('/v1/openapi.json describes the server', () => {
 
   it('describes the response headers where they are sent', () => {
     const headersOf = (path: string, method: string, status: number) => Object.keys(document.paths[path][method].responses[status].headers ?? {}).sort();
-    for (const name of ['ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At']) {
+    // X-Content-Type-Options and Content-Security-Policy: a value is never a page of the server's origin.
+    for (const name of ['ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'X-Content-Type-Options', 'Content-Security-Policy']) {
       assert.ok(headersOf('/v1/kv/{key}', 'get', 200).includes(name), `GET 200 sends ${name}`);
       assert.ok(headersOf('/v1/kv/{key}', 'head', 200).includes(name), `HEAD 200 sends ${name}`);
     }
@@ -169,6 +170,9 @@ describe('/v1/openapi.json describes the server', () => {
     assert.ok(headersOf('/v1/watch', 'get', 200).includes('KV-Revision'));
     assert.ok(headersOf('/v1/admin/backup', 'get', 200).includes('KV-Revision'));
     assert.ok(headersOf('/docs', 'get', 200).includes('Content-Security-Policy'));
+    assert.equal(document.paths['/v1/kv/{key}'].get.responses[200].headers['Content-Security-Policy'].$ref, '#/components/headers/ValueContentSecurityPolicy');
+    assert.deepEqual(headersOf('/docs/', 'get', 308), ['Location']);
+    assert.equal(document.paths['/v1/auth/me'].get.responses[200].content['application/json'].schema.$ref, '#/components/schemas/Me');
     // Every header a response names is defined once, under components.headers.
     for (const { where, status, response } of responses(document)) {
       for (const [name, header] of Object.entries((response.headers ?? {}) as Record<string, Document>)) {
