@@ -29,6 +29,7 @@ import { Gatekeeper } from '../auth/gatekeeper.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { TokenRegistry } from '../auth/tokens.js';
 import { installAccessControl, socketAddress, type ClientAddress } from './plugins/access.js';
+import { installOpenApi } from './plugins/openapi.js';
 
 export interface BuildServerOptions {
   engine: StorageEngine;
@@ -181,6 +182,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   installErrorHandling(app, routes, logger, pageHeaders);
   installAccessControl(app, gatekeeper, clientAddress);
   installRequestMetrics(app, metrics);
+  await installOpenApi(app, { version: options.version, limits });
 
   await app.register(seedRoutes, deps);
   await app.register(kvRoutes, deps);
