@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseEndpoint } from './engine/etcd/etcd-client.js';
-import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS, etcdLimits } from './engine/etcd/etcd-limits.js';
-import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB, type Limits } from './core/limits.js';
+import { ETCD_REQUEST_BYTES_MAX_DEFAULT, ETCD_TXN_OPS_MAX_DEFAULT, etcdLimits } from './engine/etcd/etcd-limits.js';
+import { DEFAULT_LIMITS, KEY_BYTES_CEILING, MIB, type Limits } from './core/limits.js';
 
 export type EngineName = 'lmdb' | 'etcd';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -27,8 +27,8 @@ export interface Config {
   /** Prefix of every etcd key of this store. */
   etcdPrefix: string;
   /** The cluster's etcd --max-txn-ops and --max-request-bytes. */
-  etcdMaxTxnOps: number;
-  etcdMaxRequestBytes: number;
+  etcdTxnOpsMax: number;
+  etcdRequestBytesMax: number;
   limits: Limits;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -95,17 +95,17 @@ export const SETTINGS = {
     },
   },
   etcdPrefix: { env: ['KV_ETCD_PREFIX'], flag: 'etcd-prefix', describe: 'prefix of every etcd key of this store (default kvs/)', parse: nonEmpty },
-  etcdMaxRequestBytes: { env: ['ETCD_MAX_REQUEST_BYTES'], flag: 'etcd-max-request-bytes', describe: "the cluster's etcd --max-request-bytes (default 1572864)", parse: integer(64 * 1024, 2 * 1024 * MIB) },
-  etcdMaxTxnOps: { env: ['ETCD_MAX_TXN_OPS'], flag: 'etcd-max-txn-ops', describe: "the cluster's etcd --max-txn-ops (default 128)", parse: integer(3, 1_000_000) },
-  maxValueBytes: { env: ['KV_MAX_VALUE_BYTES'], flag: 'max-value-bytes', describe: 'largest value in bytes (default 4 MiB)', parse: integer(1, 512 * MIB) },
-  maxKeyBytes: { env: ['KV_MAX_KEY_BYTES'], flag: 'max-key-bytes', describe: `largest key in UTF-8 bytes (default 1024, at most ${MAX_KEY_BYTES_CEILING})`, parse: integer(1, MAX_KEY_BYTES_CEILING) },
-  maxRequestBytes: { env: ['KV_MAX_REQUEST_BYTES'], flag: 'max-request-bytes', describe: 'largest JSON request body in bytes (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
-  historyRetention: { env: ['KV_HISTORY_RETENTION'], flag: 'history-retention', describe: 'revisions of change history kept (default 100000)', parse: integer(1, 1_000_000_000) },
-  watchProgressMs: { env: ['KV_WATCH_PROGRESS_MS'], flag: 'watch-progress-ms', describe: 'a quiet watch stream gets a progress message after this long (default 10000)', parse: integer(10, 3_600_000) },
-  watchBufferBytes: { env: ['KV_WATCH_BUFFER_BYTES'], flag: 'watch-buffer-bytes', describe: 'unsent bytes after which a watch consumer is too slow and dropped (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
-  maxWatchers: { env: ['KV_MAX_WATCHERS'], flag: 'max-watchers', describe: 'watch streams and long-polls held open at once (default 50000)', parse: integer(1, 10_000_000) },
-  maxDataBytes: { env: ['KV_MAX_DATA_BYTES'], flag: 'max-data-bytes', describe: 'size the store may reach; beyond, writes get 507 storage_full (default 0 = no cap)', parse: integer(0, Number.MAX_SAFE_INTEGER) },
-  maxPendingWrites: { env: ['KV_MAX_PENDING_WRITES'], flag: 'max-pending-writes', describe: 'writes waiting for a commit; beyond, 503 with Retry-After (default 10000)', parse: integer(1, 1_000_000) },
+  etcdRequestBytesMax: { env: ['ETCD_MAX_REQUEST_BYTES'], flag: 'etcd-max-request-bytes', describe: "the cluster's etcd --max-request-bytes (default 1572864)", parse: integer(64 * 1024, 2 * 1024 * MIB) },
+  etcdTxnOpsMax: { env: ['ETCD_MAX_TXN_OPS'], flag: 'etcd-max-txn-ops', describe: "the cluster's etcd --max-txn-ops (default 128)", parse: integer(3, 1_000_000) },
+  valueBytesMax: { env: ['KV_MAX_VALUE_BYTES'], flag: 'max-value-bytes', describe: 'largest value in bytes (default 4 MiB)', parse: integer(1, 512 * MIB) },
+  keyBytesMax: { env: ['KV_MAX_KEY_BYTES'], flag: 'max-key-bytes', describe: `largest key in UTF-8 bytes (default 1024, at most ${KEY_BYTES_CEILING})`, parse: integer(1, KEY_BYTES_CEILING) },
+  requestBytesMax: { env: ['KV_MAX_REQUEST_BYTES'], flag: 'max-request-bytes', describe: 'largest JSON request body in bytes (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
+  historyRetentionRevisions: { env: ['KV_HISTORY_RETENTION'], flag: 'history-retention', describe: 'revisions of change history kept (default 100000)', parse: integer(1, 1_000_000_000) },
+  watchProgressIntervalMs: { env: ['KV_WATCH_PROGRESS_MS'], flag: 'watch-progress-ms', describe: 'a quiet watch stream gets a progress message after this long (default 10000)', parse: integer(10, 3_600_000) },
+  watchBufferBytesMax: { env: ['KV_WATCH_BUFFER_BYTES'], flag: 'watch-buffer-bytes', describe: 'unsent bytes after which a watch consumer is too slow and dropped (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
+  watchersMax: { env: ['KV_MAX_WATCHERS'], flag: 'max-watchers', describe: 'watch streams and long-polls held open at once (default 50000)', parse: integer(1, 10_000_000) },
+  dataBytesMax: { env: ['KV_MAX_DATA_BYTES'], flag: 'max-data-bytes', describe: 'size the store may reach; beyond, writes get 507 storage_full (default 0 = no cap)', parse: integer(0, Number.MAX_SAFE_INTEGER) },
+  pendingWritesMax: { env: ['KV_MAX_PENDING_WRITES'], flag: 'max-pending-writes', describe: 'writes waiting for a commit; beyond, 503 with Retry-After (default 10000)', parse: integer(1, 1_000_000) },
   logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', describe: 'pino log level (default info; request logs at debug)', parse: oneOf(LOG_LEVELS) },
   logFormat: { env: ['LOG_FORMAT'], flag: 'log-format', describe: 'json (JSON lines) or pretty (for people); default: pretty on a terminal, else json', parse: oneOf(['json', 'pretty'] as const) },
   adminToken: { env: ['KV_ADMIN_TOKEN'], flag: 'admin-token', describe: 'one full-access bearer token (prefer the variable: flags show in ps)', parse: nonEmpty },
@@ -157,28 +157,28 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
   if (engine === 'etcd' && etcdEndpoints.length === 0) {
     throw new ConfigError('KV_ENGINE=etcd needs ETCD_ENDPOINTS (for example http://127.0.0.1:2379)');
   }
-  const maxValueBytes = parsed.maxValueBytes ?? DEFAULT_LIMITS.maxValueBytes;
+  const valueBytesMax = parsed.valueBytesMax ?? DEFAULT_LIMITS.valueBytesMax;
   const etcdPrefix = parsed.etcdPrefix ?? 'kvs/';
-  if (engine === 'etcd' && parsed.maxDataBytes !== undefined && parsed.maxDataBytes > 0) {
+  if (engine === 'etcd' && parsed.dataBytesMax !== undefined && parsed.dataBytesMax > 0) {
     throw new ConfigError("KV_MAX_DATA_BYTES caps the embedded engine's store; on etcd, the cap is etcd's --quota-backend-bytes (writes beyond it get 507)");
   }
   let limits: Limits = {
     ...DEFAULT_LIMITS,
-    maxValueBytes,
-    maxKeyBytes: parsed.maxKeyBytes ?? DEFAULT_LIMITS.maxKeyBytes,
+    valueBytesMax,
+    keyBytesMax: parsed.keyBytesMax ?? DEFAULT_LIMITS.keyBytesMax,
     // Unless set, a JSON request must be able to carry one maximal value in base64.
-    maxRequestBytes: parsed.maxRequestBytes ?? Math.max(DEFAULT_LIMITS.maxRequestBytes, Math.ceil((maxValueBytes * 4) / 3) + MIB),
-    historyRetention: parsed.historyRetention ?? DEFAULT_LIMITS.historyRetention,
-    watchProgressIntervalMs: parsed.watchProgressMs ?? DEFAULT_LIMITS.watchProgressIntervalMs,
-    watchBufferBytesMax: parsed.watchBufferBytes ?? DEFAULT_LIMITS.watchBufferBytesMax,
-    maxWatchers: parsed.maxWatchers ?? DEFAULT_LIMITS.maxWatchers,
-    maxDataBytes: parsed.maxDataBytes ?? DEFAULT_LIMITS.maxDataBytes,
-    maxPendingWrites: parsed.maxPendingWrites ?? DEFAULT_LIMITS.maxPendingWrites,
+    requestBytesMax: parsed.requestBytesMax ?? Math.max(DEFAULT_LIMITS.requestBytesMax, Math.ceil((valueBytesMax * 4) / 3) + MIB),
+    historyRetentionRevisions: parsed.historyRetentionRevisions ?? DEFAULT_LIMITS.historyRetentionRevisions,
+    watchProgressIntervalMs: parsed.watchProgressIntervalMs ?? DEFAULT_LIMITS.watchProgressIntervalMs,
+    watchBufferBytesMax: parsed.watchBufferBytesMax ?? DEFAULT_LIMITS.watchBufferBytesMax,
+    watchersMax: parsed.watchersMax ?? DEFAULT_LIMITS.watchersMax,
+    dataBytesMax: parsed.dataBytesMax ?? DEFAULT_LIMITS.dataBytesMax,
+    pendingWritesMax: parsed.pendingWritesMax ?? DEFAULT_LIMITS.pendingWritesMax,
   };
   if (engine === 'etcd') {
-    const server = { maxRequestBytes: parsed.etcdMaxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES, maxTxnOps: parsed.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS };
+    const server = { requestBytesMax: parsed.etcdRequestBytesMax ?? ETCD_REQUEST_BYTES_MAX_DEFAULT, txnOpsMax: parsed.etcdTxnOpsMax ?? ETCD_TXN_OPS_MAX_DEFAULT };
     try {
-      limits = etcdLimits(limits, server, Buffer.byteLength(etcdPrefix), { maxValueBytes: parsed.maxValueBytes !== undefined, maxTxnOps: false });
+      limits = etcdLimits(limits, server, Buffer.byteLength(etcdPrefix), { valueBytesMax: parsed.valueBytesMax !== undefined, txnOpsMax: false });
     } catch (error) {
       throw new ConfigError((error as Error).message);
     }
@@ -190,8 +190,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     engine,
     etcdEndpoints,
     etcdPrefix,
-    etcdMaxTxnOps: parsed.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS,
-    etcdMaxRequestBytes: parsed.etcdMaxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES,
+    etcdTxnOpsMax: parsed.etcdTxnOpsMax ?? ETCD_TXN_OPS_MAX_DEFAULT,
+    etcdRequestBytesMax: parsed.etcdRequestBytesMax ?? ETCD_REQUEST_BYTES_MAX_DEFAULT,
     limits,
     logLevel: parsed.logLevel ?? 'info',
     logFormat: parsed.logFormat ?? 'auto',

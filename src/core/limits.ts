@@ -8,27 +8,27 @@
  */
 export interface Limits {
   /** Largest key, in UTF-8 bytes. LMDB allows up to 1978 bytes per key; the expiry index adds an 8-byte prefix. */
-  maxKeyBytes: number;
+  keyBytesMax: number;
   /** Largest value, in bytes. */
-  maxValueBytes: number;
-  /** Largest request body of the JSON routes (`/v1/txn`, `/put`, imports are exempt: see maxImportBytes). */
-  maxRequestBytes: number;
+  valueBytesMax: number;
+  /** Largest request body of the JSON routes (`/v1/txn`, `/put`, imports are exempt: see importBytesMax). */
+  requestBytesMax: number;
   /** Largest body of `/v1/admin/import`. */
-  maxImportBytes: number;
+  importBytesMax: number;
   /** Most checks, and most ops, in one `/v1/txn`. */
-  maxTxnOps: number;
+  txnOpsMax: number;
   /** Largest page of a range request (`limit`). */
-  maxListLimit: number;
+  listLimitMax: number;
   /** Page size when `limit` is not given. */
-  defaultListLimit: number;
+  listLimitDefault: number;
   /** Longest TTL. */
-  maxTtlSeconds: number;
+  ttlSecondsMax: number;
   /** Longest content type, in characters. */
-  maxContentTypeChars: number;
+  contentTypeCharsMax: number;
   /** Revisions of history the change log keeps at least. */
-  historyRetention: number;
+  historyRetentionRevisions: number;
   /** Watch streams and long-polls open at once; beyond, 503. */
-  maxWatchers: number;
+  watchersMax: number;
   /** Bytes a watch stream may have unsent before its consumer counts as too slow and is dropped. */
   watchBufferBytesMax: number;
   /** A watch stream with nothing to say for this long gets a `progress` message. */
@@ -36,45 +36,45 @@ export interface Limits {
   /** An ended or evicted watch stream has this long to take its last bytes before its socket is destroyed. */
   watchCloseGraceMs: number;
   /** Longest `Prefer: wait` of a long-poll. */
-  maxWaitSeconds: number;
+  waitSecondsMax: number;
   /** Size the store may reach (its databases' pages, history included); beyond, writes that add data are 507. 0 = no cap. */
-  maxDataBytes: number;
+  dataBytesMax: number;
   /** Writes queued for the next commit; beyond, new writes are 503 with Retry-After (bounded memory and latency under overload). */
-  maxPendingWrites: number;
+  pendingWritesMax: number;
 }
 
 export const MIB = 1024 * 1024;
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
-  maxKeyBytes: 1024,
-  maxValueBytes: 4 * MIB,
+  keyBytesMax: 1024,
+  valueBytesMax: 4 * MIB,
   // One maximal value, base64-encoded inside a JSON envelope, must still fit.
-  maxRequestBytes: 8 * MIB,
+  requestBytesMax: 8 * MIB,
   // Below V8's longest string (~512 MiB), which the body must become to be parsed.
-  maxImportBytes: 256 * MIB,
-  maxTxnOps: 128,
-  maxListLimit: 1000,
-  defaultListLimit: 100,
+  importBytesMax: 256 * MIB,
+  txnOpsMax: 128,
+  listLimitMax: 1000,
+  listLimitDefault: 100,
   // Ten years: long enough for any cache, short enough that `now + ttl` never loses precision.
-  maxTtlSeconds: 10 * 365 * 24 * 3600,
-  maxContentTypeChars: 256,
-  historyRetention: 100_000,
-  maxWatchers: 50_000,
+  ttlSecondsMax: 10 * 365 * 24 * 3600,
+  contentTypeCharsMax: 256,
+  historyRetentionRevisions: 100_000,
+  watchersMax: 50_000,
   watchBufferBytesMax: 8 * MIB,
   watchProgressIntervalMs: 10_000,
   watchCloseGraceMs: 2_000,
-  maxWaitSeconds: 300,
-  maxDataBytes: 0,
-  maxPendingWrites: 10_000,
+  waitSecondsMax: 300,
+  dataBytesMax: 0,
+  pendingWritesMax: 10_000,
 });
 
 /** Revisions read from history per step while a watch catches up... */
-export const WATCH_REPLAY_PAGE_REVISIONS = 500;
+export const WATCH_REPLAY_PAGE_REVISIONS_MAX = 500;
 /** ...and value bytes: a page ends after the revision that reaches this. */
-export const WATCH_REPLAY_PAGE_VALUE_BYTES = 8 * MIB;
+export const WATCH_REPLAY_PAGE_VALUE_BYTES_MAX = 8 * MIB;
 
-/** The hard ceiling of `maxKeyBytes`: LMDB's key size (1978) minus the 8-byte expiry-index prefix, rounded down. */
-export const MAX_KEY_BYTES_CEILING = 1960;
+/** The hard ceiling of `keyBytesMax`: LMDB's key size (1978) minus the 8-byte expiry-index prefix, rounded down. */
+export const KEY_BYTES_CEILING = 1960;
 
 /** Largest magnitude of a counter: JSON numbers beyond it lose integer precision. */
 export const COUNTER_ABS_MAX = Number.MAX_SAFE_INTEGER;

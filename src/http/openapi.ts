@@ -166,7 +166,7 @@ function operation(spec: OperationSpec, limits: Limits): Schema {
   const failures = standardFailures(spec);
   for (const [code, when] of Object.entries(spec.failures ?? {}) as Array<[ErrorCode, string]>) addFailure(failures, code, when);
   // The `limit` a sample 413 shows: the body's own for its code.
-  const limitOf: Partial<Record<ErrorCode, number>> = { value_too_large: limits.maxValueBytes, request_too_large: limits.maxRequestBytes };
+  const limitOf: Partial<Record<ErrorCode, number>> = { value_too_large: limits.valueBytesMax, request_too_large: limits.requestBytesMax };
   if (spec.body !== undefined) limitOf[spec.body.tooLarge] = spec.body.limitBytes;
   const problems = problemResponses(failures, { seedErrors: spec.seedErrors ?? false, headers: spec.problemHeaders ?? {}, limitOf });
   for (const status of Object.keys(spec.responses)) {
@@ -196,15 +196,15 @@ function operation(spec: OperationSpec, limits: Limits): Schema {
 /** The OpenAPI document of a server with these limits. */
 export function openApiDocument(version: string, limits: Limits): Schema {
   const op = (spec: OperationSpec) => operation(spec, limits);
-  const keyBytes = `1 to ${limits.maxKeyBytes} UTF-8 bytes, without U+0000 and without \`.\` or \`..\` as a \`/\`-separated segment`;
+  const keyBytes = `1 to ${limits.keyBytesMax} UTF-8 bytes, without U+0000 and without \`.\` or \`..\` as a \`/\`-separated segment`;
   const keyParameter = {
     name: 'key',
     in: 'path',
     required: true,
     description: `The key (${keyBytes}), percent-encoded; \`/\` may appear unescaped.`,
-    'x-max-bytes': limits.maxKeyBytes,
+    'x-max-bytes': limits.keyBytesMax,
     // maxLength counts characters, which never outnumber the key's bytes: a bound, not the limit (bytes, above).
-    schema: { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes },
+    schema: { type: 'string', minLength: 1, maxLength: limits.keyBytesMax },
   };
   const ifMatch = requestHeader('If-Match', 'Apply only if the key exists at one of these revisions: `"<revision>"`, a comma list of them, or `*` (the key must exist). Strong comparison.');
   const ifNoneMatchWrite = requestHeader('If-None-Match', 'Apply only if the key is not at any of these revisions: `*` (the key must not exist) or a `"<revision>"` list.');
@@ -219,9 +219,9 @@ export function openApiDocument(version: string, limits: Limits): Schema {
   // Any bytes with any content type (`*/*`); the other types are there for "Try it out" (text and JSON get a text box).
   const anyBytes = { type: 'string', format: 'binary' };
   const valueContent = { 'text/plain': { schema: string }, 'application/json': { schema: {} }, 'application/octet-stream': { schema: anyBytes }, '*/*': { schema: anyBytes } };
-  const valueBody = { content: valueContent, limitBytes: limits.maxValueBytes, tooLarge: 'value_too_large' as const, optional: true };
-  const rangeBound = (name: string, description: string) => query(name, `${description} At most ${limits.maxKeyBytes} bytes.`, { type: 'string', maxLength: limits.maxKeyBytes });
-  const waitSeconds = Math.min(30, limits.maxWaitSeconds);
+  const valueBody = { content: valueContent, limitBytes: limits.valueBytesMax, tooLarge: 'value_too_large' as const, optional: true };
+  const rangeBound = (name: string, description: string) => query(name, `${description} At most ${limits.keyBytesMax} bytes.`, { type: 'string', maxLength: limits.keyBytesMax });
+  const waitSeconds = Math.min(30, limits.waitSecondsMax);
   const assetHeaders = { ETag: headerRef('AssetETag'), 'Cache-Control': headerRef('AssetCacheControl') };
   const consoleHeaders = { 'Content-Security-Policy': headerRef('ConsoleContentSecurityPolicy'), ...headers('X-Content-Type-Options', 'Referrer-Policy') };
 
@@ -237,7 +237,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         engine: true,
         parameters: [
           requestHeader('If-None-Match', '`"<revision>"` (or a list): answer 304 while the key is at that revision. Weak comparison.'),
-          requestHeader('Prefer', `\`wait=N\`, N from 1 to ${limits.maxWaitSeconds} seconds, with \`If-None-Match\`: a long-poll (needs \`watch\` as well as \`read\`).`, {
+          requestHeader('Prefer', `\`wait=N\`, N from 1 to ${limits.waitSecondsMax} seconds, with \`If-None-Match\`: a long-poll (needs \`watch\` as well as \`read\`).`, {
             type: 'string',
             examples: [`wait=${waitSeconds}`],
           }),
@@ -252,9 +252,9 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         },
         failures: {
           invalid_key: 'The key is not valid, or not validly percent-encoded.',
-          invalid_request: `\`Prefer: wait\` outside 1..${limits.maxWaitSeconds}, or a malformed \`If-None-Match\`.`,
+          invalid_request: `\`Prefer: wait\` outside 1..${limits.waitSecondsMax}, or a malformed \`If-None-Match\`.`,
           key_not_found: 'No such key (or its TTL passed).',
-          unavailable: `A long-poll while ${limits.maxWatchers} watches and long-polls are open.`,
+          unavailable: `A long-poll while ${limits.watchersMax} watches and long-polls are open.`,
         },
         problemHeaders: { 404: headers('KV-Revision') },
       }),
@@ -282,10 +282,10 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         writes: 'adds',
         body: valueBody,
         parameters: [
-          query('ttl', `Seconds until the key expires: more than 0, at most ${limits.maxTtlSeconds}, with at most 3 decimals. Without it, a TTL the key had is cleared.`, {
+          query('ttl', `Seconds until the key expires: more than 0, at most ${limits.ttlSecondsMax}, with at most 3 decimals. Without it, a TTL the key had is cleared.`, {
             type: 'number',
             exclusiveMinimum: 0,
-            maximum: limits.maxTtlSeconds,
+            maximum: limits.ttlSecondsMax,
           }),
           ...conditional,
         ],
@@ -295,7 +295,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         },
         failures: {
           invalid_key: 'The key is not valid.',
-          invalid_request: `A bad \`ttl\`, or a content type longer than ${limits.maxContentTypeChars} characters. ${badConditional}`,
+          invalid_request: `A bad \`ttl\`, or a content type longer than ${limits.contentTypeCharsMax} characters. ${badConditional}`,
           ...preconditionFailed,
         },
       }),
@@ -333,7 +333,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
           ...preconditionFailed,
         },
         // The route reads (and ignores) a body of at most one value.
-        body: { limitBytes: limits.maxValueBytes, tooLarge: 'value_too_large' },
+        body: { limitBytes: limits.valueBytesMax, tooLarge: 'value_too_large' },
       }),
     },
     '/v1/kv': {
@@ -348,11 +348,11 @@ export function openApiDocument(version: string, limits: Limits): Schema {
           rangeBound('prefix', 'Only keys starting with this.'),
           rangeBound('start', 'Inclusive lower bound.'),
           rangeBound('end', 'Exclusive upper bound (empty: none).'),
-          query('limit', `Page size, 1 to ${limits.maxListLimit} (default ${limits.defaultListLimit}). Each rolled-up prefix counts.`, {
+          query('limit', `Page size, 1 to ${limits.listLimitMax} (default ${limits.listLimitDefault}). Each rolled-up prefix counts.`, {
             type: 'integer',
             minimum: 1,
-            maximum: limits.maxListLimit,
-            default: limits.defaultListLimit,
+            maximum: limits.listLimitMax,
+            default: limits.listLimitDefault,
           }),
           query('cursor', 'The `cursor` of the previous page (opaque).'),
           query('reverse', 'Walk descending.', { type: 'boolean', default: false }),
@@ -370,7 +370,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         engine: true,
         writes: 'removes',
         parameters: [
-          query('prefix', `A non-empty prefix, at most ${limits.maxKeyBytes} bytes.`, { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes }, true),
+          query('prefix', `A non-empty prefix, at most ${limits.keyBytesMax} bytes.`, { type: 'string', minLength: 1, maxLength: limits.keyBytesMax }, true),
           query('dry_run', 'Only count the keys.', { type: 'boolean', default: false }),
         ],
         responses: { 200: json({ oneOf: [ref('PrefixDeleteResult'), ref('PrefixDeleteDryRun')] }, 'Deleted (or counted).') },
@@ -382,19 +382,19 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         operationId: 'txn',
         tag: 'Transactions',
         summary: 'Atomic transaction of checks and ops',
-        description: `All checks pass: every op applies atomically, at one revision. Any check fails: nothing applies (409 \`txn_conflict\` with \`failedChecks\`). At most ${limits.maxTxnOps} checks and ${limits.maxTxnOps} ops; a key at most once in ops.`,
+        description: `All checks pass: every op applies atomically, at one revision. Any check fails: nothing applies (409 \`txn_conflict\` with \`failedChecks\`). At most ${limits.txnOpsMax} checks and ${limits.txnOpsMax} ops; a key at most once in ops.`,
         access: { grant: 'every key the txn names (`read` for checks and gets, `write` for the rest)' },
         engine: true,
         writes: 'adds',
-        body: { content: { 'application/json': { schema: ref('TxnRequest'), example: TXN_EXAMPLE } }, limitBytes: limits.maxRequestBytes, tooLarge: 'request_too_large', json: true },
+        body: { content: { 'application/json': { schema: ref('TxnRequest'), example: TXN_EXAMPLE } }, limitBytes: limits.requestBytesMax, tooLarge: 'request_too_large', json: true },
         responses: { 200: json(ref('TxnResponse'), 'Committed.') },
         failures: {
           invalid_key: 'A key is not valid (the detail names it).',
-          invalid_request: `An invalid member (the detail names it), more than ${limits.maxTxnOps} checks or ops (\`limit\`), or a key twice in ops. On etcd, also more distinct keys than etcd takes compares (\`limit\`).`,
+          invalid_request: `An invalid member (the detail names it), more than ${limits.txnOpsMax} checks or ops (\`limit\`), or a key twice in ops. On etcd, also more distinct keys than etcd takes compares (\`limit\`).`,
           txn_conflict: 'A check failed: `failedChecks` lists their indices; nothing applied.',
           not_a_counter: 'An `add` on a value that is not a JSON integer; nothing applied.',
           counter_overflow: `An \`add\` beyond ±${COUNTER_ABS_MAX}; nothing applied.`,
-          value_too_large: `A put value is larger than ${limits.maxValueBytes} bytes (\`limit\`).`,
+          value_too_large: `A put value is larger than ${limits.valueBytesMax} bytes (\`limit\`).`,
           request_too_large: `The gets would read more than ${TXN_READ_VALUE_BYTES_MAX} value bytes, or (on etcd) the values together exceed one etcd request.`,
         },
       }),
@@ -404,12 +404,12 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         operationId: 'watch',
         tag: 'Watch',
         summary: 'Change feed as Server-Sent Events',
-        description: `Every change after the resume point (the later of \`since\` and \`Last-Event-ID\`; without one, from now) that matches, in revision order, one message per revision: \`event: change\` with \`id\` = revision and \`data\` = \`{"revision", "events": [...]}\`. After ${Math.round(limits.watchProgressIntervalMs / 1000)} s without one, \`event: progress\` with \`data: {"revision"}\`. A consumer too slow to keep up gets \`event: error\` with \`data: {"code": "slow_consumer"}\` and is closed. History keeps at least the last ${limits.historyRetention} revisions.`,
+        description: `Every change after the resume point (the later of \`since\` and \`Last-Event-ID\`; without one, from now) that matches, in revision order, one message per revision: \`event: change\` with \`id\` = revision and \`data\` = \`{"revision", "events": [...]}\`. After ${Math.round(limits.watchProgressIntervalMs / 1000)} s without one, \`event: progress\` with \`data: {"revision"}\`. A consumer too slow to keep up gets \`event: error\` with \`data: {"code": "slow_consumer"}\` and is closed. History keeps at least the last ${limits.historyRetentionRevisions} revisions.`,
         access: { grant: '`read` and `watch` over the key or prefix' },
         engine: true,
         parameters: [
-          query('key', `Watch one key (${keyBytes}).`, { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes }),
-          query('prefix', 'Watch every key under this prefix (empty: all keys). Give `key` or `prefix`, not both.', { type: 'string', maxLength: limits.maxKeyBytes }),
+          query('key', `Watch one key (${keyBytes}).`, { type: 'string', minLength: 1, maxLength: limits.keyBytesMax }),
+          query('prefix', 'Watch every key under this prefix (empty: all keys). Give `key` or `prefix`, not both.', { type: 'string', maxLength: limits.keyBytesMax }),
           query('since', 'Deliver every change after this revision.', revision),
           query('values', 'Include values.', { type: 'boolean', default: true }),
           requestHeader('Last-Event-ID', 'Resume after this revision (what an EventSource sends when it reconnects).', { type: 'string', pattern: '^[0-9]*$' }),
@@ -425,7 +425,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
           invalid_key: 'The `key` is not valid.',
           invalid_request: 'Neither or both of `key` and `prefix`, or an invalid revision.',
           history_compacted: 'The resume point is older than the retained history; `compactRevision` says from where a watch can resume.',
-          unavailable: `${limits.maxWatchers} watches and long-polls are open already.`,
+          unavailable: `${limits.watchersMax} watches and long-polls are open already.`,
         },
       }),
     },
@@ -453,7 +453,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         parameters: [query('format', '`ndjson` (the export\'s lines) or `seed` (a JSON object `{key: value}`).', { type: 'string', enum: ['ndjson', 'seed'], default: 'ndjson' })],
         body: {
           content: { 'application/x-ndjson': { schema: ref('ExportLine') }, 'application/json': { schema: { type: 'object', additionalProperties: true } } },
-          limitBytes: limits.maxImportBytes,
+          limitBytes: limits.importBytesMax,
           tooLarge: 'request_too_large',
         },
         responses: { 200: json(ref('ImportResult'), 'Imported.') },
@@ -645,14 +645,14 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         engine: true,
         writes: 'adds',
         seedErrors: true,
-        parameters: [query('key', 'The key, when the body has none.', { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes })],
-        body: { content: { 'application/json': { schema: ref('SeedPut') } }, limitBytes: limits.maxRequestBytes, tooLarge: 'request_too_large' },
+        parameters: [query('key', 'The key, when the body has none.', { type: 'string', minLength: 1, maxLength: limits.keyBytesMax })],
+        body: { content: { 'application/json': { schema: ref('SeedPut') } }, limitBytes: limits.requestBytesMax, tooLarge: 'request_too_large' },
         responses: { 200: json(ref('SeedSuccess'), 'Stored.') },
         failures: {
           invalid_key: 'The key is not valid.',
           invalid_request: 'No key or value, a key that is not a string, or a body that is not a JSON object.',
           invalid_json: 'The body is empty or not JSON.',
-          value_too_large: `The value, as JSON, is larger than ${limits.maxValueBytes} bytes.`,
+          value_too_large: `The value, as JSON, is larger than ${limits.valueBytesMax} bytes.`,
         },
       }),
     },
@@ -665,7 +665,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         access: keyGrant('read'),
         engine: true,
         seedErrors: true,
-        parameters: [query('key', 'The key.', { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes }, true)],
+        parameters: [query('key', 'The key.', { type: 'string', minLength: 1, maxLength: limits.keyBytesMax }, true)],
         responses: { 200: json(ref('SeedValue'), 'The value.') },
         failures: { invalid_key: 'The key is not valid.', invalid_request: 'No `key`.', key_not_found: 'No such key (`"message": "Key not found"`).' },
       }),
@@ -679,7 +679,7 @@ export function openApiDocument(version: string, limits: Limits): Schema {
         engine: true,
         writes: 'removes',
         seedErrors: true,
-        parameters: [query('key', 'The key.', { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes }, true)],
+        parameters: [query('key', 'The key.', { type: 'string', minLength: 1, maxLength: limits.keyBytesMax }, true)],
         responses: { 200: json(ref('SeedSuccess'), 'Deleted.') },
         failures: { invalid_key: 'The key is not valid.', invalid_request: 'No `key`.', key_not_found: 'No such key (`"message": "Key not found"`).' },
       }),
@@ -724,15 +724,15 @@ function describeService(limits: Limits): string {
     '',
     '| limit | value |',
     '|---|---|',
-    `| key | ${limits.maxKeyBytes} UTF-8 bytes |`,
-    `| value | ${sized(limits.maxValueBytes)} |`,
-    `| body of \`/v1/txn\` and \`/put\` | ${sized(limits.maxRequestBytes)} |`,
-    `| body of \`/v1/admin/import\` | ${sized(limits.maxImportBytes)} |`,
-    `| checks, and ops, of a txn | ${limits.maxTxnOps} each |`,
-    `| page of a listing | ${limits.maxListLimit} (default ${limits.defaultListLimit}) |`,
-    `| TTL | ${limits.maxTtlSeconds} s${limits.maxTtlSeconds >= 86_400 ? ` (${Math.floor(limits.maxTtlSeconds / 86_400)} days)` : ''} |`,
-    `| \`Prefer: wait\` | ${limits.maxWaitSeconds} s |`,
-    `| history kept for watches | ${limits.historyRetention} revisions |`,
+    `| key | ${limits.keyBytesMax} UTF-8 bytes |`,
+    `| value | ${sized(limits.valueBytesMax)} |`,
+    `| body of \`/v1/txn\` and \`/put\` | ${sized(limits.requestBytesMax)} |`,
+    `| body of \`/v1/admin/import\` | ${sized(limits.importBytesMax)} |`,
+    `| checks, and ops, of a txn | ${limits.txnOpsMax} each |`,
+    `| page of a listing | ${limits.listLimitMax} (default ${limits.listLimitDefault}) |`,
+    `| TTL | ${limits.ttlSecondsMax} s${limits.ttlSecondsMax >= 86_400 ? ` (${Math.floor(limits.ttlSecondsMax / 86_400)} days)` : ''} |`,
+    `| \`Prefer: wait\` | ${limits.waitSecondsMax} s |`,
+    `| history kept for watches | ${limits.historyRetentionRevisions} revisions |`,
     '',
     'Any request can also be refused before it reaches a route, and the connection closed: `400 invalid_request` (not HTTP/1.1, or no `Host`), `408 request_timeout`, `417 expectation_failed` (an `Expect` other than `100-continue`), `431 header_too_large` (headers beyond 16 KiB). A path no route serves is `404 not_found`, after the token check like every route. (Also in `components.responses`.)',
   ].join('\n');
@@ -801,8 +801,8 @@ const TXN_EXAMPLE = {
 
 function schemas(limits: Limits): Record<string, Schema> {
   const key = { $ref: '#/components/schemas/Key' };
-  const ttl = { type: 'number', exclusiveMinimum: 0, maximum: limits.maxTtlSeconds, description: `Seconds until the key expires (ms precision), at most ${limits.maxTtlSeconds}.` };
-  const envelopeValue = { description: `The value, shown per \`encoding\`: embedded JSON (\`json\`), a string (\`utf8\`) or base64 (\`base64\`). At most ${limits.maxValueBytes} bytes once decoded.` };
+  const ttl = { type: 'number', exclusiveMinimum: 0, maximum: limits.ttlSecondsMax, description: `Seconds until the key expires (ms precision), at most ${limits.ttlSecondsMax}.` };
+  const envelopeValue = { description: `The value, shown per \`encoding\`: embedded JSON (\`json\`), a string (\`utf8\`) or base64 (\`base64\`). At most ${limits.valueBytesMax} bytes once decoded.` };
   const txnOp = (op: string, properties: Schema, required: string[] = []): Schema => ({
     type: 'object',
     additionalProperties: false,
@@ -828,8 +828,8 @@ function schemas(limits: Limits): Record<string, Schema> {
         limit: { ...integer, description: 'With a limit exceeded: the limit.' },
       },
     },
-    Key: { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes, description: `A key: ${limits.maxKeyBytes} UTF-8 bytes at most (maxLength counts characters), without U+0000 or \`.\`/\`..\` segments.` },
-    SeedPut: { type: 'object', required: ['value'], properties: { key, value: { description: `Any JSON but \`null\`; at most ${limits.maxValueBytes} bytes as JSON.` } } },
+    Key: { type: 'string', minLength: 1, maxLength: limits.keyBytesMax, description: `A key: ${limits.keyBytesMax} UTF-8 bytes at most (maxLength counts characters), without U+0000 or \`.\`/\`..\` segments.` },
+    SeedPut: { type: 'object', required: ['value'], properties: { key, value: { description: `Any JSON but \`null\`; at most ${limits.valueBytesMax} bytes as JSON.` } } },
     SeedSuccess: { type: 'object', required: ['status'], properties: { status: { const: 'success' } } },
     SeedValue: { type: 'object', required: ['status', 'value'], properties: { status: { const: 'success' }, value: {}, encoding: { const: 'base64' } } },
     SeedError: { type: 'object', required: ['status', 'message'], properties: { status: { const: 'error' }, message: string } },
@@ -844,7 +844,7 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       required: ['items', 'cursor', 'revision'],
       properties: {
-        items: { type: 'array', maxItems: limits.maxListLimit, items: ref('RangeItem') },
+        items: { type: 'array', maxItems: limits.listLimitMax, items: ref('RangeItem') },
         prefixes: { type: 'array', items: string, description: 'With `delimiter`: the rolled-up prefixes.' },
         cursor: { type: ['string', 'null'], description: 'Pass back for the next page; `null`: done.' },
         revision,
@@ -862,7 +862,7 @@ function schemas(limits: Limits): Record<string, Schema> {
     },
     TxnOp: {
       oneOf: [
-        txnOp('put', { value: envelopeValue, encoding: { ...encoding, default: 'json' }, contentType: { type: 'string', maxLength: limits.maxContentTypeChars }, ttl }, ['value']),
+        txnOp('put', { value: envelopeValue, encoding: { ...encoding, default: 'json' }, contentType: { type: 'string', maxLength: limits.contentTypeCharsMax }, ttl }, ['value']),
         txnOp('delete', {}),
         txnOp('add', { by: { type: 'integer', minimum: -COUNTER_ABS_MAX, maximum: COUNTER_ABS_MAX, default: 1 } }),
         txnOp('get', {}),
@@ -872,8 +872,8 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       additionalProperties: false,
       properties: {
-        checks: { type: 'array', maxItems: limits.maxTxnOps, items: ref('TxnCheck') },
-        ops: { type: 'array', maxItems: limits.maxTxnOps, items: ref('TxnOp') },
+        checks: { type: 'array', maxItems: limits.txnOpsMax, items: ref('TxnCheck') },
+        ops: { type: 'array', maxItems: limits.txnOpsMax, items: ref('TxnOp') },
       },
     },
     TxnResponse: {
@@ -903,7 +903,7 @@ function schemas(limits: Limits): Record<string, Schema> {
     ExportLine: {
       type: 'object',
       required: ['key', 'value'],
-      properties: { key, value: { type: 'string', contentEncoding: 'base64', description: `At most ${limits.maxValueBytes} bytes once decoded.` }, contentType: { type: 'string', maxLength: limits.maxContentTypeChars }, expiresAt: { ...timestamp, description: `At most ${limits.maxTtlSeconds} s away; entries already expired are skipped.` } },
+      properties: { key, value: { type: 'string', contentEncoding: 'base64', description: `At most ${limits.valueBytesMax} bytes once decoded.` }, contentType: { type: 'string', maxLength: limits.contentTypeCharsMax }, expiresAt: { ...timestamp, description: `At most ${limits.ttlSecondsMax} s away; entries already expired are skipped.` } },
     },
     ImportResult: { type: 'object', required: ['imported', 'revision'], properties: { imported: integer, revision } },
     Readiness: { type: 'object', required: ['status', 'engine'], properties: { status: { enum: ['ready', 'unavailable'] }, engine: string } },
@@ -934,13 +934,13 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       required: ['maxKeyBytes', 'maxValueBytes', 'maxRequestBytes', 'maxTxnOps', 'maxListLimit', 'maxTtlSeconds', 'historyRetention'],
       properties: {
-        maxKeyBytes: { const: limits.maxKeyBytes },
-        maxValueBytes: { const: limits.maxValueBytes },
-        maxRequestBytes: { const: limits.maxRequestBytes },
-        maxTxnOps: { const: limits.maxTxnOps },
-        maxListLimit: { const: limits.maxListLimit },
-        maxTtlSeconds: { const: limits.maxTtlSeconds },
-        historyRetention: { const: limits.historyRetention },
+        maxKeyBytes: { const: limits.keyBytesMax },
+        maxValueBytes: { const: limits.valueBytesMax },
+        maxRequestBytes: { const: limits.requestBytesMax },
+        maxTxnOps: { const: limits.txnOpsMax },
+        maxListLimit: { const: limits.listLimitMax },
+        maxTtlSeconds: { const: limits.ttlSecondsMax },
+        historyRetention: { const: limits.historyRetentionRevisions },
       },
     },
   };

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isKvError } from '../core/errors.js';
-import { WATCH_REPLAY_PAGE_REVISIONS, WATCH_REPLAY_PAGE_VALUE_BYTES } from '../core/limits.js';
+import { WATCH_REPLAY_PAGE_REVISIONS_MAX, WATCH_REPLAY_PAGE_VALUE_BYTES_MAX } from '../core/limits.js';
 import type { Revision } from '../core/types.js';
 import type { StorageEngine } from '../engine/engine.js';
 import { matchesFilter, type WatchFilter, type WatchHub, type WatchSink } from '../watch/hub.js';
@@ -21,7 +21,7 @@ export interface WatchStreamOptions {
 export interface WatchStreamsOptions {
   bufferBytesMax: number;
   progressIntervalMs: number;
-  maxWatchers: number;
+  watchersMax: number;
   /** How long a stream that was ended or evicted has to take its last bytes before its socket is destroyed. */
   closeGraceMs: number;
   /** Told about failures that are bugs (the client only sees an `error` event). */
@@ -30,14 +30,14 @@ export interface WatchStreamsOptions {
 
 /**
  * Every open `GET /v1/watch` stream and waiting long-poll: admits them up to
- * maxWatchers, starts streams (history first, then live), sends `progress` to
+ * watchersMax, starts streams (history first, then live), sends `progress` to
  * quiet ones, and ends them all on shutdown.
  */
 export class WatchStreams {
   private readonly streams = new Set<WatchStream>();
   private readonly longPolls = new Set<AbortController>();
   private readonly ticker: NodeJS.Timeout;
-  /** Streams and long-polls open now, against maxWatchers. */
+  /** Streams and long-polls open now, against watchersMax. */
   private admitted = 0;
   private closing = false;
   /** Change events written while replaying history (live ones are the hub's to count). */
@@ -64,12 +64,12 @@ export class WatchStreams {
   }
 
   /**
-   * Takes a place among the maxWatchers a server holds open (a stream or a
+   * Takes a place among the watchersMax a server holds open (a stream or a
    * long-poll). Returns the function that gives it back, or null when full or
    * shutting down.
    */
   admit(): (() => void) | null {
-    if (this.closing || this.admitted >= this.options.maxWatchers) return null;
+    if (this.closing || this.admitted >= this.options.watchersMax) return null;
     this.admitted++;
     let released = false;
     return () => {
@@ -159,7 +159,7 @@ class WatchStream implements WatchSink {
           this.isLive = true;
           return;
         }
-        const page = await this.engine.changesSince(cursor, head, WATCH_REPLAY_PAGE_REVISIONS, WATCH_REPLAY_PAGE_VALUE_BYTES);
+        const page = await this.engine.changesSince(cursor, head, WATCH_REPLAY_PAGE_REVISIONS_MAX, WATCH_REPLAY_PAGE_VALUE_BYTES_MAX);
         if (page.length === 0) cursor = head; // no key changed in (cursor, head]
         for (const changes of page) {
           const events = changes.events.filter((event) => matchesFilter(this.options.filter, event.key));

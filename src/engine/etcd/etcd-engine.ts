@@ -8,7 +8,7 @@ import { Committer, putOp } from './commit.js';
 import { compactHistory, recordedCompactRevision } from './compaction.js';
 import { CompareResult, CompareTarget, headerRevision, revisionOf, type TxnResponse } from './etcd-api.js';
 import { EtcdClient } from './etcd-client.js';
-import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
+import { ETCD_REQUEST_BYTES_MAX_DEFAULT, ETCD_TXN_OPS_MAX_DEFAULT } from './etcd-limits.js';
 import { Keyspace } from './keyspace.js';
 import { LeasePool } from './leases.js';
 import { OptimisticTxns } from './optimistic-txn.js';
@@ -18,18 +18,18 @@ export interface EtcdEngineOptions {
   endpoints: string[];
   /** Prefix of every etcd key of this store (several stores can share a cluster). */
   namespace: string;
-  historyRetention: number;
+  historyRetentionRevisions: number;
   now?: () => number;
   /** Deadline of one etcd call (default 3 s). */
   callTimeoutMs?: number;
   /** How often history is compacted (default 60 s). */
   maintenanceIntervalMs?: number;
   /** etcd's --max-txn-ops: a txn may name at most this many distinct keys (one compare each). Default 128. */
-  maxTxnKeys?: number;
+  txnKeysMax?: number;
   /** etcd's --max-request-bytes (default 1.5 MiB): bounds what one import txn carries. */
-  maxRequestBytes?: number;
+  requestBytesMax?: number;
   /** Writes in flight at once; beyond, 503 (default: no bound). */
-  maxPendingWrites?: number;
+  pendingWritesMax?: number;
   onBackgroundError?: (error: unknown) => void;
   /** Told each write Txn's round trip (as a batch of one, with no sync of its own), for /metrics. */
   observer?: WriteObserver;
@@ -81,7 +81,7 @@ export class EtcdEngine implements StorageEngine {
       leases: () => this.leasePool(),
       commit: (request) => this.committer.commit(request),
       markerPut: () => this.committer.markerPut(),
-      maxTxnKeys: options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS,
+      txnKeysMax: options.txnKeysMax ?? ETCD_TXN_OPS_MAX_DEFAULT,
     });
   }
 
@@ -91,9 +91,9 @@ export class EtcdEngine implements StorageEngine {
    * the compare and the put, the record header, compare framing) and slack.
    */
   get txnCapacity(): TxnCapacity {
-    const ops = (this.options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS) - 1;
+    const ops = (this.options.txnKeysMax ?? ETCD_TXN_OPS_MAX_DEFAULT) - 1;
     const perOp = 2 * this.keyspace.dataPrefix.length + RECORD_HEADER_BYTES_MAX + 64;
-    return { ops, bytes: (this.options.maxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES) - ops * perOp - 16 * 1024 };
+    return { ops, bytes: (this.options.requestBytesMax ?? ETCD_REQUEST_BYTES_MAX_DEFAULT) - ops * perOp - 16 * 1024 };
   }
 
   async open(): Promise<void> {
@@ -222,19 +222,19 @@ export class EtcdEngine implements StorageEngine {
     return this.pendingWrites;
   }
 
-  /** Compacts etcd's history to `historyRetention` revisions behind the last change (see compactHistory). */
+  /** Compacts etcd's history to `historyRetentionRevisions` revisions behind the last change (see compactHistory). */
   compact(): Promise<void> {
     return compactHistory({
       client: () => this.etcd(),
       keyspace: this.keyspace,
       commit: (request) => this.committer.commit(request),
       lastChangeRevision: () => this.feed?.lastChangeRevision ?? 0,
-      historyRetention: this.options.historyRetention,
+      historyRetentionRevisions: this.options.historyRetentionRevisions,
     });
   }
 
   private async admitWrite<T>(work: () => Promise<T>): Promise<T> {
-    const bound = this.options.maxPendingWrites;
+    const bound = this.options.pendingWritesMax;
     if (bound !== undefined && this.pendingWrites >= bound) {
       throw new OverloadError(`${bound} writes are waiting for etcd, the most this node queues; retry shortly`);
     }

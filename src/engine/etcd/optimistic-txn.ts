@@ -23,7 +23,7 @@ export interface OptimisticTxnsOptions {
   /** The delete marker's put, which every delete kvs makes carries. */
   markerPut: () => RequestOp;
   /** etcd's --max-txn-ops: a txn may name at most this many distinct keys (one compare each). */
-  maxTxnKeys: number;
+  txnKeysMax: number;
 }
 
 /**
@@ -107,10 +107,10 @@ export class OptimisticTxns {
 
   /** One read, decide, commit. Returns null when another writer got in between (the caller tries again). */
   private async attempt(request: TxnRequest): Promise<TxnResult | null> {
-    const { keyspace, maxTxnKeys } = this.options;
+    const { keyspace, txnKeysMax } = this.options;
     const keys = [...new Set([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)])];
-    if (keys.length > maxTxnKeys) {
-      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${maxTxnKeys} (etcd --max-txn-ops)`, { limit: maxTxnKeys });
+    if (keys.length > txnKeysMax) {
+      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${txnKeysMax} (etcd --max-txn-ops)`, { limit: txnKeysMax });
     }
     const client = this.options.client();
     const read = await client.read(client.methods.txn, {

@@ -12,7 +12,7 @@ import { boundParameter, rangeBounds } from './range.js';
 export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
 
-  acceptAnyBody(app, limits.maxImportBytes);
+  acceptAnyBody(app, limits.importBytesMax);
 
   app.get('/v1/admin/export', { config: { access: ADMIN } }, async (request, reply) => {
     // Validated like a listing's prefix: a prefix no key could start with is a 400, not an LMDB error.
@@ -21,7 +21,7 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return reply.type('application/x-ndjson').send(Readable.from(exportLines(engine, lower, upper)));
   });
 
-  app.post('/v1/admin/import', { config: { access: ADMIN, bodyLimitBytes: limits.maxImportBytes } }, async (request) => {
+  app.post('/v1/admin/import', { config: { access: ADMIN, bodyLimitBytes: limits.importBytesMax } }, async (request) => {
     const format = queryString(request.query as Query, 'format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'seed') throw new KvError('invalid_request', '"format" must be "ndjson" (the default) or "seed"');
     const text = bodyBytes(request.body).toString('utf8');

@@ -19,15 +19,15 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
   const { engine, limits } = deps;
 
   // Values are raw bytes of any content type.
-  acceptAnyBody(app, limits.maxValueBytes);
+  acceptAnyBody(app, limits.valueBytesMax);
 
-  const keyOf = (request: FastifyRequest): string => keyFromUrl(request.raw.url ?? request.url, limits.maxKeyBytes);
+  const keyOf = (request: FastifyRequest): string => keyFromUrl(request.raw.url ?? request.url, limits.keyBytesMax);
 
   const read = async (request: FastifyRequest, reply: FastifyReply, withBody: boolean) => {
     const key = keyOf(request);
     const ifNoneMatch = request.headers['if-none-match'];
     const prefer = request.headers.prefer;
-    const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.maxWaitSeconds);
+    const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.waitSecondsMax);
     let { entry, revision } = await engine.get(key);
     if (entry !== null && waitSeconds !== null && ifNoneMatchHits(ifNoneMatch, entry.revision)) {
       // The long-poll: the client has this revision; answer when the key changes, or 304 at the deadline.
@@ -51,17 +51,17 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
   app.get('/v1/kv/*', { exposeHeadRoute: false, config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) => read(request, reply, true));
   app.head('/v1/kv/*', { config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) => read(request, reply, false));
 
-  const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.maxValueBytes } };
+  const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.valueBytesMax } };
 
   app.put('/v1/kv/*', valueRoute, async (request, reply) => {
     const key = keyOf(request);
     const sent = request.sentContentType?.trim();
     const contentType = sent === undefined || sent === '' ? DEFAULT_CONTENT_TYPE : sent;
-    if (contentType.length > limits.maxContentTypeChars) {
-      throw new KvError('invalid_request', `the content type is longer than ${limits.maxContentTypeChars} characters`);
+    if (contentType.length > limits.contentTypeCharsMax) {
+      throw new KvError('invalid_request', `the content type is longer than ${limits.contentTypeCharsMax} characters`);
     }
     const value = bodyBytes(request.body);
-    const ttlMs = queryTtlMs(request.query as Query, limits.maxTtlSeconds);
+    const ttlMs = queryTtlMs(request.query as Query, limits.ttlSecondsMax);
     const result = await runConditional(deps, conditionsOf(request, key), { op: 'put', key, value, contentType, ttlMs });
     if (result.op !== 'put') throw new Error('a put returned another op');
     return reply
@@ -119,13 +119,13 @@ async function runConditionalWithRevision(deps: HttpDeps, compares: Compare[], o
  * The `wait` preference of a `Prefer` header (RFC 7240), in seconds, or null
  * without one. Out of range is a 400 rather than silently shortened.
  */
-export function preferredWaitSeconds(prefer: string | undefined, maxWaitSeconds: number): number | null {
+export function preferredWaitSeconds(prefer: string | undefined, waitSecondsMax: number): number | null {
   if (prefer === undefined) return null;
   const match = /(?:^|[,;\s])wait\s*=\s*"?([^",;\s]*)"?/i.exec(prefer);
   if (match === null) return null;
   const seconds = /^\d{1,6}$/.test(match[1]!) ? Number(match[1]) : Number.NaN;
-  if (!(seconds >= 1 && seconds <= maxWaitSeconds)) {
-    throw new KvError('invalid_request', `Prefer: wait must be a whole number of seconds from 1 to ${maxWaitSeconds} (got ${JSON.stringify(match[1])})`);
+  if (!(seconds >= 1 && seconds <= waitSecondsMax)) {
+    throw new KvError('invalid_request', `Prefer: wait must be a whole number of seconds from 1 to ${waitSecondsMax} (got ${JSON.stringify(match[1])})`);
   }
   return seconds;
 }
@@ -136,7 +136,7 @@ export function preferredWaitSeconds(prefer: string | undefined, maxWaitSeconds:
  */
 async function waitForKeyChange(deps: HttpDeps, key: string, after: Revision, readAt: Revision, waitSeconds: number, reply: FastifyReply): Promise<ReadResult> {
   const release = deps.watchStreams.admit();
-  if (release === null) throw tooManyWatchers(deps.limits.maxWatchers);
+  if (release === null) throw tooManyWatchers(deps.limits.watchersMax);
   reply.header('preference-applied', `wait=${waitSeconds}`);
   const stop = new AbortController();
   const onClose = () => stop.abort();

@@ -38,7 +38,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     if (delimiter === '') throw new KvError('invalid_request', 'the query parameter "delimiter" must not be empty');
     const page = await listPage(engine, {
       ...bounds,
-      limit: queryInteger(query, 'limit', { min: 1, max: limits.maxListLimit, fallback: limits.defaultListLimit }),
+      limit: queryInteger(query, 'limit', { min: 1, max: limits.listLimitMax, fallback: limits.listLimitDefault }),
       reverse,
       withValues: queryBoolean(query, 'values', false),
       delimiter: delimiter ?? null,
@@ -79,8 +79,8 @@ export function boundParameter(query: Query, name: string, limits: Limits): stri
   if (!value.isWellFormed() || value.includes('\u0000')) {
     throw new KvError('invalid_request', `the query parameter "${name}" must be valid Unicode without U+0000`);
   }
-  if (Buffer.byteLength(value) > limits.maxKeyBytes) {
-    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.maxKeyBytes} bytes)`, { limit: limits.maxKeyBytes });
+  if (Buffer.byteLength(value) > limits.keyBytesMax) {
+    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.keyBytesMax} bytes)`, { limit: limits.keyBytesMax });
   }
   return value;
 }

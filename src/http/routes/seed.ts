@@ -18,7 +18,7 @@ const SUCCESS = { status: 'success' } as const;
  */
 export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
-  const config = { errorFormat: 'seed' as const, bodyLimitBytes: limits.maxRequestBytes };
+  const config = { errorFormat: 'seed' as const, bodyLimitBytes: limits.requestBytesMax };
   const queryKey = (request: FastifyRequest) => seedKey(queryString(request.query as Query, 'key'), limits);
 
   /** The key and value of a /put, parsed once per request (access control needs the key first). */
@@ -33,14 +33,14 @@ export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<
 
   // Existing scripts post JSON with whatever content type their HTTP client
   // picked (curl -d sends x-www-form-urlencoded): read every body as JSON.
-  acceptAnyBody(app, limits.maxRequestBytes);
+  acceptAnyBody(app, limits.requestBytesMax);
 
   app.post('/put', { config: { ...config, access: (request) => keyAccess(putOf(request).key, 'write') } }, async (request) => {
     const { key, value } = putOf(request);
     if (value === undefined || value === null) throw new KvError('invalid_request', 'Missing value');
     const bytes = Buffer.from(stringifyJsonValue(value, 'the value'), 'utf8');
-    if (bytes.length > limits.maxValueBytes) {
-      throw new KvError('value_too_large', `the value is ${bytes.length} bytes; the limit is ${limits.maxValueBytes}`, { limit: limits.maxValueBytes });
+    if (bytes.length > limits.valueBytesMax) {
+      throw new KvError('value_too_large', `the value is ${bytes.length} bytes; the limit is ${limits.valueBytesMax}`, { limit: limits.valueBytesMax });
     }
     await engine.txn({ compares: [], ops: [{ op: 'put', key, value: bytes, contentType: JSON_CONTENT_TYPE, ttlMs: null }] });
     return SUCCESS;
@@ -67,5 +67,5 @@ export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<
 function seedKey(key: unknown, limits: Limits): string {
   if (key === undefined || key === null) throw new KvError('invalid_request', 'Missing key');
   if (typeof key !== 'string') throw new KvError('invalid_request', 'the key must be a string');
-  return validateKey(key, limits.maxKeyBytes);
+  return validateKey(key, limits.keyBytesMax);
 }

@@ -13,7 +13,7 @@ import { formatExpiry, writeResultJson } from '../presenters.js';
 /** Transactions: `POST /v1/txn` (API.md §5). */
 export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
-  acceptJsonBodies(app, limits.maxRequestBytes);
+  acceptJsonBodies(app, limits.requestBytesMax);
 
   const txnOf = memoize((request: FastifyRequest) => parseTxn(request.body, limits));
   const access = (request: FastifyRequest): Access => {
@@ -26,7 +26,7 @@ export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<v
     return { kind: 'keys', needs };
   };
 
-  app.post('/v1/txn', { config: { access, bodyLimitBytes: limits.maxRequestBytes } }, async (request) => {
+  app.post('/v1/txn', { config: { access, bodyLimitBytes: limits.requestBytesMax } }, async (request) => {
     const { compares, ops } = txnOf(request);
     const outcome = await engine.txn({ compares, ops });
     if (!outcome.succeeded) {
@@ -40,8 +40,8 @@ export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<v
 export function parseTxn(body: unknown, limits: Limits): { compares: Compare[]; ops: TxnOp[] } {
   const txn = expectObject(body, 'the body');
   expectOnly(txn, ['checks', 'ops'], 'the body');
-  const checks = optionalArray(txn.checks, 'checks', limits.maxTxnOps);
-  const rawOps = optionalArray(txn.ops, 'ops', limits.maxTxnOps);
+  const checks = optionalArray(txn.checks, 'checks', limits.txnOpsMax);
+  const rawOps = optionalArray(txn.ops, 'ops', limits.txnOpsMax);
   const compares = checks.map((check, index) => parseCheck(check, `checks[${index}]`, limits));
   const ops = rawOps.map((op, index) => parseOp(op, `ops[${index}]`, limits));
   const seen = new Set<string>();
@@ -83,8 +83,8 @@ function parseOp(value: unknown, where: string, limits: Limits): TxnOp {
     case 'put': {
       expectOnly(op, ['op', 'key', 'value', 'encoding', 'contentType', 'ttl'], where);
       const { bytes, contentType } = decodeValueFromEnvelope(op.value, parseValueEncoding(op.encoding, where), where);
-      if (bytes.length > limits.maxValueBytes) {
-        throw new KvError('value_too_large', `${where}.value is ${bytes.length} bytes; the limit is ${limits.maxValueBytes}`, { limit: limits.maxValueBytes });
+      if (bytes.length > limits.valueBytesMax) {
+        throw new KvError('value_too_large', `${where}.value is ${bytes.length} bytes; the limit is ${limits.valueBytesMax}`, { limit: limits.valueBytesMax });
       }
       return { op: 'put', key: key(), value: bytes, contentType: contentTypeAt(op.contentType, where, limits) ?? contentType, ttlMs: ttlAt(op.ttl, where, limits) };
     }
@@ -107,7 +107,7 @@ function parseOp(value: unknown, where: string, limits: Limits): TxnOp {
 
 function keyAt(value: unknown, where: string, limits: Limits): string {
   try {
-    return validateKey(value, limits.maxKeyBytes);
+    return validateKey(value, limits.keyBytesMax);
   } catch (error) {
     if (error instanceof KvError) throw new KvError(error.code, `${where}.key: ${error.message}`, error.extras);
     throw error;
@@ -115,14 +115,14 @@ function keyAt(value: unknown, where: string, limits: Limits): string {
 }
 
 function contentTypeAt(value: unknown, where: string, limits: Limits): string | undefined {
-  return value === undefined ? undefined : validateContentType(value, `${where}.contentType`, limits.maxContentTypeChars);
+  return value === undefined ? undefined : validateContentType(value, `${where}.contentType`, limits.contentTypeCharsMax);
 }
 
 function ttlAt(value: unknown, where: string, limits: Limits): number | null {
   if (value === undefined || value === null) return null;
   const ttlMs = typeof value === 'number' ? Math.round(value * 1000) : Number.NaN;
-  if (!Number.isFinite(ttlMs) || ttlMs < 1 || ttlMs > limits.maxTtlSeconds * 1000) {
-    throw new KvError('invalid_request', `${where}.ttl must be a number of seconds > 0 and at most ${limits.maxTtlSeconds}`);
+  if (!Number.isFinite(ttlMs) || ttlMs < 1 || ttlMs > limits.ttlSecondsMax * 1000) {
+    throw new KvError('invalid_request', `${where}.ttl must be a number of seconds > 0 and at most ${limits.ttlSecondsMax}`);
   }
   return ttlMs;
 }
