@@ -2,7 +2,7 @@ import { createServer, type RequestListener, type ServerOptions, type ServerResp
 import { createServer as createTlsServer } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Limits } from '../core/limits.js';
+import { CONNECTION_LIMITS, type ConnectionLimits, type Limits } from '../core/limits.js';
 import type { EngineCapabilities, StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
 import { guardConnections } from './connection-drain.js';
@@ -50,30 +50,7 @@ export interface BuildServerOptions {
   writeMetrics?: WriteMetrics;
 }
 
-/**
- * Connection limits, each chosen rather than inherited (a slow or idle client
- * must not hold a connection forever; a big header is a 431, not memory).
- */
-export const CONNECTION_LIMITS = Object.freeze({
-  /** Request line and headers together, in bytes (Node's default, made explicit); beyond: 431. */
-  headerBytesMax: 16 * 1024,
-  /** Time to receive the request headers. */
-  headersTimeoutMs: 10_000,
-  /** Time to receive a whole request, body included (a 4 MiB value at 1 Mbit/s needs ~35 s). */
-  requestTimeoutMs: 60_000,
-  /**
-   * Idle keep-alive connections are closed after this: above the 60 s idle timeout
-   * of common load balancers, so that they close first and never send a request
-   * on a connection kvs is closing.
-   */
-  keepAliveTimeoutMs: 65_000,
-  /** How often Node checks the two timeouts above (its default, 30 s, would let a slow client keep a connection up to 40 s). */
-  connectionsCheckingIntervalMs: 1_000,
-});
-
 const NO_HOST = new KvError('invalid_request', 'an HTTP/1.1 request needs a Host header');
-
-export type ConnectionLimits = { -readonly [name in keyof typeof CONNECTION_LIMITS]: number };
 
 export interface KvsServer {
   app: FastifyInstance;

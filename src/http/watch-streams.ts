@@ -1,15 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isKvError } from '../core/errors.js';
-import { WATCH_REPLAY_PAGE_REVISIONS_MAX, WATCH_REPLAY_PAGE_VALUE_BYTES_MAX } from '../core/limits.js';
+import { WATCH_REPLAY_DRAIN_TIMEOUT_MS, WATCH_REPLAY_PAGE_REVISIONS_MAX, WATCH_REPLAY_PAGE_VALUE_BYTES_MAX } from '../core/limits.js';
 import type { Revision } from '../core/types.js';
 import type { StorageEngine } from '../engine/engine.js';
 import { matchesFilter, type WatchFilter, type WatchHub, type WatchSink } from '../watch/hub.js';
 import { changeMessage, errorMessage, progressMessage } from '../watch/messages.js';
-
-
-/** How long a replaying stream may take to drain one page before it counts as a slow consumer. */
-const REPLAY_DRAIN_TIMEOUT_MS = 30_000;
 
 export interface WatchStreamOptions {
   filter: WatchFilter;
@@ -169,7 +165,7 @@ class WatchStream implements WatchSink {
           }
           cursor = changes.revision;
         }
-        if (this.response.writableNeedDrain && !(await this.drained(REPLAY_DRAIN_TIMEOUT_MS))) {
+        if (this.response.writableNeedDrain && !(await this.drained(WATCH_REPLAY_DRAIN_TIMEOUT_MS))) {
           this.evict();
           return;
         }

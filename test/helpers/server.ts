@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { after } from 'node:test';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
+import { DEFAULT_ETCD_LIMITS, DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
@@ -17,7 +17,7 @@ const stopWithServer = new Map<string, EtcdCluster>();
 import { freePort, sleep } from './ports.js';
 import type { StorageEngine } from '../../src/engine/engine.js';
 import { EtcdEngine } from '../../src/engine/etcd/etcd-engine.js';
-import { etcdLimits, ETCD_REQUEST_BYTES_MAX_DEFAULT, ETCD_TXN_OPS_MAX_DEFAULT } from '../../src/engine/etcd/etcd-limits.js';
+import { etcdLimits } from '../../src/engine/etcd/etcd-limits.js';
 
 export { freePort, sleep };
 
@@ -73,8 +73,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   if (TEST_ENGINE === 'etcd') {
     // The data directory names the store's etcd namespace, so a restart on the same directory finds the same data.
     const namespace = `${dataDirectory}/`;
-    const server = { requestBytesMax: ETCD_REQUEST_BYTES_MAX_DEFAULT, txnOpsMax: ETCD_TXN_OPS_MAX_DEFAULT };
-    limits = etcdLimits(limits, server, Buffer.byteLength(namespace), { valueBytesMax: options.limits?.valueBytesMax !== undefined, txnOpsMax: false });
+    limits = etcdLimits(limits, DEFAULT_ETCD_LIMITS, Buffer.byteLength(namespace), { valueBytesMax: options.limits?.valueBytesMax !== undefined, txnOpsMax: false });
     // Compaction is cluster-wide in etcd: a store that keeps a short history gets a cluster of its own,
     // so that it does not take history away from the file's other tests.
     const privateCluster = options.limits?.historyRetentionRevisions === undefined ? null : await EtcdCluster.start();
