@@ -37,7 +37,7 @@ export function createFastRead(deps: HttpDeps, gatekeeper: Gatekeeper, clientAdd
     const startedAt = performance.now();
     let entry;
     try {
-      const key = keyFromUrl(url, limits.maxKeyBytes);
+      const key = keyFromUrl(url, limits.keyBytesMax);
       // The same admission and grant check as the route's hooks; any refusal is answered there.
       const admission = gatekeeper.admit(headers.authorization, clientAddress(request));
       if (!admission.ok || !allows(admission.principal, keyAccess(key, 'read'))) return false;

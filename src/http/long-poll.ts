@@ -34,7 +34,7 @@ export function preferredWaitSeconds(prefer: string | undefined, maxWaitSeconds:
  */
 export async function waitForKeyChange(deps: HttpDeps, key: string, after: Revision, readAt: Revision, waitSeconds: number, reply: FastifyReply): Promise<ReadResult> {
   const release = deps.watchStreams.admit();
-  if (release === null) throw tooManyWatchers(deps.limits.maxWatchers);
+  if (release === null) throw tooManyWatchers(deps.limits.watchersMax);
   reply.header('preference-applied', `wait=${waitSeconds}`);
   const stop = new AbortController();
   const onClose = () => stop.abort();

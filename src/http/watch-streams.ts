@@ -15,7 +15,7 @@ export interface WatchStreamOptions {
 export interface WatchStreamsOptions {
   bufferBytesMax: number;
   progressIntervalMs: number;
-  maxWatchers: number;
+  watchersMax: number;
   /** How long a stream that was ended or evicted has to take its last bytes before its socket is destroyed. */
   closeGraceMs: number;
   /** Told about failures that are bugs (the client only sees an `error` event). */
@@ -32,7 +32,7 @@ export class WatchStreams {
   private readonly streams = new Set<WatchStream>();
   private readonly longPolls = new Set<AbortController>();
   private readonly ticker: NodeJS.Timeout;
-  /** Streams and long-polls open now, against maxWatchers. */
+  /** Streams and long-polls open now, against watchersMax. */
   private admitted = 0;
   private closing = false;
   /** History for the streams that resume from the past, read once for many of them. */
@@ -60,12 +60,12 @@ export class WatchStreams {
   }
 
   /**
-   * Takes a place among the maxWatchers a server holds open (a stream or a
+   * Takes a place among the watchersMax a server holds open (a stream or a
    * long-poll). Returns the function that gives it back, or null when full or
    * shutting down.
    */
   admit(): (() => void) | null {
-    if (this.closing || this.admitted >= this.options.maxWatchers) return null;
+    if (this.closing || this.admitted >= this.options.watchersMax) return null;
     this.admitted++;
     let released = false;
     return () => {

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isKvError } from '../core/errors.js';
-import { WATCH_REPLAY_PAGE_REVISIONS, WATCH_REPLAY_PAGE_VALUE_BYTES } from '../core/limits.js';
+import { WATCH_REPLAY_PAGE_REVISIONS_MAX, WATCH_REPLAY_PAGE_VALUE_BYTES_MAX } from '../core/limits.js';
 import type { Revision, RevisionChanges } from '../core/types.js';
 import type { StorageEngine } from '../engine/engine.js';
 import { groupId, matchesFilter, type WatchFilter, type WatchHub, type WatchSink } from './hub.js';
@@ -95,8 +95,8 @@ export class CatchUp {
     this.batchWatchersMax = options.batchWatchersMax ?? CATCH_UP_BATCH_WATCHERS_MAX;
     this.readsMax = options.readsMax ?? CATCH_UP_READS_MAX;
     this.drainTimeoutMs = options.drainTimeoutMs ?? CATCH_UP_DRAIN_TIMEOUT_MS;
-    this.pageRevisions = options.pageRevisions ?? WATCH_REPLAY_PAGE_REVISIONS;
-    this.pageValueBytes = options.pageValueBytes ?? WATCH_REPLAY_PAGE_VALUE_BYTES;
+    this.pageRevisions = options.pageRevisions ?? WATCH_REPLAY_PAGE_REVISIONS_MAX;
+    this.pageValueBytes = options.pageValueBytes ?? WATCH_REPLAY_PAGE_VALUE_BYTES_MAX;
   }
 
   /** History reads made since start. */

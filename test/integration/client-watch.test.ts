@@ -302,7 +302,7 @@ describe('watch: resuming after a dropped connection', () => {
   });
 
   it('a watch that cannot resume without a gap (history compacted meanwhile) throws HistoryCompactedError', async () => {
-    const compacting = await startTestServer({ limits: { historyRetention: 5 }, maintenanceIntervalMs: 50 });
+    const compacting = await startTestServer({ limits: { historyRetentionRevisions: 5 }, maintenanceIntervalMs: 50 });
     const cutting = await TcpProxy.start(compacting.url);
     try {
       const direct = new KvsClient({ url: compacting.url });
@@ -364,7 +364,7 @@ describe('watch: a rate-limited client', () => {
 
 describe('watch: compacted history and a full server', () => {
   it('since older than the retained history is HistoryCompactedError with compactRevision; from compactRevision it replays the tail', async () => {
-    const compacting = await startTestServer({ limits: { historyRetention: 5 }, maintenanceIntervalMs: 50 });
+    const compacting = await startTestServer({ limits: { historyRetentionRevisions: 5 }, maintenanceIntervalMs: 50 });
     try {
       const client = new KvsClient({ url: compacting.url });
       const revisions: number[] = [];
@@ -385,7 +385,7 @@ describe('watch: compacted history and a full server', () => {
   });
 
   it('while the server holds its most watchers (503 with Retry-After), a watch waits and starts once a place is free', async () => {
-    const full = await startTestServer({ limits: { maxWatchers: 1 } });
+    const full = await startTestServer({ limits: { watchersMax: 1 } });
     try {
       const client = new KvsClient({ url: full.url });
       const held = await client.put('full/held', 'h');

@@ -188,10 +188,10 @@ describe('/v1/openapi.json describes the server', () => {
     assert.equal(txn.checks.maxItems, limits.maxTxnOps);
     assert.equal(txn.ops.maxItems, limits.maxTxnOps);
     // On etcd, one op less than etcd takes (API-NOTES): the hard-coded 128 of old would promise a txn etcd refuses.
-    assert.equal(limits.maxTxnOps, expectedMaxTxnOps(ENGINE, DEFAULT_LIMITS.maxTxnOps));
+    assert.equal(limits.maxTxnOps, expectedMaxTxnOps(ENGINE, DEFAULT_LIMITS.txnOpsMax));
     const listLimit = document.paths['/v1/kv'].get.parameters.find((parameter: Document) => parameter.name === 'limit').schema;
     assert.equal(listLimit.maximum, limits.maxListLimit);
-    assert.equal(listLimit.default, DEFAULT_LIMITS.defaultListLimit);
+    assert.equal(listLimit.default, DEFAULT_LIMITS.listLimitDefault);
     assert.equal(document.paths['/v1/kv/{key}'].put.requestBody['x-max-bytes'], limits.maxValueBytes);
     assert.equal(document.paths['/v1/txn'].post.requestBody['x-max-bytes'], limits.maxRequestBytes);
     for (const [name, schema] of Object.entries(document.components.schemas.Limits.properties as Record<string, Document>)) {
@@ -202,7 +202,7 @@ describe('/v1/openapi.json describes the server', () => {
 
 describe('/v1/openapi.json follows the configuration', () => {
   it('a server started with other limits publishes those numbers', async () => {
-    const configured = { maxListLimit: 50, defaultListLimit: 20, maxTxnOps: 10, maxKeyBytes: 64, maxValueBytes: 1000, maxRequestBytes: 4096, maxImportBytes: 65536, maxTtlSeconds: 3600, maxWaitSeconds: 60 };
+    const configured = { listLimitMax: 50, listLimitDefault: 20, txnOpsMax: 10, keyBytesMax: 64, valueBytesMax: 1000, requestBytesMax: 4096, importBytesMax: 65536, ttlSecondsMax: 3600, waitSecondsMax: 60 };
     const server = await startTestServer({ limits: configured });
     try {
       const document = await openApiOf(server);
@@ -245,7 +245,7 @@ describe('/v1/openapi.json follows the configuration', () => {
   });
 
   it('on this engine, the txn maxItems is /v1/limits maxTxnOps (127 on etcd) even when more were asked for', async () => {
-    const server = await startTestServer({ limits: { maxTxnOps: 500 } });
+    const server = await startTestServer({ limits: { txnOpsMax: 500 } });
     try {
       const document = await openApiOf(server);
       const limits = (await request(`${server.url}/v1/limits`)).body;
@@ -263,7 +263,7 @@ describe('/v1/openapi.json follows the configuration', () => {
       const document = (await request(`${server.url}/v1/openapi.json`)).body;
       const limits = (await request(`${server.url}/v1/limits`)).body;
       // On LMDB no setting bounds a txn below the default; on etcd, one op less than etcd takes (test/engine/differences.ts).
-      const maxTxnOps = ENGINE.maxTxnOps === null ? DEFAULT_LIMITS.maxTxnOps : 8 - 1;
+      const maxTxnOps = ENGINE.maxTxnOps === null ? DEFAULT_LIMITS.txnOpsMax : 8 - 1;
       assert.deepEqual([limits.maxKeyBytes, limits.maxValueBytes, limits.maxRequestBytes, limits.maxTxnOps], [64, 1000, 4096, maxTxnOps]);
       assert.equal(document.components.schemas.TxnRequest.properties.ops.maxItems, maxTxnOps);
       assert.equal(document.components.schemas.Limits.properties.maxTxnOps.const, maxTxnOps);

@@ -49,15 +49,15 @@ export function describeService(limits: Limits): string {
     '',
     '| limit | value |',
     '|---|---|',
-    `| key | ${limits.maxKeyBytes} UTF-8 bytes |`,
-    `| value | ${sized(limits.maxValueBytes)} |`,
-    `| body of \`/v1/txn\` and \`/put\` | ${sized(limits.maxRequestBytes)} |`,
-    `| body of \`/v1/admin/import\` | ${sized(limits.maxImportBytes)} |`,
-    `| checks, and ops, of a txn | ${limits.maxTxnOps} each |`,
-    `| page of a listing | ${limits.maxListLimit} (default ${limits.defaultListLimit}) |`,
-    `| TTL | ${limits.maxTtlSeconds} s${limits.maxTtlSeconds >= 86_400 ? ` (${Math.floor(limits.maxTtlSeconds / 86_400)} days)` : ''} |`,
-    `| \`Prefer: wait\` | ${limits.maxWaitSeconds} s |`,
-    `| history kept for watches | ${limits.historyRetention} revisions |`,
+    `| key | ${limits.keyBytesMax} UTF-8 bytes |`,
+    `| value | ${sized(limits.valueBytesMax)} |`,
+    `| body of \`/v1/txn\` and \`/put\` | ${sized(limits.requestBytesMax)} |`,
+    `| body of \`/v1/admin/import\` | ${sized(limits.importBytesMax)} |`,
+    `| checks, and ops, of a txn | ${limits.txnOpsMax} each |`,
+    `| page of a listing | ${limits.listLimitMax} (default ${limits.listLimitDefault}) |`,
+    `| TTL | ${limits.ttlSecondsMax} s${limits.ttlSecondsMax >= 86_400 ? ` (${Math.floor(limits.ttlSecondsMax / 86_400)} days)` : ''} |`,
+    `| \`Prefer: wait\` | ${limits.waitSecondsMax} s |`,
+    `| history kept for watches | ${limits.historyRetentionRevisions} revisions |`,
     '',
     'Any request can also be refused before it reaches a route, and the connection closed: `400 invalid_request` (not HTTP/1.1, or no `Host`), `408 request_timeout`, `417 expectation_failed` (an `Expect` other than `100-continue`), `431 header_too_large` (headers beyond 16 KiB). A path no route serves is `404 not_found`, after the token check like every route. (Also in `components.responses`.)',
   ].join('\n');
@@ -112,8 +112,8 @@ const HEADERS: Record<string, Schema> = {
 
 function schemas(limits: Limits): Record<string, Schema> {
   const key = { $ref: '#/components/schemas/Key' };
-  const ttl = { type: 'number', exclusiveMinimum: 0, maximum: limits.maxTtlSeconds, description: `Seconds until the key expires (ms precision), at most ${limits.maxTtlSeconds}.` };
-  const envelopeValue = { description: `The value, shown per \`encoding\`: embedded JSON (\`json\`), a string (\`utf8\`) or base64 (\`base64\`). At most ${limits.maxValueBytes} bytes once decoded.` };
+  const ttl = { type: 'number', exclusiveMinimum: 0, maximum: limits.ttlSecondsMax, description: `Seconds until the key expires (ms precision), at most ${limits.ttlSecondsMax}.` };
+  const envelopeValue = { description: `The value, shown per \`encoding\`: embedded JSON (\`json\`), a string (\`utf8\`) or base64 (\`base64\`). At most ${limits.valueBytesMax} bytes once decoded.` };
   const txnOp = (op: string, properties: Schema, required: string[] = []): Schema => ({
     type: 'object',
     additionalProperties: false,
@@ -139,8 +139,8 @@ function schemas(limits: Limits): Record<string, Schema> {
         limit: { ...integer, description: 'With a limit exceeded: the limit.' },
       },
     },
-    Key: { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes, description: `A key: ${limits.maxKeyBytes} UTF-8 bytes at most (maxLength counts characters), without U+0000 or \`.\`/\`..\` segments.` },
-    SeedPut: { type: 'object', required: ['value'], properties: { key, value: { description: `Any JSON but \`null\`; at most ${limits.maxValueBytes} bytes as JSON.` } } },
+    Key: { type: 'string', minLength: 1, maxLength: limits.keyBytesMax, description: `A key: ${limits.keyBytesMax} UTF-8 bytes at most (maxLength counts characters), without U+0000 or \`.\`/\`..\` segments.` },
+    SeedPut: { type: 'object', required: ['value'], properties: { key, value: { description: `Any JSON but \`null\`; at most ${limits.valueBytesMax} bytes as JSON.` } } },
     SeedSuccess: { type: 'object', required: ['status'], properties: { status: { const: 'success' } } },
     SeedValue: { type: 'object', required: ['status', 'value'], properties: { status: { const: 'success' }, value: {}, encoding: { const: 'base64' } } },
     SeedError: { type: 'object', required: ['status', 'message'], properties: { status: { const: 'error' }, message: string } },
@@ -155,7 +155,7 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       required: ['items', 'cursor', 'revision'],
       properties: {
-        items: { type: 'array', maxItems: limits.maxListLimit, items: ref('RangeItem') },
+        items: { type: 'array', maxItems: limits.listLimitMax, items: ref('RangeItem') },
         prefixes: { type: 'array', items: string, description: 'With `delimiter`: the rolled-up prefixes.' },
         cursor: { type: ['string', 'null'], description: 'Pass back for the next page; `null`: done.' },
         revision,
@@ -173,7 +173,7 @@ function schemas(limits: Limits): Record<string, Schema> {
     },
     TxnOp: {
       oneOf: [
-        txnOp('put', { value: envelopeValue, encoding: { ...encoding, default: 'json' }, contentType: { type: 'string', maxLength: limits.maxContentTypeChars }, ttl }, ['value']),
+        txnOp('put', { value: envelopeValue, encoding: { ...encoding, default: 'json' }, contentType: { type: 'string', maxLength: limits.contentTypeCharsMax }, ttl }, ['value']),
         txnOp('delete', {}),
         txnOp('add', { by: { type: 'integer', minimum: -COUNTER_ABS_MAX, maximum: COUNTER_ABS_MAX, default: 1 } }),
         txnOp('get', {}),
@@ -183,8 +183,8 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       additionalProperties: false,
       properties: {
-        checks: { type: 'array', maxItems: limits.maxTxnOps, items: ref('TxnCheck') },
-        ops: { type: 'array', maxItems: limits.maxTxnOps, items: ref('TxnOp') },
+        checks: { type: 'array', maxItems: limits.txnOpsMax, items: ref('TxnCheck') },
+        ops: { type: 'array', maxItems: limits.txnOpsMax, items: ref('TxnOp') },
       },
     },
     TxnResponse: {
@@ -214,7 +214,7 @@ function schemas(limits: Limits): Record<string, Schema> {
     ExportLine: {
       type: 'object',
       required: ['key', 'value'],
-      properties: { key, value: { type: 'string', contentEncoding: 'base64', description: `At most ${limits.maxValueBytes} bytes once decoded.` }, contentType: { type: 'string', maxLength: limits.maxContentTypeChars }, expiresAt: { ...timestamp, description: `At most ${limits.maxTtlSeconds} s away; entries already expired are skipped.` } },
+      properties: { key, value: { type: 'string', contentEncoding: 'base64', description: `At most ${limits.valueBytesMax} bytes once decoded.` }, contentType: { type: 'string', maxLength: limits.contentTypeCharsMax }, expiresAt: { ...timestamp, description: `At most ${limits.ttlSecondsMax} s away; entries already expired are skipped.` } },
     },
     ImportResult: { type: 'object', required: ['imported', 'revision'], properties: { imported: integer, revision } },
     Readiness: { type: 'object', required: ['status', 'engine'], properties: { status: { enum: ['ready', 'unavailable'] }, engine: string } },
@@ -245,13 +245,13 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       required: ['maxKeyBytes', 'maxValueBytes', 'maxRequestBytes', 'maxTxnOps', 'maxListLimit', 'maxTtlSeconds', 'historyRetention'],
       properties: {
-        maxKeyBytes: { const: limits.maxKeyBytes },
-        maxValueBytes: { const: limits.maxValueBytes },
-        maxRequestBytes: { const: limits.maxRequestBytes },
-        maxTxnOps: { const: limits.maxTxnOps },
-        maxListLimit: { const: limits.maxListLimit },
-        maxTtlSeconds: { const: limits.maxTtlSeconds },
-        historyRetention: { const: limits.historyRetention },
+        maxKeyBytes: { const: limits.keyBytesMax },
+        maxValueBytes: { const: limits.valueBytesMax },
+        maxRequestBytes: { const: limits.requestBytesMax },
+        maxTxnOps: { const: limits.txnOpsMax },
+        maxListLimit: { const: limits.listLimitMax },
+        maxTtlSeconds: { const: limits.ttlSecondsMax },
+        historyRetention: { const: limits.historyRetentionRevisions },
       },
     },
   };

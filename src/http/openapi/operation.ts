@@ -64,7 +64,7 @@ export function operation(spec: OperationSpec, limits: Limits): RouteSchema {
   const failures = standardFailures(spec);
   for (const [code, when] of Object.entries(spec.failures ?? {}) as Array<[ErrorCode, string]>) addFailure(failures, code, when);
   // The `limit` a sample 413 shows: the body's own for its code.
-  const limitOf: Partial<Record<ErrorCode, number>> = { value_too_large: limits.maxValueBytes, request_too_large: limits.maxRequestBytes };
+  const limitOf: Partial<Record<ErrorCode, number>> = { value_too_large: limits.valueBytesMax, request_too_large: limits.requestBytesMax };
   if (spec.body !== undefined) limitOf[spec.body.tooLarge] = spec.body.limitBytes;
   const problems = problemResponses(failures, { seedErrors: spec.seedErrors ?? false, headers: spec.problemHeaders ?? {}, limitOf });
   for (const status of Object.keys(spec.responses)) {
@@ -94,17 +94,17 @@ export function operation(spec: OperationSpec, limits: Limits): RouteSchema {
 }
 
 /** A key as the document describes it: its limits, in words. */
-export const keyText = (limits: Limits): string => `1 to ${limits.maxKeyBytes} UTF-8 bytes, without U+0000 and without \`.\` or \`..\` as a \`/\`-separated segment`;
+export const keyText = (limits: Limits): string => `1 to ${limits.keyBytesMax} UTF-8 bytes, without U+0000 and without \`.\` or \`..\` as a \`/\`-separated segment`;
 
 /** A key as a query parameter (`key=`), or a key-length string. maxLength counts characters, which never outnumber the key's bytes: a bound, not the limit. */
-export const keyString = (limits: Limits): Schema => ({ type: 'string', minLength: 1, maxLength: limits.maxKeyBytes });
+export const keyString = (limits: Limits): Schema => ({ type: 'string', minLength: 1, maxLength: limits.keyBytesMax });
 
 /** What a key route needs: a grant of `action` on the key. */
 export const keyGrant = (action: string) => ({ grant: `\`${action}\` on the key` });
 
 /** A range bound or prefix parameter (`prefix`, `start`, `end`). */
 export const rangeBound = (description: string, limits: Limits): Schema =>
-  described(`${description} At most ${limits.maxKeyBytes} bytes.`, { type: 'string', maxLength: limits.maxKeyBytes });
+  described(`${description} At most ${limits.keyBytesMax} bytes.`, { type: 'string', maxLength: limits.keyBytesMax });
 
 /** The caching headers of a static file (/docs, the console). */
 export const ASSET_HEADERS = { ETag: { $ref: '#/components/headers/AssetETag' }, 'Cache-Control': { $ref: '#/components/headers/AssetCacheControl' } };

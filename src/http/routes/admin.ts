@@ -14,7 +14,7 @@ import { described, fields, json, operation, rangeBound, ref } from '../openapi/
 export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
 
-  acceptAnyBody(app, limits.maxImportBytes);
+  acceptAnyBody(app, limits.importBytesMax);
 
   app.get('/v1/admin/export', { schema: exportSchema(limits), config: { access: ADMIN } }, async (request, reply) => {
     // Validated like a listing's prefix: a prefix no key could start with is a 400, not an LMDB error.
@@ -23,7 +23,7 @@ export async function adminRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return reply.type('application/x-ndjson').send(Readable.from(exportLines(engine, lower, upper)));
   });
 
-  app.post('/v1/admin/import', { schema: importSchema(limits), config: { access: ADMIN, bodyLimitBytes: limits.maxImportBytes } }, async (request) => {
+  app.post('/v1/admin/import', { schema: importSchema(limits), config: { access: ADMIN, bodyLimitBytes: limits.importBytesMax } }, async (request) => {
     const format = queryString(request.query as Query, 'format') ?? 'ndjson';
     if (format !== 'ndjson' && format !== 'seed') throw new KvError('invalid_request', '"format" must be "ndjson" (the default) or "seed"');
     const text = bodyBytes(request.body).toString('utf8');
@@ -66,7 +66,7 @@ const importSchema = (limits: Limits) =>
       querystring: fields({ format: described('`ndjson` (the export\'s lines) or `seed` (a JSON object `{key: value}`).', { type: 'string', enum: ['ndjson', 'seed'], default: 'ndjson' }) }),
       body: {
         content: { 'application/x-ndjson': { schema: ref('ExportLine') }, 'application/json': { schema: { type: 'object', additionalProperties: true } } },
-        limitBytes: limits.maxImportBytes,
+        limitBytes: limits.importBytesMax,
         tooLarge: 'request_too_large',
       },
       responses: { 200: json(ref('ImportResult'), 'Imported.') },

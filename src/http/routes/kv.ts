@@ -20,15 +20,15 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
   const schemas = kvSchemas(limits);
 
   // Values are raw bytes of any content type.
-  acceptAnyBody(app, limits.maxValueBytes);
+  acceptAnyBody(app, limits.valueBytesMax);
 
-  const keyOf = (request: FastifyRequest): string => keyFromUrl(request.raw.url ?? request.url, limits.maxKeyBytes);
+  const keyOf = (request: FastifyRequest): string => keyFromUrl(request.raw.url ?? request.url, limits.keyBytesMax);
 
   const read = async (request: FastifyRequest, reply: FastifyReply, withBody: boolean) => {
     const key = keyOf(request);
     const ifNoneMatch = request.headers['if-none-match'];
     const prefer = request.headers.prefer;
-    const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.maxWaitSeconds);
+    const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.waitSecondsMax);
     let { entry, revision } = await engine.get(key);
     if (entry !== null && waitSeconds !== null && ifNoneMatchHits(ifNoneMatch, entry.revision)) {
       // The long-poll: the client has this revision; answer when the key changes, or 304 at the deadline.
@@ -55,17 +55,17 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     read(request, reply, false),
   );
 
-  const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.maxValueBytes } };
+  const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.valueBytesMax } };
 
   app.put('/v1/kv/*', { ...valueRoute, schema: schemas.put }, async (request, reply) => {
     const key = keyOf(request);
     const sent = request.sentContentType?.trim();
     const contentType = sent === undefined || sent === '' ? DEFAULT_CONTENT_TYPE : sent;
-    if (contentType.length > limits.maxContentTypeChars) {
-      throw new KvError('invalid_request', `the content type is longer than ${limits.maxContentTypeChars} characters`);
+    if (contentType.length > limits.contentTypeCharsMax) {
+      throw new KvError('invalid_request', `the content type is longer than ${limits.contentTypeCharsMax} characters`);
     }
     const value = bodyBytes(request.body);
-    const ttlMs = queryTtlMs(request.query as Query, limits.maxTtlSeconds);
+    const ttlMs = queryTtlMs(request.query as Query, limits.ttlSecondsMax);
     const result = await runConditional(deps, conditionsOf(request, key), { op: 'put', key, value, contentType, ttlMs });
     if (result.op !== 'put') throw new Error('a put returned another op');
     return reply
@@ -139,7 +139,7 @@ function kvSchemas(limits: Limits) {
       key: {
         ...keyString(limits),
         description: `The key (${keyText(limits)}), percent-encoded; \`/\` may appear unescaped.`,
-        'x-max-bytes': limits.maxKeyBytes,
+        'x-max-bytes': limits.keyBytesMax,
       },
     },
     ['key'],
@@ -157,7 +157,7 @@ function kvSchemas(limits: Limits) {
   // Any bytes with any content type (`*/*`); the other types are there for "Try it out" (text and JSON get a text box).
   const anyBytes: Schema = { type: 'string', format: 'binary' };
   const valueContent = { 'text/plain': { schema: { type: 'string' } }, 'application/json': { schema: {} }, 'application/octet-stream': { schema: anyBytes }, '*/*': { schema: anyBytes } };
-  const waitSeconds = Math.min(30, limits.maxWaitSeconds);
+  const waitSeconds = Math.min(30, limits.waitSecondsMax);
 
   return {
     get: operation(
@@ -171,7 +171,7 @@ function kvSchemas(limits: Limits) {
         params: key,
         headers: fields({
           'If-None-Match': described('`"<revision>"` (or a list): answer 304 while the key is at that revision. Weak comparison.'),
-          Prefer: described(`\`wait=N\`, N from 1 to ${limits.maxWaitSeconds} seconds, with \`If-None-Match\`: a long-poll (needs \`watch\` as well as \`read\`).`, {
+          Prefer: described(`\`wait=N\`, N from 1 to ${limits.waitSecondsMax} seconds, with \`If-None-Match\`: a long-poll (needs \`watch\` as well as \`read\`).`, {
             type: 'string',
             examples: [`wait=${waitSeconds}`],
           }),
@@ -186,9 +186,9 @@ function kvSchemas(limits: Limits) {
         },
         failures: {
           invalid_key: 'The key is not valid, or not validly percent-encoded.',
-          invalid_request: `\`Prefer: wait\` outside 1..${limits.maxWaitSeconds}, or a malformed \`If-None-Match\`.`,
+          invalid_request: `\`Prefer: wait\` outside 1..${limits.waitSecondsMax}, or a malformed \`If-None-Match\`.`,
           key_not_found: 'No such key (or its TTL passed).',
-          unavailable: `A long-poll while ${limits.maxWatchers} watches and long-polls are open.`,
+          unavailable: `A long-poll while ${limits.watchersMax} watches and long-polls are open.`,
         },
         problemHeaders: { 404: headers('KV-Revision') },
       },
@@ -221,13 +221,13 @@ function kvSchemas(limits: Limits) {
         access: keyGrant('write'),
         engine: true,
         writes: 'adds',
-        body: { content: valueContent, limitBytes: limits.maxValueBytes, tooLarge: 'value_too_large', optional: true },
+        body: { content: valueContent, limitBytes: limits.valueBytesMax, tooLarge: 'value_too_large', optional: true },
         params: key,
         querystring: fields({
-          ttl: described(`Seconds until the key expires: more than 0, at most ${limits.maxTtlSeconds}, with at most 3 decimals. Without it, a TTL the key had is cleared.`, {
+          ttl: described(`Seconds until the key expires: more than 0, at most ${limits.ttlSecondsMax}, with at most 3 decimals. Without it, a TTL the key had is cleared.`, {
             type: 'number',
             exclusiveMinimum: 0,
-            maximum: limits.maxTtlSeconds,
+            maximum: limits.ttlSecondsMax,
           }),
         }),
         headers: fields(conditional),
@@ -237,7 +237,7 @@ function kvSchemas(limits: Limits) {
         },
         failures: {
           invalid_key: 'The key is not valid.',
-          invalid_request: `A bad \`ttl\`, or a content type longer than ${limits.maxContentTypeChars} characters. ${badConditional}`,
+          invalid_request: `A bad \`ttl\`, or a content type longer than ${limits.contentTypeCharsMax} characters. ${badConditional}`,
           ...preconditionFailed,
         },
       },
@@ -286,7 +286,7 @@ function kvSchemas(limits: Limits) {
           ...preconditionFailed,
         },
         // The route reads (and ignores) a body of at most one value.
-        body: { limitBytes: limits.maxValueBytes, tooLarge: 'value_too_large' },
+        body: { limitBytes: limits.valueBytesMax, tooLarge: 'value_too_large' },
       },
       limits,
     ),

@@ -39,7 +39,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     if (delimiter === '') throw new KvError('invalid_request', 'the query parameter "delimiter" must not be empty');
     const page = await listPage(engine, {
       ...bounds,
-      limit: queryInteger(query, 'limit', { min: 1, max: limits.maxListLimit, fallback: limits.defaultListLimit }),
+      limit: queryInteger(query, 'limit', { min: 1, max: limits.listLimitMax, fallback: limits.listLimitDefault }),
       reverse,
       withValues: queryBoolean(query, 'values', false),
       delimiter: delimiter ?? null,
@@ -80,8 +80,8 @@ export function boundParameter(query: Query, name: string, limits: Limits): stri
   if (!value.isWellFormed() || value.includes('\u0000')) {
     throw new KvError('invalid_request', `the query parameter "${name}" must be valid Unicode without U+0000`);
   }
-  if (Buffer.byteLength(value) > limits.maxKeyBytes) {
-    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.maxKeyBytes} bytes)`, { limit: limits.maxKeyBytes });
+  if (Buffer.byteLength(value) > limits.keyBytesMax) {
+    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.keyBytesMax} bytes)`, { limit: limits.keyBytesMax });
   }
   return value;
 }
@@ -109,11 +109,11 @@ const listSchema = (limits: Limits) =>
         prefix: rangeBound('Only keys starting with this.', limits),
         start: rangeBound('Inclusive lower bound.', limits),
         end: rangeBound('Exclusive upper bound (empty: none).', limits),
-        limit: described(`Page size, 1 to ${limits.maxListLimit} (default ${limits.defaultListLimit}). Each rolled-up prefix counts.`, {
+        limit: described(`Page size, 1 to ${limits.listLimitMax} (default ${limits.listLimitDefault}). Each rolled-up prefix counts.`, {
           type: 'integer',
           minimum: 1,
-          maximum: limits.maxListLimit,
-          default: limits.defaultListLimit,
+          maximum: limits.listLimitMax,
+          default: limits.listLimitDefault,
         }),
         cursor: described('The `cursor` of the previous page (opaque).'),
         reverse: described('Walk descending.', { type: 'boolean', default: false }),
@@ -137,7 +137,7 @@ const deletePrefixSchema = (limits: Limits) =>
       writes: 'removes',
       querystring: fields(
         {
-          prefix: described(`A non-empty prefix, at most ${limits.maxKeyBytes} bytes.`, { type: 'string', minLength: 1, maxLength: limits.maxKeyBytes }),
+          prefix: described(`A non-empty prefix, at most ${limits.keyBytesMax} bytes.`, { type: 'string', minLength: 1, maxLength: limits.keyBytesMax }),
           dry_run: described('Only count the keys.', { type: 'boolean', default: false }),
         },
         ['prefix'],

@@ -19,7 +19,7 @@ const SUCCESS = { status: 'success' } as const;
  */
 export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
-  const config = { errorFormat: 'seed' as const, bodyLimitBytes: limits.maxRequestBytes };
+  const config = { errorFormat: 'seed' as const, bodyLimitBytes: limits.requestBytesMax };
   const queryKey = (request: FastifyRequest) => seedKey(queryString(request.query as Query, 'key'), limits);
 
   /** The key and value of a /put, parsed once per request (access control needs the key first). */
@@ -34,15 +34,15 @@ export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<
 
   // Existing scripts post JSON with whatever content type their HTTP client
   // picked (curl -d sends x-www-form-urlencoded): read every body as JSON.
-  acceptAnyBody(app, limits.maxRequestBytes);
+  acceptAnyBody(app, limits.requestBytesMax);
 
   const schemas = seedSchemas(limits);
   app.post('/put', { schema: schemas.put, config: { ...config, access: (request) => keyAccess(putOf(request).key, 'write') } }, async (request) => {
     const { key, value } = putOf(request);
     if (value === undefined || value === null) throw new KvError('invalid_request', 'Missing value');
     const bytes = Buffer.from(stringifyJsonValue(value, 'the value'), 'utf8');
-    if (bytes.length > limits.maxValueBytes) {
-      throw new KvError('value_too_large', `the value is ${bytes.length} bytes; the limit is ${limits.maxValueBytes}`, { limit: limits.maxValueBytes });
+    if (bytes.length > limits.valueBytesMax) {
+      throw new KvError('value_too_large', `the value is ${bytes.length} bytes; the limit is ${limits.valueBytesMax}`, { limit: limits.valueBytesMax });
     }
     await engine.txn({ compares: [], ops: [{ op: 'put', key, value: bytes, contentType: JSON_CONTENT_TYPE, ttlMs: null }] });
     return SUCCESS;
@@ -69,7 +69,7 @@ export async function seedRoutes(app: FastifyInstance, deps: HttpDeps): Promise<
 function seedKey(key: unknown, limits: Limits): string {
   if (key === undefined || key === null) throw new KvError('invalid_request', 'Missing key');
   if (typeof key !== 'string') throw new KvError('invalid_request', 'the key must be a string');
-  return validateKey(key, limits.maxKeyBytes);
+  return validateKey(key, limits.keyBytesMax);
 }
 
 /** The OpenAPI description of the seed's routes: errors in the seed's body, not problem+json. */
@@ -88,13 +88,13 @@ function seedSchemas(limits: Limits) {
         writes: 'adds',
         seedErrors: true,
         querystring: fields({ key: described('The key, when the body has none.', keyString(limits)) }),
-        body: { content: { 'application/json': { schema: ref('SeedPut') } }, limitBytes: limits.maxRequestBytes, tooLarge: 'request_too_large' },
+        body: { content: { 'application/json': { schema: ref('SeedPut') } }, limitBytes: limits.requestBytesMax, tooLarge: 'request_too_large' },
         responses: { 200: json(ref('SeedSuccess'), 'Stored.') },
         failures: {
           invalid_key: 'The key is not valid.',
           invalid_request: 'No key or value, a key that is not a string, or a body that is not a JSON object.',
           invalid_json: 'The body is empty or not JSON.',
-          value_too_large: `The value, as JSON, is larger than ${limits.maxValueBytes} bytes.`,
+          value_too_large: `The value, as JSON, is larger than ${limits.valueBytesMax} bytes.`,
         },
       },
       limits,

@@ -33,13 +33,13 @@ export async function serviceRoutes(app: FastifyInstance, deps: HttpDeps): Promi
   });
 
   const publishedLimits = {
-    maxKeyBytes: limits.maxKeyBytes,
-    maxValueBytes: limits.maxValueBytes,
-    maxRequestBytes: limits.maxRequestBytes,
-    maxTxnOps: limits.maxTxnOps,
-    maxListLimit: limits.maxListLimit,
-    maxTtlSeconds: limits.maxTtlSeconds,
-    historyRetention: limits.historyRetention,
+    maxKeyBytes: limits.keyBytesMax,
+    maxValueBytes: limits.valueBytesMax,
+    maxRequestBytes: limits.requestBytesMax,
+    maxTxnOps: limits.txnOpsMax,
+    maxListLimit: limits.listLimitMax,
+    maxTtlSeconds: limits.ttlSecondsMax,
+    historyRetention: limits.historyRetentionRevisions,
   };
   app.get('/v1/limits', { schema: schema(LIMITS), config: { access: ANY_TOKEN } }, async () => publishedLimits);
 
