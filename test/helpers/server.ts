@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
@@ -126,6 +126,65 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       if (!options.keepData && options.dataDirectory === undefined) rmSync(dataDirectory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A test server for the tests of the enclosing describe (or of the whole file,
+ * when called at its top level): a `before` hook starts it, an `after` hook
+ * closes it. Instead of
+ *
+ *     let server: TestServer;
+ *     before(async () => {
+ *       server = await startTestServer(options);
+ *       await seed(server.url);
+ *     });
+ *     after(() => server.close());
+ *
+ * write
+ *
+ *     const server = useTestServer(options, async () => {
+ *       await seed(server.url);
+ *     });
+ *
+ * and use `server.url`, `server.engine`, ... in tests as before: the object
+ * returned reads every property through to the server once its hook has
+ * started it (reading one earlier throws; after the `after` hook, it is the
+ * closed server). `options` may be a function, called by the hook, for options
+ * made at that time (tokens in a temporary file). `setup` runs in the same
+ * hook once the server is up: put there whatever needs the server before the
+ * tests (seeding, reading its URL). Not in a `before` of your own: at a file's
+ * top level, node:test starts each `before` hook as soon as it is registered,
+ * so such a hook would run alongside this one, not after it.
+ */
+export function useTestServer(
+  options: TestServerOptions | (() => TestServerOptions | Promise<TestServerOptions>) = {},
+  setup?: (server: TestServer) => unknown,
+): TestServer {
+  let current: TestServer | undefined;
+  before(async () => {
+    current = await startTestServer(typeof options === 'function' ? await options() : options);
+    await setup?.(current);
+  });
+  after(() => current?.close());
+  const started = (property: PropertyKey): TestServer => {
+    if (current === undefined) throw new Error(`useTestServer: server.${String(property)} was read before its before hook started the server`);
+    return current;
+  };
+  return new Proxy({} as TestServer, {
+    get(_, property) {
+      // Asked by await and by inspection: a server that is not running yet is not a thenable either.
+      if (current === undefined && (property === 'then' || typeof property === 'symbol')) return undefined;
+      const server = started(property);
+      const value: unknown = Reflect.get(server, property);
+      return typeof value === 'function' ? value.bind(server) : value;
+    },
+    has: (_, property) => Reflect.has(started(property), property),
+    ownKeys: () => Reflect.ownKeys(started('keys')),
+    getOwnPropertyDescriptor(_, property) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(started(property), property);
+      return descriptor === undefined ? undefined : { ...descriptor, configurable: true };
+    },
+  });
 }
 
 export interface ServerProcess {

@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { request } from '../helpers/http.js';
-import { CLI_PATH, startTestServer, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, useTestServer } from '../helpers/server.js';
 
 /**
  * What the CLI does at a terminal, run in a real pseudo-terminal (util-linux
  * `script`): the prompt of `del --prefix`, answered on the terminal, and the
  * progress line of `export`, shown there and nowhere else.
  */
-let server: TestServer;
-before(async () => {
-  server = await startTestServer();
-});
-after(() => server.close());
+const server = useTestServer();
 
 /** `kvs ARGS` with a terminal for stdin, stdout and stderr; `typed` is what the user types. Resolves with the screen's text and the exit code. */
 function atTerminal(args: string[], typed = ''): Promise<{ screen: string; status: number | null }> {

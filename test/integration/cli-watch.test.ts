@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { pollUntil, metricValue } from '../helpers/assertions.js';
 import { assertFailure, kvs, ndjson, quietPort, startKvs } from '../helpers/cli.js';
 import { sharedEtcdCluster } from '../helpers/etcd-cluster.js';
 import { postJson, putValue, request } from '../helpers/http.js';
-import { CLI_PATH, leftoversCleanedAfter, sleep, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, leftoversCleanedAfter, sleep, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -14,7 +14,6 @@ import { TcpProxy } from '../helpers/tcp-proxy.js';
  * after the connection breaks or the server restarts, without missing or
  * repeating a revision.
  */
-let server: TestServer;
 let url: string;
 const leftovers = leftoversCleanedAfter('kvs-cli-watch-');
 /** Servers serveOnPort started, killed after the file's tests. */
@@ -23,11 +22,9 @@ after(() => {
   for (const serving of spawned) serving.kill('SIGKILL');
 });
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   url = server.url;
 });
-after(() => server.close());
 
 async function put(base: string, key: string, value: string, contentType = 'text/plain; charset=utf-8'): Promise<number> {
   const response = await putValue(base, key, value, { headers: { 'content-type': contentType } });

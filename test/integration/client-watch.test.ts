@@ -3,7 +3,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { HistoryCompactedError, InvalidRequestError, KvsClient, type WatchMessage, type WatchOptions } from '../../src/client/index.js';
 import { metricValue, pollUntil } from '../helpers/assertions.js';
 import { fetchSpy, rejectsWith } from '../helpers/sdk.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, startTestServer, useTestServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -13,14 +13,11 @@ import { TcpProxy } from '../helpers/tcp-proxy.js';
  * with every revision exactly once, compacted history, and a full server.
  */
 
-let server: TestServer;
 let kvs: KvsClient;
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   kvs = new KvsClient({ url: server.url });
 });
-after(() => server.close());
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 

@@ -4,12 +4,12 @@ import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { getMetricsFromIterator, type PromData, type PromHistogramData, type PromMetric } from 'prom2javascript';
 import { TokenRegistry, tokenEntry } from '../../src/auth/tokens.js';
 import { pollUntil } from '../helpers/assertions.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, startTestServer, tempDirectory, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, tempDirectory, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 import { whichStrace } from '../helpers/strace.js';
 
 /**
@@ -120,16 +120,11 @@ async function readUntil(body: ReadableStream<Uint8Array>, text: string): Promis
 }
 
 describe('/metrics after writes, a sweep, watches and refusals', () => {
-  let server: TestServer;
-  before(async () => {
-    const tokens = TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() });
-    server = await startTestServer({
-      access: { tokens, protectedMode: true, rateLimit: null },
-      limits: { maxPendingWrites: 4, watchBufferBytesMax: 1024, watchCloseGraceMs: 100 },
-      maintenanceIntervalMs: 50,
-    });
-  });
-  after(() => server.close());
+  const server = useTestServer(() => ({
+    access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() }), protectedMode: true, rateLimit: null },
+    limits: { maxPendingWrites: 4, watchBufferBytesMax: 1024, watchCloseGraceMs: 100 },
+    maintenanceIntervalMs: 50,
+  }));
 
   it('write batches: sizes add up to the writes made, every batch has a commit (and, embedded, a sync)', async () => {
     const before = await scrape(server.url);
@@ -293,11 +288,7 @@ describe('/metrics after writes, a sweep, watches and refusals', () => {
 describe('/metrics: rate limiting and protected mode', () => {
   /** The client address a request claims (the server's test seam), else the socket's peer. */
   const claimedPeer = (request: IncomingMessage) => (request.headers['x-test-peer'] as string | undefined) ?? request.socket.remoteAddress;
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer({ clientAddress: claimedPeer, access: { tokens: TokenRegistry.empty(), protectedMode: true, rateLimit: { perSecond: 1, burst: 2 } } });
-  });
-  after(() => server.close());
+  const server = useTestServer({ clientAddress: claimedPeer, access: { tokens: TokenRegistry.empty(), protectedMode: true, rateLimit: { perSecond: 1, burst: 2 } } });
 
   it('counts a 429 as rate_limited and a refused remote client as protected_mode', async () => {
     // One local client spends its burst of 2; the third request is refused. The scraper is another client.

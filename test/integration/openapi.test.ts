@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { ERROR_CATALOGUE } from '../../src/core/errors.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { TokenRegistry } from '../../src/auth/tokens.js';
 import { request } from '../helpers/http.js';
-import { startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { startTestServer, TEST_ENGINE, useTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * /v1/openapi.json (API.md §7) against the running server: a valid OpenAPI
@@ -56,14 +56,11 @@ async function openApiOf(server: TestServer, headers: Record<string, string> = {
 }
 
 describe('/v1/openapi.json describes the server', () => {
-  let server: TestServer;
   let document: Document;
 
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     document = await openApiOf(server);
   });
-  after(() => server?.close());
 
   it('is a valid OpenAPI 3.1 document', async () => {
     assert.match(document.openapi, /^3\.1\./);

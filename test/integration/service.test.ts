@@ -2,21 +2,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { CLI_PATH, freePort, sleep, spawnServer, startTestServer, tempDirectory, type ServerProcess, type TestServer, TEST_ENGINE } from '../helpers/server.js';
+import { CLI_PATH, freePort, sleep, spawnServer, startTestServer, tempDirectory, useTestServer, type ServerProcess, TEST_ENGINE } from '../helpers/server.js';
 
 describe('service routes', () => {
-  let server: TestServer;
   let url: string;
 
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     url = server.url;
-  });
-
-  after(async () => {
-    await server?.close();
   });
 
   test('GET /healthz is 200 {"status":"ok"}', async () => {
