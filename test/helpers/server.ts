@@ -201,12 +201,12 @@ export interface ServerProcess {
 export const CLI_PATH = new URL('../../src/cli/index.js', import.meta.url).pathname;
 
 /**
- * `kvs serve` as a child process (what `npm start` runs), on a free port, for
- * tests that need a real process: restart, kill -9, signals. Resolves once it
- * answers /readyz.
+ * `kvs serve` as a child process (what `npm start` runs), on a free port (or
+ * `port`, for a test that restarts it on the same one), for tests that need a
+ * real process: restart, kill -9, signals. Resolves once it answers /readyz.
  */
-export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer } = {}): Promise<ServerProcess> {
-  const port = await freePort();
+export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer; port?: number } = {}): Promise<ServerProcess> {
+  const port = options.port ?? (await freePort());
   const command = options.command ?? [process.execPath, CLI_PATH, 'serve'];
   if (TEST_ENGINE === 'etcd' && env['KV_ENGINE'] === undefined) {
     // Same as startTestServer: the data directory names the etcd namespace.
@@ -226,43 +226,69 @@ export async function spawnServer(env: Record<string, string>, options: { comman
       // already gone
     }
   };
+  const server = { url: `${options.httpsCa === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, child, kill, ...collectOutput(child) };
+  await untilReady(server, options.httpsCa);
+  return server;
+}
+
+/** What a child process writes to stdout and stderr, as it comes, and its end. */
+export function collectOutput(child: ChildProcess): Pick<ServerProcess, 'output' | 'exited'> {
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const url = `${options.httpsCa === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
-  const readyStatus = async () => (options.httpsCa === undefined ? (await fetch(`${url}/readyz`)).status : (await httpsFetch(`${url}/readyz`, options.httpsCa)).status);
+  return { output: () => output, exited };
+}
+
+/**
+ * Polls the server's /readyz every 25 ms until it answers 200 (through `httpsCa`
+ * for an https:// URL); fails at once if the process exits first, and after
+ * 15 s, then killing it.
+ */
+export async function untilReady(server: Omit<ServerProcess, 'child'>, httpsCa?: Buffer): Promise<void> {
+  const readyStatus = async () => (httpsCa === undefined ? (await fetch(`${server.url}/readyz`)).status : (await httpsFetch(`${server.url}/readyz`, httpsCa)).status);
   const deadline = Date.now() + 15_000;
   let running = true;
-  void exited.then(() => (running = false));
+  void server.exited.then(() => (running = false));
   while (Date.now() < deadline) {
-    if (!running) throw new Error(`kvs exited before it was ready:\n${output}`);
+    if (!running) throw new Error(`kvs exited before it was ready at ${server.url}:\n${server.output()}`);
     try {
-      if ((await readyStatus()) === 200) return { url, child, kill, output: () => output, exited };
+      if ((await readyStatus()) === 200) return;
     } catch {
       // not listening yet
     }
     await sleep(25);
   }
-  kill('SIGKILL');
-  throw new Error(`kvs did not become ready within 15 s:\n${output}`);
+  server.kill('SIGKILL');
+  throw new Error(`kvs did not become ready at ${server.url} within 15 s:\n${server.output()}`);
 }
 
 /**
- * The data directories and `kvs serve` processes one test file makes: after
- * its tests, every process still running is killed and every directory removed.
- * Call once per file, at its top level.
+ * The data directories and `kvs serve` processes one test file (or describe)
+ * makes: after its tests, every process still running is killed (and waited
+ * for) and every directory removed. Call once per file, at its top level, or
+ * once per describe.
  */
 export function leftoversCleanedAfter(prefix: string): {
   directory(): string;
   spawn(env: Record<string, string>, options?: Parameters<typeof spawnServer>[1]): Promise<ServerProcess>;
+  /** A server started otherwise, to be killed likewise; returns it. */
+  track(server: ServerProcess): ServerProcess;
 } {
   const directories: string[] = [];
   const processes = new Set<ServerProcess>();
-  after(() => {
-    for (const server of processes) server.kill('SIGKILL');
+  after(async () => {
+    const running = [...processes];
+    for (const server of running) server.kill('SIGKILL');
+    await Promise.all(running.map((server) => server.exited));
     for (const directory of directories) rmSync(directory, { recursive: true, force: true });
   });
+  const track = (server: ServerProcess) => {
+    processes.add(server);
+    // Forget it once it has exited: its process group id may be reused.
+    void server.exited.then(() => processes.delete(server));
+    return server;
+  };
   return {
     directory() {
       const made = tempDirectory(prefix);
@@ -270,11 +296,8 @@ export function leftoversCleanedAfter(prefix: string): {
       return made;
     },
     async spawn(env, options) {
-      const server = await spawnServer(env, options);
-      processes.add(server);
-      // Forget it once it has exited: its process group id may be reused.
-      void server.exited.then(() => processes.delete(server));
-      return server;
+      return track(await spawnServer(env, options));
     },
+    track,
   };
 }
