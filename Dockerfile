@@ -40,6 +40,10 @@ COPY --from=build /app/dist ./dist
 # etcd's API definitions, read at run time by the etcd engine
 # (dist/src/engine/etcd/etcd-api.js loads ../../../../proto/etcd-v3.proto).
 COPY proto/ ./proto/
+# The kvs command on PATH, as npm would link its bin: `docker exec CONTAINER kvs token
+# create ...` (what the no-token warning tells users to run), `kvs get ...`.
+RUN chmod 755 /app/dist/src/cli/index.js \
+    && ln -s /app/dist/src/cli/index.js /usr/local/bin/kvs
 
 # The data directory: a volume, owned by the unprivileged `node` user (uid 1000) of
 # the base image, so a new named volume starts out writable by it.
@@ -47,8 +51,9 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 ENV DATA_DIRECTORY=/data
 # Listen on every interface of the container: it is reachable only where it is published.
+# The port is kvs's default, 8080; PORT is not set here, so that either variable kvs reads
+# (PORT, or the original server's KV_STORE_PORT) can move it: docker run -e KV_STORE_PORT=9000.
 ENV HOST=0.0.0.0
-ENV PORT=8080
 # Host → container traffic never comes from loopback, so protected mode (no token:
 # loopback clients only) would refuse everyone. Off, as in the official Redis image;
 # kvs logs a warning at start while no token is configured. Set KV_ADMIN_TOKEN or
@@ -57,16 +62,18 @@ ENV KV_PROTECTED_MODE=off
 VOLUME /data
 EXPOSE 8080
 
-# Liveness, with node's global fetch (the image has no curl). /healthz needs no token;
+# Liveness, with node's global fetch (the image has no curl), on the port kvs takes (PORT,
+# else KV_STORE_PORT, else 8080, as src/config.ts reads them). /healthz needs no token;
 # with KV_TLS_CERT set, kvs serves HTTPS with a certificate that need not name
 # 127.0.0.1, so the probe does not verify it.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["node", "--no-warnings", "-e", "const tls = Boolean(process.env.KV_TLS_CERT); if (tls) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch((tls ? 'https' : 'http') + '://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((response) => process.exit(response.ok ? 0 : 1), () => process.exit(1))"]
+    CMD ["node", "--no-warnings", "-e", "const tls = Boolean(process.env.KV_TLS_CERT); if (tls) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch((tls ? 'https' : 'http') + '://127.0.0.1:' + (process.env.PORT || process.env.KV_STORE_PORT || 8080) + '/healthz', { signal: AbortSignal.timeout(4000) }).then((response) => process.exit(response.ok ? 0 : 1), () => process.exit(1))"]
 
-ARG SOURCE_URL=""
+# No org.opencontainers.image.source: the repository has no public address yet, and an
+# empty label would only mislead. Whoever publishes the image adds it at build time:
+#   docker build --label org.opencontainers.image.source=https://... -t key-value-server .
 LABEL org.opencontainers.image.title="kvs" \
       org.opencontainers.image.description="A durable key-value store server with an HTTP API: embedded LMDB by default, etcd to scale out." \
-      org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="0.1.0"
 

@@ -7,7 +7,7 @@ import type PinoPretty from 'pino-pretty';
 import { createRequire } from 'node:module';
 import { ConfigError, type Config } from './config.js';
 import { SHUTDOWN_TIMEOUT_MS } from './core/limits.js';
-import type { StorageEngine } from './engine/engine.js';
+import { engineCapabilities, type EngineCapabilities, type StorageEngine } from './engine/engine.js';
 import { EtcdEngine } from './engine/etcd/etcd-engine.js';
 import { LmdbEngine } from './engine/lmdb/lmdb-engine.js';
 import { STORE_FILE_NAME } from './engine/lmdb/store-file.js';
@@ -96,6 +96,15 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
   });
 }
 
+/**
+ * The engine as the HTTP layer receives it: with what it can do beyond
+ * StorageEngine (synchronous reads, backups), checked here once. The test
+ * harness (test/helpers/server.ts) wires its engines through this too.
+ */
+export function servedEngine(engine: StorageEngine): { engine: StorageEngine; capabilities: EngineCapabilities } {
+  return { engine, capabilities: engineCapabilities(engine) };
+}
+
 /** Tokens and TLS material from the files the configuration names; a bad file stops the start with a ConfigError. */
 function loadAccess(config: Config): { tokens: TokenRegistry; tls: { cert: Buffer; key: Buffer } | undefined } {
   let tokens: TokenRegistry;
@@ -137,7 +146,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   try {
     await importSeedFileOnce(engine, config.dataDirectory, config.limits, logger, Date.now());
     const server = await buildServer({
-      engine,
+      ...servedEngine(engine),
       limits: config.limits,
       logger,
       version: VERSION,

@@ -10,7 +10,7 @@ export const SEED_FILE_NAME = 'key_value_data.json';
 
 /**
  * Imports the original server's data file once: only into a store that has
- * never been written (StorageEngine.neverWritten), so a restart never imports it again. The
+ * never been written (EngineLifecycle.neverWritten), so a restart never imports it again. The
  * file is left in place. Keys kvs cannot hold are logged and skipped; a file
  * that is not JSON is logged and the server starts empty (the file remains,
  * and `POST /v1/admin/import?format=seed` can take it once fixed).
@@ -18,8 +18,7 @@ export const SEED_FILE_NAME = 'key_value_data.json';
 export async function importSeedFileOnce(engine: StorageEngine, dataDirectory: string, limits: Limits, logger: Logger, nowMs: number): Promise<number> {
   const file = join(dataDirectory, SEED_FILE_NAME);
   if (!existsSync(file)) return 0;
-  const fresh = engine.neverWritten?.() ?? (await engine.status()).revision === 0;
-  if (!fresh) return 0;
+  if (!engine.neverWritten()) return 0;
   let parsed;
   try {
     parsed = parseSeedDocument(readFileSync(file, 'utf8'), limits);

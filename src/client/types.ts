@@ -173,6 +173,16 @@ export interface ServerLimits {
   historyRetention: number;
 }
 
+/** What `GET /v1/auth/me` says of the client's token. */
+export interface TokenInfo {
+  /** The token's name (`admin` for KV_ADMIN_TOKEN, `local` without tokens). */
+  name: string;
+  /** An admin token may do everything, whatever its grants. */
+  admin: boolean;
+  /** Keys starting with `prefix` ('' = every key), for `actions`. */
+  grants: Array<{ prefix: string; actions: Array<'read' | 'write' | 'watch'> }>;
+}
+
 /** One line of `/v1/admin/export` (API.md §11). */
 export interface ExportRecord {
   key: string;

@@ -4,7 +4,12 @@ import type { Entry, EntryMeta, Revision, RevisionChanges } from '../core/types.
  * The storage contract every engine implements (embedded LMDB, etcd). It is
  * etcd's KV model: a store revision, per-key createRevision/revision/version,
  * ranges over UTF-8 byte order, and transactions of compares and ops that
- * apply atomically at one revision.
+ * apply atomically at one revision. It is split by role, as etcd's mvcc
+ * splits TxnRead from TxnWrite: KvRead, KvWrite, ChangeSource and
+ * EngineLifecycle, each with required members only. What only some engines
+ * can do is a capability of its own (SyncReader, SnapshotBackup) with a type
+ * guard, checked once where the engine is chosen (main.ts, engineCapabilities).
+ * test/engine/conformance.ts checks every clause below against every engine.
  *
  * Contracts every implementation honours:
  * - Keys are valid (core/keys.ts) and values within limits: the HTTP layer
@@ -14,20 +19,19 @@ import type { Entry, EntryMeta, Revision, RevisionChanges } from '../core/types.
  * - A promise for a write resolves only once the write is durable (synced to
  *   disk, or committed by the cluster's quorum). It rejects if the write failed,
  *   and then nothing of it applied.
- * - A write that changes nothing (a delete of a missing key, a txn of gets)
- *   creates no revision.
+ * - A write that changes nothing (a delete of a missing key, a txn of gets, a
+ *   txn whose compares failed, a deleteRange that matches nothing) creates no
+ *   revision.
+ * - Revisions only grow. They need not be consecutive: on etcd they are the
+ *   cluster's, shared with other namespaces and kvs's own bookkeeping.
  * - Reads see every write whose promise resolved before the read began.
  */
-export interface StorageEngine {
+export interface StorageEngine extends EngineLifecycle, KvRead, KvWrite, ChangeSource {}
+
+/** Opening, closing and health. */
+export interface EngineLifecycle {
   /** `lmdb` or `etcd`, reported by /v1/status. */
   readonly name: string;
-
-  /**
-   * The most one txn can carry, for engines that bound it (etcd: its request
-   * size and op count). An import larger than this is applied as several
-   * txns, in order. Absent: any import is one txn.
-   */
-  readonly txnCapacity?: { ops: number; bytes: number };
 
   /** Opens the store; must be called once before anything else. */
   open(): Promise<void>;
@@ -38,31 +42,56 @@ export interface StorageEngine {
   /** True while the engine can serve reads and writes (/readyz). */
   isReady(): Promise<boolean>;
 
+  /**
+   * True when the store had never been written when open() ran: the seed file
+   * is imported only then. An engine whose open() itself writes (etcd: a
+   * marker the change feed starts from) counts a store only ever opened as
+   * written.
+   */
+  neverWritten(): boolean;
+}
+
+/** Reads. Each is served from one snapshot; none changes the store. */
+export interface KvRead {
   /** The live entry under `key` (null if absent or expired), with the store revision of the snapshot it was read from. */
   get(key: string): Promise<ReadResult>;
-
-  /**
-   * `get` without waiting, offered by engines that read from local memory
-   * (the embedded engine). The HTTP layer serves plain reads through it
-   * without a promise per request; engines that must wait leave it out.
-   */
-  getSync?(key: string): ReadResult;
 
   /**
    * Live entries with `start <= key < end`, ascending, or descending when
    * `reverse`. Bounds are byte strings compared with the keys' UTF-8 bytes (a
    * bound such as a prefix's end need not be valid UTF-8). An empty `start`
-   * means from the first key; a null `end` means to the last. At most `limit` (>= 1) items; `more` says
-   * whether the range holds further live keys. `withValues: false` leaves
-   * `value` out.
+   * means from the first key; a null `end` means to the last. At most `limit`
+   * (>= 1) items; `more` says whether the range holds further live keys.
+   * `withValues: false` leaves `value` out. With values and `valueBytesMax`,
+   * the page ends (with `more`) once its values reach that many bytes; at
+   * least one item is returned.
    */
   range(request: RangeRequest): Promise<RangeResult>;
 
   /** Number of live keys with `start <= key < end`. */
   count(start: Buffer, end: Buffer | null): Promise<number>;
 
-  /** Every live entry with `start <= key < end`, ascending, all from one snapshot (for export). */
+  /** Every live entry with `start <= key < end`, ascending, all from one snapshot (for export): writes made while it is read are not in it. */
   snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry>;
+
+  /**
+   * Store revision, the revision history is compacted up to (0: none), and
+   * the number of keys: live keys, except that an engine whose expired keys
+   * are removed by someone else (etcd: by its leases, about a second after
+   * their deadline) also counts those not removed yet.
+   */
+  status(): Promise<StoreStatus>;
+}
+
+/** Writes. Each resolves once durable, at one new revision, or not at all (see the contract above). */
+export interface KvWrite {
+  /**
+   * The most one txn can carry, for engines that bound it (etcd: its request
+   * size and op count); a txn beyond may be refused with a KvError, applying
+   * nothing. An import larger than this is applied as several txns, in order.
+   * Null: any import is one txn.
+   */
+  readonly txnCapacity: TxnCapacity | null;
 
   /**
    * Evaluates every compare against one snapshot; when all pass, applies every
@@ -70,55 +99,73 @@ export interface StorageEngine {
    * applies nothing. An op that cannot apply (add to a non-counter, counter
    * overflow, `get`s reading more than TXN_READ_VALUE_BYTES_MAX) throws a
    * KvError and nothing applies. A key appears at most once among the ops.
+   * The semantics of compares and ops are written once, in txn-plan.ts.
+   *
+   * A put's deadline is `expiresAtMs ?? now + ttlMs` (ttlMs null: none); an
+   * add keeps the key's deadline; writing a key whose entry has expired
+   * first records its `expire` event, at a revision of its own, and then
+   * creates a new incarnation (version 1).
    */
   txn(request: TxnRequest): Promise<TxnResult>;
 
-  /** Deletes every live key with `start <= key < end` at one revision. */
+  /** Deletes every live key with `start <= key < end` at one revision (none when nothing matched: the revision returned is the current one). */
   deleteRange(start: Buffer, end: Buffer | null): Promise<{ deleted: number; revision: Revision }>;
 
-  /** Store revision, the revision history is compacted up to, and the number of keys. */
-  status(): Promise<StoreStatus>;
+  /** Writes waiting for a commit now, the number KV_MAX_PENDING_WRITES bounds (/metrics). */
+  waitingWrites(): number;
+}
 
+/** The record of changes: history, and the live feed. */
+export interface ChangeSource {
   /**
    * The recorded changes of revisions `after < r <= upTo`, ascending, at most
    * `limit` revisions, and none past the one whose values bring the total to
-   * `valueBytesMax` (at least one is returned, if any), from history (the change log).
-   * Empty when no revision in the window changed a key.
-   * Throws KvError `history_compacted` (with `compactRevision`) when revisions
-   * after `after` are no longer kept.
+   * `valueBytesMax` (at least one is returned, if any), from history (the
+   * change log). `upTo` is at most changeFeedRevision(). Empty when no
+   * revision in the window changed a key. Throws KvError `history_compacted`
+   * (with `compactRevision`, the one status() reports) when revisions after
+   * `after` are no longer kept.
    */
   changesSince(after: Revision, upTo: Revision, limit: number, valueBytesMax?: number): Promise<RevisionChanges[]>;
 
   /**
    * Calls `listener` after each durable write with the changes it made, in
-   * revision order, each revision exactly once. Returns a function that
-   * removes the listener.
+   * revision order, each revision exactly once (whoever wrote it: on etcd,
+   * every kvs node's writes). Returns a function that removes the listener.
    */
   onChanges(listener: (changes: RevisionChanges) => void): () => void;
 
   /**
-   * The last revision onChanges has reported, for engines whose feed can lag
-   * the store revision (etcd: the feed is a watch that runs behind writes, and
-   * revisions other etcd clients make never reach it). Watches and history
-   * reads start from it; without it, from status().revision.
+   * The revision the feed is complete up to: onChanges has reported (or, on
+   * the embedded engine, is about to report on the next turn) every change
+   * up to it, and none after. Watches and history reads start from it. On
+   * the embedded engine it is the durable store revision; on etcd the feed
+   * is a watch that runs behind writes, and revisions of other namespaces
+   * never reach it, so it may be below status().revision.
    */
-  changeFeedRevision?(): Revision;
+  changeFeedRevision(): Revision;
+}
 
-  /**
-   * True when the store had never been written when open() ran (the seed
-   * file is imported only then). Without it, a store revision of 0 says so.
-   */
-  neverWritten?(): boolean;
+export interface TxnCapacity {
+  ops: number;
+  bytes: number;
+}
 
-  /** Writes waiting for a commit now, the number KV_MAX_PENDING_WRITES bounds (/metrics). */
-  waitingWrites?(): number;
+/**
+ * A capability some engines have beside StorageEngine (the embedded engine):
+ * `get` without waiting, for engines that read from local memory. The HTTP
+ * layer serves plain reads through it without a promise per request.
+ */
+export interface SyncReader {
+  /** The same answer as `get`, synchronously. */
+  getSync(key: string): ReadResult;
 }
 
 /**
  * A capability some engines have beside StorageEngine (the embedded engine):
  * a consistent copy of the whole store taken while it keeps serving. Kept out
  * of StorageEngine so that engines without a local store (etcd) are not given
- * a member to refuse; the HTTP layer asks `canBackUp(engine)`.
+ * a member to refuse.
  */
 export interface SnapshotBackup {
   /**
@@ -138,8 +185,26 @@ export interface BackupFile {
   discard(): Promise<void>;
 }
 
+export function canReadSync(engine: StorageEngine): engine is StorageEngine & SyncReader {
+  return typeof (engine as Partial<SyncReader>).getSync === 'function';
+}
+
 export function canBackUp(engine: StorageEngine): engine is StorageEngine & SnapshotBackup {
   return typeof (engine as Partial<SnapshotBackup>).backup === 'function';
+}
+
+/** What an engine can do beyond StorageEngine: each null when it cannot. */
+export interface EngineCapabilities {
+  syncReader: SyncReader | null;
+  snapshotBackup: SnapshotBackup | null;
+}
+
+/** The capabilities of `engine`, checked once, where the engine is chosen (main.ts), and handed to the HTTP layer. */
+export function engineCapabilities(engine: StorageEngine): EngineCapabilities {
+  return {
+    syncReader: canReadSync(engine) ? engine : null,
+    snapshotBackup: canBackUp(engine) ? engine : null,
+  };
 }
 
 export interface ReadResult {

@@ -1,7 +1,7 @@
 import type { Cursor } from '../core/cursor.js';
 import { keyBytes, keySuccessor, prefixEnd } from '../core/keys.js';
 import type { Revision } from '../core/types.js';
-import type { RangeItem, StorageEngine } from './engine.js';
+import type { KvRead, RangeItem } from './engine.js';
 
 /** A page request in byte bounds: `lower <= key < upper` (upper null = unbounded). */
 export interface ListRequest {
@@ -31,7 +31,7 @@ export interface ListPage {
  * one, each rolled-up prefix costs a new range that starts past everything
  * under it, so a million keys under one prefix cost one lookup, not a million.
  */
-export async function listPage(engine: StorageEngine, request: ListRequest): Promise<ListPage> {
+export async function listPage(engine: Pick<KvRead, 'range'>, request: ListRequest): Promise<ListPage> {
   const bounds = { lower: request.lower, upper: request.upper };
   if (request.delimiter === null) {
     const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: request.limit, reverse: request.reverse, withValues: request.withValues, ...valueBudget(request) });

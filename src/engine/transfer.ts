@@ -3,7 +3,7 @@ import { isKvError, KvError } from '../core/errors.js';
 import { validateKey } from '../core/keys.js';
 import type { Limits } from '../core/limits.js';
 import type { Entry, Revision } from '../core/types.js';
-import type { StorageEngine, TxnOp } from './engine.js';
+import type { KvRead, KvWrite, TxnOp } from './engine.js';
 
 /**
  * Moving data in and out (API.md §11): the original server's data file, and
@@ -112,7 +112,7 @@ function checkValueSize(bytes: Buffer, limits: ImportLimits): void {
  * all. A key given twice keeps its last value; entries already expired are
  * left out.
  */
-export async function importEntries(engine: StorageEngine, entries: ImportEntry[], nowMs: number): Promise<{ imported: number; revision: Revision }> {
+export async function importEntries(engine: Pick<KvWrite, 'txn' | 'txnCapacity'>, entries: ImportEntry[], nowMs: number): Promise<{ imported: number; revision: Revision }> {
   const latest = new Map<string, ImportEntry>();
   for (const entry of entries) {
     latest.delete(entry.key); // re-insert so the map keeps the last occurrence's position
@@ -124,7 +124,7 @@ export async function importEntries(engine: StorageEngine, entries: ImportEntry[
     ops.push({ op: 'put', key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: null, ...(entry.expiresAtMs === null ? {} : { expiresAtMs: entry.expiresAtMs }) });
   }
   const capacity = engine.txnCapacity;
-  if (capacity === undefined) {
+  if (capacity === null) {
     const result = await engine.txn({ compares: [], ops });
     return { imported: ops.length, revision: result.revision };
   }
@@ -165,7 +165,7 @@ function* chunksWithin(ops: TxnOp[], capacity: { ops: number; bytes: number }): 
 }
 
 /** One NDJSON export line per live key, from one snapshot. */
-export async function* exportLines(engine: StorageEngine, start: Buffer, end: Buffer | null): AsyncGenerator<string> {
+export async function* exportLines(engine: Pick<KvRead, 'snapshot'>, start: Buffer, end: Buffer | null): AsyncGenerator<string> {
   for await (const entry of engine.snapshot(start, end)) {
     yield `${JSON.stringify(exportRecord(entry))}\n`;
   }

@@ -3,7 +3,7 @@ import { createServer as createTlsServer } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Limits } from '../core/limits.js';
-import type { StorageEngine } from '../engine/engine.js';
+import type { EngineCapabilities, StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
 import { guardConnections } from './connection-drain.js';
 import { createFastRead } from './fast-read.js';
@@ -15,8 +15,8 @@ import type { WriteMetrics } from './metrics/write-metrics.js';
 import { RouteTable } from './route-table.js';
 import { adminRoutes } from './routes/admin.js';
 import { backupRoutes } from './routes/backup.js';
-import { consoleRoutes } from './routes/console.js';
-import { docsRoutes } from './routes/docs.js';
+import { CONSOLE_SECURITY_HEADERS, consoleRoutes } from './routes/console.js';
+import { DOCS_SECURITY_HEADERS, docsRoutes } from './routes/docs.js';
 import { kvRoutes } from './routes/kv.js';
 import { rangeRoutes } from './routes/range.js';
 import { seedRoutes } from './routes/seed.js';
@@ -29,9 +29,12 @@ import { Gatekeeper } from '../auth/gatekeeper.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { TokenRegistry } from '../auth/tokens.js';
 import { installAccessControl, socketAddress, type ClientAddress } from './plugins/access.js';
+import { installOpenApi } from './plugins/openapi.js';
 
 export interface BuildServerOptions {
   engine: StorageEngine;
+  /** What the engine can do beyond StorageEngine, checked once where it was chosen (main.ts, engineCapabilities). */
+  capabilities: EngineCapabilities;
   limits: Limits;
   logger: Logger;
   version: string;
@@ -84,11 +87,18 @@ export interface KvsServer {
  * Builds the HTTP server without listening, so tests can `inject` requests or
  * listen on a port of their own.
  */
+/** The pages' security headers, on their errors too (a 404 under /console/ is still the console's origin). */
+function pageHeaders(path: string): Readonly<Record<string, string>> | undefined {
+  if (path === '/' || path.startsWith('/console/')) return CONSOLE_SECURITY_HEADERS;
+  if (path === '/docs' || path.startsWith('/docs/')) return DOCS_SECURITY_HEADERS;
+  return undefined;
+}
+
 export async function buildServer(options: BuildServerOptions): Promise<KvsServer> {
   const { engine, limits, logger } = options;
   const now = options.now ?? Date.now;
   const startedAtMs = now();
-  const hub = new WatchHub(engine, engine.changeFeedRevision?.() ?? (await engine.status()).revision);
+  const hub = new WatchHub(engine, engine.changeFeedRevision());
   const watchStreams = new WatchStreams(engine, hub, {
     bufferBytesMax: limits.watchBufferBytesMax,
     progressIntervalMs: limits.watchProgressIntervalMs,
@@ -97,7 +107,8 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     onError: (error) => logger.error({ err: error }, 'a watch stream failed (a bug): it was sent an error event and closed'),
   });
   const metrics = new ServerMetrics(engine, options.version, startedAtMs, hub, watchStreams, options.writeMetrics);
-  const deps: HttpDeps = { engine, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
+  const { syncReader, snapshotBackup } = options.capabilities;
+  const deps: HttpDeps = { engine, syncReader, snapshotBackup, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
 
   // Request logs are at debug. Below that Fastify gets no logger at all: a
   // child logger per request would cost more than the read it serves. The
@@ -168,9 +179,10 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
 
   const routes = new RouteTable();
   app.addHook('onRoute', (route) => routes.add(route.url, route.method));
-  installErrorHandling(app, routes, logger);
+  installErrorHandling(app, routes, logger, pageHeaders);
   installAccessControl(app, gatekeeper, clientAddress);
   installRequestMetrics(app, metrics);
+  await installOpenApi(app, { version: options.version, limits });
 
   await app.register(seedRoutes, deps);
   await app.register(kvRoutes, deps);

@@ -3,7 +3,7 @@ import { allows, keyAccess } from '../auth/access.js';
 import type { Gatekeeper } from '../auth/gatekeeper.js';
 import type { HttpDeps } from './deps.js';
 import type { ClientAddress } from './plugins/access.js';
-import { KEY_PATH_PREFIX, keyFromUrl, readHeaders } from './key-path.js';
+import { KEY_PATH_PREFIX, keyFromUrl, readHeaderList } from './key-path.js';
 
 export const KEY_ROUTE = '/v1/kv/*';
 
@@ -20,9 +20,8 @@ export const KEY_ROUTE = '/v1/kv/*';
  * exists) is made here too, by the same Gatekeeper as Fastify's hooks.
  */
 export function createFastRead(deps: HttpDeps, gatekeeper: Gatekeeper, clientAddress: ClientAddress): ((request: IncomingMessage, response: ServerResponse) => boolean) | null {
-  const { engine, limits, metrics } = deps;
-  const getSync = engine.getSync?.bind(engine);
-  if (getSync === undefined) return null;
+  const { syncReader, limits, metrics } = deps;
+  if (syncReader === null) return null;
   // The series this path feeds, looked up once: the Fastify route's labels for the same requests.
   const answered = metrics.requests.series(['GET', KEY_ROUTE, '200']);
   const observeDuration = metrics.durations.observer(['GET', KEY_ROUTE]);
@@ -42,13 +41,10 @@ export function createFastRead(deps: HttpDeps, gatekeeper: Gatekeeper, clientAdd
       // The same admission and grant check as the route's hooks; any refusal is answered there.
       const admission = gatekeeper.admit(headers.authorization, clientAddress(request));
       if (!admission.ok || !allows(admission.principal, keyAccess(key, 'read'))) return false;
-      const read = getSync(key);
+      const read = syncReader.getSync(key);
       entry = read.entry;
       if (entry === null) return false;
-      const responseHeaders = readHeaders(entry, read.revision);
-      responseHeaders['content-type'] = entry.contentType;
-      responseHeaders['content-length'] = String(entry.value.length);
-      response.writeHead(200, responseHeaders);
+      response.writeHead(200, readHeaderList(entry, read.revision));
     } catch {
       // An invalid key, the engine closing, or a bug: nothing is written yet,
       // so the Fastify route answers, with a 4xx or a logged 500.

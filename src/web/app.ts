@@ -1,7 +1,7 @@
 import { ForbiddenError, KvsClient, PreconditionFailedError, UnauthorizedError, type Entry, type ServerLimits, type WatchMessage } from '../client/index.js';
 import { explain, keepToken, notVisible, storedToken } from './auth.js';
 import { confirmDialog, tokenDialog } from './dialogs.js';
-import { byId, h, keyText } from './dom.js';
+import { byId, h, keyText, titleText } from './dom.js';
 import { Editor } from './editor.js';
 import { formatCount } from './format.js';
 import { Live, monitoredFetch, type ConnectionState } from './live.js';
@@ -33,6 +33,8 @@ class ConsoleApp {
   /** Revisions of writes this page made: their watch events are not "changes by someone else". */
   private readonly ownRevisions = new Set<number>();
   private statusTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The open key's re-read after a change (refreshOpenKey): the highest revision it must show, and whether a change was someone else's. */
+  private refreshing: { key: string; wanted: number; byOthers: boolean } | null = null;
   private connection: ConnectionState = 'connecting';
   /** Why live updates are limited or off (the status bar's tooltip), or null. */
   private liveNote: string | null = null;
@@ -51,6 +53,7 @@ class ConsoleApp {
       openFolder: (prefix) => this.guard(this.openFolder(prefix)),
       unauthorized: (error) => this.guard(this.reauthorize(error)),
       revision: (revision) => this.statusBar.noteRevision(revision),
+      readableRoots: () => this.rights.roots(),
     });
     this.editor = new Editor(this.pane, {
       client: () => this.client,
@@ -58,7 +61,7 @@ class ConsoleApp {
       maxValueBytes: () => this.limits?.maxValueBytes ?? null,
       saved: (key, revision) => {
         this.ownRevisions.add(revision);
-        this.notice(`Saved “${key}” at revision ${formatCount(revision)}.`);
+        this.notice(`Saved “${titleText(key)}” at revision ${formatCount(revision)}.`);
         this.guard(this.openKey(key, true));
       },
       closed: (key) => {
@@ -122,6 +125,7 @@ class ConsoleApp {
     keepToken(this.token);
     this.statusBar.setToken(this.token !== undefined);
     this.rights = new Rights(this.client);
+    this.rights.load();
     this.browser.setClient(this.client);
     // Not awaited: the keys are listed meanwhile (what may be written waits for it, in rights.ts).
     this.guard(this.refreshStatus());
@@ -172,8 +176,13 @@ class ConsoleApp {
       },
       (state) => this.setConnection(state),
     );
-    this.live.start();
-    this.live.narrowTo(this.filter);
+    const live = this.live;
+    live.start();
+    live.narrowTo(this.filter);
+    // A token that may watch only one prefix (and not every key) follows that one without a Filter.
+    void this.rights.roots('watch').then((roots) => {
+      if (roots !== null && roots.length === 1) live.setDefaultScope(roots[0]!);
+    });
   }
 
   private setConnection(state: ConnectionState): void {
@@ -229,8 +238,7 @@ class ConsoleApp {
       if (this.selection?.kind !== 'key' || this.selection.key !== event.key) continue;
       if (this.openEntry !== null && this.openEntry.key === event.key && event.revision <= this.openEntry.revision) continue;
       if (event.type === 'put') {
-        const note = own ? null : `Updated on the server at revision ${formatCount(event.revision)}: this is the new value.`;
-        this.guard(this.openKey(event.key, true, note));
+        this.refreshOpenKey(event.key, event.revision, !own);
       } else {
         this.openEntry = null;
         showGone(this.pane, event.key, event.type === 'expire' ? `This key expired at revision ${formatCount(event.revision)} (its TTL ran out).` : `This key was deleted at revision ${formatCount(event.revision)}.`);
@@ -272,7 +280,7 @@ class ConsoleApp {
       const wanted = this.selectionFromHash();
       if (wanted === null) return;
       const id = wanted.kind === 'key' ? wanted.key : wanted.prefix;
-      if (this.selection !== null && (this.selection.kind === 'key' ? this.selection.key : this.selection.prefix) === id) return;
+      if (this.selection !== null && this.selection.kind === wanted.kind && (this.selection.kind === 'key' ? this.selection.key : this.selection.prefix) === id) return;
       this.browser.reveal(id);
       this.guard(wanted.kind === 'key' ? this.openKey(wanted.key) : this.openFolder(wanted.prefix));
     });
@@ -304,10 +312,10 @@ class ConsoleApp {
 
   private select(selection: Selection): void {
     this.selection = selection;
-    this.browser.select(selection === null ? null : selection.kind === 'key' ? selection.key : selection.prefix);
+    this.browser.select(selection === null ? null : selection.kind === 'key' ? { kind: 'key', id: selection.key } : { kind: 'folder', id: selection.prefix });
     const hash = selection === null ? '' : selection.kind === 'key' ? `#key=${encodeURIComponent(selection.key)}` : `#folder=${encodeURIComponent(selection.prefix)}`;
     if (location.hash !== hash) history.replaceState(null, '', hash === '' ? location.pathname + location.search : hash);
-    document.title = selection === null ? 'kvs console' : `${selection.kind === 'key' ? selection.key : selection.prefix} · kvs console`;
+    document.title = selection === null ? 'kvs console' : `${titleText(selection.kind === 'key' ? selection.key : selection.prefix)} · kvs console`;
     void this.updateNewKeyButton();
   }
 
@@ -329,8 +337,45 @@ class ConsoleApp {
     showNothing(this.pane, !this.newKeyButton.hidden);
   }
 
-  /** Opens `key` in the pane (`force`: even when it is open already, to read it again). */
-  private async openKey(key: string, force = false, note: string | null = null): Promise<void> {
+  /**
+   * Reads the open key again after the watch saw it change. The watch carries
+   * no values (the console watches every key, and would be sent every value
+   * written anywhere; JSON values would come re-serialised, not as stored), so
+   * the value is read with a GET; one at a time: changes that come while a
+   * read is on its way make one more read after it, not one each (40 writes of
+   * a 4 MiB value made 39 reads).
+   */
+  private refreshOpenKey(key: string, revision: number, byOthers: boolean): void {
+    const running = this.refreshing;
+    if (running !== null && running.key === key) {
+      running.wanted = Math.max(running.wanted, revision);
+      running.byOthers ||= byOthers;
+      return;
+    }
+    const refresh = { key, wanted: revision, byOthers };
+    this.refreshing = refresh;
+    const note = (entry: Entry) => `Updated on the server at revision ${formatCount(entry.revision)}: this is the new value.`;
+    const run = async () => {
+      try {
+        for (;;) {
+          const wanted = refresh.wanted;
+          const byOthers = refresh.byOthers;
+          refresh.byOthers = false;
+          await this.openKey(key, true, byOthers ? note : null);
+          const stillOpen = this.selection?.kind === 'key' && this.selection.key === key && this.editor.editing === null;
+          const shown = this.openEntry?.key === key ? this.openEntry.revision : 0;
+          // Changes came meanwhile, and the read did not already see them: once more.
+          if (!stillOpen || refresh.wanted <= Math.max(wanted, shown)) return;
+        }
+      } finally {
+        if (this.refreshing === refresh) this.refreshing = null;
+      }
+    };
+    this.guard(run());
+  }
+
+  /** Opens `key` in the pane (`force`: even when it is open already, to read it again); `note` says why, above it. */
+  private async openKey(key: string, force = false, note: string | ((entry: Entry) => string) | null = null): Promise<void> {
     if (!force && this.selection?.kind === 'key' && this.selection.key === key && this.editor.editing === null && this.openEntry?.key === key) return;
     if (!(await this.leaveEditor())) return;
     this.select({ kind: 'key', key });
@@ -344,12 +389,12 @@ class ConsoleApp {
         return;
       }
       this.statusBar.noteRevision(entry.revision);
-      const banner = note === null ? null : h('div', { class: 'banner info', role: 'status' }, h('p', { text: note }));
+      const banner = note === null ? null : h('div', { class: 'banner info', role: 'status' }, h('p', { text: typeof note === 'string' ? note : note(entry) }));
       showEntry(this.pane, entry, writable ? { edit: () => this.guard(this.edit(entry)), delete: () => this.guard(this.deleteKey(entry)) } : {}, banner);
     } catch (error) {
       if (sequence !== this.openSequence) return;
       this.openEntry = null;
-      if (error instanceof ForbiddenError) showMessage(this.pane, 'warn', notVisible(error, `The key “${key}”`));
+      if (error instanceof ForbiddenError) showMessage(this.pane, 'warn', notVisible(error, `The key “${titleText(key)}”`));
       else if (error instanceof UnauthorizedError) await this.reauthorize(error);
       else showMessage(this.pane, 'error', explain(error));
     }
@@ -390,7 +435,7 @@ class ConsoleApp {
     try {
       // Only the version that was shown: a newer one is not deleted unseen.
       const deleted = await this.client.delete(entry.key, { ifRevision: entry.revision });
-      this.notice(deleted ? `Deleted “${entry.key}”.` : `“${entry.key}” was gone already.`);
+      this.notice(deleted ? `Deleted “${titleText(entry.key)}”.` : `“${titleText(entry.key)}” was gone already.`);
       if (this.selection?.kind === 'key' && this.selection.key === entry.key) {
         this.openEntry = null;
         showGone(this.pane, entry.key, 'Deleted.');
@@ -417,7 +462,7 @@ class ConsoleApp {
       return;
     }
     if (matched === 0) {
-      this.notice(`There are no keys under “${prefix}” (any more).`);
+      this.notice(`There are no keys under “${titleText(prefix)}” (any more).`);
       return;
     }
     const count = `${formatCount(matched)} ${matched === 1 ? 'key' : 'keys'}`;
@@ -432,7 +477,7 @@ class ConsoleApp {
       const result = await this.client.deletePrefix(prefix);
       this.ownRevisions.add(result.revision);
       const drift = result.deleted === matched ? '' : ` (${formatCount(matched)} were counted: keys were written or deleted in between.)`;
-      this.notice(`Deleted ${formatCount(result.deleted)} ${result.deleted === 1 ? 'key' : 'keys'} under “${prefix}” at revision ${formatCount(result.revision)}.${drift}`);
+      this.notice(`Deleted ${formatCount(result.deleted)} ${result.deleted === 1 ? 'key' : 'keys'} under “${titleText(prefix)}” at revision ${formatCount(result.revision)}.${drift}`);
       this.select(null);
       showNothing(this.pane, !this.newKeyButton.hidden);
     } catch (error) {

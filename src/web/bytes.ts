@@ -23,11 +23,11 @@ export function fromBase64(text: string): Uint8Array | null {
   }
 }
 
-/** `offset  hex bytes (16 a line)  |printable ASCII|`, for the first `limit` bytes. */
-export function hexDump(bytes: Uint8Array, limit: number): string {
-  const end = Math.min(bytes.length, limit);
+/** `offset  hex bytes (16 a line)  |printable ASCII|`, for bytes[start, end) (`start` a multiple of 16). */
+export function hexDump(bytes: Uint8Array, start: number, end: number): string {
+  end = Math.min(bytes.length, end);
   const lines: string[] = [];
-  for (let offset = 0; offset < end; offset += 16) {
+  for (let offset = start; offset < end; offset += 16) {
     let hex = '';
     let ascii = '';
     for (let index = 0; index < 16; index += 1) {

@@ -5,6 +5,8 @@
  * CSP also enforces it (Trusted Types with no policy: innerHTML throws).
  */
 
+import { codePointName, keyParts, plainKey } from './key-display.js';
+
 export type Child = Node | string | number | null | undefined | false;
 
 type Handler = (event: Event) => void;
@@ -58,18 +60,10 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
 }
 
 /**
- * Characters that would hide or disguise a key when shown as they are:
- * C0/C1 controls and DEL (line breaks, tabs...), bidirectional overrides and
- * isolates (which reorder what follows), zero-width characters and the BOM.
- */
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/u;
-const INVISIBLES = new RegExp(INVISIBLE.source, 'gu');
-
-/**
  * A key (or any stored text shown in one line) as exactly its characters:
- * invisible ones are shown as their code point (U+000A) in a marked box, so
- * that two different keys never look the same. An empty string is shown as
- * a marked "(empty)".
+ * invisible and look-alike ones (key-display.ts) are shown as their code
+ * point (U+000A) in a marked box, so that two different keys never look the
+ * same. An empty string is shown as a marked "(empty)".
  */
 export function keyText(text: string): DocumentFragment {
   const fragment = document.createDocumentFragment();
@@ -77,23 +71,12 @@ export function keyText(text: string): DocumentFragment {
     fragment.append(h('span', { class: 'placeholder', text: '(empty)' }));
     return fragment;
   }
-  if (!INVISIBLE.test(text)) {
-    fragment.append(text);
-    return fragment;
+  for (const part of keyParts(text)) {
+    if (typeof part === 'string') fragment.append(part);
+    else fragment.append(h('span', { class: 'ctl', title: 'an invisible or look-alike character in the key', text: codePointName(part.codePoint) }));
   }
-  let last = 0;
-  for (const match of text.matchAll(INVISIBLES)) {
-    const at = match.index;
-    if (at > last) fragment.append(text.slice(last, at));
-    const code = match[0].codePointAt(0)!;
-    fragment.append(h('span', { class: 'ctl', title: 'an invisible character in the key', text: `U+${code.toString(16).toUpperCase().padStart(4, '0')}` }));
-    last = at + match[0].length;
-  }
-  if (last < text.length) fragment.append(text.slice(last));
   return fragment;
 }
 
-/** Text for one `title` attribute (a tooltip is plain text, never markup). */
-export function titleText(text: string): string {
-  return text.replace(INVISIBLES, (character) => `\\u{${character.codePointAt(0)!.toString(16)}}`);
-}
+/** Text for one `title` attribute or message (plain text, never markup): the same characters escaped, as ⟨U+000A⟩. */
+export const titleText = plainKey;

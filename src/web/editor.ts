@@ -1,9 +1,10 @@
 import { ForbiddenError, PreconditionFailedError, UnauthorizedError, type Entry, type KvsClient, type WatchEvent } from '../client/index.js';
 import { explain } from './auth.js';
-import { fromBase64, isUtf8, toBase64, utf8Bytes, utf8Prefix } from './bytes.js';
-import { h, keyText, replace } from './dom.js';
-import { formatBytes, formatCount, parseTtl } from './format.js';
+import { fromBase64, isUtf8, toBase64, utf8Prefix } from './bytes.js';
+import { h, keyText, replace, titleText } from './dom.js';
+import { formatBytes, formatCount, formatInstant, parseTtl, secondsUntil } from './format.js';
 import type { Rights } from './rights.js';
+import { textBytes, textForm } from './text-edit.js';
 import { isJsonType } from './value-view.js';
 import { leaveView } from './viewer.js';
 
@@ -13,6 +14,11 @@ import { leaveView } from './viewer.js';
  * (edit). A concurrent change is never overwritten silently: the save is
  * refused (412) and the page shows both versions and a choice. A change to
  * the key seen on the watch while the form is open is flagged, not applied.
+ *
+ * Saving writes only what the user changed: the text form keeps a value's
+ * CRLF line endings and byte order mark, a value a text box would change is
+ * edited as base64 (text-edit.ts), and a TTL left as it is keeps the key's
+ * deadline.
  */
 
 /** Values larger than this are not edited in a textarea. */
@@ -38,7 +44,8 @@ type Encoding = 'utf8' | 'base64';
 interface Draft {
   bytes: Uint8Array;
   contentType: string;
-  ttlSeconds: number | null;
+  /** Seconds from the write, or a deadline to keep (the seconds left are worked out as it is sent); null: none. */
+  ttl: { seconds: number } | { until: Date } | null;
 }
 
 interface Session {
@@ -53,6 +60,12 @@ interface Session {
   error: HTMLElement;
   saveButton: HTMLButtonElement;
   encoding: Encoding;
+  /** The text is written back with CRLF line endings (the value had them). */
+  crlf: boolean;
+  /** Says how the value is edited (line endings, BOM, why base64). */
+  valueHint: HTMLElement;
+  /** The TTL field as it was opened: left so, the key keeps its deadline. */
+  ttlInitial: string;
   /** The key was deleted on the server and the user kept editing: saving creates it again (If-None-Match: *). */
   recreate: boolean;
   /** A write is on its way: its own change, coming back on the watch, is no news. */
@@ -117,16 +130,18 @@ export class Editor {
 
   private open(mode: 'new' | 'edit', key: string | null, base: Entry | null, prefix: string): void {
     leaveView();
-    const utf8 = base === null || isUtf8(base.value);
-    const encoding: Encoding = utf8 ? 'utf8' : 'base64';
+    const asText = base === null ? null : textForm(base.value);
+    const encoding: Encoding = asText === null || asText.editable ? 'utf8' : 'base64';
     const keyInput = mode === 'new' ? h('input', { id: 'edit-key', class: 'mono', type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, value: prefix }) : null;
     const contentType = h('input', { id: 'edit-type', class: 'mono', type: 'text', list: 'edit-types', autocomplete: 'off', spellcheck: 'false', value: base?.contentType ?? 'text/plain; charset=utf-8' });
-    const ttlLeft = base?.expiresAt === null || base === null ? '' : String(Math.max(1, Math.ceil((base.expiresAt!.getTime() - Date.now()) / 1000)));
+    const expiresAt = base?.expiresAt ?? null;
+    const ttlLeft = expiresAt === null ? '' : String(Math.max(1, Math.ceil((expiresAt.getTime() - Date.now()) / 1000)));
     const ttl = h('input', { id: 'edit-ttl', class: 'mono', type: 'text', inputmode: 'decimal', placeholder: 'none', autocomplete: 'off', value: ttlLeft });
     const encodingSelect = h('select', { id: 'edit-encoding' }, h('option', { value: 'utf8', text: 'Text (UTF-8)' }), h('option', { value: 'base64', text: 'Base64 (any bytes)' }));
     encodingSelect.value = encoding;
     const value = h('textarea', { id: 'edit-value', spellcheck: 'false', autocomplete: 'off' });
-    value.value = base === null ? '' : utf8 ? utf8Prefix(base.value, base.value.length) : toBase64(base.value);
+    value.value = base === null ? '' : asText?.editable === true ? asText.text : toBase64(base.value);
+    const valueHint = h('span', { class: 'hint', id: 'edit-value-hint' });
     const banner = h('div', { class: 'banner warn', role: 'status', hidden: true });
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const saveButton = h('button', { type: 'submit', class: 'primary', text: 'Save' });
@@ -145,14 +160,41 @@ export class Editor {
         'div',
         { class: 'field-row' },
         field('edit-type', 'Content type', contentType),
-        field('edit-ttl', 'TTL (seconds)', ttl, base === null ? 'Empty: the key never expires.' : 'Empty: no expiry. Saving sets it anew, from then.'),
+        field(
+          'edit-ttl',
+          'TTL (seconds)',
+          ttl,
+          base === null
+            ? 'Empty: the key never expires.'
+            : expiresAt === null
+              ? 'Empty: no expiry. A number sets one, from the save.'
+              : `Left as it is, the key keeps its expiry (${formatInstant(expiresAt)}): saving sends the seconds left then, by this computer's clock. Another number sets it anew, from the save; empty: no expiry.`,
+        ),
         field('edit-encoding', 'Value as', encodingSelect),
       ),
-      field('edit-value', 'Value', value),
+      h('div', { class: 'field' }, h('label', { for: 'edit-value', text: 'Value' }), value, valueHint),
       h('datalist', { id: 'edit-types' }, ...CONTENT_TYPES.map((type) => h('option', { value: type }))),
       h('div', { class: 'form-actions' }, saveButton, cancel),
     );
-    const session: Session = { mode, key, base, form, fields: { key: keyInput, contentType, ttl, encoding: encodingSelect, value }, initial: '', banner, error, saveButton, encoding, recreate: false, saving: false };
+    const session: Session = {
+      mode,
+      key,
+      base,
+      form,
+      fields: { key: keyInput, contentType, ttl, encoding: encodingSelect, value },
+      initial: '',
+      banner,
+      error,
+      saveButton,
+      encoding,
+      crlf: asText?.editable === true && asText.crlf,
+      valueHint,
+      ttlInitial: ttlLeft,
+      recreate: false,
+      saving: false,
+    };
+    value.setAttribute('aria-describedby', valueHint.id);
+    this.describeValue(session, asText?.editable === false ? asText.reason : null, asText?.editable === true && asText.bom);
     session.initial = this.snapshot(session);
     encodingSelect.addEventListener('change', () => this.changeEncoding(session));
     form.addEventListener('submit', (event: Event) => {
@@ -176,22 +218,38 @@ export class Editor {
     this.host.closed(key);
   }
 
+  /** The hint under Value: why it is base64 (`notText`), or what the text form keeps (CRLF, a BOM). */
+  private describeValue(session: Session, notText: string | null, bom: boolean): void {
+    const parts: string[] = [];
+    if (notText !== null) parts.push(`${notText}: it is edited as base64, so that saving changes only the bytes you change.`);
+    if (session.encoding === 'utf8' && session.crlf) parts.push('Its line endings are CRLF, as stored: shown as line breaks, saved as CRLF.');
+    if (session.encoding === 'utf8' && bom) parts.push('It starts with a byte order mark (U+FEFF, not shown), which is kept.');
+    session.valueHint.textContent = parts.join(' ');
+    session.valueHint.hidden = parts.length === 0;
+  }
+
   private changeEncoding(session: Session): void {
     const next = session.fields.encoding.value as Encoding;
     const text = session.fields.value.value;
     if (next === session.encoding) return;
+    session.error.hidden = true;
     if (next === 'base64') {
-      session.fields.value.value = toBase64(utf8Bytes(text));
-    } else {
-      const bytes = fromBase64(text);
-      if (bytes === null || !isUtf8(bytes)) {
-        session.fields.encoding.value = session.encoding;
-        this.fail(session, bytes === null ? 'The value is not valid base64.' : 'These bytes are not UTF-8 text; keep editing them as base64.');
-        return;
-      }
-      session.fields.value.value = utf8Prefix(bytes, bytes.length);
+      session.fields.value.value = toBase64(textBytes(text, session.crlf));
+      session.encoding = next;
+      this.describeValue(session, null, false);
+      return;
     }
+    const bytes = fromBase64(text);
+    const asText = bytes === null ? null : textForm(bytes);
+    if (asText === null || !asText.editable) {
+      session.fields.encoding.value = session.encoding;
+      this.fail(session, asText === null ? 'The value is not valid base64.' : `${asText.reason}: keep editing it as base64.`);
+      return;
+    }
+    session.fields.value.value = asText.text;
     session.encoding = next;
+    session.crlf = asText.crlf;
+    this.describeValue(session, null, asText.bom);
   }
 
   private fail(session: Session, ...content: Array<string | Node>): void {
@@ -203,10 +261,19 @@ export class Editor {
   private draftOrNull(session: Session): Draft | null {
     session.error.hidden = true;
     const contentType = session.fields.contentType.value.trim() || 'application/octet-stream';
-    const ttl = parseTtl(session.fields.ttl.value);
-    if (ttl === 'invalid') {
-      this.fail(session, 'TTL must be a number of seconds greater than 0 (up to 3 decimals), or empty for none.');
-      return null;
+    const ttlText = session.fields.ttl.value;
+    const deadline = session.base?.expiresAt ?? null;
+    let ttl: Draft['ttl'];
+    if (session.mode === 'edit' && deadline !== null && ttlText === session.ttlInitial) {
+      // Left as it was: the key keeps its deadline (kvs has no "keep the TTL" write: the seconds left are sent).
+      ttl = { until: deadline };
+    } else {
+      const seconds = parseTtl(ttlText);
+      if (seconds === 'invalid') {
+        this.fail(session, 'TTL must be a number of seconds greater than 0 (up to 3 decimals), or empty for none.');
+        return null;
+      }
+      ttl = seconds === null ? null : { seconds };
     }
     let bytes: Uint8Array;
     if (session.encoding === 'base64') {
@@ -226,14 +293,14 @@ export class Editor {
           return null;
         }
       }
-      bytes = utf8Bytes(text);
+      bytes = textBytes(text, session.crlf);
     }
     const max = this.host.maxValueBytes();
     if (max !== null && bytes.length > max) {
       this.fail(session, `The value is ${formatBytes(bytes.length)}; this server takes at most ${formatBytes(max)}.`);
       return null;
     }
-    return { bytes, contentType, ttlSeconds: ttl };
+    return { bytes, contentType, ttl };
   }
 
   private async save(session: Session): Promise<void> {
@@ -253,14 +320,15 @@ export class Editor {
     session.saveButton.textContent = 'Saving…';
     session.saving = true;
     try {
-      const result = await this.host.client().put(key, draft.bytes, { contentType: draft.contentType, ...(draft.ttlSeconds === null ? {} : { ttlSeconds: draft.ttlSeconds }), ...condition });
+      const ttlSeconds = draft.ttl === null ? null : 'until' in draft.ttl ? secondsUntil(draft.ttl.until) : draft.ttl.seconds;
+      const result = await this.host.client().put(key, draft.bytes, { contentType: draft.contentType, ...(ttlSeconds === null ? {} : { ttlSeconds }), ...condition });
       if (this.session !== session) return;
       this.session = null;
       this.host.saved(key, result.revision);
     } catch (error) {
       if (this.session !== session) return;
       if (error instanceof PreconditionFailedError && session.mode === 'new' && 'ifAbsent' in condition) {
-        this.fail(session, `A key named “${key}” exists already; nothing was written. Open it to edit it, or choose another name. `, h('button', { type: 'button', class: 'link', text: 'Open it', onclick: () => this.openExisting(key) }));
+        this.fail(session, `A key named “${titleText(key)}” exists already; nothing was written. Open it to edit it, or choose another name. `, h('button', { type: 'button', class: 'link', text: 'Open it', onclick: () => this.openExisting(key) }));
       } else if (error instanceof PreconditionFailedError) {
         await this.conflict(session, draft);
       } else if (error instanceof ForbiddenError) {

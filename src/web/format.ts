@@ -68,3 +68,8 @@ export function parseTtl(text: string): number | null | 'invalid' {
   const value = Number(trimmed);
   return value > 0 ? value : 'invalid';
 }
+
+/** The seconds from `now` to `deadline`, in whole milliseconds and at least one: a TTL that ends at the deadline. */
+export function secondsUntil(deadline: Date, now = Date.now()): number {
+  return Math.max(1, Math.ceil(deadline.getTime() - now)) / 1000;
+}

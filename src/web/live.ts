@@ -1,4 +1,5 @@
 import { ForbiddenError, HistoryCompactedError, KvsNetworkError, UnauthorizedError, type KvsClient, type WatchMessage } from '../client/index.js';
+import { plainKey } from './key-display.js';
 
 /**
  * The change feed, for the tree, the list, the open value and the status bar:
@@ -80,6 +81,10 @@ export class Live {
   private controller: AbortController | null = null;
   private scope = '';
   private fallback: string | null = null;
+  /** The Filter, as last given. */
+  private filter = '';
+  /** What to watch without a Filter when every key may not be watched: the token's one watchable prefix, if it has one. */
+  private defaultScope: string | null = null;
   private everything = true;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -103,7 +108,8 @@ export class Live {
 
   /** The prefix to watch when the token may not watch every key (the Filter): '' for none. */
   narrowTo(prefix: string): void {
-    this.fallback = prefix === '' ? null : prefix;
+    this.filter = prefix;
+    this.fallback = prefix === '' ? this.defaultScope : prefix;
     if (this.everything) return;
     if (this.fallback === null) {
       this.stop();
@@ -112,7 +118,17 @@ export class Live {
       return;
     }
     if (this.fallback !== this.scope || this.controller === null) this.open(this.fallback);
-    this.handlers.limited(`Live updates follow only the keys under the Filter: your token may not watch every key.`);
+    this.handlers.limited(
+      prefix === ''
+        ? `Live updates follow only the keys under “${plainKey(this.fallback)}”: the one prefix your token may watch.`
+        : 'Live updates follow only the keys under the Filter: your token may not watch every key.',
+    );
+  }
+
+  /** Without a Filter, watch `prefix` when every key may not be watched (the token's one watchable prefix). */
+  setDefaultScope(prefix: string): void {
+    this.defaultScope = prefix;
+    this.narrowTo(this.filter);
   }
 
   private open(prefix: string): void {
@@ -145,7 +161,7 @@ export class Live {
       if (error instanceof ForbiddenError && prefix === '' && error.code === 'forbidden') {
         this.everything = false;
         this.controller = null;
-        this.narrowTo(this.fallback ?? '');
+        this.narrowTo(this.filter);
         return;
       }
       if (error instanceof ForbiddenError) {

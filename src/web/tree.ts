@@ -17,12 +17,20 @@ const PAGE_SIZE = 100;
 
 export type BrowseMode = 'tree' | 'list';
 
+/** What the detail pane shows: a key, or a folder (by its prefix). */
+export interface Selected {
+  kind: 'key' | 'folder';
+  id: string;
+}
+
 export interface BrowserHandlers {
   openKey(key: string): void;
   openFolder(prefix: string): void;
   /** A failure of the page, not of one listing (401: ask for a token). */
   unauthorized(error: UnauthorizedError): void;
   revision(revision: number): void;
+  /** The prefixes the token may read when it may not read every key (null: it may, or it is not known). */
+  readableRoots(): Promise<string[] | null>;
 }
 
 interface KeyMeta {
@@ -50,6 +58,8 @@ interface Listing {
   note: HTMLLIElement | null;
   /** The page of the Filter, or of the whole store: what to say when it is refused. */
   root: boolean;
+  /** The whole store was refused: this level holds the prefixes the token may read instead, as folders. */
+  grantRoots: boolean;
 }
 
 interface FolderNode {
@@ -65,8 +75,10 @@ export class Browser {
   private generation = 0;
   private root: Listing | null = null;
   private readonly expanded = new Set<string>();
-  private readonly buttons = new Map<string, HTMLButtonElement>();
-  private current: string | null = null;
+  /** The rows shown, by key and by folder prefix apart: the key `trail/` is not the folder `trail/`. */
+  private readonly keyButtons = new Map<string, HTMLButtonElement>();
+  private readonly folderButtons = new Map<string, HTMLButtonElement>();
+  private current: Selected | null = null;
   /** Keys deleted lately, with the revision: a page read before that revision must not bring them back. */
   private readonly recentDeletes = new Map<string, number>();
   private readonly sizeWanted = new Map<string, Listing>();
@@ -96,11 +108,19 @@ export class Browser {
     this.render();
   }
 
-  /** Shows the selection (a key or a folder prefix) where it is in the browser. */
-  select(id: string | null): void {
-    if (this.current !== null) this.buttons.get(this.current)?.removeAttribute('aria-current');
-    this.current = id;
-    if (id !== null) this.buttons.get(id)?.setAttribute('aria-current', 'true');
+  /** Shows the selection (a key, or a folder by its prefix) where it is in the browser. */
+  select(selected: Selected | null): void {
+    if (this.current !== null) this.buttonOf(this.current)?.removeAttribute('aria-current');
+    this.current = selected;
+    if (selected !== null) this.buttonOf(selected)?.setAttribute('aria-current', 'true');
+  }
+
+  private buttonOf(selected: Selected): HTMLButtonElement | undefined {
+    return (selected.kind === 'key' ? this.keyButtons : this.folderButtons).get(selected.id);
+  }
+
+  private isCurrent(kind: Selected['kind'], id: string): boolean {
+    return this.current !== null && this.current.kind === kind && this.current.id === id;
   }
 
   /**
@@ -123,7 +143,8 @@ export class Browser {
   /** Reads everything again (a new token, history compacted). */
   render(): void {
     this.generation += 1;
-    this.buttons.clear();
+    this.keyButtons.clear();
+    this.folderButtons.clear();
     this.sizeWanted.clear();
     this.emptyChecks.clear();
     this.prefetched.clear();
@@ -158,7 +179,7 @@ export class Browser {
   private newListing(prefix: string, tree: boolean, root: boolean): Listing {
     const foot = h('li', { class: 'level-foot' });
     const list = h('ul', { class: 'level', role: 'list' }, foot);
-    return { generation: this.generation, prefix, tree, list, foot, folders: new Map(), keys: new Map(), folderOrder: [], keyOrder: [], pages: null, done: false, last: null, loading: false, note: null, root };
+    return { generation: this.generation, prefix, tree, list, foot, folders: new Map(), keys: new Map(), folderOrder: [], keyOrder: [], pages: null, done: false, last: null, loading: false, note: null, root, grantRoots: false };
   }
 
   private async loadMore(listing: Listing): Promise<void> {
@@ -190,7 +211,15 @@ export class Browser {
       if (listing.generation !== this.generation) return;
       listing.done = true;
       if (error instanceof ForbiddenError) {
-        this.setNote(listing, 'refused', this.refusal(listing, error));
+        // The whole store is not visible: what the token may read is.
+        const roots = listing.root && listing.prefix === '' ? await this.handlers.readableRoots().catch(() => null) : null;
+        if (listing.generation !== this.generation) return;
+        if (roots !== null && roots.length > 0 && listing.tree) {
+          listing.grantRoots = true;
+          for (const prefix of roots) this.addFolder(listing, prefix, false);
+        } else {
+          this.setNote(listing, 'refused', this.refusal(listing, error, roots));
+        }
       } else {
         if (error instanceof UnauthorizedError) this.handlers.unauthorized(error);
         listing.done = false;
@@ -207,9 +236,10 @@ export class Browser {
     return this.client.list({ prefix, limit: PAGE_SIZE, ...(tree ? { delimiter: '/' } : {}) }).pages();
   }
 
-  private refusal(listing: Listing, error: ForbiddenError): string {
+  private refusal(listing: Listing, error: ForbiddenError, roots: string[] | null): string {
     if (listing.root && listing.prefix === '') {
-      return `${notVisible(error, 'The whole store')} Type a prefix your token may read into Filter (for example app/) to see those keys.`;
+      const which = roots !== null && roots.length > 0 ? `: ${roots.map((root) => `“${titleText(root)}”`).join(', ')}` : ' (for example app/)';
+      return `${notVisible(error, 'The whole store')} Type a prefix your token may read into Filter${which} to see those keys.`;
     }
     return notVisible(error, `The keys under “${titleText(listing.prefix)}”`);
   }
@@ -228,6 +258,8 @@ export class Browser {
       parts.push(h('span', { text: 'Loading…' }));
     } else if (folders + keys === 0) {
       if (listing.note === null) parts.push(h('span', { text: listing.root && listing.prefix === '' && listing.done ? 'The store is empty.' : listing.done ? 'No keys.' : '' }));
+    } else if (listing.grantRoots) {
+      parts.push(h('span', { class: 'shown', text: `${folders === 1 ? 'The prefix' : 'The prefixes'} your token may read` }));
     } else {
       const counted = [folders > 0 ? `${formatCount(folders)} ${folders === 1 ? 'folder' : 'folders'}` : '', keys > 0 ? `${formatCount(keys)} ${keys === 1 ? 'key' : 'keys'}` : ''].filter((part) => part !== '').join(' and ');
       parts.push(h('span', { class: 'shown', text: `${listing.done ? 'All' : 'Showing'} ${counted}${listing.done ? '' : ', more to load'}` }));
@@ -241,13 +273,15 @@ export class Browser {
   private addFolder(listing: Listing, prefix: string, live: boolean): void {
     if (listing.folders.has(prefix)) return;
     const label = prefix.slice(listing.prefix.length);
+    // A folder ends with "/"; a granted prefix may not ("cfg" holds cfg, cfg/x and cfgx): shown with "…".
+    const name = label.endsWith('/') ? [keyText(label.slice(0, -1)), '/'] : [keyText(label), h('span', { class: 'placeholder', text: '…' })];
     const twisty = h('span', { class: 'twisty', 'aria-hidden': 'true', text: '▸' });
     const button = h(
       'button',
       { type: 'button', class: 'entry folder', title: titleText(prefix), 'aria-expanded': 'false', 'data-prefix': prefix },
       twisty,
       h('span', { class: 'icon', 'aria-hidden': 'true' }),
-      h('span', { class: 'name' }, keyText(label.slice(0, -1)), '/'),
+      h('span', { class: 'name' }, ...name),
     );
     const item = h('li', { class: 'folder-item' }, button);
     const node: FolderNode = { prefix, item, button, child: null };
@@ -260,8 +294,8 @@ export class Browser {
     const before = at + 1 < listing.folderOrder.length ? listing.folders.get(listing.folderOrder[at + 1]!)!.item : (listing.keys.get(listing.keyOrder[0] ?? '') ?? listing.note ?? listing.foot);
     listing.list.insertBefore(item, before);
     listing.folders.set(prefix, node);
-    this.buttons.set(prefix, button);
-    if (this.current === prefix) button.setAttribute('aria-current', 'true');
+    this.folderButtons.set(prefix, button);
+    if (this.isCurrent('folder', prefix)) button.setAttribute('aria-current', 'true');
     if (live) flash(button);
     if (this.expanded.has(prefix)) this.expand(node);
     this.updateFoot(listing);
@@ -317,8 +351,8 @@ export class Browser {
     const before = at + 1 < listing.keyOrder.length ? listing.keys.get(listing.keyOrder[at + 1]!)! : (listing.note ?? listing.foot);
     listing.list.insertBefore(item, before);
     listing.keys.set(meta.key, item);
-    this.buttons.set(meta.key, button);
-    if (this.current === meta.key) button.setAttribute('aria-current', 'true');
+    this.keyButtons.set(meta.key, button);
+    if (this.isCurrent('key', meta.key)) button.setAttribute('aria-current', 'true');
     if (live) flash(button);
     this.updateFoot(listing);
   }
@@ -329,7 +363,7 @@ export class Browser {
     item.remove();
     listing.keys.delete(key);
     listing.keyOrder.splice(listing.keyOrder.indexOf(key), 1);
-    if (this.buttons.get(key) === item.firstElementChild) this.buttons.delete(key);
+    if (this.keyButtons.get(key) === item.firstElementChild) this.keyButtons.delete(key);
     this.updateFoot(listing);
   }
 
@@ -338,7 +372,7 @@ export class Browser {
     node.item.remove();
     listing.folders.delete(node.prefix);
     listing.folderOrder.splice(listing.folderOrder.indexOf(node.prefix), 1);
-    this.buttons.delete(node.prefix);
+    if (this.folderButtons.get(node.prefix) === node.button) this.folderButtons.delete(node.prefix);
     this.updateFoot(listing);
   }
 
@@ -349,6 +383,11 @@ export class Browser {
 
   private applyTo(listing: Listing, event: WatchEvent): void {
     if (!event.key.startsWith(listing.prefix) || listing.note !== null) return;
+    if (listing.grantRoots) {
+      // The roots are the grants, not the store's folders: a change goes to the root it is under, if it is shown.
+      for (const node of listing.folders.values()) if (node.child !== null && event.key.startsWith(node.prefix)) this.applyTo(node.child, event);
+      return;
+    }
     const rest = event.key.slice(listing.prefix.length);
     const slash = listing.tree ? rest.indexOf('/') : -1;
     if (slash === -1) {

@@ -1,24 +1,28 @@
-import { hexDump, isUtf8, toBase64, utf8Prefix } from './bytes.js';
+import { hexDump, isUtf8, toBase64 } from './bytes.js';
 import { h, replace } from './dom.js';
 import { formatBytes, lastSegment } from './format.js';
-import { prettyJsonFragment, prettyJsonText } from './json.js';
+import { JSON_MAX_DEPTH, JsonPrinter, utf8Length, type Run } from './json.js';
 
 /**
  * A value shown by its content type: JSON pretty-printed and highlighted,
  * text, hex and base64 for any bytes, an inline preview for raster images.
- * Large values are shown truncated, with a download link to all their bytes
- * (a blob: URL), so that a value of several MiB never freezes the page: each
- * view has a cap on what it puts into the DOM, and each is built only when
- * its tab is chosen.
+ * A value of any size or shape never freezes the page: each view is built
+ * only when its tab is chosen, and puts a bounded part into the DOM at a time
+ * (characters and lines; JSON is formatted only as far as it is shown, with a
+ * bounded number of highlighted spans), with "Show more" for the next part
+ * and a download link to all the bytes (a blob: URL). A view that fails
+ * anyway says so in its box: the tabs and the download stay.
  */
 
 export type ValueKind = 'json' | 'text' | 'image' | 'binary';
 
-/** Text shown at most (JSON, text, base64). */
+/** Characters put into the DOM at a time (JSON, text, base64). */
 export const TEXT_LIMIT = 256 * 1024;
-/** JSON up to this is highlighted; beyond, pretty-printed as plain text (a span per token costs). */
-const HIGHLIGHT_LIMIT = 128 * 1024;
-/** Bytes of a hex dump (16 per line). */
+/** Lines put into the DOM at a time (JSON, text): layout costs by the line too. */
+export const LINE_LIMIT = 5000;
+/** Highlighted tokens of a JSON value (a span each); the rest is plain text. */
+export const SPAN_LIMIT = 5000;
+/** Bytes of a hex dump at a time (16 per line). */
 const HEX_LIMIT = 64 * 1024;
 
 /**
@@ -87,7 +91,12 @@ export function valueView(key: string, contentType: string, bytes: Uint8Array): 
   });
   const select = (tab: Tab, button: HTMLButtonElement) => {
     for (const other of buttons) other.setAttribute('aria-selected', String(other === button));
-    replace(body, tab.render());
+    try {
+      replace(body, tab.render());
+    } catch (error) {
+      // A bug, or a value the browser cannot hold as text: the other views and the download still work.
+      replace(body, h('div', { class: 'banner warn', role: 'note' }, h('p', { text: `The ${tab.name} view cannot show this value (${(error as Error).message}). The other views and the download still can.` })));
+    }
   };
   // Octet-stream that happens to be text still opens as hex: what it is, not what it looks like.
   const first = kind === 'binary' ? tabs.findIndex((tab) => tab.name === 'Hex') : 0;
@@ -97,8 +106,34 @@ export function valueView(key: string, contentType: string, bytes: Uint8Array): 
   return h('div', { class: 'value-view' }, bar, body);
 }
 
-function truncatedNote(shown: number, total: number, what: string): HTMLElement {
-  return h('div', { class: 'truncated', role: 'note', text: `Showing the first ${formatBytes(shown)} ${what} of ${formatBytes(total)}. Download the value for all of it.` });
+/** One part of a view at a time. */
+interface Pager {
+  /** The next part (the first, then one per "Show more"). */
+  next(): Node;
+  /** What is shown of the whole, or null once it is all shown; `more` is false when nothing more can be shown here. */
+  status(): { text: string; more: boolean } | null;
+}
+
+/** A view put into the DOM a part at a time: the first part, and a note with "Show more" while there is more. */
+function pagedView(className: string, pager: Pager): HTMLElement {
+  const shown = pre(className, pager.next());
+  const note = h('div', { class: 'truncated', role: 'note' });
+  const view = h('div', {}, shown, note);
+  const update = () => {
+    const status = pager.status();
+    if (status === null) {
+      note.remove();
+      return;
+    }
+    const more = h('button', { type: 'button', class: 'link', text: 'Show more' });
+    more.addEventListener('click', () => {
+      shown.append(pager.next());
+      update();
+    });
+    replace(note, `${status.text} `, status.more ? more : null, status.more ? ' ' : null, 'Download the value for all of it.');
+  };
+  update();
+  return view;
 }
 
 function pre(className: string, content: string | Node): HTMLPreElement {
@@ -113,37 +148,106 @@ function emptyView(): HTMLElement {
 
 function jsonView(bytes: Uint8Array): Node {
   if (bytes.length === 0) return emptyView();
-  if (bytes.length > TEXT_LIMIT) {
-    // Not parsed at all: a 4 MiB document would cost more than it shows.
-    return h('div', {}, pre('json', utf8Prefix(bytes, TEXT_LIMIT)), truncatedNote(TEXT_LIMIT, bytes.length, 'as stored (not formatted)'));
+  // Decoding is linear and cheap; only what is shown is formatted (and checked).
+  const text = new TextDecoder('utf-8').decode(bytes);
+  const printer = new JsonPrinter(text);
+  let first: Run[] | null = printer.next(TEXT_LIMIT, LINE_LIMIT);
+  if (printer.error !== null || printer.tooDeep) {
+    const why =
+      printer.error !== null
+        ? `Stored as JSON, but it is not valid JSON (${printer.error}); shown as text.`
+        : `This JSON is nested more than ${JSON_MAX_DEPTH} levels deep: shown as stored, not formatted.`;
+    return h('div', {}, h('div', { class: 'banner warn', role: 'note' }, h('p', { text: why })), pagedView('text', textPager(bytes)));
   }
-  const text = utf8Prefix(bytes, TEXT_LIMIT);
-  try {
-    JSON.parse(text);
-  } catch (error) {
-    return h('div', {}, h('div', { class: 'banner warn', role: 'note' }, h('p', { text: `Stored as JSON, but it is not valid JSON (${(error as Error).message}); shown as text.` })), pre('text', text));
+  const spans = { left: SPAN_LIMIT };
+  const total = formatBytes(bytes.length);
+  return pagedView('json', {
+    next() {
+      const runs = first ?? printer.next(TEXT_LIMIT, LINE_LIMIT);
+      first = null;
+      return runsFragment(runs, spans);
+    },
+    status() {
+      if (printer.complete) return null;
+      const shown = `the first ${formatBytes(utf8Length(text, printer.position))} of ${total}`;
+      if (printer.error !== null) return { text: `Formatted ${shown}; past that it is not valid JSON (${printer.error}). The Text tab shows it as stored.`, more: false };
+      if (printer.tooDeep) return { text: `Formatted ${shown}; past that it is nested more than ${JSON_MAX_DEPTH} levels deep. The Text tab shows it as stored.`, more: false };
+      return { text: `Showing ${shown}, formatted.`, more: true };
+    },
+  });
+}
+
+/** Runs as nodes: a span per run while `spans` lasts (text nodes, never markup), then the rest as one text node. */
+function runsFragment(runs: Run[], spans: { left: number }): DocumentFragment {
+  const fragment = document.createDocumentFragment();
+  let index = 0;
+  for (; index < runs.length && spans.left > 0; index += 1, spans.left -= 1) {
+    const [kind, piece] = runs[index]!;
+    fragment.append(h('span', { class: kind, text: piece }));
   }
-  return pre('json', bytes.length <= HIGHLIGHT_LIMIT ? prettyJsonFragment(text) : prettyJsonText(text));
+  if (index < runs.length) {
+    const rest: string[] = [];
+    for (; index < runs.length; index += 1) rest.push(runs[index]![1]);
+    fragment.append(rest.join(''));
+  }
+  return fragment;
+}
+
+/** UTF-8 text a part at a time: at most TEXT_LIMIT bytes (so characters) and LINE_LIMIT lines; a character cut between parts is decoded whole. */
+function textPager(bytes: Uint8Array): Pager {
+  const decoder = new TextDecoder('utf-8');
+  let offset = 0;
+  return {
+    next() {
+      const start = offset;
+      let end = Math.min(bytes.length, start + TEXT_LIMIT);
+      const part = bytes.subarray(start, end);
+      let lines = 0;
+      for (let at = part.indexOf(0x0a); at !== -1; at = part.indexOf(0x0a, at + 1)) {
+        lines += 1;
+        if (lines === LINE_LIMIT) {
+          end = start + at + 1;
+          break;
+        }
+      }
+      offset = end;
+      return document.createTextNode(decoder.decode(bytes.subarray(start, end), { stream: end < bytes.length }));
+    },
+    status: () => (offset >= bytes.length ? null : { text: `Showing the first ${formatBytes(offset)} as text of ${formatBytes(bytes.length)}.`, more: true }),
+  };
 }
 
 function textView(bytes: Uint8Array): Node {
   if (bytes.length === 0) return emptyView();
-  const shown = pre('text', utf8Prefix(bytes, TEXT_LIMIT));
-  return bytes.length > TEXT_LIMIT ? h('div', {}, shown, truncatedNote(TEXT_LIMIT, bytes.length, 'as text')) : shown;
+  return pagedView('text', textPager(bytes));
 }
 
 function hexView(bytes: Uint8Array): Node {
   if (bytes.length === 0) return emptyView();
-  const shown = pre('hex', hexDump(bytes, HEX_LIMIT));
-  return bytes.length > HEX_LIMIT ? h('div', {}, shown, truncatedNote(HEX_LIMIT, bytes.length, 'in hex')) : shown;
+  let offset = 0;
+  return pagedView('hex', {
+    next() {
+      const start = offset;
+      offset = Math.min(bytes.length, start + HEX_LIMIT);
+      return document.createTextNode(`${start === 0 ? '' : '\n'}${hexDump(bytes, start, offset)}`);
+    },
+    status: () => (offset >= bytes.length ? null : { text: `Showing the first ${formatBytes(offset)} in hex of ${formatBytes(bytes.length)}.`, more: true }),
+  });
 }
 
 function base64View(bytes: Uint8Array): Node {
   if (bytes.length === 0) return emptyView();
-  // 3 bytes make 4 characters: a multiple of 3 keeps the shown part valid base64.
-  const limit = Math.floor((TEXT_LIMIT * 3) / 4 / 3) * 3;
-  const shown = pre('base64', toBase64(bytes.length > limit ? bytes.subarray(0, limit) : bytes));
-  return bytes.length > limit ? h('div', {}, shown, truncatedNote(limit, bytes.length, 'in base64')) : shown;
+  // 3 bytes make 4 characters: parts of a multiple of 3 bytes join into the base64 of the whole.
+  const part = Math.floor((TEXT_LIMIT * 3) / 4 / 3) * 3;
+  let offset = 0;
+  return pagedView('base64', {
+    next() {
+      const start = offset;
+      offset = Math.min(bytes.length, start + part);
+      return document.createTextNode(toBase64(bytes.subarray(start, offset)));
+    },
+    status: () => (offset >= bytes.length ? null : { text: `Showing the first ${formatBytes(offset)} in base64 of ${formatBytes(bytes.length)}.`, more: true }),
+  });
 }
 
 function imageView(bytes: Uint8Array, type: string): Node {

@@ -107,6 +107,21 @@ describe('/docs over HTTP', () => {
     assert.equal(wrongMethod.headers.get('allow'), 'GET, HEAD');
   });
 
+  it('/docs/ (a trailing slash) redirects to the page, relatively and with the query kept', async () => {
+    for (const method of ['GET', 'HEAD']) {
+      for (const [path, location] of [['/docs/', '../docs'], ['/docs/?url=x&y=1', '../docs?url=x&y=1']] as const) {
+        const response = await request(`${server.url}${path}`, { method, redirect: 'manual' });
+        assert.equal(response.status, 308, `${method} ${path}`);
+        assert.equal(response.headers.get('location'), location, `${method} ${path}`);
+        assert.equal(new URL(location, `${server.url}${path}`).pathname, '/docs');
+      }
+    }
+    const followed = await fetch(`${server.url}/docs/`);
+    assert.equal(followed.status, 200);
+    assert.equal(new URL(followed.url).pathname, '/docs');
+    assert.match(await followed.text(), /<script src="docs\/assets\/init\.js"/);
+  });
+
   it('its script parses as a script (a syntax error would only show in a browser)', () => {
     assert.doesNotThrow(() => new Script(DOCS_INIT_SCRIPT, { filename: 'init.js' }));
   });
@@ -145,7 +160,7 @@ describe('/docs in Chromium', { skip: noChromium }, () => {
   });
 
   /** A fresh browser context (its own sessionStorage) on `server`'s /docs, recording what must not happen. */
-  async function openDocs(server: TestServer, refusedStatus = 401): Promise<{ context: BrowserContext; page: Page; errors: string[]; violations: string[]; outside: string[] }> {
+  async function openDocs(server: TestServer, refusedStatus = 401, path = '/docs'): Promise<{ context: BrowserContext; page: Page; errors: string[]; violations: string[]; outside: string[] }> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     const errors: string[] = [];
     const violations: string[] = [];
@@ -170,7 +185,7 @@ describe('/docs in Chromium', { skip: noChromium }, () => {
       errors.push(`${message.text()} (${message.location().url})`);
     });
     page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
-    await page.goto(`${server.url}/docs`);
+    await page.goto(`${server.url}${path}`);
     return { context, page, errors, violations, outside };
   }
 
@@ -212,6 +227,19 @@ describe('/docs in Chromium', { skip: noChromium }, () => {
       const limits = await tryItOut(page, 'Service', 'limits', 'docs-try-it-out.png');
       assert.equal(limits.status, '200');
       assert.match(limits.body, /"maxTxnOps"/);
+      assert.deepEqual(errors, []);
+      assert.deepEqual(await violationsOf(page), []);
+      assert.deepEqual(outside, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('opened at /docs/, lands on /docs and renders', async () => {
+    const { context, page, errors, outside } = await openDocs(open, 401, '/docs/');
+    try {
+      await expectReference(page);
+      assert.equal(new URL(page.url()).pathname, '/docs');
       assert.deepEqual(errors, []);
       assert.deepEqual(await violationsOf(page), []);
       assert.deepEqual(outside, []);

@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
-import { STORE_FILE_NAME } from '../../src/main.js';
+import { servedEngine, STORE_FILE_NAME } from '../../src/main.js';
 import { httpsFetch } from './https.js';
 import { EtcdCluster, sharedEtcdCluster } from './etcd-cluster.js';
 
@@ -101,7 +101,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   }
   await engine.open();
   const server = await buildServer({
-    engine,
+    ...servedEngine(engine),
     limits,
     logger: pino({ level: 'silent' }),
     version: 'test',
@@ -205,7 +205,7 @@ export const CLI_PATH = new URL('../../src/cli/index.js', import.meta.url).pathn
  * `port`, for a test that restarts it on the same one), for tests that need a
  * real process: restart, kill -9, signals. Resolves once it answers /readyz.
  */
-export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer; port?: number } = {}): Promise<ServerProcess> {
+export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer; port?: number; readyWithinMs?: number } = {}): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const command = options.command ?? [process.execPath, CLI_PATH, 'serve'];
   if (TEST_ENGINE === 'etcd' && env['KV_ENGINE'] === undefined) {
@@ -227,7 +227,7 @@ export async function spawnServer(env: Record<string, string>, options: { comman
     }
   };
   const server = { url: `${options.httpsCa === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, child, kill, ...collectOutput(child) };
-  await untilReady(server, options.httpsCa);
+  await untilReady(server, options.httpsCa, options.readyWithinMs);
   return server;
 }
 
@@ -243,11 +243,11 @@ export function collectOutput(child: ChildProcess): Pick<ServerProcess, 'output'
 /**
  * Polls the server's /readyz every 25 ms until it answers 200 (through `httpsCa`
  * for an https:// URL); fails at once if the process exits first, and after
- * 15 s, then killing it.
+ * `readyWithinMs` (15 s unless given), then killing it.
  */
-export async function untilReady(server: Omit<ServerProcess, 'child'>, httpsCa?: Buffer): Promise<void> {
+export async function untilReady(server: Omit<ServerProcess, 'child'>, httpsCa?: Buffer, readyWithinMs = 15_000): Promise<void> {
   const readyStatus = async () => (httpsCa === undefined ? (await fetch(`${server.url}/readyz`)).status : (await httpsFetch(`${server.url}/readyz`, httpsCa)).status);
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + readyWithinMs;
   let running = true;
   void server.exited.then(() => (running = false));
   while (Date.now() < deadline) {
@@ -260,7 +260,7 @@ export async function untilReady(server: Omit<ServerProcess, 'child'>, httpsCa?:
     await sleep(25);
   }
   server.kill('SIGKILL');
-  throw new Error(`kvs did not become ready at ${server.url} within 15 s:\n${server.output()}`);
+  throw new Error(`kvs did not become ready at ${server.url} within ${readyWithinMs / 1000} s:\n${server.output()}`);
 }
 
 /**

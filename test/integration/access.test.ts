@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import type { Action } from '../../src/auth/tokens.js';
 import { TokenRegistry, tokenEntry } from '../../src/auth/tokens.js';
 import { expectProblem, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { tempDirectory, useTestServer } from '../helpers/server.js';
+import { startTestServer, tempDirectory, useTestServer } from '../helpers/server.js';
 
 /**
  * API.md §10 through real HTTP: a server with an admin token and named tokens
@@ -53,7 +53,7 @@ function expectUnauthorized(response: JsonResponse, what: string): void {
 }
 
 describe('every route needs a token except the health checks, the reference page and the web console', () => {
-  it('walks the route table: without a token, or with an unknown one, only /healthz, /readyz, /docs and / answer', async () => {
+  it('walks the route table: without a token, or with an unknown one, only /healthz, /readyz, /docs (and its /docs/ redirect) and / answer', async () => {
     const entries = server.routes.entries();
     assert.ok(entries.length >= 15, `the route table looks incomplete: ${JSON.stringify(entries)}`);
     const open: string[] = [];
@@ -62,7 +62,7 @@ describe('every route needs a token except the health checks, the reference page
       for (const method of methods) {
         for (const headers of [{}, bearer('not-a-token-anyone-has')]) {
           const path = concretePath(url);
-          const response = await request(`${base}${path}`, { method, headers: { ...headers, 'content-type': 'application/json' }, ...(method === 'GET' || method === 'HEAD' ? {} : { body: '{}' }) });
+          const response = await request(`${base}${path}`, { method, redirect: 'manual', headers: { ...headers, 'content-type': 'application/json' }, ...(method === 'GET' || method === 'HEAD' ? {} : { body: '{}' }) });
           checked += 1;
           if (response.status !== 401) {
             open.push(`${method} ${path} → ${response.status}`);
@@ -75,7 +75,7 @@ describe('every route needs a token except the health checks, the reference page
     assert.ok(checked > 30);
     // The reference page, the web console and their files reveal nothing (the documents and data they show need a
     // token); /docs/assets/x and /console/x/x are no files of theirs.
-    const publicRoutes = ['GET /healthz → 200', 'GET /readyz → 200', 'GET /docs → 200', 'GET /docs/assets/x → 404', 'GET / → 200', 'GET /console/x/x → 404'].flatMap((route) => [route, route.replace('GET', 'HEAD')]);
+    const publicRoutes = ['GET /healthz → 200', 'GET /readyz → 200', 'GET /docs → 200', 'GET /docs/ → 308', 'GET /docs/assets/x → 404', 'GET / → 200', 'GET /console/x/x → 404'].flatMap((route) => [route, route.replace('GET', 'HEAD')]);
     assert.deepEqual(open.sort(), publicRoutes.flatMap((route) => [route, route]).sort());
   });
 
@@ -253,6 +253,24 @@ describe('admin-only and any-token routes', () => {
     for (const path of ['/v1/limits', '/v1/openapi.json']) {
       assert.equal((await request(`${base}${path}`, { headers: as('watcher') })).status, 200, path);
       expectUnauthorized(await request(`${base}${path}`), path);
+    }
+  });
+
+  it('GET /v1/auth/me says who the token is and what it may do, to any valid token', async () => {
+    for (const [name, { actions }] of Object.entries(NAMED)) {
+      const response = await request(`${base}/v1/auth/me`, { headers: as(name) });
+      assert.equal(response.status, 200, name);
+      assert.deepEqual(response.body, { name, admin: false, grants: [{ prefix: 'app/', actions }] });
+    }
+    assert.deepEqual((await request(`${base}/v1/auth/me`, { headers: as('admin') })).body, { name: 'admin', admin: true, grants: [] });
+    expectUnauthorized(await request(`${base}/v1/auth/me`), '/v1/auth/me');
+    expectUnauthorized(await request(`${base}/v1/auth/me`, { headers: bearer('not-a-token-anyone-has') }), '/v1/auth/me');
+    // Without tokens (protected mode), a client on this machine may do everything.
+    const open = await startTestServer();
+    try {
+      assert.deepEqual((await request(`${open.url}/v1/auth/me`)).body, { name: 'local', admin: true, grants: [] });
+    } finally {
+      await open.close();
     }
   });
 

@@ -6,7 +6,11 @@ import { after, describe, it } from 'node:test';
 import { TokenRegistry, tokenEntry } from '../../src/auth/tokens.js';
 import { pollUntil } from '../helpers/assertions.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { onlyOnLmdb, startTestServer, tempDirectory, TEST_ENGINE, useTestServer, type TestServer } from '../helpers/server.js';
+import { startTestServer, tempDirectory, TEST_ENGINE, useTestServer, type TestServer } from '../helpers/server.js';
+import { differencesOf } from '../engine/differences.js';
+
+/** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
+const ENGINE = differencesOf(TEST_ENGINE);
 
 /**
  * GET /v1/admin/backup (API.md §11) over real HTTP: who may take one, what
@@ -17,7 +21,7 @@ import { onlyOnLmdb, startTestServer, tempDirectory, TEST_ENGINE, useTestServer,
 
 const ADMIN_TOKEN = 'admin-secret-0123456789';
 const APP_TOKEN = 'app-secret-0123456789';
-const LMDB_ONLY = onlyOnLmdb('the etcd engine has no local store to back up (it answers 501: its own suite above)');
+const LMDB_ONLY = ENGINE.capabilities.snapshotBackup ? false : 'the engine has no local store to back up (it answers 501: its own suite above)';
 
 /** The backup copies in a data directory (named `.backup-<random>.mdb`, beside the store). */
 function backupCopies(directory: string): string[] {
@@ -28,7 +32,7 @@ async function noBackupCopiesLeft(server: TestServer): Promise<void> {
   await pollUntil(async () => backupCopies(server.dataDirectory).length === 0, `the backup copies in ${server.dataDirectory} are removed`, 5000);
 }
 
-describe('GET /v1/admin/backup on the etcd engine', { skip: TEST_ENGINE === 'etcd' ? false : 'etcd engine only' }, () => {
+describe('GET /v1/admin/backup on an engine without snapshot backups (etcd)', { skip: ENGINE.capabilities.snapshotBackup ? 'the engine backs up: the suites below' : false }, () => {
   const server = useTestServer();
 
   it('is 501 not_implemented, naming etcdctl snapshot save and the export', async () => {
@@ -58,7 +62,7 @@ describe('GET /v1/admin/backup needs an admin token', () => {
     expectProblem(await request(url, { headers: { authorization: `Bearer ${APP_TOKEN}` } }), 403, 'forbidden');
     const admin = await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     await admin.arrayBuffer();
-    assert.equal(admin.status, TEST_ENGINE === 'etcd' ? 501 : 200);
+    assert.equal(admin.status, ENGINE.capabilities.snapshotBackup ? 200 : 501);
   });
 });
 

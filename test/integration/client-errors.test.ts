@@ -385,10 +385,14 @@ describe('KvsNetworkError and KvsTimeoutError', () => {
       assert.equal(error.url, `${url}/v1/kv/k`);
       assert.ok(Date.now() - startedAt < 5_000);
       assert.deepEqual(requests, ['GET /v1/kv/k HTTP/1.1'], 'a timeout means what it says: no retry multiplying the wait');
+      assert.equal(error.mayHaveApplied, false, 'a read applies nothing');
 
       requests.length = 0;
-      await rejectsWith(client.add('n'), KvsTimeoutError);
+      const write = await rejectsWith(client.add('n'), KvsTimeoutError);
       assert.deepEqual(requests, ['POST /v1/kv/n?op=add&by=1 HTTP/1.1']);
+      // A server too slow to answer may have applied the write all the same.
+      assert.equal(write.mayHaveApplied, true);
+      assert.match(write.message, /no answer within 200 ms \(the write may have been applied\)/);
 
       // An abort is the caller's: it rejects with the signal's reason at once, no retry, no KvsNetworkError.
       requests.length = 0;

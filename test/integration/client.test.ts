@@ -4,7 +4,8 @@ import { CounterOverflowError, Entry, InvalidRequestError, KvsClient, NotACounte
 import { pollUntil } from '../helpers/assertions.js';
 import { request } from '../helpers/http.js';
 import { rejectsWith } from '../helpers/sdk.js';
-import { onlyOnLmdb, TEST_ENGINE, useTestServer } from '../helpers/server.js';
+import { TEST_ENGINE, useTestServer } from '../helpers/server.js';
+import { differencesOf } from '../engine/differences.js';
 
 /**
  * The SDK (src/client) against a real server: single keys, prefix deletes,
@@ -321,7 +322,7 @@ describe('waitForChange (long-poll)', () => {
   });
 });
 
-describe('status, limits, ready', () => {
+describe('status, limits, me, ready', () => {
   it('status reports the store revision, key count, engine and version', async () => {
     const written = await kvs.put(`${fresh('status')}k`, 1);
     const status = await kvs.status();
@@ -339,6 +340,10 @@ describe('status, limits, ready', () => {
     assert.deepEqual(limits, (await request(`${server.url}/v1/limits`)).body);
     assert.equal(limits.maxListLimit, 1000);
     assert.ok(limits.maxValueBytes > 0 && limits.maxTxnOps > 0);
+  });
+
+  it("me is the server's /v1/auth/me (no tokens: the local client, admin)", async () => {
+    assert.deepEqual(await kvs.me(), { name: 'local', admin: true, grants: [] });
   });
 
   it('ready is true for a serving server (false for a 503: client-errors.test.ts)', async () => {
@@ -394,7 +399,7 @@ describe('export and import', () => {
 });
 
 describe('backup', () => {
-  it('streams a snapshot with its revision, size and SHA-256', { skip: onlyOnLmdb('a backup is a snapshot of the LMDB file') }, async () => {
+  it('streams a snapshot with its revision, size and SHA-256', { skip: differencesOf(TEST_ENGINE).capabilities.snapshotBackup ? false : 'the engine has no local store to back up' }, async () => {
     const written = await kvs.put(`${fresh('backup')}k`, 'in the snapshot');
     const backup = await kvs.backup();
     assert.ok(backup.revision >= written.revision, `backup revision ${backup.revision}, last write ${written.revision}`);

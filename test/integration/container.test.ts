@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
-import { builtinModules } from 'node:module';
-import { join, posix, relative } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, posix, relative } from 'node:path';
+import { after, before, describe, test } from 'node:test';
 import { DockerfileParser, type Copy, type Env, type From, type Healthcheck, type Instruction, type Label } from 'dockerfile-ast';
 import { validate as lintDockerfile } from 'dockerfile-utils';
 import { parse as parseYaml } from 'yaml';
-import { SETTINGS } from '../../src/config.js';
+import { loadConfig, SETTINGS } from '../../src/config.js';
 import { httpsFetch, makeCertificate } from '../helpers/https.js';
 import { freePort, leftoversCleanedAfter, sleep, TEST_ENGINE } from '../helpers/server.js';
 
@@ -16,8 +15,10 @@ import { freePort, leftoversCleanedAfter, sleep, TEST_ENGINE } from '../helpers/
  * machine or CI's): the Dockerfile and compose.yaml are parsed and held to the
  * rules of docs/adr/0008-container-image.md, and the image's own start command
  * (ENTRYPOINT + CMD with the final stage's ENV and WORKDIR) is run on a directory
- * laid out as the image's /app, through tini as in the image: the seed README's
- * requests, the HEALTHCHECK's command, the no-token warning, SIGTERM, a restart.
+ * where the final stage was replayed (its COPYs, its npm ci --omit=dev, its kvs
+ * link), through tini as in the image: the seed README's requests, /docs, the
+ * console, the HEALTHCHECK's command, the no-token warning and the `kvs token
+ * create` it advises, SIGTERM, a restart with a token, TLS and pretty logs.
  * What only a real build would show (the base image pulls, apt-get and npm ci
  * succeed in it, the volume's ownership) is not covered: see the ADR.
  */
@@ -25,7 +26,7 @@ import { freePort, leftoversCleanedAfter, sleep, TEST_ENGINE } from '../helpers/
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const repoFile = (path: string) => join(ROOT, path);
 const readRepoFile = (path: string) => readFileSync(repoFile(path), 'utf8');
-const MANIFEST = JSON.parse(readRepoFile('package.json')) as { name: string; version: string; license: string; description: string; dependencies: Record<string, string> };
+const MANIFEST = JSON.parse(readRepoFile('package.json')) as { name: string; version: string; license: string; description: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
 
 // ---------------------------------------------------------------------------
 // The Dockerfile, as dockerfile-ast parses it.
@@ -137,29 +138,17 @@ function dockerignore(): { patterns: string[]; ignores(path: string): boolean } 
   return { patterns, ignores: (path) => expressions.some((expression) => expression.test(posix.normalize(path).replace(/\/+$/, ''))) };
 }
 
-/** Every bare module specifier the built server imports, as package names. */
-function importedPackages(directory: string): Set<string> {
-  const packages = new Set<string>();
-  const walk = (current: string) => {
-    for (const entry of readdirSync(current, { withFileTypes: true })) {
-      const path = join(current, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.js')) {
-        const text = readFileSync(path, 'utf8');
-        // Import and export declarations (at a line's start, so not in comments) and dynamic imports.
-        const declarations = [...text.matchAll(/^\s*(?:(?:import|export)\b[^;'"]*?\bfrom\s*|import\s*)['"]([^'"]+)['"]/gm)];
-        const dynamic = [...text.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)];
-        for (const [, specifier] of [...declarations, ...dynamic]) {
-          if (specifier!.startsWith('.') || specifier!.startsWith('node:') || builtinModules.includes(specifier!)) continue;
-          const parts = specifier!.split('/');
-          packages.add(specifier!.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
-        }
-      }
-    }
-  };
-  walk(directory);
-  return packages;
+/** The files under a path of the repository (itself, if a file), as paths from the repository's root. */
+function filesUnder(path: string): string[] {
+  const clean = posix.normalize(path).replace(/\/+$/, '');
+  if (!lstatSync(repoFile(clean)).isDirectory()) return [clean];
+  return readdirSync(repoFile(clean)).flatMap((name) => filesUnder(posix.join(clean, name)));
 }
+
+/** The port kvs listens on when nothing sets one (src/config.ts). */
+const DEFAULT_PORT = loadConfig({}).port;
+/** The port the image listens on: its ENV's, else kvs's default. */
+const IMAGE_PORT = IMAGE_ENV.get('PORT') ?? IMAGE_ENV.get('KV_STORE_PORT') ?? String(DEFAULT_PORT);
 
 describe('Dockerfile', () => {
   test('lints clean with dockerfile-utils (unknown instructions and flags, invalid values)', () => {
@@ -188,11 +177,8 @@ describe('Dockerfile', () => {
     assert.equal(installs.length, 1, 'the runtime stage installs dependencies once');
     assert.match(installs[0]!, /\bnpm ci\b[^&;]*--omit=dev/, 'with npm ci --omit=dev');
     assert.doesNotMatch(runCommands(FINAL).join('\n'), /npm run build|\btsc\b/, 'nothing is built in the runtime stage');
-
-    // What --omit=dev leaves out must not be needed at run time: the built server imports production dependencies only.
-    const imported = importedPackages(repoFile('dist/src'));
-    assert.ok(imported.has('fastify') && imported.has('lmdb'), 'the scan finds the server\'s imports');
-    for (const name of imported) assert.ok(name in MANIFEST.dependencies || name === MANIFEST.name, `dist/src imports ${name}, which is not in package.json "dependencies": the image would not have it`);
+    // That what --omit=dev leaves out is not needed at run time (an import, a createRequire, a resolve of a
+    // package's file): the start command below runs on this very install, and uses what loads lazily.
   });
 
   test('the runtime stage copies the built dist/, proto/ (where the etcd engine reads it) and package.json', () => {
@@ -236,7 +222,7 @@ describe('Dockerfile', () => {
 
     assert.equal(IMAGE_ENV.get('DATA_DIRECTORY'), '/data');
     assert.equal(IMAGE_ENV.get('HOST'), '0.0.0.0');
-    assert.equal(IMAGE_ENV.get('PORT'), '8080');
+    assert.ok(!IMAGE_ENV.has('PORT') && !IMAGE_ENV.has('KV_STORE_PORT'), 'no port in the image: kvs\'s default applies, and -e PORT=... or the seed\'s -e KV_STORE_PORT=... moves it (an image PORT would hide KV_STORE_PORT, which kvs reads second)');
     assert.equal(IMAGE_ENV.get('KV_PROTECTED_MODE'), 'off', 'protected mode off, as in the official Redis image (ADR 0008)');
     // Every variable the image sets is one kvs reads (a typo would be silently ignored), or NODE_ENV.
     const known = new Set(Object.values(SETTINGS).flatMap((setting) => setting.env));
@@ -244,7 +230,7 @@ describe('Dockerfile', () => {
 
     const exposed = withKeyword(FINAL, 'EXPOSE').flatMap(argumentsOf);
     assert.deepEqual(exposed, ['8080']);
-    assert.equal(exposed[0], IMAGE_ENV.get('PORT'), 'EXPOSE is the port kvs listens on');
+    assert.equal(exposed[0], IMAGE_PORT, 'EXPOSE is the port kvs listens on');
   });
 
   test('HEALTHCHECK fetches /healthz with node (no curl in the image)', () => {
@@ -254,7 +240,8 @@ describe('Dockerfile', () => {
     assert.ok(rest.includes('-e'), 'an inline script: node -e ...');
     assert.match(script, /\bfetch\(/, 'node\'s global fetch');
     assert.match(script, /\/healthz\b/);
-    assert.match(script, /process\.env\.PORT/, 'the port the server listens on');
+    // The port kvs takes: its variables in the order src/config.ts reads them, then its default.
+    assert.ok(script.includes(`${SETTINGS.port.env.map((variable) => `process.env.${variable}`).join(' || ')} || ${DEFAULT_PORT}`), `the port the server listens on (${SETTINGS.port.env.join(', then ')}, then ${DEFAULT_PORT}): ${script}`);
     assert.doesNotMatch(HEALTHCHECK.command.join(' '), /\b(curl|wget)\b/);
     for (const flag of ['interval', 'timeout', 'start-period', 'retries']) assert.ok(HEALTHCHECK.flags.has(flag), `HEALTHCHECK --${flag}`);
   });
@@ -269,24 +256,34 @@ describe('Dockerfile', () => {
     assert.equal(CMD[2], 'serve');
   });
 
-  test('OCI labels: title, description, source, licenses, version (from package.json)', () => {
+  test('OCI labels: title, description, licenses, version (from package.json); a source only as a URL, and no label empty', () => {
     const labels = properties(withKeyword(FINAL, 'LABEL'));
     const oci = (name: string) => labels.get(`org.opencontainers.image.${name}`);
     assert.equal(oci('title'), 'kvs');
     assert.equal(oci('description'), MANIFEST.description);
     assert.equal(oci('licenses'), MANIFEST.license);
     assert.equal(oci('version'), MANIFEST.version, 'the label follows package.json\'s version');
-    // The repository has no public address yet: the source comes from a build argument.
+    // The repository has no public address yet: no source label (docker build --label adds one), never an empty one.
     const source = oci('source');
-    assert.ok(source !== undefined, 'org.opencontainers.image.source is set');
-    const variable = /^\$\{?(\w+)\}?$/.exec(source);
-    if (variable !== null) assert.ok(withKeyword(FINAL, 'ARG').some((arg) => argumentsOf(arg)[0]!.split('=')[0] === variable[1]), `ARG ${variable[1]} is declared in the final stage`);
-    else assert.match(source, /^https:\/\//);
+    assert.ok(source === undefined || /^https:\/\/\S+$/.test(source), `org.opencontainers.image.source is a URL or absent: ${JSON.stringify(source)}`);
+    const args = new Map(withKeyword(FINAL, 'ARG').map((arg) => argumentsOf(arg)[0]!.split('=')).map(([name, value]) => [name!, value ?? '']));
+    for (const [name, value] of labels) {
+      assert.notEqual(value.trim(), '', `${name} is empty`);
+      for (const [, variable] of value.matchAll(/\$\{?(\w+)/g)) {
+        assert.ok(args.has(variable!), `${name} uses ARG ${variable}, declared in the final stage`);
+        assert.notEqual(args.get(variable!)!.replace(/^["']|["']$/g, ''), '', `${name} would be empty by default: ARG ${variable} has no default`);
+      }
+    }
   });
 
   test('.dockerignore keeps installed, built, local and secret files out of the build context, and nothing the build copies', () => {
     const ignore = dockerignore();
     for (const path of ['node_modules', 'src/x/node_modules', 'dist', 'dist/src/main.js', 'data', 'data/kvs.mdb', '.git', '.git/HEAD', '.env', '.bench', 'npm-debug.log']) {
+      assert.ok(ignore.ignores(path), `.dockerignore excludes ${path}`);
+    }
+    // Secrets and data anywhere in the tree, not only at the top: certificates and keys, tokens files, .env files,
+    // data directories and stores.
+    for (const path of ['server.pem', 'deploy/tls/server.pem', 'src/x/y/key.pem', 'tls/server.key', 'deploy/nginx/site.key', 'certs/ca.crt', 'x/client.p12', 'tokens.json', 'config/tokens.json', 'deploy/tokens-prod.json', 'deploy/.env', 'sub/.env.local', 'old/data', 'old/data/kvs.mdb', 'backup/kvs.mdb', 'backup/kvs.mdb-lock']) {
       assert.ok(ignore.ignores(path), `.dockerignore excludes ${path}`);
     }
     for (const stage of STAGES) {
@@ -295,6 +292,9 @@ describe('Dockerfile', () => {
         for (const source of argumentsOf(copy).slice(0, -1)) {
           assert.ok(!ignore.ignores(source), `.dockerignore excludes ${source}, which the Dockerfile copies`);
           assert.ok(existsSync(repoFile(source)), `the Dockerfile copies ${source}, which exists`);
+          // Nor any file in it (a **/ pattern reaches into the copied directories too).
+          const excluded = filesUnder(source).filter((file) => ignore.ignores(file));
+          assert.deepEqual(excluded, [], `.dockerignore excludes files of ${source}, which the Dockerfile copies`);
         }
       }
     }
@@ -352,7 +352,7 @@ describe('compose.yaml', () => {
     assert.ok(!data[0]!.includes('/') && !data[0]!.startsWith('.'), 'a named volume, not a bind mount');
     assert.ok(COMPOSE.volumes && data[0]! in COMPOSE.volumes, `the volume ${data[0]} is declared`);
     assert.match(environmentOf(kvs)['KV_ADMIN_TOKEN'] ?? '', FROM_ENVIRONMENT, 'KV_ADMIN_TOKEN from the environment or .env, never a literal');
-    assert.ok((kvs.ports ?? []).some((port) => port.endsWith(`:${IMAGE_ENV.get('PORT')}`)), 'the container port published');
+    assert.ok((kvs.ports ?? []).some((port) => port.endsWith(`:${IMAGE_PORT}`)), 'the container port published');
     // The image's HEALTHCHECK applies unless the service replaces or disables it.
     assert.ok(kvs.healthcheck === undefined ? HEALTHCHECK.command.length > 0 : kvs.healthcheck.disable !== true, 'a healthcheck');
   });
@@ -420,7 +420,7 @@ describe('compose.yaml', () => {
     }
     for (const [, target] of site.matchAll(/proxy_pass\s+http:\/\/([^/;\s]+)/g)) assert.ok(upstreams.has(target!), `proxy_pass http://${target} is an upstream of the file`);
     const servers = [...upstreams.values()].flat();
-    const expected = KVS_ETCD_NODES.map(([name, service]) => `${name}:${environmentOf(service)['PORT'] ?? IMAGE_ENV.get('PORT')}`);
+    const expected = KVS_ETCD_NODES.map(([name, service]) => `${name}:${environmentOf(service)['PORT'] ?? environmentOf(service)['KV_STORE_PORT'] ?? IMAGE_PORT}`);
     assert.deepEqual(servers.sort(), expected.sort(), 'the upstream\'s servers are the kvs nodes, at the port they listen on');
     const listen = /^\s*listen\s+(\S+);/m.exec(site)?.[1] ?? '';
     const listenPort = listen.split(':').at(-1)!;
@@ -462,45 +462,88 @@ function childrenOf(pid: number): number[] {
 /** tini on PATH (Debian: /usr/bin/tini), as in the image. */
 const HAS_TINI = spawnSync('tini', ['--version'], { stdio: 'ignore' }).status === 0;
 
+/** The image's file system as far as the tests need it: its root, WORKDIR in it, and the directory its `kvs` link is in. */
+interface ImageLayout {
+  root: string;
+  app: string;
+  /** Where the image's PATH finds `kvs` (/usr/local/bin, under root). */
+  bin: string;
+}
+
+/** A path of the image (absolute, or relative to WORKDIR) in the laid-out directory. */
+const inImage = (root: string, path: string) => join(root, posix.isAbsolute(path) ? path : posix.join(WORKDIR, path));
+
 /**
- * WORKDIR of the image, rebuilt from the final stage's COPY instructions: context
- * files from the repository, the build stage's /app/... from the repository's own
- * build (the build stage copies the context to the same relative paths and runs the
- * same npm run build). Its dist/ holds only dist/src: the build stage has no test/ or
- * bench/ (.dockerignore), whose output the repository's dist/ also holds.
- * node_modules is a symlink to the repository's (which has the dev dependencies too;
- * the image's is npm ci --omit=dev, and the Dockerfile test checks dist/src imports
- * only production dependencies).
+ * The final stage replayed, instruction by instruction, into a directory:
+ * - COPY: context files from the repository; the build stage's /app/... from the
+ *   repository's own build (the build stage copies the context to the same relative
+ *   paths and runs the same npm run build). Its dist/ holds only dist/src: the build
+ *   stage has no test/ or bench/ (.dockerignore), whose output the repository's dist/
+ *   also holds.
+ * - RUN: `npm ci` as written there (production dependencies only, from the lock
+ *   file; from npm's cache where it has them), `chmod` and `ln -s` as written. What
+ *   prepares the system (apt-get, /data) is the host's here (tini from Debian, a
+ *   temporary data directory); `npm cache clean` is skipped: the cache is this
+ *   machine's. Any other command fails the test, to keep it in step with the Dockerfile.
+ * So node_modules is what the image has, and nothing more: a package the server loads
+ * at run time that is only a devDependency is missing, however it is loaded.
  */
-function layOutImage(): string {
+function layOutImage(): ImageLayout {
   const root = leftovers.directory();
   const app = join(root, WORKDIR);
   mkdirSync(app, { recursive: true });
   const buildStage = STAGES[0]!;
   const buildWorkdir = argumentsOf(withKeyword(buildStage, 'WORKDIR').at(-1)!)[0]!;
-  for (const copy of withKeyword(FINAL, 'COPY')) {
-    const parts = argumentsOf(copy);
-    const destination = posix.join(WORKDIR, parts.at(-1)!);
-    const from = (copy as Copy).getFromFlag()?.getValue() ?? null;
-    for (const source of parts.slice(0, -1)) {
-      let repoPath: string;
-      if (from === null) repoPath = source;
-      else {
-        assert.equal(from, buildStage.name, 'copies from the build stage only');
-        repoPath = posix.relative(buildWorkdir, source);
+  const environment = new Map<string, string>();
+  for (const instruction of FINAL.instructions) {
+    const keyword = instruction.getKeyword();
+    if (keyword === 'ENV') {
+      for (const [name, value] of properties([instruction])) environment.set(name, value);
+    } else if (keyword === 'COPY') {
+      const parts = argumentsOf(instruction);
+      const destination = posix.join(WORKDIR, parts.at(-1)!);
+      const from = (instruction as Copy).getFromFlag()?.getValue() ?? null;
+      for (const source of parts.slice(0, -1)) {
+        let repoPath: string;
+        if (from === null) repoPath = source;
+        else {
+          assert.equal(from, buildStage.name, 'copies from the build stage only');
+          repoPath = posix.relative(buildWorkdir, source);
+        }
+        const target = parts.at(-1)!.endsWith('/') && !source.endsWith('/') ? posix.join(destination, posix.basename(source)) : destination;
+        cpSync(repoFile(repoPath), join(root, target), {
+          recursive: true,
+          filter: (path) => {
+            const inRepo = relative(ROOT, path);
+            return !inRepo.startsWith('dist/') || inRepo === 'dist/src' || inRepo.startsWith('dist/src/');
+          },
+        });
       }
-      const target = parts.at(-1)!.endsWith('/') && !source.endsWith('/') ? posix.join(destination, posix.basename(source)) : destination;
-      cpSync(repoFile(repoPath), join(root, target), {
-        recursive: true,
-        filter: (path) => {
-          const inRepo = relative(ROOT, path);
-          return !inRepo.startsWith('dist/') || inRepo === 'dist/src' || inRepo.startsWith('dist/src/');
-        },
-      });
+    } else if (keyword === 'RUN') {
+      const script = (instruction.getArgumentsContent() ?? '').replace(/\\\r?\n/g, ' ');
+      for (const command of script.split('&&').map((part) => part.trim())) {
+        const words = command.split(/\s+/);
+        if (/^(apt-get|rm|mkdir|chown)$/.test(words[0]!)) continue;
+        if (words[0] === 'npm' && words[1] === 'cache') continue;
+        if (words[0] === 'npm' && words[1] === 'ci') {
+          const install = spawnSync('npm', [...words.slice(1), '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+            cwd: app,
+            env: { ...process.env, ...Object.fromEntries(environment) },
+            encoding: 'utf8',
+          });
+          assert.equal(install.status, 0, `${command} in the image layout:\n${install.stdout}${install.stderr}`);
+        } else if (words[0] === 'chmod' && words.length === 3) {
+          chmodSync(inImage(root, words[2]!), parseInt(words[1]!, 8));
+        } else if (words[0] === 'ln' && words[1] === '-s' && words.length === 4) {
+          mkdirSync(dirname(inImage(root, words[3]!)), { recursive: true });
+          symlinkSync(inImage(root, words[2]!), inImage(root, words[3]!));
+        } else {
+          assert.fail(`the test does not replay the final stage's \`${command}\`: teach layOutImage()`);
+        }
+      }
     }
   }
-  symlinkSync(repoFile('node_modules'), join(app, 'node_modules'), 'dir');
-  return app;
+  return { root, app, bin: join(root, '/usr/local/bin') };
 }
 
 interface Running {
@@ -511,8 +554,9 @@ interface Running {
 }
 
 /** The image's environment (its ENV over the base image's PATH), with a test's overrides. */
-function imageEnvironment(overrides: Record<string, string>): Record<string, string> {
-  return { PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin', ...Object.fromEntries(IMAGE_ENV), ...overrides };
+function imageEnvironment(image: ImageLayout, overrides: Record<string, string>): Record<string, string> {
+  // The base image's PATH starts with /usr/local/bin: the image's own there, then this machine's (node, tini).
+  return { PATH: `${image.bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, ...Object.fromEntries(IMAGE_ENV), ...overrides };
 }
 
 /** ENTRYPOINT + CMD, as the image starts (without tini where a developer's machine lacks it). */
@@ -522,6 +566,11 @@ function startCommand(): string[] {
     return CMD;
   }
   return [...ENTRYPOINT, ...CMD];
+}
+
+/** The port kvs will take in `environment`, as src/config.ts picks it (its variables in order, then its default). */
+function portIn(environment: Record<string, string>): string {
+  return SETTINGS.port.env.map((variable) => environment[variable]).find((value) => value !== undefined && value !== '') ?? String(DEFAULT_PORT);
 }
 
 async function startImage(app: string, environment: Record<string, string>, scheme: 'http' | 'https', ca?: Buffer): Promise<Running> {
@@ -541,7 +590,7 @@ async function startImage(app: string, environment: Record<string, string>, sche
   );
   let running = true;
   void exited.then(() => (running = false));
-  const url = `${scheme}://127.0.0.1:${environment['PORT']}`;
+  const url = `${scheme}://127.0.0.1:${portIn(environment)}`;
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (!running) throw new Error(`the image's start command exited before it was ready:\n${output}`);
@@ -605,22 +654,64 @@ function seedSampleRequests(): Array<{ method: string; headers: Record<string, s
   });
 }
 
-describe('the image\'s start command', () => {
+/** A GET that must answer 200 with this content type; its body as text. */
+async function expectServed(url: string, type: RegExp): Promise<string> {
+  const response = await fetch(url);
+  const body = await response.text();
+  assert.equal(response.status, 200, `${url}: ${body.slice(0, 300)}`);
+  assert.match(response.headers.get('content-type') ?? '', type, url);
+  return body;
+}
+
+describe('the image\'s start command', { skip: TEST_ENGINE === 'etcd' ? 'engine-independent (the image defaults to the embedded engine): runs in the lmdb pass' : false }, () => {
+  let image: ImageLayout;
+  before(() => {
+    image = layOutImage();
+  });
+
+  test('its node_modules holds the production dependencies only, from the lock file', () => {
+    const installed = (directory: string) => readdirSync(directory).flatMap((name) => (name.startsWith('@') ? readdirSync(join(directory, name)).map((scoped) => `${name}/${scoped}`) : name.startsWith('.') ? [] : [name]));
+    const packages = new Set(installed(join(image.app, 'node_modules')));
+    const lock = JSON.parse(readRepoFile('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
+    for (const name of Object.keys(MANIFEST.dependencies)) assert.ok(packages.has(name), `${name} (a dependency) is installed`);
+    for (const name of packages) {
+      const entry = lock.packages[`node_modules/${name}`];
+      assert.ok(entry !== undefined && entry.dev !== true, `${name} is installed: a production package of the lock file`);
+    }
+    // A devDependency may be a production package too (@types/node is one of protobufjs's dependencies).
+    const devOnly = Object.keys(MANIFEST.devDependencies).filter((name) => lock.packages[`node_modules/${name}`]?.dev === true);
+    assert.ok(devOnly.includes('typescript'));
+    for (const name of devOnly) assert.ok(!packages.has(name), `${name} (a devDependency only) is not installed`);
+  });
+
+  test('the kvs command is on the image\'s PATH: the CLI that CMD runs', () => {
+    const environment = imageEnvironment(image, {});
+    const found = spawnSync('sh', ['-c', 'command -v kvs'], { env: environment, encoding: 'utf8' });
+    assert.equal(found.stdout.trim(), join(image.bin, 'kvs'), 'kvs is found in the image\'s /usr/local/bin');
+    assert.equal(readlinkSync(join(image.bin, 'kvs')), inImage(image.root, posix.join(WORKDIR, CMD[1]!)), 'a link to the CLI that CMD runs');
+    // From anywhere (docker exec's working directory need not be WORKDIR).
+    const version = spawnSync('kvs', ['version'], { cwd: image.root, env: environment, encoding: 'utf8' });
+    assert.equal(version.status, 0, version.stderr);
+    assert.equal(version.stdout.trim(), MANIFEST.version);
+  });
+
   test(
-    'serves the seed README\'s requests, passes its HEALTHCHECK, warns without a token, stops on SIGTERM with the data on disk; restarted with a token and TLS it reads the key back',
-    { skip: TEST_ENGINE === 'etcd' ? 'engine-independent (the image defaults to the embedded engine): runs in the lmdb pass' : false },
+    'serves the seed README\'s requests on KV_STORE_PORT, /docs and the console, passes its HEALTHCHECK, warns without a token, stops on SIGTERM with the data on disk; restarted with a token from `kvs token create`, TLS and pretty logs it reads the key back',
     async (t) => {
       if (!HAS_TINI) t.diagnostic('tini is not installed here: running the CMD without the ENTRYPOINT');
-      const app = layOutImage();
+      const { app } = image;
       // The etcd engine finds its proto where the image puts it (relative to the compiled module).
       const proto = spawnSync(process.execPath, ['--input-type=module', '-e', "const { etcdMethods } = await import('./dist/src/engine/etcd/etcd-api.js'); etcdMethods();"], { cwd: app, encoding: 'utf8' });
       assert.equal(proto.status, 0, `the etcd engine loads proto/ in the image layout:\n${proto.stderr}`);
 
-      // /data and 8080 may not be free here: a temporary data directory and a free port. HOST is the image's
-      // 0.0.0.0, overridden to 127.0.0.1 because tests bind loopback only (protected mode stays off, as in the image).
+      // /data and 8080 may not be free here: a temporary data directory and a free port, given as the seed's
+      // KV_STORE_PORT (docker run -e KV_STORE_PORT=9000). HOST is the image's 0.0.0.0, overridden to 127.0.0.1
+      // because tests bind loopback only (protected mode stays off, as in the image).
       const dataDirectory = leftovers.directory();
-      const environment = imageEnvironment({ DATA_DIRECTORY: dataDirectory, PORT: String(await freePort()), HOST: '127.0.0.1' });
+      const storePort = String(await freePort());
+      const environment = imageEnvironment(image, { DATA_DIRECTORY: dataDirectory, KV_STORE_PORT: storePort, HOST: '127.0.0.1' });
       const first = await startImage(app, environment, 'http');
+      assert.equal(new URL(first.url).port, storePort, 'kvs listens on KV_STORE_PORT');
 
       const [create, read] = seedSampleRequests();
       const put = await fetch(create!.url.replace('http://localhost:8080', first.url), { method: create!.method, headers: create!.headers, body: create!.body ?? null });
@@ -630,8 +721,14 @@ describe('the image\'s start command', () => {
       assert.equal(get.status, 200);
       assert.deepEqual(await get.json(), { status: 'success', value: 'new_value' });
 
+      // What loads packages beyond the import graph: /docs (swagger-ui-dist's files), the console (eventsource-parser's module).
+      assert.match(await expectServed(`${first.url}/docs`, /^text\/html/), /swagger-ui-bundle\.js/);
+      await expectServed(`${first.url}/docs/assets/swagger-ui-bundle.js`, /^text\/javascript/);
+      assert.match(await expectServed(`${first.url}/`, /^text\/html/), /console\//);
+      await expectServed(`${first.url}/console/vendor/eventsource-parser.js`, /^text\/javascript/);
+
       const healthy = runHealthcheck(app, environment);
-      assert.equal(healthy.status, 0, `the HEALTHCHECK command exits 0 while kvs serves:\n${healthy.output}`);
+      assert.equal(healthy.status, 0, `the HEALTHCHECK command exits 0 while kvs serves on KV_STORE_PORT:\n${healthy.output}`);
 
       const lines = first.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { level: number; msg: string });
       const warning = lines.find((line) => line.level === 40 && /no token/.test(line.msg));
@@ -639,14 +736,26 @@ describe('the image\'s start command', () => {
       assert.match(warning.msg, /protected mode is off/);
       assert.match(warning.msg, /KV_ADMIN_TOKEN/, 'it says how to set a token');
       assert.match(warning.msg, /KV_TOKENS_FILE/);
+      const advice = /`(kvs [^`]+)`/.exec(warning.msg);
+      assert.ok(advice, `the warning names a kvs command: ${warning.msg}`);
 
       await stopLikeDocker(first);
       assert.notEqual(runHealthcheck(app, environment).status, 0, 'the HEALTHCHECK command fails once kvs is gone');
 
-      // The same data directory, now with a token and HTTPS (the README's exposed run).
+      // The warning's advice, followed in the image (docker exec CONTAINER kvs token create ...): a token and its entry.
+      const [command, ...verb] = advice[1]!.split(' ');
+      const created = spawnSync(command!, [...verb, '--name', 'ops', '--admin'], { cwd: app, env: environment, encoding: 'utf8' });
+      assert.equal(created.status, 0, `${advice[1]} in the image:\n${created.stderr}`);
+      const token = /^(kvs_\S+)$/m.exec(created.stdout)?.[1];
+      const entry = created.stdout.split('\n').find((line) => line.startsWith('{"name"'));
+      assert.ok(token !== undefined && entry !== undefined, created.stdout);
+      const tokensFile = join(leftovers.directory(), 'tokens.json');
+      writeFileSync(tokensFile, JSON.stringify({ tokens: [JSON.parse(entry)] }));
+
+      // The same data directory, now with that token, HTTPS (the README's exposed run), PORT and pretty logs
+      // (pino-pretty loads only for them).
       const certificate = makeCertificate(leftovers.directory());
-      const token = 'container-test-token';
-      const secured = imageEnvironment({ ...environment, PORT: String(await freePort()), KV_ADMIN_TOKEN: token, KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile });
+      const secured = imageEnvironment(image, { DATA_DIRECTORY: dataDirectory, HOST: '127.0.0.1', PORT: String(await freePort()), KV_TOKENS_FILE: tokensFile, KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile, LOG_FORMAT: 'pretty' });
       const second = await startImage(app, secured, 'https', certificate.cert);
       const again = await httpsFetch(`${second.url}/get?key=new_key`, certificate.cert, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(again.status, 200, again.text);
@@ -656,6 +765,9 @@ describe('the image\'s start command', () => {
       assert.equal(healthyOverTls.status, 0, `the HEALTHCHECK command follows KV_TLS_CERT to https:\n${healthyOverTls.output}`);
       assert.doesNotMatch(second.output(), /no token is configured/, 'no warning once a token is configured');
       await stopLikeDocker(second);
+      const logged = second.output().split('\n').filter((line) => line.trim() !== '');
+      assert.ok(logged.length > 0 && logged.every((line) => !line.startsWith('{')), `pretty lines, no JSON:\n${second.output()}`);
+      assert.ok(logged.some((line) => /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: /.test(line)), `pino-pretty's format:\n${second.output()}`);
       assert.ok(existsSync(join(dataDirectory, 'kvs.mdb')), 'the store is in DATA_DIRECTORY');
     },
   );

@@ -4,6 +4,10 @@ import { request as httpRequest } from 'node:http';
 import { describe, test } from 'node:test';
 import { expectProblem, postJson, putValue, request, type JsonResponse } from '../helpers/http.js';
 import { spawnServer, startTestServer, tempDirectory, TEST_ENGINE, useTestServer } from '../helpers/server.js';
+import { differencesOf } from '../engine/differences.js';
+
+/** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
+const ENGINE = differencesOf(TEST_ENGINE);
 
 /**
  * A raw HTTP/1.1 request through node:http: the path is sent as written (no
@@ -212,7 +216,7 @@ describe('no input makes the server answer 500', () => {
       try {
         const response = await rawRequest(base, method, path, headers, body);
         // On etcd, GET /v1/admin/backup is 501 whatever the input (etcd keeps no local store to copy): its answer, not a failure.
-        const etcdBackupRefusal = TEST_ENGINE === 'etcd' && method === 'GET' && path.startsWith('/v1/admin/backup') && response.status === 501;
+        const etcdBackupRefusal = !ENGINE.capabilities.snapshotBackup && method === 'GET' && path.startsWith('/v1/admin/backup') && response.status === 501;
         if ((response.status >= 500 && !etcdBackupRefusal) || response.status < 100) {
           failures.push(`${label} → ${response.status} ${response.text.slice(0, 200)}`);
           continue;

@@ -38,6 +38,7 @@ describe('the fast read path and the Fastify route agree', () => {
     { key: 'json', body: Buffer.from('{"a":[1,2,3]}'), contentType: 'application/json; charset=utf-8' },
     { key: 'empty', body: Buffer.alloc(0), contentType: 'application/x-empty' },
     { key: 'ttl', body: Buffer.from('expires'), contentType: 'text/plain', query: 'ttl=3600' },
+    { key: 'page.html', body: Buffer.from('<script>alert(1)</script>'), contentType: 'text/html; charset=utf-8' },
   ];
 
   for (const testCase of cases) {
@@ -56,6 +57,23 @@ describe('the fast read path and the Fastify route agree', () => {
       assert.equal(fast.headers['content-type'], testCase.contentType);
     });
   }
+
+  it('a stored text/html value is sent with nosniff and a sandbox CSP, on both paths and on HEAD and 304', async () => {
+    const path = '/v1/kv/served/page.html';
+    const put = await fetch(`${server.url}${path}`, { method: 'PUT', body: '<script>fetch("/v1/kv")</script>', headers: { 'content-type': 'text/html' } });
+    assert.equal(put.status, 201);
+    const fast = await rawGet(path);
+    const routed = await server.app.inject({ method: 'GET', url: path });
+    const head = await server.app.inject({ method: 'HEAD', url: path });
+    const notModified = await server.app.inject({ method: 'GET', url: path, headers: { 'if-none-match': put.headers.get('etag')! } });
+    assert.equal(notModified.statusCode, 304);
+    for (const [name, headers] of [['fast path', fast.headers], ['route', routed.headers], ['HEAD', head.headers], ['304', notModified.headers]] as const) {
+      assert.equal(headers['x-content-type-options'], 'nosniff', name);
+      assert.equal(headers['content-security-policy'], 'sandbox', name);
+    }
+    assert.equal(fast.headers['content-type'], 'text/html');
+    assert.equal(routed.headers['content-type'], 'text/html');
+  });
 
   it('answers through the socket what the fast path leaves to the route: 404, 304, invalid keys', async () => {
     const missing = await rawGet('/v1/kv/never-written');

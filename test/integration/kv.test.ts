@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encodeKey, expectProblem, putValue, request, type JsonResponse } from '../helpers/http.js';
 import { sleep, TEST_ENGINE, useTestServer } from '../helpers/server.js';
+import { differencesOf, expectedMaxValueBytes } from '../engine/differences.js';
+
+/** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
+const ENGINE = differencesOf(TEST_ENGINE);
 
 /**
  * Single keys over real HTTP: `/v1/kv/{key}` (API.md §2, §3, §8).
@@ -78,6 +82,9 @@ describe('PUT and GET', () => {
     assert.equal(got.headers.get('kv-version'), '1');
     assert.equal(got.headers.get('cache-control'), 'no-cache');
     assert.equal(got.headers.get('kv-expires-at'), null);
+    // A value is never a page of this origin: no sniffing, and a document opened from it is sandboxed.
+    assert.equal(got.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(got.headers.get('content-security-policy'), 'sandbox');
     assert.equal(Number(got.headers.get('kv-revision')), await storeRevision());
     assert.ok(Number(got.headers.get('kv-revision')) >= revision);
   });
@@ -445,7 +452,7 @@ describe('value size', () => {
 
   it('refuses a value larger than the limit with 413 value_too_large and the limit', async () => {
     const limit = await maxValueBytes();
-    assert.equal(limit, TEST_ENGINE === 'lmdb' ? 4 * 1024 * 1024 : limit);
+    assert.equal(limit, expectedMaxValueBytes(ENGINE, server.dataDirectory));
     const value = Buffer.alloc(limit + 1, 0x62);
     const problem = expectProblem(await putValue(base, 'size/over', value), 413, 'value_too_large');
     assert.equal(problem.limit, limit);

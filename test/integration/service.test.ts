@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { expectProblem, putValue, request } from '../helpers/http.js';
 import { CLI_PATH, collectOutput, freePort, leftoversCleanedAfter, spawnServer, startTestServer, untilReady, useTestServer, type ServerProcess, TEST_ENGINE } from '../helpers/server.js';
+import { differencesOf, expectedMaxTxnOps, expectedMaxValueBytes } from '../engine/differences.js';
+
+/** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
+const ENGINE = differencesOf(TEST_ENGINE);
 
 describe('service routes', () => {
   let url: string;
@@ -88,14 +91,11 @@ describe('service routes', () => {
     const limits = response.body;
     assert.deepEqual(Object.keys(limits).sort(), ['historyRetention', 'maxKeyBytes', 'maxListLimit', 'maxRequestBytes', 'maxTtlSeconds', 'maxTxnOps', 'maxValueBytes']);
     assert.equal(limits.maxKeyBytes, 1024);
-    if (TEST_ENGINE === 'lmdb') {
-      assert.equal(limits.maxValueBytes, 4194304);
-      assert.equal(limits.maxTxnOps, 128);
-    } else {
-      // What one etcd request takes (--max-request-bytes 1.5 MiB, less key and header; --max-txn-ops 128, less the delete marker).
-      assert.ok(limits.maxValueBytes > 1.5 * 1024 * 1024 - 8192 && limits.maxValueBytes < 1.5 * 1024 * 1024, String(limits.maxValueBytes));
-      assert.equal(limits.maxTxnOps, 127);
-    }
+    // 4 MiB and 128, or what the engine allows (etcd: what one etcd request takes, --max-request-bytes 1.5 MiB less key and
+    // header; --max-txn-ops 128 less the delete marker).
+    assert.equal(limits.maxValueBytes, expectedMaxValueBytes(ENGINE, server.dataDirectory));
+    assert.ok(limits.maxValueBytes <= 4194304 && limits.maxValueBytes > 1.5 * 1024 * 1024 - 8192, String(limits.maxValueBytes));
+    assert.equal(limits.maxTxnOps, expectedMaxTxnOps(ENGINE));
     assert.equal(limits.maxListLimit, 1000);
     assert.equal(limits.historyRetention, 100000);
     assert.ok(Number.isInteger(limits.maxRequestBytes) && limits.maxRequestBytes > 0);
@@ -192,7 +192,8 @@ describe('configuration from the environment (kvs serve)', () => {
     const first = track(await spawnServer({ DATA_DIRECTORY: directory }));
     assert.equal((await putValue(first.url, 'durable/key', 'kept', { headers: { 'content-type': 'text/plain' } })).status, 201);
     assert.equal((await stop(first)).code, 0);
-    if (TEST_ENGINE === 'lmdb') assert.ok(existsSync(join(directory, 'kvs.mdb')), 'the store file is in DATA_DIRECTORY');
+    // The store file is in DATA_DIRECTORY; an engine whose store lives elsewhere (etcd) leaves none there.
+    assert.deepEqual(readdirSync(directory).filter((name) => name.endsWith('.mdb')), ENGINE.storeFileName === null ? [] : [ENGINE.storeFileName]);
 
     const second = track(await spawnServer({ DATA_DIRECTORY: directory }));
     const response = await request(`${second.url}/v1/kv/durable/key`);

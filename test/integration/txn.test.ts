@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encodeKey, expectProblem, postJson, putValue, request, type JsonResponse } from '../helpers/http.js';
 import { TEST_ENGINE, useTestServer } from '../helpers/server.js';
+import { differencesOf, expectedMaxTxnOps, expectedMaxValueBytes } from '../engine/differences.js';
+
+/** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
+const ENGINE = differencesOf(TEST_ENGINE);
 
 /**
  * Transactions over real HTTP: `POST /v1/txn` (API.md §2, §5, §8).
@@ -318,7 +322,7 @@ describe('validation', () => {
 
   it('at most maxTxnOps ops and maxTxnOps checks (128; 127 on etcd)', async () => {
     const max: number = (await request(`${base}/v1/limits`)).body.maxTxnOps;
-    assert.equal(max, TEST_ENGINE === 'lmdb' ? 128 : 127);
+    assert.equal(max, expectedMaxTxnOps(ENGINE));
     const ops = (n: number) => Array.from({ length: n }, (_, i) => ({ op: 'put', key: `many/${i}`, value: i }));
     const checks = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `many-check/${i}`, exists: false }));
 
@@ -326,10 +330,11 @@ describe('validation', () => {
     expectProblem(await txn({ checks: checks(max + 1), ops: [] }), 400, 'invalid_request');
     assert.equal((await getRaw('many/0')).status, 404);
 
-    if (TEST_ENGINE === 'etcd') {
+    const distinctKeys = ENGINE.txnDistinctKeysMax;
+    if (distinctKeys !== null) {
       // One etcd Txn holds a compare per distinct key, and etcd takes 128 (--max-txn-ops).
       const tooMany = expectProblem(await txn({ checks: checks(max), ops: ops(max) }), 400, 'invalid_request');
-      assert.equal(tooMany.limit, 128);
+      assert.equal(tooMany.limit, distinctKeys.value);
       assert.equal((await getRaw('many/0')).status, 404);
       const ok = await committed({ checks: checks(1), ops: ops(max) });
       assert.equal(ok.results.length, max);
@@ -408,7 +413,7 @@ describe('validation', () => {
 
   it('a put value over the value limit (4 MiB; ~1.5 MiB on etcd) inside a smaller body is 413 value_too_large with the limit', async () => {
     const max: number = (await request(`${base}/v1/limits`)).body.maxValueBytes;
-    assert.equal(max, TEST_ENGINE === 'lmdb' ? 4 * MIB : max);
+    assert.equal(max, expectedMaxValueBytes(ENGINE, server.dataDirectory));
     const value = 'v'.repeat(max + 1);
     const problem = expectProblem(await txn({ ops: [{ op: 'put', key: 'huge/value', value, encoding: 'utf8' }] }), 413, 'value_too_large');
     assert.equal(problem.limit, max);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
@@ -34,15 +34,25 @@ describe('the npm package', () => {
   let tarball: Buffer;
   let files: string[];
   let prefix: string;
+  let checkout: string;
+  /** A built test of the checkout's dev build, and what it held before npm pack. */
+  const devOutput = 'dist/test/unit/keys.test.js';
+  const devOutputText = '// the dev build\'s, not the package\'s\n';
 
   before(async () => {
-    // Packed from a copy of the checkout: prepack rebuilds dist/ from nothing, which must not pull the
-    // built tests out from under the suites running beside this one.
-    const checkout = leftovers.directory();
-    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.src.json', 'LICENSE', 'README.md', 'scripts', 'src', 'proto']) {
+    // Packed from a copy of the checkout: prepack rebuilds dist/src from nothing, which must not pull the
+    // server out from under the suites running beside this one.
+    checkout = leftovers.directory();
+    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.src.json', 'LICENSE', 'README.md', 'scripts', 'src', 'proto', 'test/unit/keys.test.ts']) {
       cpSync(join(REPO, entry), join(checkout, entry), { recursive: true });
     }
     symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));
+    // A dev build already there: a built test (of a source that exists), and in dist/src the output of a
+    // source deleted since, which must not be packed.
+    mkdirSync(join(checkout, 'dist/test/unit'), { recursive: true });
+    writeFileSync(join(checkout, devOutput), devOutputText);
+    mkdirSync(join(checkout, 'dist/src/gone'), { recursive: true });
+    writeFileSync(join(checkout, 'dist/src/gone/deleted-module.js'), 'export {};\n');
     const out = join(checkout, 'out');
     mkdirSync(out);
     await run('npm', ['pack', '--silent', '--pack-destination', out], { cwd: checkout });
@@ -62,6 +72,15 @@ describe('the npm package', () => {
     }
     const strays = files.filter((file) => !/^package\/(package\.json|LICENSE|README\.md|proto\/[^/]+\.proto|dist\/src\/.+\.(js|d\.ts))$/.test(file));
     assert.deepEqual(strays, [], 'no tests, bench, sources, source maps or build info');
+  });
+
+  test('npm pack leaves the dev build as it was (its built tests), with dist/src rebuilt in place', async () => {
+    assert.equal(readFileSync(join(checkout, devOutput), 'utf8'), devOutputText, `${devOutput} survives npm pack`);
+    assert.ok(!files.some((file) => file.includes('deleted-module')), 'the output of a deleted source is not packed');
+    assert.ok(!existsSync(join(checkout, 'dist/src/gone')), 'nor left in dist/src');
+    const { stdout } = await run(process.execPath, [join(checkout, 'dist/src/cli/index.js'), 'version'], { cwd: checkout });
+    assert.equal(stdout.trim(), manifest.version);
+    assert.deepEqual(readdirSync(join(checkout, 'dist')).filter((name) => name.startsWith('.pack')), [], 'no leftover of the pack build');
   });
 
   test('publint finds nothing to fix', async () => {

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import { KvError } from '../../core/errors.js';
 import { etcdMethods, type EtcdMethods, type WatchRequest, type WatchResponse } from './etcd-api.js';
+import { etcdErrorKind, grpcError, neverSent, translateError } from './etcd-errors.js';
 
 export interface EtcdClientOptions {
   /** `http://host:port` (or bare `host:port`) of each etcd member; `https://` uses TLS with the system's CAs. */
@@ -50,7 +50,7 @@ export class EtcdClient {
   }
 
   /** A read: tried on each member in turn until one answers (each within the call deadline, or `timeoutMs`). */
-  async read<Request, Response>(method: MethodDefinition<Request, Response>, request: Request, timeoutMs = this.options.callTimeoutMs): Promise<Response> {
+  async read<Request, Response>(method: UnaryMethod<Request, Response>, request: Request, timeoutMs = this.options.callTimeoutMs): Promise<Response> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.members.length; attempt++) {
       const index = this.current;
@@ -66,7 +66,7 @@ export class EtcdClient {
   }
 
   /** A write: sent once; retried on another member only if it provably never left this process. */
-  async write<Request, Response>(method: MethodDefinition<Request, Response>, request: Request): Promise<Response> {
+  async write<Request, Response>(method: UnaryMethod<Request, Response>, request: Request): Promise<Response> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.members.length; attempt++) {
       const index = this.current;
@@ -88,7 +88,9 @@ export class EtcdClient {
     // `hasleader`: etcd ends the stream if this member loses its leader (a partitioned member would otherwise keep a silent stream open).
     const metadata = new grpc.Metadata();
     metadata.set('hasleader', 'true');
-    const stream = this.members[member]!.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, metadata);
+    // Events as kvs reads them (etcd-api.ts WatchEvent: etcd always sends an event's key-value).
+    const deserialize = method.responseDeserialize as (bytes: Buffer) => WatchResponse;
+    const stream = this.members[member]!.client.makeBidiStreamRequest<WatchRequest, WatchResponse>(method.path, method.requestSerialize, deserialize, metadata);
     return { stream, member };
   }
 
@@ -101,7 +103,7 @@ export class EtcdClient {
     for (const member of this.members) member.client.close();
   }
 
-  private call<Request, Response>(member: number, method: MethodDefinition<Request, Response>, request: Request, timeoutMs: number): Promise<Response> {
+  private call<Request, Response>(member: number, method: UnaryMethod<Request, Response>, request: Request, timeoutMs: number): Promise<Response> {
     const client = this.members[member]!.client;
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, { deadline: Date.now() + timeoutMs }, (error, response) => {
@@ -112,6 +114,12 @@ export class EtcdClient {
   }
 }
 
+/**
+ * What a unary call needs of a method's definition. `Response` is what its
+ * deserializer makes: the generated `__Output` type (etcd-api.ts EtcdMethods).
+ */
+type UnaryMethod<Request, Response> = Pick<MethodDefinition<Request, unknown, unknown, Response>, 'path' | 'requestSerialize' | 'responseDeserialize'>;
+
 /** `http(s)://host:port` or `host:port` as a gRPC address; throws a message fit for the user otherwise. */
 export function parseEndpoint(endpoint: string): { address: string; secure: boolean } {
   const match = /^(https?):\/\/([^/]+)\/?$/.exec(endpoint.trim());
@@ -120,47 +128,10 @@ export function parseEndpoint(endpoint: string): { address: string; secure: bool
   throw new Error(`"${endpoint}" is not an etcd endpoint (http://host:port or https://host:port)`);
 }
 
-function grpcError(error: unknown): grpc.ServiceError | null {
-  return error instanceof Error && typeof (error as grpc.ServiceError).code === 'number' ? (error as grpc.ServiceError) : null;
-}
-
 /** Failures another member (or a moment later) may not have: the member is down, partitioned, leaderless or slow. */
 function isTransient(error: unknown): boolean {
   const failure = grpcError(error);
   if (failure === null) return false;
   if (failure.code === grpc.status.UNAVAILABLE || failure.code === grpc.status.DEADLINE_EXCEEDED) return true;
-  return /no leader|leader changed|request timed out|not capable|stopped/.test(failure.details);
-}
-
-/** gRPC failed the call before sending it: there was no connection to send it on. */
-function neverSent(error: unknown): boolean {
-  const failure = grpcError(error);
-  return failure !== null && failure.code === grpc.status.UNAVAILABLE && /No connection established|ECONNREFUSED|Connection refused/i.test(failure.details);
-}
-
-/**
- * An etcd failure as the client should see it. Rejections by etcd's own
- * limits keep their meaning (413, 507); everything else is 503 with
- * Retry-After, and for a write the detail says it may have applied.
- */
-export function translateError(error: unknown, write: boolean): KvError | LeaseNotFound {
-  if (error instanceof KvError || error instanceof LeaseNotFound) return error;
-  const failure = grpcError(error);
-  const details = failure?.details ?? (error instanceof Error ? error.message : String(error));
-  if (/requested lease not found/.test(details)) return new LeaseNotFound(details);
-  if (/database space exceeded/.test(details)) {
-    return new KvError(
-      'storage_full',
-      'etcd refused the write: its database reached its space quota (etcd --quota-backend-bytes) and raised the NOSPACE alarm. The one write that crossed the quota is applied by etcd even so: this one may have been, read the key to know. Deletes still work; once space is freed, an operator must compact and defragment etcd and disarm the alarm (etcdctl alarm disarm), or raise the quota (docs/SCALING.md)',
-    );
-  }
-  if (/request is too large/.test(details)) return new KvError('request_too_large', 'etcd refused the request as too large (etcd --max-request-bytes)');
-  if (/too many operations in txn/.test(details)) return new KvError('request_too_large', 'etcd refused the transaction: too many operations (etcd --max-txn-ops)');
-  const outcome = write && !neverSent(error) ? ' The write may or may not have been applied; read the key before retrying a non-idempotent write.' : '';
-  return new KvError('unavailable', `etcd did not answer (${details.slice(0, 200)}).${outcome}`, { retryAfterSeconds: 1 });
-}
-
-/** A put named a lease that has expired or was revoked; nothing of the request applied, and it can be retried with a new lease. */
-export class LeaseNotFound extends Error {
-  override name = 'LeaseNotFound';
+  return etcdErrorKind(failure) === 'transient';
 }

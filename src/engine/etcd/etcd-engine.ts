@@ -1,18 +1,18 @@
 import { KvError } from '../../core/errors.js';
-import { keySuccessor } from '../../core/keys.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
-import { comparePasses } from '../compare.js';
-import type { RangeItem, RangeRequest, RangeResult, ReadResult, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
+import type { RangeRequest, RangeResult, ReadResult, StorageEngine, StoreStatus, TxnCapacity, TxnRequest, TxnResult } from '../engine.js';
 import { ChangeFeed, readHistory } from './change-feed.js';
-import { CompareResult, CompareTarget, revisionOf, SortOrder, type Compare, type KeyValue, type RequestOp, type TxnResponse } from './etcd-api.js';
-import { EtcdClient, LeaseNotFound, translateError } from './etcd-client.js';
-import { decodeStored, encodeRecord, Keyspace, type StoredEntry } from './keyspace.js';
-import { KeyLocks } from './key-locks.js';
-import { LeasePool } from './leases.js';
+import { Committer, putOp } from './commit.js';
+import { compactHistory, recordedCompactRevision } from './compaction.js';
+import { CompareResult, CompareTarget, headerRevision, revisionOf, type TxnResponse } from './etcd-api.js';
+import { EtcdClient } from './etcd-client.js';
 import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
-import { planOps, written, type Write } from './txn-plan.js';
+import { Keyspace } from './keyspace.js';
+import { LeasePool } from './leases.js';
+import { OptimisticTxns } from './optimistic-txn.js';
+import { liveEntry, Scans } from './scans.js';
 
 export interface EtcdEngineOptions {
   endpoints: string[];
@@ -35,27 +35,22 @@ export interface EtcdEngineOptions {
   observer?: WriteObserver;
 }
 
-/** Attempts of one transaction that keep losing optimistic races before it gives up with 503. */
-const CONFLICT_ATTEMPTS_MAX = 200;
-/** Keys read per etcd Range while listing, counting or exporting. */
-const SCAN_CHUNK = 500;
 /** A record's header without its content type: format, flags, expiry, type length. */
 const RECORD_HEADER_BYTES_MAX = 12;
-/** The first etcd Range of a scan takes at most this many keys: values can be ~1.5 MiB each. */
-const FIRST_SCAN_CHUNK = 100;
-/** Later Ranges take as many keys as the values seen so far say fit in about this many bytes. */
-const SCAN_BYTES_TARGET = 16 * 1024 * 1024;
 /** /readyz must answer within a load balancer's probe timeout, even with members down. */
 const READY_PROBE_TIMEOUT_MS = 1_000;
+/** How long a history read may wait for etcd's watch to deliver the window. */
+const HISTORY_READ_TIMEOUT_MS = 15_000;
 
 /**
  * The etcd engine: many stateless kvs nodes on one etcd cluster (issue 6,
  * docs/SCALING.md). Revisions, create/mod revisions and versions are etcd's
  * own. Every read is a linearizable etcd read; every write is one etcd Txn
- * whose compares pin what it read (optimistic concurrency), so conditional
- * writes, transactions and counters are exact across nodes. TTLs are leases
- * shared per expiry second (LeasePool); the change feed is one etcd watch
- * (ChangeFeed).
+ * whose compares pin what it read (optimistic concurrency, OptimisticTxns),
+ * so conditional writes, transactions and counters are exact across nodes.
+ * TTLs are leases shared per expiry second (LeasePool); the change feed is
+ * one etcd watch (ChangeFeed); scans are Scans; writes go through Committer;
+ * history is compacted by compactHistory.
  */
 export class EtcdEngine implements StorageEngine {
   readonly name = 'etcd';
@@ -67,14 +62,27 @@ export class EtcdEngine implements StorageEngine {
   private readonly listeners = new Set<(changes: RevisionChanges) => void>();
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private pendingWrites = 0;
-  /** Optimistic txns on the same keys from this node wait for each other instead of racing (KeyLocks). */
-  private readonly keyLocks = new KeyLocks();
   private closed = false;
   private fresh = false;
+  private readonly committer: Committer;
+  private readonly scans: Scans;
+  private readonly txns: OptimisticTxns;
 
   constructor(private readonly options: EtcdEngineOptions) {
     this.keyspace = new Keyspace(options.namespace);
     this.now = options.now ?? Date.now;
+    const client = () => this.etcd();
+    this.committer = new Committer(client, this.keyspace, options.observer ?? NO_WRITE_OBSERVER);
+    this.scans = new Scans(client, this.keyspace, this.now);
+    this.txns = new OptimisticTxns({
+      client,
+      keyspace: this.keyspace,
+      now: this.now,
+      leases: () => this.leasePool(),
+      commit: (request) => this.committer.commit(request),
+      markerPut: () => this.committer.markerPut(),
+      maxTxnKeys: options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS,
+    });
   }
 
   /**
@@ -82,7 +90,7 @@ export class EtcdEngine implements StorageEngine {
    * beyond what an import counts (the namespace and data prefix of its key in
    * the compare and the put, the record header, compare framing) and slack.
    */
-  get txnCapacity(): { ops: number; bytes: number } {
+  get txnCapacity(): TxnCapacity {
     const ops = (this.options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS) - 1;
     const perOp = 2 * this.keyspace.dataPrefix.length + RECORD_HEADER_BYTES_MAX + 64;
     return { ops, bytes: (this.options.maxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES) - ops * perOp - 16 * 1024 };
@@ -97,8 +105,8 @@ export class EtcdEngine implements StorageEngine {
     try {
       // A write of our own: its revision is one the change feed (and history reads) can end on.
       // Its compare tells whether any node had opened this store before: one node alone sees it fresh.
-      const marker = put(this.keyspace.openMarker, Buffer.alloc(0));
-      opened = await this.commit({ compare: [{ result: CompareResult.equal, target: CompareTarget.create, key: this.keyspace.openMarker, create_revision: 0 }], success: [marker], failure: [marker] });
+      const marker = putOp(this.keyspace.openMarker, Buffer.alloc(0));
+      opened = await this.committer.commit({ compare: [{ result: CompareResult.equal, target: CompareTarget.create, key: this.keyspace.openMarker, create_revision: 0 }], success: [marker], failure: [marker] });
       this.fresh = opened.succeeded;
     } catch (error) {
       client.close();
@@ -108,7 +116,7 @@ export class EtcdEngine implements StorageEngine {
     const feed = new ChangeFeed({
       client,
       keyspace: this.keyspace,
-      after: revisionOf(opened.header.revision),
+      after: headerRevision(opened),
       publish: (changes) => {
         for (const listener of this.listeners) listener(changes);
       },
@@ -139,119 +147,53 @@ export class EtcdEngine implements StorageEngine {
     }
   }
 
-  /** True when no kvs node had opened this namespace before this one did. */
+  /** True when no kvs node had opened this namespace before this one did (opening writes a marker: a store only opened counts as written). */
   neverWritten(): boolean {
     return this.fresh;
   }
 
-  /** The last revision onChanges reported: watches start from it (see StorageEngine.changeFeedRevision). */
+  /** The last revision the change feed (an etcd watch, behind writes) reported: see ChangeSource.changeFeedRevision. */
   changeFeedRevision(): Revision {
     return this.feed?.revision ?? 0;
   }
 
   async get(key: string): Promise<ReadResult> {
     const response = await this.etcd().read(this.etcd().methods.range, { key: this.keyspace.etcdKey(key) });
-    return { entry: this.liveEntry(response.kvs[0], this.now()), revision: revisionOf(response.header.revision) };
+    return { entry: liveEntry(this.keyspace, response.kvs[0], this.now()), revision: headerRevision(response) };
   }
 
-  async range(request: RangeRequest): Promise<RangeResult> {
-    const items: RangeItem[] = [];
-    let valueBytes = 0;
-    let more = false;
-    const now = this.now();
-    let revision: Revision | undefined;
-    let lower = this.keyspace.etcdKey(request.start);
-    let upper = this.keyspace.etcdEnd(request.end);
-    // Even without values, etcd sends them (each record's deadline is in its value): chunks are sized by bytes.
-    let chunk = FIRST_SCAN_CHUNK;
-    scan: for (;;) {
-      const want = request.limit - items.length + 1; // one more than the page: is there more?
-      const page = await this.etcd().read(this.etcd().methods.range, {
-        key: lower,
-        range_end: upper,
-        limit: Math.min(want, chunk),
-        sort_order: request.reverse ? SortOrder.descend : SortOrder.none,
-        ...(revision === undefined ? {} : { revision }),
-      });
-      revision ??= revisionOf(page.header.revision);
-      chunk = nextChunk(page.kvs);
-      for (const kv of page.kvs) {
-        if (request.reverse) upper = kv.key;
-        else lower = keySuccessor(kv.key);
-        const entry = this.liveEntry(kv, now);
-        if (entry === null) continue;
-        if (items.length >= request.limit || (request.valueBytesMax !== undefined && items.length > 0 && valueBytes >= request.valueBytesMax)) {
-          more = true;
-          break scan;
-        }
-        valueBytes += entry.value.length;
-        items.push(rangeItem(entry, request.withValues));
-      }
-      if (!page.more) break;
-    }
-    return { items, more, revision: revision ?? 0 };
+  range(request: RangeRequest): Promise<RangeResult> {
+    return this.scans.range(request);
   }
 
-  async count(start: Buffer, end: Buffer | null): Promise<number> {
-    let live = 0;
-    for await (const _entry of this.snapshot(start, end)) live++;
-    return live;
+  count(start: Buffer, end: Buffer | null): Promise<number> {
+    return this.scans.count(start, end);
   }
 
-  async *snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
-    let lower = this.keyspace.etcdKey(start);
-    const upper = this.keyspace.etcdEnd(end);
-    let revision: Revision | undefined;
-    let chunk = FIRST_SCAN_CHUNK;
-    for (;;) {
-      const page = await this.etcd().read(this.etcd().methods.range, { key: lower, range_end: upper, limit: chunk, ...(revision === undefined ? {} : { revision }) });
-      revision ??= revisionOf(page.header.revision);
-      chunk = nextChunk(page.kvs);
-      const now = this.now();
-      for (const kv of page.kvs) {
-        lower = keySuccessor(kv.key);
-        const entry = this.liveEntry(kv, now);
-        if (entry !== null) yield entry;
-      }
-      if (!page.more || page.kvs.length === 0) return;
-    }
+  snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
+    return this.scans.snapshot(start, end);
   }
 
-  async txn(request: TxnRequest): Promise<TxnResult> {
-    return this.admitWrite(async () => {
-      if (request.compares.length === 0 && request.ops.length === 1) {
-        const quick = await this.singleOpFastPath(request);
-        if (quick !== null) return quick;
-      }
-      const release = await this.keyLocks.acquire([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)]);
-      try {
-        for (let attempt = 0; attempt < CONFLICT_ATTEMPTS_MAX; attempt++) {
-          const outcome = await this.optimisticTxn(request);
-          if (outcome !== null) return outcome;
-          await backoff(attempt);
-        }
-      } finally {
-        release();
-      }
-      throw new KvError('unavailable', 'the keys of this transaction kept changing under it; retry', { retryAfterSeconds: 1 });
-    });
+  txn(request: TxnRequest): Promise<TxnResult> {
+    return this.admitWrite(() => this.txns.run(request));
   }
 
-  async deleteRange(start: Buffer, end: Buffer | null): Promise<{ deleted: number; revision: Revision }> {
+  deleteRange(start: Buffer, end: Buffer | null): Promise<{ deleted: number; revision: Revision }> {
     return this.admitWrite(async () => {
       const key = this.keyspace.etcdKey(start);
       const rangeEnd = this.keyspace.etcdEnd(end);
       // Only when some key exists: a delete that matches nothing makes no revision (not even the marker's).
-      const response = await this.commit({
+      const response = await this.committer.commit({
         compare: [{ result: CompareResult.greater, target: CompareTarget.create, key, range_end: rangeEnd, create_revision: 0 }],
-        success: [{ request_delete_range: { key, range_end: rangeEnd } }, put(this.keyspace.deleteMarker, Buffer.alloc(0))],
+        success: [{ request_delete_range: { key, range_end: rangeEnd } }, this.committer.markerPut()],
         failure: [],
       });
       const deleted = response.succeeded ? revisionOf(response.responses[0]?.response_delete_range?.deleted) : 0;
-      return { deleted, revision: revisionOf(response.header.revision) };
+      return { deleted, revision: headerRevision(response) };
     });
   }
 
+  /** `keys` counts what etcd holds: entries past their deadline too, until their lease removes them (about a second). */
   async status(): Promise<StoreStatus> {
     const response = await this.etcd().read(this.etcd().methods.txn, {
       compare: [],
@@ -262,13 +204,13 @@ export class EtcdEngine implements StorageEngine {
       failure: [],
     });
     const keys = revisionOf(response.responses[0]?.response_range?.count);
-    const compacted = response.responses[1]?.response_range?.kvs[0]?.value.toString('utf8');
-    return { revision: revisionOf(response.header.revision), compactRevision: compacted === undefined ? 0 : Number(compacted), keys };
+    const compactRevision = recordedCompactRevision(response.responses[1]?.response_range?.kvs[0]?.value);
+    return { revision: headerRevision(response), compactRevision, keys };
   }
 
   async changesSince(after: Revision, upTo: Revision, limit: number, valueBytesMax = Number.POSITIVE_INFINITY): Promise<RevisionChanges[]> {
     if (upTo <= after) return [];
-    return readHistory(this.etcd(), this.keyspace, after, upTo, limit, valueBytesMax, 15_000);
+    return readHistory(this.etcd(), this.keyspace, after, upTo, limit, valueBytesMax, HISTORY_READ_TIMEOUT_MS);
   }
 
   onChanges(listener: (changes: RevisionChanges) => void): () => void {
@@ -276,209 +218,19 @@ export class EtcdEngine implements StorageEngine {
     return () => this.listeners.delete(listener);
   }
 
-  /**
-   * Compacts etcd's history to `historyRetention` revisions behind the head.
-   * The point is recorded first (a compare keeps it from going back when
-   * nodes race), so status() and the watch route's 410 know it.
-   */
-  async compact(): Promise<void> {
-    const client = this.etcd();
-    const head = await client.read(client.methods.range, { key: this.keyspace.compactedKey });
-    const recorded = head.kvs[0] === undefined ? 0 : Number(head.kvs[0].value.toString('utf8'));
-    // etcd keeps `target` and after: the last `historyRetention` revisions, as the embedded engine does,
-    // counted back from the last revision that changed a key: kvs's own records of compactions
-    // must not count, or each compaction would make room for the next.
-    const lastChange = this.feed?.lastChangeRevision ?? 0;
-    const target = Math.min(lastChange, revisionOf(head.header.revision)) - this.options.historyRetention + 1;
-    if (target <= 1 || target - 1 <= recorded) return;
-    const value = Buffer.from(String(target - 1).padStart(16, '0'));
-    const unchanged: Compare =
-      head.kvs[0] === undefined
-        ? { result: CompareResult.equal, target: CompareTarget.create, key: this.keyspace.compactedKey, create_revision: 0 }
-        : { result: CompareResult.equal, target: CompareTarget.mod, key: this.keyspace.compactedKey, mod_revision: revisionOf(head.kvs[0].mod_revision) };
-    const recordedNow = await this.commit({ compare: [unchanged], success: [put(this.keyspace.compactedKey, value)], failure: [] });
-    if (!recordedNow.succeeded) return; // another node is compacting
-    try {
-      await client.write(client.methods.compact, { revision: target, physical: false });
-    } catch (error) {
-      if (!/compacted/.test((error as Error).message)) throw error;
-    }
-  }
-
-  /**
-   * One op without compares, in one round trip when the key holds no lease
-   * (so it cannot be an expired entry etcd has not removed yet): a put, or a
-   * delete of a key that exists. Returns null when the general path must run.
-   */
-  private async singleOpFastPath(request: TxnRequest): Promise<TxnResult | null> {
-    const op = request.ops[0]!;
-    if (op.op !== 'put' && op.op !== 'delete') return null;
-    const key = this.keyspace.etcdKey(op.key);
-    const noLease: Compare = { result: CompareResult.equal, target: CompareTarget.lease, key, lease: 0 };
-    if (op.op === 'delete') {
-      const exists: Compare = { result: CompareResult.greater, target: CompareTarget.create, key, create_revision: 0 };
-      const response = await this.commit({
-        compare: [noLease, exists],
-        success: [{ request_delete_range: { key } }, put(this.keyspace.deleteMarker, Buffer.alloc(0))],
-        failure: [{ request_range: { key } }],
-      });
-      const revision = revisionOf(response.header.revision);
-      if (response.succeeded) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: true }] };
-      if ((response.responses[0]?.response_range?.kvs.length ?? 0) === 0) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: false }] };
-      return null;
-    }
-    const expiresAtMs = op.expiresAtMs ?? (op.ttlMs === null ? null : this.now() + op.ttlMs);
-    for (;;) {
-      const lease = expiresAtMs === null ? '0' : await this.leasePool().leaseFor(expiresAtMs);
-      let response: TxnResponse;
-      try {
-        response = await this.commit({
-          compare: [noLease],
-          success: [{ request_put: { key, value: encodeRecord(op.value, op.contentType, expiresAtMs), lease, prev_kv: true } }],
-          failure: [],
-        });
-      } catch (error) {
-        if (error instanceof LeaseNotFound) {
-          this.leasePool().forget(lease);
-          continue;
-        }
-        throw error;
-      }
-      if (!response.succeeded) return null;
-      const revision = revisionOf(response.header.revision);
-      const previous = response.responses[0]?.response_put?.prev_kv ?? null;
-      const current = previous === null ? null : decodeStored(this.keyspace, previous);
-      return { succeeded: true, revision, results: [{ op: 'put', key: op.key, entry: written(op.key, current, op.value, op.contentType, expiresAtMs, revision), created: current === null }] };
-    }
-  }
-
-  /**
-   * Read every key the transaction names (one linearizable read), evaluate
-   * compares and plan ops here, then commit the writes in one etcd Txn whose
-   * compares require each key's mod revision to be what was read. Returns
-   * null when another writer got in between (the caller tries again).
-   */
-  private async optimisticTxn(request: TxnRequest): Promise<TxnResult | null> {
-    const keys = [...new Set([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)])];
-    const maxKeys = this.options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS;
-    if (keys.length > maxKeys) {
-      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${maxKeys} (etcd --max-txn-ops)`, { limit: maxKeys });
-    }
-    const read = await this.etcd().read(this.etcd().methods.txn, {
-      compare: [],
-      success: keys.map((key) => ({ request_range: { key: this.keyspace.etcdKey(key) } })),
-      failure: [],
-    });
-    const baseRevision = revisionOf(read.header.revision);
-    const now = this.now();
-    const stored = new Map<string, StoredEntry | null>();
-    const live = new Map<string, Entry | null>();
-    const leases = new Map<string, string>();
-    keys.forEach((key, index) => {
-      const kv = read.responses[index]?.response_range?.kvs[0];
-      const entry = kv === undefined ? null : decodeStored(this.keyspace, kv);
-      stored.set(key, entry);
-      live.set(key, entry !== null && !isExpired(entry, now) ? withoutLease(entry) : null);
-      if (entry !== null) leases.set(key, entry.lease);
-    });
-
-    const failedCompares: number[] = [];
-    const currentRevisions: Revision[] = [];
-    request.compares.forEach((compare, index) => {
-      const entry = live.get(compare.key) ?? null;
-      if (!comparePasses(compare, entry)) {
-        failedCompares.push(index);
-        currentRevisions.push(entry?.revision ?? 0);
-      }
-    });
-    if (failedCompares.length > 0) return { succeeded: false, revision: baseRevision, failedCompares, currentRevisions };
-
-    const plans = planOps(request.ops, live, leases, now);
-    const writes = plans.flatMap((plan) => (plan.write === null ? [] : [plan.write]));
-    if (writes.length === 0) return { succeeded: true, revision: baseRevision, results: plans.map((plan) => plan.result(baseRevision)) };
-
-    // An expired entry etcd has not removed yet is removed first, in its own
-    // revision (an `expire` event), so the write creates a new incarnation.
-    const expiredWritten = writes.flatMap((write) => {
-      const entry = stored.get(write.key);
-      return entry !== null && entry !== undefined && live.get(write.key) === null ? [entry] : [];
-    });
-    if (expiredWritten.length > 0) {
-      await this.expire(expiredWritten);
-      return null;
-    }
-
-    const success: RequestOp[] = [];
-    for (const write of writes) success.push(await this.writeOp(write));
-    if (writes.some((write) => write.kind === 'delete')) success.push(put(this.keyspace.deleteMarker, Buffer.alloc(0)));
-    const compare: Compare[] = keys.map((key) => ({ result: CompareResult.equal, target: CompareTarget.mod, key: this.keyspace.etcdKey(key), mod_revision: stored.get(key)?.revision ?? 0 }));
-    let response: TxnResponse;
-    try {
-      response = await this.commit({ compare, success, failure: [] });
-    } catch (error) {
-      if (!(error instanceof LeaseNotFound)) throw error;
-      for (const op of success) if ('request_put' in op && op.request_put.lease) this.leasePool().forget(op.request_put.lease);
-      return null;
-    }
-    if (!response.succeeded) return null;
-    const revision = revisionOf(response.header.revision);
-    return { succeeded: true, revision, results: plans.map((plan) => plan.result(revision)) };
-  }
-
-  private async writeOp(write: Write): Promise<RequestOp> {
-    const key = this.keyspace.etcdKey(write.key);
-    if (write.kind === 'delete') return { request_delete_range: { key } };
-    let lease = '0';
-    if (write.expiresAtMs !== null) lease = write.keepLease !== '0' ? write.keepLease : await this.leasePool().leaseFor(write.expiresAtMs);
-    return { request_put: { key, value: encodeRecord(write.value, write.contentType, write.expiresAtMs), lease } };
-  }
-
-  /** Removes expired entries etcd still holds (if unchanged since read), without the delete marker: `expire` events. */
-  private async expire(entries: readonly StoredEntry[]): Promise<void> {
-    await this.commit({
-      compare: entries.map((entry) => ({ result: CompareResult.equal, target: CompareTarget.mod, key: this.keyspace.etcdKey(entry.key), mod_revision: entry.revision })),
-      success: entries.map((entry) => ({ request_delete_range: { key: this.keyspace.etcdKey(entry.key) } })),
-      failure: [],
-    });
-  }
-
   waitingWrites(): number {
     return this.pendingWrites;
   }
 
-  private async commit(request: { compare: Compare[]; success: RequestOp[]; failure: RequestOp[] }): Promise<TxnResponse> {
-    const client = this.etcd();
-    const observer = this.options.observer ?? NO_WRITE_OBSERVER;
-    const startedAt = performance.now();
-    try {
-      const response = await client.write(client.methods.txn, request);
-      observer.batchCommitted(1, (performance.now() - startedAt) / 1000, null);
-      return response;
-    } catch (error) {
-      const failure = translateError(error, true);
-      // etcd over its space quota refuses every put, the delete marker's too,
-      // but still takes deletes: they are how space is freed. Without the
-      // marker, watchers see these deletes as `expire` events.
-      if (failure instanceof KvError && failure.code === 'storage_full' && this.onlyDeletesBesidesMarker(request.success)) {
-        try {
-          const retriedAt = performance.now();
-          const response = await client.write(client.methods.txn, { ...request, success: request.success.filter((op) => !this.isMarkerPut(op)) });
-          observer.batchCommitted(1, (performance.now() - retriedAt) / 1000, null);
-          return response;
-        } catch (retryError) {
-          throw translateError(retryError, true);
-        }
-      }
-      throw failure;
-    }
-  }
-
-  private isMarkerPut(op: RequestOp): boolean {
-    return 'request_put' in op && op.request_put.key.equals(this.keyspace.deleteMarker);
-  }
-
-  private onlyDeletesBesidesMarker(ops: readonly RequestOp[]): boolean {
-    return ops.some((op) => this.isMarkerPut(op)) && ops.every((op) => this.isMarkerPut(op) || 'request_delete_range' in op);
+  /** Compacts etcd's history to `historyRetention` revisions behind the last change (see compactHistory). */
+  compact(): Promise<void> {
+    return compactHistory({
+      client: () => this.etcd(),
+      keyspace: this.keyspace,
+      commit: (request) => this.committer.commit(request),
+      lastChangeRevision: () => this.feed?.lastChangeRevision ?? 0,
+      historyRetention: this.options.historyRetention,
+    });
   }
 
   private async admitWrite<T>(work: () => Promise<T>): Promise<T> {
@@ -494,12 +246,6 @@ export class EtcdEngine implements StorageEngine {
     }
   }
 
-  private liveEntry(kv: KeyValue | undefined, now: number): Entry | null {
-    if (kv === undefined) return null;
-    const entry = decodeStored(this.keyspace, kv);
-    return isExpired(entry, now) ? null : withoutLease(entry);
-  }
-
   private etcd(): EtcdClient {
     if (this.client === null || this.closed) throw new KvError('unavailable', 'the store is closed', { retryAfterSeconds: 1 });
     return this.client;
@@ -509,35 +255,4 @@ export class EtcdEngine implements StorageEngine {
     if (this.leases === null) throw new Error('the engine is not open');
     return this.leases;
   }
-}
-
-/** Keys the next Range of a scan may take: about SCAN_BYTES_TARGET of records like the last page's, 1 to SCAN_CHUNK. */
-function nextChunk(kvs: readonly KeyValue[]): number {
-  if (kvs.length === 0) return SCAN_CHUNK;
-  const bytes = kvs.reduce((sum, kv) => sum + kv.key.length + kv.value.length, 0);
-  return Math.max(1, Math.min(SCAN_CHUNK, Math.floor(SCAN_BYTES_TARGET / Math.max(1, bytes / kvs.length))));
-}
-
-function put(key: Buffer, value: Buffer): RequestOp {
-  return { request_put: { key, value } };
-}
-
-function isExpired(entry: Entry, now: number): boolean {
-  return entry.expiresAtMs !== null && entry.expiresAtMs <= now;
-}
-
-function withoutLease(entry: StoredEntry): Entry {
-  const { lease: _lease, ...rest } = entry;
-  return rest;
-}
-
-function rangeItem(entry: Entry, withValues: boolean): RangeItem {
-  const { value, ...meta } = entry;
-  return withValues ? { ...meta, size: value.length, value } : { ...meta, size: value.length };
-}
-
-/** A short random pause that grows with each lost race, so contending writers spread out. */
-function backoff(attempt: number): Promise<void> {
-  if (attempt === 0) return Promise.resolve();
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * attempt)));
 }

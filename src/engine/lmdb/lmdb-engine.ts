@@ -6,13 +6,14 @@ import { EXPIRY_SWEEP_INTERVAL_MS } from '../../core/limits.js';
 import { keyBytes } from '../../core/keys.js';
 import type { ChangeEvent, Entry, Revision, RevisionChanges } from '../../core/types.js';
 import type { WriteObserver } from '../../core/write-observer.js';
-import type { BackupFile, RangeItem, RangeRequest, ReadResult, RangeResult, SnapshotBackup, StorageEngine, StoreStatus, TxnRequest, TxnResult } from '../engine.js';
+import type { BackupFile, RangeItem, RangeRequest, ReadResult, RangeResult, SnapshotBackup, StorageEngine, StoreStatus, SyncReader, TxnRequest, TxnResult } from '../engine.js';
 import { applyTxn } from './apply-txn.js';
 import { copySnapshot, removeStaleBackups } from './backup.js';
 import { GroupCommit } from './group-commit.js';
 import { compactionTarget, compactLog, hasDueExpiry, sweepExpired } from './maintenance.js';
 import { decodeRecord, decodeRecordCopy, isRecordExpired, recordValueBytes } from './record-codec.js';
-import { getBinaryFast, META_COMPACT_REVISION, META_FORMAT, META_REVISION, openStores, readMetaNumber, STORE_FORMAT, writeMetaNumber, type StoredEvent, type Stores } from './stores.js';
+import { expiryIndexKey, getBinaryFast, META_COMPACT_REVISION, META_FORMAT, META_REVISION, openStores, readMetaNumber, STORE_FORMAT, writeMetaNumber, type StoredEvent, type Stores } from './stores.js';
+import { measureDataBytes, StorageCap } from './storage-cap.js';
 import type { WriteBatch } from './write-batch.js';
 import { toMeta, type WriteContext } from './write-context.js';
 import { checkStoreFile, StoreOpenError } from './store-file.js';
@@ -45,7 +46,7 @@ export interface LmdbEngineOptions {
  * lmdb-js's writer thread, answered only after the sync that covers them
  * (docs/adr/0002-durable-acknowledgements.md).
  */
-export class LmdbEngine implements StorageEngine, SnapshotBackup {
+export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
   readonly name = 'lmdb';
   private stores: Stores | null = null;
   private readonly now: () => number;
@@ -65,18 +66,16 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
   private snapshotRevision: Revision = 0;
   private committer: GroupCommit | null = null;
   private lock: StoreLock | null = null;
-  /** With a cap: the store's size after the last commit (see measureDataBytes). */
-  private dataBytes = 0;
-  /** KV_MAX_DATA_BYTES; 0 = no cap. */
-  private readonly capBytes: number;
-  /** What accepted writes not yet measured may add (see txn). */
-  private reservedBytes = 0;
+  /** KV_MAX_DATA_BYTES and what accepted writes will add. */
+  private readonly cap: StorageCap;
+  /** The store revision when open() ran was 0. */
+  private fresh = false;
   /** Backup copies running on LMDB's worker threads: the environment must outlive them. */
   private readonly copies = new Set<Promise<unknown>>();
 
   constructor(private readonly options: LmdbEngineOptions) {
     this.now = options.now ?? Date.now;
-    this.capBytes = options.maxDataBytes ?? 0;
+    this.cap = new StorageCap(options.maxDataBytes ?? 0);
   }
 
   async open(): Promise<void> {
@@ -112,8 +111,9 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
       this.options.maxPendingWrites ?? Number.POSITIVE_INFINITY,
       this.options.observer,
     );
-    if (this.capBytes > 0) this.dataBytes = measureDataBytes(stores);
+    this.cap.measure(stores);
     this.publishedRevision = readMetaNumber(stores, META_REVISION);
+    this.fresh = this.publishedRevision === 0;
     this.maintenanceTimer = setInterval(() => void this.runMaintenance(), this.options.maintenanceIntervalMs ?? EXPIRY_SWEEP_INTERVAL_MS);
     this.maintenanceTimer.unref();
   }
@@ -144,6 +144,19 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
 
   waitingWrites(): number {
     return this.committer?.waiting ?? 0;
+  }
+
+  /** Imports and restores are one txn whatever their size. */
+  readonly txnCapacity = null;
+
+  neverWritten(): boolean {
+    return this.fresh;
+  }
+
+  /** The durable store revision: listeners hear of each durable revision on the next turn (see afterBatch). */
+  changeFeedRevision(): Revision {
+    this.readSnapshot(this.open_());
+    return this.snapshotRevision;
   }
 
   async get(key: string): Promise<ReadResult> {
@@ -193,20 +206,15 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
   }
 
   txn(request: TxnRequest): Promise<TxnResult> {
-    // A write that adds data is refused if it could take the store past the cap,
-    // counting what writes already accepted but not yet measured will add;
-    // deletes (and txns of only deletes and gets) always run, and free space.
-    const cap = this.capBytes;
-    const adding = cap > 0 ? estimatedGrowthBytes(request) : 0;
-    if (adding === 0) return this.write((ctx) => applyTxn(ctx, request));
-    if (this.dataBytes + this.reservedBytes + adding > cap) {
-      return Promise.reject(
-        new KvError('storage_full', `the store is at its size limit (${cap} bytes, KV_MAX_DATA_BYTES): this write does not fit; delete keys to free space`, { limit: cap }),
-      );
+    let release: (() => void) | null;
+    try {
+      release = this.cap.admit(request);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    this.reservedBytes += adding;
+    if (release === null) return this.write((ctx) => applyTxn(ctx, request));
     // Released once the batch is measured (afterBatch runs before writers are answered).
-    return this.write((ctx) => applyTxn(ctx, request)).finally(() => (this.reservedBytes -= adding));
+    return this.write((ctx) => applyTxn(ctx, request)).finally(release);
   }
 
   async *snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
@@ -260,8 +268,7 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
     return {
       revision: this.snapshotRevision,
       compactRevision: readMetaNumber(stores, META_COMPACT_REVISION, transaction),
-      // LMDB's count of the `kv` database: cheap at any size; counts expired keys not yet swept.
-      keys: (stores.kv.getStats() as { entryCount: number }).entryCount,
+      keys: liveKeyCount(stores, this.now()),
       // Measured now (constant time): without a cap, commits do not measure it.
       dataBytes: measureDataBytes(stores),
     };
@@ -307,7 +314,7 @@ export class LmdbEngine implements StorageEngine, SnapshotBackup {
   private afterBatch(lastRevision: Revision | null): void {
     this.renewReadSnapshot();
     // Only a cap needs the size after every commit; /metrics measures it when scraped.
-    if (this.capBytes > 0 && this.stores !== null) this.dataBytes = measureDataBytes(this.stores);
+    if (this.stores !== null) this.cap.measure(this.stores);
     if (lastRevision !== null) setImmediate(() => this.publishDurable(lastRevision));
   }
 
@@ -410,35 +417,23 @@ function toRevisionChanges(revision: Revision, stored: StoredEvent[]): RevisionC
 }
 
 /**
- * The bytes of the pages kvs's databases occupy (branch, leaf and overflow
- * pages of each; mdb_stat, constant time). Unlike the file's size, which never
- * shrinks, this falls when keys are deleted or history is compacted, so a
- * store at its cap accepts writes again once space is freed.
+ * The live keys: LMDB's count of the `kv` database (constant time) less the
+ * entries past their deadline the sweeper has not removed yet, counted in the
+ * expiry index (which holds one entry per record with a deadline, in deadline
+ * order) by LMDB natively: as many steps as keys await the sweep, which
+ * removes them every EXPIRY_SWEEP_INTERVAL_MS.
  */
-function measureDataBytes(stores: Stores): number {
-  let pages = 0;
-  let pageSize = 4096;
-  for (const db of [stores.kv, stores.log, stores.expiry, stores.meta]) {
-    const stats = db.getStats() as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
-    pageSize = stats.pageSize;
-    pages += stats.treeBranchPageCount + stats.treeLeafPageCount + stats.overflowPages;
-  }
-  return pages * pageSize;
+function liveKeyCount(stores: Stores, nowMs: number): number {
+  // Both from lmdb-js's implicit read transaction, so that they count the same snapshot.
+  const records = (stores.kv.getStats() as { entryCount: number }).entryCount;
+  const due = stores.expiry.getCount({ end: expiryIndexKey(nextDouble(nowMs), Buffer.alloc(0)) });
+  return Math.max(0, records - due);
 }
 
-/** Page overhead per stored entry, roughly (LMDB node header, record header, log event envelope). */
-const ENTRY_OVERHEAD_BYTES = 64;
-
-/**
- * An upper estimate of what a txn's puts and adds add to the store: each value
- * and key is stored twice (the live record and the change log), plus overhead.
- * Zero for txns that only delete or read.
- */
-function estimatedGrowthBytes(request: TxnRequest): number {
-  let bytes = 0;
-  for (const op of request.ops) {
-    if (op.op === 'put') bytes += 2 * (op.value.length + Buffer.byteLength(op.key) + ENTRY_OVERHEAD_BYTES);
-    else if (op.op === 'add') bytes += 2 * (Buffer.byteLength(op.key) + 32 + ENTRY_OVERHEAD_BYTES);
-  }
-  return bytes;
+/** The smallest double above `value` (>= 0): every index key with a deadline <= value sorts before it. */
+function nextDouble(value: number): number {
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeDoubleBE(value, 0);
+  bytes.writeBigUInt64BE(bytes.readBigUInt64BE(0) + 1n, 0);
+  return bytes.readDoubleBE(0);
 }

@@ -80,7 +80,7 @@ export class WriteContext {
   }
 
   /** Creates or replaces `key`. `previous` is what `read` returned for it. */
-  put(key: string, previous: Entry | null, value: Buffer, contentType: string, expiresAtMs: number | null): EntryMeta {
+  put(key: string, previous: Entry | null, value: Buffer, contentType: string, expiresAtMs: number | null): void {
     const revision = this.writeRevision();
     const entry: Entry = {
       key,
@@ -95,7 +95,6 @@ export class WriteContext {
     if (previous?.expiresAtMs != null && previous.expiresAtMs !== expiresAtMs) this.batch.unindexExpiry(key, previous.expiresAtMs);
     if (expiresAtMs !== null && previous?.expiresAtMs !== expiresAtMs) this.batch.indexExpiry(key, expiresAtMs);
     this.events.push({ t: 'p', k: key, c: entry.createRevision, v: entry.version, ct: contentType, x: expiresAtMs ?? 0, d: value });
-    return toMeta(entry);
   }
 
   /** Deletes a live `key` (`previous` from `read` or `readLive`), recording a `delete` event. */

@@ -34,21 +34,22 @@ export class WriteMetrics implements WriteObserver {
     [],
     EXPIRY_LAG_BUCKETS_SECONDS,
   );
-  // Both engines commit: these series exist from the start. A sync or a sweep
-  // only happens on the embedded engine: those series appear with the first one.
+  // Every series exists from the start, with zero buckets, so that a rate or a
+  // quantile over it has a value before the first sample (and stays at zero
+  // where none comes: a sync or a sweep only happens on the embedded engine).
   private readonly observeCommit = this.commitDuration.observer([]);
   private readonly observeBatchSize = this.batchSize.observer([]);
-  private observeSync: ((seconds: number) => void) | null = null;
-  private observeLag: ((seconds: number) => void) | null = null;
+  private readonly observeSync = this.syncDuration.observer([]);
+  private readonly observeLag = this.expiryLag.observer([]);
 
   batchCommitted(writes: number, commitSeconds: number, syncSeconds: number | null): void {
     this.observeBatchSize(writes);
     this.observeCommit(commitSeconds);
-    if (syncSeconds !== null) (this.observeSync ??= this.syncDuration.observer([]))(syncSeconds);
+    if (syncSeconds !== null) this.observeSync(syncSeconds);
   }
 
   keySwept(lagSeconds: number): void {
-    (this.observeLag ??= this.expiryLag.observer([]))(Math.max(0, lagSeconds));
+    this.observeLag(Math.max(0, lagSeconds));
   }
 
   register(registry: Registry): void {

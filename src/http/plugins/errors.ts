@@ -27,8 +27,9 @@ export const SEED_PATHS = new Set(['/put', '/get', '/del']);
  * bad media type, bad JSON) are mapped onto the catalogue; anything else is a
  * bug: logged with its stack and answered 500 without details.
  */
-export function installErrorHandling(app: FastifyInstance, routes: RouteTable, logger: Logger): void {
+export function installErrorHandling(app: FastifyInstance, routes: RouteTable, logger: Logger, pageHeaders: PageHeaders = () => undefined): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    withPageHeaders(request, reply, pageHeaders);
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') keepReadingRefusedBody(request, reply);
     const kvError = toKvError(error, request);
     if (kvError === null) {
@@ -39,6 +40,7 @@ export function installErrorHandling(app: FastifyInstance, routes: RouteTable, l
   });
 
   app.setNotFoundHandler((request, reply) => {
+    withPageHeaders(request, reply, pageHeaders);
     const path = pathOf(request.url);
     const allowed = routes.allowedMethods(path);
     if (allowed.length > 0) {
@@ -46,6 +48,18 @@ export function installErrorHandling(app: FastifyInstance, routes: RouteTable, l
     }
     return sendError(request, reply, new KvError('not_found', `no route ${request.method} ${path}`));
   });
+}
+
+/**
+ * The headers a page's paths carry on every answer, errors included (the
+ * console's and /docs' Content-Security-Policy and nosniff): by request path,
+ * undefined for none.
+ */
+export type PageHeaders = (path: string) => Readonly<Record<string, string>> | undefined;
+
+function withPageHeaders(request: FastifyRequest, reply: FastifyReply, pageHeaders: PageHeaders): void {
+  const headers = pageHeaders(pathOf(request.url));
+  if (headers !== undefined) reply.headers(headers);
 }
 
 /** Handles errors Fastify raises before routing (a URL it cannot decode). */

@@ -44,7 +44,7 @@ export class ServerMetrics {
   ) {
     for (const reason of REJECTION_REASONS) this.rejected.series([reason]);
     writeMetrics.register(this.registry);
-    this.registry.register(new Gauge('kvs_writes_waiting', 'Writes waiting for a commit now (the number KV_MAX_PENDING_WRITES bounds).', () => [{ value: engine.waitingWrites?.() ?? 0 }]));
+    this.registry.register(new Gauge('kvs_writes_waiting', 'Writes waiting for a commit now (the number KV_MAX_PENDING_WRITES bounds).', () => [{ value: engine.waitingWrites() }]));
     this.registry.register(new Gauge('kvs_watch_streams', 'Open watch streams (GET /v1/watch).', () => [{ value: watchStreams.size }]));
     this.registry.register(new Gauge('kvs_watchers', 'Live watch subscriptions: caught-up streams and waiting long-polls.', () => [{ value: hub.size }]));
     this.registry.register(new ReadCounter('kvs_watch_evictions_total', 'Watchers dropped as slow consumers since start.', () => [{ value: hub.evictions }]));

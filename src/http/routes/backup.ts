@@ -3,8 +3,9 @@ import { createReadStream } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { ADMIN } from '../../auth/access.js';
 import { KvError } from '../../core/errors.js';
-import { canBackUp, type BackupFile } from '../../engine/engine.js';
+import type { BackupFile } from '../../engine/engine.js';
 import type { HttpDeps } from '../deps.js';
+import { headers, operation, type OperationSpec } from '../openapi/operation.js';
 
 /** A busy server's hint to a second backup: copies of a large store take seconds. */
 const BACKUP_RETRY_AFTER_SECONDS = 5;
@@ -15,13 +16,13 @@ const BACKUP_RETRY_AFTER_SECONDS = 5;
  * with its revision and SHA-256 (docs/adr/0007-backup-and-restore.md).
  */
 export async function backupRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
-  const { engine } = deps;
+  const { engine, snapshotBackup } = deps;
   /** One backup at a time: each holds a copy of the whole store on disk until it is sent. */
   let running = false;
 
   // No HEAD: its headers would cost a full copy of the store, for no body.
-  app.get('/v1/admin/backup', { exposeHeadRoute: false, config: { access: ADMIN } }, async (request, reply) => {
-    if (!canBackUp(engine)) throw new KvError('not_implemented', noBackupDetail(engine.name));
+  app.get('/v1/admin/backup', { schema: operation(BACKUP_OPERATION, deps.limits), exposeHeadRoute: false, config: { access: ADMIN } }, async (request, reply) => {
+    if (snapshotBackup === null) throw new KvError('not_implemented', noBackupDetail(engine.name));
     if (running) {
       throw new KvError('unavailable', 'a backup is already being taken or sent by this server; retry once it is done', { retryAfterSeconds: BACKUP_RETRY_AFTER_SECONDS });
     }
@@ -31,7 +32,7 @@ export async function backupRoutes(app: FastifyInstance, deps: HttpDeps): Promis
     const closed = new Promise<void>((resolve) => reply.raw.once('close', resolve)).then(() => (responseClosed = true));
     let snapshot: BackupFile;
     try {
-      snapshot = await engine.backup();
+      snapshot = await snapshotBackup.backup();
     } catch (error) {
       running = false;
       throw error;
@@ -75,3 +76,24 @@ async function sha256Base64(path: string, abandoned: () => boolean): Promise<str
   }
   return hash.digest('base64');
 }
+
+const BACKUP_OPERATION: OperationSpec = {
+  operationId: 'backup',
+  tag: 'Admin',
+  summary: 'A consistent snapshot of the embedded store, taken while it serves',
+  description: 'An LMDB file; `kvs restore` turns it back into a data directory. One backup at a time per server.',
+  access: 'admin',
+  engine: true,
+  responses: {
+    200: {
+      description: 'The snapshot.',
+      headers: headers('KV-Revision', 'Repr-Digest', 'Content-Disposition', 'Content-Length'),
+      content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+    },
+  },
+  failures: {
+    not_implemented: 'The etcd engine keeps no local store: the detail names `etcdctl snapshot save` and the export.',
+    unavailable: `Another backup is being taken or sent (\`Retry-After: ${BACKUP_RETRY_AFTER_SECONDS}\`).`,
+    storage_full: 'No room beside the store for the copy.',
+  },
+};

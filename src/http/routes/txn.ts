@@ -4,11 +4,12 @@ import { memoize } from '../memoize.js';
 import { decodeValueFromEnvelope, encodeValueForEnvelope, parseValueEncoding, validateContentType } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
-import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
+import { COUNTER_ABS_MAX, TXN_READ_VALUE_BYTES_MAX, type Limits } from '../../core/limits.js';
 import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
 import type { HttpDeps } from '../deps.js';
 import { acceptJsonBodies, expectObject, expectOnly } from '../json-body.js';
 import { formatExpiry, writeResultJson } from '../presenters.js';
+import { json, operation, ref } from '../openapi/operation.js';
 
 /** Transactions: `POST /v1/txn` (API.md §5). */
 export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -26,7 +27,7 @@ export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<v
     return { kind: 'keys', needs };
   };
 
-  app.post('/v1/txn', { config: { access, bodyLimitBytes: limits.maxRequestBytes } }, async (request) => {
+  app.post('/v1/txn', { schema: txnSchema(limits), config: { access, bodyLimitBytes: limits.maxRequestBytes } }, async (request) => {
     const { compares, ops } = txnOf(request);
     const outcome = await engine.txn({ compares, ops });
     if (!outcome.succeeded) {
@@ -152,3 +153,42 @@ function resultJson(result: TxnOpResult): Record<string, unknown> {
     }
   }
 }
+
+const TXN_EXAMPLE = {
+  checks: [
+    { key: 'a', revision: 5 },
+    { key: 'b', exists: false },
+  ],
+  ops: [
+    { op: 'put', key: 'a', value: { x: 1 } },
+    { op: 'put', key: 't', value: 'aGk=', encoding: 'base64', ttl: 30 },
+    { op: 'delete', key: 'b' },
+    { op: 'add', key: 'n', by: 2 },
+    { op: 'get', key: 'c' },
+  ],
+};
+
+const txnSchema = (limits: Limits) =>
+  operation(
+    {
+      operationId: 'txn',
+      tag: 'Transactions',
+      summary: 'Atomic transaction of checks and ops',
+      description: `All checks pass: every op applies atomically, at one revision. Any check fails: nothing applies (409 \`txn_conflict\` with \`failedChecks\`). At most ${limits.maxTxnOps} checks and ${limits.maxTxnOps} ops; a key at most once in ops.`,
+      access: { grant: 'every key the txn names (`read` for checks and gets, `write` for the rest)' },
+      engine: true,
+      writes: 'adds',
+      body: { content: { 'application/json': { schema: ref('TxnRequest'), example: TXN_EXAMPLE } }, limitBytes: limits.maxRequestBytes, tooLarge: 'request_too_large', json: true },
+      responses: { 200: json(ref('TxnResponse'), 'Committed.') },
+      failures: {
+        invalid_key: 'A key is not valid (the detail names it).',
+        invalid_request: `An invalid member (the detail names it), more than ${limits.maxTxnOps} checks or ops (\`limit\`), or a key twice in ops. On etcd, also more distinct keys than etcd takes compares (\`limit\`).`,
+        txn_conflict: 'A check failed: `failedChecks` lists their indices; nothing applied.',
+        not_a_counter: 'An `add` on a value that is not a JSON integer; nothing applied.',
+        counter_overflow: `An \`add\` beyond ±${COUNTER_ABS_MAX}; nothing applied.`,
+        value_too_large: `A put value is larger than ${limits.maxValueBytes} bytes (\`limit\`).`,
+        request_too_large: `The gets would read more than ${TXN_READ_VALUE_BYTES_MAX} value bytes, or (on etcd) the values together exceed one etcd request.`,
+      },
+    },
+    limits,
+  );

@@ -8,6 +8,8 @@ import type { Revision } from '../../core/types.js';
 import type { WatchFilter } from '../../watch/hub.js';
 import type { HttpDeps } from '../deps.js';
 import { queryBoolean, queryString, type Query } from '../query.js';
+import type { Limits } from '../../core/limits.js';
+import { described, fields, headers, keyString, keyText, operation, revision } from '../openapi/operation.js';
 
 /** The change feed: `GET /v1/watch` as Server-Sent Events (API.md §6). */
 export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -28,7 +30,7 @@ export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise
   };
 
   // No HEAD: a watch is a stream that never ends, and its headers say nothing a GET's would not.
-  app.get('/v1/watch', { exposeHeadRoute: false, config: { access } }, async (request, reply) => {
+  app.get('/v1/watch', { schema: watchSchema(limits), exposeHeadRoute: false, config: { access } }, async (request, reply) => {
     const query = request.query as Query;
     const filter = watchFilter(query, limits.maxKeyBytes);
     const withValues = queryBoolean(query, 'values', true);
@@ -79,3 +81,38 @@ function revisionParameter(value: string | undefined, name: string): Revision | 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
+
+const watchSchema = (limits: Limits) =>
+  operation(
+    {
+      operationId: 'watch',
+      tag: 'Watch',
+      summary: 'Change feed as Server-Sent Events',
+      description: `Every change after the resume point (the later of \`since\` and \`Last-Event-ID\`; without one, from now) that matches, in revision order, one message per revision: \`event: change\` with \`id\` = revision and \`data\` = \`{"revision", "events": [...]}\`. After ${Math.round(limits.watchProgressIntervalMs / 1000)} s without one, \`event: progress\` with \`data: {"revision"}\`. A consumer too slow to keep up gets \`event: error\` with \`data: {"code": "slow_consumer"}\` and is closed. History keeps at least the last ${limits.historyRetention} revisions.`,
+      access: { grant: '`read` and `watch` over the key or prefix' },
+      engine: true,
+      querystring: fields({
+        key: described(`Watch one key (${keyText(limits)}).`, keyString(limits)),
+        prefix: described('Watch every key under this prefix (empty: all keys). Give `key` or `prefix`, not both.', { type: 'string', maxLength: limits.maxKeyBytes }),
+        since: described('Deliver every change after this revision.', revision),
+        values: described('Include values.', { type: 'boolean', default: true }),
+      }),
+      headers: fields({
+        'Last-Event-ID': described('Resume after this revision (what an EventSource sends when it reconnects).', { type: 'string', pattern: '^[0-9]*$' }),
+      }),
+      responses: {
+        200: {
+          description: 'The event stream. It never ends by itself; reconnect with `Last-Event-ID` (or `since`) to resume without loss.',
+          headers: headers('KV-Revision', 'Cache-Control'),
+          content: { 'text/event-stream': { schema: { type: 'string' } } },
+        },
+      },
+      failures: {
+        invalid_key: 'The `key` is not valid.',
+        invalid_request: 'Neither or both of `key` and `prefix`, or an invalid revision.',
+        history_compacted: 'The resume point is older than the retained history; `compactRevision` says from where a watch can resume.',
+        unavailable: `${limits.maxWatchers} watches and long-polls are open already.`,
+      },
+    },
+    limits,
+  );

@@ -1,0 +1,189 @@
+import { KvError } from '../../core/errors.js';
+import type { Entry } from '../../core/types.js';
+import type { TxnRequest, TxnResult } from '../engine.js';
+import { entryAfterPut, planTxn, putDeadline, type PlannedWrite } from '../txn-plan.js';
+import { CompareResult, CompareTarget, headerRevision, type Compare, type RequestOp, type TxnRequest as EtcdTxnRequest, type TxnResponse } from './etcd-api.js';
+import type { EtcdClient } from './etcd-client.js';
+import { LeaseNotFound } from './etcd-errors.js';
+import { KeyLocks } from './key-locks.js';
+import { decodeStored, encodeRecord, type Keyspace, type StoredEntry } from './keyspace.js';
+import type { LeasePool } from './leases.js';
+import { isExpired, withoutLease } from './scans.js';
+
+/** Attempts of one transaction that keep losing optimistic races before it gives up with 503. */
+const CONFLICT_ATTEMPTS_MAX = 200;
+
+export interface OptimisticTxnsOptions {
+  client: () => EtcdClient;
+  keyspace: Keyspace;
+  now: () => number;
+  leases: () => LeasePool;
+  /** Sends a write Txn (Committer.commit). */
+  commit: (request: EtcdTxnRequest) => Promise<TxnResponse>;
+  /** The delete marker's put, which every delete kvs makes carries. */
+  markerPut: () => RequestOp;
+  /** etcd's --max-txn-ops: a txn may name at most this many distinct keys (one compare each). */
+  maxTxnKeys: number;
+}
+
+/**
+ * kvs transactions on etcd, by optimistic concurrency: read every key the
+ * transaction names (one linearizable read), decide it in kvs with the shared
+ * planner (engine/txn-plan.ts), then commit its writes in one etcd Txn whose
+ * compares require each key's mod revision to be what was read; when another
+ * writer got in between, read and decide again. Transactions of this node on
+ * the same keys wait for each other (KeyLocks) instead of racing.
+ */
+export class OptimisticTxns {
+  private readonly keyLocks = new KeyLocks();
+
+  constructor(private readonly options: OptimisticTxnsOptions) {}
+
+  async run(request: TxnRequest): Promise<TxnResult> {
+    if (request.compares.length === 0 && request.ops.length === 1) {
+      const quick = await this.singleOpFastPath(request);
+      if (quick !== null) return quick;
+    }
+    const release = await this.keyLocks.acquire([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)]);
+    try {
+      for (let attempt = 0; attempt < CONFLICT_ATTEMPTS_MAX; attempt++) {
+        const outcome = await this.attempt(request);
+        if (outcome !== null) return outcome;
+        await backoff(attempt);
+      }
+    } finally {
+      release();
+    }
+    throw new KvError('unavailable', 'the keys of this transaction kept changing under it; retry', { retryAfterSeconds: 1 });
+  }
+
+  /**
+   * One op without compares, in one round trip when the key holds no lease
+   * (so it cannot be an expired entry etcd has not removed yet): a put, or a
+   * delete of a key that exists. Returns null when the general path must run.
+   */
+  private async singleOpFastPath(request: TxnRequest): Promise<TxnResult | null> {
+    const { keyspace, commit } = this.options;
+    const op = request.ops[0]!;
+    if (op.op !== 'put' && op.op !== 'delete') return null;
+    const key = keyspace.etcdKey(op.key);
+    const noLease: Compare = { result: CompareResult.equal, target: CompareTarget.lease, key, lease: 0 };
+    if (op.op === 'delete') {
+      const exists: Compare = { result: CompareResult.greater, target: CompareTarget.create, key, create_revision: 0 };
+      const response = await commit({
+        compare: [noLease, exists],
+        success: [{ request_delete_range: { key } }, this.options.markerPut()],
+        failure: [{ request_range: { key } }],
+      });
+      const revision = headerRevision(response);
+      if (response.succeeded) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: true }] };
+      if ((response.responses[0]?.response_range?.kvs.length ?? 0) === 0) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: false }] };
+      return null;
+    }
+    const expiresAtMs = putDeadline(op, this.options.now());
+    for (;;) {
+      const lease = expiresAtMs === null ? '0' : await this.options.leases().leaseFor(expiresAtMs);
+      let response: TxnResponse;
+      try {
+        response = await commit({
+          compare: [noLease],
+          success: [{ request_put: { key, value: encodeRecord(op.value, op.contentType, expiresAtMs), lease, prev_kv: true } }],
+          failure: [],
+        });
+      } catch (error) {
+        if (error instanceof LeaseNotFound) {
+          this.options.leases().forget(lease);
+          continue;
+        }
+        throw error;
+      }
+      if (!response.succeeded) return null;
+      const revision = headerRevision(response);
+      const previous = response.responses[0]?.response_put?.prev_kv ?? null;
+      const current = previous === null ? null : decodeStored(keyspace, previous);
+      return { succeeded: true, revision, results: [{ op: 'put', key: op.key, entry: entryAfterPut(op.key, current, op.value.length, op.contentType, expiresAtMs, revision), created: current === null }] };
+    }
+  }
+
+  /** One read, decide, commit. Returns null when another writer got in between (the caller tries again). */
+  private async attempt(request: TxnRequest): Promise<TxnResult | null> {
+    const { keyspace, maxTxnKeys } = this.options;
+    const keys = [...new Set([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)])];
+    if (keys.length > maxTxnKeys) {
+      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${maxTxnKeys} (etcd --max-txn-ops)`, { limit: maxTxnKeys });
+    }
+    const client = this.options.client();
+    const read = await client.read(client.methods.txn, {
+      compare: [],
+      success: keys.map((key) => ({ request_range: { key: keyspace.etcdKey(key) } })),
+      failure: [],
+    });
+    const baseRevision = headerRevision(read);
+    const now = this.options.now();
+    const stored = new Map<string, StoredEntry | null>();
+    const live = new Map<string, Entry | null>();
+    keys.forEach((key, index) => {
+      const kv = read.responses[index]?.response_range?.kvs[0];
+      const entry = kv === undefined ? null : decodeStored(keyspace, kv);
+      stored.set(key, entry);
+      live.set(key, entry !== null && !isExpired(entry, now) ? withoutLease(entry) : null);
+    });
+
+    const plan = planTxn(request, { read: (key) => live.get(key) ?? null }, now);
+    if (!plan.succeeded) return { succeeded: false, revision: baseRevision, failedCompares: plan.failedCompares, currentRevisions: plan.currentRevisions };
+    const writes = plan.writes;
+    if (writes.length === 0) return { succeeded: true, revision: baseRevision, results: plan.results(baseRevision) };
+
+    // An expired entry etcd has not removed yet is removed first, in its own
+    // revision (an `expire` event), so the write creates a new incarnation.
+    const expiredWritten = writes.flatMap((write) => {
+      const entry = stored.get(write.key);
+      return entry !== null && entry !== undefined && live.get(write.key) === null ? [entry] : [];
+    });
+    if (expiredWritten.length > 0) {
+      await this.expire(expiredWritten);
+      return null;
+    }
+
+    const success: RequestOp[] = [];
+    for (const write of writes) success.push(await this.writeOp(write, stored.get(write.key)?.lease ?? '0'));
+    if (writes.some((write) => write.kind === 'delete')) success.push(this.options.markerPut());
+    const compare: Compare[] = keys.map((key) => ({ result: CompareResult.equal, target: CompareTarget.mod, key: keyspace.etcdKey(key), mod_revision: stored.get(key)?.revision ?? 0 }));
+    let response: TxnResponse;
+    try {
+      response = await this.options.commit({ compare, success, failure: [] });
+    } catch (error) {
+      if (!(error instanceof LeaseNotFound)) throw error;
+      for (const op of success) if ('request_put' in op && op.request_put.lease) this.options.leases().forget(op.request_put.lease);
+      return null;
+    }
+    if (!response.succeeded) return null;
+    const revision = headerRevision(response);
+    return { succeeded: true, revision, results: plan.results(revision) };
+  }
+
+  /** A planned write as an etcd request op; a deadline is a lease: the key's own when the write keeps it (an add), else one of the pool's. */
+  private async writeOp(write: PlannedWrite, currentLease: string): Promise<RequestOp> {
+    const key = this.options.keyspace.etcdKey(write.key);
+    if (write.kind === 'delete') return { request_delete_range: { key } };
+    let lease = '0';
+    if (write.expiresAtMs !== null) lease = write.keepsDeadline && currentLease !== '0' ? currentLease : await this.options.leases().leaseFor(write.expiresAtMs);
+    return { request_put: { key, value: encodeRecord(write.value, write.contentType, write.expiresAtMs), lease } };
+  }
+
+  /** Removes expired entries etcd still holds (if unchanged since read), without the delete marker: `expire` events. */
+  private async expire(entries: readonly StoredEntry[]): Promise<void> {
+    const { keyspace } = this.options;
+    await this.options.commit({
+      compare: entries.map((entry) => ({ result: CompareResult.equal, target: CompareTarget.mod, key: keyspace.etcdKey(entry.key), mod_revision: entry.revision })),
+      success: entries.map((entry) => ({ request_delete_range: { key: keyspace.etcdKey(entry.key) } })),
+      failure: [],
+    });
+  }
+}
+
+/** A short random pause that grows with each lost race, so contending writers spread out. */
+function backoff(attempt: number): Promise<void> {
+  if (attempt === 0) return Promise.resolve();
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * attempt)));
+}
