@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { ERROR_CATALOGUE } from '../../src/core/errors.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
@@ -293,11 +293,7 @@ describe('/v1/openapi.json follows the configuration', () => {
 });
 
 describe('route schemas are documentation only', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server?.close());
+  const server = useTestServer();
 
   it('a request the declared schemas refuse is answered by kvs\'s own validation, not Fastify\'s', async () => {
     // Each breaks its route's schema (type, minimum, enum, required, pattern); ajv would answer FST_ERR_VALIDATION with "querystring/..." details.
