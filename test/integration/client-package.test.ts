@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { DEFAULT_URL, KvsClient, PreconditionFailedError } from '../../src/client/index.js';
 import { fetchSpy } from '../helpers/sdk.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { useTestServer } from '../helpers/server.js';
 
 /**
  * Constructing a client (options, fromEnv, an injected fetch) and the SDK as a
@@ -12,12 +12,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
  * run in a browser as well as in Node.
  */
 
-let server: TestServer;
-
-before(async () => {
-  server = await startTestServer();
-});
-after(() => server.close());
+const server = useTestServer();
 
 let prefixes = 0;
 const fresh = (name: string) => `${name}-${++prefixes}/`;
