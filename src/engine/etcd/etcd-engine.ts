@@ -111,7 +111,7 @@ export class EtcdEngine implements StorageEngine {
     } catch (error) {
       client.close();
       this.client = null;
-      throw new Error(`etcd at ${this.options.endpoints.join(', ')} did not accept a write: ${(error as Error).message}`);
+      throw new Error(`etcd at ${this.options.endpoints.join(', ')} did not accept a write: ${(error as Error).message}`, { cause: error });
     }
     const feed = new ChangeFeed({
       client,
