@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
-import { parseEndpoint } from './engine/etcd/etcd-client.js';
-import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS, etcdLimits } from './engine/etcd/etcd-limits.js';
+import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS, etcdLimits, parseEndpoint } from './engine/etcd/etcd-settings.js';
 import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB, type Limits } from './core/limits.js';
 
 export type EngineName = 'lmdb' | 'etcd';

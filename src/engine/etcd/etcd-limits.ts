@@ -1,9 +1,15 @@
 import type { Limits } from '../../core/limits.js';
-import { RECORD_OVERHEAD_BYTES_MAX } from './keyspace.js';
 
 /** etcd's defaults for the request limits kvs must fit in (etcd --max-request-bytes, --max-txn-ops). */
 export const ETCD_DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 export const ETCD_DEFAULT_MAX_TXN_OPS = 128;
+
+/**
+ * Bytes of a record beyond its value (keyspace.ts's header: format, flags, expiry,
+ * the content type's length, and a content type of up to 1024 bytes): what an
+ * etcd request limit must leave room for.
+ */
+const RECORD_OVERHEAD_BYTES_MAX = 2 + 8 + 2 + 1024;
 
 /** Room left in an etcd request for its framing: the txn envelope, compares, and the delete marker. */
 const REQUEST_FRAMING_BYTES = 1024;

@@ -120,6 +120,3 @@ export function decodeStored(keyspace: Keyspace, kv: KeyValue): StoredEntry {
     };
   }
 }
-
-/** Bytes of a record beyond its value: what an etcd request limit must leave room for. */
-export const RECORD_OVERHEAD_BYTES_MAX = 2 + 8 + 2 + 1024;
