@@ -12,7 +12,7 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   {
-    ignores: ['dist/', 'node_modules/', 'src/engine/etcd/generated/', '.cache/'],
+    ignores: ['dist/', 'node_modules/', 'src/engine/etcd/generated/'],
   },
   js.configs.recommended,
   tseslint.configs.recommended,
