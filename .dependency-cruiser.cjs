@@ -44,7 +44,7 @@ module.exports = {
     {
       name: 'engine-contract-is-engine-neutral',
       severity: 'error',
-      comment: "engine/*.ts (the contract, listing, transfer, txn-plan) serve both engines and import neither.",
+      comment: 'engine/*.ts (the contract, listing, transfer, txn-plan) serve both engines and import neither.',
       from: { path: '^src/engine/[^/]+$' },
       to: { path: '^src/engine/(lmdb|etcd)/' },
     },
