@@ -1,5 +1,5 @@
 import { median, runWrk, type LoadResult } from './lib.js';
-import { fmt, ratio } from './report.js';
+import { fmt, ratio } from './format.js';
 import { CONNECTIONS, log, ROUNDS, SECONDS, WARMUP_SECONDS } from './settings.js';
 import type { Server } from './servers.js';
 

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { canPin, LOAD_CPU, SERVER_CPU, type LoadResult } from './lib.js';
+import { fmt } from './format.js';
 import type { Row } from './measure.js';
 import type { EtcdResult } from './scenarios/etcd.js';
 import type { LargeStoreResult } from './scenarios/large-store.js';
@@ -72,10 +73,3 @@ function watchLine(watch: WatchResult): string {
 }
 
 /** The subject's req/s as a multiple of the anchor's (the progress lines on stderr). */
-export function ratio(row: Row): string {
-  return `${(row.subject.requestsPerSecond / row.anchor.requestsPerSecond).toFixed(2)}x`;
-}
-
-export function fmt(value: number): string {
-  return Math.round(value).toLocaleString('en');
-}

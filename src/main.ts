@@ -15,7 +15,7 @@ import { buildServer, type KvsServer } from './http/build-server.js';
 import { WriteMetrics } from './http/metrics/write-metrics.js';
 import type { WriteObserver } from './core/write-observer.js';
 import { importSeedFileOnce, SEED_FILE_NAME } from './seed-import.js';
-import { checkDataDirectory } from './data-directory.js';
+import { checkDataDirectory } from './engine/lmdb/data-directory.js';
 import { VERSION } from './version.js';
 
 // Defined beside the store's other file checks, where `kvs restore` finds it without loading the server.

@@ -4,7 +4,7 @@ import { Keyspace } from '../../src/engine/etcd/keyspace.js';
 import { ETCD_BINARY, EtcdCluster, etcdInstalled } from '../../test/helpers/etcd-cluster.js';
 import { canPin, childPids, LOAD_CPU, pinRunning, runWrkTogether, SERVER_CPU, stopProcess, type LoadResult } from '../lib.js';
 import { runId, summarise, type Load, type Row } from '../measure.js';
-import { fmt, ratio } from '../report.js';
+import { fmt, ratio } from '../format.js';
 import { preload, startKvs } from '../servers.js';
 import { CONNECTIONS, log, quick, ROUNDS, SECONDS, SMALL_KEYS, WARMUP_SECONDS, WRK } from '../settings.js';
 

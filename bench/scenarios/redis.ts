@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpuSeconds, freePort, LOAD_CPU, pinned, SERVER_CPU, startProcess, stopProcess, type LoadResult } from '../lib.js';
 import { summarise } from '../measure.js';
-import { fmt } from '../report.js';
+import { fmt } from '../format.js';
 import { track } from '../servers.js';
 import { CONNECTIONS, log, ROUNDS, SECONDS, workDirectory } from '../settings.js';
 

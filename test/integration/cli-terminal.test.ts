@@ -109,6 +109,7 @@ describe('kvs at a terminal', { skip: process.platform === 'linux' ? false : 'ne
       const { screen, status } = await atTerminal(args, '', stderrFile);
       assert.equal(status, 0, `${args[0]}: ${screen} ${readFileSync(stderrFile, 'utf8')}`);
       assert.equal(readFileSync(stderrFile, 'utf8'), '', `${args[0]} wrote to a redirected stderr`);
+      // eslint-disable-next-line no-control-regex -- the terminal's erase-line sequence starts with ESC.
       assert.doesNotMatch(screen, /\u001b\[K/, `${args[0]} drew a progress line on stdout`);
     }
   });

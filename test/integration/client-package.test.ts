@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { DEFAULT_URL, KvsClient, PreconditionFailedError } from '../../src/client/index.js';
+import type * as Sdk from '../../src/client/index.js';
 import { fetchSpy } from '../helpers/sdk.js';
 import { useTestServer } from '../helpers/server.js';
 
@@ -58,8 +59,8 @@ describe('the package', () => {
   it("'kvs/client' and 'kvs' (the package's own exports) are this SDK", async () => {
     // Specifiers in variables: resolved by Node at run time through package.json "exports", not by tsc.
     const [viaClient, viaRoot] = ['kvs/client', 'kvs'];
-    const client = (await import(viaClient)) as typeof import('../../src/client/index.js');
-    const root = (await import(viaRoot)) as typeof import('../../src/client/index.js');
+    const client = (await import(viaClient)) as typeof Sdk;
+    const root = (await import(viaRoot)) as typeof Sdk;
     assert.equal(client.KvsClient, KvsClient);
     assert.equal(root.KvsClient, KvsClient);
     assert.equal(client.PreconditionFailedError, PreconditionFailedError);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { Agent, get as httpGet, type IncomingMessage } from 'node:http';
+import { Agent, get as httpGet, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { readdirSync } from 'node:fs';
@@ -280,7 +280,7 @@ describe('connection limits', () => {
   });
 
   it('the default limits are the documented ones', () => {
-    const node = server.app.server as import('node:http').Server & { maxHeaderSize: number };
+    const node = server.app.server as HttpServer & { maxHeaderSize: number };
     assert.equal(node.keepAliveTimeout, 65_000);
     assert.equal(node.requestTimeout, 60_000);
     assert.equal(node.maxHeaderSize, 16 * 1024);

@@ -141,7 +141,7 @@ async function probe(port: number, generated: FuzzRequest, figures: { requests: 
   try {
     response = await rawExchange(port, serializeRequest(generated, `127.0.0.1:${port}`), { timeoutMs: REQUEST_TIMEOUT_MS, head: generated.method === 'HEAD' });
   } catch (error) {
-    throw new Error(`${(error as Error).message}\n  request: ${describeRequest(generated)}`);
+    throw new Error(`${(error as Error).message}\n  request: ${describeRequest(generated)}`, { cause: error });
   }
   const problems = responseProblems(generated, response);
   if (problems.length > 0) {

@@ -9,7 +9,8 @@ import { Committer, putOp } from './commit.js';
 import { compactHistory, recordedCompactRevision } from './compaction.js';
 import { CompareResult, CompareTarget, headerRevision, revisionOf, type TxnResponse } from './etcd-api.js';
 import { EtcdClient } from './etcd-client.js';
-import { Keyspace, RECORD_HEADER_BYTES_MAX } from './keyspace.js';
+import { Keyspace } from './keyspace.js';
+import { RECORD_HEADER_BYTES_MAX } from './record-layout.js';
 import { LeasePool } from './leases.js';
 import { OptimisticTxns } from './optimistic-txn.js';
 import { liveEntry, Scans } from './scans.js';
@@ -104,7 +105,7 @@ export class EtcdEngine implements StorageEngine {
     } catch (error) {
       client.close();
       this.client = null;
-      throw new Error(`etcd at ${this.options.endpoints.join(', ')} did not accept a write: ${(error as Error).message}`);
+      throw new Error(`etcd at ${this.options.endpoints.join(', ')} did not accept a write: ${(error as Error).message}`, { cause: error });
     }
     const feed = new ChangeFeed({
       client,

@@ -2,7 +2,7 @@ import type { ErrorCode } from '../../core/errors.js';
 import type { Limits } from '../../core/limits.js';
 import { addFailure, problemResponses, sized, standardFailures, type Failures, type OperationKind, type Schema } from './problems.js';
 
-export { headerRef, headers, ref, sized, type Schema } from './problems.js';
+export { headerRef, headers, ref, type Schema } from './problems.js';
 
 /**
  * What a route says of itself for the OpenAPI document: declared beside the
