@@ -15,7 +15,7 @@ import { buildServer, type KvsServer } from './http/build-server.js';
 import { WriteMetrics } from './http/metrics/write-metrics.js';
 import type { WriteObserver } from './core/write-observer.js';
 import { importSeedFileOnce, SEED_FILE_NAME } from './seed-import.js';
-import { checkDataDirectory } from './data-directory.js';
+import { checkDataDirectory } from './engine/lmdb/data-directory.js';
 import { VERSION } from './version.js';
 
 // Defined beside the store's other file checks, where `kvs restore` finds it without loading the server.
@@ -78,19 +78,19 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
       ...(observer === undefined ? {} : { observer }),
       endpoints: config.etcdEndpoints,
       namespace: config.etcdPrefix,
-      maxTxnKeys: config.etcdMaxTxnOps,
-      maxRequestBytes: config.etcdMaxRequestBytes,
-      historyRetention: config.limits.historyRetention,
-      maxPendingWrites: config.limits.maxPendingWrites,
+      txnKeysMax: config.etcdTxnOpsMax,
+      requestBytesMax: config.etcdRequestBytesMax,
+      historyRetentionRevisions: config.limits.historyRetentionRevisions,
+      pendingWritesMax: config.limits.pendingWritesMax,
       onBackgroundError: (error) => logger.warn({ err: error }, 'etcd background work failed; it is retried'),
     });
   }
   return new LmdbEngine({
     ...(observer === undefined ? {} : { observer }),
     file: join(config.dataDirectory, STORE_FILE_NAME),
-    historyRetention: config.limits.historyRetention,
-    maxDataBytes: config.limits.maxDataBytes,
-    maxPendingWrites: config.limits.maxPendingWrites,
+    historyRetentionRevisions: config.limits.historyRetentionRevisions,
+    dataBytesMax: config.limits.dataBytesMax,
+    pendingWritesMax: config.limits.pendingWritesMax,
     onBackgroundError: (error) => logger.error({ err: error }, 'background maintenance failed; it will be retried'),
     onWriteError: (error) => logger.error({ err: error }, 'a write batch failed to commit; its writers were told nothing applied'),
   });

@@ -137,7 +137,7 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
     let entry;
     let revision: Revision;
     try {
-      const key = keyFromUrl(url, limits.maxKeyBytes);
+      const key = keyFromUrl(url, limits.keyBytesMax);
       const principal = admitted(request);
       if (principal === null || !allows(principal, keyAccess(key, 'read'))) return false;
       ({ entry, revision } = syncReader.getSync(key));
@@ -206,15 +206,15 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
   const putKey = (request: IncomingMessage, response: ServerResponse, url: string): boolean => {
     const headers = request.headers;
     if (url.includes('?') || headers['if-match'] !== undefined || headers['if-none-match'] !== undefined) return false;
-    const length = declaredLength(request, limits.maxValueBytes);
+    const length = declaredLength(request, limits.valueBytesMax);
     if (length === null) return false;
     const sent = headers['content-type']?.trim();
     const contentType = sent === undefined || sent === '' ? DEFAULT_CONTENT_TYPE : sent;
-    if (contentType.length > limits.maxContentTypeChars) return false;
+    if (contentType.length > limits.contentTypeCharsMax) return false;
     const startedAt = performance.now();
     let key: string;
     try {
-      key = keyFromUrl(url, limits.maxKeyBytes);
+      key = keyFromUrl(url, limits.keyBytesMax);
       const principal = admitted(request);
       if (principal === null || !allows(principal, keyAccess(key, 'write'))) return false;
     } catch {
@@ -241,7 +241,7 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
 
   /** POST /put: the key (and its grant) is only known once the body is parsed, so its refusals are answered here. */
   const seedPut = (request: IncomingMessage, response: ServerResponse): boolean => {
-    const length = declaredLength(request, limits.maxRequestBytes);
+    const length = declaredLength(request, limits.requestBytesMax);
     if (length === null) return false;
     const startedAt = performance.now();
     const principal = admitted(request);

@@ -17,7 +17,7 @@ import { servedEngine, STORE_FILE_NAME } from '../../src/main.js';
 import { VERSION } from '../../src/version.js';
 import { CONSOLE_CONTENT_SECURITY_POLICY, CONSOLE_IMPORT_MAP, CONSOLE_IMPORT_MAP_HASH, loadConsoleAssets } from '../../src/http/routes/console.js';
 import { encodeKey, expectProblem, putValue, request } from '../helpers/http.js';
-import { startTestServer, tempDirectory, type TestServer } from '../helpers/server.js';
+import { startTestServer, tempDirectory, useTestServer, type TestServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -60,11 +60,7 @@ const TOKENS: Record<string, { token: string; grants: Array<{ prefix: string; ac
 };
 
 describe('the console over HTTP', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server?.close());
+  const server = useTestServer();
 
   it('GET / is the page, with a strict CSP (no inline script but the hashed import map, no eval), nosniff and no referrer', async () => {
     const response = await request(`${server.url}/`);
@@ -432,7 +428,7 @@ describe('the console in Chromium', { skip: noChromium }, () => {
 
   it('shows a large value (5 MiB) truncated with a download of all of it, without freezing the page', async () => {
     const big = Buffer.alloc(5 * 1024 * 1024, 'abcdefghij\n');
-    const large = await startTestServer({ limits: { maxValueBytes: 8 * 1024 * 1024, maxRequestBytes: 16 * 1024 * 1024 } });
+    const large = await startTestServer({ limits: { valueBytesMax: 8 * 1024 * 1024, requestBytesMax: 16 * 1024 * 1024 } });
     try {
       assert.equal((await putValue(large.url, 'logs/huge.txt', big, { headers: { 'content-type': 'text/plain' } })).status, 201);
       const { context, page, problems } = await openConsole(large.url, { path: `/#key=${encodeURIComponent('logs/huge.txt')}` });
@@ -466,7 +462,7 @@ describe('the console in Chromium', { skip: noChromium }, () => {
   });
 
   it('a value of any shape opens without blocking the page: deep, long and large JSON, 4 MiB of line breaks', async () => {
-    const shapes = await startTestServer({ limits: { maxValueBytes: 8 * 1024 * 1024, maxRequestBytes: 16 * 1024 * 1024 } });
+    const shapes = await startTestServer({ limits: { valueBytesMax: 8 * 1024 * 1024, requestBytesMax: 16 * 1024 * 1024 } });
     try {
       const json = { 'content-type': 'application/json' };
       const numbers = `[${new Array(64 * 1024).fill('0').join(',')}]`; // 128 KiB
@@ -956,14 +952,13 @@ describe('the console in Chromium', { skip: noChromium }, () => {
   });
 
   describe('with tokens', () => {
-    let guarded: TestServer;
-    before(async () => {
+    const guarded = useTestServer(() => {
       const file = join(tempDirectory('kvs-console-tokens-'), 'tokens.json');
       writeFileSync(file, JSON.stringify({ tokens: Object.entries(TOKENS).map(([name, { token, grants }]) => tokenEntry(name, token, grants, false)) }));
-      guarded = await startTestServer({ access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: file }), protectedMode: true, rateLimit: null } });
+      return { access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: file }), protectedMode: true, rateLimit: null } };
+    }, async () => {
       await seed(guarded.url, { authorization: `Bearer ${ADMIN_TOKEN}` });
     });
-    after(() => guarded?.close());
 
     it('asks for a token, refuses a wrong one in words, keeps the right one in sessionStorage for the tab', async () => {
       const { context, page, problems } = await openConsole(guarded.url);
@@ -1232,7 +1227,7 @@ const ODD_KEYS = ['odd/100%', 'odd/a%2Fb', 'odd/with space', 'odd/ünï/cödé �
 /** A kvs as `kvs serve` makes it (its own version, not the tests' "test"), on the embedded engine, for the README's screenshot. */
 async function startShowcaseServer(): Promise<{ url: string; close(): Promise<void> }> {
   const directory = tempDirectory('kvs-console-showcase-');
-  const engine = new LmdbEngine({ file: join(directory, STORE_FILE_NAME), historyRetention: DEFAULT_LIMITS.historyRetention });
+  const engine = new LmdbEngine({ file: join(directory, STORE_FILE_NAME), historyRetentionRevisions: DEFAULT_LIMITS.historyRetentionRevisions });
   await engine.open();
   const server = await buildServer({ ...servedEngine(engine), limits: DEFAULT_LIMITS, logger: pino({ level: 'silent' }), version: VERSION });
   const url = await server.listen('127.0.0.1', 0);

@@ -30,7 +30,7 @@ runEngineConformance(
     new EtcdEngine({
       endpoints: cluster.endpoints,
       namespace: `conformance-${run}/${store}/`,
-      historyRetention: options.historyRetention ?? DEFAULT_LIMITS.historyRetention,
+      historyRetentionRevisions: options.historyRetentionRevisions ?? DEFAULT_LIMITS.historyRetentionRevisions,
       now: options.now,
       ...(options.maintenanceIntervalMs === undefined ? {} : { maintenanceIntervalMs: options.maintenanceIntervalMs }),
     }),

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeKey, expectProblem, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { sleep, spawnServer, startTestServer, tempDirectory, TEST_ENGINE, type ServerProcess, type TestServer } from '../helpers/server.js';
+import { leftoversCleanedAfter, sleep, startTestServer, TEST_ENGINE, type ServerProcess, type TestServer } from '../helpers/server.js';
 import { differencesOf, expectedMaxTxnOps } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -205,7 +205,7 @@ describe('export and import', () => {
     const after = (await request(`${target.url}/v1/status`)).body;
     assert.equal(after.keys, before.keys + 300);
     assert.equal(after.revision, response.body.revision);
-    // One txn, one revision; an engine with bounded txns (etcd) applies it as several, at least one per maxTxnOps keys.
+    // One txn, one revision; an engine with bounded txns (etcd) applies it as several, at least one per txnOpsMax keys.
     const txns = ENGINE.importsInSeveralTxns === null ? 1 : Math.ceil(300 / expectedMaxTxnOps(ENGINE));
     const revisions = response.body.revision - before.revision;
     assert.ok(ENGINE.sharedRevisions === null ? revisions === txns : revisions >= txns, `${revisions} revisions for ${txns} txns`);
@@ -220,31 +220,13 @@ describe('export and import', () => {
 });
 
 describe('start-up import of the original server\'s key_value_data.json', () => {
-  const processes: ServerProcess[] = [];
-  const directories: string[] = [];
-
-  const dataDirectory = () => {
-    const directory = tempDirectory();
-    directories.push(directory);
-    return directory;
-  };
-  const spawn = async (env: Record<string, string>) => {
-    const server = await spawnServer(env);
-    processes.push(server);
-    return server;
-  };
+  const leftovers = leftoversCleanedAfter('kvs-test-');
+  const dataDirectory = () => leftovers.directory();
+  const spawn = (env: Record<string, string>) => leftovers.spawn(env);
   const stop = async (server: ServerProcess) => {
     server.child.kill('SIGTERM');
     return server.exited;
   };
-
-  after(async () => {
-    for (const server of processes) {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-      await server.exited;
-    }
-    for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-  });
 
   test('a fresh store imports the file once; a deleted key stays deleted after a restart; the file is left in place', async () => {
     const directory = dataDirectory();

@@ -1,25 +1,22 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { assertFailure, kvs, kvsOk } from '../helpers/cli.js';
 import { encodeKey, putValue, request } from '../helpers/http.js';
-import { leftoversCleanedAfter, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { leftoversCleanedAfter, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 
 /**
  * The data verbs of the real `kvs` CLI (get, put, del, add, txn, status)
  * against a real server: what they print, what they store, their exit codes.
  * ls, watch, export/import/backup and the error table have files of their own.
  */
-let server: TestServer;
 let url: string;
 const files = leftoversCleanedAfter('kvs-cli-data-').directory();
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   url = server.url;
 });
-after(() => server.close());
 
 /** `kvs ARGS` against the test server. */
 const run = (args: string[], options: { input?: string | Buffer } = {}) => kvs(args, { url, ...options });
@@ -105,6 +102,24 @@ describe('kvs get', () => {
       version: 1,
       expiresAt,
     });
+  });
+
+  it('-o json embeds a JSON value as its stored text: no number rounded or reformatted, on one line', async () => {
+    const text = '{"big": 12345678901234567890, "float": 1.0, "exp": 1E+2, "text": "caf\\u00e9 \\"x\\""}';
+    const revision = await httpPut('get/j/exact', text, 'application/json');
+    const output = await ok(['get', 'get/j/exact', '-o', 'json']);
+    assert.equal(output, `{"key":"get/j/exact","value":${text},"encoding":"json","contentType":"application/json","size":${text.length},"revision":${revision},"createRevision":${revision},"version":1}\n`);
+
+    // A pretty-printed document (a file put as it is): its line breaks and indentation go, every token stays.
+    await httpPut('get/j/pretty', '{\n  "n": 0.10,\n  "list": [\n    1.50\n  ]\n}\n', 'application/json');
+    const pretty = await ok(['get', 'get/j/pretty', '--json']);
+    assert.match(pretty, /^\{"key":"get\/j\/pretty","value":\{"n": 0\.10,"list": \[1\.50\]\},"encoding":"json",/);
+    assert.equal(pretty.split('\n').length, 2, 'one line');
+
+    // Stored as JSON but not JSON (a raw PUT can): shown as the text it is.
+    await httpPut('get/j/not-json', '{"unclosed": ', 'application/json');
+    const notJson = JSON.parse(await ok(['get', 'get/j/not-json', '-o', 'json']));
+    assert.deepEqual([notJson.value, notJson.encoding], ['{"unclosed": ', 'utf8']);
   });
 
   it('exits 3 when the key does not exist', async () => {

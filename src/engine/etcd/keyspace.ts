@@ -2,6 +2,7 @@ import { prefixEnd } from '../../core/keys.js';
 import type { Entry } from '../../core/types.js';
 import type { KeyValue } from './etcd-api.js';
 import { revisionOf } from './etcd-api.js';
+import { EXPIRY_BYTES, FORMAT_AND_FLAGS_BYTES, TYPE_LENGTH_BYTES } from './record-layout.js';
 
 /**
  * Where one kvs store lives in etcd: every key under a namespace prefix (so
@@ -59,10 +60,10 @@ const HAS_EXPIRY = 1;
 /** The etcd value of an entry: format byte, flags, [expiry float64], content type length (u16) and text, value bytes. */
 export function encodeRecord(value: Buffer, contentType: string, expiresAtMs: number | null): Buffer {
   const type = Buffer.from(contentType, 'utf8');
-  const header = Buffer.alloc(2 + (expiresAtMs === null ? 0 : 8) + 2);
+  const header = Buffer.alloc(FORMAT_AND_FLAGS_BYTES + (expiresAtMs === null ? 0 : EXPIRY_BYTES) + TYPE_LENGTH_BYTES);
   header[0] = FORMAT;
   header[1] = expiresAtMs === null ? 0 : HAS_EXPIRY;
-  let at = 2;
+  let at = FORMAT_AND_FLAGS_BYTES;
   if (expiresAtMs !== null) at = header.writeDoubleBE(expiresAtMs, at);
   header.writeUInt16BE(type.length, at);
   return Buffer.concat([header, type, value]);
@@ -76,15 +77,15 @@ export interface StoredEntry extends Entry {
 /** An etcd key-value of this keyspace as an entry; throws on a value kvs did not write. */
 export function decodeRecord(keyspace: Keyspace, kv: KeyValue): StoredEntry {
   const raw = kv.value;
-  if (raw.length < 4 || raw[0] !== FORMAT) throw new Error(`etcd key ${JSON.stringify(kv.key.toString('utf8'))} holds a value kvs did not write`);
-  let at = 2;
+  if (raw.length < FORMAT_AND_FLAGS_BYTES + TYPE_LENGTH_BYTES || raw[0] !== FORMAT) throw new Error(`etcd key ${JSON.stringify(kv.key.toString('utf8'))} holds a value kvs did not write`);
+  let at = FORMAT_AND_FLAGS_BYTES;
   let expiresAtMs: number | null = null;
   if ((raw[1]! & HAS_EXPIRY) !== 0) {
     expiresAtMs = raw.readDoubleBE(at);
-    at += 8;
+    at += EXPIRY_BYTES;
   }
   const typeLength = raw.readUInt16BE(at);
-  at += 2;
+  at += TYPE_LENGTH_BYTES;
   const contentType = raw.toString('utf8', at, at + typeLength);
   return {
     key: keyspace.userKey(kv.key),
@@ -120,6 +121,3 @@ export function decodeStored(keyspace: Keyspace, kv: KeyValue): StoredEntry {
     };
   }
 }
-
-/** Bytes of a record beyond its value: what an etcd request limit must leave room for. */
-export const RECORD_OVERHEAD_BYTES_MAX = 2 + 8 + 2 + 1024;

@@ -1,4 +1,5 @@
 import { KvError } from '../../core/errors.js';
+import { ETCD_CONFLICT_ATTEMPTS_MAX, ETCD_CONFLICT_BACKOFF_MS_MAX } from '../../core/limits.js';
 import type { Entry } from '../../core/types.js';
 import type { TxnRequest, TxnResult } from '../engine.js';
 import { entryAfterPut, planTxn, putDeadline, type PlannedWrite } from '../txn-plan.js';
@@ -10,9 +11,6 @@ import { decodeStored, encodeRecord, type Keyspace, type StoredEntry } from './k
 import type { LeasePool } from './leases.js';
 import { isExpired, withoutLease } from './scans.js';
 
-/** Attempts of one transaction that keep losing optimistic races before it gives up with 503. */
-const CONFLICT_ATTEMPTS_MAX = 200;
-
 export interface OptimisticTxnsOptions {
   client: () => EtcdClient;
   keyspace: Keyspace;
@@ -23,7 +21,7 @@ export interface OptimisticTxnsOptions {
   /** The delete marker's put, which every delete kvs makes carries. */
   markerPut: () => RequestOp;
   /** etcd's --max-txn-ops: a txn may name at most this many distinct keys (one compare each). */
-  maxTxnKeys: number;
+  txnKeysMax: number;
 }
 
 /**
@@ -46,7 +44,7 @@ export class OptimisticTxns {
     }
     const release = await this.keyLocks.acquire([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)]);
     try {
-      for (let attempt = 0; attempt < CONFLICT_ATTEMPTS_MAX; attempt++) {
+      for (let attempt = 0; attempt < ETCD_CONFLICT_ATTEMPTS_MAX; attempt++) {
         const outcome = await this.attempt(request);
         if (outcome !== null) return outcome;
         await backoff(attempt);
@@ -107,10 +105,10 @@ export class OptimisticTxns {
 
   /** One read, decide, commit. Returns null when another writer got in between (the caller tries again). */
   private async attempt(request: TxnRequest): Promise<TxnResult | null> {
-    const { keyspace, maxTxnKeys } = this.options;
+    const { keyspace, txnKeysMax } = this.options;
     const keys = [...new Set([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)])];
-    if (keys.length > maxTxnKeys) {
-      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${maxTxnKeys} (etcd --max-txn-ops)`, { limit: maxTxnKeys });
+    if (keys.length > txnKeysMax) {
+      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${txnKeysMax} (etcd --max-txn-ops)`, { limit: txnKeysMax });
     }
     const client = this.options.client();
     const read = await client.read(client.methods.txn, {
@@ -185,5 +183,5 @@ export class OptimisticTxns {
 /** A short random pause that grows with each lost race, so contending writers spread out. */
 function backoff(attempt: number): Promise<void> {
   if (attempt === 0) return Promise.resolve();
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * attempt)));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(ETCD_CONFLICT_BACKOFF_MS_MAX, 2 * attempt)));
 }

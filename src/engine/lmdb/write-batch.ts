@@ -61,11 +61,9 @@ export class WriteBatch {
 
   /** The record under `key` in the batches' overlays (newest first), null if deleted there, undefined if none wrote it. */
   private written(key: string): Buffer | null | undefined {
-    for (let batch: WriteBatch | null = this; batch !== null; batch = batch.parent) {
-      const record = batch.overlay.get(key);
-      if (record !== undefined) return record;
-    }
-    return undefined;
+    const record = this.overlay.get(key);
+    if (record !== undefined || this.parent === null) return record;
+    return this.parent.written(key);
   }
 
   /** The record under `key` as this batch sees it, or undefined. The buffer is the caller's to keep. */
@@ -92,8 +90,8 @@ export class WriteBatch {
 
   /** The batches whose overlays this batch sees, oldest first (itself last). */
   private chain(): WriteBatch[] {
-    const batches: WriteBatch[] = [];
-    for (let batch: WriteBatch | null = this; batch !== null; batch = batch.parent) batches.unshift(batch);
+    const batches = this.parent === null ? [] : this.parent.chain();
+    batches.push(this);
     return batches;
   }
 
@@ -132,11 +130,12 @@ export class WriteBatch {
   }
 
   readMetaNumber(name: string): number {
-    for (let batch: WriteBatch | null = this; batch !== null; batch = batch.parent) {
-      const value = batch.metaWrites.get(name);
-      if (value !== undefined) return value;
-    }
-    return readMetaNumber(this.stores, name, this.snapshot);
+    return this.metaWritten(name) ?? readMetaNumber(this.stores, name, this.snapshot);
+  }
+
+  /** A number this batch or one before it wrote into `meta`, or undefined. */
+  private metaWritten(name: string): number | undefined {
+    return this.metaWrites.get(name) ?? this.parent?.metaWritten(name);
   }
 
   putRecord(key: string, record: Buffer): void {
