@@ -98,13 +98,17 @@ export function runWrk(url: string, pid: number | number[], options: { seconds: 
  * requests together lies between their smallest and largest); CPU per request
  * is the CPU all of `pids` used over all requests.
  */
-export async function runWrkTogether(runs: Array<{ url: string; script: string; env: Record<string, string> }>, pids: number[], options: { seconds: number; connections: number }): Promise<LoadResult> {
+export async function runWrkTogether(
+  runs: Array<{ url: string; script: string; env: Record<string, string> }>,
+  pids: number[],
+  options: { seconds: number; connections: number; /** wrk on any core (default: the load CPU) */ unpinned?: boolean },
+): Promise<LoadResult> {
   const cpuBefore = totalCpuSeconds(pids);
   const outputs = await Promise.all(
     runs.map(
       ({ url, script, env }) =>
         new Promise<string>((resolve, reject) => {
-          const args = pinned(LOAD_CPU, wrkArgs(url, { ...options, script }));
+          const args = options.unpinned === true ? wrkArgs(url, { ...options, script }) : pinned(LOAD_CPU, wrkArgs(url, { ...options, script }));
           execFile(args[0]!, args.slice(1), { encoding: 'utf8', env: { ...process.env, ...env } }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
         }),
     ),
