@@ -189,6 +189,31 @@ describe('acknowledgement waits for the sync (strace slows fdatasync)', { skip: 
     server.kill('SIGKILL');
   });
 
+  it('answers and shows a write queued behind a syncing one only after its own sync (batches overlap the disk)', async () => {
+    const log = join(dataDirectory(), 'strace.log');
+    const server = await startSlowSync(log);
+    await request(`${server.url}/v1/kv/warmup`, { method: 'PUT', body: 'x' });
+    const first = request(`${server.url}/v1/kv/first`, { method: 'PUT', body: 'one' });
+    await sleep(SYNC_DELAY_MS / 6);
+    // Planned and committed by LMDB while the first one's sync runs: visible in LMDB, not durable.
+    const secondSentAt = Date.now();
+    const second = request(`${server.url}/v1/kv/second`, { method: 'PUT', body: 'two' });
+    await sleep(SYNC_DELAY_MS / 3);
+    assert.equal((await request(`${server.url}/v1/kv/second`)).status, 404, 'the second write is not read while the first syncs');
+    assert.equal((await request(`${server.url}/get?key=second`)).status, 404, 'nor through /get');
+    assert.equal((await first).status, 201);
+    const firstAnsweredAt = Date.now();
+    // The first is durable now; the second is still syncing.
+    assert.equal((await request(`${server.url}/v1/kv/first`)).text, 'one');
+    assert.equal((await request(`${server.url}/v1/kv/second`)).status, 404, 'the second write is not read before its own sync');
+    assert.equal((await second).status, 201);
+    const secondAnsweredAt = Date.now();
+    assert.ok(secondAnsweredAt - firstAnsweredAt >= SYNC_DELAY_MS - 50, `the second write was answered ${secondAnsweredAt - firstAnsweredAt} ms after the first, before a sync of its own`);
+    assert.ok(secondAnsweredAt - secondSentAt < 3 * SYNC_DELAY_MS, `the second write waited ${secondAnsweredAt - secondSentAt} ms: it was not queued behind the first`);
+    assert.equal((await request(`${server.url}/v1/kv/second`)).text, 'two');
+    server.kill('SIGKILL');
+  });
+
   it('shares one sync among concurrent writes (group commit)', async () => {
     const log = join(dataDirectory(), 'strace.log');
     const server = await startSlowSync(log);
