@@ -68,10 +68,12 @@ const FILL_WAIT_MS = 1;
  *
  * - A batch is planned against the durable snapshot plus the writes of the
  *   batch still in flight (WriteBatch's parent), so it decides as if that one
- *   had applied; and it is made conditional on it (lmdb-js `ifVersion` on the
- *   batch number META_BATCH, which each batch sets): if the predecessor did
- *   not apply, LMDB skips this one too, and its writers fail as the
- *   predecessor's did. Nothing is applied on top of a write that failed.
+ *   had applied; it is queued only once that one is seen committed in LMDB
+ *   (its batch number, META_BATCH, which each batch sets, in a fresh read
+ *   transaction), so it did apply. The batch is also conditional on that
+ *   number in LMDB itself (lmdb-js `ifVersion`): if the one before did not
+ *   apply, or the store changed behind kvs's back, LMDB skips it and its
+ *   writers fail. Nothing is applied on top of a write that failed.
  * - Writers are answered, and reads see a batch, only once it is flushed.
  *   Reads use a read transaction on exactly the durable state. A batch
  *   becomes visible in LMDB as it commits, before its sync, so the snapshot of
