@@ -18,6 +18,9 @@ import { importSeedFileOnce, SEED_FILE_NAME } from './seed-import.js';
 import { checkDataDirectory } from './data-directory.js';
 import { VERSION } from './version.js';
 
+/** Where a node on etcd keeps its replica of the store, under DATA_DIRECTORY (docs/adr/0011-replica-reads.md). */
+export const ETCD_REPLICA_DIRECTORY = 'etcd-replica';
+
 // Defined beside the store's other file checks, where `kvs restore` finds it without loading the server.
 export { STORE_FILE_NAME };
 
@@ -82,6 +85,7 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
       maxRequestBytes: config.etcdMaxRequestBytes,
       historyRetention: config.limits.historyRetention,
       maxPendingWrites: config.limits.maxPendingWrites,
+      replicaDirectory: join(config.dataDirectory, ETCD_REPLICA_DIRECTORY),
       onBackgroundError: (error) => logger.warn({ err: error }, 'etcd background work failed; it is retried'),
     });
   }

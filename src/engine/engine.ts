@@ -53,8 +53,14 @@ export interface EngineLifecycle {
 
 /** Reads. Each is served from one snapshot; none changes the store. */
 export interface KvRead {
-  /** The live entry under `key` (null if absent or expired), with the store revision of the snapshot it was read from. */
-  get(key: string): Promise<ReadResult>;
+  /**
+   * The live entry under `key` (null if absent or expired), with the store
+   * revision of the snapshot it was read from. With `stale`, an engine that
+   * keeps a local copy of a store held elsewhere (etcd) may answer from it
+   * without confirming it is current, and says how old it may be
+   * (`stalenessMs`); others ignore it.
+   */
+  get(key: string, options?: ReadOptions): Promise<ReadResult>;
 
   /**
    * Live entries with `start <= key < end`, ascending, or descending when
@@ -64,7 +70,7 @@ export interface KvRead {
    * (>= 1) items; `more` says whether the range holds further live keys.
    * `withValues: false` leaves `value` out. With values and `valueBytesMax`,
    * the page ends (with `more`) once its values reach that many bytes; at
-   * least one item is returned.
+   * least one item is returned. `stale`: as for `get`.
    */
   range(request: RangeRequest): Promise<RangeResult>;
 
@@ -132,8 +138,14 @@ export interface ChangeSource {
    * Calls `listener` after each durable write with the changes it made, in
    * revision order, each revision exactly once (whoever wrote it: on etcd,
    * every kvs node's writes). Returns a function that removes the listener.
+   *
+   * `onGap` hears of changes the feed lost: on etcd, a node cut off from etcd
+   * for longer than history is kept resumes past revisions that were
+   * compacted meanwhile; listeners then have missed changes they can no
+   * longer be told (watchers must be told so, history_compacted). The
+   * embedded engine never loses any, and never calls it.
    */
-  onChanges(listener: (changes: RevisionChanges) => void): () => void;
+  onChanges(listener: (changes: RevisionChanges) => void, onGap?: (gap: FeedGap) => void): () => void;
 
   /**
    * The revision the feed is complete up to: onChanges has reported (or, on
@@ -207,9 +219,21 @@ export function engineCapabilities(engine: StorageEngine): EngineCapabilities {
   };
 }
 
+/** A break in the change feed: the changes of revisions up to `compactRevision` that it had not reported are lost. */
+export interface FeedGap {
+  compactRevision: Revision;
+}
+
+export interface ReadOptions {
+  /** Answer from a local copy without confirming it is current (etcd: the node's replica, no barrier); see KvRead.get. */
+  stale?: boolean;
+}
+
 export interface ReadResult {
   entry: Entry | null;
   revision: Revision;
+  /** Set when answered stale from a local copy: the copy held every write acknowledged at least this many milliseconds ago. */
+  stalenessMs?: number;
 }
 
 export interface RangeRequest {
@@ -220,6 +244,8 @@ export interface RangeRequest {
   withValues: boolean;
   /** With values, end the page (with `more`) once its values reach this many bytes; at least one item is returned. */
   valueBytesMax?: number;
+  /** See ReadOptions.stale. */
+  stale?: boolean;
 }
 
 export type RangeItem = EntryMeta & { value?: Buffer };
@@ -228,6 +254,8 @@ export interface RangeResult {
   items: RangeItem[];
   more: boolean;
   revision: Revision;
+  /** See ReadResult.stalenessMs. */
+  stalenessMs?: number;
 }
 
 /**

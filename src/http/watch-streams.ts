@@ -3,7 +3,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isKvError } from '../core/errors.js';
 import { WATCH_REPLAY_PAGE_REVISIONS, WATCH_REPLAY_PAGE_VALUE_BYTES } from '../core/limits.js';
 import type { Revision } from '../core/types.js';
-import type { StorageEngine } from '../engine/engine.js';
+import type { FeedGap, StorageEngine } from '../engine/engine.js';
 import { matchesFilter, type WatchFilter, type WatchHub, type WatchSink } from '../watch/hub.js';
 import { changeMessage, errorMessage, progressMessage } from '../watch/messages.js';
 
@@ -155,6 +155,8 @@ class WatchStream implements WatchSink {
       while (!this.closed) {
         const head = this.hub.currentRevision;
         if (cursor >= head) {
+          // The feed lost changes after this stream's cursor while it replayed (a gap): it cannot go live.
+          if (cursor < this.hub.lostUpTo) return this.evict({ compactRevision: this.hub.lostUpTo });
           this.unsubscribe = this.hub.subscribe(this.options.filter, this.options.withValues, this, cursor);
           this.isLive = true;
           return;
@@ -196,10 +198,10 @@ class WatchStream implements WatchSink {
     return true;
   }
 
-  evict(): void {
+  evict(gap?: FeedGap): void {
     this.unsubscribe = null; // the hub dropped it already (or it never subscribed)
     if (this.closed) return;
-    this.response.write(errorMessage('slow_consumer'));
+    this.response.write(gap === undefined ? errorMessage('slow_consumer') : errorMessage('history_compacted', { compactRevision: gap.compactRevision }));
     this.close();
   }
 

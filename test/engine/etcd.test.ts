@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { EtcdClient } from '../../src/engine/etcd/etcd-client.js';
@@ -17,11 +20,13 @@ import { ETCD_DIFFERENCES } from './differences.js';
 let cluster: EtcdCluster;
 const run = randomBytes(4).toString('hex');
 
+const replicaRoot = mkdtempSync(join(tmpdir(), 'kvs-conformance-replicas-'));
 before(async () => {
   cluster = await EtcdCluster.start();
 });
 after(async () => {
   await cluster?.stop();
+  rmSync(replicaRoot, { recursive: true, force: true });
 });
 
 runEngineConformance(
@@ -32,6 +37,8 @@ runEngineConformance(
       namespace: `conformance-${run}/${store}/`,
       historyRetention: options.historyRetention ?? DEFAULT_LIMITS.historyRetention,
       now: options.now,
+      // Each engine a replica of its own (two may serve one store at once).
+      replicaDirectory: mkdtempSync(join(replicaRoot, `${store}-`)),
       ...(options.maintenanceIntervalMs === undefined ? {} : { maintenanceIntervalMs: options.maintenanceIntervalMs }),
     }),
   ETCD_DIFFERENCES,

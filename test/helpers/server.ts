@@ -8,7 +8,7 @@ import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
-import { servedEngine, STORE_FILE_NAME } from '../../src/main.js';
+import { ETCD_REPLICA_DIRECTORY, servedEngine, STORE_FILE_NAME } from '../../src/main.js';
 import { httpsFetch } from './https.js';
 import { EtcdCluster, sharedEtcdCluster } from './etcd-cluster.js';
 
@@ -85,6 +85,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       historyRetention: limits.historyRetention,
       maxPendingWrites: limits.maxPendingWrites,
       observer: writeMetrics,
+      replicaDirectory: join(dataDirectory, ETCD_REPLICA_DIRECTORY),
       ...(options.now ? { now: options.now } : {}),
       ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
     });

@@ -11,7 +11,7 @@ import { keyFromUrl, readHeaders } from '../key-path.js';
 import { tooManyWatchers } from './watch.js';
 import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { writeResultJson } from '../presenters.js';
-import { queryInteger, queryString, queryTtlMs, type Query } from '../query.js';
+import { queryInteger, queryString, queryTtlMs, staleParameter, type Query } from '../query.js';
 import { COUNTER_ABS_MAX } from '../../core/limits.js';
 
 /** Single keys: `/v1/kv/{key}` (API.md §3). */
@@ -28,12 +28,14 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     const ifNoneMatch = request.headers['if-none-match'];
     const prefer = request.headers.prefer;
     const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.maxWaitSeconds);
-    let { entry, revision } = await engine.get(key);
+    const stale = staleParameter(request.query as Query);
+    let { entry, revision, stalenessMs } = await engine.get(key, stale ? { stale } : undefined);
     if (entry !== null && waitSeconds !== null && ifNoneMatchHits(ifNoneMatch, entry.revision)) {
       // The long-poll: the client has this revision; answer when the key changes, or 304 at the deadline.
-      ({ entry, revision } = await waitForKeyChange(deps, key, entry.revision, revision, waitSeconds, reply));
+      ({ entry, revision, stalenessMs } = await waitForKeyChange(deps, key, entry.revision, revision, waitSeconds, reply));
     }
     reply.header('kv-revision', String(revision));
+    if (stalenessMs !== undefined) reply.header('kv-staleness-ms', String(stalenessMs));
     if (entry === null) throw new KvError('key_not_found', `no key ${JSON.stringify(key)}`);
     reply.headers(readHeaders(entry, revision));
     if (ifNoneMatchHits(ifNoneMatch, entry.revision)) return reply.code(304).send();

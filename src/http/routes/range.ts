@@ -7,7 +7,7 @@ import { LIST_PAGE_VALUE_BYTES_MAX, type Limits } from '../../core/limits.js';
 import { listPage } from '../../engine/listing.js';
 import type { HttpDeps } from '../deps.js';
 import { rangeItemJson } from '../presenters.js';
-import { queryBoolean, queryInteger, queryString, type Query } from '../query.js';
+import { queryBoolean, queryInteger, queryString, staleParameter, type Query } from '../query.js';
 
 /** Ranges and prefix deletes: `/v1/kv` (API.md §4). */
 export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -23,7 +23,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return { kind: 'range', action: 'read', start: lower, end: upper };
   };
 
-  app.get('/v1/kv', { config: { access: listAccess } }, async (request) => {
+  app.get('/v1/kv', { config: { access: listAccess } }, async (request, reply) => {
     const query = request.query as Query;
     const reverse = queryBoolean(query, 'reverse', false);
     const { prefix, lower, upper } = requestedRange(query);
@@ -44,7 +44,9 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
       delimiter: delimiter ?? null,
       prefix,
       valueBytesMax: LIST_PAGE_VALUE_BYTES_MAX,
+      stale: staleParameter(query),
     });
+    if (page.stalenessMs !== undefined) reply.header('kv-staleness-ms', String(page.stalenessMs));
     const body: Record<string, unknown> = { items: page.items.map(rangeItemJson) };
     if (delimiter !== undefined) body.prefixes = page.prefixes;
     body.cursor = page.next === null ? null : encodeCursor(page.next);
