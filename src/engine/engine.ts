@@ -197,6 +197,55 @@ export interface BackupFile {
   discard(): Promise<void>;
 }
 
+/**
+ * A capability some engines have beside StorageEngine (etcd): a local
+ * replica of a store held elsewhere, which reads are answered from after a
+ * freshness barrier (docs/adr/0011-replica-reads.md). Only reported, in /metrics.
+ */
+export interface ReplicaReporter {
+  replicaStats(): ReplicaStats;
+}
+
+export interface ReplicaStats {
+  /** The replica is loaded and answers reads. */
+  serving: boolean;
+  /** The etcd revision it has applied. */
+  revision: Revision;
+  /** Loads completed since start (the first, and one after each loss of history). */
+  loads: number;
+  /** Quorum reads made for barriers: each serves every read that waited for it. */
+  barriers: number;
+  /** Reads (gets, ranges, counts, exports, status, transactions' reads) answered from the replica after a barrier. */
+  freshReads: number;
+  /** `?stale` reads (and transactions' first reads) answered from the replica without one. */
+  staleReads: number;
+  /** Reads answered by etcd because the replica could not answer (loading, lagging). */
+  sourceReads: number;
+}
+
+/**
+ * A capability some engines have beside StorageEngine (etcd, with its
+ * replica): plain reads answered from local memory once a shared barrier has
+ * passed (docs/adr/0011-replica-reads.md). The HTTP layer serves plain reads
+ * through it without Fastify, as it does through SyncReader.
+ */
+export interface FreshReader {
+  /** False while no read can be answered locally (the replica is loading or lagging): use `get`. */
+  readonly canReadLocally: boolean;
+  /** Resolves true once a read that began before the call may be answered by `getLocal`; false: use `get`. Rejects as `get` would when the store cannot be reached. */
+  awaitFresh(): Promise<boolean>;
+  /** `get`'s answer from local memory, or null when it cannot be given now (use `get`). Only after `awaitFresh` resolved true. */
+  getLocal(key: string): ReadResult | null;
+}
+
+export function canReadFresh(engine: StorageEngine): engine is StorageEngine & FreshReader {
+  return typeof (engine as Partial<FreshReader>).awaitFresh === 'function';
+}
+
+export function reportsReplica(engine: StorageEngine): engine is StorageEngine & ReplicaReporter {
+  return typeof (engine as Partial<ReplicaReporter>).replicaStats === 'function';
+}
+
 export function canReadSync(engine: StorageEngine): engine is StorageEngine & SyncReader {
   return typeof (engine as Partial<SyncReader>).getSync === 'function';
 }
@@ -208,6 +257,7 @@ export function canBackUp(engine: StorageEngine): engine is StorageEngine & Snap
 /** What an engine can do beyond StorageEngine: each null when it cannot. */
 export interface EngineCapabilities {
   syncReader: SyncReader | null;
+  freshReader: FreshReader | null;
   snapshotBackup: SnapshotBackup | null;
 }
 
@@ -215,6 +265,7 @@ export interface EngineCapabilities {
 export function engineCapabilities(engine: StorageEngine): EngineCapabilities {
   return {
     syncReader: canReadSync(engine) ? engine : null,
+    freshReader: canReadFresh(engine) ? engine : null,
     snapshotBackup: canBackUp(engine) ? engine : null,
   };
 }

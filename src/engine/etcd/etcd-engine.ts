@@ -2,7 +2,7 @@ import { KvError } from '../../core/errors.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
-import type { FeedGap, RangeRequest, RangeResult, ReadOptions, ReadResult, StorageEngine, StoreStatus, TxnCapacity, TxnRequest, TxnResult } from '../engine.js';
+import type { FeedGap, FreshReader, ReplicaReporter, ReplicaStats, RangeRequest, RangeResult, ReadOptions, ReadResult, StorageEngine, StoreStatus, TxnCapacity, TxnRequest, TxnResult } from '../engine.js';
 import { ReplicaStore } from '../lmdb/replica-store.js';
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { Committer, putOp } from './commit.js';
@@ -68,7 +68,7 @@ const STALE_REFRESH_MS = 500;
  * one etcd watch (ChangeFeed); scans are Scans; writes go through Committer;
  * history is compacted by compactHistory.
  */
-export class EtcdEngine implements StorageEngine {
+export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
   readonly name = 'etcd';
   private readonly keyspace: Keyspace;
   private readonly now: () => number;
@@ -82,6 +82,7 @@ export class EtcdEngine implements StorageEngine {
   private barrier: ReadBarrier | null = null;
   /** The last revision lost to a gap in the feed (etcd compacted it before the feed read it): history is compacted at least up to it. */
   private gapCompactRevision: Revision = 0;
+  private readonly reads = { fresh: 0, stale: 0, source: 0 };
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private pendingWrites = 0;
   private closed = false;
@@ -216,12 +217,19 @@ export class EtcdEngine implements StorageEngine {
     if (replica !== null && options?.stale === true && replica.serving) {
       const stalenessMs = this.staleness(replica);
       const read = replica.get(key);
-      if (read !== null) return { ...read, stalenessMs };
+      if (read !== null) {
+        this.reads.stale++;
+        return { ...read, stalenessMs };
+      }
     }
     if (await this.fresh()) {
       const read = replica!.get(key);
-      if (read !== null) return read;
+      if (read !== null) {
+        this.reads.fresh++;
+        return read;
+      }
     }
+    this.reads.source++;
     const response = await this.etcd().read(this.etcd().methods.range, { key: this.keyspace.etcdKey(key) });
     return { entry: liveEntry(this.keyspace, response.kvs[0], this.now()), revision: headerRevision(response) };
   }
@@ -231,26 +239,65 @@ export class EtcdEngine implements StorageEngine {
     if (replica !== null && request.stale === true && replica.serving) {
       const stalenessMs = this.staleness(replica);
       const page = replica.range(request);
-      if (page !== null) return { ...page, stalenessMs };
+      if (page !== null) {
+        this.reads.stale++;
+        return { ...page, stalenessMs };
+      }
     }
     if (await this.fresh()) {
       const page = replica!.range(request);
-      if (page !== null) return page;
+      if (page !== null) {
+        this.reads.fresh++;
+        return page;
+      }
     }
+    this.reads.source++;
     return this.scans.range(request);
   }
 
   async count(start: Buffer, end: Buffer | null): Promise<number> {
     if (await this.fresh()) {
       const live = this.replica!.count(start, end);
-      if (live !== null) return live;
+      if (live !== null) {
+        this.reads.fresh++;
+        return live;
+      }
     }
+    this.reads.source++;
     return this.scans.count(start, end);
   }
 
   async *snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
     const local = (await this.fresh()) ? this.replica!.snapshot(start, end) : null;
+    this.reads[local === null ? 'source' : 'fresh']++;
     yield* local ?? this.scans.snapshot(start, end);
+  }
+
+  get canReadLocally(): boolean {
+    return this.replica?.usable ?? false;
+  }
+
+  awaitFresh(): Promise<boolean> {
+    return this.fresh();
+  }
+
+  getLocal(key: string): ReadResult | null {
+    const read = this.replica?.get(key) ?? null;
+    if (read !== null) this.reads.fresh++;
+    return read;
+  }
+
+  replicaStats(): ReplicaStats {
+    const replica = this.replica;
+    return {
+      serving: replica?.serving ?? false,
+      revision: replica?.revision ?? 0,
+      loads: replica?.loads ?? 0,
+      barriers: this.barrier?.quorumReads ?? 0,
+      freshReads: this.reads.fresh,
+      staleReads: this.reads.stale,
+      sourceReads: this.reads.source,
+    };
   }
 
   /** A transaction's keys from the replica: after a barrier when `fresh`, as they are otherwise; null when it cannot answer. */
@@ -265,6 +312,7 @@ export class EtcdEngine implements StorageEngine {
       if (entry === undefined) return null;
       stored.set(key, entry);
     }
+    this.reads[fresh ? 'fresh' : 'stale']++;
     return { stored, revision, stale: !fresh };
   }
 
@@ -316,6 +364,7 @@ export class EtcdEngine implements StorageEngine {
   async status(): Promise<StoreStatus> {
     if (await this.fresh()) {
       const local = this.replica!.status();
+      this.reads[local === null ? 'source' : 'fresh']++;
       if (local !== null) return { ...local, compactRevision: Math.max(local.compactRevision, this.gapCompactRevision) };
     }
     const response = await this.etcd().read(this.etcd().methods.txn, {
