@@ -1,7 +1,21 @@
 import { resolve } from 'node:path';
 import { parseEndpoint } from './engine/etcd/etcd-client.js';
-import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS, etcdLimits } from './engine/etcd/etcd-limits.js';
-import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB, type Limits } from './core/limits.js';
+import { etcdLimits } from './engine/etcd/etcd-limits.js';
+import {
+  brokenLimitRelations,
+  DEFAULT_ETCD_LIMITS,
+  DEFAULT_LIMITS,
+  ETCD_LIMIT_CATALOGUE,
+  KEY_BYTES_CEILING,
+  LIMIT_CATALOGUE,
+  MIB,
+  RATE_LIMIT_CATALOGUE,
+  requestBytesToCarry,
+  type EtcdLimits,
+  type LimitEntry,
+  type LimitName,
+  type Limits,
+} from './core/limits.js';
 
 export type EngineName = 'lmdb' | 'etcd';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -27,8 +41,8 @@ export interface Config {
   /** Prefix of every etcd key of this store. */
   etcdPrefix: string;
   /** The cluster's etcd --max-txn-ops and --max-request-bytes. */
-  etcdMaxTxnOps: number;
-  etcdMaxRequestBytes: number;
+  etcdTxnOpsMax: number;
+  etcdRequestBytesMax: number;
   limits: Limits;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -40,14 +54,23 @@ export class ConfigError extends Error {
 
 /**
  * One setting: its environment variables (first set wins), its `kvs serve`
- * flag, and how to parse it. Flags win over the environment.
+ * flag, and how to parse it. Flags win over the environment. A setting of a
+ * limit is named after its catalogue entry (`limit`), which gives its range
+ * and the default its help shows.
  */
 interface Setting<T> {
   env: string[];
   flag: string;
   describe: string;
   parse(text: string, source: string): T;
+  limit?: SettableLimitName;
 }
+
+/** Every entry of the catalogue that a setting may set. */
+const SETTABLE_LIMITS = { ...LIMIT_CATALOGUE, ...ETCD_LIMIT_CATALOGUE, ...RATE_LIMIT_CATALOGUE };
+type SettableLimitName = {
+  [Name in keyof typeof SETTABLE_LIMITS]: (typeof SETTABLE_LIMITS)[Name] extends { min: number; max: number } ? Name : never;
+}[keyof typeof SETTABLE_LIMITS];
 
 const SECURITY_VARIABLES = ['KV_ADMIN_TOKEN', 'KV_TOKENS_FILE', 'KV_TLS_CERT', 'KV_TLS_KEY'] as const;
 
@@ -73,6 +96,23 @@ const nonEmpty = (text: string, source: string): string => {
   return text;
 };
 
+/** A number of a limit as help shows it: whole MiB of a byte limit as MiB, anything else as is. */
+function shownLimit(name: string, value: number): string {
+  return name.includes('Bytes') && value >= MIB && value % MIB === 0 ? `${value / MIB} MiB` : String(value);
+}
+
+/**
+ * The setting of the catalogue entry `limit`: it accepts the entry's range, and
+ * its help ends with the entry's default (`describe` names neither).
+ */
+function limitSetting<Name extends SettableLimitName>(limit: Name, env: string[], flag: string, describe: string): Setting<number> & { limit: Name } {
+  const entry: LimitEntry = SETTABLE_LIMITS[limit];
+  const shown = entry.default === undefined ? undefined : shownLimit(limit, entry.default);
+  const note = entry.defaultNote;
+  const defaultText = shown === undefined ? `default: ${note}` : note === undefined ? `default ${shown}` : `default ${shown}; ${note}`;
+  return { env, flag, limit, describe: `${describe} (${defaultText})`, parse: integer(entry.min!, entry.max!) };
+}
+
 export const SETTINGS = {
   host: { env: ['HOST'], flag: 'host', describe: 'listen address (default 127.0.0.1)', parse: nonEmpty },
   port: { env: ['PORT', 'KV_STORE_PORT'], flag: 'port', describe: 'listen port (default 8080; 0 picks a free one)', parse: integer(0, 65535) },
@@ -95,17 +135,17 @@ export const SETTINGS = {
     },
   },
   etcdPrefix: { env: ['KV_ETCD_PREFIX'], flag: 'etcd-prefix', describe: 'prefix of every etcd key of this store (default kvs/)', parse: nonEmpty },
-  etcdMaxRequestBytes: { env: ['ETCD_MAX_REQUEST_BYTES'], flag: 'etcd-max-request-bytes', describe: "the cluster's etcd --max-request-bytes (default 1572864)", parse: integer(64 * 1024, 2 * 1024 * MIB) },
-  etcdMaxTxnOps: { env: ['ETCD_MAX_TXN_OPS'], flag: 'etcd-max-txn-ops', describe: "the cluster's etcd --max-txn-ops (default 128)", parse: integer(3, 1_000_000) },
-  maxValueBytes: { env: ['KV_MAX_VALUE_BYTES'], flag: 'max-value-bytes', describe: 'largest value in bytes (default 4 MiB)', parse: integer(1, 512 * MIB) },
-  maxKeyBytes: { env: ['KV_MAX_KEY_BYTES'], flag: 'max-key-bytes', describe: `largest key in UTF-8 bytes (default 1024, at most ${MAX_KEY_BYTES_CEILING})`, parse: integer(1, MAX_KEY_BYTES_CEILING) },
-  maxRequestBytes: { env: ['KV_MAX_REQUEST_BYTES'], flag: 'max-request-bytes', describe: 'largest JSON request body in bytes (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
-  historyRetention: { env: ['KV_HISTORY_RETENTION'], flag: 'history-retention', describe: 'revisions of change history kept (default 100000)', parse: integer(1, 1_000_000_000) },
-  watchProgressMs: { env: ['KV_WATCH_PROGRESS_MS'], flag: 'watch-progress-ms', describe: 'a quiet watch stream gets a progress message after this long (default 10000)', parse: integer(10, 3_600_000) },
-  watchBufferBytes: { env: ['KV_WATCH_BUFFER_BYTES'], flag: 'watch-buffer-bytes', describe: 'unsent bytes after which a watch consumer is too slow and dropped (default 8 MiB)', parse: integer(1024, 1024 * MIB) },
-  maxWatchers: { env: ['KV_MAX_WATCHERS'], flag: 'max-watchers', describe: 'watch streams and long-polls held open at once (default 50000)', parse: integer(1, 10_000_000) },
-  maxDataBytes: { env: ['KV_MAX_DATA_BYTES'], flag: 'max-data-bytes', describe: 'size the store may reach; beyond, writes get 507 storage_full (default 0 = no cap)', parse: integer(0, Number.MAX_SAFE_INTEGER) },
-  maxPendingWrites: { env: ['KV_MAX_PENDING_WRITES'], flag: 'max-pending-writes', describe: 'writes waiting for a commit; beyond, 503 with Retry-After (default 10000)', parse: integer(1, 1_000_000) },
+  etcdRequestBytesMax: limitSetting('etcdRequestBytesMax', ['ETCD_MAX_REQUEST_BYTES'], 'etcd-max-request-bytes', "the cluster's etcd --max-request-bytes"),
+  etcdTxnOpsMax: limitSetting('etcdTxnOpsMax', ['ETCD_MAX_TXN_OPS'], 'etcd-max-txn-ops', "the cluster's etcd --max-txn-ops"),
+  valueBytesMax: limitSetting('valueBytesMax', ['KV_MAX_VALUE_BYTES'], 'max-value-bytes', 'largest value in bytes'),
+  keyBytesMax: limitSetting('keyBytesMax', ['KV_MAX_KEY_BYTES'], 'max-key-bytes', `largest key in UTF-8 bytes, at most ${KEY_BYTES_CEILING}`),
+  requestBytesMax: limitSetting('requestBytesMax', ['KV_MAX_REQUEST_BYTES'], 'max-request-bytes', 'largest JSON request body in bytes'),
+  historyRetentionRevisions: limitSetting('historyRetentionRevisions', ['KV_HISTORY_RETENTION'], 'history-retention', 'revisions of change history kept'),
+  watchProgressIntervalMs: limitSetting('watchProgressIntervalMs', ['KV_WATCH_PROGRESS_MS'], 'watch-progress-ms', 'a quiet watch stream gets a progress message after this long'),
+  watchBufferBytesMax: limitSetting('watchBufferBytesMax', ['KV_WATCH_BUFFER_BYTES'], 'watch-buffer-bytes', 'unsent bytes after which a watch consumer is too slow and dropped'),
+  watchersMax: limitSetting('watchersMax', ['KV_MAX_WATCHERS'], 'max-watchers', 'watch streams and long-polls held open at once'),
+  dataBytesMax: limitSetting('dataBytesMax', ['KV_MAX_DATA_BYTES'], 'max-data-bytes', 'size the store may reach; beyond, writes get 507 storage_full'),
+  pendingWritesMax: limitSetting('pendingWritesMax', ['KV_MAX_PENDING_WRITES'], 'max-pending-writes', 'writes waiting for a commit; beyond, 503 with Retry-After'),
   logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', describe: 'pino log level (default info; request logs at debug)', parse: oneOf(LOG_LEVELS) },
   logFormat: { env: ['LOG_FORMAT'], flag: 'log-format', describe: 'json (JSON lines) or pretty (for people); default: pretty on a terminal, else json', parse: oneOf(['json', 'pretty'] as const) },
   adminToken: { env: ['KV_ADMIN_TOKEN'], flag: 'admin-token', describe: 'one full-access bearer token (prefer the variable: flags show in ps)', parse: nonEmpty },
@@ -113,12 +153,34 @@ export const SETTINGS = {
   protectedMode: { env: ['KV_PROTECTED_MODE'], flag: 'protected-mode', describe: 'on (default): with no token, serve loopback clients only; off: serve anyone', parse: oneOf(['on', 'off'] as const) },
   tlsCert: { env: ['KV_TLS_CERT'], flag: 'tls-cert', describe: 'PEM certificate chain: serve HTTPS (with --tls-key)', parse: nonEmpty },
   tlsKey: { env: ['KV_TLS_KEY'], flag: 'tls-key', describe: 'PEM private key for --tls-cert', parse: nonEmpty },
-  rateLimit: { env: ['KV_RATE_LIMIT'], flag: 'rate-limit', describe: 'requests per second per client, 0 = off (default off)', parse: integer(0, 10_000_000) },
-  rateBurst: { env: ['KV_RATE_BURST'], flag: 'rate-burst', describe: 'requests a client may send at once (default: the rate limit)', parse: integer(1, 10_000_000) },
+  rateLimitPerSecond: limitSetting('rateLimitPerSecond', ['KV_RATE_LIMIT'], 'rate-limit', 'requests per second per client, 0 = off'),
+  rateBurstRequests: limitSetting('rateBurstRequests', ['KV_RATE_BURST'], 'rate-burst', 'requests a client may send at once'),
 } satisfies Record<string, Setting<unknown>>;
 
 type SettingName = keyof typeof SETTINGS;
 type Parsed = { [K in SettingName]?: ReturnType<(typeof SETTINGS)[K]['parse']> };
+
+/** The served limits the settings set (a limit's setting has its name). */
+function limitsSetIn(parsed: Parsed): Partial<Limits> {
+  const set: Partial<Limits> = {};
+  for (const name of Object.keys(LIMIT_CATALOGUE) as LimitName[]) {
+    const value = (parsed as Partial<Record<string, unknown>>)[name];
+    if (typeof value === 'number') set[name] = value;
+  }
+  return set;
+}
+
+/**
+ * Refuses limits that break a relation of LIMIT_RELATIONS (core/limits.ts),
+ * in one line naming the limits involved: by the variable or flag that set
+ * each (`setBy`), else by its catalogue name.
+ */
+export function assertLimitRelations(limits: Limits, setBy: Partial<Record<LimitName, string>> = {}): void {
+  const broken = brokenLimitRelations(limits)[0];
+  if (broken === undefined) return;
+  const named = broken.names.map((name) => `${setBy[name] ?? name}=${limits[name]}`);
+  throw new ConfigError(`${named.join(' with ')}: ${broken.reason}`);
+}
 
 /**
  * Builds the configuration from the environment and `kvs serve` flags
@@ -127,16 +189,20 @@ type Parsed = { [K in SettingName]?: ReturnType<(typeof SETTINGS)[K]['parse']> }
  */
 export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string | undefined> = {}, cwd = process.cwd()): Config {
   const parsed: Parsed = {};
+  /** Where each setting given came from: its flag or its variable. */
+  const setBy: Partial<Record<string, string>> = {};
   for (const [name, setting] of Object.entries(SETTINGS) as Array<[SettingName, Setting<unknown>]>) {
     const flagValue = flags[setting.flag];
     if (flagValue !== undefined) {
       (parsed as Record<string, unknown>)[name] = setting.parse(flagValue, `--${setting.flag}`);
+      setBy[name] = `--${setting.flag}`;
       continue;
     }
     for (const variable of setting.env) {
       const envValue = env[variable];
       if (envValue !== undefined && envValue !== '') {
         (parsed as Record<string, unknown>)[name] = setting.parse(envValue, variable);
+        setBy[name] = variable;
         break;
       }
     }
@@ -151,38 +217,31 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
   if ((parsed.tlsCert === undefined) !== (parsed.tlsKey === undefined)) {
     throw new ConfigError('HTTPS needs both KV_TLS_CERT and KV_TLS_KEY (certificate chain and private key, PEM)');
   }
-  const rate = parsed.rateLimit ?? 0;
+  const rate = parsed.rateLimitPerSecond ?? RATE_LIMIT_CATALOGUE.rateLimitPerSecond.default;
   const engine = parsed.engine ?? 'lmdb';
   const etcdEndpoints = parsed.etcdEndpoints ?? [];
   if (engine === 'etcd' && etcdEndpoints.length === 0) {
     throw new ConfigError('KV_ENGINE=etcd needs ETCD_ENDPOINTS (for example http://127.0.0.1:2379)');
   }
-  const maxValueBytes = parsed.maxValueBytes ?? DEFAULT_LIMITS.maxValueBytes;
   const etcdPrefix = parsed.etcdPrefix ?? 'kvs/';
-  if (engine === 'etcd' && parsed.maxDataBytes !== undefined && parsed.maxDataBytes > 0) {
+  if (engine === 'etcd' && parsed.dataBytesMax !== undefined && parsed.dataBytesMax > 0) {
     throw new ConfigError("KV_MAX_DATA_BYTES caps the embedded engine's store; on etcd, the cap is etcd's --quota-backend-bytes (writes beyond it get 507)");
   }
-  let limits: Limits = {
-    ...DEFAULT_LIMITS,
-    maxValueBytes,
-    maxKeyBytes: parsed.maxKeyBytes ?? DEFAULT_LIMITS.maxKeyBytes,
-    // Unless set, a JSON request must be able to carry one maximal value in base64.
-    maxRequestBytes: parsed.maxRequestBytes ?? Math.max(DEFAULT_LIMITS.maxRequestBytes, Math.ceil((maxValueBytes * 4) / 3) + MIB),
-    historyRetention: parsed.historyRetention ?? DEFAULT_LIMITS.historyRetention,
-    watchProgressIntervalMs: parsed.watchProgressMs ?? DEFAULT_LIMITS.watchProgressIntervalMs,
-    watchBufferBytesMax: parsed.watchBufferBytes ?? DEFAULT_LIMITS.watchBufferBytesMax,
-    maxWatchers: parsed.maxWatchers ?? DEFAULT_LIMITS.maxWatchers,
-    maxDataBytes: parsed.maxDataBytes ?? DEFAULT_LIMITS.maxDataBytes,
-    maxPendingWrites: parsed.maxPendingWrites ?? DEFAULT_LIMITS.maxPendingWrites,
+  let limits: Limits = { ...DEFAULT_LIMITS, ...limitsSetIn(parsed) };
+  // Unless set, a JSON request must be able to carry one maximal value in base64.
+  if (parsed.requestBytesMax === undefined) limits.requestBytesMax = requestBytesToCarry(limits.valueBytesMax);
+  const etcd: EtcdLimits = {
+    etcdRequestBytesMax: parsed.etcdRequestBytesMax ?? DEFAULT_ETCD_LIMITS.etcdRequestBytesMax,
+    etcdTxnOpsMax: parsed.etcdTxnOpsMax ?? DEFAULT_ETCD_LIMITS.etcdTxnOpsMax,
   };
   if (engine === 'etcd') {
-    const server = { maxRequestBytes: parsed.etcdMaxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES, maxTxnOps: parsed.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS };
     try {
-      limits = etcdLimits(limits, server, Buffer.byteLength(etcdPrefix), { maxValueBytes: parsed.maxValueBytes !== undefined, maxTxnOps: false });
+      limits = etcdLimits(limits, etcd, Buffer.byteLength(etcdPrefix), { valueBytesMax: parsed.valueBytesMax !== undefined, txnOpsMax: false });
     } catch (error) {
       throw new ConfigError((error as Error).message);
     }
   }
+  assertLimitRelations(limits, setBy);
   return {
     host: parsed.host ?? '127.0.0.1',
     port: parsed.port ?? 8080,
@@ -190,8 +249,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     engine,
     etcdEndpoints,
     etcdPrefix,
-    etcdMaxTxnOps: parsed.etcdMaxTxnOps ?? ETCD_DEFAULT_MAX_TXN_OPS,
-    etcdMaxRequestBytes: parsed.etcdMaxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES,
+    etcdTxnOpsMax: etcd.etcdTxnOpsMax,
+    etcdRequestBytesMax: etcd.etcdRequestBytesMax,
     limits,
     logLevel: parsed.logLevel ?? 'info',
     logFormat: parsed.logFormat ?? 'auto',
@@ -199,6 +258,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     tokensFile: parsed.tokensFile === undefined ? undefined : resolve(cwd, parsed.tokensFile),
     protectedMode: (parsed.protectedMode ?? 'on') === 'on',
     tls: parsed.tlsCert === undefined || parsed.tlsKey === undefined ? undefined : { certFile: resolve(cwd, parsed.tlsCert), keyFile: resolve(cwd, parsed.tlsKey) },
-    rateLimit: rate === 0 ? null : { perSecond: rate, burst: parsed.rateBurst ?? rate },
+    rateLimit: rate === 0 ? null : { perSecond: rate, burst: parsed.rateBurstRequests ?? rate },
   };
 }

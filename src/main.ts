@@ -81,10 +81,10 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
       ...(observer === undefined ? {} : { observer }),
       endpoints: config.etcdEndpoints,
       namespace: config.etcdPrefix,
-      maxTxnKeys: config.etcdMaxTxnOps,
-      maxRequestBytes: config.etcdMaxRequestBytes,
-      historyRetention: config.limits.historyRetention,
-      maxPendingWrites: config.limits.maxPendingWrites,
+      txnKeysMax: config.etcdTxnOpsMax,
+      requestBytesMax: config.etcdRequestBytesMax,
+      historyRetentionRevisions: config.limits.historyRetentionRevisions,
+      pendingWritesMax: config.limits.pendingWritesMax,
       replicaDirectory: join(config.dataDirectory, ETCD_REPLICA_DIRECTORY),
       onBackgroundError: (error) => logger.warn({ err: error }, 'etcd background work failed; it is retried'),
     });
@@ -92,9 +92,9 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
   return new LmdbEngine({
     ...(observer === undefined ? {} : { observer }),
     file: join(config.dataDirectory, STORE_FILE_NAME),
-    historyRetention: config.limits.historyRetention,
-    maxDataBytes: config.limits.maxDataBytes,
-    maxPendingWrites: config.limits.maxPendingWrites,
+    historyRetentionRevisions: config.limits.historyRetentionRevisions,
+    dataBytesMax: config.limits.dataBytesMax,
+    pendingWritesMax: config.limits.pendingWritesMax,
     onBackgroundError: (error) => logger.error({ err: error }, 'background maintenance failed; it will be retried'),
     onWriteError: (error) => logger.error({ err: error }, 'a write batch failed to commit; its writers were told nothing applied'),
   });

@@ -1,3 +1,5 @@
+import { RATE_LIMIT_SWEEP_INTERVAL_MS } from '../core/limits.js';
+
 /**
  * A token bucket per client (a token's name, or an address when no tokens are
  * configured): `ratePerSecond` requests per second on average, bursts up to
@@ -34,7 +36,7 @@ export class RateLimiter {
 
   /** Drops buckets that have refilled completely: they hold no state worth keeping. */
   private sweep(nowMs: number): void {
-    if (nowMs - this.lastSweepMs < 10_000) return;
+    if (nowMs - this.lastSweepMs < RATE_LIMIT_SWEEP_INTERVAL_MS) return;
     this.lastSweepMs = nowMs;
     const fullAfterMs = (this.burst / this.ratePerSecond) * 1000;
     for (const [client, bucket] of this.buckets) {

@@ -9,7 +9,7 @@ export const EXIT = Object.freeze({
   error: 1,
   /** The command line is wrong: unknown verb or flag, missing or malformed argument. */
   usage: 2,
-  /** The key (or, for `del --prefix`, any key under the prefix) does not exist. */
+  /** The key does not exist (`del --prefix` with no key under the prefix is not a failure: 0). */
   notFound: 3,
   /** A condition failed: `--if-revision`, `--create`, a txn check, a counter that is not one. */
   conditionFailed: 4,

@@ -31,7 +31,11 @@ export class CommandFailure extends Error {
 export function describeFailure(error: unknown): { exitCode: ExitCode; message: string } {
   if (error instanceof UsageError) return { exitCode: EXIT.usage, message: error.message };
   if (error instanceof CommandFailure) return { exitCode: error.exitCode, message: error.message };
-  if (error instanceof KvsTimeoutError) return { exitCode: EXIT.unreachable, message: `no answer in time from ${error.url}` };
+  if (error instanceof KvsTimeoutError) {
+    // A write the server was too slow to answer may still have been applied: repeating it blindly could apply it twice.
+    const applied = error.mayHaveApplied ? '; the write may have been applied all the same: check before repeating it' : '';
+    return { exitCode: EXIT.unreachable, message: `no answer in time from ${error.url}${applied}` };
+  }
   if (error instanceof KvsNetworkError) return { exitCode: EXIT.unreachable, message: `cannot reach the server: ${error.message}` };
   if (error instanceof UnauthorizedError) return { exitCode: EXIT.notAuthorised, message: `not authorised: ${error.detail} (give a token with --token, --token-file or KVS_TOKEN)` };
   if (error instanceof ForbiddenError) return { exitCode: EXIT.notAuthorised, message: `forbidden: ${error.detail}` };

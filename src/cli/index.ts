@@ -17,6 +17,11 @@ ${Object.values(SETTINGS)
   .join('\n')}
 `;
 
+const VERSION_USAGE = `Usage: kvs version
+
+Prints the version of kvs (as kvs --version does).
+`;
+
 const USAGE = `kvs ${VERSION}: a durable key-value store server, and its command line
 
 Usage: kvs <command> [arguments] [options]
@@ -70,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
       return tokenCommand(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
     }
     case 'version':
+      if (rest.includes('--help') || rest.includes('-h')) return help('version');
       process.stdout.write(`${VERSION}\n`);
       return EXIT.ok;
     case 'help':
@@ -113,7 +119,11 @@ async function help(topic: string | undefined): Promise<number> {
     process.stdout.write(TOKEN_USAGE);
     return EXIT.ok;
   }
-  if (topic === 'version' || topic === 'help') {
+  if (topic === 'version') {
+    process.stdout.write(VERSION_USAGE);
+    return EXIT.ok;
+  }
+  if (topic === 'help') {
     process.stdout.write(USAGE);
     return EXIT.ok;
   }

@@ -1,6 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { bytesToBase64, isJsonContentType, isUtf8, utf8 } from '../client/values.js';
-import type { Entry } from '../client/index.js';
 import { EXIT } from './exit-codes.js';
 import { CommandFailure, UsageError } from './failure.js';
 
@@ -45,33 +43,6 @@ export async function readSource(source: string | undefined, stdin: NodeJS.ReadS
     return readStdin(stdin);
   }
   return source === '-' ? readStdin(stdin) : readInputFile(source);
-}
-
-/** A value as the API's JSON envelopes show it (API.md §2): JSON embedded, text as a string, else base64. */
-export function envelopeOf(value: Uint8Array, contentType: string): { value: unknown; encoding: 'json' | 'utf8' | 'base64' } {
-  if (isJsonContentType(contentType) && isUtf8(value)) {
-    try {
-      return { value: JSON.parse(utf8(value)), encoding: 'json' };
-    } catch {
-      // Stored as JSON but is not: show it as what it is.
-    }
-  }
-  if (isUtf8(value)) return { value: utf8(value), encoding: 'utf8' };
-  return { value: bytesToBase64(value), encoding: 'base64' };
-}
-
-/** An entry with its metadata as one JSON object (`-o json`). */
-export function entryJson(entry: Entry): Record<string, unknown> {
-  return {
-    key: entry.key,
-    ...envelopeOf(entry.value, entry.contentType),
-    contentType: entry.contentType,
-    size: entry.value.length,
-    revision: entry.revision,
-    createRevision: entry.createRevision,
-    version: entry.version,
-    ...(entry.expiresAt === null ? {} : { expiresAt: entry.expiresAt.toISOString() }),
-  };
 }
 
 /** A whole number from a flag or argument, or a usage error naming it. */

@@ -12,7 +12,7 @@ export class Progress {
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
-    private readonly unit: 'keys' | 'bytes',
+    private readonly unit: 'keys' | 'records' | 'bytes',
     private readonly verb: string,
     private readonly total: number | null = null,
   ) {}
@@ -40,9 +40,10 @@ export class Progress {
 
   private draw(done: number): void {
     const seconds = Math.max(0.001, (Date.now() - this.startedAtMs) / 1000);
-    const amount = this.unit === 'keys' ? `${done.toLocaleString('en-US')} key${done === 1 ? '' : 's'}` : formatBytes(done);
-    const of = this.total === null ? '' : ` of ${this.unit === 'keys' ? this.total.toLocaleString('en-US') : formatBytes(this.total)}`;
-    const rate = this.unit === 'keys' ? `${Math.round(done / seconds).toLocaleString('en-US')} keys/s` : `${formatBytes(done / seconds)}/s`;
+    const counted = this.unit !== 'bytes';
+    const amount = counted ? `${done.toLocaleString('en-US')} ${done === 1 ? this.unit.slice(0, -1) : this.unit}` : formatBytes(done);
+    const of = this.total === null ? '' : ` of ${counted ? this.total.toLocaleString('en-US') : formatBytes(this.total)}`;
+    const rate = counted ? `${Math.round(done / seconds).toLocaleString('en-US')} ${this.unit}/s` : `${formatBytes(done / seconds)}/s`;
     this.stream.write(`\r${this.verb} ${amount}${of} (${rate})\u001b[K`);
     this.drawn = true;
   }

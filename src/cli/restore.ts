@@ -10,7 +10,8 @@ kvs backup (GET /v1/admin/backup); then run kvs serve with DATA_DIRECTORY=DIR.
 DIR must be missing or empty, and no kvs may be serving it. SRC is checked
 record by record first: a truncated, corrupt or foreign file is refused, and
 DIR is left as it was. The restored store has every key, version, TTL and the
-change history as of the backup's revision.
+change history as of the backup's revision. At a terminal, standard error shows
+how far the copy and the check are.
 `;
 
 /** `kvs restore SRC --data-directory DIR`: returns the exit code; every failure is one line on stderr. */
@@ -36,20 +37,14 @@ export async function restoreCommand(args: string[]): Promise<ExitCode> {
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   for (const signal of STOP_SIGNALS) process.once(signal, onSignal);
-  const copying = new Progress(process.stderr, 'bytes', 'copied');
-  let verifying = false;
-  const onProgress = (phase: 'copying' | 'verifying', done: number) => {
-    if (phase === 'copying') return copying.update(done);
-    copying.finish(done);
-    verifying = true;
-    if (process.stderr.isTTY) process.stderr.write('verifying every record...\n');
-  };
+  const progress = new RestoreProgress(process.stderr);
   try {
-    const restored = await restoreBackup(source, directory, { signal: stop.signal, onProgress });
+    const restored = await restoreBackup(source, directory, { signal: stop.signal, ...(process.stderr.isTTY ? { onProgress: progress.report } : {}) });
+    progress.finish();
     process.stdout.write(`restored revision ${restored.revision} (${restored.keys.toLocaleString('en-US')} keys, ${formatBytes(restored.bytes)}) into ${directory}\n`);
     return EXIT.ok;
   } catch (error) {
-    if (!verifying) copying.abandon();
+    progress.abandon();
     if (stop.signal.aborted) {
       process.stderr.write(`kvs restore: interrupted; nothing was restored into ${directory}\n`);
       return EXIT.error;
@@ -60,6 +55,40 @@ export async function restoreCommand(args: string[]): Promise<ExitCode> {
     return EXIT.error;
   } finally {
     for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
+  }
+}
+
+/** At a terminal: a line for the copy, then one for the check of every record (a large store takes a while). */
+class RestoreProgress {
+  private readonly copying: Progress;
+  private verifying: Progress | null = null;
+  private copiedBytes = 0;
+  private checked = 0;
+
+  constructor(private readonly stream: NodeJS.WriteStream) {
+    this.copying = new Progress(stream, 'bytes', 'copied');
+  }
+
+  readonly report = (phase: 'copying' | 'verifying', done: number, total: number): void => {
+    if (phase === 'copying') {
+      this.copiedBytes = done;
+      return this.copying.update(done);
+    }
+    if (this.verifying === null) {
+      this.copying.finish(this.copiedBytes);
+      this.verifying = new Progress(this.stream, 'records', 'verified', total);
+    }
+    this.checked = done;
+    this.verifying.update(done);
+  };
+
+  finish(): void {
+    this.verifying?.finish(this.checked);
+  }
+
+  abandon(): void {
+    if (this.verifying === null) this.copying.abandon();
+    else this.verifying.abandon();
   }
 }
 

@@ -34,6 +34,11 @@ type Json = Record<string, unknown>;
 
 /** How long a backup may take to start: the server copies the store first, at a few seconds per GB. */
 const BACKUP_HEADERS_TIMEOUT_MS = 3_600_000;
+/**
+ * How long an import may take to be answered: the server parses it whole and applies it in one transaction
+ * before it answers (a large file, minutes), and an import that timed out may still be applied.
+ */
+const IMPORT_ANSWER_TIMEOUT_MS = 3_600_000;
 
 /** The default server: what `npm start` serves. */
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -172,10 +177,10 @@ export class KvsClient {
    * throw TxnConflictError (with `failedChecks`); nothing applied. Never retried.
    */
   async txn(request: TxnRequest, options: { signal?: AbortSignal } = {}): Promise<TxnResult> {
-    const ops = request.ops?.map((op) =>
-      op.op === 'put' && op.value instanceof Uint8Array ? { ...op, value: bytesToBase64(op.value), encoding: 'base64' as const } : op,
-    );
-    const body = JSON.stringify({ ...request, ...(ops === undefined ? {} : { ops }) });
+    // Bytes go as base64. Anything else goes as given, well-formed or not (a body read from a file, or from
+    // JavaScript without types): the server judges it, and a malformed one is its 400, InvalidRequestError.
+    const ops: unknown = Array.isArray(request.ops) ? request.ops.map(withBytesAsBase64) : request.ops;
+    const body = JSON.stringify({ ...request, ops });
     const response = await this.transport.send({
       method: 'POST',
       path: '/v1/txn',
@@ -252,7 +257,8 @@ export class KvsClient {
 
   /**
    * Imports an export (NDJSON), or with `format: 'seed'` the original server's data file, all or nothing (admin).
-   * `onUploadProgress` (Node only) is told how many bytes were sent so far.
+   * `onUploadProgress` (Node only) is told how many bytes were sent so far. Waits for the answer an hour at least,
+   * whatever `timeoutMs` says: the server applies the whole import before it answers.
    */
   async import(data: string | Uint8Array, options: { format?: 'ndjson' | 'seed'; signal?: AbortSignal; onUploadProgress?: (sentBytes: number, totalBytes: number) => void } = {}): Promise<ImportResult> {
     const format = options.format ?? 'ndjson';
@@ -264,6 +270,7 @@ export class KvsClient {
       body: typeof data === 'string' ? utf8Bytes(data) : data,
       ...(options.onUploadProgress === undefined ? {} : { onUploadProgress: options.onUploadProgress }),
       retry: 'never',
+      timeoutMs: Math.max(this.transport.timeoutMs, IMPORT_ANSWER_TIMEOUT_MS),
       signal: options.signal,
     });
     return (await response.json()) as ImportResult;
@@ -283,6 +290,13 @@ export class KvsClient {
       body: response.body!,
     };
   }
+}
+
+/** A txn put whose value is bytes, as the API takes it: base64 (API.md §5); any other op (or non-op) as it is. */
+function withBytesAsBase64(op: unknown): unknown {
+  const put = op as { op?: unknown; value?: unknown } | null;
+  if (typeof put !== 'object' || put === null || put.op !== 'put' || !(put.value instanceof Uint8Array)) return op;
+  return { ...put, value: bytesToBase64(put.value), encoding: 'base64' };
 }
 
 /** `/v1/kv/{key}` with each segment percent-encoded and `/` kept (API.md §2: the path is decoded once). */

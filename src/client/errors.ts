@@ -142,6 +142,15 @@ export class KvsNetworkError extends Error {
 /** No answer within `timeoutMs`. */
 export class KvsTimeoutError extends KvsNetworkError {
   override name = 'KvsTimeoutError';
+  /**
+   * True when the request was a write (PUT, POST, DELETE): the server may have applied it all the same,
+   * having been too slow to answer, not to act. Read before sending it again.
+   */
+  readonly mayHaveApplied: boolean;
+  constructor(url: string, message: string, options?: { cause?: unknown; mayHaveApplied?: boolean }) {
+    super(url, message, options);
+    this.mayHaveApplied = options?.mayHaveApplied ?? false;
+  }
 }
 
 const ERROR_CLASSES: Record<string, new (problem: Problem) => KvsError> = {

@@ -7,7 +7,10 @@ export interface TransportOptions {
   token?: string | undefined;
   /** The fetch to use (default: the global one). */
   fetch?: typeof fetch | undefined;
-  /** How long a request may take to be answered, in ms (default 30 000). Streams count until their headers arrive. */
+  /**
+   * How long a request may take to be answered, in ms (default 30 000). Streams count until their headers arrive.
+   * An import and a backup wait an hour at least (the server does all their work before it answers).
+   */
   timeoutMs?: number | undefined;
   /** How many times a request that may be repeated is retried (see Call.retry; default 2). */
   maxRetries?: number | undefined;
@@ -134,7 +137,10 @@ export class Transport {
     } catch (error) {
       call.signal?.removeEventListener('abort', onCallerAbort);
       if (call.signal?.aborted) throw call.signal.reason;
-      if (timeout.signal.aborted) throw new KvsTimeoutError(url, `no answer within ${timeoutMs} ms`, { cause: error });
+      if (timeout.signal.aborted) {
+        const mayHaveApplied = call.method !== 'GET' && call.method !== 'HEAD';
+        throw new KvsTimeoutError(url, `no answer within ${timeoutMs} ms${mayHaveApplied ? ' (the write may have been applied)' : ''}`, { cause: error, mayHaveApplied });
+      }
       throw new KvsNetworkError(url, networkMessage(error), { cause: error });
     } finally {
       clearTimeout(timer);

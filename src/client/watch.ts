@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { HistoryCompactedError, KvsError, KvsNetworkError, UnavailableError } from './errors.js';
+import { HistoryCompactedError, KvsError, KvsNetworkError, RateLimitedError, UnavailableError } from './errors.js';
 import { sleep, type Transport } from './transport.js';
 import type { WatchMessage, WatchOptions } from './types.js';
 import { watchEventFrom } from './wire.js';
@@ -14,8 +14,9 @@ import { watchEventFrom } from './wire.js';
  * the last progress revision, so no revision is missed or repeated; the server
  * replays what happened meanwhile from history. Errors that retrying cannot
  * mend end the iteration by throwing: `HistoryCompactedError` when the resume
- * point is gone, 4xx problems (bad query, token refused), and a
- * `KvsNetworkError` when the very first connection finds no server.
+ * point is gone, 4xx problems (bad query, token refused; not a 429, waited
+ * out like a 503), and a `KvsNetworkError` when the very first connection
+ * finds no server.
  */
 export async function* watchChanges(transport: Transport, options: WatchOptions): AsyncGenerator<WatchMessage> {
   const query: Record<string, string | undefined> = {
@@ -83,13 +84,18 @@ export async function* watchChanges(transport: Transport, options: WatchOptions)
   }
 }
 
-/** Worth another try: no answer, or a 503 (overload, shutdown, etcd failing over). */
+/**
+ * Worth another try: no answer, a 503 (overload, shutdown, etcd failing over), or a 429 (the client's rate
+ * limit, spent by its other requests or by reconnections): both say when to come back.
+ */
 function retriable(error: unknown): boolean {
-  return error instanceof KvsNetworkError || error instanceof UnavailableError;
+  return error instanceof KvsNetworkError || error instanceof UnavailableError || error instanceof RateLimitedError;
 }
 
+/** Waits before the next attempt: longer after each failure, and at least as long as the server's Retry-After. */
 async function backOff(failures: number, delayMaxMs: number, error: unknown, signal: AbortSignal | undefined): Promise<void> {
-  const retryAfterMs = error instanceof UnavailableError && error.retryAfter !== null ? error.retryAfter * 1000 : 0;
+  const retryAfter = error instanceof UnavailableError || error instanceof RateLimitedError ? error.retryAfter : null;
+  const retryAfterMs = retryAfter === null ? 0 : retryAfter * 1000;
   const delayMs = Math.max(retryAfterMs, Math.min(delayMaxMs, 50 * 2 ** failures));
   await sleep(delayMs, signal).catch(() => {});
 }

@@ -2,13 +2,13 @@ import { KvError } from './errors.js';
 
 /**
  * Validates a key against API.md §2 and returns it unchanged.
- * A key is 1..maxKeyBytes UTF-8 bytes, has no U+0000, no lone surrogate
+ * A key is 1..keyBytesMax UTF-8 bytes, has no U+0000, no lone surrogate
  * (it could not round-trip through UTF-8), and no `.` or `..` segment.
  *
  * @example validateKey('app/config', 1024) // → 'app/config'
  * @example validateKey('a/../b', 1024)     // throws invalid_key
  */
-export function validateKey(key: unknown, maxKeyBytes: number): string {
+export function validateKey(key: unknown, keyBytesMax: number): string {
   if (typeof key !== 'string') {
     throw new KvError('invalid_key', 'the key must be a string');
   }
@@ -16,8 +16,8 @@ export function validateKey(key: unknown, maxKeyBytes: number): string {
     throw new KvError('invalid_key', 'the key must not be empty');
   }
   const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes > maxKeyBytes) {
-    throw new KvError('invalid_key', `the key is ${bytes} bytes long; the limit is ${maxKeyBytes}`, { limit: maxKeyBytes });
+  if (bytes > keyBytesMax) {
+    throw new KvError('invalid_key', `the key is ${bytes} bytes long; the limit is ${keyBytesMax}`, { limit: keyBytesMax });
   }
   if (key.includes('\u0000')) {
     throw new KvError('invalid_key', 'the key must not contain U+0000');

@@ -23,7 +23,7 @@ export interface ParsedImport {
   problems: string[];
 }
 
-type ImportLimits = Pick<Limits, 'maxKeyBytes' | 'maxValueBytes' | 'maxContentTypeChars' | 'maxTtlSeconds'>;
+type ImportLimits = Pick<Limits, 'keyBytesMax' | 'valueBytesMax' | 'contentTypeCharsMax' | 'ttlSecondsMax'>;
 
 /**
  * Reads the original server's data file: a JSON object `{key: value}`. Values
@@ -44,7 +44,7 @@ export function parseSeedDocument(text: string, limits: ImportLimits): ParsedImp
   const problems: string[] = [];
   for (const [key, value] of Object.entries(document)) {
     try {
-      validateKey(key, limits.maxKeyBytes);
+      validateKey(key, limits.keyBytesMax);
       if (value === null) throw new KvError('invalid_request', 'the value is null');
       const bytes = Buffer.from(stringifyJsonValue(value, 'the value'), 'utf8');
       checkValueSize(bytes, limits);
@@ -83,27 +83,27 @@ function parseExportLine(line: string, limits: ImportLimits, nowMs: number): Imp
   }
   if (typeof item !== 'object' || item === null || Array.isArray(item)) throw new KvError('invalid_request', 'not a JSON object');
   const { key, value, contentType, expiresAt } = item as Record<string, unknown>;
-  validateKey(key, limits.maxKeyBytes);
+  validateKey(key, limits.keyBytesMax);
   if (typeof value !== 'string' || !isCanonicalBase64(value)) throw new KvError('invalid_request', '"value" must be base64');
   const bytes = Buffer.from(value, 'base64');
   checkValueSize(bytes, limits);
-  if (contentType !== undefined) validateContentType(contentType, '"contentType"', limits.maxContentTypeChars);
+  if (contentType !== undefined) validateContentType(contentType, '"contentType"', limits.contentTypeCharsMax);
   let expiresAtMs: number | null = null;
   if (expiresAt !== undefined && expiresAt !== null) {
     expiresAtMs = typeof expiresAt === 'string' && RFC3339.test(expiresAt) ? Date.parse(expiresAt) : Number.NaN;
     if (!Number.isFinite(expiresAtMs)) throw new KvError('invalid_request', '"expiresAt" must be an RFC 3339 timestamp');
     // Keep deadlines to what a PUT could have set, and to whole milliseconds, as the store keeps them.
     expiresAtMs = Math.round(expiresAtMs);
-    if (expiresAtMs > nowMs + limits.maxTtlSeconds * 1000) {
-      throw new KvError('invalid_request', `"expiresAt" is more than ${limits.maxTtlSeconds} seconds away`);
+    if (expiresAtMs > nowMs + limits.ttlSecondsMax * 1000) {
+      throw new KvError('invalid_request', `"expiresAt" is more than ${limits.ttlSecondsMax} seconds away`);
     }
   }
   return { key: key as string, value: bytes, contentType: (contentType as string | undefined) ?? DEFAULT_CONTENT_TYPE, expiresAtMs };
 }
 
 function checkValueSize(bytes: Buffer, limits: ImportLimits): void {
-  if (bytes.length > limits.maxValueBytes) {
-    throw new KvError('value_too_large', `the value is ${bytes.length} bytes; the limit is ${limits.maxValueBytes}`, { limit: limits.maxValueBytes });
+  if (bytes.length > limits.valueBytesMax) {
+    throw new KvError('value_too_large', `the value is ${bytes.length} bytes; the limit is ${limits.valueBytesMax}`, { limit: limits.valueBytesMax });
   }
 }
 

@@ -2,7 +2,7 @@ import { createServer, type RequestListener, type ServerOptions, type ServerResp
 import { createServer as createTlsServer } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { Limits } from '../core/limits.js';
+import { CONNECTION_LIMITS, type ConnectionLimits, type Limits } from '../core/limits.js';
 import type { EngineCapabilities, StorageEngine } from '../engine/engine.js';
 import type { HttpDeps } from './deps.js';
 import { guardConnections } from './connection-drain.js';
@@ -29,6 +29,7 @@ import { Gatekeeper } from '../auth/gatekeeper.js';
 import { RateLimiter } from '../auth/rate-limit.js';
 import { TokenRegistry } from '../auth/tokens.js';
 import { installAccessControl, socketAddress, type ClientAddress } from './plugins/access.js';
+import { installOpenApi } from './plugins/openapi.js';
 
 export interface BuildServerOptions {
   engine: StorageEngine;
@@ -50,30 +51,7 @@ export interface BuildServerOptions {
   writeMetrics?: WriteMetrics;
 }
 
-/**
- * Connection limits, each chosen rather than inherited (a slow or idle client
- * must not hold a connection forever; a big header is a 431, not memory).
- */
-export const CONNECTION_LIMITS = Object.freeze({
-  /** Request line and headers together, in bytes (Node's default, made explicit); beyond: 431. */
-  maxHeaderSize: 16 * 1024,
-  /** Time to receive the request headers. */
-  headersTimeout: 10_000,
-  /** Time to receive a whole request, body included (a 4 MiB value at 1 Mbit/s needs ~35 s). */
-  requestTimeout: 60_000,
-  /**
-   * Idle keep-alive connections are closed after this: above the 60 s idle timeout
-   * of common load balancers, so that they close first and never send a request
-   * on a connection kvs is closing.
-   */
-  keepAliveTimeout: 65_000,
-  /** How often Node checks the two timeouts above (its default, 30 s, would let a slow client keep a connection up to 40 s). */
-  connectionsCheckingInterval: 1_000,
-});
-
 const NO_HOST = new KvError('invalid_request', 'an HTTP/1.1 request needs a Host header');
-
-export type ConnectionLimits = { -readonly [name in keyof typeof CONNECTION_LIMITS]: number };
 
 export interface KvsServer {
   app: FastifyInstance;
@@ -101,7 +79,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   const watchStreams = new WatchStreams(engine, hub, {
     bufferBytesMax: limits.watchBufferBytesMax,
     progressIntervalMs: limits.watchProgressIntervalMs,
-    maxWatchers: limits.maxWatchers,
+    watchersMax: limits.watchersMax,
     closeGraceMs: limits.watchCloseGraceMs,
     onError: (error) => logger.error({ err: error }, 'a watch stream failed (a bug): it was sent an error event and closed'),
   });
@@ -121,11 +99,11 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   const connection = { ...CONNECTION_LIMITS, ...options.connectionLimits };
   // All given to the server itself: with a serverFactory, Fastify applies none of its own timeout options.
   const serverOptions: ServerOptions = {
-    maxHeaderSize: connection.maxHeaderSize,
-    headersTimeout: connection.headersTimeout,
-    requestTimeout: connection.requestTimeout,
-    keepAliveTimeout: connection.keepAliveTimeout,
-    connectionsCheckingInterval: connection.connectionsCheckingInterval,
+    maxHeaderSize: connection.headerBytesMax,
+    headersTimeout: connection.headersTimeoutMs,
+    requestTimeout: connection.requestTimeoutMs,
+    keepAliveTimeout: connection.keepAliveTimeoutMs,
+    connectionsCheckingInterval: connection.connectionsCheckingIntervalMs,
     // Refused by lacksHost() instead, with a problem document.
     requireHostHeader: false,
   };
@@ -148,15 +126,15 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
       const server =
         options.tls === undefined
           ? createServer(serverOptions, listener)
-          : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: connection.headersTimeout }, listener);
+          : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: connection.headersTimeoutMs }, listener);
       guard = guardConnections(server, options.tls !== undefined);
       // Expect: anything but 100-continue (which Node answers itself).
       server.on('checkExpectation', (_request, response: ServerResponse) => writeProblem(response, new KvError('expectation_failed', 'only "Expect: 100-continue" is supported')));
       return server;
     },
     // The key is read from the raw URL; this only has to let every valid key route.
-    routerOptions: { maxParamLength: limits.maxKeyBytes * 3 + 64 },
-    bodyLimit: limits.maxRequestBytes,
+    routerOptions: { maxParamLength: limits.keyBytesMax * 3 + 64 },
+    bodyLimit: limits.requestBytesMax,
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
     return503OnClosing: true,
@@ -181,6 +159,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
   installErrorHandling(app, routes, logger, pageHeaders);
   installAccessControl(app, gatekeeper, clientAddress);
   installRequestMetrics(app, metrics);
+  await installOpenApi(app, { version: options.version, limits });
 
   await app.register(seedRoutes, deps);
   await app.register(kvRoutes, deps);

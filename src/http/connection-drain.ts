@@ -1,9 +1,6 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
-
-/** Keep-alive while the server closes: long enough for a response to be read, short enough not to delay shutdown. */
-const CLOSING_KEEP_ALIVE_MS = 100;
-const SWEEP_INTERVAL_MS = 50;
+import { CLOSING_KEEP_ALIVE_MS, CLOSING_SWEEP_INTERVAL_MS } from '../core/limits.js';
 
 type HttpSocket = Socket & { _httpMessage?: unknown; _parent?: Socket };
 
@@ -50,7 +47,7 @@ export function guardConnections(server: Server, secure: boolean): { startDraini
         for (const socket of sockets) if (socket._httpMessage == null) socket.destroy();
         if (sockets.size === 0) clearInterval(timer);
       };
-      const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
+      const timer = setInterval(sweep, CLOSING_SWEEP_INTERVAL_MS);
       timer.unref();
       sweep();
     },

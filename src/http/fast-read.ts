@@ -43,7 +43,7 @@ export function createFastRead(
     const headers = request.headers;
     if (headers['if-none-match'] !== undefined || headers.prefer !== undefined) return null;
     try {
-      const key = keyFromUrl(url, limits.maxKeyBytes);
+      const key = keyFromUrl(url, limits.keyBytesMax);
       // The same admission and grant check as the route's hooks; any refusal is answered there.
       const admission = gatekeeper.admit(headers.authorization, clientAddress(request));
       return admission.ok && allows(admission.principal, keyAccess(key, 'read')) ? key : null;

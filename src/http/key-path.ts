@@ -11,10 +11,10 @@ export const KEY_PATH_PREFIX = '/v1/kv/';
  * Fastify's decoded route parameter is not used, so that `%2F` and `/` mean
  * the same and nothing is decoded twice.
  */
-export function keyFromUrl(url: string, maxKeyBytes: number): string {
+export function keyFromUrl(url: string, keyBytesMax: number): string {
   const query = url.indexOf('?');
   const rawKey = url.slice(KEY_PATH_PREFIX.length, query === -1 ? undefined : query);
-  return validateKey(decodePathKey(rawKey), maxKeyBytes);
+  return validateKey(decodePathKey(rawKey), keyBytesMax);
 }
 
 /**

@@ -43,15 +43,15 @@ export function queryInteger(query: Query, name: string, range: { min: number; m
  * A TTL in decimal seconds with at most millisecond precision, returned in ms.
  * Absent gives null (no TTL).
  */
-export function queryTtlMs(query: Query, maxTtlSeconds: number): number | null {
+export function queryTtlMs(query: Query, ttlSecondsMax: number): number | null {
   const value = queryString(query, 'ttl');
   if (value === undefined) return null;
   if (!/^\d+(\.\d{1,3})?$/.test(value)) {
     throw new KvError('invalid_request', `"ttl" must be a number of seconds > 0 with at most 3 decimals (got ${JSON.stringify(value)})`);
   }
   const ttlMs = Math.round(Number(value) * 1000);
-  if (ttlMs < 1 || ttlMs > maxTtlSeconds * 1000) {
-    throw new KvError('invalid_request', `"ttl" must be more than 0 and at most ${maxTtlSeconds} seconds (got ${value})`);
+  if (ttlMs < 1 || ttlMs > ttlSecondsMax * 1000) {
+    throw new KvError('invalid_request', `"ttl" must be more than 0 and at most ${ttlSecondsMax} seconds (got ${value})`);
   }
   return ttlMs;
 }

@@ -10,6 +10,11 @@ export function matchesFilter(filter: WatchFilter, key: string): boolean {
   return 'key' in filter ? key === filter.key : key.startsWith(filter.prefix);
 }
 
+/** Watchers with the same filter and value option get the same messages: one key of a group. */
+export function groupId(filter: WatchFilter, withValues: boolean): string {
+  return `${withValues ? 'v' : '-'}${'key' in filter ? `k${filter.key}` : `p${filter.prefix}`}`;
+}
+
 /** Where a watcher's messages go (an SSE response, a long-poll waiting for one change). */
 export interface WatchSink {
   /**
@@ -202,7 +207,7 @@ export class WatchHub {
   }
 
   private groupFor(filter: WatchFilter, withValues: boolean): Group {
-    const id = `${withValues ? 'v' : '-'}${'key' in filter ? `k${filter.key}` : `p${filter.prefix}`}`;
+    const id = groupId(filter, withValues);
     let groups: Map<string, Group>;
     if ('key' in filter) {
       groups = this.exactGroups.get(filter.key) ?? new Map();

@@ -182,7 +182,7 @@ describe('reads from each node’s replica, on simulated hosts', () => {
         keyspace,
         commit: (request) => client.write(client.methods.txn, request),
         lastChangeRevision: () => last,
-        historyRetention: RETENTION,
+        historyRetentionRevisions: RETENTION,
       });
       const compacted = headerRevision(await client.read(client.methods.range, { key: keyspace.compactedKey }));
       assert.ok(compacted > last, 'compaction recorded');

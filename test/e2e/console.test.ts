@@ -432,7 +432,7 @@ describe('the console in Chromium', { skip: noChromium }, () => {
 
   it('shows a large value (5 MiB) truncated with a download of all of it, without freezing the page', async () => {
     const big = Buffer.alloc(5 * 1024 * 1024, 'abcdefghij\n');
-    const large = await startTestServer({ limits: { maxValueBytes: 8 * 1024 * 1024, maxRequestBytes: 16 * 1024 * 1024 } });
+    const large = await startTestServer({ limits: { valueBytesMax: 8 * 1024 * 1024, requestBytesMax: 16 * 1024 * 1024 } });
     try {
       assert.equal((await putValue(large.url, 'logs/huge.txt', big, { headers: { 'content-type': 'text/plain' } })).status, 201);
       const { context, page, problems } = await openConsole(large.url, { path: `/#key=${encodeURIComponent('logs/huge.txt')}` });
@@ -466,7 +466,7 @@ describe('the console in Chromium', { skip: noChromium }, () => {
   });
 
   it('a value of any shape opens without blocking the page: deep, long and large JSON, 4 MiB of line breaks', async () => {
-    const shapes = await startTestServer({ limits: { maxValueBytes: 8 * 1024 * 1024, maxRequestBytes: 16 * 1024 * 1024 } });
+    const shapes = await startTestServer({ limits: { valueBytesMax: 8 * 1024 * 1024, requestBytesMax: 16 * 1024 * 1024 } });
     try {
       const json = { 'content-type': 'application/json' };
       const numbers = `[${new Array(64 * 1024).fill('0').join(',')}]`; // 128 KiB
@@ -1232,7 +1232,7 @@ const ODD_KEYS = ['odd/100%', 'odd/a%2Fb', 'odd/with space', 'odd/ünï/cödé �
 /** A kvs as `kvs serve` makes it (its own version, not the tests' "test"), on the embedded engine, for the README's screenshot. */
 async function startShowcaseServer(): Promise<{ url: string; close(): Promise<void> }> {
   const directory = tempDirectory('kvs-console-showcase-');
-  const engine = new LmdbEngine({ file: join(directory, STORE_FILE_NAME), historyRetention: DEFAULT_LIMITS.historyRetention });
+  const engine = new LmdbEngine({ file: join(directory, STORE_FILE_NAME), historyRetentionRevisions: DEFAULT_LIMITS.historyRetentionRevisions });
   await engine.open();
   const server = await buildServer({ ...servedEngine(engine), limits: DEFAULT_LIMITS, logger: pino({ level: 'silent' }), version: VERSION });
   const url = await server.listen('127.0.0.1', 0);

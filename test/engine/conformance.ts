@@ -22,7 +22,7 @@ import type { EngineDifferences } from './differences.js';
 export interface EngineOptions {
   /** The engine's clock. */
   now: () => number;
-  historyRetention?: number;
+  historyRetentionRevisions?: number;
   /** How often background work (sweeps, compaction) runs; default: rarely, so that tests decide when things expire. */
   maintenanceIntervalMs?: number;
 }
@@ -57,7 +57,7 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
 
   /** A new store (or `store` again), opened; closed after the test. */
   async function open(options: Partial<EngineOptions> & { store?: string } = {}): Promise<StorageEngine> {
-    const engine = makeEngine(options.store ?? newStore(), { now: options.now ?? Date.now, maintenanceIntervalMs: options.maintenanceIntervalMs ?? NO_MAINTENANCE_MS, ...(options.historyRetention === undefined ? {} : { historyRetention: options.historyRetention }) });
+    const engine = makeEngine(options.store ?? newStore(), { now: options.now ?? Date.now, maintenanceIntervalMs: options.maintenanceIntervalMs ?? NO_MAINTENANCE_MS, ...(options.historyRetentionRevisions === undefined ? {} : { historyRetentionRevisions: options.historyRetentionRevisions }) });
     await engine.open();
     opened.push(engine);
     return engine;
@@ -465,11 +465,11 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
       });
 
       it('throws history_compacted with compactRevision once the revisions after `after` are compacted; the retained tail stays readable', async () => {
-        const engine = await open({ historyRetention: 3, maintenanceIntervalMs: 50 });
+        const engine = await open({ historyRetentionRevisions: 3, maintenanceIntervalMs: 50 });
         const revisions: Revision[] = [];
         for (let i = 0; i < 10; i++) revisions.push(await put(engine, `c/${i % 2}`, `v${i}`));
         const last = revisions.at(-1)!;
-        // Compaction keeps the last historyRetention revisions: up to last - 3.
+        // Compaction keeps the last historyRetentionRevisions revisions: up to last - 3.
         await waitFor(async () => (await engine.status()).compactRevision === last - 3, 'compaction up to the retention', 20_000);
         const status = await engine.status();
         assert.ok(status.revision >= last + differences.compactionRecordRevisions.min && status.revision <= last + differences.compactionRecordRevisions.max, `revision ${status.revision} after ${last}`);

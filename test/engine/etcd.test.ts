@@ -35,7 +35,7 @@ runEngineConformance(
     new EtcdEngine({
       endpoints: cluster.endpoints,
       namespace: `conformance-${run}/${store}/`,
-      historyRetention: options.historyRetention ?? DEFAULT_LIMITS.historyRetention,
+      historyRetentionRevisions: options.historyRetentionRevisions ?? DEFAULT_LIMITS.historyRetentionRevisions,
       now: options.now,
       // Each engine a replica of its own (two may serve one store at once).
       replicaDirectory: mkdtempSync(join(replicaRoot, `${store}-`)),

@@ -17,7 +17,7 @@ runEngineConformance(
   (store, options) =>
     new LmdbEngine({
       file: join(root, store, STORE_FILE_NAME),
-      historyRetention: options.historyRetention ?? DEFAULT_LIMITS.historyRetention,
+      historyRetentionRevisions: options.historyRetentionRevisions ?? DEFAULT_LIMITS.historyRetentionRevisions,
       now: options.now,
       ...(options.maintenanceIntervalMs === undefined ? {} : { maintenanceIntervalMs: options.maintenanceIntervalMs }),
     }),

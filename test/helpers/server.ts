@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { after } from 'node:test';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
+import { DEFAULT_ETCD_LIMITS, DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
@@ -17,7 +17,7 @@ const stopWithServer = new Map<string, EtcdCluster>();
 import { freePort, sleep } from './ports.js';
 import type { StorageEngine } from '../../src/engine/engine.js';
 import { EtcdEngine } from '../../src/engine/etcd/etcd-engine.js';
-import { etcdLimits, ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from '../../src/engine/etcd/etcd-limits.js';
+import { etcdLimits } from '../../src/engine/etcd/etcd-limits.js';
 
 export { freePort, sleep };
 
@@ -73,17 +73,16 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   if (TEST_ENGINE === 'etcd') {
     // The data directory names the store's etcd namespace, so a restart on the same directory finds the same data.
     const namespace = `${dataDirectory}/`;
-    const server = { maxRequestBytes: ETCD_DEFAULT_MAX_REQUEST_BYTES, maxTxnOps: ETCD_DEFAULT_MAX_TXN_OPS };
-    limits = etcdLimits(limits, server, Buffer.byteLength(namespace), { maxValueBytes: options.limits?.maxValueBytes !== undefined, maxTxnOps: false });
+    limits = etcdLimits(limits, DEFAULT_ETCD_LIMITS, Buffer.byteLength(namespace), { valueBytesMax: options.limits?.valueBytesMax !== undefined, txnOpsMax: false });
     // Compaction is cluster-wide in etcd: a store that keeps a short history gets a cluster of its own,
     // so that it does not take history away from the file's other tests.
-    const privateCluster = options.limits?.historyRetention === undefined ? null : await EtcdCluster.start();
+    const privateCluster = options.limits?.historyRetentionRevisions === undefined ? null : await EtcdCluster.start();
     if (privateCluster !== null) stopWithServer.set(dataDirectory, privateCluster);
     engine = new EtcdEngine({
       endpoints: (privateCluster ?? (await sharedEtcdCluster())).endpoints,
       namespace,
-      historyRetention: limits.historyRetention,
-      maxPendingWrites: limits.maxPendingWrites,
+      historyRetentionRevisions: limits.historyRetentionRevisions,
+      pendingWritesMax: limits.pendingWritesMax,
       observer: writeMetrics,
       replicaDirectory: join(dataDirectory, ETCD_REPLICA_DIRECTORY),
       ...(options.now ? { now: options.now } : {}),
@@ -92,9 +91,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   } else {
     engine = new LmdbEngine({
       file: join(dataDirectory, STORE_FILE_NAME),
-      historyRetention: limits.historyRetention,
-      maxDataBytes: limits.maxDataBytes,
-      maxPendingWrites: limits.maxPendingWrites,
+      historyRetentionRevisions: limits.historyRetentionRevisions,
+      dataBytesMax: limits.dataBytesMax,
+      pendingWritesMax: limits.pendingWritesMax,
       observer: writeMetrics,
       ...(options.now ? { now: options.now } : {}),
       ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),

@@ -205,7 +205,7 @@ describe('export and import', () => {
     const after = (await request(`${target.url}/v1/status`)).body;
     assert.equal(after.keys, before.keys + 300);
     assert.equal(after.revision, response.body.revision);
-    // One txn, one revision; an engine with bounded txns (etcd) applies it as several, at least one per maxTxnOps keys.
+    // One txn, one revision; an engine with bounded txns (etcd) applies it as several, at least one per txnOpsMax keys.
     const txns = ENGINE.importsInSeveralTxns === null ? 1 : Math.ceil(300 / expectedMaxTxnOps(ENGINE));
     const revisions = response.body.revision - before.revision;
     assert.ok(ENGINE.sharedRevisions === null ? revisions === txns : revisions >= txns, `${revisions} revisions for ${txns} txns`);

@@ -107,6 +107,24 @@ describe('kvs get', () => {
     });
   });
 
+  it('-o json embeds a JSON value as its stored text: no number rounded or reformatted, on one line', async () => {
+    const text = '{"big": 12345678901234567890, "float": 1.0, "exp": 1E+2, "text": "caf\\u00e9 \\"x\\""}';
+    const revision = await httpPut('get/j/exact', text, 'application/json');
+    const output = await ok(['get', 'get/j/exact', '-o', 'json']);
+    assert.equal(output, `{"key":"get/j/exact","value":${text},"encoding":"json","contentType":"application/json","size":${text.length},"revision":${revision},"createRevision":${revision},"version":1}\n`);
+
+    // A pretty-printed document (a file put as it is): its line breaks and indentation go, every token stays.
+    await httpPut('get/j/pretty', '{\n  "n": 0.10,\n  "list": [\n    1.50\n  ]\n}\n', 'application/json');
+    const pretty = await ok(['get', 'get/j/pretty', '--json']);
+    assert.match(pretty, /^\{"key":"get\/j\/pretty","value":\{"n": 0\.10,"list": \[1\.50\]\},"encoding":"json",/);
+    assert.equal(pretty.split('\n').length, 2, 'one line');
+
+    // Stored as JSON but not JSON (a raw PUT can): shown as the text it is.
+    await httpPut('get/j/not-json', '{"unclosed": ', 'application/json');
+    const notJson = JSON.parse(await ok(['get', 'get/j/not-json', '-o', 'json']));
+    assert.deepEqual([notJson.value, notJson.encoding], ['{"unclosed": ', 'utf8']);
+  });
+
   it('exits 3 when the key does not exist', async () => {
     assertFailure(await run(['get', 'get/missing']), 'get', 3, /^kvs get: key "get\/missing" not found$/);
   });

@@ -77,6 +77,11 @@ const FAILURES: Array<[string, FailureCase]> = [
   // Not sent as other/x, which a URL parser would make of it.
   ['a key with a ".." segment', { args: ['put', 'app/../other/x', 'overwritten?'], verb: 'put', status: 1, pattern: /^kvs put: the key "app\/\.\.\/other\/x" has .*"\.\." as a "\/"-separated segment.*\(400 invalid_key\)$/ }],
   ['an unreadable @FILE', { args: ['put', 'k', `@${join(files, 'missing')}`], verb: 'put', status: 1, pattern: /cannot be read \(ENOENT\)$/ }],
+  // A malformed txn body is sent as it is: the server's 400 says what is wrong, not a JavaScript error.
+  ['a txn body whose ops is not an array', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: "ops" must be an array \(400 invalid_request\)$/, options: { input: '{"ops":{}}' } }],
+  ['a txn body with a null op', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: ops\[0\] must be a JSON object \(400 invalid_request\)$/, options: { input: '{"ops":[null]}' } }],
+  ['a txn body with a number for an op', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: ops\[1\] must be a JSON object \(400 invalid_request\)$/, options: { input: '{"ops":[{"op":"get","key":"a"},7]}' } }],
+  ['a txn body whose checks is not an array', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: "checks" must be an array \(400 invalid_request\)$/, options: { input: '{"checks":"all","ops":[]}' } }],
   ['an unreadable --token-file', { args: ['get', 'k', '--token-file', join(files, 'missing')], verb: 'get', status: 1, pattern: /--token-file .* cannot be read \(ENOENT\)$/ }],
   // 2: the command line is wrong.
   ['an unknown verb', { args: ['frob', 'k'], verb: null, status: 2, pattern: /^kvs: unknown command "frob"/, server: 'none' }],
@@ -158,7 +163,17 @@ describe('the exit code 6 of a server that accepts connections but never answers
     const address = silent.address() as { port: number };
     const url = `http://127.0.0.1:${address.port}`;
     assertFailure(await kvs(['get', 'k', '--timeout', '0.5'], { url }), 'get', 6, /^kvs get: no answer in time from http:\/\/127\.0\.0\.1:\d+/);
-    assertFailure(await kvs(['ls'], { url, env: { KVS_TIMEOUT: '0.5' } }), 'ls', 6, /^kvs ls: no answer in time from http:\/\/127\.0\.0\.1:\d+/);
+    assertFailure(await kvs(['ls'], { url, env: { KVS_TIMEOUT: '0.5' } }), 'ls', 6, /^kvs ls: no answer in time from http:\/\/127\.0\.0\.1:\d+\/v1\/kv\S*$/);
+  });
+
+  it('a write that timed out says it may have been applied all the same (exit 6)', async () => {
+    const address = silent.address() as { port: number };
+    const url = `http://127.0.0.1:${address.port}`;
+    const applied = /: no answer in time from http:\/\/127\.0\.0\.1:\d+\/v1\/\S+; the write may have been applied all the same: check before repeating it$/;
+    assertFailure(await kvs(['add', 'n', '--timeout', '0.5'], { url }), 'add', 6, applied);
+    assertFailure(await kvs(['put', 'k', 'v', '--timeout', '0.5'], { url }), 'put', 6, applied);
+    assertFailure(await kvs(['txn', '-', '--timeout', '0.5'], { url, input: '{"ops": [{"op": "put", "key": "k", "value": 1}]}' }), 'txn', 6, applied);
+    assertFailure(await kvs(['del', 'k', '--timeout', '0.5'], { url }), 'del', 6, applied);
   });
 });
 
@@ -244,9 +259,13 @@ describe('help and version', () => {
     assert.equal(await kvsOk(['--help']), help);
   });
 
-  it('kvs version and kvs --version print the version', async () => {
+  it('kvs version and kvs --version print the version; kvs version --help (-h, kvs help version) its usage', async () => {
     assert.equal(await kvsOk(['version']), `${VERSION}\n`);
     assert.equal(await kvsOk(['--version']), `${VERSION}\n`);
+    const usage = await kvsOk(['version', '--help']);
+    assert.match(usage, /^Usage: kvs version\n/);
+    assert.equal(await kvsOk(['version', '-h']), usage);
+    assert.equal(await kvsOk(['help', 'version']), usage);
   });
 
   it('kvs help VERB works with global flags before it', async () => {

@@ -44,12 +44,14 @@ const lines = (text: string) => {
   assert.ok(text === '' || text.endsWith('\n'), 'the output ends with a newline');
   return text === '' ? [] : text.slice(0, -1).split('\n');
 };
+/** The keys of ls's lines: a line that starts with " is a key quoted as a JSON string (a control character in it, DEL here). */
+const keysOf = (text: string) => lines(text).map((line) => (line.startsWith('"') ? (JSON.parse(line) as string) : line));
 
 describe('kvs ls', () => {
   it('follows the cursors: 2,500 keys, each once, in UTF-8 byte order', async () => {
     const expected = [...FLAT].sort(byBytes);
     assert.equal(new Set(expected).size, FLAT.length, 'the test keys are distinct');
-    const listed = lines(await ls(['flat/']));
+    const listed = keysOf(await ls(['flat/']));
     assert.equal(listed.length, expected.length);
     assert.deepEqual(listed, expected);
     // The byte order really is not JavaScript's string order here.
@@ -58,15 +60,31 @@ describe('kvs ls', () => {
 
   it('--reverse lists descending; --limit stops after N, across pages too', async () => {
     const expected = [...FLAT].sort(byBytes);
-    assert.deepEqual(lines(await ls(['flat/', '--reverse'])), [...expected].reverse());
-    assert.deepEqual(lines(await ls(['flat/', '--limit', '3'])), expected.slice(0, 3));
-    assert.deepEqual(lines(await ls(['flat/', '--limit', '1500'])), expected.slice(0, 1500));
-    assert.deepEqual(lines(await ls(['flat/', '-r', '--limit', '1001'])), [...expected].reverse().slice(0, 1001));
-    assert.deepEqual(lines(await ls(['flat/', '--limit', '99999'])), expected);
+    assert.deepEqual(keysOf(await ls(['flat/', '--reverse'])), [...expected].reverse());
+    assert.deepEqual(keysOf(await ls(['flat/', '--limit', '3'])), expected.slice(0, 3));
+    assert.deepEqual(keysOf(await ls(['flat/', '--limit', '1500'])), expected.slice(0, 1500));
+    assert.deepEqual(keysOf(await ls(['flat/', '-r', '--limit', '1001'])), [...expected].reverse().slice(0, 1001));
+    assert.deepEqual(keysOf(await ls(['flat/', '--limit', '99999'])), expected);
+  });
+
+  it('--start KEY (inclusive) and --end KEY (exclusive) bound the listing, with PREFIX as an intersection', async () => {
+    const sorted = [...FLAT].sort(byBytes);
+    const within = (start: string, end: string | null) => sorted.filter((key) => byBytes(key, start) >= 0 && (end === null || byBytes(key, end) < 0));
+    const range = within('flat/10', 'flat/12');
+    assert.ok(range.length > 100, `a range across pages' worth of keys (${range.length})`);
+    assert.deepEqual(keysOf(await ls(['--start', 'flat/10', '--end', 'flat/12'])), range);
+    assert.deepEqual(keysOf(await ls(['flat/', '--start', 'flat/10', '--end', 'flat/12', '--reverse'])), [...range].reverse());
+    assert.deepEqual(keysOf(await ls(['flat/2', '--start', 'flat/10'])), sorted.filter((key) => key.startsWith('flat/2')));
+    assert.deepEqual(keysOf(await ls(['--start', 'flat/99', '--end', 'flat/990', '--limit', '3'])), within('flat/99', 'flat/990').slice(0, 3));
+    // Only --start: to the end of the store (tree/ and the other keys after flat/ included).
+    const fromStart = keysOf(await ls(['--start', 'flat/249']));
+    assert.deepEqual(fromStart.filter((key) => key.startsWith('flat/')), within('flat/249', null));
+    assert.ok(fromStart.includes('tree/f0000x'));
+    assert.deepEqual(keysOf(await ls(['--start', 'flat/5', '--end', 'flat/5'])), [], 'an empty range');
   });
 
   it('with no PREFIX, lists every key', async () => {
-    const all = lines(await ls([]));
+    const all = keysOf(await ls([]));
     assert.equal(all.length, FLAT.length + TREE.length + 3);
     assert.deepEqual(all, [...all].sort(byBytes));
   });
@@ -104,6 +122,22 @@ describe('kvs ls', () => {
       all.map((item) => item.key),
       [...FLAT].sort(byBytes),
     );
+  });
+
+  it('prints a key, folder or text value that could break its line (a control character, a leading ") as a JSON string', async () => {
+    const keys = ['ctl/"inner"', 'ctl/del\u007f', 'ctl/esc\u001b[31mred', 'ctl/line\nbreak', 'ctl/plain', 'ctl/tab\there', 'ctl/é ok'];
+    for (const key of keys) assert.equal((await putValue(url, key, key.endsWith('plain') ? 'line\none' : 'v', { headers: { 'content-type': 'text/plain' } })).status, 201, key);
+    const printed = lines(await ls(['ctl/']));
+    assert.deepEqual(printed, ['ctl/"inner"', '"ctl/del\\u007f"', '"ctl/esc\\u001b[31mred"', '"ctl/line\\nbreak"', 'ctl/plain', '"ctl/tab\\there"', 'ctl/é ok']);
+    assert.deepEqual(printed.map((line) => (line.startsWith('"') ? JSON.parse(line) : line)), keys, 'each line reads back as its key');
+    // With --values: both columns by the same rule.
+    assert.equal(lines(await ls(['ctl/', '--values']))[4], 'ctl/plain\t"line\\none"');
+    assert.equal(lines(await ls(['ctl/line', '--values']))[0], '"ctl/line\\nbreak"\tv');
+    // A key that starts with " (else it would read as a quoted one), and a folder.
+    assert.equal((await putValue(url, '"q"/x', 'v')).status, 201);
+    assert.deepEqual(lines(await ls(['"q"'])), ['"\\"q\\"/x"']);
+    assert.equal((await putValue(url, 'ctl2/a\nb/c', 'v')).status, 201);
+    assert.deepEqual(lines(await ls(['ctl2/', '-d', '/'])), ['"ctl2/a\\nb/"']);
   });
 
   it('prints nothing for a prefix without keys, and exits 0', async () => {

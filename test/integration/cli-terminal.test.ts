@@ -1,23 +1,32 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from '../helpers/http.js';
-import { CLI_PATH, startTestServer, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
 
 /**
  * What the CLI does at a terminal, run in a real pseudo-terminal (util-linux
  * `script`): the prompt of `del --prefix`, answered on the terminal, and the
- * progress line of `export`, shown there and nowhere else.
+ * progress lines of export, import, backup and restore, shown there and
+ * nowhere else (not when stderr alone is redirected).
  */
 let server: TestServer;
+const files = leftoversCleanedAfter('kvs-cli-terminal-').directory();
 before(async () => {
   server = await startTestServer();
 });
 after(() => server.close());
 
-/** `kvs ARGS` with a terminal for stdin, stdout and stderr; `typed` is what the user types. Resolves with the screen's text and the exit code. */
-function atTerminal(args: string[], typed = ''): Promise<{ screen: string; status: number | null }> {
-  const command = [process.execPath, CLI_PATH, ...args].map((part) => `'${part.replace(/'/g, `'\\''`)}'`).join(' ');
+const quoted = (part: string) => `'${part.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * `kvs ARGS` with a terminal for stdin, stdout and stderr (or stderr into the file `stderrTo`); `typed` is
+ * what the user types. Resolves with the screen's text and the exit code.
+ */
+function atTerminal(args: string[], typed = '', stderrTo?: string): Promise<{ screen: string; status: number | null }> {
+  const command = [process.execPath, CLI_PATH, ...args].map(quoted).join(' ') + (stderrTo === undefined ? '' : ` 2>${quoted(stderrTo)}`);
   return new Promise((resolve, reject) => {
     const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, KVS_URL: server.url }, stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
@@ -33,6 +42,11 @@ function atTerminal(args: string[], typed = ''): Promise<{ screen: string; statu
     }, 20);
     child.on('exit', () => clearInterval(typeWhenAsked));
   });
+}
+
+/** An import file of `count` small text keys under `prefix`. */
+function ndjsonOf(prefix: string, count: number): string {
+  return Array.from({ length: count }, (_, index) => `${JSON.stringify({ key: `${prefix}${index}`, value: 'dg==', contentType: 'text/plain' })}\n`).join('');
 }
 
 async function putKeys(prefix: string, count: number): Promise<void> {
@@ -63,5 +77,43 @@ describe('kvs at a terminal', { skip: process.platform === 'linux' ? false : 'ne
     const { screen, status } = await atTerminal(['export', 'many/']);
     assert.equal(status, 0);
     assert.match(screen, /exported 3,000 keys \([\d,]+ keys\/s\)/);
+  });
+
+  it('import shows what it has sent of the file, then the result', async () => {
+    const file = join(files, 'import.ndjson');
+    writeFileSync(file, ndjsonOf('sent/', 2000));
+    const { screen, status } = await atTerminal(['import', file]);
+    assert.equal(status, 0, screen);
+    assert.match(screen, /sent [\d.]+ KiB of [\d.]+ KiB \([\d.]+ [KMG]?i?B\/s\)/);
+    assert.match(screen, /imported 2,000 keys at revision \d+/);
+  });
+
+  it('backup shows that the server takes a snapshot, then the bytes received; restore the bytes copied, then the records verified', { skip: onlyOnLmdb('the etcd engine has no local store to back up') }, async () => {
+    const file = join(files, 'terminal.mdb');
+    const backup = await atTerminal(['backup', file]);
+    assert.equal(backup.status, 0, backup.screen);
+    assert.match(backup.screen, /the server is taking a snapshot\.\.\./);
+    assert.match(backup.screen, /backed up ([\d.]+ [KMG]iB) of \1 \([\d.]+ [KMG]?i?B\/s\)/);
+    assert.match(backup.screen, /backed up revision \d+ \([\d.]+ [KMG]iB\) to /);
+
+    const restore = await atTerminal(['restore', file, '--data-directory', join(files, 'restored')]);
+    assert.equal(restore.status, 0, restore.screen);
+    assert.match(restore.screen, /copied [\d.]+ [KMG]iB \([\d.]+ [KMG]?i?B\/s\)/);
+    assert.match(restore.screen, /verified ([\d,]+) records? of \1 \([\d,]+ records\/s\)/);
+    assert.match(restore.screen, /restored revision \d+ \([\d,]+ keys, [\d.]+ [KMG]iB\) into /);
+  });
+
+  it('with stderr redirected, import, backup and restore write nothing there, though stdout is a terminal', async () => {
+    const file = join(files, 'quiet.ndjson');
+    writeFileSync(file, ndjsonOf('quiet/', 2000));
+    const stderrFile = join(files, 'stderr.txt');
+    const commands = [['import', file]];
+    if (TEST_ENGINE === 'lmdb') commands.push(['backup', join(files, 'quiet.mdb')], ['restore', join(files, 'quiet.mdb'), '--data-directory', join(files, 'quiet-restored')]);
+    for (const args of commands) {
+      const { screen, status } = await atTerminal(args, '', stderrFile);
+      assert.equal(status, 0, `${args[0]}: ${screen} ${readFileSync(stderrFile, 'utf8')}`);
+      assert.equal(readFileSync(stderrFile, 'utf8'), '', `${args[0]} wrote to a redirected stderr`);
+      assert.doesNotMatch(screen, /\u001b\[K/, `${args[0]} drew a progress line on stdout`);
+    }
   });
 });

@@ -105,6 +105,30 @@ describe('kvs export and kvs import', () => {
     }
   });
 
+  it('import waits for an answer that takes longer than --timeout: the server applies the whole file first', async () => {
+    // A stand-in for a server that takes 2 s to apply what it was sent, then answers as kvs does.
+    let received = 0;
+    const slow = createServer((request, response) => {
+      request.on('data', (chunk: Buffer) => (received += chunk.length));
+      request.on('end', () => {
+        setTimeout(() => {
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.end(JSON.stringify({ imported: 3, revision: 9 }));
+        }, 2_000);
+      });
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    try {
+      const input = `${['a', 'b', 'c'].map((key) => JSON.stringify({ key, value: '', contentType: 'text/plain' })).join('\n')}\n`;
+      const output = await kvsOk(['import', '-', '--timeout', '1'], { url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`, input });
+      assert.equal(output, 'imported 3 keys at revision 9\n');
+      assert.equal(received, Buffer.byteLength(input));
+    } finally {
+      slow.closeAllConnections();
+      await new Promise((resolve) => slow.close(resolve));
+    }
+  });
+
   it('refuses a bad import whole (exit 1, naming the line), a bad --format (exit 2), a missing file (exit 1)', async () => {
     const input = `${JSON.stringify({ key: 'bad/first', value: '', contentType: 'text/plain' })}\n{"key": "bad/second"\n`;
     assertFailure(await kvs(['import', '-'], { url: target.url, input }), 'import', 1, /nothing was imported: .*line 2/);
@@ -113,6 +137,22 @@ describe('kvs export and kvs import', () => {
     assertFailure(await kvs(['import', join(files, 'missing.ndjson')], { url: target.url }), 'import', 1, /missing\.ndjson cannot be read \(ENOENT\)$/);
   });
 });
+
+/** A stand-in for a server's GET /v1/admin/backup at revision 7: `body`, with `sha256` as its Repr-Digest (null: none); counts requests. */
+async function standIn(body: Buffer, sha256: string | null): Promise<{ url: string; requests(): number; close(): Promise<void> }> {
+  let requests = 0;
+  const fake = createServer((_request, response) => {
+    requests += 1;
+    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'kv-revision': '7', ...(sha256 === null ? {} : { 'repr-digest': `sha-256=:${sha256}:` }) });
+    response.end(body);
+  });
+  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`,
+    requests: () => requests,
+    close: () => new Promise<void>((resolve) => fake.close(() => resolve())),
+  };
+}
 
 describe('kvs backup', () => {
   it('saves a snapshot that kvs restore turns into a data directory holding the same keys', { skip: NO_BACKUP }, async () => {
@@ -144,8 +184,40 @@ describe('kvs backup', () => {
     assertFailure(await kvs(['backup'], { url: source.url }), 'backup', 2, /^kvs backup: give one DEST file \(or directory\) \(kvs backup --help\)$/);
   });
 
-  it('exits 1 when DEST cannot be written', { skip: NO_BACKUP }, async () => {
-    assertFailure(await kvs(['backup', join(files, 'no', 'such', 'directory', 'file.mdb')], { url: source.url }), 'backup', 1, /cannot write beside .*file\.mdb \(ENOENT\)$/);
+  it('DEST/ saves kvs-backup-REVISION.mdb inside the directory DEST', async () => {
+    const body = Buffer.from('a snapshot, as the server sent it');
+    const { url, requests, close } = await standIn(body, createHash('sha256').update(body).digest('base64'));
+    try {
+      const directory = leftovers.directory();
+      const output = await kvsOk(['backup', `${directory}/`], { url });
+      assert.equal(output, `backed up revision 7 (${body.length} B) to ${join(directory, 'kvs-backup-7.mdb')}\n`);
+      assert.deepEqual(readdirSync(directory), ['kvs-backup-7.mdb']);
+      assert.ok(readFileSync(join(directory, 'kvs-backup-7.mdb')).equals(body));
+      assert.equal(requests(), 1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('exits 2 with one line, asking the server nothing, when DEST is in (or is) a directory that does not exist, or a file', async () => {
+    const { url, requests, close } = await standIn(Buffer.from('never asked for'), null);
+    try {
+      const aFile = join(files, 'a-file');
+      writeFileSync(aFile, 'not a directory');
+      const refusals: Array<[string, RegExp]> = [
+        [`${join(files, 'backups')}/`, /^kvs backup: the directory .*\/backups\/ does not exist \(create it first\) \(kvs backup --help\)$/],
+        [join(files, 'no', 'such', 'file.mdb'), /^kvs backup: the directory .*\/no\/such of .*\/no\/such\/file\.mdb does not exist \(create it first\)/],
+        [`${aFile}/`, /^kvs backup: .*\/a-file\/ is not a directory/],
+        [join(aFile, 'file.mdb'), /^kvs backup: the directory .*\/a-file of .*\/a-file\/file\.mdb is a file/],
+      ];
+      for (const [destination, message] of refusals) assertFailure(await kvs(['backup', destination], { url }), 'backup', 2, message);
+      // A directory that exists but takes no file (even root cannot create one in /proc): exit 1.
+      if (process.platform === 'linux') assertFailure(await kvs(['backup', '/proc/'], { url }), 'backup', 1, /^kvs backup: cannot write into \/proc\/ \(E[A-Z]+\)$/);
+      assert.equal(requests(), 0, 'the server was asked nothing');
+      assert.deepEqual(readdirSync(files).filter((name) => name.endsWith('.partial')), [], 'no temporary file left');
+    } finally {
+      await close();
+    }
   });
 
   it('exits 1 and keeps nothing when the snapshot does not match the server\'s SHA-256', async () => {

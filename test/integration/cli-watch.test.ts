@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { tokenEntry } from '../../src/auth/tokens.js';
 import { pollUntil, metricValue } from '../helpers/assertions.js';
 import { assertFailure, kvs, ndjson, quietPort, startKvs } from '../helpers/cli.js';
 import { sharedEtcdCluster } from '../helpers/etcd-cluster.js';
@@ -204,6 +207,65 @@ describe('kvs watch resumes where it left off', () => {
     } finally {
       serving.kill('SIGKILL');
       await serving.exited;
+    }
+  });
+});
+
+describe('kvs watch under a rate limit (KV_RATE_LIMIT, KV_RATE_BURST)', () => {
+  const ADMIN = 'admin-secret-0123456789';
+  const WATCHER = 'watcher-secret-0123456789';
+  /** Requests of the test itself refused with 429, so that the watch's own refusals can be told apart in /metrics. */
+  let refusedTestRequests = 0;
+
+  /** fetch with `token`, waiting out a 429 (Retry-After) until the answer is another. */
+  async function patiently(target: string, token: string, init: RequestInit = {}): Promise<Response> {
+    for (;;) {
+      const response = await fetch(target, { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` } });
+      if (response.status !== 429) return response;
+      refusedTestRequests += 1;
+      await response.body?.cancel();
+      await sleep(Number(response.headers.get('retry-after') ?? 1) * 1000);
+    }
+  }
+
+  async function rateLimitedTotal(base: string): Promise<number> {
+    const text = await (await patiently(`${base}/metrics`, ADMIN)).text();
+    const line = text.split('\n').find((candidate) => candidate.startsWith('kvs_http_requests_rejected_total{reason="rate_limited"} '));
+    assert.ok(line !== undefined, 'the rate_limited refusal counter');
+    return Number(line.split(' ').at(-1));
+  }
+
+  it('a reconnection refused with 429 waits Retry-After and resumes: no revision missed or repeated', async () => {
+    const tokensFile = join(leftovers.directory(), 'tokens.json');
+    writeFileSync(tokensFile, JSON.stringify({ tokens: [tokenEntry('watcher', WATCHER, [{ prefix: 'rl/', actions: ['read', 'watch'] }], false)] }));
+    // One request a second per token, no burst beyond it: a request that gets through leaves its bucket empty for a second.
+    const limited = await leftovers.spawn({ DATA_DIRECTORY: leftovers.directory(), KV_RATE_LIMIT: '1', KV_RATE_BURST: '1', KV_TOKENS_FILE: tokensFile, KV_ADMIN_TOKEN: ADMIN });
+    const proxy = await TcpProxy.start(limited.url);
+    try {
+      const put = async (key: string) => ((await (await patiently(`${limited.url}/v1/kv/${key}`, ADMIN, { method: 'PUT', body: key })).json()) as { revision: number }).revision;
+      const first = await put('rl/1');
+      const watch = startKvs(['watch', 'rl/', '--since', String(first - 1), '--count', '2'], { url: proxy.url, env: { KVS_TOKEN: WATCHER } });
+      await watch.waitForLines(1);
+      const refusedBefore = (await rateLimitedTotal(limited.url)) - refusedTestRequests;
+      // The watcher's bucket emptied by a request that gets through, then its stream cut: it reconnects within the second.
+      await (await patiently(`${limited.url}/v1/kv/rl/1`, WATCHER)).body?.cancel();
+      proxy.cut();
+      const second = await put('rl/2');
+      const result = await watch.exited;
+      assert.equal(result.status, 0, result.stderr);
+      assert.equal(result.stderr, '');
+      assert.deepEqual(
+        ndjson(result.stdout).map((line) => [line.revision, line.events[0].key]),
+        [
+          [first, 'rl/1'],
+          [second, 'rl/2'],
+        ],
+      );
+      const refusedWatches = (await rateLimitedTotal(limited.url)) - refusedTestRequests - refusedBefore;
+      assert.ok(refusedWatches >= 1, `the watch's reconnection was refused with 429 (${refusedWatches} times)`);
+    } finally {
+      await proxy.close();
+      limited.kill('SIGTERM');
     }
   });
 });

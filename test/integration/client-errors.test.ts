@@ -161,7 +161,7 @@ describe('RateLimitedError', () => {
 
 describe('StorageFullError', () => {
   it('at the size cap a put is 507 storage_full; a delete still works', { skip: onlyOnLmdb('KV_MAX_DATA_BYTES is the embedded store’s cap (etcd has its own quota)') }, async () => {
-    const server = await kvsServer({ limits: { maxDataBytes: 512 * 1024 } });
+    const server = await kvsServer({ limits: { dataBytesMax: 512 * 1024 } });
     const client = new KvsClient({ url: server.url });
     let full: StorageFullError | undefined;
     let written = 0;
@@ -193,7 +193,7 @@ describe('UnavailableError and its retries', () => {
     existing = (await new KvsClient({ url: filling.url }).put('k', 'v')).revision;
     await filling.close();
     // Every write is refused (503, Retry-After: 1); so is every long-poll (no watcher place at all).
-    server = await kvsServer({ dataDirectory, limits: { maxPendingWrites: 0, maxWatchers: 0 } });
+    server = await kvsServer({ dataDirectory, limits: { pendingWritesMax: 0, watchersMax: 0 } });
   });
 
   it('a write that is not idempotent (add, txn, conditional put and delete, import, prefix delete) is sent once', async () => {
@@ -242,7 +242,7 @@ describe('InvalidRequestError, TooLargeError, NotFoundError', () => {
   let server: TestServer;
   let client: KvsClient;
   before(async () => {
-    server = await kvsServer({ limits: { maxValueBytes: 1024 } });
+    server = await kvsServer({ limits: { valueBytesMax: 1024 } });
     client = new KvsClient({ url: server.url });
   });
 
@@ -385,10 +385,14 @@ describe('KvsNetworkError and KvsTimeoutError', () => {
       assert.equal(error.url, `${url}/v1/kv/k`);
       assert.ok(Date.now() - startedAt < 5_000);
       assert.deepEqual(requests, ['GET /v1/kv/k HTTP/1.1'], 'a timeout means what it says: no retry multiplying the wait');
+      assert.equal(error.mayHaveApplied, false, 'a read applies nothing');
 
       requests.length = 0;
-      await rejectsWith(client.add('n'), KvsTimeoutError);
+      const write = await rejectsWith(client.add('n'), KvsTimeoutError);
       assert.deepEqual(requests, ['POST /v1/kv/n?op=add&by=1 HTTP/1.1']);
+      // A server too slow to answer may have applied the write all the same.
+      assert.equal(write.mayHaveApplied, true);
+      assert.match(write.message, /no answer within 200 ms \(the write may have been applied\)/);
 
       // An abort is the caller's: it rejects with the signal's reason at once, no retry, no KvsNetworkError.
       requests.length = 0;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Entry, InvalidRequestError, KvsClient, TxnConflictError, type ListItem, type ListPage } from '../../src/client/index.js';
+import { Entry, InvalidRequestError, KvsClient, TxnConflictError, type ListItem, type ListPage, type TxnRequest } from '../../src/client/index.js';
 import { fetchSpy, rejectsWith } from '../helpers/sdk.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -264,5 +264,13 @@ describe('txn', () => {
       InvalidRequestError,
       { code: 'invalid_request' },
     );
+  });
+
+  it('a malformed request (from JavaScript without types) is the server\'s InvalidRequestError, never a TypeError', async () => {
+    const malformed: unknown[] = [{ ops: {} }, { ops: [null] }, { ops: [3, 'put'] }, { ops: 'all' }, { checks: {}, ops: [] }, { checks: [null] }];
+    for (const request of malformed) {
+      const error = await rejectsWith(kvs.txn(request as TxnRequest), InvalidRequestError, { status: 400, code: 'invalid_request' });
+      assert.match(error.detail, /must be (an array|a JSON object)/, JSON.stringify(request));
+    }
   });
 });

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { HistoryCompactedError, InvalidRequestError, KvsClient, type WatchMessage, type WatchOptions } from '../../src/client/index.js';
+import { tokenEntry, TokenRegistry } from '../../src/auth/tokens.js';
 import { metricValue, pollUntil } from '../helpers/assertions.js';
 import { fetchSpy, rejectsWith } from '../helpers/sdk.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, startTestServer, tempDirectory, type TestServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -299,7 +302,7 @@ describe('watch: resuming after a dropped connection', () => {
   });
 
   it('a watch that cannot resume without a gap (history compacted meanwhile) throws HistoryCompactedError', async () => {
-    const compacting = await startTestServer({ limits: { historyRetention: 5 }, maintenanceIntervalMs: 50 });
+    const compacting = await startTestServer({ limits: { historyRetentionRevisions: 5 }, maintenanceIntervalMs: 50 });
     const cutting = await TcpProxy.start(compacting.url);
     try {
       const direct = new KvsClient({ url: compacting.url });
@@ -326,9 +329,42 @@ describe('watch: resuming after a dropped connection', () => {
   });
 });
 
+describe('watch: a rate-limited client', () => {
+  const WATCHER = 'watcher-secret-0123456789';
+
+  it('a reconnection refused with 429 rate_limited waits Retry-After and resumes, every revision once', async () => {
+    const tokensFile = join(tempDirectory('kvs-tokens-'), 'tokens.json');
+    writeFileSync(tokensFile, JSON.stringify({ tokens: [tokenEntry('watcher', WATCHER, [{ prefix: 'rl/', actions: ['read', 'watch'] }], false)] }));
+    // One request a second, and no burst beyond it: a request that gets through leaves the bucket empty for a second.
+    const limited = await startTestServer({ access: { tokens: TokenRegistry.load({ tokensFile }), protectedMode: true, rateLimit: { perSecond: 1, burst: 1 } } });
+    const cutting = await TcpProxy.start(limited.url);
+    try {
+      // Written straight to the engine: the test's writes spend nothing from the watcher's bucket.
+      const write = async (key: string) => (await limited.engine.txn({ compares: [], ops: [{ op: 'put', key, value: Buffer.from(key), contentType: 'text/plain', ttlMs: null }] })).revision;
+      const first = await write('rl/1');
+      const spy = fetchSpy();
+      const watching = startWatch(new KvsClient({ url: cutting.url, token: WATCHER, fetch: spy.fetch }), { prefix: 'rl/', since: first - 1 });
+      await watching.until(first);
+      // The bucket emptied by a request that gets through, then the stream cut: the reconnection comes within the second.
+      while ((await fetch(`${limited.url}/v1/kv/rl/1`, { headers: { authorization: `Bearer ${WATCHER}` } })).status === 429) await sleep(50);
+      cutting.cut();
+      const second = await write('rl/2');
+      await watching.until(second, 15_000);
+      await watching.stop();
+      assert.deepEqual(watching.revisions(), [first, second]);
+      const statuses = spy.calls.filter((call) => call.path.startsWith('/v1/watch')).map((call) => call.status);
+      assert.ok(statuses.includes(429), `a reconnection was refused with 429 (statuses ${statuses.join(',')})`);
+      assert.equal(statuses.at(-1), 200);
+    } finally {
+      await cutting.close();
+      await limited.close();
+    }
+  });
+});
+
 describe('watch: compacted history and a full server', () => {
   it('since older than the retained history is HistoryCompactedError with compactRevision; from compactRevision it replays the tail', async () => {
-    const compacting = await startTestServer({ limits: { historyRetention: 5 }, maintenanceIntervalMs: 50 });
+    const compacting = await startTestServer({ limits: { historyRetentionRevisions: 5 }, maintenanceIntervalMs: 50 });
     try {
       const client = new KvsClient({ url: compacting.url });
       const revisions: number[] = [];
@@ -349,7 +385,7 @@ describe('watch: compacted history and a full server', () => {
   });
 
   it('while the server holds its most watchers (503 with Retry-After), a watch waits and starts once a place is free', async () => {
-    const full = await startTestServer({ limits: { maxWatchers: 1 } });
+    const full = await startTestServer({ limits: { watchersMax: 1 } });
     try {
       const client = new KvsClient({ url: full.url });
       const held = await client.put('full/held', 'h');

@@ -231,7 +231,7 @@ describe('tokens never reach the logs', () => {
 describe('connection limits', () => {
   let server: TestServer;
   before(async () => {
-    server = await startTestServer({ connectionLimits: { headersTimeout: 500, connectionsCheckingInterval: 100 } });
+    server = await startTestServer({ connectionLimits: { headersTimeoutMs: 500, connectionsCheckingIntervalMs: 100 } });
   });
   after(() => server.close());
 

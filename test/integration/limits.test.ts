@@ -89,7 +89,7 @@ describe('content types the body parser does not know', () => {
 describe('a body over the limit', () => {
   let small: TestServer;
   before(async () => {
-    small = await startTestServer({ limits: { maxValueBytes: 1024 } });
+    small = await startTestServer({ limits: { valueBytesMax: 1024 } });
   });
   after(() => small.close());
 

@@ -190,7 +190,7 @@ describe('/metrics after writes, a sweep, watches and refusals', () => {
     const tokens = TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() });
     server = await startTestServer({
       access: { tokens, protectedMode: true, rateLimit: null },
-      limits: { maxPendingWrites: 4, watchBufferBytesMax: 1024, watchCloseGraceMs: 100 },
+      limits: { pendingWritesMax: 4, watchBufferBytesMax: 1024, watchCloseGraceMs: 100 },
       maintenanceIntervalMs: 50,
     });
   });

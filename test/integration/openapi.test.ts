@@ -4,8 +4,8 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { ERROR_CATALOGUE } from '../../src/core/errors.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { TokenRegistry } from '../../src/auth/tokens.js';
-import { request } from '../helpers/http.js';
-import { startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { expectProblem, postJson, request } from '../helpers/http.js';
+import { leftoversCleanedAfter, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
 import { differencesOf, expectedMaxTxnOps } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -19,6 +19,8 @@ const ENGINE = differencesOf(TEST_ENGINE);
  */
 
 type Document = Record<string, any>;
+
+const processes = leftoversCleanedAfter('kvs-openapi-');
 
 const METHODS = ['get', 'put', 'post', 'delete', 'head', 'patch', 'options', 'trace'];
 
@@ -158,7 +160,8 @@ describe('/v1/openapi.json describes the server', () => {
 
   it('describes the response headers where they are sent', () => {
     const headersOf = (path: string, method: string, status: number) => Object.keys(document.paths[path][method].responses[status].headers ?? {}).sort();
-    for (const name of ['ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At']) {
+    // X-Content-Type-Options and Content-Security-Policy: a value is never a page of the server's origin.
+    for (const name of ['ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'X-Content-Type-Options', 'Content-Security-Policy']) {
       assert.ok(headersOf('/v1/kv/{key}', 'get', 200).includes(name), `GET 200 sends ${name}`);
       assert.ok(headersOf('/v1/kv/{key}', 'head', 200).includes(name), `HEAD 200 sends ${name}`);
     }
@@ -167,6 +170,9 @@ describe('/v1/openapi.json describes the server', () => {
     assert.ok(headersOf('/v1/watch', 'get', 200).includes('KV-Revision'));
     assert.ok(headersOf('/v1/admin/backup', 'get', 200).includes('KV-Revision'));
     assert.ok(headersOf('/docs', 'get', 200).includes('Content-Security-Policy'));
+    assert.equal(document.paths['/v1/kv/{key}'].get.responses[200].headers['Content-Security-Policy'].$ref, '#/components/headers/ValueContentSecurityPolicy');
+    assert.deepEqual(headersOf('/docs/', 'get', 308), ['Location']);
+    assert.equal(document.paths['/v1/auth/me'].get.responses[200].content['application/json'].schema.$ref, '#/components/schemas/Me');
     // Every header a response names is defined once, under components.headers.
     for (const { where, status, response } of responses(document)) {
       for (const [name, header] of Object.entries((response.headers ?? {}) as Record<string, Document>)) {
@@ -182,10 +188,10 @@ describe('/v1/openapi.json describes the server', () => {
     assert.equal(txn.checks.maxItems, limits.maxTxnOps);
     assert.equal(txn.ops.maxItems, limits.maxTxnOps);
     // On etcd, one op less than etcd takes (API-NOTES): the hard-coded 128 of old would promise a txn etcd refuses.
-    assert.equal(limits.maxTxnOps, expectedMaxTxnOps(ENGINE, DEFAULT_LIMITS.maxTxnOps));
+    assert.equal(limits.maxTxnOps, expectedMaxTxnOps(ENGINE, DEFAULT_LIMITS.txnOpsMax));
     const listLimit = document.paths['/v1/kv'].get.parameters.find((parameter: Document) => parameter.name === 'limit').schema;
     assert.equal(listLimit.maximum, limits.maxListLimit);
-    assert.equal(listLimit.default, DEFAULT_LIMITS.defaultListLimit);
+    assert.equal(listLimit.default, DEFAULT_LIMITS.listLimitDefault);
     assert.equal(document.paths['/v1/kv/{key}'].put.requestBody['x-max-bytes'], limits.maxValueBytes);
     assert.equal(document.paths['/v1/txn'].post.requestBody['x-max-bytes'], limits.maxRequestBytes);
     for (const [name, schema] of Object.entries(document.components.schemas.Limits.properties as Record<string, Document>)) {
@@ -196,7 +202,7 @@ describe('/v1/openapi.json describes the server', () => {
 
 describe('/v1/openapi.json follows the configuration', () => {
   it('a server started with other limits publishes those numbers', async () => {
-    const configured = { maxListLimit: 50, defaultListLimit: 20, maxTxnOps: 10, maxKeyBytes: 64, maxValueBytes: 1000, maxRequestBytes: 4096, maxImportBytes: 65536, maxTtlSeconds: 3600, maxWaitSeconds: 60 };
+    const configured = { listLimitMax: 50, listLimitDefault: 20, txnOpsMax: 10, keyBytesMax: 64, valueBytesMax: 1000, requestBytesMax: 4096, importBytesMax: 65536, ttlSecondsMax: 3600, waitSecondsMax: 60 };
     const server = await startTestServer({ limits: configured });
     try {
       const document = await openApiOf(server);
@@ -239,7 +245,7 @@ describe('/v1/openapi.json follows the configuration', () => {
   });
 
   it('on this engine, the txn maxItems is /v1/limits maxTxnOps (127 on etcd) even when more were asked for', async () => {
-    const server = await startTestServer({ limits: { maxTxnOps: 500 } });
+    const server = await startTestServer({ limits: { txnOpsMax: 500 } });
     try {
       const document = await openApiOf(server);
       const limits = (await request(`${server.url}/v1/limits`)).body;
@@ -248,6 +254,29 @@ describe('/v1/openapi.json follows the configuration', () => {
       assert.match(document.info.description, new RegExp(`\\| ${limits.maxTxnOps} each \\|`));
     } finally {
       await server.close();
+    }
+  });
+
+  it('`kvs serve` publishes the limits its environment configured (ETCD_MAX_TXN_OPS=8 on etcd: 7 ops)', async () => {
+    const server = await processes.spawn({ DATA_DIRECTORY: processes.directory(), KV_MAX_KEY_BYTES: '64', KV_MAX_VALUE_BYTES: '1000', KV_MAX_REQUEST_BYTES: '4096', ETCD_MAX_TXN_OPS: '8' });
+    try {
+      const document = (await request(`${server.url}/v1/openapi.json`)).body;
+      const limits = (await request(`${server.url}/v1/limits`)).body;
+      // On LMDB no setting bounds a txn below the default; on etcd, one op less than etcd takes (test/engine/differences.ts).
+      const maxTxnOps = ENGINE.maxTxnOps === null ? DEFAULT_LIMITS.txnOpsMax : 8 - 1;
+      assert.deepEqual([limits.maxKeyBytes, limits.maxValueBytes, limits.maxRequestBytes, limits.maxTxnOps], [64, 1000, 4096, maxTxnOps]);
+      assert.equal(document.components.schemas.TxnRequest.properties.ops.maxItems, maxTxnOps);
+      assert.equal(document.components.schemas.Limits.properties.maxTxnOps.const, maxTxnOps);
+      assert.match(document.info.description, new RegExp(`\\| ${maxTxnOps} each \\|`));
+      assert.match(document.paths['/v1/txn'].post.description, new RegExp(`At most ${maxTxnOps} checks and ${maxTxnOps} ops`));
+      const key = document.paths['/v1/kv/{key}'].get.parameters.find((parameter: Document) => parameter.name === 'key');
+      assert.equal(key['x-max-bytes'], 64);
+      assert.equal(document.paths['/v1/kv/{key}'].put.requestBody['x-max-bytes'], 1000);
+      assert.equal(document.paths['/v1/txn'].post.requestBody['x-max-bytes'], 4096);
+      assert.equal(document.paths['/v1/txn'].post.responses[413].content['application/problem+json'].example.limit, 4096);
+    } finally {
+      server.kill('SIGTERM');
+      await server.exited;
     }
   });
 
@@ -263,5 +292,46 @@ describe('/v1/openapi.json follows the configuration', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('route schemas are documentation only', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server?.close());
+
+  it('a request the declared schemas refuse is answered by kvs\'s own validation, not Fastify\'s', async () => {
+    // Each breaks its route's schema (type, minimum, enum, required, pattern); ajv would answer FST_ERR_VALIDATION with "querystring/..." details.
+    const refused: Array<[string, RequestInit, string, RegExp]> = [
+      ['/v1/kv?limit=0', {}, 'invalid_request', /"limit"/],
+      ['/v1/kv?limit=ten', {}, 'invalid_request', /"limit"/],
+      ['/v1/kv?reverse=maybe', {}, 'invalid_request', /"reverse"/],
+      ['/v1/kv/k?op=add&by=1.5', { method: 'POST' }, 'invalid_request', /"by"/],
+      ['/v1/kv/k?op=subtract', { method: 'POST' }, 'invalid_request', /op=add/],
+      ['/v1/kv/k?ttl=-1', { method: 'PUT', body: 'x' }, 'invalid_request', /ttl/],
+      ['/v1/kv', { method: 'DELETE' }, 'invalid_request', /non-empty "prefix"/],
+      ['/v1/watch?key=k', { headers: { 'last-event-id': 'x' } }, 'invalid_request', /Last-Event-ID/],
+      ['/v1/admin/import?format=csv', { method: 'POST', body: '' }, 'invalid_request', /"format"/],
+    ];
+    for (const [path, init, code, detail] of refused) {
+      const problem = expectProblem(await request(`${server.url}${path}`, init), 400, code);
+      assert.match(problem.detail, detail, path);
+      assert.doesNotMatch(problem.detail, /querystring\/|headers\/|body\//, path);
+    }
+    // A txn the TxnRequest schema refuses (an unknown member): kvs names the member.
+    const txn = expectProblem(await postJson(`${server.url}/v1/txn`, { ops: [], extra: 1 }), 400, 'invalid_request');
+    assert.match(txn.detail, /extra/);
+  });
+
+  it('sends what the handler gives, not what the response schema has room for, and adds no defaults', async () => {
+    await request(`${server.url}/v1/kv/doc-only`, { method: 'PUT', body: 'v' });
+    // `values` defaults to false in the schema: no default is filled in, and items carry no value.
+    const page = (await request(`${server.url}/v1/kv?prefix=doc-only`)).body;
+    assert.deepEqual(Object.keys(page), ['items', 'cursor', 'revision']);
+    assert.equal(page.items[0].value, undefined);
+    const status = (await request(`${server.url}/v1/status`)).body;
+    assert.deepEqual(Object.keys(status).sort(), ['compactRevision', 'engine', 'keys', 'revision', 'uptimeSeconds', 'version']);
   });
 });

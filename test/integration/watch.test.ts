@@ -567,12 +567,12 @@ describe('filters', () => {
 
 describe('compacted history', () => {
   it('refuses a resume point older than the retained history with 410 history_compacted, and replays the retained tail', async () => {
-    await withServer({ limits: { historyRetention: 5 }, maintenanceIntervalMs: 50 }, async ({ url, watch }) => {
+    await withServer({ limits: { historyRetentionRevisions: 5 }, maintenanceIntervalMs: 50 }, async ({ url, watch }) => {
       const revisions: number[] = [];
       for (let i = 0; i < 40; i++) revisions.push((await putJson(url, `hist/${i % 4}`, i)).revision);
       const head = revisions.at(-1)!;
       await pollUntil(async () => (await storeStatus(url)).compactRevision > 0, 'history is compacted');
-      // Compaction proceeds to revision - historyRetention; wait until it settles there.
+      // Compaction proceeds to revision - historyRetentionRevisions; wait until it settles there.
       await pollUntil(async () => (await storeStatus(url)).compactRevision >= head - 5, 'history is compacted up to the retention');
       const { compactRevision, revision } = await storeStatus(url);
       // On etcd, kvs records the compaction point in a key of its own: one more revision.
@@ -762,8 +762,8 @@ describe('watch parameters and limits', () => {
     });
   });
 
-  it('with maxWatchers reached, a further watch is 503 unavailable with Retry-After; a freed place is reusable', async () => {
-    await withServer({ limits: { maxWatchers: 2 } }, async ({ url, watch }) => {
+  it('with watchersMax reached, a further watch is 503 unavailable with Retry-After; a freed place is reusable', async () => {
+    await withServer({ limits: { watchersMax: 2 } }, async ({ url, watch }) => {
       const first = await watch('prefix=');
       await watch('key=x');
       const refused = await refusedWatch(url, 'prefix=y/');

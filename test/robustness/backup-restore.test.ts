@@ -8,6 +8,8 @@ import { open } from 'lmdb';
 import { encodeKey, postJson, putValue, request, type JsonResponse } from '../helpers/http.js';
 import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, type ServerProcess } from '../helpers/server.js';
 import { SseClient } from '../helpers/sse.js';
+import { decodeRecord, encodeRecord } from '../../src/engine/lmdb/record-codec.js';
+import { openStores, type Stores } from '../../src/engine/lmdb/stores.js';
 import { reportFigures } from './lib/report.js';
 
 /**
@@ -44,6 +46,19 @@ const BULK_PER_TXN = 50;
 function restoreCli(args: string[]): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [CLI_PATH, 'restore', ...args], { encoding: 'utf8', timeout: 120_000 });
   return { status: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `kvs ARGS` through the real CLI, without blocking the event loop; ended when `signal` aborts (the test's timeout). */
+function cliAsync(args: string[], signal: AbortSignal, env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], signal });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** One line on stderr, exit 1, no crash. */
@@ -248,6 +263,46 @@ describe('a backup taken under a steady write load, restored with kvs restore an
   });
 });
 
+describe('a large import at one revision, backed up and restored through the CLI', { skip: LMDB_ONLY }, () => {
+  // Every key of an import shares its revision: the restore's check once decoded that revision's whole
+  // log entry per key (20 000 keys took minutes). The test's timeout bounds a check that is not linear.
+  const KEYS = 30_000;
+
+  it(`kvs import of ${KEYS.toLocaleString('en-US')} keys, kvs backup, kvs restore: the restored store serves every key`, { timeout: 90_000 }, async (t) => {
+    const source = await leftovers.spawn({ DATA_DIRECTORY: leftovers.directory() });
+    let restored: ServerProcess | undefined;
+    try {
+      const lines = Array.from({ length: KEYS }, (_, i) => JSON.stringify({ key: `imported/${i}`, value: Buffer.from(`value ${i}`).toString('base64'), contentType: 'text/plain' }));
+      const file = join(leftovers.directory(), 'import.ndjson');
+      writeFileSync(file, `${lines.join('\n')}\n`);
+      const imported = await cliAsync(['import', file, '-o', 'json'], t.signal, { KVS_URL: source.url });
+      assert.equal(imported.status, 0, imported.stderr);
+      const { revision } = JSON.parse(imported.stdout) as { revision: number };
+
+      const backupFile = join(leftovers.directory(), 'large.mdb');
+      const backup = await cliAsync(['backup', backupFile], t.signal, { KVS_URL: source.url });
+      assert.equal(backup.status, 0, backup.stderr);
+
+      const directory = join(leftovers.directory(), 'restored');
+      const restore = await cliAsync(['restore', backupFile, '--data-directory', directory], t.signal);
+      assert.equal(restore.status, 0, restore.stderr);
+      assert.match(restore.stdout, new RegExp(`^restored revision ${revision} \\(${KEYS.toLocaleString('en-US')} keys, `));
+
+      restored = await leftovers.spawn({ DATA_DIRECTORY: directory });
+      const status = await request(`${restored.url}/v1/status`);
+      assert.deepEqual({ revision: status.body.revision, keys: status.body.keys }, { revision, keys: KEYS });
+      for (const i of [0, 1, 12_345, KEYS - 1]) {
+        const read: JsonResponse = await request(`${restored!.url}/v1/kv/imported/${i}`);
+        assert.equal(read.text, `value ${i}`, `imported/${i}`);
+        assert.equal(read.headers.get('etag'), `"${revision}"`);
+      }
+    } finally {
+      source.kill('SIGTERM');
+      restored?.kill('SIGTERM');
+    }
+  });
+});
+
 describe('kvs restore refuses what it must not restore, leaving nothing', { skip: LMDB_ONLY }, () => {
   let server: ServerProcess;
   let sourceDirectory: string;
@@ -287,6 +342,33 @@ describe('kvs restore refuses what it must not restore, leaving nothing', { skip
     const start = Math.floor(bytes.length / 2);
     for (let i = start; i < start + 8192 && i < bytes.length; i++) bytes[i]! ^= 0xff;
     refusedSource(bytes, /damaged\.mdb is corrupt: .+; nothing was restored$/);
+  });
+
+  it('a record that differs from the write its change log holds, and a record whose write is missing from the log', async () => {
+    /** A copy of the good backup with `change` applied to its databases, restored: refused with `naming`. */
+    async function refusedAfter(change: (stores: Stores) => Promise<void>, naming: RegExp): Promise<void> {
+      const file = join(leftovers.directory(), 'altered.mdb');
+      writeFileSync(file, readFileSync(backupFile));
+      const stores = openStores(file);
+      try {
+        await change(stores);
+      } finally {
+        await stores.root.close();
+      }
+      const directory = leftovers.directory();
+      assertRefused(restoreCli([file, '--data-directory', directory]), naming);
+      assert.deepEqual(readdirSync(directory), []);
+    }
+    const recordOf = (stores: Stores, key: string) => decodeRecord(key, stores.kv.getBinary(Buffer.from(key))!);
+    await refusedAfter(async (stores) => {
+      const entry = recordOf(stores, 'k/7');
+      await stores.kv.put(Buffer.from('k/7'), encodeRecord({ ...entry, value: Buffer.from('altered') }));
+    }, /altered\.mdb is corrupt: the record of key "k\/7" differs from the write its change log holds at revision \d+; nothing was restored$/);
+    await refusedAfter(async (stores) => {
+      const { revision } = recordOf(stores, 'k/9');
+      const events = stores.log.get(revision)!;
+      await stores.log.put(revision, events.map((event) => ({ ...event, k: 'k/elsewhere' })));
+    }, /altered\.mdb is corrupt: the record of key "k\/9" differs from the write its change log holds at revision \d+; nothing was restored$/);
   });
 
   it('random bytes, and an empty file', () => {

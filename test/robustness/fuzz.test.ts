@@ -97,7 +97,7 @@ describe('fuzz: hostile requests on every route', () => {
   });
 
   it('answers every request below 500, with well-formed errors, in time, and stays healthy', async (t) => {
-    const context: FuzzContext = { maxKeyBytes: DEFAULT_LIMITS.maxKeyBytes, keys: SEEDED.map(({ key }) => key) };
+    const context: FuzzContext = { keyBytesMax: DEFAULT_LIMITS.keyBytesMax, keys: SEEDED.map(({ key }) => key) };
     const routes = server.routes.entries();
     assert.ok(routes.some(({ url }) => url === '/v1/kv/*') && routes.some(({ url }) => url === '/v1/txn'), 'the route table lists the routes');
     const targets: FuzzTarget[] = [...routes, UNKNOWN_PATHS];
@@ -587,7 +587,7 @@ describe('hostile input: oversized request heads', () => {
 });
 
 describe('hostile input: bodies past the limits', () => {
-  const LIMITS = { maxValueBytes: 64 * 1024, maxRequestBytes: 128 * 1024, maxImportBytes: 256 * 1024 };
+  const LIMITS = { valueBytesMax: 64 * 1024, requestBytesMax: 128 * 1024, importBytesMax: 256 * 1024 };
   let server: TestServer;
   let port: number;
   before(async () => {
@@ -597,10 +597,10 @@ describe('hostile input: bodies past the limits', () => {
   after(() => server?.close());
 
   const ROUTES = [
-    { what: 'PUT /v1/kv/big (a value)', head: 'PUT /v1/kv/big HTTP/1.1', type: 'application/octet-stream', limit: LIMITS.maxValueBytes, code: 'value_too_large', seed: false },
-    { what: 'POST /v1/txn', head: 'POST /v1/txn HTTP/1.1', type: 'application/json', limit: LIMITS.maxRequestBytes, code: 'request_too_large', seed: false },
-    { what: 'POST /put (seed)', head: 'POST /put HTTP/1.1', type: 'application/json', limit: LIMITS.maxRequestBytes, code: 'request_too_large', seed: true },
-    { what: 'POST /v1/admin/import', head: 'POST /v1/admin/import HTTP/1.1', type: 'application/x-ndjson', limit: LIMITS.maxImportBytes, code: 'request_too_large', seed: false },
+    { what: 'PUT /v1/kv/big (a value)', head: 'PUT /v1/kv/big HTTP/1.1', type: 'application/octet-stream', limit: LIMITS.valueBytesMax, code: 'value_too_large', seed: false },
+    { what: 'POST /v1/txn', head: 'POST /v1/txn HTTP/1.1', type: 'application/json', limit: LIMITS.requestBytesMax, code: 'request_too_large', seed: false },
+    { what: 'POST /put (seed)', head: 'POST /put HTTP/1.1', type: 'application/json', limit: LIMITS.requestBytesMax, code: 'request_too_large', seed: true },
+    { what: 'POST /v1/admin/import', head: 'POST /v1/admin/import HTTP/1.1', type: 'application/x-ndjson', limit: LIMITS.importBytesMax, code: 'request_too_large', seed: false },
   ];
 
   function assertTooLarge(response: RawResponse, route: (typeof ROUTES)[number]): void {
@@ -689,8 +689,8 @@ describe('hostile input: query parameters longer than any key', () => {
   });
   after(() => server?.close());
 
-  // Past maxKeyBytes (1024), past LMDB's own key limit (1978 bytes), in 1- and 2-byte characters.
-  const LONG = ['k'.repeat(DEFAULT_LIMITS.maxKeyBytes + 1), 'k'.repeat(1979), 'k'.repeat(4000), '\u00e9'.repeat(1000)].map(encodeURIComponent);
+  // Past keyBytesMax (1024), past LMDB's own key limit (1978 bytes), in 1- and 2-byte characters.
+  const LONG = ['k'.repeat(DEFAULT_LIMITS.keyBytesMax + 1), 'k'.repeat(1979), 'k'.repeat(4000), '\u00e9'.repeat(1000)].map(encodeURIComponent);
   const cursor = (direction: number, length: number) => Buffer.concat([Buffer.from([1, direction]), Buffer.alloc(length, 0x6b)]).toString('base64url');
 
   it('every parameter that names a key or a bound is refused 4xx (or served), never 500', async () => {
@@ -718,7 +718,7 @@ describe('hostile input: query parameters longer than any key', () => {
   });
 
   it('a cursor holding a bound longer than any key is refused 4xx (or served), never 500', async () => {
-    for (const length of [DEFAULT_LIMITS.maxKeyBytes + 1, 1979, 3000]) {
+    for (const length of [DEFAULT_LIMITS.keyBytesMax + 1, 1979, 3000]) {
       for (const query of [`cursor=${cursor(0x66, length)}`, `reverse=true&cursor=${cursor(0x74, length)}`, `delimiter=/&cursor=${cursor(0x66, length)}`, `reverse=true&delimiter=/&cursor=${cursor(0x74, length)}`]) {
         const response = await request(`${server.url}/v1/kv?${query}`);
         assertBelow500(response, `GET /v1/kv with a cursor of ${length} bytes (${query.slice(0, 30)})`);

@@ -13,7 +13,7 @@ import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
 describe('bounded pending writes', () => {
   let server: TestServer;
   before(async () => {
-    server = await startTestServer({ limits: { maxPendingWrites: 4 } });
+    server = await startTestServer({ limits: { pendingWritesMax: 4 } });
   });
   after(() => server.close());
 

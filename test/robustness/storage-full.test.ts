@@ -18,7 +18,7 @@ describe('storage full (KV_MAX_DATA_BYTES)', () => {
     const dataDirectory = tempDirectory();
     // The change log keeps every value written too (history is far below its
     // retention here), so deleting keys frees their live copies only: enough.
-    const limits = { maxDataBytes: CAP_BYTES };
+    const limits = { dataBytesMax: CAP_BYTES };
     let server = await startTestServer({ dataDirectory, limits });
     const acknowledged: string[] = [];
     try {
@@ -75,7 +75,7 @@ describe('storage full (KV_MAX_DATA_BYTES)', () => {
 
   it('a burst of large writes below the cap cannot take the store past it, and one write larger than the room left is refused', async () => {
     const cap = 1024 * 1024;
-    const server = await startTestServer({ limits: { maxDataBytes: cap } });
+    const server = await startTestServer({ limits: { dataBytesMax: cap } });
     try {
       const big = Buffer.alloc(200 * 1024, 7);
       const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => putValue(server.url, `big/${i}`, big)));

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { DEFAULT_LIMITS, MAX_KEY_BYTES_CEILING, MIB } from '../../src/core/limits.js';
+import { DEFAULT_LIMITS, KEY_BYTES_CEILING, MIB } from '../../src/core/limits.js';
 
 const CWD = resolve('/srv/kvs-test');
 
@@ -30,8 +30,8 @@ describe('loadConfig defaults', () => {
       engine: 'lmdb',
       etcdEndpoints: [],
       etcdPrefix: 'kvs/',
-      etcdMaxTxnOps: 128,
-      etcdMaxRequestBytes: 1572864,
+      etcdTxnOpsMax: 128,
+      etcdRequestBytesMax: 1572864,
       limits: { ...DEFAULT_LIMITS },
       logLevel: 'info',
       logFormat: 'auto',
@@ -45,14 +45,14 @@ describe('loadConfig defaults', () => {
 
   it('has the documented default limits', () => {
     const { limits } = loadConfig({}, {}, CWD);
-    assert.equal(limits.maxKeyBytes, 1024);
-    assert.equal(limits.maxValueBytes, 4 * 1024 * 1024);
-    assert.equal(limits.maxRequestBytes, 8 * 1024 * 1024);
-    assert.equal(limits.maxTxnOps, 128);
-    assert.equal(limits.maxListLimit, 1000);
-    assert.equal(limits.defaultListLimit, 100);
-    assert.equal(limits.historyRetention, 100_000);
-    assert.equal(limits.maxContentTypeChars, 256);
+    assert.equal(limits.keyBytesMax, 1024);
+    assert.equal(limits.valueBytesMax, 4 * 1024 * 1024);
+    assert.equal(limits.requestBytesMax, 8 * 1024 * 1024);
+    assert.equal(limits.txnOpsMax, 128);
+    assert.equal(limits.listLimitMax, 1000);
+    assert.equal(limits.listLimitDefault, 100);
+    assert.equal(limits.historyRetentionRevisions, 100_000);
+    assert.equal(limits.contentTypeCharsMax, 256);
   });
 
   it('resolves ./data against process.cwd() by default', () => {
@@ -77,9 +77,9 @@ describe('loadConfig defaults', () => {
 
   it('does not share the limits object between calls or with DEFAULT_LIMITS', () => {
     const first = loadConfig({}, {}, CWD);
-    first.limits.maxKeyBytes = 1;
-    assert.equal(loadConfig({}, {}, CWD).limits.maxKeyBytes, 1024);
-    assert.equal(DEFAULT_LIMITS.maxKeyBytes, 1024);
+    first.limits.keyBytesMax = 1;
+    assert.equal(loadConfig({}, {}, CWD).limits.keyBytesMax, 1024);
+    assert.equal(DEFAULT_LIMITS.keyBytesMax, 1024);
   });
 });
 
@@ -164,31 +164,31 @@ describe('loadConfig environment', () => {
     const config = loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379' }, {}, CWD);
     assert.equal(config.etcdPrefix, 'kvs/');
     // One etcd request (1.5 MiB) holds the value, its key (up to 1024 bytes), the namespace, the record header and framing.
-    assert.ok(config.limits.maxValueBytes < 1.5 * 1024 * 1024 - 1024 && config.limits.maxValueBytes > 1.5 * 1024 * 1024 - 8192, String(config.limits.maxValueBytes));
-    assert.equal(config.limits.maxTxnOps, 127, "etcd's 128 ops, less the delete marker");
+    assert.ok(config.limits.valueBytesMax < 1.5 * 1024 * 1024 - 1024 && config.limits.valueBytesMax > 1.5 * 1024 * 1024 - 8192, String(config.limits.valueBytesMax));
+    assert.equal(config.limits.txnOpsMax, 127, "etcd's 128 ops, less the delete marker");
     const larger = loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', ETCD_MAX_REQUEST_BYTES: String(10 * 1024 * 1024), ETCD_MAX_TXN_OPS: '1024', KV_ETCD_PREFIX: 'apps/one/' }, {}, CWD);
-    assert.ok(larger.limits.maxValueBytes > 9 * 1024 * 1024);
-    assert.equal(larger.limits.maxTxnOps, 128, 'never above the API default');
-    assert.equal(larger.etcdMaxTxnOps, 1024);
+    assert.ok(larger.limits.valueBytesMax > 9 * 1024 * 1024);
+    assert.equal(larger.limits.txnOpsMax, 128, 'never above the API default');
+    assert.equal(larger.etcdTxnOpsMax, 1024);
     assert.equal(larger.etcdPrefix, 'apps/one/');
   });
 
   it('refuses, on etcd, a value limit etcd cannot take and the embedded store cap', () => {
     assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_VALUE_BYTES: String(4 * 1024 * 1024) }, {}, CWD), 'ETCD_MAX_REQUEST_BYTES');
     assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_DATA_BYTES: '1000000' }, {}, CWD), 'quota-backend-bytes');
-    assert.equal(loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_VALUE_BYTES: '1000' }, {}, CWD).limits.maxValueBytes, 1000);
+    assert.equal(loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_VALUE_BYTES: '1000' }, {}, CWD).limits.valueBytesMax, 1000);
   });
 
   it('reads the limits from the environment and keeps the others at their defaults', () => {
     const { limits } = loadConfig({ KV_MAX_VALUE_BYTES: '1048576', KV_MAX_KEY_BYTES: '512', KV_MAX_REQUEST_BYTES: '4096', KV_HISTORY_RETENTION: '50' }, {}, CWD);
-    assert.deepEqual(limits, { ...DEFAULT_LIMITS, maxValueBytes: 1048576, maxKeyBytes: 512, maxRequestBytes: 4096, historyRetention: 50 });
+    assert.deepEqual(limits, { ...DEFAULT_LIMITS, valueBytesMax: 1048576, keyBytesMax: 512, requestBytesMax: 4096, historyRetentionRevisions: 50 });
   });
 
   it('enforces the bounds of each limit, naming the variable', () => {
-    assert.equal(loadConfig({ KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES_CEILING) }, {}, CWD).limits.maxKeyBytes, MAX_KEY_BYTES_CEILING);
-    assertConfigError(() => loadConfig({ KV_MAX_KEY_BYTES: String(MAX_KEY_BYTES_CEILING + 1) }, {}, CWD), 'KV_MAX_KEY_BYTES');
+    assert.equal(loadConfig({ KV_MAX_KEY_BYTES: String(KEY_BYTES_CEILING) }, {}, CWD).limits.keyBytesMax, KEY_BYTES_CEILING);
+    assertConfigError(() => loadConfig({ KV_MAX_KEY_BYTES: String(KEY_BYTES_CEILING + 1) }, {}, CWD), 'KV_MAX_KEY_BYTES');
     assertConfigError(() => loadConfig({ KV_MAX_KEY_BYTES: '0' }, {}, CWD), 'KV_MAX_KEY_BYTES');
-    assert.equal(loadConfig({ KV_MAX_VALUE_BYTES: String(512 * MIB) }, {}, CWD).limits.maxValueBytes, 512 * MIB);
+    assert.equal(loadConfig({ KV_MAX_VALUE_BYTES: String(512 * MIB) }, {}, CWD).limits.valueBytesMax, 512 * MIB);
     assertConfigError(() => loadConfig({ KV_MAX_VALUE_BYTES: String(512 * MIB + 1) }, {}, CWD), 'KV_MAX_VALUE_BYTES');
     assertConfigError(() => loadConfig({ KV_MAX_VALUE_BYTES: '0' }, {}, CWD), 'KV_MAX_VALUE_BYTES');
     assertConfigError(() => loadConfig({ KV_MAX_VALUE_BYTES: '4MiB' }, {}, CWD), 'KV_MAX_VALUE_BYTES');
@@ -210,7 +210,7 @@ describe('loadConfig flags', () => {
     assert.equal(config.port, 9001);
     assert.equal(config.dataDirectory, resolve(CWD, 'flag-data'));
     assert.equal(config.logLevel, 'trace');
-    assert.equal(config.limits.maxKeyBytes, 200);
+    assert.equal(config.limits.keyBytesMax, 200);
   });
 
   it('uses the environment for settings without a flag', () => {
@@ -228,9 +228,9 @@ describe('loadConfig flags', () => {
 
   it('reads limit flags', () => {
     const { limits } = loadConfig({}, { 'max-value-bytes': '2048', 'max-request-bytes': '8192', 'history-retention': '10' }, CWD);
-    assert.equal(limits.maxValueBytes, 2048);
-    assert.equal(limits.maxRequestBytes, 8192);
-    assert.equal(limits.historyRetention, 10);
+    assert.equal(limits.valueBytesMax, 2048);
+    assert.equal(limits.requestBytesMax, 8192);
+    assert.equal(limits.historyRetentionRevisions, 10);
   });
 
   it('names the flag, not the variable, when a flag is invalid', () => {
@@ -279,9 +279,9 @@ describe('access control and TLS settings', () => {
 
   it('reads the storage cap and the bound of pending writes, and refuses bad ones', () => {
     const { limits } = loadConfig({ KV_MAX_DATA_BYTES: '1073741824', KV_MAX_PENDING_WRITES: '500' }, {}, CWD);
-    assert.equal(limits.maxDataBytes, 1073741824);
-    assert.equal(limits.maxPendingWrites, 500);
-    assert.equal(loadConfig({}, {}, CWD).limits.maxDataBytes, 0, 'no cap by default');
+    assert.equal(limits.dataBytesMax, 1073741824);
+    assert.equal(limits.pendingWritesMax, 500);
+    assert.equal(loadConfig({}, {}, CWD).limits.dataBytesMax, 0, 'no cap by default');
     assertConfigError(() => loadConfig({ KV_MAX_DATA_BYTES: '-1' }, {}, CWD), 'KV_MAX_DATA_BYTES');
     assertConfigError(() => loadConfig({ KV_MAX_PENDING_WRITES: '0' }, {}, CWD), 'KV_MAX_PENDING_WRITES');
   });

@@ -38,7 +38,7 @@ describe('validateKey', () => {
     assertKvError(() => validateKey('', 1024), 'invalid_key');
   });
 
-  it('accepts a key of exactly maxKeyBytes ASCII bytes and refuses one more, with limit', () => {
+  it('accepts a key of exactly keyBytesMax ASCII bytes and refuses one more, with limit', () => {
     assert.equal(validateKey('a'.repeat(1024), 1024), 'a'.repeat(1024));
     const error = assertKvError(() => validateKey('a'.repeat(1025), 1024), 'invalid_key', { limit: 1024 });
     assert.match(error.message, /1025/);
@@ -60,7 +60,7 @@ describe('validateKey', () => {
     assertKvError(() => validateKey('日日', 5), 'invalid_key', { limit: 5 });
   });
 
-  it('honours a small custom maxKeyBytes', () => {
+  it('honours a small custom keyBytesMax', () => {
     assert.equal(validateKey('abcd', 4), 'abcd');
     assertKvError(() => validateKey('abcde', 4), 'invalid_key', { limit: 4 });
     assert.equal(validateKey('😀', 4), '😀');

@@ -11,7 +11,9 @@ export const importCommand: Command = {
   details: `  --format ndjson   kvs export's format (default)
   --format seed     the original server's key_value_data.json ({"key": value})
 All or nothing: one bad line refuses the whole import and names the line.
-Needs an admin token when the server has tokens.`,
+The server applies the whole file before it answers: kvs import waits up to an
+hour for that answer, whatever --timeout says. Shows progress on standard error
+when it is a terminal. Needs an admin token when the server has tokens.`,
   options: {
     format: { type: 'string' },
   },

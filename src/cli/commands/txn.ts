@@ -2,7 +2,9 @@ import type { TxnOpResult, TxnRequest } from '../../client/index.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../failure.js';
-import { entryJson, readSource, writeOut } from '../io.js';
+import { readSource, writeOut } from '../io.js';
+import { entryJson, jsonLine } from '../json-output.js';
+import { lineText } from '../text-line.js';
 
 export const txnCommand: Command = {
   name: 'txn',
@@ -10,7 +12,9 @@ export const txnCommand: Command = {
   summary: 'run a transaction: the /v1/txn body from FILE or standard input',
   details: `The body is {"checks": [...], "ops": [...]} as POST /v1/txn takes it (docs/API.md §5).
 Prints the revision and one line per op result (-o json: the whole result).
-Exit code 4 when a check fails (nothing was applied).`,
+Exit code 4 when a check fails (nothing was applied). A body that is not a JSON
+object is exit 2; any other is sent as it is, and the server's 400 says what is
+wrong with it (exit 1).`,
   options: {},
   async run(context, positionals) {
     const [source, ...extra] = positionals;
@@ -26,7 +30,7 @@ Exit code 4 when a check fails (nothing was applied).`,
     const result = await context.client.txn(body as TxnRequest, { signal: context.signal });
     const results = result.results.map(resultJson);
     if (context.output === 'json') {
-      await writeOut(context.stdout, `${JSON.stringify({ committed: true, revision: result.revision, results })}\n`);
+      await writeOut(context.stdout, `${jsonLine({ committed: true, revision: result.revision, results })}\n`);
       return EXIT.ok;
     }
     const lines = [`committed at revision ${result.revision}`, ...result.results.map(resultLine)];
@@ -46,15 +50,17 @@ function resultJson(result: TxnOpResult): Record<string, unknown> {
   }
 }
 
+/** One line per op: its key quoted as ls quotes keys (text-line.ts) when it could break the line. */
 function resultLine(result: TxnOpResult): string {
+  const key = lineText(result.key);
   switch (result.op) {
     case 'put':
-      return `put ${result.key}: revision ${result.revision}${result.created ? ' (created)' : ''}`;
+      return `put ${key}: revision ${result.revision}${result.created ? ' (created)' : ''}`;
     case 'delete':
-      return `delete ${result.key}: ${result.deleted ? 'deleted' : 'not found'}`;
+      return `delete ${key}: ${result.deleted ? 'deleted' : 'not found'}`;
     case 'add':
-      return `add ${result.key}: ${result.value}`;
+      return `add ${key}: ${result.value}`;
     case 'get':
-      return `get ${result.key}: ${result.entry === null ? 'not found' : JSON.stringify(entryJson(result.entry).value)}`;
+      return `get ${key}: ${result.entry === null ? 'not found' : jsonLine(entryJson(result.entry).value)}`;
   }
 }

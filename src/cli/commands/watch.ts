@@ -2,7 +2,8 @@ import type { WatchEvent } from '../../client/index.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { UsageError } from '../failure.js';
-import { envelopeOf, integerArgument, writeOut } from '../io.js';
+import { integerArgument, writeOut } from '../io.js';
+import { envelopeOf, jsonLine } from '../json-output.js';
 
 export const watchCommand: Command = {
   name: 'watch',
@@ -16,7 +17,10 @@ server cannot be reached at the start.
   --key KEY        one key instead of a prefix
   --since R        start with the changes after revision R (from history)
   --no-values      leave values out of put events
-  --count N        exit after N revisions`,
+  --count N        exit after N revisions
+A JSON value comes as the server's change feed embeds it, parsed and serialised
+again there (a number beyond 2^53 rounded, 1.0 as 1); kvs get -o json shows a
+value's stored text.`,
   options: {
     key: { type: 'string' },
     since: { type: 'string' },
@@ -38,7 +42,7 @@ server cannot be reached at the start.
       signal: context.signal,
     });
     for await (const message of messages) {
-      await writeOut(context.stdout, `${JSON.stringify({ revision: message.revision, events: message.events.map((event) => eventJson(event)) })}\n`);
+      await writeOut(context.stdout, `${jsonLine({ revision: message.revision, events: message.events.map((event) => eventJson(event)) })}\n`);
       printed += 1;
       if (count !== undefined && printed >= count) break;
     }

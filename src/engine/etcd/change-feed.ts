@@ -1,5 +1,6 @@
 import type { ChangeEvent, Revision, RevisionChanges } from '../../core/types.js';
 import { KvError } from '../../core/errors.js';
+import { ETCD_WATCH_RETRY_MS } from '../../core/limits.js';
 import { EventType, revisionOf, type WatchEvent, type WatchResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { decodeRecord, type Keyspace } from './keyspace.js';
@@ -118,7 +119,7 @@ export class ChangeFeed {
       stream.cancel();
       client.leave(member);
       this.options.onError(error);
-      this.retryTimer = setTimeout(() => this.start(), 250);
+      this.retryTimer = setTimeout(() => this.start(), ETCD_WATCH_RETRY_MS);
     };
     this.cancel = () => {
       failed = true;

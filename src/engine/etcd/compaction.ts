@@ -11,11 +11,11 @@ export interface CompactionOptions {
   commit: (request: TxnRequest) => Promise<TxnResponse>;
   /** The last revision that changed a key of the namespace (ChangeFeed.lastChangeRevision). */
   lastChangeRevision: () => Revision;
-  historyRetention: number;
+  historyRetentionRevisions: number;
 }
 
 /**
- * Compacts etcd's history to `historyRetention` revisions behind the head.
+ * Compacts etcd's history to `historyRetentionRevisions` revisions behind the head.
  * The point is recorded first (a compare keeps it from going back when
  * nodes race), so status() and the watch route's 410 know it.
  */
@@ -24,10 +24,10 @@ export async function compactHistory(options: CompactionOptions): Promise<void> 
   const client = options.client();
   const head = await client.read(client.methods.range, { key: keyspace.compactedKey });
   const recorded = recordedCompactRevision(head.kvs[0]?.value);
-  // etcd keeps `target` and after: the last `historyRetention` revisions, as the embedded engine does,
+  // etcd keeps `target` and after: the last `historyRetentionRevisions` revisions, as the embedded engine does,
   // counted back from the last revision that changed a key: kvs's own records of compactions
   // must not count, or each compaction would make room for the next.
-  const target = Math.min(options.lastChangeRevision(), headerRevision(head)) - options.historyRetention + 1;
+  const target = Math.min(options.lastChangeRevision(), headerRevision(head)) - options.historyRetentionRevisions + 1;
   if (target <= 1 || target - 1 <= recorded) return;
   const value = Buffer.from(String(target - 1).padStart(16, '0'));
   const unchanged: Compare =

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
+import { ETCD_KEEPALIVE_INTERVAL_MS, ETCD_KEEPALIVE_TIMEOUT_MS, ETCD_MESSAGE_BYTES_MAX, ETCD_RECONNECT_BACKOFF_MS_MAX, ETCD_RECONNECT_BACKOFF_MS_MIN } from '../../core/limits.js';
 import { etcdMethods, type EtcdMethods, type WatchRequest, type WatchResponse } from './etcd-api.js';
 import { etcdErrorKind, grpcError, neverSent, translateError } from './etcd-errors.js';
 
@@ -32,14 +33,14 @@ export class EtcdClient {
       const credentials = secure ? grpc.credentials.createSsl() : grpc.credentials.createInsecure();
       const client = new grpc.Client(address, credentials, {
         // Dead connections are noticed within seconds (etcd permits pings every 5 s).
-        'grpc.keepalive_time_ms': 10_000,
-        'grpc.keepalive_timeout_ms': 5_000,
+        'grpc.keepalive_time_ms': ETCD_KEEPALIVE_INTERVAL_MS,
+        'grpc.keepalive_timeout_ms': ETCD_KEEPALIVE_TIMEOUT_MS,
         'grpc.keepalive_permit_without_calls': 1,
         // A restarted member is tried again soon, not after minutes of backoff.
-        'grpc.initial_reconnect_backoff_ms': 200,
-        'grpc.max_reconnect_backoff_ms': 2_000,
-        'grpc.max_receive_message_length': 512 * 1024 * 1024,
-        'grpc.max_send_message_length': 512 * 1024 * 1024,
+        'grpc.initial_reconnect_backoff_ms': ETCD_RECONNECT_BACKOFF_MS_MIN,
+        'grpc.max_reconnect_backoff_ms': ETCD_RECONNECT_BACKOFF_MS_MAX,
+        'grpc.max_receive_message_length': ETCD_MESSAGE_BYTES_MAX,
+        'grpc.max_send_message_length': ETCD_MESSAGE_BYTES_MAX,
       });
       return { endpoint, client };
     });

@@ -1,4 +1,5 @@
 import { KvError } from '../../core/errors.js';
+import { DEFAULT_ETCD_LIMITS, ETCD_CALL_TIMEOUT_MS, ETCD_COMPACTION_INTERVAL_MS, ETCD_COMPARE_FRAMING_BYTES, ETCD_HISTORY_READ_TIMEOUT_MS, ETCD_READY_PROBE_TIMEOUT_MS, ETCD_REPLICA_OPEN_WAIT_MS, ETCD_REPLICA_WAIT_MS, ETCD_STALE_REFRESH_MS, ETCD_TXN_SLACK_BYTES } from '../../core/limits.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
@@ -9,8 +10,7 @@ import { Committer, putOp } from './commit.js';
 import { compactHistory, recordedCompactRevision } from './compaction.js';
 import { CompareResult, CompareTarget, headerRevision, revisionOf, type TxnResponse } from './etcd-api.js';
 import { EtcdClient } from './etcd-client.js';
-import { ETCD_DEFAULT_MAX_REQUEST_BYTES, ETCD_DEFAULT_MAX_TXN_OPS } from './etcd-limits.js';
-import { Keyspace } from './keyspace.js';
+import { Keyspace, RECORD_HEADER_BYTES_MAX } from './keyspace.js';
 import { LeasePool } from './leases.js';
 import { OptimisticTxns, type KeysRead } from './optimistic-txn.js';
 import type { StoredEntry } from './keyspace.js';
@@ -22,18 +22,18 @@ export interface EtcdEngineOptions {
   endpoints: string[];
   /** Prefix of every etcd key of this store (several stores can share a cluster). */
   namespace: string;
-  historyRetention: number;
+  historyRetentionRevisions: number;
   now?: () => number;
   /** Deadline of one etcd call (default 3 s). */
   callTimeoutMs?: number;
   /** How often history is compacted (default 60 s). */
   maintenanceIntervalMs?: number;
   /** etcd's --max-txn-ops: a txn may name at most this many distinct keys (one compare each). Default 128. */
-  maxTxnKeys?: number;
+  txnKeysMax?: number;
   /** etcd's --max-request-bytes (default 1.5 MiB): bounds what one import txn carries. */
-  maxRequestBytes?: number;
+  requestBytesMax?: number;
   /** Writes in flight at once; beyond, 503 (default: no bound). */
-  maxPendingWrites?: number;
+  pendingWritesMax?: number;
   onBackgroundError?: (error: unknown) => void;
   /** Told each write Txn's round trip (as a batch of one, with no sync of its own), for /metrics. */
   observer?: WriteObserver;
@@ -48,15 +48,6 @@ export interface EtcdEngineOptions {
   /** How long open() waits for the replica's first load before serving reads from etcd meanwhile (default 5 s). */
   replicaOpenWaitMs?: number;
 }
-
-/** A record's header without its content type: format, flags, expiry, type length. */
-const RECORD_HEADER_BYTES_MAX = 12;
-/** /readyz must answer within a load balancer's probe timeout, even with members down. */
-const READY_PROBE_TIMEOUT_MS = 1_000;
-/** How long a history read may wait for etcd's watch to deliver the window. */
-const HISTORY_READ_TIMEOUT_MS = 15_000;
-/** A stale read of a replica not confirmed current for this long starts a barrier in the background, so that `?stale` alone keeps it confirmed. */
-const STALE_REFRESH_MS = 500;
 
 /**
  * The etcd engine: many stateless kvs nodes on one etcd cluster (issue 6,
@@ -104,7 +95,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       leases: () => this.leasePool(),
       commit: (request) => this.committer.commit(request),
       markerPut: () => this.committer.markerPut(),
-      maxTxnKeys: options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS,
+      txnKeysMax: options.txnKeysMax ?? DEFAULT_ETCD_LIMITS.etcdTxnOpsMax,
       replicaRead: (keys, fresh) => this.replicaRead(keys, fresh),
     });
   }
@@ -115,14 +106,14 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
    * the compare and the put, the record header, compare framing) and slack.
    */
   get txnCapacity(): TxnCapacity {
-    const ops = (this.options.maxTxnKeys ?? ETCD_DEFAULT_MAX_TXN_OPS) - 1;
-    const perOp = 2 * this.keyspace.dataPrefix.length + RECORD_HEADER_BYTES_MAX + 64;
-    return { ops, bytes: (this.options.maxRequestBytes ?? ETCD_DEFAULT_MAX_REQUEST_BYTES) - ops * perOp - 16 * 1024 };
+    const ops = (this.options.txnKeysMax ?? DEFAULT_ETCD_LIMITS.etcdTxnOpsMax) - 1;
+    const perOp = 2 * this.keyspace.dataPrefix.length + RECORD_HEADER_BYTES_MAX + ETCD_COMPARE_FRAMING_BYTES;
+    return { ops, bytes: (this.options.requestBytesMax ?? DEFAULT_ETCD_LIMITS.etcdRequestBytesMax) - ops * perOp - ETCD_TXN_SLACK_BYTES };
   }
 
   async open(): Promise<void> {
     if (this.client !== null) throw new Error('the engine is already open');
-    const client = new EtcdClient({ endpoints: this.options.endpoints, callTimeoutMs: this.options.callTimeoutMs ?? 3_000 });
+    const client = new EtcdClient({ endpoints: this.options.endpoints, callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS });
     this.client = client;
     this.leases = new LeasePool(client, this.now);
     let opened: TxnResponse;
@@ -149,7 +140,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       this.replica = replica;
       this.barrier = new ReadBarrier({
         target: replica,
-        waitMs: this.options.replicaWaitMs ?? 1_000,
+        waitMs: this.options.replicaWaitMs ?? ETCD_REPLICA_WAIT_MS,
         now: this.now,
         // Linearizable: etcd's leader confirms with a quorum that it is still the leader before answering.
         quorumRevision: async () => headerRevision(await this.etcd().read(this.etcd().methods.range, { key: this.keyspace.openMarker, count_only: true })),
@@ -170,9 +161,9 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
     feed.start();
     if (this.replica !== null) {
       this.replica.reload();
-      await this.replicaLoaded(this.options.replicaOpenWaitMs ?? 5_000);
+      await this.replicaLoaded(this.options.replicaOpenWaitMs ?? ETCD_REPLICA_OPEN_WAIT_MS);
     }
-    this.maintenanceTimer = setInterval(() => void this.compact().catch((error) => this.options.onBackgroundError?.(error)), this.options.maintenanceIntervalMs ?? 60_000);
+    this.maintenanceTimer = setInterval(() => void this.compact().catch((error) => this.options.onBackgroundError?.(error)), this.options.maintenanceIntervalMs ?? ETCD_COMPACTION_INTERVAL_MS);
     this.maintenanceTimer.unref();
   }
 
@@ -190,7 +181,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
     if (this.client === null || this.closed) return false;
     try {
       // A linearizable read needs the leader and a quorum: exactly what serving needs.
-      await this.etcd().read(this.etcd().methods.range, { key: this.keyspace.openMarker, count_only: true }, READY_PROBE_TIMEOUT_MS);
+      await this.etcd().read(this.etcd().methods.range, { key: this.keyspace.openMarker, count_only: true }, ETCD_READY_PROBE_TIMEOUT_MS);
       return true;
     } catch {
       return false;
@@ -324,7 +315,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
   /** How old a stale answer from the replica may be; a replica not confirmed lately is confirmed in the background. */
   private staleness(replica: Replica): number {
     const stalenessMs = replica.stalenessMs();
-    if (stalenessMs > STALE_REFRESH_MS) void this.fresh().catch(() => {});
+    if (stalenessMs > ETCD_STALE_REFRESH_MS) void this.fresh().catch(() => {});
     return Math.round(stalenessMs);
   }
 
@@ -382,7 +373,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
 
   async changesSince(after: Revision, upTo: Revision, limit: number, valueBytesMax = Number.POSITIVE_INFINITY): Promise<RevisionChanges[]> {
     if (upTo <= after) return [];
-    return readHistory(this.etcd(), this.keyspace, after, upTo, limit, valueBytesMax, HISTORY_READ_TIMEOUT_MS);
+    return readHistory(this.etcd(), this.keyspace, after, upTo, limit, valueBytesMax, ETCD_HISTORY_READ_TIMEOUT_MS);
   }
 
   onChanges(listener: (changes: RevisionChanges) => void, onGap?: (gap: FeedGap) => void): () => void {
@@ -398,19 +389,19 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
     return this.pendingWrites;
   }
 
-  /** Compacts etcd's history to `historyRetention` revisions behind the last change (see compactHistory). */
+  /** Compacts etcd's history to `historyRetentionRevisions` revisions behind the last change (see compactHistory). */
   compact(): Promise<void> {
     return compactHistory({
       client: () => this.etcd(),
       keyspace: this.keyspace,
       commit: (request) => this.committer.commit(request),
       lastChangeRevision: () => this.feed?.lastChangeRevision ?? 0,
-      historyRetention: this.options.historyRetention,
+      historyRetentionRevisions: this.options.historyRetentionRevisions,
     });
   }
 
   private async admitWrite<T>(work: () => Promise<T>): Promise<T> {
-    const bound = this.options.maxPendingWrites;
+    const bound = this.options.pendingWritesMax;
     if (bound !== undefined && this.pendingWrites >= bound) {
       throw new OverloadError(`${bound} writes are waiting for etcd, the most this node queues; retry shortly`);
     }

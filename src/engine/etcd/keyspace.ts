@@ -1,4 +1,5 @@
 import { prefixEnd } from '../../core/keys.js';
+import { CONTENT_TYPE_BYTES_MAX } from '../../core/limits.js';
 import type { Entry } from '../../core/types.js';
 import type { KeyValue } from './etcd-api.js';
 import { revisionOf } from './etcd-api.js';
@@ -68,14 +69,20 @@ export class Keyspace {
 
 const FORMAT = 1;
 const HAS_EXPIRY = 1;
+/** The record header: format and flags (a byte each), the deadline (a float64, when the entry has one), the content type's length (a u16). */
+const FORMAT_AND_FLAGS_BYTES = 2;
+const EXPIRY_BYTES = 8;
+const TYPE_LENGTH_BYTES = 2;
+/** A record's header without its content type, at most. */
+export const RECORD_HEADER_BYTES_MAX = FORMAT_AND_FLAGS_BYTES + EXPIRY_BYTES + TYPE_LENGTH_BYTES;
 
 /** The etcd value of an entry: format byte, flags, [expiry float64], content type length (u16) and text, value bytes. */
 export function encodeRecord(value: Buffer, contentType: string, expiresAtMs: number | null): Buffer {
   const type = Buffer.from(contentType, 'utf8');
-  const header = Buffer.alloc(2 + (expiresAtMs === null ? 0 : 8) + 2);
+  const header = Buffer.alloc(FORMAT_AND_FLAGS_BYTES + (expiresAtMs === null ? 0 : EXPIRY_BYTES) + TYPE_LENGTH_BYTES);
   header[0] = FORMAT;
   header[1] = expiresAtMs === null ? 0 : HAS_EXPIRY;
-  let at = 2;
+  let at = FORMAT_AND_FLAGS_BYTES;
   if (expiresAtMs !== null) at = header.writeDoubleBE(expiresAtMs, at);
   header.writeUInt16BE(type.length, at);
   return Buffer.concat([header, type, value]);
@@ -89,15 +96,15 @@ export interface StoredEntry extends Entry {
 /** An etcd key-value of this keyspace as an entry; throws on a value kvs did not write. */
 export function decodeRecord(keyspace: Keyspace, kv: KeyValue): StoredEntry {
   const raw = kv.value;
-  if (raw.length < 4 || raw[0] !== FORMAT) throw new Error(`etcd key ${JSON.stringify(kv.key.toString('utf8'))} holds a value kvs did not write`);
-  let at = 2;
+  if (raw.length < FORMAT_AND_FLAGS_BYTES + TYPE_LENGTH_BYTES || raw[0] !== FORMAT) throw new Error(`etcd key ${JSON.stringify(kv.key.toString('utf8'))} holds a value kvs did not write`);
+  let at = FORMAT_AND_FLAGS_BYTES;
   let expiresAtMs: number | null = null;
   if ((raw[1]! & HAS_EXPIRY) !== 0) {
     expiresAtMs = raw.readDoubleBE(at);
-    at += 8;
+    at += EXPIRY_BYTES;
   }
   const typeLength = raw.readUInt16BE(at);
-  at += 2;
+  at += TYPE_LENGTH_BYTES;
   const contentType = raw.toString('utf8', at, at + typeLength);
   return {
     key: keyspace.userKey(kv.key),
@@ -135,4 +142,4 @@ export function decodeStored(keyspace: Keyspace, kv: KeyValue): StoredEntry {
 }
 
 /** Bytes of a record beyond its value: what an etcd request limit must leave room for. */
-export const RECORD_OVERHEAD_BYTES_MAX = 2 + 8 + 2 + 1024;
+export const RECORD_OVERHEAD_BYTES_MAX = RECORD_HEADER_BYTES_MAX + CONTENT_TYPE_BYTES_MAX;

@@ -1,3 +1,4 @@
+import { ETCD_LEASE_IDLE_MS } from '../../core/limits.js';
 import type { EtcdClient } from './etcd-client.js';
 
 /**
@@ -13,9 +14,6 @@ import type { EtcdClient } from './etcd-client.js';
  * treated as absent (StorageEngine's contract), so a lease's timing only
  * decides when the `expire` event appears.
  */
-/** A lease no write has asked for in this long is forgotten (see forgetPast). */
-const IDLE_LEASE_MS = 3_000;
-
 export class LeasePool {
   /** Expiry second → the granted lease's ID, shared by every put expiring in that second. */
   private readonly bySecond = new Map<number, { lease: Promise<string>; id: string | null; usedAtMs: number }>();
@@ -63,7 +61,7 @@ export class LeasePool {
     const now = this.now();
     const current = Math.floor(now / 1000);
     for (const [second, slot] of this.bySecond) {
-      if (second < current || now - slot.usedAtMs > IDLE_LEASE_MS) this.bySecond.delete(second);
+      if (second < current || now - slot.usedAtMs > ETCD_LEASE_IDLE_MS) this.bySecond.delete(second);
     }
   }
 }

@@ -1,4 +1,5 @@
 import { KvError } from '../../core/errors.js';
+import { ETCD_CONFLICT_ATTEMPTS_MAX, ETCD_CONFLICT_BACKOFF_MS_MAX } from '../../core/limits.js';
 import type { Entry } from '../../core/types.js';
 import type { TxnRequest, TxnResult } from '../engine.js';
 import { entryAfterPut, planTxn, putDeadline, type PlannedWrite } from '../txn-plan.js';
@@ -10,8 +11,6 @@ import { decodeStored, encodeRecord, type Keyspace, type StoredEntry } from './k
 import type { LeasePool } from './leases.js';
 import { isExpired, withoutLease } from './scans.js';
 
-/** Attempts of one transaction that keep losing optimistic races before it gives up with 503. */
-const CONFLICT_ATTEMPTS_MAX = 200;
 /** An attempt's answer when a stale read decided what only a fresh read may. */
 const CONFIRM = Symbol('confirm on a fresh read');
 
@@ -25,7 +24,7 @@ export interface OptimisticTxnsOptions {
   /** The delete marker's put, which every delete kvs makes carries. */
   markerPut: () => RequestOp;
   /** etcd's --max-txn-ops: a txn may name at most this many distinct keys (one compare each). */
-  maxTxnKeys: number;
+  txnKeysMax: number;
   /**
    * The keys as the node's replica holds them: after a barrier when `fresh`
    * (linearizable), as they are now otherwise. Null when the replica cannot
@@ -70,7 +69,7 @@ export class OptimisticTxns {
     const release = await this.keyLocks.acquire([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)]);
     try {
       let fresh = false;
-      for (let attempt = 0; attempt < CONFLICT_ATTEMPTS_MAX; attempt++) {
+      for (let attempt = 0; attempt < ETCD_CONFLICT_ATTEMPTS_MAX; attempt++) {
         const outcome = await this.attempt(request, fresh);
         if (outcome === CONFIRM) {
           fresh = true;
@@ -140,10 +139,10 @@ export class OptimisticTxns {
    * something only a fresh one may (the caller reads again, fresh).
    */
   private async attempt(request: TxnRequest, fresh: boolean): Promise<TxnResult | null | typeof CONFIRM> {
-    const { keyspace, maxTxnKeys } = this.options;
+    const { keyspace, txnKeysMax } = this.options;
     const keys = [...new Set([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)])];
-    if (keys.length > maxTxnKeys) {
-      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${maxTxnKeys} (etcd --max-txn-ops)`, { limit: maxTxnKeys });
+    if (keys.length > txnKeysMax) {
+      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${txnKeysMax} (etcd --max-txn-ops)`, { limit: txnKeysMax });
     }
     const { stored, revision: baseRevision, stale } = (await this.options.replicaRead?.(keys, fresh)) ?? (await this.readEtcd(keys));
     const now = this.options.now();
@@ -238,5 +237,5 @@ export class OptimisticTxns {
 /** A short random pause that grows with each lost race, so contending writers spread out. */
 function backoff(attempt: number): Promise<void> {
   if (attempt === 0) return Promise.resolve();
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 * attempt)));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(ETCD_CONFLICT_BACKOFF_MS_MAX, 2 * attempt)));
 }

@@ -1,4 +1,12 @@
 import { keySuccessor, prefixEnd } from '../../core/keys.js';
+import {
+  ETCD_REPLICA_LOAD_BUFFER_BYTES_MAX,
+  ETCD_REPLICA_LOAD_BYTES_TARGET,
+  ETCD_REPLICA_LOAD_FIRST_KEYS_MAX,
+  ETCD_REPLICA_LOAD_KEYS_MAX,
+  ETCD_REPLICA_LOAD_RETRY_MS_MAX,
+  ETCD_REPLICA_LOAD_RETRY_MS_MIN,
+} from '../../core/limits.js';
 import type { Entry, Revision } from '../../core/types.js';
 import type { RangeItem, RangeRequest, RangeResult } from '../engine.js';
 import type { ReplicaStore, ReplicaWrite } from '../lmdb/replica-store.js';
@@ -8,15 +16,6 @@ import { decodeStored, type Keyspace, type StoredEntry } from './keyspace.js';
 import { isExpired, withoutLease } from './scans.js';
 import { recordedCompactRevision } from './compaction.js';
 
-/** Keys per etcd Range while loading, at most; fewer when values are large (LOAD_PAGE_BYTES). */
-const LOAD_PAGE_KEYS = 1000;
-/** A load page carries about this many bytes of keys and values. */
-const LOAD_PAGE_BYTES = 8 * 1024 * 1024;
-/** Changes the feed delivers while a load runs are held (in memory) up to this many bytes; beyond, the load starts over. */
-const LOAD_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
-/** Pause before a failed load is tried again, growing to LOAD_RETRY_MAX_MS. */
-const LOAD_RETRY_MS = 250;
-const LOAD_RETRY_MAX_MS = 4_000;
 
 /** The changes of consecutive etcd revisions to the namespace, as the feed hands them over: every revision, namespace or not. */
 export interface ReplicaBatch {
@@ -138,7 +137,7 @@ export class Replica {
     if (this.state === 'loading') {
       this.held.push(batch);
       this.heldBytes += batch.bytes;
-      if (this.heldBytes > (this.options.loadBufferBytesMax ?? LOAD_BUFFER_BYTES_MAX)) {
+      if (this.heldBytes > (this.options.loadBufferBytesMax ?? ETCD_REPLICA_LOAD_BUFFER_BYTES_MAX)) {
         this.options.onError(new Error(`more than ${this.heldBytes} bytes of changes arrived while the replica was loading; the load starts over`));
         this.reload();
       }
@@ -310,7 +309,7 @@ export class Replica {
       store.clear();
       let lower = keyspace.namespace;
       let revision: Revision | undefined;
-      let limit = 100;
+      let limit = ETCD_REPLICA_LOAD_FIRST_KEYS_MAX;
       // The first page is a linearizable read that starts now: the loaded copy holds every write acknowledged before.
       const startedAtMs = this.options.now();
       for (;;) {
@@ -327,7 +326,7 @@ export class Replica {
         const last = page.kvs.at(-1);
         if (!page.more || last === undefined) break;
         lower = keySuccessor(last.key);
-        limit = Math.max(1, Math.min(LOAD_PAGE_KEYS, Math.floor(LOAD_PAGE_BYTES / Math.max(1, bytes / page.kvs.length))));
+        limit = Math.max(1, Math.min(ETCD_REPLICA_LOAD_KEYS_MAX, Math.floor(ETCD_REPLICA_LOAD_BYTES_TARGET / Math.max(1, bytes / page.kvs.length))));
       }
       // What the feed delivered meanwhile, after the load's revision, in order, as one transaction.
       const after = this.held.filter((batch) => batch.revision > revision);
@@ -342,7 +341,7 @@ export class Replica {
     } catch (error) {
       if (!current()) return;
       this.options.onError(error);
-      const delay = Math.min(LOAD_RETRY_MAX_MS, LOAD_RETRY_MS * 2 ** attempt);
+      const delay = Math.min(ETCD_REPLICA_LOAD_RETRY_MS_MAX, ETCD_REPLICA_LOAD_RETRY_MS_MIN * 2 ** attempt);
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null;
         if (current()) void this.load(generation, attempt + 1);

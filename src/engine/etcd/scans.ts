@@ -1,16 +1,10 @@
 import { keySuccessor } from '../../core/keys.js';
+import { ETCD_SCAN_BYTES_TARGET, ETCD_SCAN_FIRST_KEYS_MAX, ETCD_SCAN_KEYS_MAX } from '../../core/limits.js';
 import type { Entry, Revision } from '../../core/types.js';
 import type { RangeItem, RangeRequest, RangeResult } from '../engine.js';
 import { headerRevision, SortOrder, type KeyValue, type RangeRequest as EtcdRangeRequest, type RangeResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { decodeStored, type Keyspace, type StoredEntry } from './keyspace.js';
-
-/** Keys read per etcd Range while listing, counting or exporting. */
-const SCAN_CHUNK = 500;
-/** The first etcd Range of a scan takes at most this many keys: values can be ~1.5 MiB each. */
-const FIRST_SCAN_CHUNK = 100;
-/** Later Ranges take as many keys as the values seen so far say fit in about this many bytes. */
-const SCAN_BYTES_TARGET = 16 * 1024 * 1024;
 
 /**
  * Reads of many keys: pages, counts and exports, each as etcd Ranges of a
@@ -33,7 +27,7 @@ export class Scans {
     let lower = this.keyspace.etcdKey(request.start);
     let upper = this.keyspace.etcdEnd(request.end);
     // Even without values, etcd sends them (each record's deadline is in its value): chunks are sized by bytes.
-    let chunk = FIRST_SCAN_CHUNK;
+    let chunk = ETCD_SCAN_FIRST_KEYS_MAX;
     scan: for (;;) {
       const want = request.limit - items.length + 1; // one more than the page: is there more?
       const page = await this.read({
@@ -78,7 +72,7 @@ export class Scans {
     let lower = this.keyspace.etcdKey(start);
     const upper = this.keyspace.etcdEnd(end);
     let revision: Revision | undefined;
-    let chunk = FIRST_SCAN_CHUNK;
+    let chunk = ETCD_SCAN_FIRST_KEYS_MAX;
     for (;;) {
       const page = await this.read({ key: lower, range_end: upper, limit: chunk, ...(revision === undefined ? {} : { revision }) });
       revision ??= headerRevision(page);
@@ -110,11 +104,11 @@ export function withoutLease(entry: StoredEntry): Entry {
   return rest;
 }
 
-/** Keys the next Range of a scan may take: about SCAN_BYTES_TARGET of records like the last page's, 1 to SCAN_CHUNK. */
+/** Keys the next Range of a scan may take: about ETCD_SCAN_BYTES_TARGET of records like the last page's, 1 to ETCD_SCAN_KEYS_MAX. */
 function nextChunk(kvs: readonly KeyValue[]): number {
-  if (kvs.length === 0) return SCAN_CHUNK;
+  if (kvs.length === 0) return ETCD_SCAN_KEYS_MAX;
   const bytes = kvs.reduce((sum, kv) => sum + kv.key.length + kv.value.length, 0);
-  return Math.max(1, Math.min(SCAN_CHUNK, Math.floor(SCAN_BYTES_TARGET / Math.max(1, bytes / kvs.length))));
+  return Math.max(1, Math.min(ETCD_SCAN_KEYS_MAX, Math.floor(ETCD_SCAN_BYTES_TARGET / Math.max(1, bytes / kvs.length))));
 }
 
 function rangeItem(entry: Entry, withValues: boolean): RangeItem {

@@ -22,7 +22,7 @@ import { lockStore, type StoreLock } from './store-lock.js';
 export interface LmdbEngineOptions {
   /** The store file; its directory is created if missing. A `-lock` file sits beside it. */
   file: string;
-  historyRetention: number;
+  historyRetentionRevisions: number;
   /** The clock, in ms since the epoch; injected so TTL tests are deterministic. */
   now?: () => number;
   /** How often expired keys are swept and history compacted. */
@@ -32,9 +32,9 @@ export interface LmdbEngineOptions {
   /** Told the cause of a failed commit (writers are answered 503 or 507). */
   onWriteError?: (error: unknown) => void;
   /** Size the store may reach before writes that add data are refused (507); 0 or absent = no cap. */
-  maxDataBytes?: number;
+  dataBytesMax?: number;
   /** Writes that may wait for the next commit; beyond, 503 (absent = no bound). */
-  maxPendingWrites?: number;
+  pendingWritesMax?: number;
   /** Told about commits and sweeps, for /metrics. */
   observer?: WriteObserver;
 }
@@ -75,7 +75,7 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
 
   constructor(private readonly options: LmdbEngineOptions) {
     this.now = options.now ?? Date.now;
-    this.cap = new StorageCap(options.maxDataBytes ?? 0);
+    this.cap = new StorageCap(options.dataBytesMax ?? 0);
   }
 
   async open(): Promise<void> {
@@ -108,7 +108,7 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
       () => this.readSnapshot(stores),
       (lastRevision) => this.afterBatch(lastRevision),
       (error) => this.options.onWriteError?.(error),
-      this.options.maxPendingWrites ?? Number.POSITIVE_INFINITY,
+      this.options.pendingWritesMax ?? Number.POSITIVE_INFINITY,
       this.options.observer,
     );
     this.cap.measure(stores);
@@ -347,7 +347,7 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
         const nowMs = this.now();
         for (const deadline of deadlines) this.options.observer?.keySwept((nowMs - deadline) / 1000);
       }
-      const target = compactionTarget(stores, this.options.historyRetention);
+      const target = compactionTarget(stores, this.options.historyRetentionRevisions);
       if (target !== null) await this.write((_ctx, batch) => compactLog(batch, target));
     } catch (error) {
       this.options.onBackgroundError?.(error);

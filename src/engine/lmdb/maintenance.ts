@@ -38,10 +38,10 @@ export function sweepExpired(ctx: WriteContext, batch: WriteBatch): number[] {
 }
 
 /** The revision history should be compacted up to, or null when within retention. */
-export function compactionTarget(stores: Stores, historyRetention: number): number | null {
+export function compactionTarget(stores: Stores, historyRetentionRevisions: number): number | null {
   const revision = readMetaNumber(stores, META_REVISION);
   const compactRevision = readMetaNumber(stores, META_COMPACT_REVISION);
-  const floor = revision - historyRetention;
+  const floor = revision - historyRetentionRevisions;
   return floor > compactRevision ? Math.min(floor, compactRevision + COMPACTION_BATCH_MAX) : null;
 }
 

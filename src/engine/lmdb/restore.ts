@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describeNames, readLmdbHeader, STORE_FILE_NAME } from './store-file.js';
 import { lockStore, StoreInUseError, type StoreLock } from './store-lock.js';
-import type { StoreSummary, VerifierAnswer } from './verify-store.js';
+import type { StoreSummary, VerifierAnswer, VerifierProgress } from './verify-store.js';
 
 /** Why a restore did not happen; its message is one line for the user, and nothing was left behind. */
 export class RestoreRefused extends Error {
@@ -27,8 +27,11 @@ export interface RestoredStore {
 export interface RestoreOptions {
   /** Ends the restore: whatever it wrote is removed, and it rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Told how far the copy is (`copying`, bytes), then that the copy is being checked (`verifying`). */
-  onProgress?: (phase: 'copying' | 'verifying', doneBytes: number, totalBytes: number) => void;
+  /**
+   * Told how far the copy is (`copying`: bytes), then how far its check is (`verifying`: entries of the
+   * store's databases: records, log revisions, expiry index keys), first with 0 checked.
+   */
+  onProgress?: (phase: 'copying' | 'verifying', done: number, total: number) => void;
 }
 
 /** The copy being made inside the data directory; one a killed restore left behind is removed by the next. */
@@ -79,8 +82,8 @@ async function restoreInto(sourceFile: string, directory: string, { signal, onPr
     });
     // Checked again on the copy: it is what LMDB will open, and the source may have changed since.
     const bytes = inspectBackupFile(temporary, sourceFile);
-    onProgress?.('verifying', bytes, bytes);
-    const summary = await verifyInChildProcess(temporary, sourceFile, signal);
+    const onVerifying = onProgress === undefined ? undefined : (checked: number, total: number) => onProgress('verifying', checked, total);
+    const summary = await verifyInChildProcess(temporary, sourceFile, signal, onVerifying);
     await syncFile(temporary);
     await rename(temporary, join(directory, STORE_FILE_NAME));
     await syncFile(directory);
@@ -164,39 +167,68 @@ function checkEmpty(directory: string): void {
 }
 
 /** verifyStore in a child process (see verify-store-process.ts): a crash there is a refusal here. */
-async function verifyInChildProcess(file: string, shownAs: string, abort: AbortSignal | undefined): Promise<StoreSummary> {
+async function verifyInChildProcess(
+  file: string,
+  shownAs: string,
+  abort: AbortSignal | undefined,
+  onProgress: ((checked: number, total: number) => void) | undefined,
+): Promise<StoreSummary> {
   try {
-    const { stdout, stderr, code, signal } = await run(process.execPath, [VERIFIER, file], abort);
+    // The last line that is not progress is the answer.
+    const said: { answer?: VerifierAnswer } = {};
+    const onLine = (line: string) => {
+      let message: unknown;
+      try {
+        message = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (typeof message !== 'object' || message === null) return;
+      if ('progress' in message) onProgress?.((message as VerifierProgress).progress.checked, (message as VerifierProgress).progress.total);
+      else said.answer = message as VerifierAnswer;
+    };
+    const { stderr, code, signal } = await run(process.execPath, [VERIFIER, file, ...(onProgress === undefined ? [] : ['--progress'])], abort, onLine);
     if (abort?.aborted) throw abort.reason;
-    let answer: VerifierAnswer | undefined;
-    try {
-      answer = JSON.parse(stdout) as VerifierAnswer;
-    } catch {
-      answer = undefined;
-    }
+    const { answer } = said;
     if (answer?.ok === true) return { revision: answer.revision, keys: answer.keys };
     if (answer?.ok === false) throw new RestoreRefused(`${shownAs} ${answer.reason}`);
     if (signal !== null) throw new RestoreRefused(`${shownAs} is corrupt: reading it crashed LMDB (${signal})`);
-    const said = stderr.trim().split('\n').pop() ?? '';
-    throw new RestoreRefused(`${shownAs} could not be verified: the verifier exited with code ${code}${said === '' ? '' : ` (${said.slice(0, 300)})`}`);
+    const lastWords = stderr.trim().split('\n').pop() ?? '';
+    throw new RestoreRefused(`${shownAs} could not be verified: the verifier exited with code ${code}${lastWords === '' ? '' : ` (${lastWords.slice(0, 300)})`}`);
   } finally {
     // LMDB made it for the verifier's read-only open; the restored store needs none.
     rmSync(`${file}-lock`, { force: true });
   }
 }
 
-function run(command: string, args: string[], abort: AbortSignal | undefined): Promise<{ stdout: string; stderr: string; code: number | null; signal: NodeJS.Signals | null }> {
+/** Runs `command`; each complete line of its stdout goes to `onLine` as it arrives. */
+function run(
+  command: string,
+  args: string[],
+  abort: AbortSignal | undefined,
+  onLine: (line: string) => void,
+): Promise<{ stderr: string; code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     // An abort kills the verifier (its 'close' then resolves, and the caller sees the abort).
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(abort === undefined ? {} : { signal: abort, killSignal: 'SIGKILL' as const }) });
-    let stdout = '';
+    let pending = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    // Decoded as a stream: a character split between chunks stays whole.
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      const lines = (pending + chunk).split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) onLine(line);
+    });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     child.on('error', (error) => {
       if (!abort?.aborted) reject(error);
     });
-    child.on('close', (code, signal) => resolve({ stdout, stderr, code, signal }));
+    child.on('close', (code, signal) => {
+      // A last line without its newline (a verifier cut short) is still a line.
+      if (pending !== '') onLine(pending);
+      resolve({ stderr, code, signal });
+    });
   });
 }
 

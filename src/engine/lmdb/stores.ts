@@ -1,4 +1,5 @@
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import { EXPIRY_INDEX_PREFIX_BYTES } from '../../core/limits.js';
 import { checkDatabaseNames } from './store-file.js';
 
 /**
@@ -84,15 +85,15 @@ export function databasesOf(root: RootDatabase): Stores {
 
 /** Key of the expiry index: the deadline first, so a forward scan meets due keys first. */
 export function expiryIndexKey(expiresAtMs: number, key: Buffer): Buffer {
-  const indexKey = Buffer.allocUnsafe(8 + key.length);
+  const indexKey = Buffer.allocUnsafe(EXPIRY_INDEX_PREFIX_BYTES + key.length);
   // Positive IEEE-754 doubles sort numerically when compared as big-endian bytes.
   indexKey.writeDoubleBE(expiresAtMs, 0);
-  key.copy(indexKey, 8);
+  key.copy(indexKey, EXPIRY_INDEX_PREFIX_BYTES);
   return indexKey;
 }
 
 export function parseExpiryIndexKey(indexKey: Buffer): { expiresAtMs: number; key: Buffer } {
-  return { expiresAtMs: indexKey.readDoubleBE(0), key: indexKey.subarray(8) };
+  return { expiresAtMs: indexKey.readDoubleBE(0), key: indexKey.subarray(EXPIRY_INDEX_PREFIX_BYTES) };
 }
 
 /** A number kept in `meta`, or 0 when never written. `transaction` pins the snapshot read from. */

@@ -5,6 +5,7 @@ import { ADMIN } from '../../auth/access.js';
 import { KvError } from '../../core/errors.js';
 import type { BackupFile } from '../../engine/engine.js';
 import type { HttpDeps } from '../deps.js';
+import { headers, operation, type OperationSpec } from '../openapi/operation.js';
 
 /** A busy server's hint to a second backup: copies of a large store take seconds. */
 const BACKUP_RETRY_AFTER_SECONDS = 5;
@@ -20,7 +21,7 @@ export async function backupRoutes(app: FastifyInstance, deps: HttpDeps): Promis
   let running = false;
 
   // No HEAD: its headers would cost a full copy of the store, for no body.
-  app.get('/v1/admin/backup', { exposeHeadRoute: false, config: { access: ADMIN } }, async (request, reply) => {
+  app.get('/v1/admin/backup', { schema: operation(BACKUP_OPERATION, deps.limits), exposeHeadRoute: false, config: { access: ADMIN } }, async (request, reply) => {
     if (snapshotBackup === null) throw new KvError('not_implemented', noBackupDetail(engine.name));
     if (running) {
       throw new KvError('unavailable', 'a backup is already being taken or sent by this server; retry once it is done', { retryAfterSeconds: BACKUP_RETRY_AFTER_SECONDS });
@@ -75,3 +76,24 @@ async function sha256Base64(path: string, abandoned: () => boolean): Promise<str
   }
   return hash.digest('base64');
 }
+
+const BACKUP_OPERATION: OperationSpec = {
+  operationId: 'backup',
+  tag: 'Admin',
+  summary: 'A consistent snapshot of the embedded store, taken while it serves',
+  description: 'An LMDB file; `kvs restore` turns it back into a data directory. One backup at a time per server.',
+  access: 'admin',
+  engine: true,
+  responses: {
+    200: {
+      description: 'The snapshot.',
+      headers: headers('KV-Revision', 'Repr-Digest', 'Content-Disposition', 'Content-Length'),
+      content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+    },
+  },
+  failures: {
+    not_implemented: 'The etcd engine keeps no local store: the detail names `etcdctl snapshot save` and the export.',
+    unavailable: `Another backup is being taken or sent (\`Retry-After: ${BACKUP_RETRY_AFTER_SECONDS}\`).`,
+    storage_full: 'No room beside the store for the copy.',
+  },
+};

@@ -9,6 +9,7 @@ import { KvError } from '../../core/errors.js';
 import type { HttpDeps } from '../deps.js';
 import { CONSOLE_CSS, CONSOLE_FAVICON, consoleHtml } from '../console-assets/page.js';
 import { sendStaticAsset, staticAsset, type StaticAsset } from '../static-assets.js';
+import { ASSET_HEADERS, ASSET_IF_NONE_MATCH, described, fields, headerRef, headers, operation, type OperationSpec } from '../openapi/operation.js';
 
 /**
  * The import map of the console's page: the SDK imports the bare specifier
@@ -151,15 +152,15 @@ function moduleGraph(entry: string, assets: Map<string, StaticAsset>): string[] 
  * Public, like /docs: the page and its modules reveal nothing; every request
  * for data is the SDK's, with the token the user gives the page.
  */
-export async function consoleRoutes(app: FastifyInstance, _deps: HttpDeps): Promise<void> {
+export async function consoleRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { page, assets } = loadConsoleAssets();
 
-  app.get('/', { config: { access: PUBLIC } }, (request, reply) => {
+  app.get('/', { schema: operation(CONSOLE_PAGE_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => {
     if (page === null) throw new KvError('not_found', `this kvs was built without its web console (no ${CONSOLE_ENTRY} in ${SOURCE_ROOT}): run npm run build`);
     return sendStaticAsset(request, reply, page, CONSOLE_SECURITY_HEADERS);
   });
 
-  app.get('/console/:dir/:file', { config: { access: PUBLIC } }, (request, reply) => {
+  app.get('/console/:dir/:file', { schema: operation(CONSOLE_ASSET_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => {
     const { dir, file } = request.params as { dir: string; file: string };
     const name = `${dir}/${file}`;
     const asset = assets.get(name);
@@ -167,3 +168,45 @@ export async function consoleRoutes(app: FastifyInstance, _deps: HttpDeps): Prom
     return sendStaticAsset(request, reply, asset, CONSOLE_SECURITY_HEADERS);
   });
 }
+
+/** Headers of every console response, as the document names them. */
+const CONSOLE_HEADERS = { 'Content-Security-Policy': headerRef('ConsoleContentSecurityPolicy'), ...headers('X-Content-Type-Options', 'Referrer-Policy') };
+
+const CONSOLE_PAGE_OPERATION: OperationSpec = {
+  operationId: 'console',
+  tag: 'Console',
+  summary: 'The web console: browse, edit and watch the store in a browser',
+  description:
+    'Served entirely by kvs (no CDN), built on the SDK (`kvs/client`). The page and its files need no token; when the server does, the page asks for one, keeps it in the tab\'s session storage, and sends it with every request for data, to this server only.',
+  access: 'public',
+  headers: fields({ 'If-None-Match': ASSET_IF_NONE_MATCH }),
+  responses: {
+    200: { description: 'The page.', headers: { ...ASSET_HEADERS, ...CONSOLE_HEADERS }, content: { 'text/html': { schema: { type: 'string' } } } },
+    304: { description: 'The client\'s copy is current.', headers: ASSET_HEADERS },
+  },
+};
+
+const CONSOLE_ASSET_OPERATION: OperationSpec = {
+  operationId: 'consoleAsset',
+  tag: 'Console',
+  summary: 'A file of the web console',
+  description: 'The console\'s compiled modules, its style sheet and icon (`web`), the SDK\'s modules (`client`) and eventsource-parser\'s ES module (`vendor`): only the files kvs listed at start-up.',
+  access: 'public',
+  params: fields(
+    {
+      dir: described('Which part of the console.', { type: 'string', enum: [...CONSOLE_MODULE_DIRECTORIES, 'vendor'] }),
+      file: described('A file of it, e.g. `app.js`.'),
+    },
+    ['dir', 'file'],
+  ),
+  headers: fields({ 'If-None-Match': ASSET_IF_NONE_MATCH, 'Accept-Encoding': described('With `gzip`, scripts, styles and the icon are sent gzip-compressed.') }),
+  responses: {
+    200: {
+      description: 'The file.',
+      headers: { ...ASSET_HEADERS, ...headers('Vary', 'Content-Encoding'), ...CONSOLE_HEADERS },
+      content: Object.fromEntries(['text/javascript', 'text/css', 'image/svg+xml'].map((type) => [type, { schema: { type: 'string', format: 'binary' } }])),
+    },
+    304: { description: 'The client\'s copy is current.', headers: ASSET_HEADERS },
+  },
+  failures: { not_found: 'No such file.' },
+};

@@ -3,31 +3,32 @@ import { keyAccess, type Access } from '../../auth/access.js';
 import { DEFAULT_CONTENT_TYPE } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import type { Revision } from '../../core/types.js';
-import type { Compare, ReadResult, TxnOp, TxnOpResult } from '../../engine/engine.js';
+import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
 import { etag, ifNoneMatchHits, writeConditions } from '../conditions.js';
 import type { HttpDeps } from '../deps.js';
-import { waitForChange } from '../../watch/long-poll.js';
 import { keyFromUrl, readHeaders } from '../key-path.js';
-import { tooManyWatchers } from './watch.js';
+import { preferredWaitSeconds, waitForKeyChange } from '../long-poll.js';
 import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { writeResultJson } from '../presenters.js';
 import { queryInteger, queryString, queryTtlMs, staleParameter, type Query } from '../query.js';
-import { COUNTER_ABS_MAX } from '../../core/limits.js';
+import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
+import { described, fields, headerRef, headers, json, keyGrant, keyString, keyText, operation, ref, type Schema } from '../openapi/operation.js';
 
 /** Single keys: `/v1/kv/{key}` (API.md §3). */
 export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
+  const schemas = kvSchemas(limits);
 
   // Values are raw bytes of any content type.
-  acceptAnyBody(app, limits.maxValueBytes);
+  acceptAnyBody(app, limits.valueBytesMax);
 
-  const keyOf = (request: FastifyRequest): string => keyFromUrl(request.raw.url ?? request.url, limits.maxKeyBytes);
+  const keyOf = (request: FastifyRequest): string => keyFromUrl(request.raw.url ?? request.url, limits.keyBytesMax);
 
   const read = async (request: FastifyRequest, reply: FastifyReply, withBody: boolean) => {
     const key = keyOf(request);
     const ifNoneMatch = request.headers['if-none-match'];
     const prefer = request.headers.prefer;
-    const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.maxWaitSeconds);
+    const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.waitSecondsMax);
     const stale = staleParameter(request.query as Query);
     let { entry, revision, stalenessMs } = await engine.get(key, stale ? { stale } : undefined);
     if (entry !== null && waitSeconds !== null && ifNoneMatchHits(ifNoneMatch, entry.revision)) {
@@ -50,20 +51,23 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     request.headers.prefer !== undefined && request.headers['if-none-match'] !== undefined ? keyAccess(keyOf(request), 'read', 'watch') : keyAccess(keyOf(request), 'read');
   const writeAccess = (request: FastifyRequest): Access => keyAccess(keyOf(request), 'write');
 
-  app.get('/v1/kv/*', { exposeHeadRoute: false, config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) => read(request, reply, true));
-  app.head('/v1/kv/*', { config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) => read(request, reply, false));
+  app.get('/v1/kv/*', { schema: schemas.get, exposeHeadRoute: false, config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) => read(request, reply, true));
+  // HEAD is an operation of its own in the document (@fastify/swagger leaves HEAD routes out unless told).
+  app.head('/v1/kv/*', { schema: schemas.head, config: { access: readAccess, swagger: { exposeHeadRoute: true } }, onSend: keepStoredContentType }, (request, reply) =>
+    read(request, reply, false),
+  );
 
-  const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.maxValueBytes } };
+  const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.valueBytesMax } };
 
-  app.put('/v1/kv/*', valueRoute, async (request, reply) => {
+  app.put('/v1/kv/*', { ...valueRoute, schema: schemas.put }, async (request, reply) => {
     const key = keyOf(request);
     const sent = request.sentContentType?.trim();
     const contentType = sent === undefined || sent === '' ? DEFAULT_CONTENT_TYPE : sent;
-    if (contentType.length > limits.maxContentTypeChars) {
-      throw new KvError('invalid_request', `the content type is longer than ${limits.maxContentTypeChars} characters`);
+    if (contentType.length > limits.contentTypeCharsMax) {
+      throw new KvError('invalid_request', `the content type is longer than ${limits.contentTypeCharsMax} characters`);
     }
     const value = bodyBytes(request.body);
-    const ttlMs = queryTtlMs(request.query as Query, limits.maxTtlSeconds);
+    const ttlMs = queryTtlMs(request.query as Query, limits.ttlSecondsMax);
     const result = await runConditional(deps, conditionsOf(request, key), { op: 'put', key, value, contentType, ttlMs });
     if (result.op !== 'put') throw new Error('a put returned another op');
     return reply
@@ -72,7 +76,7 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
       .send(writeResultJson(result.entry));
   });
 
-  app.delete('/v1/kv/*', { config: { access: writeAccess } }, async (request, reply) => {
+  app.delete('/v1/kv/*', { schema: schemas.delete, config: { access: writeAccess } }, async (request, reply) => {
     const key = keyOf(request);
     const { result, revision } = await runConditionalWithRevision(deps, conditionsOf(request, key), { op: 'delete', key });
     if (result.op !== 'delete') throw new Error('a delete returned another op');
@@ -81,7 +85,7 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     return reply.code(204).send();
   });
 
-  app.post('/v1/kv/*', valueRoute, async (request, reply) => {
+  app.post('/v1/kv/*', { ...valueRoute, schema: schemas.post }, async (request, reply) => {
     const key = keyOf(request);
     const query = request.query as Query;
     const op = queryString(query, 'op');
@@ -118,51 +122,6 @@ async function runConditionalWithRevision(deps: HttpDeps, compares: Compare[], o
 }
 
 /**
- * The `wait` preference of a `Prefer` header (RFC 7240), in seconds, or null
- * without one. Out of range is a 400 rather than silently shortened.
- */
-export function preferredWaitSeconds(prefer: string | undefined, maxWaitSeconds: number): number | null {
-  if (prefer === undefined) return null;
-  const match = /(?:^|[,;\s])wait\s*=\s*"?([^",;\s]*)"?/i.exec(prefer);
-  if (match === null) return null;
-  const seconds = /^\d{1,6}$/.test(match[1]!) ? Number(match[1]) : Number.NaN;
-  if (!(seconds >= 1 && seconds <= maxWaitSeconds)) {
-    throw new KvError('invalid_request', `Prefer: wait must be a whole number of seconds from 1 to ${maxWaitSeconds} (got ${JSON.stringify(match[1])})`);
-  }
-  return seconds;
-}
-
-/**
- * Holds the request until `key` changes after revision `after`, the wait ends,
- * the client goes away, or the server shuts down; returns the key as it is then.
- */
-async function waitForKeyChange(deps: HttpDeps, key: string, after: Revision, readAt: Revision, waitSeconds: number, reply: FastifyReply): Promise<ReadResult> {
-  const release = deps.watchStreams.admit();
-  if (release === null) throw tooManyWatchers(deps.limits.maxWatchers);
-  reply.header('preference-applied', `wait=${waitSeconds}`);
-  const stop = new AbortController();
-  const onClose = () => stop.abort();
-  reply.raw.once('close', onClose);
-  if (reply.raw.destroyed) stop.abort(); // the client left while the key was being read
-  const untrack = deps.watchStreams.trackLongPoll(stop);
-  const deadline = Date.now() + waitSeconds * 1000;
-  try {
-    let read: ReadResult = { entry: null, revision: readAt };
-    for (let seenAt = readAt; ; ) {
-      const changed = await waitForChange(deps.hub, key, after, seenAt, Math.max(0, deadline - Date.now()), stop.signal);
-      read = await deps.engine.get(key);
-      // The hub may have moved on for another key: wait out the rest of the time.
-      if (!changed || read.entry?.revision !== after || Date.now() >= deadline || stop.signal.aborted) return read;
-      seenAt = read.revision;
-    }
-  } finally {
-    reply.raw.off('close', onClose);
-    untrack();
-    release();
-  }
-}
-
-/**
  * A value is answered with the content type it was stored with, whatever it
  * is. Fastify replaces a Content-Type it cannot parse (`foo`, `;`) with
  * application/octet-stream as it sends a Buffer; this hook, which runs after
@@ -173,4 +132,173 @@ function keepStoredContentType(_request: FastifyRequest, reply: FastifyReply, pa
   const stored = storedContentTypes.get(reply);
   if (stored !== undefined) reply.header('content-type', stored);
   done(null, payload);
+}
+
+/** `?stale` (API.md §11, API-NOTES.md): a read's documentation, shared with listings. */
+export const staleParameterSchema: Schema = described(
+  'On the etcd engine: answer from the node\'s replica without the barrier that makes a read linearizable (Consul\'s `?stale`, etcd\'s serializable read): faster, and it still answers when the node cannot reach etcd, but it may miss recent writes; `KV-Staleness-Ms` says how old it may be. `?stale` alone means true. On the embedded engine it changes nothing.',
+  { type: 'boolean', default: false },
+);
+
+/** The OpenAPI description of each `/v1/kv/{key}` operation, with the limits in force. */
+function kvSchemas(limits: Limits) {
+  const key = fields(
+    {
+      key: {
+        ...keyString(limits),
+        description: `The key (${keyText(limits)}), percent-encoded; \`/\` may appear unescaped.`,
+        'x-max-bytes': limits.keyBytesMax,
+      },
+    },
+    ['key'],
+  );
+  const conditional = {
+    'If-Match': described('Apply only if the key exists at one of these revisions: `"<revision>"`, a comma list of them, or `*` (the key must exist). Strong comparison.'),
+    'If-None-Match': described('Apply only if the key is not at any of these revisions: `*` (the key must not exist) or a `"<revision>"` list.'),
+  };
+  const preconditionFailed = { precondition_failed: '`If-Match` or `If-None-Match` failed; `currentRevision` is the key\'s revision (`null`: absent).' };
+  const badConditional = 'Or a malformed `If-Match` / `If-None-Match`.';
+  const readHeaders = {
+    ...headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'KV-Staleness-Ms', 'Cache-Control', 'X-Content-Type-Options'),
+    'Content-Security-Policy': headerRef('ValueContentSecurityPolicy'),
+  };
+  // Any bytes with any content type (`*/*`); the other types are there for "Try it out" (text and JSON get a text box).
+  const anyBytes: Schema = { type: 'string', format: 'binary' };
+  const valueContent = { 'text/plain': { schema: { type: 'string' } }, 'application/json': { schema: {} }, 'application/octet-stream': { schema: anyBytes }, '*/*': { schema: anyBytes } };
+  const waitSeconds = Math.min(30, limits.waitSecondsMax);
+
+  return {
+    get: operation(
+      {
+        operationId: 'getKey',
+        tag: 'Keys',
+        summary: 'Read a value',
+        description: `The stored bytes, with the content type they were stored with. With \`If-None-Match\` and \`Prefer: wait=N\` the request is a long-poll: it is held until the key changes (200, or 404 if it is deleted) or N seconds pass (304).`,
+        access: keyGrant('read'),
+        engine: true,
+        params: key,
+        querystring: fields({ stale: staleParameterSchema }),
+        headers: fields({
+          'If-None-Match': described('`"<revision>"` (or a list): answer 304 while the key is at that revision. Weak comparison.'),
+          Prefer: described(`\`wait=N\`, N from 1 to ${limits.waitSecondsMax} seconds, with \`If-None-Match\`: a long-poll (needs \`watch\` as well as \`read\`).`, {
+            type: 'string',
+            examples: [`wait=${waitSeconds}`],
+          }),
+        }),
+        responses: {
+          200: {
+            description: 'The value. `Preference-Applied: wait=N` when it answers a long-poll.',
+            headers: { ...readHeaders, ...headers('Preference-Applied') },
+            content: { '*/*': { schema: anyBytes } },
+          },
+          304: { description: 'The key is still at the revision of `If-None-Match` (a long-poll: still, after N seconds).', headers: { ...readHeaders, ...headers('Preference-Applied') } },
+        },
+        failures: {
+          invalid_key: 'The key is not valid, or not validly percent-encoded.',
+          invalid_request: `\`Prefer: wait\` outside 1..${limits.waitSecondsMax}, or a malformed \`If-None-Match\`.`,
+          key_not_found: 'No such key (or its TTL passed).',
+          unavailable: `A long-poll while ${limits.watchersMax} watches and long-polls are open.`,
+        },
+        problemHeaders: { 404: headers('KV-Revision') },
+      },
+      limits,
+    ),
+    head: operation(
+      {
+        operationId: 'headKey',
+        tag: 'Keys',
+        summary: 'Read the headers of a value',
+        access: keyGrant('read'),
+        engine: true,
+        params: key,
+        querystring: fields({ stale: staleParameterSchema }),
+        headers: fields({ 'If-None-Match': described('`"<revision>"` (or a list): answer 304 while the key is at that revision.') }),
+        responses: {
+          200: { description: 'As GET, without the body; `Content-Length` is the value\'s size.', headers: { ...readHeaders, ...headers('Content-Length') } },
+          304: { description: 'Not modified.', headers: readHeaders },
+        },
+        failures: { invalid_key: 'The key is not valid.', invalid_request: 'A malformed `If-None-Match`.', key_not_found: 'No such key.' },
+        problemHeaders: { 404: headers('KV-Revision') },
+      },
+      limits,
+    ),
+    put: operation(
+      {
+        operationId: 'putKey',
+        tag: 'Keys',
+        summary: 'Create or replace a value',
+        description: 'The body is the value, any bytes; its `Content-Type` is stored with it (`application/octet-stream` when none is sent) and answered on reads.',
+        access: keyGrant('write'),
+        engine: true,
+        writes: 'adds',
+        body: { content: valueContent, limitBytes: limits.valueBytesMax, tooLarge: 'value_too_large', optional: true },
+        params: key,
+        querystring: fields({
+          ttl: described(`Seconds until the key expires: more than 0, at most ${limits.ttlSecondsMax}, with at most 3 decimals. Without it, a TTL the key had is cleared.`, {
+            type: 'number',
+            exclusiveMinimum: 0,
+            maximum: limits.ttlSecondsMax,
+          }),
+        }),
+        headers: fields(conditional),
+        responses: {
+          200: json(ref('WriteResult'), 'Replaced.', headers('ETag', 'KV-Revision')),
+          201: json(ref('WriteResult'), 'Created.', headers('ETag', 'KV-Revision')),
+        },
+        failures: {
+          invalid_key: 'The key is not valid.',
+          invalid_request: `A bad \`ttl\`, or a content type longer than ${limits.contentTypeCharsMax} characters. ${badConditional}`,
+          ...preconditionFailed,
+        },
+      },
+      limits,
+    ),
+    delete: operation(
+      {
+        operationId: 'deleteKey',
+        tag: 'Keys',
+        summary: 'Delete a key',
+        access: keyGrant('write'),
+        engine: true,
+        writes: 'removes',
+        params: key,
+        headers: fields(conditional),
+        responses: { 204: { description: 'Deleted.', headers: headers('KV-Revision') } },
+        failures: { invalid_key: 'The key is not valid.', invalid_request: 'A malformed `If-Match` / `If-None-Match`.', key_not_found: 'No such key.', ...preconditionFailed },
+        problemHeaders: { 404: headers('KV-Revision') },
+      },
+      limits,
+    ),
+    post: operation(
+      {
+        operationId: 'addToCounter',
+        tag: 'Keys',
+        summary: 'Atomic counter (op=add)',
+        description: 'Adds `by` to the JSON integer stored at the key (a missing key counts as 0) and stores the result as JSON. A TTL the key has is kept.',
+        access: keyGrant('write'),
+        engine: true,
+        writes: 'adds',
+        params: key,
+        querystring: fields(
+          {
+            op: described('Must be `add`.', { type: 'string', enum: ['add'] }),
+            by: described('The integer to add (default 1; may be negative).', { type: 'integer', minimum: -COUNTER_ABS_MAX, maximum: COUNTER_ABS_MAX, default: 1 }),
+          },
+          ['op'],
+        ),
+        headers: fields(conditional),
+        responses: { 200: json(ref('CounterResult'), 'The new value.', headers('ETag', 'KV-Revision')) },
+        failures: {
+          invalid_key: 'The key is not valid.',
+          invalid_request: `No \`op=add\`, or \`by\` is not an integer within ±${COUNTER_ABS_MAX}. ${badConditional}`,
+          not_a_counter: 'The stored value is not a JSON integer.',
+          counter_overflow: `The result would be beyond ±${COUNTER_ABS_MAX}.`,
+          ...preconditionFailed,
+        },
+        // The route reads (and ignores) a body of at most one value.
+        body: { limitBytes: limits.valueBytesMax, tooLarge: 'value_too_large' },
+      },
+      limits,
+    ),
+  };
 }

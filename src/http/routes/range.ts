@@ -8,6 +8,8 @@ import { listPage } from '../../engine/listing.js';
 import type { HttpDeps } from '../deps.js';
 import { rangeItemJson } from '../presenters.js';
 import { queryBoolean, queryInteger, queryString, staleParameter, type Query } from '../query.js';
+import { described, fields, headers, json, operation, rangeBound, ref } from '../openapi/operation.js';
+import { staleParameterSchema } from './kv.js';
 
 /** Ranges and prefix deletes: `/v1/kv` (API.md §4). */
 export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -23,7 +25,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return { kind: 'range', action: 'read', start: lower, end: upper };
   };
 
-  app.get('/v1/kv', { config: { access: listAccess } }, async (request, reply) => {
+  app.get('/v1/kv', { schema: listSchema(limits), config: { access: listAccess } }, async (request, reply) => {
     const query = request.query as Query;
     const reverse = queryBoolean(query, 'reverse', false);
     const { prefix, lower, upper } = requestedRange(query);
@@ -38,7 +40,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     if (delimiter === '') throw new KvError('invalid_request', 'the query parameter "delimiter" must not be empty');
     const page = await listPage(engine, {
       ...bounds,
-      limit: queryInteger(query, 'limit', { min: 1, max: limits.maxListLimit, fallback: limits.defaultListLimit }),
+      limit: queryInteger(query, 'limit', { min: 1, max: limits.listLimitMax, fallback: limits.listLimitDefault }),
       reverse,
       withValues: queryBoolean(query, 'values', false),
       delimiter: delimiter ?? null,
@@ -66,7 +68,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return { kind: 'range', action: 'write', start: lower, end: upper };
   };
 
-  app.delete('/v1/kv', { config: { access: deleteAccess } }, async (request) => {
+  app.delete('/v1/kv', { schema: deletePrefixSchema(limits), config: { access: deleteAccess } }, async (request) => {
     const query = request.query as Query;
     const { lower, upper } = rangeBounds(deletedPrefix(query), undefined, undefined);
     if (queryBoolean(query, 'dry_run', false)) return { matched: await engine.count(lower, upper) };
@@ -81,8 +83,8 @@ export function boundParameter(query: Query, name: string, limits: Limits): stri
   if (!value.isWellFormed() || value.includes('\u0000')) {
     throw new KvError('invalid_request', `the query parameter "${name}" must be valid Unicode without U+0000`);
   }
-  if (Buffer.byteLength(value) > limits.maxKeyBytes) {
-    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.maxKeyBytes} bytes)`, { limit: limits.maxKeyBytes });
+  if (Buffer.byteLength(value) > limits.keyBytesMax) {
+    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.keyBytesMax} bytes)`, { limit: limits.keyBytesMax });
   }
   return value;
 }
@@ -96,3 +98,56 @@ export function rangeBounds(prefix: string, start: string | undefined, end: stri
   if (end !== undefined && end !== '' && (upper === null || Buffer.compare(keyBytes(end), upper) < 0)) upper = keyBytes(end);
   return { lower, upper };
 }
+
+const listSchema = (limits: Limits) =>
+  operation(
+    {
+      operationId: 'listKeys',
+      tag: 'Ranges',
+      summary: 'List a range of keys',
+      description: '`prefix`, `start` and `end` combine as an intersection; none lists every key. Pass `cursor` back, with the same other parameters, for the next page; `null` means done.',
+      access: { grant: '`read` over the whole range' },
+      engine: true,
+      querystring: fields({
+        prefix: rangeBound('Only keys starting with this.', limits),
+        start: rangeBound('Inclusive lower bound.', limits),
+        end: rangeBound('Exclusive upper bound (empty: none).', limits),
+        limit: described(`Page size, 1 to ${limits.listLimitMax} (default ${limits.listLimitDefault}). Each rolled-up prefix counts.`, {
+          type: 'integer',
+          minimum: 1,
+          maximum: limits.listLimitMax,
+          default: limits.listLimitDefault,
+        }),
+        cursor: described('The `cursor` of the previous page (opaque).'),
+        reverse: described('Walk descending.', { type: 'boolean', default: false }),
+        values: described('Include `value` and `encoding` in each item.', { type: 'boolean', default: false }),
+        delimiter: described('Roll keys up after the prefix to the first delimiter into `prefixes` (like S3 CommonPrefixes).', { type: 'string', minLength: 1 }),
+        stale: staleParameterSchema,
+      }),
+      responses: { 200: json(ref('RangePage'), 'One page.', headers('KV-Staleness-Ms')) },
+      failures: { invalid_request: 'An invalid parameter or cursor (a cursor of the other direction included).' },
+    },
+    limits,
+  );
+
+const deletePrefixSchema = (limits: Limits) =>
+  operation(
+    {
+      operationId: 'deletePrefix',
+      tag: 'Ranges',
+      summary: 'Delete every key under a prefix, at one revision',
+      access: { grant: '`write` over the whole prefix' },
+      engine: true,
+      writes: 'removes',
+      querystring: fields(
+        {
+          prefix: described(`A non-empty prefix, at most ${limits.keyBytesMax} bytes.`, { type: 'string', minLength: 1, maxLength: limits.keyBytesMax }),
+          dry_run: described('Only count the keys.', { type: 'boolean', default: false }),
+        },
+        ['prefix'],
+      ),
+      responses: { 200: json({ oneOf: [ref('PrefixDeleteResult'), ref('PrefixDeleteDryRun')] }, 'Deleted (or counted).') },
+      failures: { invalid_request: 'No or an empty `prefix`, or an invalid `dry_run`.' },
+    },
+    limits,
+  );

@@ -4,16 +4,17 @@ import { memoize } from '../memoize.js';
 import { decodeValueFromEnvelope, encodeValueForEnvelope, parseValueEncoding, validateContentType } from '../../core/encoding.js';
 import { KvError } from '../../core/errors.js';
 import { validateKey } from '../../core/keys.js';
-import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
+import { COUNTER_ABS_MAX, TXN_READ_VALUE_BYTES_MAX, type Limits } from '../../core/limits.js';
 import type { Compare, TxnOp, TxnOpResult } from '../../engine/engine.js';
 import type { HttpDeps } from '../deps.js';
 import { acceptJsonBodies, expectObject, expectOnly } from '../json-body.js';
 import { formatExpiry, writeResultJson } from '../presenters.js';
+import { json, operation, ref } from '../openapi/operation.js';
 
 /** Transactions: `POST /v1/txn` (API.md §5). */
 export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { engine, limits } = deps;
-  acceptJsonBodies(app, limits.maxRequestBytes);
+  acceptJsonBodies(app, limits.requestBytesMax);
 
   const txnOf = memoize((request: FastifyRequest) => parseTxn(request.body, limits));
   const access = (request: FastifyRequest): Access => {
@@ -26,7 +27,7 @@ export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<v
     return { kind: 'keys', needs };
   };
 
-  app.post('/v1/txn', { config: { access, bodyLimitBytes: limits.maxRequestBytes } }, async (request) => {
+  app.post('/v1/txn', { schema: txnSchema(limits), config: { access, bodyLimitBytes: limits.requestBytesMax } }, async (request) => {
     const { compares, ops } = txnOf(request);
     const outcome = await engine.txn({ compares, ops });
     if (!outcome.succeeded) {
@@ -40,8 +41,8 @@ export async function txnRoutes(app: FastifyInstance, deps: HttpDeps): Promise<v
 export function parseTxn(body: unknown, limits: Limits): { compares: Compare[]; ops: TxnOp[] } {
   const txn = expectObject(body, 'the body');
   expectOnly(txn, ['checks', 'ops'], 'the body');
-  const checks = optionalArray(txn.checks, 'checks', limits.maxTxnOps);
-  const rawOps = optionalArray(txn.ops, 'ops', limits.maxTxnOps);
+  const checks = optionalArray(txn.checks, 'checks', limits.txnOpsMax);
+  const rawOps = optionalArray(txn.ops, 'ops', limits.txnOpsMax);
   const compares = checks.map((check, index) => parseCheck(check, `checks[${index}]`, limits));
   const ops = rawOps.map((op, index) => parseOp(op, `ops[${index}]`, limits));
   const seen = new Set<string>();
@@ -83,8 +84,8 @@ function parseOp(value: unknown, where: string, limits: Limits): TxnOp {
     case 'put': {
       expectOnly(op, ['op', 'key', 'value', 'encoding', 'contentType', 'ttl'], where);
       const { bytes, contentType } = decodeValueFromEnvelope(op.value, parseValueEncoding(op.encoding, where), where);
-      if (bytes.length > limits.maxValueBytes) {
-        throw new KvError('value_too_large', `${where}.value is ${bytes.length} bytes; the limit is ${limits.maxValueBytes}`, { limit: limits.maxValueBytes });
+      if (bytes.length > limits.valueBytesMax) {
+        throw new KvError('value_too_large', `${where}.value is ${bytes.length} bytes; the limit is ${limits.valueBytesMax}`, { limit: limits.valueBytesMax });
       }
       return { op: 'put', key: key(), value: bytes, contentType: contentTypeAt(op.contentType, where, limits) ?? contentType, ttlMs: ttlAt(op.ttl, where, limits) };
     }
@@ -107,7 +108,7 @@ function parseOp(value: unknown, where: string, limits: Limits): TxnOp {
 
 function keyAt(value: unknown, where: string, limits: Limits): string {
   try {
-    return validateKey(value, limits.maxKeyBytes);
+    return validateKey(value, limits.keyBytesMax);
   } catch (error) {
     if (error instanceof KvError) throw new KvError(error.code, `${where}.key: ${error.message}`, error.extras);
     throw error;
@@ -115,14 +116,14 @@ function keyAt(value: unknown, where: string, limits: Limits): string {
 }
 
 function contentTypeAt(value: unknown, where: string, limits: Limits): string | undefined {
-  return value === undefined ? undefined : validateContentType(value, `${where}.contentType`, limits.maxContentTypeChars);
+  return value === undefined ? undefined : validateContentType(value, `${where}.contentType`, limits.contentTypeCharsMax);
 }
 
 function ttlAt(value: unknown, where: string, limits: Limits): number | null {
   if (value === undefined || value === null) return null;
   const ttlMs = typeof value === 'number' ? Math.round(value * 1000) : Number.NaN;
-  if (!Number.isFinite(ttlMs) || ttlMs < 1 || ttlMs > limits.maxTtlSeconds * 1000) {
-    throw new KvError('invalid_request', `${where}.ttl must be a number of seconds > 0 and at most ${limits.maxTtlSeconds}`);
+  if (!Number.isFinite(ttlMs) || ttlMs < 1 || ttlMs > limits.ttlSecondsMax * 1000) {
+    throw new KvError('invalid_request', `${where}.ttl must be a number of seconds > 0 and at most ${limits.ttlSecondsMax}`);
   }
   return ttlMs;
 }
@@ -152,3 +153,42 @@ function resultJson(result: TxnOpResult): Record<string, unknown> {
     }
   }
 }
+
+const TXN_EXAMPLE = {
+  checks: [
+    { key: 'a', revision: 5 },
+    { key: 'b', exists: false },
+  ],
+  ops: [
+    { op: 'put', key: 'a', value: { x: 1 } },
+    { op: 'put', key: 't', value: 'aGk=', encoding: 'base64', ttl: 30 },
+    { op: 'delete', key: 'b' },
+    { op: 'add', key: 'n', by: 2 },
+    { op: 'get', key: 'c' },
+  ],
+};
+
+const txnSchema = (limits: Limits) =>
+  operation(
+    {
+      operationId: 'txn',
+      tag: 'Transactions',
+      summary: 'Atomic transaction of checks and ops',
+      description: `All checks pass: every op applies atomically, at one revision. Any check fails: nothing applies (409 \`txn_conflict\` with \`failedChecks\`). At most ${limits.txnOpsMax} checks and ${limits.txnOpsMax} ops; a key at most once in ops.`,
+      access: { grant: 'every key the txn names (`read` for checks and gets, `write` for the rest)' },
+      engine: true,
+      writes: 'adds',
+      body: { content: { 'application/json': { schema: ref('TxnRequest'), example: TXN_EXAMPLE } }, limitBytes: limits.requestBytesMax, tooLarge: 'request_too_large', json: true },
+      responses: { 200: json(ref('TxnResponse'), 'Committed.') },
+      failures: {
+        invalid_key: 'A key is not valid (the detail names it).',
+        invalid_request: `An invalid member (the detail names it), more than ${limits.txnOpsMax} checks or ops (\`limit\`), or a key twice in ops. On etcd, also more distinct keys than etcd takes compares (\`limit\`).`,
+        txn_conflict: 'A check failed: `failedChecks` lists their indices; nothing applied.',
+        not_a_counter: 'An `add` on a value that is not a JSON integer; nothing applied.',
+        counter_overflow: `An \`add\` beyond ±${COUNTER_ABS_MAX}; nothing applied.`,
+        value_too_large: `A put value is larger than ${limits.valueBytesMax} bytes (\`limit\`).`,
+        request_too_large: `The gets would read more than ${TXN_READ_VALUE_BYTES_MAX} value bytes, or (on etcd) the values together exceed one etcd request.`,
+      },
+    },
+    limits,
+  );

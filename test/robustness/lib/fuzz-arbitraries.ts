@@ -275,7 +275,7 @@ export function describeRequest(request: FuzzRequest): string {
 // ---------------------------------------------------------------------------
 
 export interface FuzzContext {
-  maxKeyBytes: number;
+  keyBytesMax: number;
   /** Keys that exist when the fuzzing starts (unencoded), so that requests also hit real entries. */
   keys: string[];
 }
@@ -318,12 +318,12 @@ const hostileText: Arbitrary<string> = fc
   .map((pieces) => pieces.join(''));
 
 /** Keys around the size limit, in 1-, 2-, 3- and 4-byte characters, percent-encoded or not, up to five times the limit. */
-function longKeyPath(maxKeyBytes: number): Arbitrary<string> {
+function longKeyPath(keyBytesMax: number): Arbitrary<string> {
   return fc
     .tuple(fc.constantFrom('k', '%41', '%C3%A9', '%E2%82%AC', '%F0%9F%98%80'), fc.integer({ min: -2, max: 2 }), fc.constantFrom(1, 1, 1, 3, 5))
     .map(([unit, delta, factor]) => {
       const bytesPerUnit = unit.startsWith('%') ? unit.length / 3 : 1;
-      return unit.repeat(Math.max(1, Math.floor((maxKeyBytes * factor) / bytesPerUnit) + delta));
+      return unit.repeat(Math.max(1, Math.floor((keyBytesMax * factor) / bytesPerUnit) + delta));
     });
 }
 
@@ -334,7 +334,7 @@ export function keyPathArb(context: FuzzContext): Arbitrary<string> {
     { weight: 3, arbitrary: safeText(24) },
     { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 8 }).map(encodeKeyPath) },
     { weight: 4, arbitrary: hostileText },
-    { weight: 2, arbitrary: longKeyPath(context.maxKeyBytes) },
+    { weight: 2, arbitrary: longKeyPath(context.keyBytesMax) },
     { weight: 1, arbitrary: fc.constant('') },
   );
 }
@@ -529,7 +529,7 @@ function jsonKeyArb(context: FuzzContext): Arbitrary<unknown> {
       weight: 3,
       arbitrary: fc.constantFrom<unknown>(
         '__proto__', 'constructor', 'prototype', '', '.', '..', 'a/../b', 'a/./b', '/', '//', '\u0000', 'a\u0000b', '\uD800', 'x\uDFFFy', '\uFEFF',
-        'k'.repeat(context.maxKeyBytes), 'k'.repeat(context.maxKeyBytes + 1), '\u20AC'.repeat(Math.floor(context.maxKeyBytes / 3) + 1),
+        'k'.repeat(context.keyBytesMax), 'k'.repeat(context.keyBytesMax + 1), '\u20AC'.repeat(Math.floor(context.keyBytesMax / 3) + 1),
       ),
     },
     { weight: 3, arbitrary: safeText(12) },
