@@ -126,16 +126,17 @@ function totalCpuSeconds(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
-function parseWrk(output: string): Omit<LoadResult, 'cpuUsPerRequest'> & { requests: number } {
+export function parseWrk(output: string): Omit<LoadResult, 'cpuUsPerRequest'> & { requests: number; p50Ms: number } {
   const requests = Number(/(\d+) requests in/.exec(output)?.[1]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1]);
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(output);
+  const p50 = /\s50%\s+([\d.]+)(us|ms|s)\b/.exec(output);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
   if (!Number.isFinite(rps) || p99 === null) throw new Error(`could not parse wrk output:\n${output}`);
-  const scale = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1;
-  return { requests, requestsPerSecond: rps, p99Ms: Number(p99[1]) * scale, errors };
+  const ms = (match: RegExpExecArray | null) => (match === null ? Number.NaN : Number(match[1]) * (match[2] === 'us' ? 0.001 : match[2] === 's' ? 1000 : 1));
+  return { requests, requestsPerSecond: rps, p99Ms: ms(p99), p50Ms: ms(p50), errors };
 }
 
 export function median(values: number[]): number {
