@@ -72,6 +72,8 @@ interface Side {
   connectionsEach: number;
   /** Server processes besides the members (kvs nodes). */
   pids: number[];
+  /** Run the nodes on this CPU for this side's loads (as on a host of their own), then back on SERVER_CPU. */
+  nodesOn?: string;
 }
 
 /** Namespace of the benchmarked store in etcd (KV_ETCD_PREFIX). */
@@ -122,13 +124,21 @@ async function loopbackVariant(environment: EtcdBenchEnvironment): Promise<{ row
     const gatewaySide = (env: Record<string, string>): Side => ({ name: 'gateway', runs: [{ url: gateway, script: gatewayScript, env }], connectionsEach: environment.connections, pids: [] });
 
     const get = await interleaved(environment, setup.members, [gatewaySide(gatewayRange), kvsSide('1 node', 1, getScript, {}), kvsSide('2 nodes', 2, getScript, {})]);
-    const put = await interleaved(environment, setup.members, [gatewaySide(gatewayPut), kvsSide('1 node', 1, putScript, {}), kvsSide('2 nodes', 2, putScript, {})]);
+    const put = await interleaved(environment, setup.members, [
+      gatewaySide(gatewayPut),
+      kvsSide('1 node', 1, putScript, {}),
+      kvsSide('2 nodes', 2, putScript, {}),
+      ...(canPin ? [{ ...kvsSide('1 node on its own core', 1, putScript, {}), nodesOn: LOAD_CPU }] : []),
+    ]);
     const stillLeader = await isLeader(setup.leader);
     const rows: EtcdRow[] = [
       { scenario: 'GET /v1/kv/{key} on etcd, 1 kvs node', subject: get[1]!, anchor: get[0]!, anchorName: 'etcd gateway POST /v3/kv/range (leader)' },
       { scenario: 'GET /v1/kv/{key} on etcd, 2 kvs nodes', subject: get[2]!, anchor: get[0]!, anchorName: 'etcd gateway POST /v3/kv/range (leader)' },
       { scenario: 'PUT /v1/kv/{key} on etcd (fresh keys), 1 kvs node', subject: put[1]!, anchor: put[0]!, anchorName: 'etcd gateway POST /v3/kv/put (leader)' },
       { scenario: 'PUT /v1/kv/{key} on etcd (fresh keys), 2 kvs nodes', subject: put[2]!, anchor: put[0]!, anchorName: 'etcd gateway POST /v3/kv/put (leader)' },
+      ...(put[3] === undefined
+        ? []
+        : [{ scenario: `PUT /v1/kv/{key} on etcd (fresh keys), 1 kvs node on CPU ${LOAD_CPU} (with wrk): a host of its own`, subject: put[3], anchor: put[0]!, anchorName: 'etcd gateway POST /v3/kv/put (leader)' }]),
     ];
     const etcdShare = (subject: Measured, anchor: Measured) => `${(subject.membersUsPerRequest / anchor.membersUsPerRequest).toFixed(2)}x (${subject.membersUsPerRequest.toFixed(1)} vs ${anchor.membersUsPerRequest.toFixed(1)} µs)`;
     const notes = [
@@ -139,7 +149,7 @@ async function loopbackVariant(environment: EtcdBenchEnvironment): Promise<{ row
       '|---|---:|---:|---:|---:|',
       ...rows.map((row) => `| ${row.scenario} | ${fmt(row.subject.requestsPerSecond)} | ${fmt(row.anchor.requestsPerSecond)} | ${(row.subject.requestsPerSecond / row.anchor.requestsPerSecond).toFixed(2)}x | ${etcdShare(row.subject as Measured, row.anchor as Measured)} |`),
       '',
-      `- targets: GET through one node ≥ 2x the gateway's req/s: ${(get[1]!.requestsPerSecond / get[0]!.requestsPerSecond).toFixed(2)}x; etcd CPU per GET ≤ 0.2x the gateway's: ${(get[1]!.membersUsPerRequest / get[0]!.membersUsPerRequest).toFixed(2)}x; PUT through one node ≥ 0.8x: ${(put[1]!.requestsPerSecond / put[0]!.requestsPerSecond).toFixed(2)}x`,
+      `- targets: GET through one node ≥ 2x the gateway's req/s: ${(get[1]!.requestsPerSecond / get[0]!.requestsPerSecond).toFixed(2)}x; etcd CPU per GET ≤ 0.2x the gateway's: ${(get[1]!.membersUsPerRequest / get[0]!.membersUsPerRequest).toFixed(2)}x; PUT through one node ≥ 0.8x: ${(put[1]!.requestsPerSecond / put[0]!.requestsPerSecond).toFixed(2)}x${put[3] === undefined ? '' : ` (${(put[3].requestsPerSecond / put[0]!.requestsPerSecond).toFixed(2)}x with the node on a core of its own)`}`,
       `- reads per barrier (one quorum read serves every GET a node received meanwhile): ${await readsPerBarrier(nodes)}`,
       `- etcd rows: the kvs nodes' change feed watches etcd's whole keyspace, so while the gateway rows run their writes reach both nodes too, as any application's writes would; "2 kvs nodes" is two wrk processes at once, ${half} connections each${stillLeader ? '' : '; LEADERSHIP MOVED during the run: later rounds went through a follower'}`,
     ];
@@ -251,6 +261,7 @@ async function interleaved(environment: EtcdBenchEnvironment, members: number[],
 /** One load: a wrk process per URL at once, the members' and the nodes' CPU around it. */
 async function measure(environment: EtcdBenchEnvironment, members: number[], side: Side, seconds: number): Promise<Measured> {
   const cpu = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  if (side.nodesOn !== undefined) for (const pid of side.pids) pinRunning(side.nodesOn, pid);
   const membersBefore = cpu(members);
   const nodesBefore = cpu(side.pids);
   const outputs = await Promise.all(
@@ -264,6 +275,7 @@ async function measure(environment: EtcdBenchEnvironment, members: number[], sid
   );
   const membersUsed = cpu(members) - membersBefore;
   const nodesUsed = cpu(side.pids) - nodesBefore;
+  if (side.nodesOn !== undefined) for (const pid of side.pids) pinRunning(SERVER_CPU, pid);
   const parsed = outputs.map(parseWrk);
   const requests = parsed.reduce((sum, result) => sum + result.requests, 0);
   return {
