@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
@@ -21,12 +21,6 @@ export function pinned(cpu: string, command: string[]): string[] {
 /** Pins every thread of a running process (a Go server such as etcd has many) to `cpu`; threads it starts later inherit it. */
 export function pinRunning(cpu: string, pid: number): void {
   if (canPin) execFileSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
-}
-
-/** Pids of this process's direct children running `name` (for processes a helper spawned). */
-export function childPids(name: string): number[] {
-  const result = spawnSync('pgrep', ['-P', String(process.pid), '-x', name], { encoding: 'utf8' });
-  return result.stdout.split('\n').filter(Boolean).map(Number);
 }
 
 export function startProcess(command: string[], env: Record<string, string> = {}): ChildProcess {
@@ -87,35 +81,6 @@ export function runWrk(url: string, pid: number | number[], options: { seconds: 
   const cpuUsed = totalCpuSeconds(pids) - cpuBefore;
   const { requests, ...result } = parseWrk(output);
   return { ...result, cpuUsPerRequest: (cpuUsed * 1e6) / requests };
-}
-
-/**
- * Several wrk processes at once (each pinned to the load CPU, each with its own
- * script environment): one load split across servers. Requests/s, requests and
- * errors are summed; p99 is the largest of the processes' p99s (the p99 of all
- * requests together lies between their smallest and largest); CPU per request
- * is the CPU all of `pids` used over all requests.
- */
-export async function runWrkTogether(runs: Array<{ url: string; script: string; env: Record<string, string> }>, pids: number[], options: { seconds: number; connections: number }): Promise<LoadResult> {
-  const cpuBefore = totalCpuSeconds(pids);
-  const outputs = await Promise.all(
-    runs.map(
-      ({ url, script, env }) =>
-        new Promise<string>((resolve, reject) => {
-          const args = pinned(LOAD_CPU, wrkArgs(url, { ...options, script }));
-          execFile(args[0]!, args.slice(1), { encoding: 'utf8', env: { ...process.env, ...env } }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
-        }),
-    ),
-  );
-  const cpuUsed = totalCpuSeconds(pids) - cpuBefore;
-  const parsed = outputs.map(parseWrk);
-  const requests = parsed.reduce((sum, result) => sum + result.requests, 0);
-  return {
-    requestsPerSecond: parsed.reduce((sum, result) => sum + result.requestsPerSecond, 0),
-    p99Ms: Math.max(...parsed.map((result) => result.p99Ms)),
-    errors: parsed.reduce((sum, result) => sum + result.errors, 0),
-    cpuUsPerRequest: (cpuUsed * 1e6) / requests,
-  };
 }
 
 function wrkArgs(url: string, options: { seconds: number; connections: number; script?: string }): string[] {

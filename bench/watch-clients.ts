@@ -2,7 +2,7 @@ import { request, type ClientRequest } from 'node:http';
 import { createInterface } from 'node:readline';
 
 /**
- * The watch benchmark's clients (run pinned to the load CPU by run.ts):
+ * The watch benchmark's clients (run pinned to the load CPU by scenarios/watch.ts):
  * opens WATCHERS streams on one prefix, reports "ready", then for each line
  * "expect <revision> <sentAtMs>" on stdin reports, once every watcher has
  * received that revision, the delivery latencies (ms since the write was sent).

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
-import { parseEndpoint } from './engine/etcd/etcd-client.js';
-import { etcdLimits } from './engine/etcd/etcd-limits.js';
+import { etcdLimits, parseEndpoint } from './engine/etcd/etcd-settings.js';
 import {
   brokenLimitRelations,
   DEFAULT_ETCD_LIMITS,

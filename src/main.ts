@@ -10,12 +10,13 @@ import { SHUTDOWN_TIMEOUT_MS } from './core/limits.js';
 import { engineCapabilities, type EngineCapabilities, type StorageEngine } from './engine/engine.js';
 import { EtcdEngine } from './engine/etcd/etcd-engine.js';
 import { LmdbEngine } from './engine/lmdb/lmdb-engine.js';
+import { ReplicaStore } from './engine/lmdb/replica-store.js';
 import { STORE_FILE_NAME } from './engine/lmdb/store-file.js';
 import { buildServer, type KvsServer } from './http/build-server.js';
 import { WriteMetrics } from './http/metrics/write-metrics.js';
 import type { WriteObserver } from './core/write-observer.js';
 import { importSeedFileOnce, SEED_FILE_NAME } from './seed-import.js';
-import { checkDataDirectory } from './data-directory.js';
+import { checkDataDirectory } from './engine/lmdb/data-directory.js';
 import { VERSION } from './version.js';
 
 /** Where a node on etcd keeps its replica of the store, under DATA_DIRECTORY (docs/adr/0011-replica-reads.md). */
@@ -85,7 +86,7 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
       requestBytesMax: config.etcdRequestBytesMax,
       historyRetentionRevisions: config.limits.historyRetentionRevisions,
       pendingWritesMax: config.limits.pendingWritesMax,
-      replicaDirectory: join(config.dataDirectory, ETCD_REPLICA_DIRECTORY),
+      replica: { directory: join(config.dataDirectory, ETCD_REPLICA_DIRECTORY), open: (directory) => ReplicaStore.open(directory) },
       onBackgroundError: (error) => logger.warn({ err: error }, 'etcd background work failed; it is retried'),
     });
   }

@@ -12,5 +12,6 @@ export function lineText(text: string): string {
   return JSON.stringify(text).replace(LEFT_RAW, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+// eslint-disable-next-line no-control-regex -- C0 and C1 controls are what this looks for.
 const NEEDS_QUOTING = /^"|[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const LEFT_RAW = /[\u007f-\u009f\u2028\u2029]/g;

@@ -1,4 +1,4 @@
-import { Entry } from './entry.js';
+import type { Entry } from './entry.js';
 import { errorFromProblem, InvalidRequestError } from './errors.js';
 import { ListQuery } from './list.js';
 import { linesOf } from './lines.js';

@@ -78,8 +78,3 @@ export function prefixEnd(prefix: Buffer): Buffer | null {
 export function keySuccessor(key: Buffer): Buffer {
   return Buffer.concat([key, Buffer.from([0])]);
 }
-
-/** Byte-order comparison of two keys. */
-export function compareKeys(a: Buffer, b: Buffer): number {
-  return Buffer.compare(a, b);
-}

@@ -57,7 +57,7 @@ export const UTF8_BYTES_PER_CHAR_MAX = 4;
 export const V8_STRING_CHARS_MAX = 2 ** 29 - 24;
 
 /** A JSON request carries a value in base64 (4 bytes per 3) plus this much for its envelope: keys, other ops. */
-export const JSON_ENVELOPE_BYTES = MIB;
+const JSON_ENVELOPE_BYTES = 1 * MIB;
 
 // ---------------------------------------------------------------------------
 // 2. The limits a server serves with.
@@ -152,7 +152,7 @@ export type EtcdLimits = { -readonly [Name in keyof typeof ETCD_LIMIT_CATALOGUE]
 export const DEFAULT_ETCD_LIMITS: Readonly<EtcdLimits> = defaultsOf(ETCD_LIMIT_CATALOGUE);
 
 /** Room left in an etcd request for its framing: the txn envelope, compares, and the delete marker. */
-export const ETCD_REQUEST_FRAMING_BYTES = KIB;
+export const ETCD_REQUEST_FRAMING_BYTES = 1 * KIB;
 /** What the compare of each op of an import Txn adds, beyond its key and record. */
 export const ETCD_COMPARE_FRAMING_BYTES = 64;
 /** Slack left in an import Txn below etcd's request limit. */
@@ -251,8 +251,12 @@ export const REFUSED_BODY_DRAIN_MS_MAX = 10_000;
 export const WATCH_REPLAY_PAGE_REVISIONS_MAX = 500;
 /** ...and value bytes: a page ends after the revision that reaches this. */
 export const WATCH_REPLAY_PAGE_VALUE_BYTES_MAX = 8 * MIB;
-/** How long a replaying stream may take to drain one page before it counts as a slow consumer. */
+/** How long a catching-up watcher may take to drain what it was sent before it counts as a slow consumer. */
 export const WATCH_REPLAY_DRAIN_TIMEOUT_MS = 30_000;
+/** Lagging watchers served by one history read, at most (etcd's syncWatchers: maxWatchersPerSync). */
+export const WATCH_REPLAY_BATCH_WATCHERS_MAX = 512;
+/** History reads in flight at once, for all lagging watchers together. */
+export const WATCH_REPLAY_READS_MAX = 2;
 
 /** Largest magnitude of a counter: JSON numbers beyond it lose integer precision. */
 export const COUNTER_ABS_MAX = Number.MAX_SAFE_INTEGER;

@@ -89,7 +89,7 @@ export function createFastRead(
     if (key === null) return false;
     fresh.awaitFresh().then(
       (ok) => {
-        let read: ReadResult | null = null;
+        let read: ReadResult | null;
         try {
           read = ok ? fresh.getLocal(key) : null;
         } catch {

@@ -1,17 +1,10 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isKvError, KvError } from '../core/errors.js';
-import { WATCH_REPLAY_PAGE_REVISIONS_MAX, WATCH_REPLAY_PAGE_VALUE_BYTES_MAX } from '../core/limits.js';
+import { WATCH_REPLAY_BATCH_WATCHERS_MAX, WATCH_REPLAY_DRAIN_TIMEOUT_MS, WATCH_REPLAY_PAGE_REVISIONS_MAX, WATCH_REPLAY_PAGE_VALUE_BYTES_MAX, WATCH_REPLAY_READS_MAX } from '../core/limits.js';
 import type { Revision, RevisionChanges } from '../core/types.js';
 import type { StorageEngine } from '../engine/engine.js';
 import { groupId, matchesFilter, type WatchFilter, type WatchHub, type WatchSink } from './hub.js';
 import { changeMessage } from './messages.js';
-
-/** Lagging watchers served by one history read, at most (etcd's syncWatchers: maxWatchersPerSync). */
-export const CATCH_UP_BATCH_WATCHERS_MAX = 512;
-/** History reads in flight at once, for all lagging watchers together. */
-export const CATCH_UP_READS_MAX = 2;
-/** How long a catching-up consumer may take to drain what it was sent before it counts as a slow consumer. */
-export const CATCH_UP_DRAIN_TIMEOUT_MS = 30_000;
 
 /**
  * A watcher while it catches up with history, then live. The scheduler gives
@@ -92,9 +85,9 @@ export class CatchUp {
     private readonly hub: WatchHub,
     options: CatchUpOptions = {},
   ) {
-    this.batchWatchersMax = options.batchWatchersMax ?? CATCH_UP_BATCH_WATCHERS_MAX;
-    this.readsMax = options.readsMax ?? CATCH_UP_READS_MAX;
-    this.drainTimeoutMs = options.drainTimeoutMs ?? CATCH_UP_DRAIN_TIMEOUT_MS;
+    this.batchWatchersMax = options.batchWatchersMax ?? WATCH_REPLAY_BATCH_WATCHERS_MAX;
+    this.readsMax = options.readsMax ?? WATCH_REPLAY_READS_MAX;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? WATCH_REPLAY_DRAIN_TIMEOUT_MS;
     this.pageRevisions = options.pageRevisions ?? WATCH_REPLAY_PAGE_REVISIONS_MAX;
     this.pageValueBytes = options.pageValueBytes ?? WATCH_REPLAY_PAGE_VALUE_BYTES_MAX;
   }

@@ -79,7 +79,7 @@ class ConsoleApp {
       this.notice(explain(event.reason), 'error');
     });
     showMessage(this.pane, 'info', 'Connecting to kvs…');
-    if (!(await this.connect(null))) return;
+    if (!(await this.connect())) return;
     const fromHash = this.selectionFromHash();
     if (fromHash !== null) this.browser.reveal(fromHash.kind === 'key' ? fromHash.key : fromHash.prefix);
     this.browser.render();
@@ -99,8 +99,7 @@ class ConsoleApp {
    * valid one): asks for one on 401 until it does. False when the server
    * cannot be used at all (protected mode, unreachable): the pane says why.
    */
-  private async connect(refused: string | null): Promise<boolean> {
-    let reason = refused;
+  private async connect(): Promise<boolean> {
     // No token is asked for until the server says it needs one (401).
     for (;;) {
       try {
@@ -108,7 +107,7 @@ class ConsoleApp {
         break;
       } catch (error) {
         if (error instanceof UnauthorizedError) {
-          reason = this.token === undefined ? null : explain(error);
+          const reason = this.token === undefined ? null : explain(error);
           this.token = undefined;
           keepToken(undefined);
           this.token = await tokenDialog({ refused: reason });
@@ -141,7 +140,7 @@ class ConsoleApp {
       keepToken(undefined);
       this.token = await tokenDialog({ refused: explain(error) });
       this.client = this.makeClient();
-      if (await this.connect(null)) {
+      if (await this.connect()) {
         this.browser.render();
         this.startLive();
         await this.showSelection();

@@ -1,7 +1,7 @@
 /** Bytes ↔ text for the console: UTF-8, base64, hex dumps. Platform APIs only. */
 
 // The SDK's own conversions, shared rather than written twice (the console is served the SDK's modules anyway).
-export { bytesToBase64 as toBase64, isUtf8, utf8Bytes } from '../client/values.js';
+export { bytesToBase64 as toBase64, isUtf8 } from '../client/values.js';
 
 /** The first `limit` bytes as text: a character cut by the limit is left out rather than shown as U+FFFD. */
 export function utf8Prefix(bytes: Uint8Array, limit: number): string {

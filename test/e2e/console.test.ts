@@ -17,7 +17,7 @@ import { servedEngine, STORE_FILE_NAME } from '../../src/main.js';
 import { VERSION } from '../../src/version.js';
 import { CONSOLE_CONTENT_SECURITY_POLICY, CONSOLE_IMPORT_MAP, CONSOLE_IMPORT_MAP_HASH, loadConsoleAssets } from '../../src/http/routes/console.js';
 import { encodeKey, expectProblem, putValue, request } from '../helpers/http.js';
-import { startTestServer, tempDirectory, type TestServer } from '../helpers/server.js';
+import { startTestServer, tempDirectory, useTestServer, type TestServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -60,11 +60,7 @@ const TOKENS: Record<string, { token: string; grants: Array<{ prefix: string; ac
 };
 
 describe('the console over HTTP', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server?.close());
+  const server = useTestServer();
 
   it('GET / is the page, with a strict CSP (no inline script but the hashed import map, no eval), nosniff and no referrer', async () => {
     const response = await request(`${server.url}/`);
@@ -956,14 +952,13 @@ describe('the console in Chromium', { skip: noChromium }, () => {
   });
 
   describe('with tokens', () => {
-    let guarded: TestServer;
-    before(async () => {
+    const guarded = useTestServer(() => {
       const file = join(tempDirectory('kvs-console-tokens-'), 'tokens.json');
       writeFileSync(file, JSON.stringify({ tokens: Object.entries(TOKENS).map(([name, { token, grants }]) => tokenEntry(name, token, grants, false)) }));
-      guarded = await startTestServer({ access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: file }), protectedMode: true, rateLimit: null } });
+      return { access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: file }), protectedMode: true, rateLimit: null } };
+    }, async () => {
       await seed(guarded.url, { authorization: `Bearer ${ADMIN_TOKEN}` });
     });
-    after(() => guarded?.close());
 
     it('asks for a token, refuses a wrong one in words, keeps the right one in sessionStorage for the tab', async () => {
       const { context, page, problems } = await openConsole(guarded.url);

@@ -11,7 +11,7 @@ import { TokenRegistry } from '../../src/auth/tokens.js';
 import { DOCS_ASSETS, DOCS_CONTENT_SECURITY_POLICY } from '../../src/http/routes/docs.js';
 import { DOCS_INIT_SCRIPT } from '../../src/http/docs-assets/init.js';
 import { expectProblem, request } from '../helpers/http.js';
-import { startTestServer, tempDirectory, type TestServer } from '../helpers/server.js';
+import { startTestServer, tempDirectory, useTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * GET /docs, the API reference kvs serves itself (Swagger UI on
@@ -33,11 +33,7 @@ const SWAGGER_UI_DIST = dirname(createRequire(import.meta.url).resolve('swagger-
 const RENDER_TIMEOUT_MS = 20_000;
 
 describe('/docs over HTTP', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server?.close());
+  const server = useTestServer();
 
   it('is an HTML page of its own with a strict CSP, nosniff and no referrer', async () => {
     const response = await request(`${server.url}/docs`);

@@ -8,6 +8,7 @@ import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { EtcdClient } from '../../src/engine/etcd/etcd-client.js';
 import { EtcdEngine } from '../../src/engine/etcd/etcd-engine.js';
 import { etcdErrorKind, type EtcdErrorKind } from '../../src/engine/etcd/etcd-errors.js';
+import { ReplicaStore } from '../../src/engine/lmdb/replica-store.js';
 import { EtcdCluster } from '../helpers/etcd-cluster.js';
 import { runEngineConformance } from './conformance.js';
 import { ETCD_DIFFERENCES } from './differences.js';
@@ -38,7 +39,7 @@ runEngineConformance(
       historyRetentionRevisions: options.historyRetentionRevisions ?? DEFAULT_LIMITS.historyRetentionRevisions,
       now: options.now,
       // Each engine a replica of its own (two may serve one store at once).
-      replicaDirectory: mkdtempSync(join(replicaRoot, `${store}-`)),
+      replica: { directory: mkdtempSync(join(replicaRoot, `${store}-`)), open: (directory) => ReplicaStore.open(directory) },
       ...(options.maintenanceIntervalMs === undefined ? {} : { maintenanceIntervalMs: options.maintenanceIntervalMs }),
     }),
   ETCD_DIFFERENCES,

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_ETCD_LIMITS, DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
+import { ReplicaStore } from '../../src/engine/lmdb/replica-store.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
 import { ETCD_REPLICA_DIRECTORY, servedEngine, STORE_FILE_NAME } from '../../src/main.js';
@@ -84,7 +85,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       historyRetentionRevisions: limits.historyRetentionRevisions,
       pendingWritesMax: limits.pendingWritesMax,
       observer: writeMetrics,
-      replicaDirectory: join(dataDirectory, ETCD_REPLICA_DIRECTORY),
+      replica: { directory: join(dataDirectory, ETCD_REPLICA_DIRECTORY), open: (directory) => ReplicaStore.open(directory) },
       ...(options.now ? { now: options.now } : {}),
       ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
     });
@@ -128,6 +129,65 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
 }
 
+/**
+ * A test server for the tests of the enclosing describe (or of the whole file,
+ * when called at its top level): a `before` hook starts it, an `after` hook
+ * closes it. Instead of
+ *
+ *     let server: TestServer;
+ *     before(async () => {
+ *       server = await startTestServer(options);
+ *       await seed(server.url);
+ *     });
+ *     after(() => server.close());
+ *
+ * write
+ *
+ *     const server = useTestServer(options, async () => {
+ *       await seed(server.url);
+ *     });
+ *
+ * and use `server.url`, `server.engine`, ... in tests as before: the object
+ * returned reads every property through to the server once its hook has
+ * started it (reading one earlier throws; after the `after` hook, it is the
+ * closed server). `options` may be a function, called by the hook, for options
+ * made at that time (tokens in a temporary file). `setup` runs in the same
+ * hook once the server is up: put there whatever needs the server before the
+ * tests (seeding, reading its URL). Not in a `before` of your own: at a file's
+ * top level, node:test starts each `before` hook as soon as it is registered,
+ * so such a hook would run alongside this one, not after it.
+ */
+export function useTestServer(
+  options: TestServerOptions | (() => TestServerOptions | Promise<TestServerOptions>) = {},
+  setup?: (server: TestServer) => unknown,
+): TestServer {
+  let current: TestServer | undefined;
+  before(async () => {
+    current = await startTestServer(typeof options === 'function' ? await options() : options);
+    await setup?.(current);
+  });
+  after(() => current?.close());
+  const started = (property: PropertyKey): TestServer => {
+    if (current === undefined) throw new Error(`useTestServer: server.${String(property)} was read before its before hook started the server`);
+    return current;
+  };
+  return new Proxy({} as TestServer, {
+    get(_, property) {
+      // Asked by await and by inspection: a server that is not running yet is not a thenable either.
+      if (current === undefined && (property === 'then' || typeof property === 'symbol')) return undefined;
+      const server = started(property);
+      const value: unknown = Reflect.get(server, property);
+      return typeof value === 'function' ? value.bind(server) : value;
+    },
+    has: (_, property) => Reflect.has(started(property), property),
+    ownKeys: () => Reflect.ownKeys(started('keys')),
+    getOwnPropertyDescriptor(_, property) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(started(property), property);
+      return descriptor === undefined ? undefined : { ...descriptor, configurable: true };
+    },
+  });
+}
+
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
@@ -142,12 +202,12 @@ export interface ServerProcess {
 export const CLI_PATH = new URL('../../src/cli/index.js', import.meta.url).pathname;
 
 /**
- * `kvs serve` as a child process (what `npm start` runs), on a free port, for
- * tests that need a real process: restart, kill -9, signals. Resolves once it
- * answers /readyz.
+ * `kvs serve` as a child process (what `npm start` runs), on a free port (or
+ * `port`, for a test that restarts it on the same one), for tests that need a
+ * real process: restart, kill -9, signals. Resolves once it answers /readyz.
  */
-export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer; readyWithinMs?: number } = {}): Promise<ServerProcess> {
-  const port = await freePort();
+export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer; port?: number; readyWithinMs?: number } = {}): Promise<ServerProcess> {
+  const port = options.port ?? (await freePort());
   const command = options.command ?? [process.execPath, CLI_PATH, 'serve'];
   if (TEST_ENGINE === 'etcd' && env['KV_ENGINE'] === undefined) {
     // Same as startTestServer: the data directory names the etcd namespace.
@@ -167,44 +227,69 @@ export async function spawnServer(env: Record<string, string>, options: { comman
       // already gone
     }
   };
+  const server = { url: `${options.httpsCa === undefined ? 'http' : 'https'}://127.0.0.1:${port}`, child, kill, ...collectOutput(child) };
+  await untilReady(server, options.httpsCa, options.readyWithinMs);
+  return server;
+}
+
+/** What a child process writes to stdout and stderr, as it comes, and its end. */
+export function collectOutput(child: ChildProcess): Pick<ServerProcess, 'output' | 'exited'> {
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  const url = `${options.httpsCa === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
-  const readyStatus = async () => (options.httpsCa === undefined ? (await fetch(`${url}/readyz`)).status : (await httpsFetch(`${url}/readyz`, options.httpsCa)).status);
-  const readyWithinMs = options.readyWithinMs ?? 15_000;
+  return { output: () => output, exited };
+}
+
+/**
+ * Polls the server's /readyz every 25 ms until it answers 200 (through `httpsCa`
+ * for an https:// URL); fails at once if the process exits first, and after
+ * `readyWithinMs` (15 s unless given), then killing it.
+ */
+export async function untilReady(server: Omit<ServerProcess, 'child'>, httpsCa?: Buffer, readyWithinMs = 15_000): Promise<void> {
+  const readyStatus = async () => (httpsCa === undefined ? (await fetch(`${server.url}/readyz`)).status : (await httpsFetch(`${server.url}/readyz`, httpsCa)).status);
   const deadline = Date.now() + readyWithinMs;
   let running = true;
-  void exited.then(() => (running = false));
+  void server.exited.then(() => (running = false));
   while (Date.now() < deadline) {
-    if (!running) throw new Error(`kvs exited before it was ready:\n${output}`);
+    if (!running) throw new Error(`kvs exited before it was ready at ${server.url}:\n${server.output()}`);
     try {
-      if ((await readyStatus()) === 200) return { url, child, kill, output: () => output, exited };
+      if ((await readyStatus()) === 200) return;
     } catch {
       // not listening yet
     }
     await sleep(25);
   }
-  kill('SIGKILL');
-  throw new Error(`kvs did not become ready within ${readyWithinMs / 1000} s:\n${output}`);
+  server.kill('SIGKILL');
+  throw new Error(`kvs did not become ready at ${server.url} within ${readyWithinMs / 1000} s:\n${server.output()}`);
 }
 
 /**
- * The data directories and `kvs serve` processes one test file makes: after
- * its tests, every process still running is killed and every directory removed.
- * Call once per file, at its top level.
+ * The data directories and `kvs serve` processes one test file (or describe)
+ * makes: after its tests, every process still running is killed (and waited
+ * for) and every directory removed. Call once per file, at its top level, or
+ * once per describe.
  */
 export function leftoversCleanedAfter(prefix: string): {
   directory(): string;
   spawn(env: Record<string, string>, options?: Parameters<typeof spawnServer>[1]): Promise<ServerProcess>;
+  /** A server started otherwise, to be killed likewise; returns it. */
+  track(server: ServerProcess): ServerProcess;
 } {
   const directories: string[] = [];
   const processes = new Set<ServerProcess>();
-  after(() => {
-    for (const server of processes) server.kill('SIGKILL');
+  after(async () => {
+    const running = [...processes];
+    for (const server of running) server.kill('SIGKILL');
+    await Promise.all(running.map((server) => server.exited));
     for (const directory of directories) rmSync(directory, { recursive: true, force: true });
   });
+  const track = (server: ServerProcess) => {
+    processes.add(server);
+    // Forget it once it has exited: its process group id may be reused.
+    void server.exited.then(() => processes.delete(server));
+    return server;
+  };
   return {
     directory() {
       const made = tempDirectory(prefix);
@@ -212,11 +297,8 @@ export function leftoversCleanedAfter(prefix: string): {
       return made;
     },
     async spawn(env, options) {
-      const server = await spawnServer(env, options);
-      processes.add(server);
-      // Forget it once it has exited: its process group id may be reused.
-      void server.exited.then(() => processes.delete(server));
-      return server;
+      return track(await spawnServer(env, options));
     },
+    track,
   };
 }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Action } from '../../src/auth/tokens.js';
 import { TokenRegistry, tokenEntry } from '../../src/auth/tokens.js';
 import { expectProblem, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { startTestServer, tempDirectory, type TestServer } from '../helpers/server.js';
+import { startTestServer, tempDirectory, useTestServer } from '../helpers/server.js';
 
 /**
  * API.md §10 through real HTTP: a server with an admin token and named tokens
@@ -36,12 +36,9 @@ function concretePath(url: string): string {
   return url.replace(/\*/g, 'app/some-key').replace(/:[A-Za-z0-9_]+/g, 'x');
 }
 
-let server: TestServer;
 let base: string;
 
-before(async () => {
-  const tokens = TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() });
-  server = await startTestServer({ access: { tokens, protectedMode: true, rateLimit: null } });
+const server = useTestServer(() => ({ access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() }), protectedMode: true, rateLimit: null } }), async () => {
   base = server.url;
   // Keys just inside and just outside the grant's prefix `app/`.
   for (const key of ['app/a', 'app/b', 'app/m/1', 'app', 'ap', 'app0', 'apq', 'other/x']) {
@@ -49,7 +46,6 @@ before(async () => {
     assert.equal(response.status, 201, response.text);
   }
 });
-after(() => server.close());
 
 function expectUnauthorized(response: JsonResponse, what: string): void {
   assert.equal(response.status, 401, `${what}: ${response.status} ${response.text}`);
@@ -309,12 +305,7 @@ describe('the seed routes are enforced like the rest', () => {
 });
 
 describe('per-client rate limit', () => {
-  let limited: TestServer;
-  before(async () => {
-    const tokens = TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() });
-    limited = await startTestServer({ access: { tokens, protectedMode: true, rateLimit: { perSecond: 1, burst: 3 } } });
-  });
-  after(() => limited.close());
+  const limited = useTestServer(() => ({ access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() }), protectedMode: true, rateLimit: { perSecond: 1, burst: 3 } } }));
 
   it('beyond the burst: 429 rate_limited with Retry-After; other tokens and the health checks are not affected', async () => {
     const statuses: number[] = [];

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeKey, expectProblem, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { sleep, spawnServer, startTestServer, tempDirectory, TEST_ENGINE, type ServerProcess, type TestServer } from '../helpers/server.js';
+import { leftoversCleanedAfter, sleep, startTestServer, TEST_ENGINE, type ServerProcess, type TestServer } from '../helpers/server.js';
 import { differencesOf, expectedMaxTxnOps } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -220,31 +220,13 @@ describe('export and import', () => {
 });
 
 describe('start-up import of the original server\'s key_value_data.json', () => {
-  const processes: ServerProcess[] = [];
-  const directories: string[] = [];
-
-  const dataDirectory = () => {
-    const directory = tempDirectory();
-    directories.push(directory);
-    return directory;
-  };
-  const spawn = async (env: Record<string, string>) => {
-    const server = await spawnServer(env);
-    processes.push(server);
-    return server;
-  };
+  const leftovers = leftoversCleanedAfter('kvs-test-');
+  const dataDirectory = () => leftovers.directory();
+  const spawn = (env: Record<string, string>) => leftovers.spawn(env);
   const stop = async (server: ServerProcess) => {
     server.child.kill('SIGTERM');
     return server.exited;
   };
-
-  after(async () => {
-    for (const server of processes) {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-      await server.exited;
-    }
-    for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-  });
 
   test('a fresh store imports the file once; a deleted key stays deleted after a restart; the file is left in place', async () => {
     const directory = dataDirectory();

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { TokenRegistry, tokenEntry } from '../../src/auth/tokens.js';
 import { pollUntil } from '../helpers/assertions.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { startTestServer, tempDirectory, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { startTestServer, tempDirectory, TEST_ENGINE, useTestServer, type TestServer } from '../helpers/server.js';
 import { differencesOf } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -33,11 +33,7 @@ async function noBackupCopiesLeft(server: TestServer): Promise<void> {
 }
 
 describe('GET /v1/admin/backup on an engine without snapshot backups (etcd)', { skip: ENGINE.capabilities.snapshotBackup ? 'the engine backs up: the suites below' : false }, () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server?.close());
+  const server = useTestServer();
 
   it('is 501 not_implemented, naming etcdctl snapshot save and the export', async () => {
     const problem = expectProblem(await request(`${server.url}/v1/admin/backup`), 501, 'not_implemented');
@@ -47,16 +43,14 @@ describe('GET /v1/admin/backup on an engine without snapshot backups (etcd)', { 
 });
 
 describe('GET /v1/admin/backup needs an admin token', () => {
-  let server: TestServer;
   const tokensDirectory = tempDirectory('kvs-tokens-');
-  before(async () => {
+  const server = useTestServer(() => {
     const tokensFile = join(tokensDirectory, 'tokens.json');
     writeFileSync(tokensFile, JSON.stringify({ tokens: [tokenEntry('app', APP_TOKEN, [{ prefix: '', actions: ['read', 'write', 'watch'] }], false)] }));
     const tokens = TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile });
-    server = await startTestServer({ access: { tokens, protectedMode: true, rateLimit: null } });
+    return { access: { tokens, protectedMode: true, rateLimit: null } };
   });
-  after(async () => {
-    await server?.close();
+  after(() => {
     rmSync(tokensDirectory, { recursive: true, force: true });
   });
 
@@ -73,15 +67,12 @@ describe('GET /v1/admin/backup needs an admin token', () => {
 });
 
 describe('GET /v1/admin/backup on the embedded engine', { skip: LMDB_ONLY }, () => {
-  let server: TestServer;
   /** Values big enough that a backup's body (~32 MiB) cannot fit in the sockets' buffers while its reader waits. */
   const value = Buffer.alloc(128 * 1024, 'v');
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     for (let i = 0; i < 128; i++) assert.equal((await putValue(server.url, `big/${i}`, value)).status, 201);
     assert.equal((await putValue(server.url, 'small', 'hello', { headers: { 'content-type': 'text/plain' }, query: 'ttl=3600' })).status, 201);
   });
-  after(() => server?.close());
 
   it('is the store as an LMDB file, with its revision, length, name and SHA-256 in the headers; the copy is removed afterwards', async () => {
     const status = await request(`${server.url}/v1/status`);

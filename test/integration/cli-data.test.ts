@@ -1,25 +1,22 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { assertFailure, kvs, kvsOk } from '../helpers/cli.js';
 import { encodeKey, putValue, request } from '../helpers/http.js';
-import { leftoversCleanedAfter, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { leftoversCleanedAfter, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 
 /**
  * The data verbs of the real `kvs` CLI (get, put, del, add, txn, status)
  * against a real server: what they print, what they store, their exit codes.
  * ls, watch, export/import/backup and the error table have files of their own.
  */
-let server: TestServer;
 let url: string;
 const files = leftoversCleanedAfter('kvs-cli-data-').directory();
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   url = server.url;
 });
-after(() => server.close());
 
 /** `kvs ARGS` against the test server. */
 const run = (args: string[], options: { input?: string | Buffer } = {}) => kvs(args, { url, ...options });

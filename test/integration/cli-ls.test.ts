@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { kvsOk, ndjson } from '../helpers/cli.js';
 import { putValue, request } from '../helpers/http.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { useTestServer } from '../helpers/server.js';
 
 /**
  * `kvs ls` of the real CLI: every page of a listing, in the store's order
  * (UTF-8 bytes), with folders (--delimiter) merged among the keys.
  */
-let server: TestServer;
 let url: string;
 
 /** Key endings whose UTF-8 byte order differs from JavaScript's UTF-16 order (U+FF5E sorts after U+1F600 in UTF-16, before it in bytes). */
@@ -22,8 +21,7 @@ const TREE = Array.from({ length: FOLDERS }, (_, index) => [`tree/f${pad(index)}
 
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, async () => {
   url = server.url;
   const lines = [...FLAT, ...TREE].map((key) => JSON.stringify({ key, value: Buffer.from(`v:${key}`).toString('base64'), contentType: 'text/plain; charset=utf-8' }));
   const imported = await request(`${url}/v1/admin/import`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${lines.join('\n')}\n` });
@@ -37,7 +35,6 @@ before(async () => {
     assert.equal((await putValue(url, key, value, { headers: { 'content-type': type } })).status, 201);
   }
 });
-after(() => server.close());
 
 const ls = (args: string[]) => kvsOk(['ls', ...args], { url });
 const lines = (text: string) => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from '../helpers/http.js';
-import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 
 /**
  * What the CLI does at a terminal, run in a real pseudo-terminal (util-linux
@@ -12,12 +12,8 @@ import { CLI_PATH, leftoversCleanedAfter, onlyOnLmdb, startTestServer, TEST_ENGI
  * progress lines of export, import, backup and restore, shown there and
  * nowhere else (not when stderr alone is redirected).
  */
-let server: TestServer;
+const server = useTestServer();
 const files = leftoversCleanedAfter('kvs-cli-terminal-').directory();
-before(async () => {
-  server = await startTestServer();
-});
-after(() => server.close());
 
 const quoted = (part: string) => `'${part.replace(/'/g, `'\\''`)}'`;
 
@@ -113,6 +109,7 @@ describe('kvs at a terminal', { skip: process.platform === 'linux' ? false : 'ne
       const { screen, status } = await atTerminal(args, '', stderrFile);
       assert.equal(status, 0, `${args[0]}: ${screen} ${readFileSync(stderrFile, 'utf8')}`);
       assert.equal(readFileSync(stderrFile, 'utf8'), '', `${args[0]} wrote to a redirected stderr`);
+      // eslint-disable-next-line no-control-regex -- the terminal's erase-line sequence starts with ESC.
       assert.doesNotMatch(screen, /\u001b\[K/, `${args[0]} drew a progress line on stdout`);
     }
   });

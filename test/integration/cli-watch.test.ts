@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { tokenEntry } from '../../src/auth/tokens.js';
 import { pollUntil, metricValue } from '../helpers/assertions.js';
 import { assertFailure, kvs, ndjson, quietPort, startKvs } from '../helpers/cli.js';
-import { sharedEtcdCluster } from '../helpers/etcd-cluster.js';
 import { postJson, putValue, request } from '../helpers/http.js';
-import { CLI_PATH, leftoversCleanedAfter, sleep, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { leftoversCleanedAfter, sleep, useTestServer, type ServerProcess } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -17,20 +15,12 @@ import { TcpProxy } from '../helpers/tcp-proxy.js';
  * after the connection breaks or the server restarts, without missing or
  * repeating a revision.
  */
-let server: TestServer;
 let url: string;
 const leftovers = leftoversCleanedAfter('kvs-cli-watch-');
-/** Servers serveOnPort started, killed after the file's tests. */
-const spawned = new Set<{ kill(signal: NodeJS.Signals): void }>();
-after(() => {
-  for (const serving of spawned) serving.kill('SIGKILL');
-});
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   url = server.url;
 });
-after(() => server.close());
 
 async function put(base: string, key: string, value: string, contentType = 'text/plain; charset=utf-8'): Promise<number> {
   const response = await putValue(base, key, value, { headers: { 'content-type': contentType } });
@@ -271,30 +261,6 @@ describe('kvs watch under a rate limit (KV_RATE_LIMIT, KV_RATE_BURST)', () => {
 });
 
 /** `kvs serve` on a port of the test's choosing, so that it can be restarted on the same one; killed after the file's tests. */
-async function serveOnPort(port: number, dataDirectory: string): Promise<{ url: string; kill(signal: NodeJS.Signals): void; exited: Promise<unknown>; output(): string }> {
-  const engine = TEST_ENGINE === 'etcd' ? { KV_ENGINE: 'etcd', ETCD_ENDPOINTS: (await sharedEtcdCluster()).endpoints.join(','), KV_ETCD_PREFIX: `${dataDirectory}/` } : {};
-  const child = spawn(process.execPath, [CLI_PATH, 'serve'], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIRECTORY: dataDirectory, LOG_LEVEL: 'warn', ...engine },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise((resolve) => child.on('exit', resolve));
-  let running = true;
-  void exited.then(() => (running = false));
-  const serving = { url: `http://127.0.0.1:${port}`, kill: (signal: NodeJS.Signals) => void (running && child.kill(signal)), exited, output: () => output };
-  spawned.add(serving);
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (!running) throw new Error(`kvs serve on port ${port} exited before it was ready:\n${output}`);
-    try {
-      if ((await fetch(`${serving.url}/readyz`)).status === 200) return serving;
-    } catch {
-      // not listening yet
-    }
-    await sleep(25);
-  }
-  serving.kill('SIGKILL');
-  throw new Error(`kvs serve on port ${port} was not ready within 15 s:\n${output}`);
+function serveOnPort(port: number, dataDirectory: string): Promise<ServerProcess> {
+  return leftovers.spawn({ DATA_DIRECTORY: dataDirectory, LOG_LEVEL: 'warn' }, { port });
 }

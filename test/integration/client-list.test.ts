@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Entry, InvalidRequestError, KvsClient, TxnConflictError, type ListItem, type ListPage, type TxnRequest } from '../../src/client/index.js';
 import { fetchSpy, rejectsWith } from '../helpers/sdk.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { useTestServer } from '../helpers/server.js';
 
 /** The SDK's listings (`list`: awaited, iterated, pages) and transactions (`txn`), against a real server. */
 
-let server: TestServer;
 let kvs: KvsClient;
 
 /** 250 keys under one prefix, written before the tests, and the revision they were written by. */
@@ -15,8 +14,7 @@ const MANY_PREFIX = 'many/';
 const manyKeys = Array.from({ length: MANY }, (_, index) => `${MANY_PREFIX}${String(index).padStart(3, '0')}`);
 let manyRevision = 0;
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, async () => {
   kvs = new KvsClient({ url: server.url });
   // In transactions as large as this server takes (etcd: fewer ops than lmdb).
   const { maxTxnOps } = await kvs.limits();
@@ -28,7 +26,6 @@ before(async () => {
   await kvs.put('many', 'outside');
   await kvs.put('many0', 'outside');
 });
-after(() => server.close());
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 const keysOf = (items: ListItem[]) => items.map((item) => item.key);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { DEFAULT_URL, KvsClient, PreconditionFailedError } from '../../src/client/index.js';
+import type * as Sdk from '../../src/client/index.js';
 import { fetchSpy } from '../helpers/sdk.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { useTestServer } from '../helpers/server.js';
 
 /**
  * Constructing a client (options, fromEnv, an injected fetch) and the SDK as a
@@ -12,12 +13,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
  * run in a browser as well as in Node.
  */
 
-let server: TestServer;
-
-before(async () => {
-  server = await startTestServer();
-});
-after(() => server.close());
+const server = useTestServer();
 
 let prefixes = 0;
 const fresh = (name: string) => `${name}-${++prefixes}/`;
@@ -63,8 +59,8 @@ describe('the package', () => {
   it("'kvs/client' and 'kvs' (the package's own exports) are this SDK", async () => {
     // Specifiers in variables: resolved by Node at run time through package.json "exports", not by tsc.
     const [viaClient, viaRoot] = ['kvs/client', 'kvs'];
-    const client = (await import(viaClient)) as typeof import('../../src/client/index.js');
-    const root = (await import(viaRoot)) as typeof import('../../src/client/index.js');
+    const client = (await import(viaClient)) as typeof Sdk;
+    const root = (await import(viaRoot)) as typeof Sdk;
     assert.equal(client.KvsClient, KvsClient);
     assert.equal(root.KvsClient, KvsClient);
     assert.equal(client.PreconditionFailedError, PreconditionFailedError);

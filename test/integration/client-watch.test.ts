@@ -6,7 +6,7 @@ import { HistoryCompactedError, InvalidRequestError, KvsClient, type WatchMessag
 import { tokenEntry, TokenRegistry } from '../../src/auth/tokens.js';
 import { metricValue, pollUntil } from '../helpers/assertions.js';
 import { fetchSpy, rejectsWith } from '../helpers/sdk.js';
-import { sleep, startTestServer, tempDirectory, type TestServer } from '../helpers/server.js';
+import { sleep, startTestServer, tempDirectory, useTestServer } from '../helpers/server.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -16,14 +16,11 @@ import { TcpProxy } from '../helpers/tcp-proxy.js';
  * with every revision exactly once, compacted history, and a full server.
  */
 
-let server: TestServer;
 let kvs: KvsClient;
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   kvs = new KvsClient({ url: server.url });
 });
-after(() => server.close());
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 

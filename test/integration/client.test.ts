@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CounterOverflowError, Entry, InvalidRequestError, KvsClient, NotACounterError, PreconditionFailedError, type WriteResult } from '../../src/client/index.js';
 import { pollUntil } from '../helpers/assertions.js';
 import { request } from '../helpers/http.js';
 import { rejectsWith } from '../helpers/sdk.js';
-import { startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { TEST_ENGINE, useTestServer } from '../helpers/server.js';
 import { differencesOf } from '../engine/differences.js';
 
 /**
@@ -15,14 +15,11 @@ import { differencesOf } from '../engine/differences.js';
  * package entry: client-package.test.ts.
  */
 
-let server: TestServer;
 let kvs: KvsClient;
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   kvs = new KvsClient({ url: server.url });
 });
-after(() => server.close());
 
 const utf8 = (text: string) => new TextEncoder().encode(text);
 

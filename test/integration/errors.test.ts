@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { expectProblem, postJson, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { spawnServer, startTestServer, tempDirectory, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { spawnServer, startTestServer, tempDirectory, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 import { differencesOf } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -47,16 +47,10 @@ function allowOf(headers: Headers): string[] {
 }
 
 describe('problem+json errors, one per status and code', () => {
-  let server: TestServer;
   let url: string;
 
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     url = server.url;
-  });
-
-  after(async () => {
-    await server?.close();
   });
 
   test('400 invalid_key: dot segments, over-long keys, U+0000, bad percent-encoding, empty key', async () => {
@@ -200,18 +194,12 @@ describe('problem+json errors, one per status and code', () => {
 });
 
 describe('no input makes the server answer 500', () => {
-  let server: TestServer;
   let url: string;
 
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     url = server.url;
     assert.equal((await putValue(url, 'exists', '{"a":1}', { headers: { 'content-type': 'application/json' } })).status, 201);
     assert.equal((await putValue(url, 'counter', '5', { headers: { 'content-type': 'application/json' } })).status, 201);
-  });
-
-  after(async () => {
-    await server?.close();
   });
 
   type Odd = [method: string, path: string, headers?: Record<string, string>, body?: string | Buffer];

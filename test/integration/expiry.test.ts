@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { request } from '../helpers/http.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, useTestServer } from '../helpers/server.js';
 import { pollUntil } from '../helpers/assertions.js';
 
 /**
@@ -9,12 +9,7 @@ import { pollUntil } from '../helpers/assertions.js';
  * hidden from reads, they are removed from the store, each removal recorded at a
  * new revision, without any request touching them.
  */
-let server: TestServer;
-
-before(async () => {
-  server = await startTestServer({ maintenanceIntervalMs: 50 });
-});
-after(() => server.close());
+const server = useTestServer({ maintenanceIntervalMs: 50 });
 
 async function status(): Promise<{ revision: number; keys: number }> {
   return (await request(`${server.url}/v1/status`)).body;

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { Agent, get as httpGet, type IncomingMessage } from 'node:http';
+import { Agent, get as httpGet, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { readdirSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { TokenRegistry } from '../../src/auth/tokens.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
 import { httpsFetch, makeCertificate, type TestCertificate } from '../helpers/https.js';
-import { CLI_PATH, sleep, spawnServer, startTestServer, tempDirectory, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, sleep, spawnServer, startTestServer, tempDirectory, useTestServer } from '../helpers/server.js';
 
 /**
  * What a server exposed to a network does: protected mode when no token is
@@ -22,16 +22,8 @@ const claimedPeer = (request: IncomingMessage) => (request.headers[TEST_PEER_HEA
 const fromAfar = { [TEST_PEER_HEADER]: '203.0.113.9' };
 
 describe('protected mode (no token configured), through the client-address seam', () => {
-  let server: TestServer;
-  let open: TestServer;
-  before(async () => {
-    server = await startTestServer({ clientAddress: claimedPeer });
-    open = await startTestServer({ clientAddress: claimedPeer, access: { tokens: TokenRegistry.empty(), protectedMode: false, rateLimit: null } });
-  });
-  after(async () => {
-    await server.close();
-    await open.close();
-  });
+  const server = useTestServer({ clientAddress: claimedPeer });
+  const open = useTestServer({ clientAddress: claimedPeer, access: { tokens: TokenRegistry.empty(), protectedMode: false, rateLimit: null } });
 
   it('a non-loopback client gets 403 protected_mode saying how to add a token or turn it off', async () => {
     const problem = expectProblem(await request(`${server.url}/v1/kv/a`, { headers: fromAfar }), 403, 'protected_mode');
@@ -229,11 +221,7 @@ describe('tokens never reach the logs', () => {
 });
 
 describe('connection limits', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer({ connectionLimits: { headersTimeoutMs: 500, connectionsCheckingIntervalMs: 100 } });
-  });
-  after(() => server.close());
+  const server = useTestServer({ connectionLimits: { headersTimeoutMs: 500, connectionsCheckingIntervalMs: 100 } });
 
   it('headers over 16 KiB: 431 problem+json, and the server goes on', async () => {
     const response = await fetch(`${server.url}/v1/kv/x`, { headers: { 'x-big': 'a'.repeat(20 * 1024) } });
@@ -292,7 +280,7 @@ describe('connection limits', () => {
   });
 
   it('the default limits are the documented ones', () => {
-    const node = server.app.server as import('node:http').Server & { maxHeaderSize: number };
+    const node = server.app.server as HttpServer & { maxHeaderSize: number };
     assert.equal(node.keepAliveTimeout, 65_000);
     assert.equal(node.requestTimeout, 60_000);
     assert.equal(node.maxHeaderSize, 16 * 1024);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, it } from 'node:test';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { describe, it } from 'node:test';
+import { useTestServer } from '../helpers/server.js';
 
 /**
  * Plain reads are answered before Fastify (src/http/fast-read.ts); everything
@@ -9,12 +9,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
  * read over a socket (fast path) with the same read injected into Fastify
  * (the route), header by header and byte by byte.
  */
-let server: TestServer;
-
-before(async () => {
-  server = await startTestServer();
-});
-after(() => server.close());
+const server = useTestServer();
 
 function rawGet(path: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {

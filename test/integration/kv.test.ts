@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { encodeKey, expectProblem, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { sleep, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { sleep, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 import { differencesOf, expectedMaxValueBytes } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -10,16 +10,10 @@ const ENGINE = differencesOf(TEST_ENGINE);
 /**
  * Single keys over real HTTP: `/v1/kv/{key}` (API.md §2, §3, §8).
  */
-let server: TestServer;
 let base: string;
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   base = server.url;
-});
-
-after(async () => {
-  await server.close();
 });
 
 const RFC3339_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

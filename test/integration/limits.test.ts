@@ -1,21 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { LIST_PAGE_VALUE_BYTES_MAX, MIB, TXN_READ_VALUE_BYTES_MAX } from '../../src/core/limits.js';
 import { expectProblem, postJson, request } from '../helpers/http.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { useTestServer } from '../helpers/server.js';
 
 /**
  * Responses stay serialisable however large the values: a listing with values
  * ends its page early (with a cursor), a transaction whose gets would read too
  * much is refused whole before anything applies.
  */
-let server: TestServer;
 /** The largest value the engine takes, up to 4 MiB (etcd takes about 1.5 MiB). */
 let VALUE_BYTES = 4 * MIB;
 let COUNT = 0;
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, async () => {
   VALUE_BYTES = Math.min(4 * MIB, (await request(`${server.url}/v1/limits`)).body.maxValueBytes);
   COUNT = Math.floor(TXN_READ_VALUE_BYTES_MAX / VALUE_BYTES) + 1; // one more than fits
   for (let i = 0; i < COUNT; i++) {
@@ -24,7 +22,6 @@ before(async () => {
     assert.equal(response.status, 201);
   }
 });
-after(() => server.close());
 
 describe('response size limits', () => {
   it('ends a page of values at the byte budget, and the cursor walks the rest', async () => {
@@ -87,11 +84,7 @@ describe('content types the body parser does not know', () => {
 });
 
 describe('a body over the limit', () => {
-  let small: TestServer;
-  before(async () => {
-    small = await startTestServer({ limits: { valueBytesMax: 1024 } });
-  });
-  after(() => small.close());
+  const small = useTestServer({ limits: { valueBytesMax: 1024 } });
 
   it('is answered 413 even while the client is still sending it, never with a reset (EPIPE)', async () => {
     // The 413 goes out before the body is read; a connection closed then would reset a client still sending.

@@ -24,6 +24,7 @@ async function serveAndStop(
   return { output: server.output(), exit };
 }
 
+// eslint-disable-next-line no-control-regex -- ANSI colour sequences start with ESC.
 const ANSI = /\u001b\[[0-9;]*m/g;
 const lines = (output: string) => output.replace(ANSI, '').split(/\r?\n/).filter((line) => line.trim() !== '');
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { encodeKey, expectProblem, request, type JsonResponse } from '../helpers/http.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, startTestServer, useTestServer } from '../helpers/server.js';
 import { metricValue, pollUntil } from '../helpers/assertions.js';
 
 /**
@@ -9,16 +9,10 @@ import { metricValue, pollUntil } from '../helpers/assertions.js';
  * `If-None-Match: "<rev>"` and `Prefer: wait=N` answers when the key changes
  * (200 with the new value, or 404), or with 304 after N seconds.
  */
-let server: TestServer;
 let base: string;
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   base = server.url;
-});
-
-after(async () => {
-  await server.close();
 });
 
 function keyUrl(key: string, query?: string): string {

@@ -4,12 +4,12 @@ import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { TokenRegistry, tokenEntry } from '../../src/auth/tokens.js';
 import { pollUntil } from '../helpers/assertions.js';
 import { expectProblem, putValue, request } from '../helpers/http.js';
 import { ExpositionParser, type Exposition, type PromFamily, type PromSample } from '../helpers/prometheus.js';
-import { CLI_PATH, leftoversCleanedAfter, startTestServer, tempDirectory, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { CLI_PATH, leftoversCleanedAfter, startTestServer, tempDirectory, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 import { differencesOf } from '../engine/differences.js';
 import { whichStrace } from '../helpers/strace.js';
 
@@ -185,16 +185,11 @@ describe('the exposition parser the tests read /metrics with', () => {
 });
 
 describe('/metrics after writes, a sweep, watches and refusals', () => {
-  let server: TestServer;
-  before(async () => {
-    const tokens = TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() });
-    server = await startTestServer({
-      access: { tokens, protectedMode: true, rateLimit: null },
-      limits: { pendingWritesMax: 4, watchBufferBytesMax: 1024, watchCloseGraceMs: 100 },
-      maintenanceIntervalMs: 50,
-    });
-  });
-  after(() => server.close());
+  const server = useTestServer(() => ({
+    access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() }), protectedMode: true, rateLimit: null },
+    limits: { pendingWritesMax: 4, watchBufferBytesMax: 1024, watchCloseGraceMs: 100 },
+    maintenanceIntervalMs: 50,
+  }));
 
   it('every unlabelled histogram has its series from the start: a sync and a sweep too, with zero buckets', async () => {
     // A fresh server of its own: the one above has taken writes by the time a test runs.
@@ -370,11 +365,7 @@ describe('/metrics after writes, a sweep, watches and refusals', () => {
 describe('/metrics: rate limiting and protected mode', () => {
   /** The client address a request claims (the server's test seam), else the socket's peer. */
   const claimedPeer = (request: IncomingMessage) => (request.headers['x-test-peer'] as string | undefined) ?? request.socket.remoteAddress;
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer({ clientAddress: claimedPeer, access: { tokens: TokenRegistry.empty(), protectedMode: true, rateLimit: { perSecond: 1, burst: 2 } } });
-  });
-  after(() => server.close());
+  const server = useTestServer({ clientAddress: claimedPeer, access: { tokens: TokenRegistry.empty(), protectedMode: true, rateLimit: { perSecond: 1, burst: 2 } } });
 
   it('counts a 429 as rate_limited and a refused remote client as protected_mode', async () => {
     // One local client spends its burst of 2; the third request is refused. The scraper is another client.

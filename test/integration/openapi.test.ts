@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { ERROR_CATALOGUE } from '../../src/core/errors.js';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { TokenRegistry } from '../../src/auth/tokens.js';
 import { expectProblem, postJson, request } from '../helpers/http.js';
-import { leftoversCleanedAfter, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { leftoversCleanedAfter, startTestServer, TEST_ENGINE, useTestServer, type TestServer } from '../helpers/server.js';
 import { differencesOf, expectedMaxTxnOps } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -62,14 +62,11 @@ async function openApiOf(server: TestServer, headers: Record<string, string> = {
 }
 
 describe('/v1/openapi.json describes the server', () => {
-  let server: TestServer;
   let document: Document;
 
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     document = await openApiOf(server);
   });
-  after(() => server?.close());
 
   it('is a valid OpenAPI 3.1 document', async () => {
     assert.match(document.openapi, /^3\.1\./);
@@ -296,11 +293,7 @@ describe('/v1/openapi.json follows the configuration', () => {
 });
 
 describe('route schemas are documentation only', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server?.close());
+  const server = useTestServer();
 
   it('a request the declared schemas refuse is answered by kvs\'s own validation, not Fastify\'s', async () => {
     // Each breaks its route's schema (type, minimum, enum, required, pattern); ajv would answer FST_ERR_VALIDATION with "querystring/..." details.

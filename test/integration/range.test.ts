@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { encodeKey, expectProblem, postJson, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, useTestServer } from '../helpers/server.js';
 
 /**
  * Ranges and prefix deletes over real HTTP: `/v1/kv` (API.md §2, §4, §8).
@@ -22,19 +22,12 @@ interface Item {
 }
 
 function withServer(): { readonly base: string } {
-  let server: TestServer;
-  const handle = {
+  const server = useTestServer();
+  return {
     get base() {
       return server.url;
     },
   };
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(async () => {
-    await server.close();
-  });
-  return handle;
 }
 
 function query(params: Record<string, string | number | boolean | undefined>): string {

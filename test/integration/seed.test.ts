@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { encodeKey, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { spawnServer, startTestServer, tempDirectory, type ServerProcess, type TestServer } from '../helpers/server.js';
+import { spawnServer, tempDirectory, useTestServer, type ServerProcess } from '../helpers/server.js';
 
 /** The original server's README, next to the sources (this file runs from dist/test/integration/). */
 const SEED_README = new URL('../../../test/fixtures/seed-README.md', import.meta.url);
@@ -64,16 +64,10 @@ describe('the seed README sample requests, run verbatim with curl', () => {
 });
 
 describe('seed routes /put, /get, /del', () => {
-  let server: TestServer;
   let url: string;
 
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     url = server.url;
-  });
-
-  after(async () => {
-    await server?.close();
   });
 
   test('/put with the key in the body stores the value', async () => {

@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { describe, test } from 'node:test';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { CLI_PATH, freePort, sleep, spawnServer, startTestServer, tempDirectory, type ServerProcess, type TestServer, TEST_ENGINE } from '../helpers/server.js';
+import { CLI_PATH, collectOutput, freePort, leftoversCleanedAfter, spawnServer, startTestServer, untilReady, useTestServer, type ServerProcess, TEST_ENGINE } from '../helpers/server.js';
 import { differencesOf, expectedMaxTxnOps, expectedMaxValueBytes } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
 const ENGINE = differencesOf(TEST_ENGINE);
 
 describe('service routes', () => {
-  let server: TestServer;
   let url: string;
 
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     url = server.url;
-  });
-
-  after(async () => {
-    await server?.close();
   });
 
   test('GET /healthz is 200 {"status":"ok"}', async () => {
@@ -152,24 +146,9 @@ describe('service routes', () => {
 /** Runs `kvs serve` with exactly `env` added (nothing set for it), polling `pollUrl` until /readyz answers. */
 async function spawnAt(env: Record<string, string>, pollUrl: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI_PATH, 'serve'], { env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  let running = true;
-  void exited.then(() => (running = false));
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (!running) throw new Error(`kvs exited before it was ready:\n${output}`);
-    try {
-      if ((await fetch(`${pollUrl}/readyz`)).status === 200) return { url: pollUrl, child, kill: (signal) => child.kill(signal), output: () => output, exited };
-    } catch {
-      // not listening yet
-    }
-    await sleep(25);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`kvs did not become ready at ${pollUrl}:\n${output}`);
+  const server = { url: pollUrl, child, kill: (signal: NodeJS.Signals) => void child.kill(signal), ...collectOutput(child) };
+  await untilReady(server);
+  return server;
 }
 
 async function refusesConnections(url: string): Promise<boolean> {
@@ -182,31 +161,14 @@ async function refusesConnections(url: string): Promise<boolean> {
 }
 
 describe('configuration from the environment (kvs serve)', () => {
-  const processes: ServerProcess[] = [];
-  const directories: string[] = [];
-
-  const dataDirectory = () => {
-    const directory = tempDirectory();
-    directories.push(directory);
-    return directory;
-  };
-  const track = (server: ServerProcess) => {
-    processes.push(server);
-    return server;
-  };
+  const leftovers = leftoversCleanedAfter('kvs-test-');
+  const dataDirectory = () => leftovers.directory();
+  const track = (server: ServerProcess) => leftovers.track(server);
   const stop = async (server: ServerProcess) => {
     server.child.kill('SIGTERM');
     const result = await server.exited;
     return result;
   };
-
-  after(async () => {
-    for (const server of processes) {
-      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-      await server.exited;
-    }
-    for (const directory of directories) rmSync(directory, { recursive: true, force: true });
-  });
 
   test('PORT wins over KV_STORE_PORT when both are set', async () => {
     const otherPort = await freePort();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { encodeKey, expectProblem, postJson, putValue, request, type JsonResponse } from '../helpers/http.js';
-import { startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { TEST_ENGINE, useTestServer } from '../helpers/server.js';
 import { differencesOf, expectedMaxTxnOps, expectedMaxValueBytes } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -10,16 +10,10 @@ const ENGINE = differencesOf(TEST_ENGINE);
 /**
  * Transactions over real HTTP: `POST /v1/txn` (API.md §2, §5, §8).
  */
-let server: TestServer;
 let base: string;
 
-before(async () => {
-  server = await startTestServer();
+const server = useTestServer({}, () => {
   base = server.url;
-});
-
-after(async () => {
-  await server.close();
 });
 
 const MIB = 1024 * 1024;

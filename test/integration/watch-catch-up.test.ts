@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { putValue } from '../helpers/http.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { useTestServer } from '../helpers/server.js';
 import { SseClient } from '../helpers/sse.js';
 
 /**
@@ -16,10 +16,8 @@ const STREAMS = 200;
 const HISTORY = 900;
 
 describe('watch streams resuming together share the catch-up', () => {
-  let server: TestServer;
   let reads = 0;
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, () => {
     // Counted on the engine the server was given: every history read of every stream goes through it.
     const changesSince = server.engine.changesSince.bind(server.engine);
     server.engine.changesSince = (...args) => {
@@ -27,7 +25,6 @@ describe('watch streams resuming together share the catch-up', () => {
       return changesSince(...args);
     };
   });
-  after(() => server?.close());
 
   it(`${STREAMS} streams from one revision: a few reads per page of history, every change once, in order`, async () => {
     /** The key each revision wrote. */

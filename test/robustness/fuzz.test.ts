@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ERROR_CATALOGUE } from '../../src/core/errors.js';
 import { DEFAULT_LIMITS, REFUSED_BODY_DRAIN_BYTES_MAX } from '../../src/core/limits.js';
 import type { JsonResponse } from '../helpers/http.js';
-import { sleep, startTestServer, TEST_ENGINE, type TestServer } from '../helpers/server.js';
+import { sleep, TEST_ENGINE, useTestServer, type TestServer } from '../helpers/server.js';
 import { deadlineAfter, isLongRun } from './lib/budget.js';
 import {
   describeRequest,
@@ -79,20 +79,17 @@ const SEEDED: Array<{ key: string; contentType: string; value: string | Buffer; 
 ];
 
 describe('fuzz: hostile requests on every route', () => {
-  let server: TestServer;
   let port: number;
   const figures = { requests: 0, routes: 0, failures: 0 };
 
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     port = portOf(server);
     for (const { key, contentType, value, query } of SEEDED) {
       const response = await request(`${server.url}/v1/kv/${encodeKeyPath(key)}${query ? `?${query}` : ''}`, { method: 'PUT', headers: { 'content-type': contentType }, body: value });
       assert.equal(response.status, 201, `seeding ${key}: ${response.text}`);
     }
   });
-  after(async () => {
-    await server?.close();
+  after(() => {
     reportFigures('fuzz', { ...figures, seed: SEED });
   });
 
@@ -144,7 +141,7 @@ async function probe(port: number, generated: FuzzRequest, figures: { requests: 
   try {
     response = await rawExchange(port, serializeRequest(generated, `127.0.0.1:${port}`), { timeoutMs: REQUEST_TIMEOUT_MS, head: generated.method === 'HEAD' });
   } catch (error) {
-    throw new Error(`${(error as Error).message}\n  request: ${describeRequest(generated)}`);
+    throw new Error(`${(error as Error).message}\n  request: ${describeRequest(generated)}`, { cause: error });
   }
   const problems = responseProblems(generated, response);
   if (problems.length > 0) {
@@ -343,11 +340,7 @@ const DEEP_JSON: Record<string, string> = {
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 describe('hostile input: JSON nested 100,000 levels deep', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server?.close());
+  const server = useTestServer();
 
   it('a PUT of such a value is answered below 500, and every envelope that shows it answers too', async () => {
     for (const [name, text] of Object.entries(DEEP_JSON)) {
@@ -422,11 +415,7 @@ describe('hostile input: JSON nested 100,000 levels deep', () => {
 });
 
 describe('hostile input: __proto__, constructor and prototype', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server?.close());
+  const server = useTestServer();
 
   const POLLUTERS = [
     '{"__proto__":{"polluted":true}}',
@@ -534,13 +523,10 @@ describe('hostile input: __proto__, constructor and prototype', () => {
 });
 
 describe('hostile input: oversized request heads', () => {
-  let server: TestServer;
   let port: number;
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     port = portOf(server);
   });
-  after(() => server?.close());
 
   async function sendHead(head: string): Promise<{ response: RawResponse; closed: boolean }> {
     const connection = await RawConnection.open(port);
@@ -588,13 +574,10 @@ describe('hostile input: oversized request heads', () => {
 
 describe('hostile input: bodies past the limits', () => {
   const LIMITS = { valueBytesMax: 64 * 1024, requestBytesMax: 128 * 1024, importBytesMax: 256 * 1024 };
-  let server: TestServer;
   let port: number;
-  before(async () => {
-    server = await startTestServer({ limits: LIMITS });
+  const server = useTestServer({ limits: LIMITS }, async () => {
     port = portOf(server);
   });
-  after(() => server?.close());
 
   const ROUTES = [
     { what: 'PUT /v1/kv/big (a value)', head: 'PUT /v1/kv/big HTTP/1.1', type: 'application/octet-stream', limit: LIMITS.valueBytesMax, code: 'value_too_large', seed: false },
@@ -682,12 +665,9 @@ describe('hostile input: bodies past the limits', () => {
 });
 
 describe('hostile input: query parameters longer than any key', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     assert.equal((await request(`${server.url}/v1/kv/a`, { method: 'PUT', body: 'A' })).status, 201);
   });
-  after(() => server?.close());
 
   // Past keyBytesMax (1024), past LMDB's own key limit (1978 bytes), in 1- and 2-byte characters.
   const LONG = ['k'.repeat(DEFAULT_LIMITS.keyBytesMax + 1), 'k'.repeat(1979), 'k'.repeat(4000), '\u00e9'.repeat(1000)].map(encodeURIComponent);
@@ -729,14 +709,11 @@ describe('hostile input: query parameters longer than any key', () => {
 });
 
 describe('hostile input: malformed HTTP', () => {
-  let server: TestServer;
   let port: number;
-  before(async () => {
-    server = await startTestServer();
+  const server = useTestServer({}, async () => {
     port = portOf(server);
     assert.equal((await request(`${server.url}/v1/kv/a`, { method: 'PUT', body: 'A' })).status, 201);
   });
-  after(() => server?.close());
 
   const HOST = 'Host: 127.0.0.1\r\n';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
+import { sleep, useTestServer } from '../helpers/server.js';
 
 /**
  * Overload: writes beyond the bound of queued writes are refused at once with
@@ -11,11 +11,7 @@ import { sleep, startTestServer, type TestServer } from '../helpers/server.js';
  */
 
 describe('bounded pending writes', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer({ limits: { pendingWritesMax: 4 } });
-  });
-  after(() => server.close());
+  const server = useTestServer({ limits: { pendingWritesMax: 4 } });
 
   it('a burst beyond the bound: the excess is 503 unavailable with Retry-After and not applied; the rest is durable', async () => {
     const keys = Array.from({ length: 300 }, (_, i) => `burst/${i}`);
@@ -38,11 +34,7 @@ describe('bounded pending writes', () => {
 });
 
 describe('slow clients', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server.close());
+  const server = useTestServer();
 
   it('300 connections trickling their headers do not delay a normal request beyond 1 s', async () => {
     const port = Number(new URL(server.url).port);
@@ -76,11 +68,7 @@ describe('slow clients', () => {
 });
 
 describe('event-loop lag metric', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startTestServer();
-  });
-  after(() => server.close());
+  const server = useTestServer();
 
   it('nodejs_eventloop_lag_max_seconds shows a blocked loop, and falls back after the scrape', async () => {
     const metric = async (name: string) => {

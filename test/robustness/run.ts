@@ -172,9 +172,10 @@ async function main(): Promise<number> {
   return failed.length > 0 ? 1 : 0;
 }
 
-// `npm test` runs `node --test dist/test/`, which executes every .js file under a
-// directory named test, this one included: there it is not the entry point
-// and must do nothing (the test runner marks its children with NODE_TEST_CONTEXT).
+// `node --test dist/test/` (a directory, which Node 20 accepts: `npm test` ran that before it
+// named the *.test.js files) executes every .js file under a directory named test, this one
+// included: there it is not the entry point and must do nothing (the test runner marks its
+// children with NODE_TEST_CONTEXT).
 if (process.env.NODE_TEST_CONTEXT === undefined) {
   main().then(
     (code) => process.exit(code),

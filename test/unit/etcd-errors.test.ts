@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KvError } from '../../src/core/errors.js';
+import type { KvError } from '../../src/core/errors.js';
 import { ETCD_ERRORS, etcdErrorKind, LeaseNotFound, neverSent, translateError } from '../../src/engine/etcd/etcd-errors.js';
 
 /** A gRPC failure as grpc-js reports one: a status code, etcd's message as `details`. */

@@ -20,7 +20,8 @@ import {
   type LimitEntry,
   type Limits,
 } from '../../src/core/limits.js';
-import { RECORD_HEADER_BYTES_MAX, RECORD_OVERHEAD_BYTES_MAX, encodeRecord } from '../../src/engine/etcd/keyspace.js';
+import { RECORD_HEADER_BYTES_MAX, RECORD_OVERHEAD_BYTES_MAX } from '../../src/engine/etcd/record-layout.js';
+import { encodeRecord } from '../../src/engine/etcd/keyspace.js';
 import { expiryIndexKey } from '../../src/engine/lmdb/stores.js';
 
 const CATALOGUE: Record<string, LimitEntry> = { ...LIMIT_CATALOGUE, ...ETCD_LIMIT_CATALOGUE, ...RATE_LIMIT_CATALOGUE };

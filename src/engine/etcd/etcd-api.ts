@@ -162,6 +162,7 @@ export function etcdMethods(): EtcdMethods {
 
 /** What kvs sends is what etcd's schema accepts (a compile-time check; see the comment at the top). */
 type Assignable<Narrow extends Wide, Wide> = Narrow;
+/** @typecheck exported only for tsc to check it (knip.jsonc) */
 export type RequestTypesFitTheSchema = [
   Assignable<RangeRequest, GeneratedRangeRequest>,
   Assignable<PutRequest, GeneratedPutRequest>,

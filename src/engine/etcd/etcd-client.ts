@@ -3,6 +3,7 @@ import type { MethodDefinition } from '@grpc/proto-loader';
 import { ETCD_KEEPALIVE_INTERVAL_MS, ETCD_KEEPALIVE_TIMEOUT_MS, ETCD_MESSAGE_BYTES_MAX, ETCD_RECONNECT_BACKOFF_MS_MAX, ETCD_RECONNECT_BACKOFF_MS_MIN } from '../../core/limits.js';
 import { etcdMethods, type EtcdMethods, type WatchRequest, type WatchResponse } from './etcd-api.js';
 import { etcdErrorKind, grpcError, neverSent, translateError } from './etcd-errors.js';
+import { parseEndpoint } from './etcd-settings.js';
 
 export interface EtcdClientOptions {
   /** `http://host:port` (or bare `host:port`) of each etcd member; `https://` uses TLS with the system's CAs. */
@@ -120,14 +121,6 @@ export class EtcdClient {
  * deserializer makes: the generated `__Output` type (etcd-api.ts EtcdMethods).
  */
 type UnaryMethod<Request, Response> = Pick<MethodDefinition<Request, unknown, unknown, Response>, 'path' | 'requestSerialize' | 'responseDeserialize'>;
-
-/** `http(s)://host:port` or `host:port` as a gRPC address; throws a message fit for the user otherwise. */
-export function parseEndpoint(endpoint: string): { address: string; secure: boolean } {
-  const match = /^(https?):\/\/([^/]+)\/?$/.exec(endpoint.trim());
-  if (match) return { address: match[2]!, secure: match[1] === 'https' };
-  if (/^[^/\s]+:\d+$/.test(endpoint.trim())) return { address: endpoint.trim(), secure: false };
-  throw new Error(`"${endpoint}" is not an etcd endpoint (http://host:port or https://host:port)`);
-}
 
 /** Failures another member (or a moment later) may not have: the member is down, partitioned, leaderless or slow. */
 function isTransient(error: unknown): boolean {

@@ -4,13 +4,14 @@ import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
 import type { FeedGap, FreshReader, ReplicaReporter, ReplicaStats, RangeRequest, RangeResult, ReadOptions, ReadResult, StorageEngine, StoreStatus, TxnCapacity, TxnRequest, TxnResult } from '../engine.js';
-import { ReplicaStore } from '../lmdb/replica-store.js';
+import type { LocalCopy, OpenLocalCopy } from '../local-copy.js';
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { Committer, putOp } from './commit.js';
 import { compactHistory, recordedCompactRevision } from './compaction.js';
 import { CompareResult, CompareTarget, headerRevision, revisionOf, type TxnResponse } from './etcd-api.js';
 import { EtcdClient } from './etcd-client.js';
-import { Keyspace, RECORD_HEADER_BYTES_MAX } from './keyspace.js';
+import { Keyspace } from './keyspace.js';
+import { RECORD_HEADER_BYTES_MAX } from './record-layout.js';
 import { LeasePool } from './leases.js';
 import { OptimisticTxns, type KeysRead } from './optimistic-txn.js';
 import type { StoredEntry } from './keyspace.js';
@@ -38,11 +39,12 @@ export interface EtcdEngineOptions {
   /** Told each write Txn's round trip (as a batch of one, with no sync of its own), for /metrics. */
   observer?: WriteObserver;
   /**
-   * Where the node keeps its replica of the namespace (a local LMDB file, wiped
-   * at every start; docs/adr/0011-replica-reads.md): DATA_DIRECTORY/etcd-replica.
-   * Null: no replica, every read is an etcd read (as before issue 16).
+   * Where the node keeps its replica of the namespace, and how to open it (a
+   * local LMDB file, wiped at every start, docs/adr/0011-replica-reads.md:
+   * DATA_DIRECTORY/etcd-replica, ReplicaStore.open, from main.ts). Null: no
+   * replica, every read is an etcd read (as before issue 16).
    */
-  replicaDirectory: string | null;
+  replica: { directory: string; open: OpenLocalCopy } | null;
   /** How long a read waits for the replica to reach the revision its barrier read before reading etcd instead (default 1 s). */
   replicaWaitMs?: number;
   /** How long open() waits for the replica's first load before serving reads from etcd meanwhile (default 5 s). */
@@ -69,7 +71,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
   private readonly listeners = new Set<(changes: RevisionChanges) => void>();
   private readonly gapListeners = new Set<(gap: FeedGap) => void>();
   private replica: Replica | null = null;
-  private replicaStore: ReplicaStore | null = null;
+  private replicaStore: LocalCopy | null = null;
   private barrier: ReadBarrier | null = null;
   /** The last revision lost to a gap in the feed (etcd compacted it before the feed read it): history is compacted at least up to it. */
   private gapCompactRevision: Revision = 0;
@@ -128,11 +130,11 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
     } catch (error) {
       client.close();
       this.client = null;
-      throw new Error(`etcd at ${this.options.endpoints.join(', ')} did not accept a write: ${(error as Error).message}`);
+      throw new Error(`etcd at ${this.options.endpoints.join(', ')} did not accept a write: ${(error as Error).message}`, { cause: error });
     }
-    if (this.options.replicaDirectory !== null) {
+    if (this.options.replica !== null) {
       try {
-        this.replicaStore = await ReplicaStore.open(this.options.replicaDirectory);
+        this.replicaStore = await this.options.replica.open(this.options.replica.directory);
       } catch (error) {
         client.close();
         this.client = null;

@@ -1,5 +1,5 @@
 import { ETCD_REQUEST_FRAMING_BYTES, type EtcdLimits, type Limits } from '../../core/limits.js';
-import { RECORD_OVERHEAD_BYTES_MAX } from './keyspace.js';
+import { RECORD_OVERHEAD_BYTES_MAX } from './record-layout.js';
 
 /**
  * The limits kvs serves with on etcd: what the cluster accepts (`cluster`, the

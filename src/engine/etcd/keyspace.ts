@@ -1,8 +1,8 @@
 import { prefixEnd } from '../../core/keys.js';
-import { CONTENT_TYPE_BYTES_MAX } from '../../core/limits.js';
 import type { Entry } from '../../core/types.js';
 import type { KeyValue } from './etcd-api.js';
 import { revisionOf } from './etcd-api.js';
+import { EXPIRY_BYTES, FORMAT_AND_FLAGS_BYTES, TYPE_LENGTH_BYTES } from './record-layout.js';
 
 /**
  * Where one kvs store lives in etcd: every key under a namespace prefix (so
@@ -69,12 +69,6 @@ export class Keyspace {
 
 const FORMAT = 1;
 const HAS_EXPIRY = 1;
-/** The record header: format and flags (a byte each), the deadline (a float64, when the entry has one), the content type's length (a u16). */
-const FORMAT_AND_FLAGS_BYTES = 2;
-const EXPIRY_BYTES = 8;
-const TYPE_LENGTH_BYTES = 2;
-/** A record's header without its content type, at most. */
-export const RECORD_HEADER_BYTES_MAX = FORMAT_AND_FLAGS_BYTES + EXPIRY_BYTES + TYPE_LENGTH_BYTES;
 
 /** The etcd value of an entry: format byte, flags, [expiry float64], content type length (u16) and text, value bytes. */
 export function encodeRecord(value: Buffer, contentType: string, expiresAtMs: number | null): Buffer {
@@ -140,6 +134,3 @@ export function decodeStored(keyspace: Keyspace, kv: KeyValue): StoredEntry {
     };
   }
 }
-
-/** Bytes of a record beyond its value: what an etcd request limit must leave room for. */
-export const RECORD_OVERHEAD_BYTES_MAX = RECORD_HEADER_BYTES_MAX + CONTENT_TYPE_BYTES_MAX;

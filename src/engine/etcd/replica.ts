@@ -9,7 +9,7 @@ import {
 } from '../../core/limits.js';
 import type { Entry, Revision } from '../../core/types.js';
 import type { RangeItem, RangeRequest, RangeResult } from '../engine.js';
-import type { ReplicaStore, ReplicaWrite } from '../lmdb/replica-store.js';
+import type { LocalCopy, LocalCopyWrite } from '../local-copy.js';
 import { EventType, headerRevision, revisionOf, type KeyValue, type WatchEvent } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { decodeStored, type Keyspace, type StoredEntry } from './keyspace.js';
@@ -21,13 +21,13 @@ import { recordedCompactRevision } from './compaction.js';
 export interface ReplicaBatch {
   /** The last revision the batch covers (every revision up to it has been seen). */
   revision: Revision;
-  writes: ReplicaWrite[];
+  writes: LocalCopyWrite[];
   /** Bytes of keys and values, for the load buffer's bound. */
   bytes: number;
 }
 
 export interface ReplicaOptions {
-  store: ReplicaStore;
+  store: LocalCopy;
   keyspace: Keyspace;
   client: () => EtcdClient;
   now: () => number;
@@ -46,7 +46,7 @@ interface Waiter {
 /**
  * The node's copy of its namespace (docs/adr/0011-replica-reads.md): every
  * key under the namespace as etcd holds it (value, lease, create/mod
- * revision, version), in a local LMDB file (ReplicaStore), kept current by
+ * revision, version), in a local copy (engine/local-copy.ts: an LMDB file), kept current by
  * the change feed's watch, which covers the whole etcd keyspace so that the
  * copy's revision moves with every etcd revision, whoever made it.
  *
@@ -318,7 +318,7 @@ export class Replica {
         if (!current()) return;
         revision ??= headerRevision(page);
         let bytes = 0;
-        const writes: ReplicaWrite[] = page.kvs.map((kv) => {
+        const writes: LocalCopyWrite[] = page.kvs.map((kv) => {
           bytes += kv.key.length + kv.value.length;
           return { key: keyspace.relative(kv.key), value: encodeRow(kv) };
         });
@@ -389,6 +389,6 @@ export function decodeRow(keyspace: Keyspace, relativeKey: Buffer, row: Buffer):
 }
 
 /** A watch event of the namespace as a change to the copy. */
-export function replicaWrite(keyspace: Keyspace, event: WatchEvent): ReplicaWrite {
+export function replicaWrite(keyspace: Keyspace, event: WatchEvent): LocalCopyWrite {
   return { key: keyspace.relative(event.kv.key), value: event.type === EventType.put ? encodeRow(event.kv) : null };
 }

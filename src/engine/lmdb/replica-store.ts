@@ -1,21 +1,17 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import type { LocalCopy, LocalCopyWrite, PinnedCopy } from '../local-copy.js';
 import { lockStore, type StoreLock } from './store-lock.js';
 import { getBinaryFast } from './stores.js';
-
-/** One change to the copy: a put of `value` under `key`, or its removal (`value` null). */
-export interface ReplicaWrite {
-  key: Buffer;
-  value: Buffer | null;
-}
 
 const FILE_NAME = 'replica.mdb';
 
 /**
- * A local, non-authoritative copy of keys that someone else holds: the etcd
- * engine keeps its replica of its namespace here (engine/etcd/replica.ts).
- * Only this directory's code imports `lmdb` (docs/ARCHITECTURE.md), so the
+ * A local, non-authoritative copy of keys that someone else holds
+ * (engine/local-copy.ts): the etcd engine keeps its replica of its namespace
+ * here (engine/etcd/replica.ts; main.ts hands it ReplicaStore.open). Only
+ * this directory's code imports `lmdb` (docs/ARCHITECTURE.md), so the
  * LMDB-facing half lives here and knows nothing of etcd: binary keys, binary
  * values, and the revision the copy has reached.
  *
@@ -26,7 +22,7 @@ const FILE_NAME = 'replica.mdb';
  * batch; readers use one read snapshot, renewed right after each batch, and
  * see the batch together with the revision it brings the copy to.
  */
-export class ReplicaStore {
+export class ReplicaStore implements LocalCopy {
   private readTxn: Transaction | null = null;
   private appliedRevision = 0;
   private closed = false;
@@ -69,7 +65,7 @@ export class ReplicaStore {
    * Applies `writes` in one transaction and moves the copy to `revision`;
    * reads see both from the moment this returns. On failure nothing applied.
    */
-  apply(revision: number, writes: readonly ReplicaWrite[]): void {
+  apply(revision: number, writes: readonly LocalCopyWrite[]): void {
     this.check();
     if (writes.length > 0) {
       this.root.transactionSync(() => {
@@ -126,7 +122,7 @@ export class ReplicaStore {
    * for a reader that yields between entries (an export), while the copy goes
    * on applying writes.
    */
-  pinned(): { revision: number; entries(start: Buffer, end: Buffer | null): Generator<{ key: Buffer; value: Buffer }>; release(): void } {
+  pinned(): PinnedCopy {
     const transaction = this.snapshot();
     // `use()` adds a reference, released by `done()` (missing from lmdb-js's typings).
     (transaction as Transaction & { use(): void }).use();

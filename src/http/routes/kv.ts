@@ -12,7 +12,7 @@ import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { writeResultJson } from '../presenters.js';
 import { queryInteger, queryString, queryTtlMs, staleParameter, type Query } from '../query.js';
 import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
-import { described, fields, headerRef, headers, json, keyGrant, keyString, keyText, operation, ref, type Schema } from '../openapi/operation.js';
+import { described, fields, headerRef, headers, json, keyGrant, keyString, keyText, operation, ref, staleParameterSchema, type Schema } from '../openapi/operation.js';
 
 /** Single keys: `/v1/kv/{key}` (API.md §3). */
 export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -133,12 +133,6 @@ function keepStoredContentType(_request: FastifyRequest, reply: FastifyReply, pa
   if (stored !== undefined) reply.header('content-type', stored);
   done(null, payload);
 }
-
-/** `?stale` (API.md §11, API-NOTES.md): a read's documentation, shared with listings. */
-export const staleParameterSchema: Schema = described(
-  'On the etcd engine: answer from the node\'s replica without the barrier that makes a read linearizable (Consul\'s `?stale`, etcd\'s serializable read): faster, and it still answers when the node cannot reach etcd, but it may miss recent writes; `KV-Staleness-Ms` says how old it may be. `?stale` alone means true. On the embedded engine it changes nothing.',
-  { type: 'boolean', default: false },
-);
 
 /** The OpenAPI description of each `/v1/kv/{key}` operation, with the limits in force. */
 function kvSchemas(limits: Limits) {

@@ -8,8 +8,7 @@ import { listPage } from '../../engine/listing.js';
 import type { HttpDeps } from '../deps.js';
 import { rangeItemJson } from '../presenters.js';
 import { queryBoolean, queryInteger, queryString, staleParameter, type Query } from '../query.js';
-import { described, fields, headers, json, operation, rangeBound, ref } from '../openapi/operation.js';
-import { staleParameterSchema } from './kv.js';
+import { described, fields, headers, json, operation, rangeBound, ref, staleParameterSchema } from '../openapi/operation.js';
 
 /** Ranges and prefix deletes: `/v1/kv` (API.md §4). */
 export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {

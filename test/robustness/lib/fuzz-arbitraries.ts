@@ -540,7 +540,7 @@ function jsonKeyArb(context: FuzzContext): Arbitrary<unknown> {
 
 const jsonValueArb: Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
-  { weight: 1, arbitrary: fc.constantFrom<unknown>(JSON.parse('{"__proto__":{"polluted":true}}'), 'aGk=', '', '!!', 'aGk', 9007199254740993) },
+  { weight: 1, arbitrary: fc.constantFrom<unknown>(JSON.parse('{"__proto__":{"polluted":true}}'), 'aGk=', '', '!!', 'aGk', Number.MAX_SAFE_INTEGER + 1) },
 );
 
 function txnOpArb(context: FuzzContext): Arbitrary<unknown> {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, median, waitFor } from './lib.js';
+import { freePort, median, waitFor } from '../lib.js';
 
 /**
  * `npm start` on a built checkout: from spawning npm to the first 200 from

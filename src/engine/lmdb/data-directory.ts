@@ -1,5 +1,5 @@
 import { readdirSync, statSync } from 'node:fs';
-import { StoreOpenError } from './engine/lmdb/store-file.js';
+import { StoreOpenError } from './store-file.js';
 
 /**
  * Refuses a DATA_DIRECTORY that holds something other than a kvs store: a file,

@@ -1,5 +1,5 @@
 /**
- * The etcd section of `npm run bench` (docs/adr/0011-replica-reads.md): kvs
+ * The etcd scenarios of `npm run bench` (docs/adr/0011-replica-reads.md): kvs
  * nodes on a 3-member etcd cluster against etcd's own JSON gateway, same
  * load, same run, interleaved rounds.
  *
@@ -22,38 +22,17 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { Keyspace } from '../src/engine/etcd/keyspace.js';
-import { ETCD_BINARY, EtcdCluster, etcdInstalled } from '../test/helpers/etcd-cluster.js';
-import { canPin, cpuSeconds, LOAD_CPU, median, parseWrk, pinned, pinRunning, SERVER_CPU, type LoadResult } from './lib.js';
-
-export interface EtcdBenchEnvironment {
-  seconds: number;
-  rounds: number;
-  connections: number;
-  warmupSeconds: number;
-  quick: boolean;
-  /** Keys preloaded (bench/k0..). */
-  keys: number;
-  /** bench/wrk, where the Lua scripts are. */
-  wrkDirectory: string;
-  /** dist/bench, where link-process.js is. */
-  benchDirectory: string;
-  startKvs(name: string, env: Record<string, string>): Promise<{ url: string; pid: number; child: ChildProcess }>;
-  stopProcess(child: ChildProcess): Promise<void>;
-  preload(url: string, count: number): Promise<number>;
-  runId(): string;
-  log(message: string): void;
-}
-
-export interface EtcdRow {
-  scenario: string;
-  subject: LoadResult;
-  anchor: LoadResult;
-  anchorName: string;
-}
+import { Keyspace } from '../../src/engine/etcd/keyspace.js';
+import { ETCD_BINARY, EtcdCluster, etcdInstalled } from '../../test/helpers/etcd-cluster.js';
+import { canPin, cpuSeconds, LOAD_CPU, median, parseWrk, pinned, pinRunning, SERVER_CPU, stopProcess, type LoadResult } from '../lib.js';
+import { fmt } from '../format.js';
+import { runId, type Row } from '../measure.js';
+import { preload, startKvs, track } from '../servers.js';
+import { CONNECTIONS, log, quick, root, ROUNDS, SECONDS, SMALL_KEYS, WARMUP_SECONDS, WRK } from '../settings.js';
 
 export interface EtcdResult {
-  rows: EtcdRow[];
+  rows: Row[];
+  /** Report lines: how the etcd rows were measured, or that they were skipped. */
   notes: string[];
 }
 
@@ -81,57 +60,57 @@ const ETCD_PREFIX = 'bench/';
 /** The simulated LAN: one-way delay between members, and between a client or kvs node and a member. */
 const LAN_DELAY_MS = 0.5;
 
-export async function measureEtcd(environment: EtcdBenchEnvironment): Promise<EtcdResult> {
+export async function measureEtcd(): Promise<EtcdResult> {
   if (!etcdInstalled()) {
     const note = `- etcd scenarios skipped: etcd is not installed (${ETCD_BINARY} not found; apt-get install -y etcd-server)`;
-    environment.log(note.slice(2));
+    log(note.slice(2));
     return { rows: [], notes: [note] };
   }
   const startedAt = performance.now();
-  const loopback = await loopbackVariant(environment);
-  const lan = await lanVariant(environment);
+  const loopback = await loopbackVariant();
+  const lan = await lanVariant();
   const version = /etcd Version: (\S+)/.exec(execFileSync(ETCD_BINARY, ['--version'], { encoding: 'utf8' }))?.[1] ?? 'unknown';
-  environment.log(`etcd scenarios took ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
+  log(`etcd scenarios took ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
   return {
     rows: loopback.rows,
     notes: [
       ...loopback.notes,
       ...lan,
-      `- etcd rows: etcd ${version}, 3 members (heartbeat 100 ms, election 1000 ms), ${environment.keys} keys of 100 bytes; the kvs nodes list all three members, the leader first; the gateway rows query the leader. CPU per request counts every server process (kvs node(s) and the three members; for the gateway, the three members); "etcd CPU" the members alone${canPin ? `; members and kvs nodes on CPU ${SERVER_CPU}, wrk and the proxies on CPU ${LOAD_CPU}` : ''}`,
+      `- etcd rows: etcd ${version}, 3 members (heartbeat 100 ms, election 1000 ms), ${SMALL_KEYS} keys of 100 bytes; the kvs nodes list all three members, the leader first; the gateway rows query the leader. CPU per request counts every server process (kvs node(s) and the three members; for the gateway, the three members); "etcd CPU" the members alone${canPin ? `; members and kvs nodes on CPU ${SERVER_CPU}, wrk and the proxies on CPU ${LOAD_CPU}` : ''}`,
     ],
   };
 }
 
 /** One cluster on loopback: GET and PUT, the gateway, one node, two nodes. */
-async function loopbackVariant(environment: EtcdBenchEnvironment): Promise<{ rows: EtcdRow[]; notes: string[] }> {
-  const setup = await startCluster(environment, null);
+async function loopbackVariant(): Promise<{ rows: Row[]; notes: string[] }> {
+  const setup = await startCluster(null);
   try {
     const { gateway, keyspace } = setup;
     const nodes = setup.nodes;
-    const getScript = join(environment.wrkDirectory, 'get-key.lua');
-    const putScript = join(environment.wrkDirectory, 'put-fresh.lua');
-    const gatewayScript = join(environment.wrkDirectory, 'etcd-gateway.lua');
-    const gatewayRange = { OP: 'range', KEYS: String(environment.keys), ETCD_KEY_PREFIX: keyspace.etcdKey('bench/k').toString() };
+    const getScript = join(WRK, 'get-key.lua');
+    const putScript = join(WRK, 'put-fresh.lua');
+    const gatewayScript = join(WRK, 'etcd-gateway.lua');
+    const gatewayRange = { OP: 'range', KEYS: String(SMALL_KEYS), ETCD_KEY_PREFIX: keyspace.etcdKey('bench/k').toString() };
     // Outside kvs's namespace: still seen by the kvs nodes, whose watch covers etcd's whole keyspace (see the notes).
     const gatewayPut = { OP: 'put', ETCD_KEY_PREFIX: 'bench-gateway/put/' };
-    const half = Math.max(1, Math.floor(environment.connections / 2));
+    const half = Math.max(1, Math.floor(CONNECTIONS / 2));
     const kvsSide = (name: string, count: 1 | 2, script: string, env: Record<string, string>): Side => ({
       name,
       runs: nodes.slice(0, count).map((node) => ({ url: node.url, script, env })),
-      connectionsEach: count === 1 ? environment.connections : half,
+      connectionsEach: count === 1 ? CONNECTIONS : half,
       pids: nodes.slice(0, count).map((node) => node.pid),
     });
-    const gatewaySide = (env: Record<string, string>): Side => ({ name: 'gateway', runs: [{ url: gateway, script: gatewayScript, env }], connectionsEach: environment.connections, pids: [] });
+    const gatewaySide = (env: Record<string, string>): Side => ({ name: 'gateway', runs: [{ url: gateway, script: gatewayScript, env }], connectionsEach: CONNECTIONS, pids: [] });
 
-    const get = await interleaved(environment, setup.members, [gatewaySide(gatewayRange), kvsSide('1 node', 1, getScript, {}), kvsSide('2 nodes', 2, getScript, {})]);
-    const put = await interleaved(environment, setup.members, [
+    const get = await interleaved(setup.members, [gatewaySide(gatewayRange), kvsSide('1 node', 1, getScript, {}), kvsSide('2 nodes', 2, getScript, {})]);
+    const put = await interleaved(setup.members, [
       gatewaySide(gatewayPut),
       kvsSide('1 node', 1, putScript, {}),
       kvsSide('2 nodes', 2, putScript, {}),
       ...(canPin ? [{ ...kvsSide('1 node on its own core', 1, putScript, {}), nodesOn: LOAD_CPU }] : []),
     ]);
     const stillLeader = await isLeader(setup.leader);
-    const rows: EtcdRow[] = [
+    const rows: Row[] = [
       { scenario: 'GET /v1/kv/{key} on etcd, 1 kvs node', subject: get[1]!, anchor: get[0]!, anchorName: 'etcd gateway POST /v3/kv/range (leader)' },
       { scenario: 'GET /v1/kv/{key} on etcd, 2 kvs nodes', subject: get[2]!, anchor: get[0]!, anchorName: 'etcd gateway POST /v3/kv/range (leader)' },
       { scenario: 'PUT /v1/kv/{key} on etcd (fresh keys), 1 kvs node', subject: put[1]!, anchor: put[0]!, anchorName: 'etcd gateway POST /v3/kv/put (leader)' },
@@ -160,22 +139,22 @@ async function loopbackVariant(environment: EtcdBenchEnvironment): Promise<{ row
 }
 
 /** Simulated hosts: GET through one node, two nodes (64 connections each) and the gateway, over 0.5 ms links. */
-async function lanVariant(environment: EtcdBenchEnvironment): Promise<string[]> {
-  const links = await LinkProcess.start(environment.benchDirectory);
+async function lanVariant(): Promise<string[]> {
+  const links = await LinkProcess.start();
   try {
-    const setup = await startCluster(environment, links);
+    const setup = await startCluster(links);
     try {
       const { keyspace, nodes } = setup;
-      const getScript = join(environment.wrkDirectory, 'get-key.lua');
-      const gatewayRange = { OP: 'range', KEYS: String(environment.keys), ETCD_KEY_PREFIX: keyspace.etcdKey('bench/k').toString() };
+      const getScript = join(WRK, 'get-key.lua');
+      const gatewayRange = { OP: 'range', KEYS: String(SMALL_KEYS), ETCD_KEY_PREFIX: keyspace.etcdKey('bench/k').toString() };
       const sides: Side[] = [
-        { name: 'gateway', runs: [{ url: setup.gateway, script: join(environment.wrkDirectory, 'etcd-gateway.lua'), env: gatewayRange }], connectionsEach: environment.connections, pids: [] },
-        { name: '1 node', runs: [{ url: nodes[0]!.url, script: getScript, env: {} }], connectionsEach: environment.connections, pids: [nodes[0]!.pid] },
-        { name: '2 nodes', runs: nodes.map((node) => ({ url: node.url, script: getScript, env: {} })), connectionsEach: environment.connections, pids: nodes.map((node) => node.pid) },
+        { name: 'gateway', runs: [{ url: setup.gateway, script: join(WRK, 'etcd-gateway.lua'), env: gatewayRange }], connectionsEach: CONNECTIONS, pids: [] },
+        { name: '1 node', runs: [{ url: nodes[0]!.url, script: getScript, env: {} }], connectionsEach: CONNECTIONS, pids: [nodes[0]!.pid] },
+        { name: '2 nodes', runs: nodes.map((node) => ({ url: node.url, script: getScript, env: {} })), connectionsEach: CONNECTIONS, pids: nodes.map((node) => node.pid) },
       ];
-      const [gateway, one, two] = (await interleaved(environment, setup.members, sides)) as [Measured, Measured, Measured];
+      const [gateway, one, two] = (await interleaved(setup.members, sides)) as [Measured, Measured, Measured];
       const line = (name: string, result: Measured, nodesCount: number) =>
-        `| ${name} | ${nodesCount === 0 ? environment.connections : `${environment.connections} per node`} | ${fmt(result.requestsPerSecond)} | ${nodesCount === 2 ? result.perProcess.map(fmt).join(' + ') : fmt(result.requestsPerSecond)} | ${result.p50Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} | ${result.membersUsPerRequest.toFixed(1)} |`;
+        `| ${name} | ${nodesCount === 0 ? CONNECTIONS : `${CONNECTIONS} per node`} | ${fmt(result.requestsPerSecond)} | ${nodesCount === 2 ? result.perProcess.map(fmt).join(' + ') : fmt(result.requestsPerSecond)} | ${result.p50Ms.toFixed(2)} | ${result.p99Ms.toFixed(2)} | ${result.membersUsPerRequest.toFixed(1)} |`;
       return [
         '',
         `Simulated hosts: ${LAN_DELAY_MS} ms one way between etcd members and between each kvs node (or the gateway's client) and each member, through proxies (test/helpers/tcp-proxy.ts); wrk reaches the kvs nodes directly (a client on the node's host):`,
@@ -206,17 +185,28 @@ interface ClusterSetup {
 }
 
 /** A 3-member cluster (behind links when given), preloaded through a node of its own, and two fresh kvs nodes on it. */
-async function startCluster(environment: EtcdBenchEnvironment, links: LinkProcess | null): Promise<ClusterSetup> {
+/** Clusters running now: stopped by stopEtcd if a scenario failed before stopping its own. */
+const clusters = new Set<EtcdCluster>();
+
+/** Stops what a failed etcd scenario left running (run.ts calls it at the end, whatever happened). */
+export async function stopEtcd(): Promise<void> {
+  for (const cluster of clusters) await cluster.stop();
+  clusters.clear();
+}
+
+async function startCluster(links: LinkProcess | null): Promise<ClusterSetup> {
   const cluster = await EtcdCluster.start({
     members: 3,
     heartbeatMs: 100,
     electionMs: 1000,
     ...(links === null ? {} : { peerLink: (_member: number, peerUrl: string) => links.add(peerUrl, LAN_DELAY_MS) }),
   });
+  clusters.add(cluster);
   const children: ChildProcess[] = [];
   const stop = async () => {
-    for (const child of children) await environment.stopProcess(child);
+    for (const child of children) await stopProcess(child);
     await cluster.stop();
+    clusters.delete(cluster);
   };
   try {
     const members = cluster.pids.filter((pid): pid is number => pid !== null);
@@ -228,10 +218,10 @@ async function startCluster(environment: EtcdBenchEnvironment, links: LinkProces
     const env = async () => ({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: (await endpointsOfANode()).join(','), KV_ETCD_PREFIX: ETCD_PREFIX });
     const suffix = links === null ? '' : '-lan';
     // Loaded through a node of its own, then measured on fresh ones (as the other scenarios).
-    const loader = await environment.startKvs(`etcd-loader${suffix}`, await env());
-    await environment.preload(loader.url, environment.keys);
-    await environment.stopProcess(loader.child);
-    const nodes = [await environment.startKvs(`etcd-node-1${suffix}`, await env()), await environment.startKvs(`etcd-node-2${suffix}`, await env())];
+    const loader = await startKvs(`etcd-loader${suffix}`, true, await env());
+    await preload(loader.url, SMALL_KEYS);
+    await stopProcess(loader.child);
+    const nodes = [await startKvs(`etcd-node-1${suffix}`, true, await env()), await startKvs(`etcd-node-2${suffix}`, true, await env())];
     children.push(...nodes.map((node) => node.child));
     const gateway = links === null ? leader : await links.add(leader, LAN_DELAY_MS);
     // The gateway reads the very etcd keys kvs reads: checked, so a change of kvs's layout cannot go unnoticed.
@@ -247,19 +237,19 @@ async function startCluster(environment: EtcdBenchEnvironment, links: LinkProces
 }
 
 /** Warm-up (unless quick), then `rounds` rounds of every side in turn; medians. */
-async function interleaved(environment: EtcdBenchEnvironment, members: number[], sides: Side[]): Promise<Measured[]> {
+async function interleaved(members: number[], sides: Side[]): Promise<Measured[]> {
   const results: Measured[][] = sides.map(() => []);
-  if (!environment.quick) for (const side of sides) await measure(environment, members, side, environment.warmupSeconds);
-  for (let round = 0; round < environment.rounds; round++) {
-    for (const [index, side] of sides.entries()) results[index]!.push(await measure(environment, members, side, environment.seconds));
+  if (!quick) for (const side of sides) await measure(members, side, WARMUP_SECONDS);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [index, side] of sides.entries()) results[index]!.push(await measure(members, side, SECONDS));
   }
   const summaries = results.map(summarise);
-  environment.log(`etcd: ${sides.map((side, index) => `${side.name} ${fmt(summaries[index]!.requestsPerSecond)} req/s (etcd ${summaries[index]!.membersUsPerRequest.toFixed(0)} µs/req)`).join(', ')}`);
+  log(`etcd: ${sides.map((side, index) => `${side.name} ${fmt(summaries[index]!.requestsPerSecond)} req/s (etcd ${summaries[index]!.membersUsPerRequest.toFixed(0)} µs/req)`).join(', ')}`);
   return summaries;
 }
 
 /** One load: a wrk process per URL at once, the members' and the nodes' CPU around it. */
-async function measure(environment: EtcdBenchEnvironment, members: number[], side: Side, seconds: number): Promise<Measured> {
+async function measure(members: number[], side: Side, seconds: number): Promise<Measured> {
   const cpu = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   if (side.nodesOn !== undefined) for (const pid of side.pids) pinRunning(side.nodesOn, pid);
   const membersBefore = cpu(members);
@@ -269,7 +259,7 @@ async function measure(environment: EtcdBenchEnvironment, members: number[], sid
       ({ url, script, env }) =>
         new Promise<string>((resolve, reject) => {
           const args = pinned(LOAD_CPU, ['wrk', '-t1', `-c${side.connectionsEach}`, `-d${seconds}s`, '--latency', '-s', script, url]);
-          execFile(args[0]!, args.slice(1), { encoding: 'utf8', env: { ...process.env, RUN_ID: environment.runId(), ...env } }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+          execFile(args[0]!, args.slice(1), { encoding: 'utf8', env: { ...process.env, RUN_ID: runId(), ...env } }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
         }),
     ),
   );
@@ -322,10 +312,6 @@ async function isLeader(endpoint: string): Promise<boolean> {
   return status.leader !== undefined && status.leader === status.header?.member_id;
 }
 
-function fmt(value: number): string {
-  return Math.round(value).toLocaleString('en');
-}
-
 /** The proxies of the simulated network, in a child process on the load CPU (link-process.ts). */
 class LinkProcess {
   private next = 1;
@@ -340,9 +326,9 @@ class LinkProcess {
     });
   }
 
-  static async start(benchDirectory: string): Promise<LinkProcess> {
-    const command = pinned(LOAD_CPU, [process.execPath, join(benchDirectory, 'link-process.js')]);
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  static async start(): Promise<LinkProcess> {
+    const command = pinned(LOAD_CPU, [process.execPath, join(root, 'dist/bench/link-process.js')]);
+    const child = track(spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] }));
     return new LinkProcess(child);
   }
 
