@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
@@ -21,12 +21,6 @@ export function pinned(cpu: string, command: string[]): string[] {
 /** Pins every thread of a running process (a Go server such as etcd has many) to `cpu`; threads it starts later inherit it. */
 export function pinRunning(cpu: string, pid: number): void {
   if (canPin) execFileSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' });
-}
-
-/** Pids of this process's direct children running `name` (for processes a helper spawned). */
-export function childPids(name: string): number[] {
-  const result = spawnSync('pgrep', ['-P', String(process.pid), '-x', name], { encoding: 'utf8' });
-  return result.stdout.split('\n').filter(Boolean).map(Number);
 }
 
 export function startProcess(command: string[], env: Record<string, string> = {}): ChildProcess {
@@ -91,39 +85,6 @@ export function runWrk(url: string, pid: number | number[], options: { seconds: 
   return { ...result, cpuUsPerRequest: (cpuUsed * 1e6) / requests };
 }
 
-/**
- * Several wrk processes at once (each pinned to the load CPU, each with its own
- * script environment): one load split across servers. Requests/s, requests and
- * errors are summed; p99 is the largest of the processes' p99s (the p99 of all
- * requests together lies between their smallest and largest); CPU per request
- * is the CPU all of `pids` used over all requests.
- */
-export async function runWrkTogether(
-  runs: Array<{ url: string; script: string; env: Record<string, string> }>,
-  pids: number[],
-  options: { seconds: number; connections: number; /** wrk on any core (default: the load CPU) */ unpinned?: boolean },
-): Promise<LoadResult> {
-  const cpuBefore = totalCpuSeconds(pids);
-  const outputs = await Promise.all(
-    runs.map(
-      ({ url, script, env }) =>
-        new Promise<string>((resolve, reject) => {
-          const args = options.unpinned === true ? wrkArgs(url, { ...options, script }) : pinned(LOAD_CPU, wrkArgs(url, { ...options, script }));
-          execFile(args[0]!, args.slice(1), { encoding: 'utf8', env: { ...process.env, ...env } }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
-        }),
-    ),
-  );
-  const cpuUsed = totalCpuSeconds(pids) - cpuBefore;
-  const parsed = outputs.map(parseWrk);
-  const requests = parsed.reduce((sum, result) => sum + result.requests, 0);
-  return {
-    requestsPerSecond: parsed.reduce((sum, result) => sum + result.requestsPerSecond, 0),
-    p99Ms: Math.max(...parsed.map((result) => result.p99Ms)),
-    errors: parsed.reduce((sum, result) => sum + result.errors, 0),
-    cpuUsPerRequest: (cpuUsed * 1e6) / requests,
-  };
-}
-
 function wrkArgs(url: string, options: { seconds: number; connections: number; script?: string }): string[] {
   return ['wrk', '-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency', ...(options.script ? ['-s', options.script] : []), url];
 }
@@ -132,16 +93,17 @@ function totalCpuSeconds(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 }
 
-function parseWrk(output: string): Omit<LoadResult, 'cpuUsPerRequest'> & { requests: number; non2xx: number } {
+export function parseWrk(output: string): Omit<LoadResult, 'cpuUsPerRequest'> & { requests: number; p50Ms: number; non2xx: number } {
   const requests = Number(/(\d+) requests in/.exec(output)?.[1]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1]);
   const p99 = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(output);
+  const p50 = /\s50%\s+([\d.]+)(us|ms|s)\b/.exec(output);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(output)?.[1] ?? 0);
   const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((sum, value) => sum + Number(value), 0) : 0);
   if (!Number.isFinite(rps) || p99 === null) throw new Error(`could not parse wrk output:\n${output}`);
-  const scale = p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1;
-  return { requests, requestsPerSecond: rps, p99Ms: Number(p99[1]) * scale, errors, non2xx };
+  const ms = (match: RegExpExecArray | null) => (match === null ? Number.NaN : Number(match[1]) * (match[2] === 'us' ? 0.001 : match[2] === 's' ? 1000 : 1));
+  return { requests, requestsPerSecond: rps, p99Ms: ms(p99), p50Ms: ms(p50), errors, non2xx };
 }
 
 export function median(values: number[]): number {

@@ -36,7 +36,7 @@ import { etag } from '../src/http/conditions.js';
 import { KEY_PATH_PREFIX, keyFromUrl, readHeaderList } from '../src/http/key-path.js';
 import { writeResultJson } from '../src/http/presenters.js';
 import { STORE_FILE_NAME } from '../src/main.js';
-import { freePort, has, median, runWrkTogether, startProcess, stopProcess, waitFor, type LoadResult } from './lib.js';
+import { cpuSeconds, freePort, has, LOAD_CPU, median, parseWrk, startProcess, stopProcess, waitFor, type LoadResult } from './lib.js';
 
 interface WorkerMessage {
   id: number;
@@ -172,8 +172,7 @@ async function measure(): Promise<void> {
         }
         started.push(...subjects.map((subject) => subject.server));
         const results = new Map<string, LoadResult[]>(subjects.map((subject) => [subject.name, []]));
-        const load = async (server: Started, time: number) =>
-          runWrkTogether([{ url: server.url, script, env: { RUN_ID: `${Date.now()}${Math.random()}`, KEYS: '1000' } }], server.pids(), { seconds: time, connections, ...(pinning === 'pinned' ? {} : { unpinned: true }) });
+        const load = async (server: Started, time: number) => runWrk(server, { script, seconds: time, connections, pinned: pinning === 'pinned' });
         for (const subject of subjects) await load(subject.server, 2);
         for (let round = 0; round < rounds; round++) for (const subject of subjects) results.get(subject.name)!.push(await load(subject.server, seconds));
         const one = summary(results.get('kvs, one process')!);
@@ -190,6 +189,18 @@ async function measure(): Promise<void> {
     for (const server of started) await server.stop();
     rmSync(directory, { recursive: true, force: true });
   }
+}
+
+/** wrk against `server`, on the load CPU when `pinned`, else anywhere; CPU per request counts every server process. */
+function runWrk(server: Started, options: { script: string; seconds: number; connections: number; pinned: boolean }): LoadResult {
+  const pids = server.pids();
+  const cpuBefore = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const wrk = ['wrk', '-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency', '-s', options.script, server.url];
+  const command = options.pinned ? ['taskset', '-c', LOAD_CPU, ...wrk] : wrk;
+  const output = execFileSync(command[0]!, command.slice(1), { encoding: 'utf8', env: { ...process.env, RUN_ID: `${Date.now()}${Math.random()}`, KEYS: '1000' } });
+  const cpuUsed = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuBefore;
+  const { requests, ...result } = parseWrk(output);
+  return { ...result, cpuUsPerRequest: (cpuUsed * 1e6) / requests };
 }
 
 function summary(results: LoadResult[]): LoadResult {

@@ -1,6 +1,6 @@
 /**
  * `node dist/bench/write-pieces.js`: what each piece of a durable write costs,
- * measured alone (docs/adr/0011-durable-write-path.md keeps the figures).
+ * measured alone (docs/adr/0013-durable-write-path.md keeps the figures).
  *
  * - Main-thread pieces, in ns per write (median of rounds, each a tight
  *   loop): record encoding, the change-log entry's msgpack encoding, the

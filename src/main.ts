@@ -10,6 +10,7 @@ import { SHUTDOWN_TIMEOUT_MS } from './core/limits.js';
 import { engineCapabilities, type EngineCapabilities, type StorageEngine } from './engine/engine.js';
 import { EtcdEngine } from './engine/etcd/etcd-engine.js';
 import { LmdbEngine } from './engine/lmdb/lmdb-engine.js';
+import { ReplicaStore } from './engine/lmdb/replica-store.js';
 import { STORE_FILE_NAME } from './engine/lmdb/store-file.js';
 import { buildServer, type KvsServer } from './http/build-server.js';
 import { WriteMetrics } from './http/metrics/write-metrics.js';
@@ -17,6 +18,9 @@ import type { WriteObserver } from './core/write-observer.js';
 import { importSeedFileOnce, SEED_FILE_NAME } from './seed-import.js';
 import { checkDataDirectory } from './engine/lmdb/data-directory.js';
 import { VERSION } from './version.js';
+
+/** Where a node on etcd keeps its replica of the store, under DATA_DIRECTORY (docs/adr/0011-replica-reads.md). */
+export const ETCD_REPLICA_DIRECTORY = 'etcd-replica';
 
 // Defined beside the store's other file checks, where `kvs restore` finds it without loading the server.
 export { STORE_FILE_NAME };
@@ -82,6 +86,7 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
       requestBytesMax: config.etcdRequestBytesMax,
       historyRetentionRevisions: config.limits.historyRetentionRevisions,
       pendingWritesMax: config.limits.pendingWritesMax,
+      replica: { directory: join(config.dataDirectory, ETCD_REPLICA_DIRECTORY), open: (directory) => ReplicaStore.open(directory) },
       onBackgroundError: (error) => logger.warn({ err: error }, 'etcd background work failed; it is retried'),
     });
   }

@@ -185,6 +185,22 @@ export const ETCD_KEEPALIVE_TIMEOUT_MS = 5_000;
 /** A restarted member is tried again soon, not after minutes of backoff. */
 export const ETCD_RECONNECT_BACKOFF_MS_MIN = 200;
 export const ETCD_RECONNECT_BACKOFF_MS_MAX = 2_000;
+/** A read waits this long for the node's replica to apply the revision its barrier read, then reads etcd instead (docs/adr/0011-replica-reads.md). */
+export const ETCD_REPLICA_WAIT_MS = 1_000;
+/** open() waits this long for the replica's first load; reads go to etcd until it is done. */
+export const ETCD_REPLICA_OPEN_WAIT_MS = 5_000;
+/** A `?stale` read of a replica not confirmed current for this long starts a barrier in the background, which confirms it again. */
+export const ETCD_STALE_REFRESH_MS = 500;
+/** Keys per etcd Range while the replica loads, at most (fewer when values are large). */
+export const ETCD_REPLICA_LOAD_KEYS_MAX = 1_000;
+/** The first Range of a load takes at most this many keys; later ones as many as fit in ETCD_REPLICA_LOAD_BYTES_TARGET. */
+export const ETCD_REPLICA_LOAD_FIRST_KEYS_MAX = 100;
+export const ETCD_REPLICA_LOAD_BYTES_TARGET = 8 * MIB;
+/** Changes the feed brings while the replica loads are held (in memory) up to this many bytes; beyond, the load starts over. */
+export const ETCD_REPLICA_LOAD_BUFFER_BYTES_MAX = 64 * MIB;
+/** A failed load is tried again after this long, doubling up to the max. */
+export const ETCD_REPLICA_LOAD_RETRY_MS_MIN = 250;
+export const ETCD_REPLICA_LOAD_RETRY_MS_MAX = 4_000;
 
 // ---------------------------------------------------------------------------
 // 4. Connections.
@@ -336,3 +352,6 @@ assertConstant(CONNECTION_LIMITS.keepAliveTimeoutMs > LOAD_BALANCER_IDLE_MS, 'ke
 assertConstant(TXN_READ_VALUE_BYTES_MAX >= LIMIT_CATALOGUE.valueBytesMax.default, 'a txn may read one default maximal value: TXN_READ_VALUE_BYTES_MAX >= valueBytesMax');
 assertConstant(ETCD_SCAN_FIRST_KEYS_MAX <= ETCD_SCAN_KEYS_MAX, 'ETCD_SCAN_FIRST_KEYS_MAX <= ETCD_SCAN_KEYS_MAX');
 assertConstant(ETCD_RECONNECT_BACKOFF_MS_MIN <= ETCD_RECONNECT_BACKOFF_MS_MAX, 'ETCD_RECONNECT_BACKOFF_MS_MIN <= ETCD_RECONNECT_BACKOFF_MS_MAX');
+assertConstant(ETCD_REPLICA_LOAD_FIRST_KEYS_MAX <= ETCD_REPLICA_LOAD_KEYS_MAX, 'ETCD_REPLICA_LOAD_FIRST_KEYS_MAX <= ETCD_REPLICA_LOAD_KEYS_MAX');
+assertConstant(ETCD_REPLICA_LOAD_RETRY_MS_MIN <= ETCD_REPLICA_LOAD_RETRY_MS_MAX, 'ETCD_REPLICA_LOAD_RETRY_MS_MIN <= ETCD_REPLICA_LOAD_RETRY_MS_MAX');
+assertConstant(ETCD_REPLICA_WAIT_MS < ETCD_CALL_TIMEOUT_MS, 'a read gives up on the replica before etcd would time out: ETCD_REPLICA_WAIT_MS < ETCD_CALL_TIMEOUT_MS');

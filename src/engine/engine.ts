@@ -53,8 +53,14 @@ export interface EngineLifecycle {
 
 /** Reads. Each is served from one snapshot; none changes the store. */
 export interface KvRead {
-  /** The live entry under `key` (null if absent or expired), with the store revision of the snapshot it was read from. */
-  get(key: string): Promise<ReadResult>;
+  /**
+   * The live entry under `key` (null if absent or expired), with the store
+   * revision of the snapshot it was read from. With `stale`, an engine that
+   * keeps a local copy of a store held elsewhere (etcd) may answer from it
+   * without confirming it is current, and says how old it may be
+   * (`stalenessMs`); others ignore it.
+   */
+  get(key: string, options?: ReadOptions): Promise<ReadResult>;
 
   /**
    * Live entries with `start <= key < end`, ascending, or descending when
@@ -64,7 +70,7 @@ export interface KvRead {
    * (>= 1) items; `more` says whether the range holds further live keys.
    * `withValues: false` leaves `value` out. With values and `valueBytesMax`,
    * the page ends (with `more`) once its values reach that many bytes; at
-   * least one item is returned.
+   * least one item is returned. `stale`: as for `get`.
    */
   range(request: RangeRequest): Promise<RangeResult>;
 
@@ -132,8 +138,14 @@ export interface ChangeSource {
    * Calls `listener` after each durable write with the changes it made, in
    * revision order, each revision exactly once (whoever wrote it: on etcd,
    * every kvs node's writes). Returns a function that removes the listener.
+   *
+   * `onGap` hears of changes the feed lost: on etcd, a node cut off from etcd
+   * for longer than history is kept resumes past revisions that were
+   * compacted meanwhile; listeners then have missed changes they can no
+   * longer be told (watchers must be told so, history_compacted). The
+   * embedded engine never loses any, and never calls it.
    */
-  onChanges(listener: (changes: RevisionChanges) => void): () => void;
+  onChanges(listener: (changes: RevisionChanges) => void, onGap?: (gap: FeedGap) => void): () => void;
 
   /**
    * The revision the feed is complete up to: onChanges has reported (or, on
@@ -185,6 +197,55 @@ export interface BackupFile {
   discard(): Promise<void>;
 }
 
+/**
+ * A capability some engines have beside StorageEngine (etcd): a local
+ * replica of a store held elsewhere, which reads are answered from after a
+ * freshness barrier (docs/adr/0011-replica-reads.md). Only reported, in /metrics.
+ */
+export interface ReplicaReporter {
+  replicaStats(): ReplicaStats;
+}
+
+export interface ReplicaStats {
+  /** The replica is loaded and answers reads. */
+  serving: boolean;
+  /** The etcd revision it has applied. */
+  revision: Revision;
+  /** Loads completed since start (the first, and one after each loss of history). */
+  loads: number;
+  /** Quorum reads made for barriers: each serves every read that waited for it. */
+  barriers: number;
+  /** Reads (gets, ranges, counts, exports, status, transactions' reads) answered from the replica after a barrier. */
+  freshReads: number;
+  /** `?stale` reads (and transactions' first reads) answered from the replica without one. */
+  staleReads: number;
+  /** Reads answered by etcd because the replica could not answer (loading, lagging). */
+  sourceReads: number;
+}
+
+/**
+ * A capability some engines have beside StorageEngine (etcd, with its
+ * replica): plain reads answered from local memory once a shared barrier has
+ * passed (docs/adr/0011-replica-reads.md). The HTTP layer serves plain reads
+ * through it without Fastify, as it does through SyncReader.
+ */
+export interface FreshReader {
+  /** False while no read can be answered locally (the replica is loading or lagging): use `get`. */
+  readonly canReadLocally: boolean;
+  /** Resolves true once a read that began before the call may be answered by `getLocal`; false: use `get`. Rejects as `get` would when the store cannot be reached. */
+  awaitFresh(): Promise<boolean>;
+  /** `get`'s answer from local memory, or null when it cannot be given now (use `get`). Only after `awaitFresh` resolved true. */
+  getLocal(key: string): ReadResult | null;
+}
+
+export function canReadFresh(engine: StorageEngine): engine is StorageEngine & FreshReader {
+  return typeof (engine as Partial<FreshReader>).awaitFresh === 'function';
+}
+
+export function reportsReplica(engine: StorageEngine): engine is StorageEngine & ReplicaReporter {
+  return typeof (engine as Partial<ReplicaReporter>).replicaStats === 'function';
+}
+
 export function canReadSync(engine: StorageEngine): engine is StorageEngine & SyncReader {
   return typeof (engine as Partial<SyncReader>).getSync === 'function';
 }
@@ -196,6 +257,7 @@ export function canBackUp(engine: StorageEngine): engine is StorageEngine & Snap
 /** What an engine can do beyond StorageEngine: each null when it cannot. */
 export interface EngineCapabilities {
   syncReader: SyncReader | null;
+  freshReader: FreshReader | null;
   snapshotBackup: SnapshotBackup | null;
 }
 
@@ -203,13 +265,26 @@ export interface EngineCapabilities {
 export function engineCapabilities(engine: StorageEngine): EngineCapabilities {
   return {
     syncReader: canReadSync(engine) ? engine : null,
+    freshReader: canReadFresh(engine) ? engine : null,
     snapshotBackup: canBackUp(engine) ? engine : null,
   };
+}
+
+/** A break in the change feed: the changes of revisions up to `compactRevision` that it had not reported are lost. */
+export interface FeedGap {
+  compactRevision: Revision;
+}
+
+export interface ReadOptions {
+  /** Answer from a local copy without confirming it is current (etcd: the node's replica, no barrier); see KvRead.get. */
+  stale?: boolean;
 }
 
 export interface ReadResult {
   entry: Entry | null;
   revision: Revision;
+  /** Set when answered stale from a local copy: the copy held every write acknowledged at least this many milliseconds ago. */
+  stalenessMs?: number;
 }
 
 export interface RangeRequest {
@@ -220,6 +295,8 @@ export interface RangeRequest {
   withValues: boolean;
   /** With values, end the page (with `more`) once its values reach this many bytes; at least one item is returned. */
   valueBytesMax?: number;
+  /** See ReadOptions.stale. */
+  stale?: boolean;
 }
 
 export type RangeItem = EntryMeta & { value?: Buffer };
@@ -228,6 +305,8 @@ export interface RangeResult {
   items: RangeItem[];
   more: boolean;
   revision: Revision;
+  /** See ReadResult.stalenessMs. */
+  stalenessMs?: number;
 }
 
 /**

@@ -15,6 +15,8 @@ export interface ListRequest {
   prefix: string;
   /** See RangeRequest.valueBytesMax. */
   valueBytesMax?: number;
+  /** See ReadOptions.stale. */
+  stale?: boolean;
 }
 
 export interface ListPage {
@@ -24,6 +26,8 @@ export interface ListPage {
   /** Where the next page starts, or null when the walk is done. */
   next: Cursor | null;
   revision: Revision;
+  /** See ReadResult.stalenessMs: set when the first range of the page was answered stale. */
+  stalenessMs?: number;
 }
 
 /**
@@ -34,15 +38,17 @@ export interface ListPage {
 export async function listPage(engine: Pick<KvRead, 'range'>, request: ListRequest): Promise<ListPage> {
   const bounds = { lower: request.lower, upper: request.upper };
   if (request.delimiter === null) {
-    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: request.limit, reverse: request.reverse, withValues: request.withValues, ...valueBudget(request) });
+    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: request.limit, reverse: request.reverse, withValues: request.withValues, ...valueBudget(request), ...stale(request.stale) });
     const last = page.items.at(-1);
     const next = page.more && last !== undefined ? resumeAfterKey(last.key, request.reverse) : null;
-    return { items: page.items, prefixes: [], next, revision: page.revision };
+    return { items: page.items, prefixes: [], next, revision: page.revision, ...staleness(page.stalenessMs) };
   }
 
   const items: RangeItem[] = [];
   const prefixes: string[] = [];
   let revision = 0;
+  let stalenessMs: number | undefined;
+  let first = true;
   let exhausted = false;
   // Walk until the page is full, then look one element further to learn whether there is more.
   while (!exhausted) {
@@ -52,7 +58,11 @@ export async function listPage(engine: Pick<KvRead, 'range'>, request: ListReque
     }
     const full = items.length + prefixes.length >= request.limit;
     const want = full ? 1 : request.limit - items.length - prefixes.length;
-    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: want, reverse: request.reverse, withValues: request.withValues && !full, ...valueBudget(request) });
+    // Ranges after the first start later: the replica an engine may answer from has only moved on since
+    // the first was confirmed current (or it answers from its source again), so they need no barrier of their own.
+    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: want, reverse: request.reverse, withValues: request.withValues && !full, ...valueBudget(request), ...stale(first ? request.stale : true) });
+    if (first) stalenessMs = page.stalenessMs;
+    first = false;
     revision = Math.max(revision, page.revision);
     if (page.items.length === 0) {
       exhausted = true;
@@ -79,7 +89,15 @@ export async function listPage(engine: Pick<KvRead, 'range'>, request: ListReque
     if (!rolledUp && page.more && page.items.length < want) break;
   }
   const next = exhausted ? null : request.reverse ? { to: bounds.upper ?? Buffer.alloc(0) } : { from: bounds.lower };
-  return { items, prefixes, next, revision };
+  return { items, prefixes, next, revision, ...staleness(stalenessMs) };
+}
+
+function stale(value: boolean | undefined): { stale?: boolean } {
+  return value === true ? { stale: true } : {};
+}
+
+function staleness(ms: number | undefined): { stalenessMs?: number } {
+  return ms === undefined ? {} : { stalenessMs: ms };
 }
 
 /**

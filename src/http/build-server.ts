@@ -88,8 +88,8 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
     onError: (error) => logger.error({ err: error }, 'a watch stream failed (a bug): it was sent an error event and closed'),
   });
   const metrics = new ServerMetrics(engine, options.version, startedAtMs, hub, watchStreams, options.writeMetrics);
-  const { syncReader, snapshotBackup } = options.capabilities;
-  const deps: HttpDeps = { engine, syncReader, snapshotBackup, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
+  const { syncReader, freshReader, snapshotBackup } = options.capabilities;
+  const deps: HttpDeps = { engine, syncReader, freshReader, snapshotBackup, limits, metrics, version: options.version, startedAtMs, now, hub, watchStreams };
 
   // Request logs are at debug. Below that Fastify gets no logger at all: a
   // child logger per request would cost more than the read it serves. The
@@ -126,7 +126,7 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
           : (request, response) => {
               if (lacksHost(request)) return writeProblem(response, NO_HOST);
               toOriginForm(request);
-              if (!fastPaths(request, response)) handler(request, response);
+              if (!fastPaths(request, response, handler)) handler(request, response);
             };
       const server =
         options.tls === undefined

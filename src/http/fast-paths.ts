@@ -6,7 +6,7 @@ import type { Principal } from '../auth/tokens.js';
 import { DEFAULT_CONTENT_TYPE } from '../core/encoding.js';
 import { isKvError, KvError, type ErrorFacts } from '../core/errors.js';
 import type { Revision } from '../core/types.js';
-import type { TxnRequest, TxnResult } from '../engine/engine.js';
+import type { FreshReader, ReadResult, TxnRequest, TxnResult } from '../engine/engine.js';
 import { etag } from './conditions.js';
 import type { HttpDeps } from './deps.js';
 import { KEY_PATH_PREFIX, keyFromUrl, readHeaderList } from './key-path.js';
@@ -23,9 +23,16 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 /** Counts an answer in the route's metrics: its status, and its duration from `startedAt`. */
 type Counted = (status: number, startedAt: number) => void;
 
-/** Answers a request before Fastify (true), or leaves it to Fastify (false) having written nothing. */
+/** Hands a request to Fastify. */
+type Fallback = (request: IncomingMessage, response: ServerResponse) => void;
+
+/**
+ * Answers a request before Fastify (true), or leaves it to Fastify (false)
+ * having written nothing. A path that took a request may still hand it to
+ * Fastify later through `fallback` (the etcd engine's replica reads).
+ */
 export interface FastPaths {
-  (request: IncomingMessage, response: ServerResponse): boolean;
+  (request: IncomingMessage, response: ServerResponse, fallback: Fallback): boolean;
   /** From now on every request goes to Fastify (which answers 503 while the server closes). */
   close(): void;
   /** Requests these paths took on so far (tests check which path answered). */
@@ -34,7 +41,7 @@ export interface FastPaths {
 
 /**
  * The hot paths of the embedded engine, answered on the `node:http` request before Fastify sees it
- * (docs/adr/0003-fast-read-path.md, docs/adr/0011-durable-write-path.md).
+ * (docs/adr/0003-fast-read-path.md, docs/adr/0013-durable-write-path.md).
  * Fastify's per-request machinery (request and reply objects, hooks, body
  * parsing, the send pipeline) costs as much CPU as the rest of a read
  * together, and a sixth of a durable write.
@@ -57,9 +64,10 @@ export interface FastPaths {
  * requests through both and compares the answers byte for byte.
  */
 export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAddress: ClientAddress, logger: Logger): FastPaths | null {
-  const { syncReader, engine, limits, metrics } = deps;
-  // On an engine without synchronous reads (etcd) every request is a network round trip: Fastify's share is small, and it answers all.
-  if (syncReader === null) return null;
+  const { syncReader, freshReader, engine, limits, metrics } = deps;
+  // On an engine without synchronous reads (etcd) a write is a network round trip and Fastify's share is
+  // small: only plain reads from the node's replica are taken (replicaReads), the routes answer the rest.
+  if (syncReader === null) return freshReader === null ? null : replicaReads(deps, freshReader, gatekeeper, clientAddress);
   let open = true;
 
   /** engine.txn, with an error it throws (the engine closed under a request) as a rejection, as in an async route. */
@@ -297,18 +305,83 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
         return false;
     }
   };
-  const fastPaths = ((request: IncomingMessage, response: ServerResponse): boolean => {
+  return asFastPaths((request, response) => {
     // With rate limiting on, every request goes through the route's hooks, so
     // that none is charged twice (here, then again after falling through).
     if (!open || gatekeeper.limitsRate || !take(request, response)) return false;
     answered++;
     return true;
-  }) as FastPaths;
-  fastPaths.close = () => {
+  }, () => {
     open = false;
-  };
-  Object.defineProperty(fastPaths, 'answered', { get: () => answered });
+  }, () => answered);
+}
+
+function asFastPaths(take: FastPaths extends (...args: infer A) => boolean ? (...args: A) => boolean : never, close: () => void, answered: () => number): FastPaths {
+  const fastPaths = take as FastPaths;
+  fastPaths.close = close;
+  Object.defineProperty(fastPaths, 'answered', { get: answered });
   return fastPaths;
+}
+
+/**
+ * The etcd engine's plain `GET /v1/kv/{key}` from the node's replica, once the
+ * shared read barrier has passed (FreshReader, docs/adr/0011-replica-reads.md),
+ * with the same headers and body as the route. Whatever cannot be answered
+ * then (a missing key, the replica loading, etcd not answering) goes to the
+ * route, late: a GET without a body has nothing Fastify would have had to
+ * read meanwhile.
+ */
+function replicaReads(deps: HttpDeps, fresh: FreshReader, gatekeeper: Gatekeeper, clientAddress: ClientAddress): FastPaths {
+  const { limits, metrics } = deps;
+  const answeredSeries = metrics.requests.series(['GET', KEY_ROUTE, '200']);
+  const observeDuration = metrics.durations.observer(['GET', KEY_ROUTE]);
+  let open = true;
+  let answered = 0;
+  return asFastPaths(
+    (request, response, fallback) => {
+      const url = request.url;
+      if (!open || gatekeeper.limitsRate || request.method !== 'GET' || url === undefined || !url.startsWith(KEY_PATH_PREFIX) || url.includes('?')) return false;
+      const headers = request.headers;
+      if (!fresh.canReadLocally || headers['if-none-match'] !== undefined || headers.prefer !== undefined || hasBody(request)) return false;
+      const startedAt = performance.now();
+      let key: string;
+      try {
+        key = keyFromUrl(url, limits.keyBytesMax);
+        // The same admission and grant check as the route's hooks; any refusal is answered there.
+        const admission = gatekeeper.admit(headers.authorization, clientAddress(request));
+        if (!admission.ok || !allows(admission.principal, keyAccess(key, 'read'))) return false;
+      } catch {
+        return false; // an invalid key: the route answers with a 4xx
+      }
+      answered++;
+      fresh.awaitFresh().then(
+        (ok) => {
+          let read: ReadResult | null;
+          try {
+            read = ok ? fresh.getLocal(key) : null;
+          } catch {
+            read = null;
+          }
+          if (read === null || read.entry === null) return fallback(request, response);
+          response.writeHead(200, readHeaderList(read.entry, read.revision));
+          response.end(read.entry.value);
+          answeredSeries.value++;
+          observeDuration((performance.now() - startedAt) / 1000);
+        },
+        () => fallback(request, response),
+      );
+      return true;
+    },
+    () => {
+      open = false;
+    },
+    () => answered,
+  );
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /** Query characters that mean the same to every parser: no `&`, `+`, `=`, `;`, `#`, `?`. */

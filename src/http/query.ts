@@ -19,6 +19,15 @@ export function queryBoolean(query: Query, name: string, fallback: boolean): boo
   throw new KvError('invalid_request', `the query parameter "${name}" must be true or false (got ${JSON.stringify(value)})`);
 }
 
+/**
+ * `?stale` (Consul's name; etcd's serializable read): a read answered from
+ * the node's replica without the freshness barrier (API.md §11). Present
+ * (empty, `true` or `1`) asks for it; `false` or `0` does not.
+ */
+export function staleParameter(query: Query): boolean {
+  return query['stale'] !== undefined && queryBoolean(query, 'stale', true);
+}
+
 /** A decimal integer within [min, max]; absent gives `fallback`. */
 export function queryInteger(query: Query, name: string, range: { min: number; max: number; fallback: number }): number {
   const value = queryString(query, name);

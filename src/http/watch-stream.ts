@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { isKvError } from '../core/errors.js';
 import type { Revision } from '../core/types.js';
+import type { FeedGap } from '../engine/engine.js';
 import type { CatchUpSink } from '../watch/catch-up.js';
 import { errorMessage, progressMessage } from '../watch/messages.js';
 
@@ -89,10 +90,11 @@ export class WatchStream implements CatchUpSink {
     return true;
   }
 
-  evict(): void {
+  evict(gap?: FeedGap): void {
     this.unsubscribe = null; // the hub (or the catch-up) dropped it already
     if (this.closed) return;
-    this.response.write(errorMessage('slow_consumer'));
+    // A gap in the feed (etcd compacted history a node's feed had not read): the client must resume, and will get 410 if its point is gone.
+    this.response.write(gap === undefined ? errorMessage('slow_consumer') : errorMessage('history_compacted', { compactRevision: gap.compactRevision }));
     this.close();
   }
 

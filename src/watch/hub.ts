@@ -1,5 +1,5 @@
 import type { ChangeEvent, Revision, RevisionChanges } from '../core/types.js';
-import type { StorageEngine } from '../engine/engine.js';
+import type { FeedGap, StorageEngine } from '../engine/engine.js';
 import { changeMessage } from './messages.js';
 
 /** What a watcher asks for: one key, or every key under a prefix ('' = all keys). */
@@ -22,8 +22,13 @@ export interface WatchSink {
    * fallen too far behind; the hub then drops it and calls `evict`.
    */
   deliver(message: Buffer): boolean;
-  /** The consumer is dropped for being too slow (or its sink failed). */
-  evict(): void;
+  /**
+   * The consumer is dropped: by default for being too slow (or its sink
+   * failed); with `gap`, because the feed lost changes it can no longer be
+   * told (it must resume, and will be told 410 history_compacted if its
+   * resume point is gone).
+   */
+  evict(gap?: FeedGap): void;
 }
 
 interface Watcher {
@@ -56,11 +61,29 @@ export class WatchHub {
   private evicted = 0;
   private sent = 0;
   private dropped = 0;
+  private gapEvictions = 0;
+  private lost: Revision = 0;
   private readonly stopListening: () => void;
 
   constructor(engine: StorageEngine, currentRevision: Revision) {
     this.revision = currentRevision;
-    this.stopListening = engine.onChanges((changes) => this.publish(changes));
+    this.stopListening = engine.onChanges(
+      (changes) => this.publish(changes),
+      (gap) => this.evictAll(gap),
+    );
+  }
+
+  /** Watchers dropped because the feed lost changes (FeedGap) since start. */
+  get gapEvicted(): number {
+    return this.gapEvictions;
+  }
+
+  /**
+   * The last revision the feed lost (0: none): a watcher that has seen only
+   * up to a revision below it cannot be brought up to date by subscribing.
+   */
+  get lostUpTo(): Revision {
+    return this.lost;
   }
 
   /** The last durable revision watchers have been told about. */
@@ -124,6 +147,27 @@ export class WatchHub {
     }
     for (const [key, events] of byKey) {
       for (const group of this.exactGroups.get(key)?.values() ?? []) this.deliver(group, changes.revision, events);
+    }
+  }
+
+  /**
+   * The feed lost changes: every watcher registered now has missed some it
+   * can never be sent, so each is dropped and told (a watch stream gets
+   * `event: error` history_compacted, a long-poll reads its key again).
+   */
+  private evictAll(gap: FeedGap): void {
+    this.lost = Math.max(this.lost, gap.compactRevision);
+    const groups = [...this.prefixGroups.values(), ...[...this.exactGroups.values()].flatMap((byId) => [...byId.values()])];
+    for (const group of groups) {
+      for (const watcher of [...group.watchers]) {
+        this.remove(group, watcher);
+        this.gapEvictions++;
+        try {
+          watcher.sink.evict(gap);
+        } catch {
+          // a sink that fails to take the news is gone anyway
+        }
+      }
     }
   }
 

@@ -37,7 +37,8 @@ export function waitForChange(hub: WatchHub, key: string, after: Revision, readA
       },
       after,
     );
-    if (hub.currentRevision > readAt || signal.aborted) {
+    // Also when the feed lost changes after the read (a gap): the key may have changed unseen.
+    if (hub.currentRevision > readAt || readAt < hub.lostUpTo || signal.aborted) {
       settle(!signal.aborted);
       return;
     }

@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { KvError } from '../../src/core/errors.js';
 import { keyBytes, prefixEnd } from '../../src/core/keys.js';
 import type { Entry, Revision, RevisionChanges } from '../../src/core/types.js';
-import { canBackUp, canReadSync, type Compare, type StorageEngine, type TxnOp, type TxnResult } from '../../src/engine/engine.js';
+import { canBackUp, canReadFresh, canReadSync, type Compare, type StorageEngine, type TxnOp, type TxnResult } from '../../src/engine/engine.js';
 import type { EngineDifferences } from './differences.js';
 
 /**
@@ -96,16 +96,24 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         assert.equal(again.neverWritten(), differences.openWrites === null);
       });
 
-      it('has exactly the capabilities listed, and a SyncReader answers as get does', async () => {
+      it('has exactly the capabilities listed; a SyncReader, and a FreshReader after awaitFresh, answer as get does', async () => {
         const clock = new ManualClock();
         const engine = await open({ now: clock.now });
         assert.equal(canReadSync(engine), differences.capabilities.syncReader);
+        assert.equal(canReadFresh(engine), differences.capabilities.freshReader);
         assert.equal(canBackUp(engine), differences.capabilities.snapshotBackup);
-        if (!canReadSync(engine)) return;
         await put(engine, 'present', 'v');
         await put(engine, 'expiring', 'v', { ttlMs: 1000 });
         clock.advance(1000);
-        for (const key of ['present', 'expiring', 'absent']) assert.deepEqual(engine.getSync(key), await engine.get(key), key);
+        if (canReadSync(engine)) {
+          for (const key of ['present', 'expiring', 'absent']) assert.deepEqual(engine.getSync(key), await engine.get(key), key);
+        }
+        if (canReadFresh(engine)) {
+          for (const key of ['present', 'expiring', 'absent']) {
+            assert.equal(await engine.awaitFresh(), true, `the replica answers (${key})`);
+            assert.deepEqual(engine.getLocal(key), await engine.get(key), key);
+          }
+        }
       });
 
       it('waitingWrites is 0 once every write was answered; txnCapacity is null or positive', async () => {

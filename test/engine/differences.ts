@@ -13,7 +13,7 @@ export interface EngineDifferences {
   name: 'lmdb' | 'etcd';
 
   /** Capabilities beyond StorageEngine (engine.ts): which the engine has. */
-  capabilities: { syncReader: boolean; snapshotBackup: boolean };
+  capabilities: { syncReader: boolean; freshReader: boolean; snapshotBackup: boolean };
 
   /**
    * Entries past their deadline that the engine still holds are keys like any
@@ -74,7 +74,7 @@ const MIB = 1024 * 1024;
 
 export const LMDB_DIFFERENCES: EngineDifferences = {
   name: 'lmdb',
-  capabilities: { syncReader: true, snapshotBackup: true },
+  capabilities: { syncReader: true, freshReader: false, snapshotBackup: true },
   countsUnremovedExpired: null,
   noDataBytes: null,
   openWrites: null,
@@ -97,7 +97,7 @@ const ETCD_MAX_TXN_OPS = 128;
 
 export const ETCD_DIFFERENCES: EngineDifferences = {
   name: 'etcd',
-  capabilities: { syncReader: false, snapshotBackup: false },
+  capabilities: { syncReader: false, freshReader: true, snapshotBackup: false },
   countsUnremovedExpired:
     'etcd removes an expired key when its lease ends (about a second after the deadline); until then status() counts what etcd holds, and a prefix delete deletes it, since telling it apart would mean reading every value in the range',
   noDataBytes: 'the data lives in etcd, whose size is etcd’s to report (etcdctl endpoint status)',

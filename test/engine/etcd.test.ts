@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_LIMITS } from '../../src/core/limits.js';
 import { EtcdClient } from '../../src/engine/etcd/etcd-client.js';
 import { EtcdEngine } from '../../src/engine/etcd/etcd-engine.js';
 import { etcdErrorKind, type EtcdErrorKind } from '../../src/engine/etcd/etcd-errors.js';
+import { ReplicaStore } from '../../src/engine/lmdb/replica-store.js';
 import { EtcdCluster } from '../helpers/etcd-cluster.js';
 import { runEngineConformance } from './conformance.js';
 import { ETCD_DIFFERENCES } from './differences.js';
@@ -17,11 +21,13 @@ import { ETCD_DIFFERENCES } from './differences.js';
 let cluster: EtcdCluster;
 const run = randomBytes(4).toString('hex');
 
+const replicaRoot = mkdtempSync(join(tmpdir(), 'kvs-conformance-replicas-'));
 before(async () => {
   cluster = await EtcdCluster.start();
 });
 after(async () => {
   await cluster?.stop();
+  rmSync(replicaRoot, { recursive: true, force: true });
 });
 
 runEngineConformance(
@@ -32,6 +38,8 @@ runEngineConformance(
       namespace: `conformance-${run}/${store}/`,
       historyRetentionRevisions: options.historyRetentionRevisions ?? DEFAULT_LIMITS.historyRetentionRevisions,
       now: options.now,
+      // Each engine a replica of its own (two may serve one store at once).
+      replica: { directory: mkdtempSync(join(replicaRoot, `${store}-`)), open: (directory) => ReplicaStore.open(directory) },
       ...(options.maintenanceIntervalMs === undefined ? {} : { maintenanceIntervalMs: options.maintenanceIntervalMs }),
     }),
   ETCD_DIFFERENCES,

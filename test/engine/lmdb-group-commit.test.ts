@@ -12,7 +12,7 @@ import { batchSequenceBytes, META_BATCH, readBatchSequence, type Stores } from '
 /**
  * Group commit queues a batch while the one before it syncs, planned as if
  * that one had applied: only once that one is seen committed in LMDB (its
- * batch number in meta.batch), and conditional on it there as well (ADR 0011).
+ * batch number in meta.batch), and conditional on it there as well (ADR 0013).
  * A batch that does not apply fails alone: a write submitted behind it waits
  * for it, and is then planned on what the store holds. A white-box test: the
  * store's batch number is moved back behind the engine's back, so that the

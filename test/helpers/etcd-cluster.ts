@@ -16,6 +16,8 @@ interface Member {
   name: string;
   clientUrl: string;
   peerUrl: string;
+  /** Where the other members reach this one: its peerUrl, or a link in front of it (peerLink). */
+  advertisedPeerUrl: string;
   dataDirectory: string;
   process: ChildProcess | null;
   log: string;
@@ -28,6 +30,12 @@ export interface EtcdClusterOptions {
   electionMs?: number;
   /** More etcd flags, e.g. ['--quota-backend-bytes', '16777216']. */
   extraFlags?: string[];
+  /**
+   * Puts a link in front of each member's peer port and returns its URL, which
+   * the members advertise to each other: every message between members then
+   * crosses it (simulated-hosts.ts: a delay between hosts, a partition).
+   */
+  peerLink?: (member: number, peerUrl: string) => Promise<string>;
 }
 
 const running = new Set<EtcdCluster>();
@@ -67,16 +75,18 @@ export class EtcdCluster {
     const root = mkdtempSync(join(tmpdir(), 'kvs-etcd-'));
     const members: Member[] = [];
     for (let index = 0; index < size; index++) {
+      const peerUrl = `http://127.0.0.1:${await freePort()}`;
       members.push({
         name: `m${index}`,
         clientUrl: `http://127.0.0.1:${await freePort()}`,
-        peerUrl: `http://127.0.0.1:${await freePort()}`,
+        peerUrl,
+        advertisedPeerUrl: options.peerLink === undefined ? peerUrl : await options.peerLink(index, peerUrl),
         dataDirectory: join(root, `m${index}`),
         process: null,
         log: '',
       });
     }
-    const initialCluster = members.map((member) => `${member.name}=${member.peerUrl}`).join(',');
+    const initialCluster = members.map((member) => `${member.name}=${member.advertisedPeerUrl}`).join(',');
     const flags = [
       '--initial-cluster', initialCluster,
       '--initial-cluster-token', `kvs-test-${randomBytes(4).toString('hex')}`,
@@ -106,6 +116,11 @@ export class EtcdCluster {
 
   get size(): number {
     return this.members.length;
+  }
+
+  /** The member processes' pids (null for a member that is down): for CPU accounting. */
+  get pids(): Array<number | null> {
+    return this.members.map((member) => member.process?.pid ?? null);
   }
 
   /** Kills one member (kill -9 by default) and waits for it to be gone. */
@@ -166,7 +181,7 @@ export class EtcdCluster {
         '--listen-client-urls', member.clientUrl,
         '--advertise-client-urls', member.clientUrl,
         '--listen-peer-urls', member.peerUrl,
-        '--initial-advertise-peer-urls', member.peerUrl,
+        '--initial-advertise-peer-urls', member.advertisedPeerUrl,
         ...this.flags,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_ETCD_LIMITS, DEFAULT_LIMITS, type Limits } from '../../src/core/limits.js';
 import { LmdbEngine } from '../../src/engine/lmdb/lmdb-engine.js';
+import { ReplicaStore } from '../../src/engine/lmdb/replica-store.js';
 import { buildServer, type BuildServerOptions, type KvsServer } from '../../src/http/build-server.js';
 import { WriteMetrics } from '../../src/http/metrics/write-metrics.js';
-import { servedEngine, STORE_FILE_NAME } from '../../src/main.js';
+import { ETCD_REPLICA_DIRECTORY, servedEngine, STORE_FILE_NAME } from '../../src/main.js';
 import { httpsFetch } from './https.js';
 import { EtcdCluster, sharedEtcdCluster } from './etcd-cluster.js';
 
@@ -86,6 +87,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       historyRetentionRevisions: limits.historyRetentionRevisions,
       pendingWritesMax: limits.pendingWritesMax,
       observer: writeMetrics,
+      replica: { directory: join(dataDirectory, ETCD_REPLICA_DIRECTORY), open: (directory) => ReplicaStore.open(directory) },
       ...(options.now ? { now: options.now } : {}),
       ...(options.maintenanceIntervalMs ? { maintenanceIntervalMs: options.maintenanceIntervalMs } : {}),
     });

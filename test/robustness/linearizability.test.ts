@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { leftoversCleanedAfter, sleep, type ServerProcess } from '../helpers/server.js';
+import { leftoversCleanedAfter, sleep, TEST_ENGINE, type ServerProcess } from '../helpers/server.js';
+import { etcdInstalled } from '../helpers/etcd-cluster.js';
+import { SimulatedHosts, type Links } from '../helpers/simulated-hosts.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { deadlineAfter, isLongRun, robustnessSeconds } from './lib/budget.js';
 import { ClientIds, HistoryRecorder, kvCalls, uniqueValue } from './lib/history.js';
 import { checkLinearizable, type CheckResult, type HistoryEntry } from './lib/linearizability.js';
@@ -70,7 +73,7 @@ interface Workload {
  * CLIENTS concurrent clients doing a random mix on `keys`: 35% read, 25%
  * write, 10% delete, 25% CAS (read then If-Match), 5% create-only.
  */
-function runClients(target: Target, recorder: HistoryRecorder, keys: readonly string[]): Workload {
+function runClients(target: Pick<Target, 'isDown' | 'url'>, recorder: HistoryRecorder, keys: readonly string[]): Workload {
   const workload: Workload = { stop: false, done: Promise.resolve() };
   const ids = new ClientIds();
   const loop = async () => {
@@ -193,6 +196,91 @@ describe('linearizability of single-key operations through kill -9', () => {
     const report = { ...figures, durationSeconds: Math.round((Date.now() - startedAt) / 100) / 10 };
     reportFigures('linearizability', report);
     t.diagnostic(`linearizability: ${JSON.stringify(report)}`);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Two kvs nodes on etcd, reads answered by each node's replica after its
+// barrier (docs/adr/0011-replica-reads.md), on three simulated hosts.
+
+/** Both nodes: each operation goes to either, at random (a CAS's read and write may go to different nodes). */
+class EitherNode {
+  readonly isDown = false;
+  constructor(private readonly urls: readonly string[]) {}
+  async url(): Promise<string> {
+    return this.urls[Math.floor(Math.random() * this.urls.length)]!;
+  }
+}
+
+describe('linearizability with two kvs nodes on etcd, reads from their replicas, on simulated hosts', { skip: TEST_ENGINE !== 'etcd' ? 'the etcd engine only (npm run test:etcd)' : !etcdInstalled() ? 'etcd is not installed' : false }, () => {
+  it('records a history through both nodes, while a member is killed, delays change and links break, that is linearizable', { timeout: 300_000 }, async (t) => {
+    const hosts = await SimulatedHosts.start({ peerDelayMs: 0.5, clientDelayMs: 0.5 });
+    const links: Links[] = [await hosts.links(), await hosts.links()];
+    const nodes: ServerProcess[] = [];
+    const front: TcpProxy[] = [];
+    const faults: string[] = [];
+    try {
+      const prefix = `lin-two-${Date.now()}/`;
+      for (const nodeLinks of links) {
+        const node = await leftovers.spawn({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: nodeLinks.endpoints.join(','), KV_ETCD_PREFIX: prefix, DATA_DIRECTORY: leftovers.directory(), LOG_LEVEL: 'warn' });
+        nodes.push(node);
+        // Clients reach each node over a link of its own too.
+        front.push(await TcpProxy.start(node.url, { delayMs: 0.5 }));
+      }
+      const keys = Array.from({ length: KEYS_PER_HISTORY }, (_, k) => `lin2/k${k}`);
+      const recorder = new HistoryRecorder({ timeoutMs: 8_000 });
+      const workload = runClients(new EitherNode(front.map((proxy) => proxy.url)), recorder, keys);
+      const step = async (what: string, action: () => unknown | Promise<unknown>, pauseMs: number) => {
+        faults.push(what);
+        await action();
+        await sleep(pauseMs);
+      };
+      try {
+        await sleep(1_500);
+        await step('kill -9 etcd member 1', () => hosts.cluster.kill(1), 2_000);
+        await step('restart member 1', () => hosts.cluster.restart(1), 1_500);
+        await step('delays to 3 ms between members and between nodes and members', () => {
+          hosts.setPeerDelay(3);
+          for (const nodeLinks of links) nodeLinks.setDelay(3);
+        }, 2_500);
+        await step('delays back to 0.5 ms', () => {
+          hosts.setPeerDelay(0.5);
+          for (const nodeLinks of links) nodeLinks.setDelay(0.5);
+        }, 1_000);
+        await step('partition node A from etcd', () => links[0]!.block(), 2_000);
+        await step('heal the partition', () => links[0]!.unblock(), 1_500);
+        await step('cut node B’s connections to etcd', () => {
+          links[1]!.cutAndHold();
+          links[1]!.release();
+        }, 1_500);
+        await step('kill -9 etcd member 0', () => hosts.cluster.kill(0), 2_000);
+        await step('restart member 0', () => hosts.cluster.restart(0), 2_000);
+      } finally {
+        workload.stop = true;
+        await workload.done;
+      }
+      // 503 (etcd out of reach, a member gone mid-request) is an unknown outcome, which the history allows.
+      assert.deepEqual(recorder.unexpected.filter((line) => !/: 503 /.test(line)), [], 'answers the API does not give for these operations');
+      const history = recorder.entries;
+      const result = checkLinearizable(history, { initial: initialAbsent(keys), timeoutMs: CHECK_TIMEOUT_MS });
+      assert.equal(result.ok, true, describeFailure(result));
+      const reads = history.filter((entry) => entry.op.kind === 'read' && entry.outcome.status === 'ok').length;
+      const writes = history.filter((entry) => entry.op.kind !== 'read' && entry.outcome.status === 'ok').length;
+      assert.ok(reads > 200 && writes > 100, `the clients got going: ${reads} reads and ${writes} writes acknowledged`);
+      const replicaReads = await Promise.all(
+        nodes.map(async (node) => {
+          const metrics = await (await fetch(`${node.url}/metrics`)).text();
+          return Number(/^kvs_replica_reads_total\{answer="fresh"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+        }),
+      );
+      for (const [index, count] of replicaReads.entries()) assert.ok(count > 50, `node ${index} answered reads from its replica (${count})`);
+      t.diagnostic(`two nodes: ${JSON.stringify({ operations: history.length, reads, writes, unknown: recorder.unknownCount, replicaReads, faults })}`);
+    } finally {
+      for (const node of nodes) node.kill('SIGKILL');
+      await Promise.all(nodes.map((node) => node.exited));
+      await Promise.all(front.map((proxy) => proxy.close()));
+      await hosts.stop();
+    }
   });
 });
 

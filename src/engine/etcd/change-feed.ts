@@ -4,6 +4,7 @@ import { ETCD_WATCH_RETRY_MS } from '../../core/limits.js';
 import { EventType, revisionOf, type WatchEvent, type WatchResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { decodeRecord, type Keyspace } from './keyspace.js';
+import { replicaWrite, type ReplicaBatch } from './replica.js';
 
 /**
  * Turns etcd watch events of the namespace into kvs revisions: groups them by
@@ -51,17 +52,36 @@ export interface ChangeFeedOptions {
   /** Revisions after this one are reported. */
   after: Revision;
   publish(changes: RevisionChanges): void;
+  /** Every revision's changes to the namespace (none for other revisions), in order: the replica's feed. */
+  advance(batch: ReplicaBatch): void;
+  /**
+   * etcd compacted revisions the feed had not read: it resumes at etcd's
+   * oldest revision, and the changes in between are lost to it.
+   * `compactRevision` is the last revision lost (history is compacted up to it).
+   */
+  onGap(compactRevision: Revision): void;
   onError(error: unknown): void;
 }
 
+/** etcd's whole keyspace, as a watch range: from the smallest key ("\0") to the end ("\0" as range_end). */
+const ALL_KEYS = Buffer.from([0]);
+
 /**
- * The live change feed: one etcd watch on the namespace for the engine's
- * lifetime, resumed from the last revision seen whenever the stream breaks
- * (a member died: the client moves to the next), so each revision is
- * reported once, in order, whichever node wrote it.
+ * The live change feed: one etcd watch for the engine's lifetime, resumed
+ * from the last revision seen whenever the stream breaks (a member died: the
+ * client moves to the next), so each revision is reported once, in order,
+ * whichever node wrote it.
+ *
+ * The watch covers etcd's whole keyspace, not just the namespace: every etcd
+ * revision has at least one event (etcd makes a revision only for a txn that
+ * changes keys), so the feed sees every revision, and the replica it feeds
+ * can tell that it has reached a revision a barrier read even when other
+ * applications made the last ones (docs/adr/0011-replica-reads.md). Events
+ * outside the namespace only advance the revision.
  */
 export class ChangeFeed {
   private seen: Revision;
+  private namespaceSeen: Revision;
   private lastChange: Revision = 0;
   private closed = false;
   private cancel: (() => void) | null = null;
@@ -69,6 +89,7 @@ export class ChangeFeed {
 
   constructor(private readonly options: ChangeFeedOptions) {
     this.seen = options.after;
+    this.namespaceSeen = options.after;
   }
 
   /** The last revision that changed a key (bookkeeping revisions left out). */
@@ -78,12 +99,17 @@ export class ChangeFeed {
 
   /** The last namespace revision the feed has reported (or skipped as bookkeeping). */
   get revision(): Revision {
+    return this.namespaceSeen;
+  }
+
+  /** The last etcd revision the feed has seen, in the namespace or not. */
+  get etcdRevision(): Revision {
     return this.seen;
   }
 
   start(): void {
     if (this.closed) return;
-    const { client, keyspace } = this.options;
+    const { client } = this.options;
     const { stream, member } = client.openWatch();
     let failed = false;
     const fail = (error: unknown) => {
@@ -104,29 +130,29 @@ export class ChangeFeed {
       const events = joiner.complete(response);
       if (response.canceled) {
         const compacted = revisionOf(response.compact_revision);
-        if (compacted > 0) {
-          // History the feed had not read yet is gone: watchers cannot be told what they missed.
-          this.options.onError(new Error(`etcd compacted revisions up to ${compacted} before the change feed read them; changes ${this.seen + 1}..${compacted - 1} were not reported`));
+        if (compacted > this.seen + 1) {
+          // History the feed had not read yet is gone: the changes in between are lost to it.
+          this.options.onError(new Error(`etcd compacted revisions up to ${compacted - 1} before the change feed read them; the feed resumes at ${compacted}, its watchers are told (history_compacted) and the replica reloads`));
           this.seen = compacted - 1;
+          this.namespaceSeen = Math.max(this.namespaceSeen, compacted - 1);
+          try {
+            this.options.onGap(compacted - 1);
+          } catch (error) {
+            this.options.onError(error);
+          }
         }
         fail(new Error(`etcd cancelled the change feed's watch: ${response.cancel_reason || 'no reason given'}`));
         return;
       }
       try {
-        for (const { revision, changes } of toRevisions(keyspace, events, (error) => this.options.onError(error))) {
-          if (revision <= this.seen) continue;
-          this.seen = revision;
-          if (changes === null) continue;
-          this.lastChange = revision;
-          this.options.publish(changes);
-        }
+        this.deliver(events);
       } catch (error) {
         this.options.onError(error); // a listener's failure must not take the feed (or the process) down
       }
     });
     stream.on('error', (error) => fail(error));
     stream.on('end', () => fail(new Error('etcd ended the change feed stream')));
-    stream.write({ create_request: { key: keyspace.namespace, range_end: keyspace.namespaceEnd, start_revision: this.seen + 1, fragment: true } });
+    stream.write({ create_request: { key: ALL_KEYS, range_end: ALL_KEYS, start_revision: this.seen + 1, fragment: true } });
   }
 
   close(): void {
@@ -134,13 +160,37 @@ export class ChangeFeed {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.cancel?.();
   }
+
+  /** One watch message's complete revisions: to the replica in one batch, then to the listeners, revision by revision. */
+  private deliver(events: readonly WatchEvent[]): void {
+    const { keyspace } = this.options;
+    const fresh = events.filter((event) => revisionOf(event.kv.mod_revision) > this.seen);
+    if (fresh.length === 0) return;
+    const inNamespace = fresh.filter((event) => keyspace.contains(event.kv.key));
+    const last = revisionOf(fresh[fresh.length - 1]!.kv.mod_revision);
+    let bytes = 0;
+    const writes = inNamespace.map((event) => {
+      bytes += event.kv.key.length + event.kv.value.length;
+      return replicaWrite(keyspace, event);
+    });
+    this.seen = last;
+    this.options.advance({ revision: last, writes, bytes });
+    for (const { revision, changes } of toRevisions(keyspace, inNamespace, (error) => this.options.onError(error))) {
+      this.namespaceSeen = revision;
+      if (changes === null) continue;
+      this.lastChange = revision;
+      this.options.publish(changes);
+    }
+  }
 }
 
 /**
  * The changes of revisions `after < r <= upTo` from etcd's history, through a
- * watch that starts at `after + 1` and ends once it has read `upTo`. `upTo`
- * must be a revision with an event in the namespace (the change feed's
- * revision is), or this would wait for it; a deadline guards against that.
+ * watch that starts at `after + 1` and ends once it has read `upTo`. The
+ * watch covers etcd's whole keyspace, as the change feed's does, so it ends
+ * on any revision etcd has made, whether or not it changed the namespace
+ * (the feed's revision after a gap need not have); a deadline guards the
+ * rest. Its cost is the revisions of other applications in the window.
  */
 export function readHistory(client: EtcdClient, keyspace: Keyspace, after: Revision, upTo: Revision, limit: number, valueBytesMax: number, timeoutMs: number): Promise<RevisionChanges[]> {
   return new Promise((resolve, reject) => {
@@ -174,7 +224,7 @@ export function readHistory(client: EtcdClient, keyspace: Keyspace, after: Revis
         }
         return;
       }
-      for (const { revision, changes } of toRevisions(keyspace, events)) {
+      for (const { revision, changes } of toRevisions(keyspace, events.filter((event) => keyspace.contains(event.kv.key) || revisionOf(event.kv.mod_revision) >= upTo))) {
         if (revision > upTo) return finish(null);
         if (changes !== null) {
           collected.push(changes);
@@ -188,7 +238,7 @@ export function readHistory(client: EtcdClient, keyspace: Keyspace, after: Revis
       finish(new KvError('unavailable', `etcd broke off a history read: ${error.message}`, { retryAfterSeconds: 1 }));
     });
     stream.on('end', () => finish(new KvError('unavailable', 'etcd ended a history read early', { retryAfterSeconds: 1 })));
-    stream.write({ create_request: { key: keyspace.namespace, range_end: keyspace.namespaceEnd, start_revision: after + 1, fragment: true } });
+    stream.write({ create_request: { key: ALL_KEYS, range_end: ALL_KEYS, start_revision: after + 1, fragment: true } });
   });
 }
 

@@ -1,9 +1,10 @@
 import { KvError } from '../../core/errors.js';
-import { DEFAULT_ETCD_LIMITS, ETCD_CALL_TIMEOUT_MS, ETCD_COMPACTION_INTERVAL_MS, ETCD_COMPARE_FRAMING_BYTES, ETCD_HISTORY_READ_TIMEOUT_MS, ETCD_READY_PROBE_TIMEOUT_MS, ETCD_TXN_SLACK_BYTES } from '../../core/limits.js';
+import { DEFAULT_ETCD_LIMITS, ETCD_CALL_TIMEOUT_MS, ETCD_COMPACTION_INTERVAL_MS, ETCD_COMPARE_FRAMING_BYTES, ETCD_HISTORY_READ_TIMEOUT_MS, ETCD_READY_PROBE_TIMEOUT_MS, ETCD_REPLICA_OPEN_WAIT_MS, ETCD_REPLICA_WAIT_MS, ETCD_STALE_REFRESH_MS, ETCD_TXN_SLACK_BYTES } from '../../core/limits.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
-import type { RangeRequest, RangeResult, ReadResult, StorageEngine, StoreStatus, TxnCapacity, TxnRequest, TxnResult } from '../engine.js';
+import type { FeedGap, FreshReader, ReplicaReporter, ReplicaStats, RangeRequest, RangeResult, ReadOptions, ReadResult, StorageEngine, StoreStatus, TxnCapacity, TxnRequest, TxnResult } from '../engine.js';
+import type { LocalCopy, OpenLocalCopy } from '../local-copy.js';
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { Committer, putOp } from './commit.js';
 import { compactHistory, recordedCompactRevision } from './compaction.js';
@@ -12,8 +13,11 @@ import { EtcdClient } from './etcd-client.js';
 import { Keyspace } from './keyspace.js';
 import { RECORD_HEADER_BYTES_MAX } from './record-layout.js';
 import { LeasePool } from './leases.js';
-import { OptimisticTxns } from './optimistic-txn.js';
+import { OptimisticTxns, type KeysRead } from './optimistic-txn.js';
+import type { StoredEntry } from './keyspace.js';
 import { liveEntry, Scans } from './scans.js';
+import { ReadBarrier } from './read-barrier.js';
+import { Replica } from './replica.js';
 
 export interface EtcdEngineOptions {
   endpoints: string[];
@@ -34,6 +38,17 @@ export interface EtcdEngineOptions {
   onBackgroundError?: (error: unknown) => void;
   /** Told each write Txn's round trip (as a batch of one, with no sync of its own), for /metrics. */
   observer?: WriteObserver;
+  /**
+   * Where the node keeps its replica of the namespace, and how to open it (a
+   * local LMDB file, wiped at every start, docs/adr/0011-replica-reads.md:
+   * DATA_DIRECTORY/etcd-replica, ReplicaStore.open, from main.ts). Null: no
+   * replica, every read is an etcd read (as before issue 16).
+   */
+  replica: { directory: string; open: OpenLocalCopy } | null;
+  /** How long a read waits for the replica to reach the revision its barrier read before reading etcd instead (default 1 s). */
+  replicaWaitMs?: number;
+  /** How long open() waits for the replica's first load before serving reads from etcd meanwhile (default 5 s). */
+  replicaOpenWaitMs?: number;
 }
 
 /**
@@ -46,7 +61,7 @@ export interface EtcdEngineOptions {
  * one etcd watch (ChangeFeed); scans are Scans; writes go through Committer;
  * history is compacted by compactHistory.
  */
-export class EtcdEngine implements StorageEngine {
+export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
   readonly name = 'etcd';
   private readonly keyspace: Keyspace;
   private readonly now: () => number;
@@ -54,10 +69,17 @@ export class EtcdEngine implements StorageEngine {
   private leases: LeasePool | null = null;
   private feed: ChangeFeed | null = null;
   private readonly listeners = new Set<(changes: RevisionChanges) => void>();
+  private readonly gapListeners = new Set<(gap: FeedGap) => void>();
+  private replica: Replica | null = null;
+  private replicaStore: LocalCopy | null = null;
+  private barrier: ReadBarrier | null = null;
+  /** The last revision lost to a gap in the feed (etcd compacted it before the feed read it): history is compacted at least up to it. */
+  private gapCompactRevision: Revision = 0;
+  private readonly reads = { fresh: 0, stale: 0, source: 0 };
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private pendingWrites = 0;
   private closed = false;
-  private fresh = false;
+  private firstOpener = false;
   private readonly committer: Committer;
   private readonly scans: Scans;
   private readonly txns: OptimisticTxns;
@@ -76,6 +98,9 @@ export class EtcdEngine implements StorageEngine {
       commit: (request) => this.committer.commit(request),
       markerPut: () => this.committer.markerPut(),
       txnKeysMax: options.txnKeysMax ?? DEFAULT_ETCD_LIMITS.etcdTxnOpsMax,
+      replicaRead: (keys, fresh) => this.replicaRead(keys, fresh),
+      leaseAfterBarrier: (key) => this.leaseAfterBarrier(key),
+      put: (request) => this.committer.put(request),
     });
   }
 
@@ -101,11 +126,29 @@ export class EtcdEngine implements StorageEngine {
       // Its compare tells whether any node had opened this store before: one node alone sees it fresh.
       const marker = putOp(this.keyspace.openMarker, Buffer.alloc(0));
       opened = await this.committer.commit({ compare: [{ result: CompareResult.equal, target: CompareTarget.create, key: this.keyspace.openMarker, create_revision: 0 }], success: [marker], failure: [marker] });
-      this.fresh = opened.succeeded;
+      this.firstOpener = opened.succeeded;
     } catch (error) {
       client.close();
       this.client = null;
       throw new Error(`etcd at ${this.options.endpoints.join(', ')} did not accept a write: ${(error as Error).message}`, { cause: error });
+    }
+    if (this.options.replica !== null) {
+      try {
+        this.replicaStore = await this.options.replica.open(this.options.replica.directory);
+      } catch (error) {
+        client.close();
+        this.client = null;
+        throw error;
+      }
+      const replica = new Replica({ store: this.replicaStore, keyspace: this.keyspace, client: () => this.etcd(), now: this.now, onError: (error) => this.options.onBackgroundError?.(error) });
+      this.replica = replica;
+      this.barrier = new ReadBarrier({
+        target: replica,
+        waitMs: this.options.replicaWaitMs ?? ETCD_REPLICA_WAIT_MS,
+        now: this.now,
+        // Linearizable: etcd's leader confirms with a quorum that it is still the leader before answering.
+        quorumRevision: async () => headerRevision(await this.etcd().read(this.etcd().methods.range, { key: this.keyspace.openMarker, count_only: true })),
+      });
     }
     const feed = new ChangeFeed({
       client,
@@ -114,10 +157,16 @@ export class EtcdEngine implements StorageEngine {
       publish: (changes) => {
         for (const listener of this.listeners) listener(changes);
       },
+      advance: (batch) => this.replica?.advance(batch),
+      onGap: (compactRevision) => this.onGap(compactRevision),
       onError: (error) => this.options.onBackgroundError?.(error),
     });
     this.feed = feed;
     feed.start();
+    if (this.replica !== null) {
+      this.replica.reload();
+      await this.replicaLoaded(this.options.replicaOpenWaitMs ?? ETCD_REPLICA_OPEN_WAIT_MS);
+    }
     this.maintenanceTimer = setInterval(() => void this.compact().catch((error) => this.options.onBackgroundError?.(error)), this.options.maintenanceIntervalMs ?? ETCD_COMPACTION_INTERVAL_MS);
     this.maintenanceTimer.unref();
   }
@@ -127,7 +176,9 @@ export class EtcdEngine implements StorageEngine {
     this.closed = true;
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     this.feed?.close();
+    this.replica?.close();
     this.client?.close();
+    await this.replicaStore?.close();
   }
 
   async isReady(): Promise<boolean> {
@@ -143,7 +194,7 @@ export class EtcdEngine implements StorageEngine {
 
   /** True when no kvs node had opened this namespace before this one did (opening writes a marker: a store only opened counts as written). */
   neverWritten(): boolean {
-    return this.fresh;
+    return this.firstOpener;
   }
 
   /** The last revision the change feed (an etcd watch, behind writes) reported: see ChangeSource.changeFeedRevision. */
@@ -151,21 +202,146 @@ export class EtcdEngine implements StorageEngine {
     return this.feed?.revision ?? 0;
   }
 
-  async get(key: string): Promise<ReadResult> {
+  /**
+   * From the replica after a barrier (linearizable), from the replica alone
+   * with `stale` (saying how old it may be), or, while the replica cannot
+   * answer (loading, lagging), a linearizable etcd Range.
+   */
+  async get(key: string, options?: ReadOptions): Promise<ReadResult> {
+    const replica = this.replica;
+    if (replica !== null && options?.stale === true && replica.serving) {
+      const stalenessMs = this.staleness(replica);
+      const read = replica.get(key);
+      if (read !== null) {
+        this.reads.stale++;
+        return { ...read, stalenessMs };
+      }
+    }
+    if (await this.fresh()) {
+      const read = replica!.get(key);
+      if (read !== null) {
+        this.reads.fresh++;
+        return read;
+      }
+    }
+    this.reads.source++;
     const response = await this.etcd().read(this.etcd().methods.range, { key: this.keyspace.etcdKey(key) });
     return { entry: liveEntry(this.keyspace, response.kvs[0], this.now()), revision: headerRevision(response) };
   }
 
-  range(request: RangeRequest): Promise<RangeResult> {
+  async range(request: RangeRequest): Promise<RangeResult> {
+    const replica = this.replica;
+    if (replica !== null && request.stale === true && replica.serving) {
+      const stalenessMs = this.staleness(replica);
+      const page = replica.range(request);
+      if (page !== null) {
+        this.reads.stale++;
+        return { ...page, stalenessMs };
+      }
+    }
+    if (await this.fresh()) {
+      const page = replica!.range(request);
+      if (page !== null) {
+        this.reads.fresh++;
+        return page;
+      }
+    }
+    this.reads.source++;
     return this.scans.range(request);
   }
 
-  count(start: Buffer, end: Buffer | null): Promise<number> {
+  async count(start: Buffer, end: Buffer | null): Promise<number> {
+    if (await this.fresh()) {
+      const live = this.replica!.count(start, end);
+      if (live !== null) {
+        this.reads.fresh++;
+        return live;
+      }
+    }
+    this.reads.source++;
     return this.scans.count(start, end);
   }
 
-  snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
-    return this.scans.snapshot(start, end);
+  async *snapshot(start: Buffer, end: Buffer | null): AsyncIterable<Entry> {
+    const local = (await this.fresh()) ? this.replica!.snapshot(start, end) : null;
+    this.reads[local === null ? 'source' : 'fresh']++;
+    yield* local ?? this.scans.snapshot(start, end);
+  }
+
+  get canReadLocally(): boolean {
+    return this.replica?.usable ?? false;
+  }
+
+  awaitFresh(): Promise<boolean> {
+    return this.fresh();
+  }
+
+  getLocal(key: string): ReadResult | null {
+    const read = this.replica?.get(key) ?? null;
+    if (read !== null) this.reads.fresh++;
+    return read;
+  }
+
+  replicaStats(): ReplicaStats {
+    const replica = this.replica;
+    return {
+      serving: replica?.serving ?? false,
+      revision: replica?.revision ?? 0,
+      loads: replica?.loads ?? 0,
+      barriers: this.barrier?.quorumReads ?? 0,
+      freshReads: this.reads.fresh,
+      staleReads: this.reads.stale,
+      sourceReads: this.reads.source,
+    };
+  }
+
+  /** A key's lease ('0': none, or absent) in the replica after a barrier; null when the replica cannot say. */
+  private async leaseAfterBarrier(key: string): Promise<string | null> {
+    if (!(await this.fresh())) return null;
+    const entry = this.replica!.stored(key);
+    if (entry === undefined) return null;
+    return entry === null ? '0' : entry.lease;
+  }
+
+  /** A transaction's keys from the replica: after a barrier when `fresh`, as they are otherwise; null when it cannot answer. */
+  private async replicaRead(keys: readonly string[], fresh: boolean): Promise<KeysRead | null> {
+    const replica = this.replica;
+    if (replica === null) return null;
+    if (fresh ? !(await this.fresh()) : !replica.serving) return null;
+    const revision = replica.revision;
+    const stored = new Map<string, StoredEntry | null>();
+    for (const key of keys) {
+      const entry = replica.stored(key);
+      if (entry === undefined) return null;
+      stored.set(key, entry);
+    }
+    this.reads[fresh ? 'fresh' : 'stale']++;
+    return { stored, revision, stale: !fresh };
+  }
+
+  /** Reads, listings, counts, exports and status that start now may be answered by the replica: true once a shared barrier has passed (ReadBarrier). */
+  private async fresh(): Promise<boolean> {
+    return this.barrier !== null && (await this.barrier.fresh());
+  }
+
+  /** How old a stale answer from the replica may be; a replica not confirmed lately is confirmed in the background. */
+  private staleness(replica: Replica): number {
+    const stalenessMs = replica.stalenessMs();
+    if (stalenessMs > ETCD_STALE_REFRESH_MS) void this.fresh().catch(() => {});
+    return Math.round(stalenessMs);
+  }
+
+  /** Resolves once the replica serves, or after `timeoutMs` (reads go to etcd meanwhile). */
+  private async replicaLoaded(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.replica !== null && !this.replica.serving && !this.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  /** The feed lost revisions up to `compactRevision`: watchers are told, the replica reloads. */
+  private onGap(compactRevision: Revision): void {
+    this.gapCompactRevision = Math.max(this.gapCompactRevision, compactRevision);
+    this.replica?.reload();
+    for (const listener of this.gapListeners) listener({ compactRevision });
   }
 
   txn(request: TxnRequest): Promise<TxnResult> {
@@ -189,6 +365,11 @@ export class EtcdEngine implements StorageEngine {
 
   /** `keys` counts what etcd holds: entries past their deadline too, until their lease removes them (about a second). */
   async status(): Promise<StoreStatus> {
+    if (await this.fresh()) {
+      const local = this.replica!.status();
+      this.reads[local === null ? 'source' : 'fresh']++;
+      if (local !== null) return { ...local, compactRevision: Math.max(local.compactRevision, this.gapCompactRevision) };
+    }
     const response = await this.etcd().read(this.etcd().methods.txn, {
       compare: [],
       success: [
@@ -199,7 +380,7 @@ export class EtcdEngine implements StorageEngine {
     });
     const keys = revisionOf(response.responses[0]?.response_range?.count);
     const compactRevision = recordedCompactRevision(response.responses[1]?.response_range?.kvs[0]?.value);
-    return { revision: headerRevision(response), compactRevision, keys };
+    return { revision: headerRevision(response), compactRevision: Math.max(compactRevision, this.gapCompactRevision), keys };
   }
 
   async changesSince(after: Revision, upTo: Revision, limit: number, valueBytesMax = Number.POSITIVE_INFINITY): Promise<RevisionChanges[]> {
@@ -207,9 +388,13 @@ export class EtcdEngine implements StorageEngine {
     return readHistory(this.etcd(), this.keyspace, after, upTo, limit, valueBytesMax, ETCD_HISTORY_READ_TIMEOUT_MS);
   }
 
-  onChanges(listener: (changes: RevisionChanges) => void): () => void {
+  onChanges(listener: (changes: RevisionChanges) => void, onGap?: (gap: FeedGap) => void): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    if (onGap !== undefined) this.gapListeners.add(onGap);
+    return () => {
+      this.listeners.delete(listener);
+      if (onGap !== undefined) this.gapListeners.delete(onGap);
+    };
   }
 
   waitingWrites(): number {

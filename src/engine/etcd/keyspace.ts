@@ -17,6 +17,8 @@ export class Keyspace {
   readonly namespaceEnd: Buffer;
   readonly dataPrefix: Buffer;
   readonly dataEnd: Buffer;
+  /** `<namespace>m/`: kvs's bookkeeping keys. */
+  readonly metaPrefix: Buffer;
   /** Put in the same etcd txn as every delete kvs makes: a delete without it in its revision is a lease expiry. */
   readonly deleteMarker: Buffer;
   /** Written when a kvs node opens the store: a revision of this namespace its change feed starts from. */
@@ -29,7 +31,8 @@ export class Keyspace {
     this.namespaceEnd = prefixEnd(this.namespace) ?? Buffer.from([0]);
     this.dataPrefix = Buffer.concat([this.namespace, Buffer.from('k/')]);
     this.dataEnd = prefixEnd(this.dataPrefix)!;
-    const meta = (name: string) => Buffer.concat([this.namespace, Buffer.from(`m/${name}`)]);
+    this.metaPrefix = Buffer.concat([this.namespace, Buffer.from('m/')]);
+    const meta = (name: string) => Buffer.concat([this.metaPrefix, Buffer.from(name)]);
     this.deleteMarker = meta('deleted');
     this.openMarker = meta('opened');
     this.compactedKey = meta('compacted');
@@ -43,6 +46,16 @@ export class Keyspace {
   /** The etcd range end of a user range end (null = to the last key). */
   etcdEnd(end: Buffer | null): Buffer {
     return end === null ? this.dataEnd : this.etcdKey(end);
+  }
+
+  /** Whether an etcd key lies in the namespace (user keys and bookkeeping). */
+  contains(etcdKey: Buffer): boolean {
+    return etcdKey.length >= this.namespace.length && etcdKey.subarray(0, this.namespace.length).equals(this.namespace);
+  }
+
+  /** An etcd key of the namespace without the namespace (the replica's key: `k/<user key>`, `m/<name>`). */
+  relative(etcdKey: Buffer): Buffer {
+    return etcdKey.subarray(this.namespace.length);
   }
 
   isData(etcdKey: Buffer): boolean {

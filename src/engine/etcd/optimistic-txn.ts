@@ -3,13 +3,16 @@ import { ETCD_CONFLICT_ATTEMPTS_MAX, ETCD_CONFLICT_BACKOFF_MS_MAX } from '../../
 import type { Entry } from '../../core/types.js';
 import type { TxnRequest, TxnResult } from '../engine.js';
 import { entryAfterPut, planTxn, putDeadline, type PlannedWrite } from '../txn-plan.js';
-import { CompareResult, CompareTarget, headerRevision, type Compare, type RequestOp, type TxnRequest as EtcdTxnRequest, type TxnResponse } from './etcd-api.js';
+import { CompareResult, CompareTarget, headerRevision, type Compare, type PutRequest, type PutResponse, type RequestOp, type TxnRequest as EtcdTxnRequest, type TxnResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { LeaseNotFound } from './etcd-errors.js';
 import { KeyLocks } from './key-locks.js';
 import { decodeStored, encodeRecord, type Keyspace, type StoredEntry } from './keyspace.js';
 import type { LeasePool } from './leases.js';
 import { isExpired, withoutLease } from './scans.js';
+
+/** An attempt's answer when a stale read decided what only a fresh read may. */
+const CONFIRM = Symbol('confirm on a fresh read');
 
 export interface OptimisticTxnsOptions {
   client: () => EtcdClient;
@@ -22,15 +25,44 @@ export interface OptimisticTxnsOptions {
   markerPut: () => RequestOp;
   /** etcd's --max-txn-ops: a txn may name at most this many distinct keys (one compare each). */
   txnKeysMax: number;
+  /**
+   * The keys as the node's replica holds them: after a barrier when `fresh`
+   * (linearizable), as they are now otherwise. Null when the replica cannot
+   * answer; the keys are then read from etcd.
+   */
+  replicaRead?: (keys: readonly string[], fresh: boolean) => Promise<KeysRead | null>;
+  /**
+   * The lease of a key ('0': none, or absent) as the replica holds it after a
+   * barrier, or null when the replica cannot say. With it, a plain PUT of a
+   * key without a lease is an etcd Put instead of a Txn.
+   */
+  leaseAfterBarrier?: (key: string) => Promise<string | null>;
+  /** Sends a plain etcd Put (Committer.put). */
+  put?: (request: PutRequest) => Promise<PutResponse>;
+}
+
+/** Keys as read for a transaction: each one's stored entry (expired ones included), the revision read at, and whether the read may be stale. */
+export interface KeysRead {
+  stored: Map<string, StoredEntry | null>;
+  revision: number;
+  stale: boolean;
 }
 
 /**
  * kvs transactions on etcd, by optimistic concurrency: read every key the
- * transaction names (one linearizable read), decide it in kvs with the shared
- * planner (engine/txn-plan.ts), then commit its writes in one etcd Txn whose
+ * transaction names, decide it in kvs with the shared planner
+ * (engine/txn-plan.ts), then commit its writes in one etcd Txn whose
  * compares require each key's mod revision to be what was read; when another
  * writer got in between, read and decide again. Transactions of this node on
  * the same keys wait for each other (KeyLocks) instead of racing.
+ *
+ * The first read is the node's replica as it is, without a barrier
+ * (docs/adr/0011-replica-reads.md): the commit's pins make a stale read
+ * safe, since a key that changed since fails its compare and the
+ * transaction is decided again, on a fresh read (after a barrier). What a
+ * stale read alone would decide is confirmed on a fresh read first: a failed
+ * compare (412), an error of the planner (a counter that is not one), and a
+ * transaction that writes nothing (its gets are answered without a commit).
  */
 export class OptimisticTxns {
   private readonly keyLocks = new KeyLocks();
@@ -44,9 +76,15 @@ export class OptimisticTxns {
     }
     const release = await this.keyLocks.acquire([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)]);
     try {
+      let fresh = false;
       for (let attempt = 0; attempt < ETCD_CONFLICT_ATTEMPTS_MAX; attempt++) {
-        const outcome = await this.attempt(request);
+        const outcome = await this.attempt(request, fresh);
+        if (outcome === CONFIRM) {
+          fresh = true;
+          continue;
+        }
         if (outcome !== null) return outcome;
+        fresh = true;
         await backoff(attempt);
       }
     } finally {
@@ -59,6 +97,16 @@ export class OptimisticTxns {
    * One op without compares, in one round trip when the key holds no lease
    * (so it cannot be an expired entry etcd has not removed yet): a put, or a
    * delete of a key that exists. Returns null when the general path must run.
+   *
+   * A put is an etcd Put rather than a Txn when the replica, after a barrier,
+   * shows the key without a lease: etcd 3.4 spends about twice as much CPU on
+   * any write Txn as on a Put (ADR 0011), and a Put cannot be guarded by a
+   * compare. The barrier makes the check as of a moment after the PUT
+   * arrived: every earlier write is in it. Only a write with a TTL made
+   * concurrently, through another node, whose deadline passes before this Put
+   * commits (a few milliseconds) can be overwritten in place, the window
+   * docs/RELIABILITY.md lists for conditional writes. A key the replica shows
+   * with a lease goes to the general path at once.
    */
   private async singleOpFastPath(request: TxnRequest): Promise<TxnResult | null> {
     const { keyspace, commit } = this.options;
@@ -79,6 +127,9 @@ export class OptimisticTxns {
       return null;
     }
     const expiresAtMs = putDeadline(op, this.options.now());
+    const known = this.options.put === undefined ? null : ((await this.options.leaseAfterBarrier?.(op.key)) ?? null);
+    if (known !== null && known !== '0') return null;
+    if (known === '0') return this.plainPut(op.key, key, op.value, op.contentType, expiresAtMs);
     for (;;) {
       const lease = expiresAtMs === null ? '0' : await this.options.leases().leaseFor(expiresAtMs);
       let response: TxnResponse;
@@ -103,34 +154,61 @@ export class OptimisticTxns {
     }
   }
 
-  /** One read, decide, commit. Returns null when another writer got in between (the caller tries again). */
-  private async attempt(request: TxnRequest): Promise<TxnResult | null> {
+  /** A put as one etcd Put, with `prev_kv` for `created` and the entry's counters. */
+  private async plainPut(userKey: string, key: Buffer, value: Buffer, contentType: string, expiresAtMs: number | null): Promise<TxnResult> {
+    for (;;) {
+      const lease = expiresAtMs === null ? '0' : await this.options.leases().leaseFor(expiresAtMs);
+      let response: PutResponse;
+      try {
+        response = await this.options.put!({ key, value: encodeRecord(value, contentType, expiresAtMs), lease, prev_kv: true });
+      } catch (error) {
+        if (error instanceof LeaseNotFound) {
+          this.options.leases().forget(lease);
+          continue;
+        }
+        throw error;
+      }
+      const revision = headerRevision(response);
+      const previous = response.prev_kv === null ? null : decodeStored(this.options.keyspace, response.prev_kv);
+      return { succeeded: true, revision, results: [{ op: 'put', key: userKey, entry: entryAfterPut(userKey, previous, value.length, contentType, expiresAtMs, revision), created: previous === null }] };
+    }
+  }
+
+  /**
+   * One read, decide, commit. Returns null when another writer got in
+   * between (the caller tries again), CONFIRM when a stale read decided
+   * something only a fresh one may (the caller reads again, fresh).
+   */
+  private async attempt(request: TxnRequest, fresh: boolean): Promise<TxnResult | null | typeof CONFIRM> {
     const { keyspace, txnKeysMax } = this.options;
     const keys = [...new Set([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)])];
     if (keys.length > txnKeysMax) {
       throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${txnKeysMax} (etcd --max-txn-ops)`, { limit: txnKeysMax });
     }
-    const client = this.options.client();
-    const read = await client.read(client.methods.txn, {
-      compare: [],
-      success: keys.map((key) => ({ request_range: { key: keyspace.etcdKey(key) } })),
-      failure: [],
-    });
-    const baseRevision = headerRevision(read);
+    const { stored, revision: baseRevision, stale } = (await this.options.replicaRead?.(keys, fresh)) ?? (await this.readEtcd(keys));
     const now = this.options.now();
-    const stored = new Map<string, StoredEntry | null>();
     const live = new Map<string, Entry | null>();
-    keys.forEach((key, index) => {
-      const kv = read.responses[index]?.response_range?.kvs[0];
-      const entry = kv === undefined ? null : decodeStored(keyspace, kv);
-      stored.set(key, entry);
+    for (const key of keys) {
+      const entry = stored.get(key) ?? null;
       live.set(key, entry !== null && !isExpired(entry, now) ? withoutLease(entry) : null);
-    });
+    }
 
-    const plan = planTxn(request, { read: (key) => live.get(key) ?? null }, now);
-    if (!plan.succeeded) return { succeeded: false, revision: baseRevision, failedCompares: plan.failedCompares, currentRevisions: plan.currentRevisions };
+    let plan;
+    try {
+      plan = planTxn(request, { read: (key) => live.get(key) ?? null }, now);
+    } catch (error) {
+      if (stale && error instanceof KvError) return CONFIRM;
+      throw error;
+    }
+    if (!plan.succeeded) {
+      if (stale) return CONFIRM;
+      return { succeeded: false, revision: baseRevision, failedCompares: plan.failedCompares, currentRevisions: plan.currentRevisions };
+    }
     const writes = plan.writes;
-    if (writes.length === 0) return { succeeded: true, revision: baseRevision, results: plan.results(baseRevision) };
+    if (writes.length === 0) {
+      if (stale) return CONFIRM;
+      return { succeeded: true, revision: baseRevision, results: plan.results(baseRevision) };
+    }
 
     // An expired entry etcd has not removed yet is removed first, in its own
     // revision (an `expire` event), so the write creates a new incarnation.
@@ -158,6 +236,23 @@ export class OptimisticTxns {
     if (!response.succeeded) return null;
     const revision = headerRevision(response);
     return { succeeded: true, revision, results: plan.results(revision) };
+  }
+
+  /** The keys from etcd, in one linearizable read. */
+  private async readEtcd(keys: readonly string[]): Promise<KeysRead> {
+    const { keyspace } = this.options;
+    const client = this.options.client();
+    const read = await client.read(client.methods.txn, {
+      compare: [],
+      success: keys.map((key) => ({ request_range: { key: keyspace.etcdKey(key) } })),
+      failure: [],
+    });
+    const stored = new Map<string, StoredEntry | null>();
+    keys.forEach((key, index) => {
+      const kv = read.responses[index]?.response_range?.kvs[0];
+      stored.set(key, kv === undefined ? null : decodeStored(keyspace, kv));
+    });
+    return { stored, revision: headerRevision(read), stale: false };
   }
 
   /** A planned write as an etcd request op; a deadline is a lease: the key's own when the write keeps it (an add), else one of the pool's. */

@@ -39,7 +39,7 @@ function plainWriteOf(request: TxnRequest): Extract<TxnOp, { op: 'put' | 'delete
 /**
  * A put with no compares, as planTxn and applyTxn would apply it, with the
  * same result: it reads only the header of the entry it replaces (never the
- * value), and builds no plan (measured: docs/adr/0011-durable-write-path.md).
+ * value), and builds no plan (measured: docs/adr/0013-durable-write-path.md).
  */
 function applyPlainPut(ctx: WriteContext, op: Extract<TxnOp, { op: 'put' }>, nowMs: number): TxnResult {
   const previous = ctx.readHeader(op.key);

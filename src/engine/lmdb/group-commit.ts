@@ -61,7 +61,7 @@ const FILL_WAIT_MS = 1;
  * callbacks: docs/adr/0002-durable-acknowledgements.md).
  *
  * The next batch is planned and queued while the previous one syncs
- * (docs/adr/0011-durable-write-path.md): LMDB commits it behind the sync
+ * (docs/adr/0013-durable-write-path.md): LMDB commits it behind the sync
  * (overlappingSync), so the disk goes from one sync to the next without
  * waiting for JavaScript, and the main thread plans while the disk works.
  * What keeps that safe:
@@ -164,7 +164,7 @@ export class GroupCommit {
    * LMDB commits, whose cost is per batch, not per write). Measured with 32
    * writers: 11-12 writes per batch with no wait, 15-16 when only a batch
    * waits behind one in flight, 20-30 when every batch waits; CPU per write
-   * 77, 71 and 58 µs (docs/adr/0011-durable-write-path.md).
+   * 77, 71 and 58 µs (docs/adr/0013-durable-write-path.md).
    */
   private queueNext(): void {
     if (this.pending.length === 0) return;

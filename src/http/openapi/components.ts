@@ -87,6 +87,10 @@ const HEADERS: Record<string, Schema> = {
   'KV-Create-Revision': { description: 'The revision that created the key.', schema: revision },
   'KV-Version': { description: 'Writes to the key since it was created (1 for a new key).', schema: { type: 'integer', minimum: 1 } },
   'KV-Expires-At': { description: 'When the key expires (RFC 3339, UTC, milliseconds); only when it has a TTL.', schema: timestamp },
+  'KV-Staleness-Ms': {
+    description: 'Only on a `?stale` read answered from an etcd node\'s replica: it held every write acknowledged at least this many milliseconds ago (since it was last confirmed current). `KV-Revision` is the revision the replica has reached.',
+    schema: { type: 'integer', minimum: 0 },
+  },
   'Cache-Control': { description: '`no-cache`: a cache must revalidate (with the ETag) before reusing the response.', schema: string },
   'Preference-Applied': { description: '`wait=N` when a long-poll was held.', schema: string },
   'Content-Length': { description: 'The size of the body in bytes.', schema: integer },

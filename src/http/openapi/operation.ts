@@ -106,6 +106,12 @@ export const keyGrant = (action: string) => ({ grant: `\`${action}\` on the key`
 export const rangeBound = (description: string, limits: Limits): Schema =>
   described(`${description} At most ${limits.keyBytesMax} bytes.`, { type: 'string', maxLength: limits.keyBytesMax });
 
+/** `?stale` (API.md §11, API-NOTES.md): a read's documentation, shared with listings. */
+export const staleParameterSchema: Schema = described(
+  'On the etcd engine: answer from the node\'s replica without the barrier that makes a read linearizable (Consul\'s `?stale`, etcd\'s serializable read): faster, and it still answers when the node cannot reach etcd, but it may miss recent writes; `KV-Staleness-Ms` says how old it may be. `?stale` alone means true. On the embedded engine it changes nothing.',
+  { type: 'boolean', default: false },
+);
+
 /** The caching headers of a static file (/docs, the console). */
 export const ASSET_HEADERS = { ETag: { $ref: '#/components/headers/AssetETag' }, 'Cache-Control': { $ref: '#/components/headers/AssetCacheControl' } };
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { StorageEngine, StoreStatus } from '../../engine/engine.js';
+import { reportsReplica, type ReplicaReporter, type StorageEngine, type StoreStatus } from '../../engine/engine.js';
 import type { WatchHub } from '../../watch/hub.js';
 import type { WatchStreams } from '../watch-streams.js';
 import { isKvError } from '../../core/errors.js';
@@ -62,6 +62,7 @@ export class ServerMetrics {
     this.registry.register(new Gauge('nodejs_eventloop_lag_p99_seconds', 'Event-loop lag, 99th percentile since the last scrape.', () => [{ value: this.lag.p99Seconds }]));
     this.registry.register(new Gauge('nodejs_eventloop_lag_max_seconds', 'Event-loop lag, maximum since the last scrape.', () => [{ value: this.lag.maxSeconds }]));
     this.registry.register(new Gauge('process_uptime_seconds', 'Seconds since the server started.', () => [{ value: (Date.now() - startedAtMs) / 1000 }]));
+    if (reportsReplica(engine)) registerReplicaMetrics(this.registry, engine);
     registerProcessMetrics(this.registry);
   }
 
@@ -71,6 +72,24 @@ export class ServerMetrics {
     return this.registry.render();
   }
 
+}
+
+/** The etcd engine's replica (docs/adr/0011-replica-reads.md): how reads were answered, and the barriers that let them. */
+function registerReplicaMetrics(registry: Registry, engine: ReplicaReporter): void {
+  registry.register(new Gauge('kvs_replica_serving', '1 while the node answers reads from its replica of the store (0: loading; reads go to etcd).', () => [{ value: engine.replicaStats().serving ? 1 : 0 }]));
+  registry.register(new Gauge('kvs_replica_revision', 'The etcd revision the replica has applied.', () => [{ value: engine.replicaStats().revision }]));
+  registry.register(new ReadCounter('kvs_replica_loads_total', 'Loads of the replica since start: the first, and one after each loss of history.', () => [{ value: engine.replicaStats().loads }]));
+  registry.register(new ReadCounter('kvs_replica_barriers_total', 'Quorum reads made for read barriers; each serves every read that waited for it.', () => [{ value: engine.replicaStats().barriers }]));
+  registry.register(
+    new ReadCounter('kvs_replica_reads_total', 'Reads by how they were answered: fresh (replica, after a barrier), stale (replica, without one), source (etcd: the replica could not answer).', () => {
+      const stats = engine.replicaStats();
+      return [
+        { labels: { answer: 'fresh' }, value: stats.freshReads },
+        { labels: { answer: 'stale' }, value: stats.staleReads },
+        { labels: { answer: 'source' }, value: stats.sourceReads },
+      ];
+    }),
+  );
 }
 
 let loopLag: LoopLag | null = null;

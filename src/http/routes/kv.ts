@@ -10,9 +10,9 @@ import { keyFromUrl, readHeaders } from '../key-path.js';
 import { preferredWaitSeconds, waitForKeyChange } from '../long-poll.js';
 import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { writeResultJson } from '../presenters.js';
-import { queryInteger, queryString, queryTtlMs, type Query } from '../query.js';
+import { queryInteger, queryString, queryTtlMs, staleParameter, type Query } from '../query.js';
 import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
-import { described, fields, headerRef, headers, json, keyGrant, keyString, keyText, operation, ref, type Schema } from '../openapi/operation.js';
+import { described, fields, headerRef, headers, json, keyGrant, keyString, keyText, operation, ref, staleParameterSchema, type Schema } from '../openapi/operation.js';
 
 /** Single keys: `/v1/kv/{key}` (API.md §3). */
 export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -29,12 +29,14 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
     const ifNoneMatch = request.headers['if-none-match'];
     const prefer = request.headers.prefer;
     const waitSeconds = ifNoneMatch === undefined ? null : preferredWaitSeconds(Array.isArray(prefer) ? prefer.join(',') : prefer, limits.waitSecondsMax);
-    let { entry, revision } = await engine.get(key);
+    const stale = staleParameter(request.query as Query);
+    let { entry, revision, stalenessMs } = await engine.get(key, stale ? { stale } : undefined);
     if (entry !== null && waitSeconds !== null && ifNoneMatchHits(ifNoneMatch, entry.revision)) {
       // The long-poll: the client has this revision; answer when the key changes, or 304 at the deadline.
-      ({ entry, revision } = await waitForKeyChange(deps, key, entry.revision, revision, waitSeconds, reply));
+      ({ entry, revision, stalenessMs } = await waitForKeyChange(deps, key, entry.revision, revision, waitSeconds, reply));
     }
     reply.header('kv-revision', String(revision));
+    if (stalenessMs !== undefined) reply.header('kv-staleness-ms', String(stalenessMs));
     if (entry === null) throw new KvError('key_not_found', `no key ${JSON.stringify(key)}`);
     reply.headers(readHeaders(entry, revision));
     if (ifNoneMatchHits(ifNoneMatch, entry.revision)) return reply.code(304).send();
@@ -151,7 +153,7 @@ function kvSchemas(limits: Limits) {
   const preconditionFailed = { precondition_failed: '`If-Match` or `If-None-Match` failed; `currentRevision` is the key\'s revision (`null`: absent).' };
   const badConditional = 'Or a malformed `If-Match` / `If-None-Match`.';
   const readHeaders = {
-    ...headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'Cache-Control', 'X-Content-Type-Options'),
+    ...headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'KV-Staleness-Ms', 'Cache-Control', 'X-Content-Type-Options'),
     'Content-Security-Policy': headerRef('ValueContentSecurityPolicy'),
   };
   // Any bytes with any content type (`*/*`); the other types are there for "Try it out" (text and JSON get a text box).
@@ -169,6 +171,7 @@ function kvSchemas(limits: Limits) {
         access: keyGrant('read'),
         engine: true,
         params: key,
+        querystring: fields({ stale: staleParameterSchema }),
         headers: fields({
           'If-None-Match': described('`"<revision>"` (or a list): answer 304 while the key is at that revision. Weak comparison.'),
           Prefer: described(`\`wait=N\`, N from 1 to ${limits.waitSecondsMax} seconds, with \`If-None-Match\`: a long-poll (needs \`watch\` as well as \`read\`).`, {
@@ -202,6 +205,7 @@ function kvSchemas(limits: Limits) {
         access: keyGrant('read'),
         engine: true,
         params: key,
+        querystring: fields({ stale: staleParameterSchema }),
         headers: fields({ 'If-None-Match': described('`"<revision>"` (or a list): answer 304 while the key is at that revision.') }),
         responses: {
           200: { description: 'As GET, without the body; `Content-Length` is the value\'s size.', headers: { ...readHeaders, ...headers('Content-Length') } },

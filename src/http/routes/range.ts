@@ -7,8 +7,8 @@ import { LIST_PAGE_VALUE_BYTES_MAX, type Limits } from '../../core/limits.js';
 import { listPage } from '../../engine/listing.js';
 import type { HttpDeps } from '../deps.js';
 import { rangeItemJson } from '../presenters.js';
-import { queryBoolean, queryInteger, queryString, type Query } from '../query.js';
-import { described, fields, json, operation, rangeBound, ref } from '../openapi/operation.js';
+import { queryBoolean, queryInteger, queryString, staleParameter, type Query } from '../query.js';
+import { described, fields, headers, json, operation, rangeBound, ref, staleParameterSchema } from '../openapi/operation.js';
 
 /** Ranges and prefix deletes: `/v1/kv` (API.md §4). */
 export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -24,7 +24,7 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     return { kind: 'range', action: 'read', start: lower, end: upper };
   };
 
-  app.get('/v1/kv', { schema: listSchema(limits), config: { access: listAccess } }, async (request) => {
+  app.get('/v1/kv', { schema: listSchema(limits), config: { access: listAccess } }, async (request, reply) => {
     const query = request.query as Query;
     const reverse = queryBoolean(query, 'reverse', false);
     const { prefix, lower, upper } = requestedRange(query);
@@ -45,7 +45,9 @@ export async function rangeRoutes(app: FastifyInstance, deps: HttpDeps): Promise
       delimiter: delimiter ?? null,
       prefix,
       valueBytesMax: LIST_PAGE_VALUE_BYTES_MAX,
+      stale: staleParameter(query),
     });
+    if (page.stalenessMs !== undefined) reply.header('kv-staleness-ms', String(page.stalenessMs));
     const body: Record<string, unknown> = { items: page.items.map(rangeItemJson) };
     if (delimiter !== undefined) body.prefixes = page.prefixes;
     body.cursor = page.next === null ? null : encodeCursor(page.next);
@@ -119,8 +121,9 @@ const listSchema = (limits: Limits) =>
         reverse: described('Walk descending.', { type: 'boolean', default: false }),
         values: described('Include `value` and `encoding` in each item.', { type: 'boolean', default: false }),
         delimiter: described('Roll keys up after the prefix to the first delimiter into `prefixes` (like S3 CommonPrefixes).', { type: 'string', minLength: 1 }),
+        stale: staleParameterSchema,
       }),
-      responses: { 200: json(ref('RangePage'), 'One page.') },
+      responses: { 200: json(ref('RangePage'), 'One page.', headers('KV-Staleness-Ms')) },
       failures: { invalid_request: 'An invalid parameter or cursor (a cursor of the other direction included).' },
     },
     limits,
