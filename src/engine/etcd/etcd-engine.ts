@@ -99,8 +99,6 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       markerPut: () => this.committer.markerPut(),
       txnKeysMax: options.txnKeysMax ?? DEFAULT_ETCD_LIMITS.etcdTxnOpsMax,
       replicaRead: (keys, fresh) => this.replicaRead(keys, fresh),
-      leaseAfterBarrier: (key) => this.leaseAfterBarrier(key),
-      put: (request) => this.committer.put(request),
     });
   }
 
@@ -293,14 +291,6 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       staleReads: this.reads.stale,
       sourceReads: this.reads.source,
     };
-  }
-
-  /** A key's lease ('0': none, or absent) in the replica after a barrier; null when the replica cannot say. */
-  private async leaseAfterBarrier(key: string): Promise<string | null> {
-    if (!(await this.fresh())) return null;
-    const entry = this.replica!.stored(key);
-    if (entry === undefined) return null;
-    return entry === null ? '0' : entry.lease;
   }
 
   /** A transaction's keys from the replica: after a barrier when `fresh`, as they are otherwise; null when it cannot answer. */
