@@ -115,7 +115,7 @@ function limitSetting<Name extends SettableLimitName>(limit: Name, env: string[]
 export const SETTINGS = {
   host: { env: ['HOST'], flag: 'host', describe: 'listen address (default 127.0.0.1)', parse: nonEmpty },
   port: { env: ['PORT', 'KV_STORE_PORT'], flag: 'port', describe: 'listen port (default 8080; 0 picks a free one)', parse: integer(0, 65535) },
-  dataDirectory: { env: ['DATA_DIRECTORY'], flag: 'data-directory', describe: 'where the embedded engine keeps its files (default ./data)', parse: nonEmpty },
+  dataDirectory: { env: ['DATA_DIRECTORY'], flag: 'data-directory', describe: 'where kvs keeps its files: the embedded engine\'s store, or an etcd node\'s replica (etcd-replica/, removed when it stops) (default ./data)', parse: nonEmpty },
   engine: { env: ['KV_ENGINE'], flag: 'engine', describe: 'storage engine: lmdb (embedded, default) or etcd', parse: oneOf<EngineName>(['lmdb', 'etcd']) },
   etcdEndpoints: {
     env: ['ETCD_ENDPOINTS'],

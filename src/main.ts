@@ -143,7 +143,11 @@ function describeAccess(config: Config, tokens: TokenRegistry): string {
 
 export async function startServer(config: Config, logger: Logger = createLogger(config)): Promise<RunningServer> {
   const { tokens, tls } = loadAccess(config);
-  if (config.engine === 'lmdb') checkDataDirectory(config.dataDirectory, STORE_FILE_NAME, SEED_FILE_NAME);
+  if (config.engine === 'lmdb') {
+    // A replica an etcd node left here (its own, thrown away at every start) is no reason to refuse the directory; removed unless a node is using it.
+    checkDataDirectory(config.dataDirectory, STORE_FILE_NAME, SEED_FILE_NAME, [ETCD_REPLICA_DIRECTORY]);
+    await ReplicaStore.removeLeftover(join(config.dataDirectory, ETCD_REPLICA_DIRECTORY));
+  }
   // The engine's commits and sweeps, for /metrics.
   const writeMetrics = new WriteMetrics();
   const engine = createEngine(config, logger, writeMetrics);

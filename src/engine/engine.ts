@@ -297,6 +297,13 @@ export interface RangeRequest {
   valueBytesMax?: number;
   /** See ReadOptions.stale. */
   stale?: boolean;
+  /**
+   * Answer from a snapshot at this revision or later (the later ranges of a
+   * listing's walk: listing.ts). An engine with a local copy (etcd's replica)
+   * answers from it without a barrier once the copy has reached it, and reads
+   * as without it otherwise; engines whose reads are always current ignore it.
+   */
+  minRevision?: Revision;
 }
 
 export type RangeItem = EntryMeta & { value?: Buffer };

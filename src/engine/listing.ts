@@ -58,9 +58,11 @@ export async function listPage(engine: Pick<KvRead, 'range'>, request: ListReque
     }
     const full = items.length + prefixes.length >= request.limit;
     const want = full ? 1 : request.limit - items.length - prefixes.length;
-    // Ranges after the first start later: the replica an engine may answer from has only moved on since
-    // the first was confirmed current (or it answers from its source again), so they need no barrier of their own.
-    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: want, reverse: request.reverse, withValues: request.withValues && !full, ...valueBudget(request), ...stale(first ? request.stale : true) });
+    // Ranges after the first are read at the walk's revision so far or later: an engine may answer them from
+    // a local copy that has reached it without a barrier of their own, but never from one still behind it
+    // (a replica that lags, while the first range was read from etcd). A stale walk stays stale.
+    const after = first ? {} : request.stale === true ? { stale: true } : { minRevision: revision };
+    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: want, reverse: request.reverse, withValues: request.withValues && !full, ...valueBudget(request), ...(first ? stale(request.stale) : after) });
     if (first) stalenessMs = page.stalenessMs;
     first = false;
     revision = Math.max(revision, page.revision);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compactHistory } from '../../src/engine/etcd/compaction.js';
 import { headerRevision } from '../../src/engine/etcd/etcd-api.js';
@@ -227,5 +229,16 @@ describe('reads from each node’s replica, on simulated hosts', () => {
     await fresh.until((messages) => messages.some((message) => message.event === 'change' && Number(message.id) === revision), 10_000, 'a change after the reload');
     const read = await call(kv(a, 'gap/new'));
     assert.equal(read.text, 'x');
+  });
+
+  it('a node that stops removes its replica (a copy, never the data), so the directory is as it found it', async () => {
+    const directory = leftovers.directory();
+    const links = await hosts.links();
+    const node = await leftovers.spawn({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: links.endpoints.join(','), KV_ETCD_PREFIX: PREFIX, DATA_DIRECTORY: directory, LOG_LEVEL: 'warn' });
+    await put(node.url, 'stops/k', 'v');
+    assert.ok(existsSync(join(directory, 'etcd-replica')), 'the running node keeps its replica there');
+    node.kill('SIGTERM');
+    assert.equal((await node.exited).code, 0);
+    assert.deepEqual(readdirSync(directory), [], 'nothing is left behind');
   });
 });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { request } from '../helpers/http.js';
 import { sleep, useTestServer } from '../helpers/server.js';
 import { pollUntil } from '../helpers/assertions.js';
+import { SseClient } from '../helpers/sse.js';
 
 /**
  * The background sweeper (API.md §3, issue 2 item 4): expired keys are not only
@@ -50,5 +51,25 @@ describe('the expiry sweeper', () => {
     assert.equal(added.body.value, 2);
     assert.ok((await request(`${server.url}/v1/kv/window`)).headers.get('kv-expires-at'));
     await waitUntil(async () => (await request(`${server.url}/v1/kv/window`)).status === 404, 'the counter expired');
+  });
+
+  it('a plain PUT over a key whose deadline just passed creates a new incarnation (201, version 1), and a watch sees expire then put', async () => {
+    const watch = await SseClient.connect(`${server.url}/v1/watch?key=reborn`);
+    try {
+      const first = await request(`${server.url}/v1/kv/reborn?ttl=0.3`, { method: 'PUT', body: 'short-lived' });
+      assert.equal(first.status, 201);
+      // Past the deadline, as soon as reads say so: etcd may still hold the key under its lease (up to ~2.5 s more).
+      await waitUntil(async () => (await request(`${server.url}/v1/kv/reborn`)).status === 404, 'the deadline passed');
+      const second = await request(`${server.url}/v1/kv/reborn`, { method: 'PUT', body: 'mine' });
+      assert.equal(second.status, 201, `a new incarnation is created: ${second.text}`);
+      assert.equal(second.body.version, 1);
+      assert.equal(second.body.createRevision, second.body.revision);
+      await watch.until((messages) => messages.filter((message) => message.event === 'change').length >= 3, 10_000, 'put, expire, put');
+      const events = watch.events('change').flatMap((message) => (JSON.parse(message.data) as { events: Array<{ type: string; version?: number }> }).events);
+      assert.deepEqual(events.map((event) => event.type), ['put', 'expire', 'put']);
+      assert.equal(events[2]!.version, 1);
+    } finally {
+      watch.close();
+    }
   });
 });

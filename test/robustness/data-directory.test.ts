@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync, mkdirSync, truncateSync, copyFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync, truncateSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { open } from 'lmdb';
@@ -88,6 +88,21 @@ describe('a data directory that belongs to something else', () => {
     const server = await spawnServer({ DATA_DIRECTORY: directory });
     try {
       assert.equal((await request(`${server.url}/get?key=legacy`)).body.value, 'value');
+    } finally {
+      server.kill('SIGTERM');
+      await server.exited;
+    }
+  });
+
+  it('an etcd node\'s replica left by a kill -9 is no reason to refuse: the embedded store starts there and removes it', async () => {
+    const directory = tempDirectory('kvs-dd-');
+    const replica = open({ path: join(directory, 'etcd-replica', 'replica.mdb') });
+    await replica.put('copied', 'from etcd');
+    await replica.close();
+    const server = await spawnServer({ DATA_DIRECTORY: directory });
+    try {
+      assert.equal((await putValue(server.url, 'k', 'v')).status, 201);
+      assert.ok(!existsSync(join(directory, 'etcd-replica')), 'the leftover replica (not authoritative) is removed');
     } finally {
       server.kill('SIGTERM');
       await server.exited;

@@ -1,6 +1,6 @@
 import { KvError } from '../../core/errors.js';
 import type { WriteObserver } from '../../core/write-observer.js';
-import type { PutRequest, PutResponse, RequestOp, TxnRequest, TxnResponse } from './etcd-api.js';
+import type { RequestOp, TxnRequest, TxnResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { translateError } from './etcd-errors.js';
 import type { Keyspace } from './keyspace.js';
@@ -40,23 +40,6 @@ export class Committer {
         }
       }
       throw failure;
-    }
-  }
-
-  /**
-   * A plain etcd Put (not a Txn), sent once and timed like a Txn: for a PUT
-   * that needs no compare (see OptimisticTxns). etcd 3.4 spends about twice as
-   * much CPU on any write Txn as on a Put (ADR 0011).
-   */
-  async put(request: PutRequest): Promise<PutResponse> {
-    const client = this.client();
-    const startedAt = performance.now();
-    try {
-      const response = await client.write(client.methods.put, request);
-      this.observer.batchCommitted(1, (performance.now() - startedAt) / 1000, null);
-      return response;
-    } catch (error) {
-      throw translateError(error, true);
     }
   }
 

@@ -15,7 +15,6 @@ import type { RequestOp as GeneratedRequestOp } from './generated/etcdserverpb/R
 import type { ResponseHeader__Output } from './generated/etcdserverpb/ResponseHeader.js';
 import type { TxnRequest as GeneratedTxnRequest } from './generated/etcdserverpb/TxnRequest.js';
 import type { TxnResponse__Output } from './generated/etcdserverpb/TxnResponse.js';
-import type { PutResponse__Output } from './generated/etcdserverpb/PutResponse.js';
 import type { PutRequest as GeneratedPutRequest } from './generated/etcdserverpb/PutRequest.js';
 import type { WatchDefinition } from './generated/etcdserverpb/Watch.js';
 import type { WatchRequest as GeneratedWatchRequest } from './generated/etcdserverpb/WatchRequest.js';
@@ -39,7 +38,6 @@ export type KeyValue = KeyValue__Output;
 export type ResponseHeader = ResponseHeader__Output;
 export type RangeResponse = RangeResponse__Output;
 export type TxnResponse = TxnResponse__Output;
-export type PutResponse = PutResponse__Output;
 
 export interface RangeRequest {
   key: Buffer;
@@ -130,7 +128,6 @@ export function revisionOf(value: string | number | undefined | null): number {
 /** The gRPC methods kvs calls (loaded once from the trimmed schema that ships with kvs), typed by the generated service definitions. */
 export interface EtcdMethods {
   range: KVDefinition['Range'];
-  put: KVDefinition['Put'];
   txn: KVDefinition['Txn'];
   compact: KVDefinition['Compact'];
   watch: WatchDefinition['Watch'];
@@ -150,7 +147,6 @@ export function etcdMethods(): EtcdMethods {
   const kv = service('KV');
   methods = {
     range: kv['Range'],
-    put: kv['Put'],
     txn: kv['Txn'],
     compact: kv['Compact'],
     watch: service('Watch')['Watch'],

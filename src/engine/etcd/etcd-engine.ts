@@ -99,8 +99,6 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       markerPut: () => this.committer.markerPut(),
       txnKeysMax: options.txnKeysMax ?? DEFAULT_ETCD_LIMITS.etcdTxnOpsMax,
       replicaRead: (keys, fresh) => this.replicaRead(keys, fresh),
-      leaseAfterBarrier: (key) => this.leaseAfterBarrier(key),
-      put: (request) => this.committer.put(request),
     });
   }
 
@@ -239,6 +237,14 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
         return { ...page, stalenessMs };
       }
     }
+    // A later range of a listing: the replica without a barrier of its own once it holds the walk's revision.
+    if (replica !== null && request.stale !== true && request.minRevision !== undefined && replica.serving && replica.revision >= request.minRevision) {
+      const page = replica.range(request);
+      if (page !== null) {
+        this.reads.fresh++;
+        return page;
+      }
+    }
     if (await this.fresh()) {
       const page = replica!.range(request);
       if (page !== null) {
@@ -293,14 +299,6 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       staleReads: this.reads.stale,
       sourceReads: this.reads.source,
     };
-  }
-
-  /** A key's lease ('0': none, or absent) in the replica after a barrier; null when the replica cannot say. */
-  private async leaseAfterBarrier(key: string): Promise<string | null> {
-    if (!(await this.fresh())) return null;
-    const entry = this.replica!.stored(key);
-    if (entry === undefined) return null;
-    return entry === null ? '0' : entry.lease;
   }
 
   /** A transaction's keys from the replica: after a barrier when `fresh`, as they are otherwise; null when it cannot answer. */

@@ -3,7 +3,7 @@ import { ETCD_CONFLICT_ATTEMPTS_MAX, ETCD_CONFLICT_BACKOFF_MS_MAX } from '../../
 import type { Entry } from '../../core/types.js';
 import type { TxnRequest, TxnResult } from '../engine.js';
 import { entryAfterPut, planTxn, putDeadline, type PlannedWrite } from '../txn-plan.js';
-import { CompareResult, CompareTarget, headerRevision, type Compare, type PutRequest, type PutResponse, type RequestOp, type TxnRequest as EtcdTxnRequest, type TxnResponse } from './etcd-api.js';
+import { CompareResult, CompareTarget, headerRevision, type Compare, type RequestOp, type TxnRequest as EtcdTxnRequest, type TxnResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { LeaseNotFound } from './etcd-errors.js';
 import { KeyLocks } from './key-locks.js';
@@ -31,14 +31,6 @@ export interface OptimisticTxnsOptions {
    * answer; the keys are then read from etcd.
    */
   replicaRead?: (keys: readonly string[], fresh: boolean) => Promise<KeysRead | null>;
-  /**
-   * The lease of a key ('0': none, or absent) as the replica holds it after a
-   * barrier, or null when the replica cannot say. With it, a plain PUT of a
-   * key without a lease is an etcd Put instead of a Txn.
-   */
-  leaseAfterBarrier?: (key: string) => Promise<string | null>;
-  /** Sends a plain etcd Put (Committer.put). */
-  put?: (request: PutRequest) => Promise<PutResponse>;
 }
 
 /** Keys as read for a transaction: each one's stored entry (expired ones included), the revision read at, and whether the read may be stale. */
@@ -98,15 +90,11 @@ export class OptimisticTxns {
    * (so it cannot be an expired entry etcd has not removed yet): a put, or a
    * delete of a key that exists. Returns null when the general path must run.
    *
-   * A put is an etcd Put rather than a Txn when the replica, after a barrier,
-   * shows the key without a lease: etcd 3.4 spends about twice as much CPU on
-   * any write Txn as on a Put (ADR 0011), and a Put cannot be guarded by a
-   * compare. The barrier makes the check as of a moment after the PUT
-   * arrived: every earlier write is in it. Only a write with a TTL made
-   * concurrently, through another node, whose deadline passes before this Put
-   * commits (a few milliseconds) can be overwritten in place, the window
-   * docs/RELIABILITY.md lists for conditional writes. A key the replica shows
-   * with a lease goes to the general path at once.
+   * The guard is etcd's own compare, evaluated when the write commits: not a
+   * read made earlier. A plain etcd Put (cheaper for etcd) was tried and
+   * removed: guarded only by a read, it overwrote as the same incarnation a
+   * key another node had written meanwhile with a TTL that passed before the
+   * Put committed (ADR 0011, "What writes cost").
    */
   private async singleOpFastPath(request: TxnRequest): Promise<TxnResult | null> {
     const { keyspace, commit } = this.options;
@@ -127,9 +115,6 @@ export class OptimisticTxns {
       return null;
     }
     const expiresAtMs = putDeadline(op, this.options.now());
-    const known = this.options.put === undefined ? null : ((await this.options.leaseAfterBarrier?.(op.key)) ?? null);
-    if (known !== null && known !== '0') return null;
-    if (known === '0') return this.plainPut(op.key, key, op.value, op.contentType, expiresAtMs);
     for (;;) {
       const lease = expiresAtMs === null ? '0' : await this.options.leases().leaseFor(expiresAtMs);
       let response: TxnResponse;
@@ -151,26 +136,6 @@ export class OptimisticTxns {
       const previous = response.responses[0]?.response_put?.prev_kv ?? null;
       const current = previous === null ? null : decodeStored(keyspace, previous);
       return { succeeded: true, revision, results: [{ op: 'put', key: op.key, entry: entryAfterPut(op.key, current, op.value.length, op.contentType, expiresAtMs, revision), created: current === null }] };
-    }
-  }
-
-  /** A put as one etcd Put, with `prev_kv` for `created` and the entry's counters. */
-  private async plainPut(userKey: string, key: Buffer, value: Buffer, contentType: string, expiresAtMs: number | null): Promise<TxnResult> {
-    for (;;) {
-      const lease = expiresAtMs === null ? '0' : await this.options.leases().leaseFor(expiresAtMs);
-      let response: PutResponse;
-      try {
-        response = await this.options.put!({ key, value: encodeRecord(value, contentType, expiresAtMs), lease, prev_kv: true });
-      } catch (error) {
-        if (error instanceof LeaseNotFound) {
-          this.options.leases().forget(lease);
-          continue;
-        }
-        throw error;
-      }
-      const revision = headerRevision(response);
-      const previous = response.prev_kv === null ? null : decodeStored(this.options.keyspace, response.prev_kv);
-      return { succeeded: true, revision, results: [{ op: 'put', key: userKey, entry: entryAfterPut(userKey, previous, value.length, contentType, expiresAtMs, revision), created: previous === null }] };
     }
   }
 

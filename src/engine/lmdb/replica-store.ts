@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import type { LocalCopy, LocalCopyWrite, PinnedCopy } from '../local-copy.js';
@@ -138,16 +138,36 @@ export class ReplicaStore implements LocalCopy {
     };
   }
 
-  /** Closes and removes the copy. Idempotent. */
+  /** Closes and removes the copy, its directory too (unless something else was put in it). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.readTxn?.done();
     this.readTxn = null;
     await this.root.close();
-    rmSync(join(this.directory, FILE_NAME), { force: true });
-    rmSync(join(this.directory, `${FILE_NAME}-lock`), { force: true });
+    removeFiles(this.directory);
     await this.lock.release();
+  }
+
+  /**
+   * Removes a copy left in `directory` by a process that did not close it (a
+   * crash, kill -9), unless another process holds it. Returns whether nothing
+   * is left there.
+   */
+  static async removeLeftover(directory: string): Promise<boolean> {
+    if (!existsSync(directory)) return true;
+    let lock: StoreLock;
+    try {
+      lock = await lockStore(join(directory, FILE_NAME));
+    } catch {
+      return false; // in use by a running kvs, or unreadable: left alone
+    }
+    try {
+      removeFiles(directory);
+    } finally {
+      await lock.release();
+    }
+    return !existsSync(directory);
   }
 
   private snapshot(): Transaction {
@@ -162,5 +182,16 @@ export class ReplicaStore implements LocalCopy {
 
   private check(): void {
     if (this.closed) throw new Error('the replica store is closed');
+  }
+}
+
+/** The copy's files, and then its directory if that is empty. */
+function removeFiles(directory: string): void {
+  rmSync(join(directory, FILE_NAME), { force: true });
+  rmSync(join(directory, `${FILE_NAME}-lock`), { force: true });
+  try {
+    rmdirSync(directory);
+  } catch {
+    // not empty (someone put other files there) or already gone: left as it is
   }
 }
