@@ -1,5 +1,5 @@
 import { KvError } from '../../core/errors.js';
-import { DEFAULT_ETCD_LIMITS, ETCD_CALL_TIMEOUT_MS, ETCD_COMPACTION_INTERVAL_MS, ETCD_COMPARE_FRAMING_BYTES, ETCD_HISTORY_READ_TIMEOUT_MS, ETCD_READY_PROBE_TIMEOUT_MS, ETCD_REPLICA_OPEN_WAIT_MS, ETCD_REPLICA_WAIT_MS, ETCD_STALE_REFRESH_MS, ETCD_TXN_SLACK_BYTES } from '../../core/limits.js';
+import { DEFAULT_ETCD_LIMITS, ETCD_CALL_TIMEOUT_MS, ETCD_COMPACTION_INTERVAL_MS, ETCD_COMPARE_FRAMING_BYTES, ETCD_HISTORY_READ_TIMEOUT_MS, ETCD_READY_PROBE_TIMEOUT_MS, ETCD_REPLICA_LOAD_PAGE_BYTES_MAX, ETCD_REPLICA_OPEN_WAIT_MS, ETCD_REPLICA_WAIT_MS, ETCD_REQUEST_FRAMING_BYTES, ETCD_STALE_REFRESH_MS, ETCD_TXN_SLACK_BYTES } from '../../core/limits.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
@@ -47,6 +47,8 @@ export interface EtcdEngineOptions {
   replica: { directory: string; open: OpenLocalCopy } | null;
   /** How long a read waits for the replica to reach the revision its barrier read before reading etcd instead (default 1 s). */
   replicaWaitMs?: number;
+  /** Tests: the largest Range response a replica load accepts (default ETCD_REPLICA_LOAD_PAGE_BYTES_MAX; never below one value etcd accepts). */
+  replicaLoadPageBytesMax?: number;
   /** How long open() waits for the replica's first load before serving reads from etcd meanwhile (default 5 s). */
   replicaOpenWaitMs?: number;
 }
@@ -66,6 +68,8 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
   private readonly keyspace: Keyspace;
   private readonly now: () => number;
   private client: EtcdClient | null = null;
+  /** The replica's loads' client (channels with a smaller receive bound). */
+  private loadClient: EtcdClient | null = null;
   private leases: LeasePool | null = null;
   private feed: ChangeFeed | null = null;
   private readonly listeners = new Set<(changes: RevisionChanges) => void>();
@@ -119,16 +123,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
 
   async open(): Promise<void> {
     if (this.client !== null) throw new Error('the engine is already open');
-    const client = new EtcdClient({
-      endpoints: this.options.endpoints,
-      callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS,
-      headerCheck: () => {
-        // Every read and write kvs makes is linearizable: its answer's revision is at least any revision observed before it was sent.
-        const floor = Math.max(this.feed?.etcdRevision ?? 0, this.replica?.revision ?? 0);
-        const timeline = this.timeline;
-        return (header) => this.checkHeader(header, floor, timeline);
-      },
-    });
+    const client = new EtcdClient({ endpoints: this.options.endpoints, callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS, headerCheck: () => this.headerCheck() });
     this.client = client;
     this.leases = new LeasePool(client, this.now);
     let opened: TxnResponse;
@@ -151,7 +146,17 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
         this.client = null;
         throw error;
       }
-      const replica = new Replica({ store: this.replicaStore, keyspace: this.keyspace, client: () => this.etcd(), now: this.now, onError: (error) => this.options.onBackgroundError?.(error) });
+      // Loads read on channels of their own, whose receive bound is what bounds a load page's memory (ETCD_REPLICA_LOAD_PAGE_BYTES_MAX);
+      // one value of the largest etcd accepts must still fit.
+      const valueBytesMax = (this.options.requestBytesMax ?? DEFAULT_ETCD_LIMITS.etcdRequestBytesMax) + ETCD_REQUEST_FRAMING_BYTES;
+      const loadClient = new EtcdClient({
+        endpoints: this.options.endpoints,
+        callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS,
+        messageBytesMax: Math.max(this.options.replicaLoadPageBytesMax ?? ETCD_REPLICA_LOAD_PAGE_BYTES_MAX, valueBytesMax),
+        headerCheck: () => this.headerCheck(),
+      });
+      this.loadClient = loadClient;
+      const replica = new Replica({ store: this.replicaStore, keyspace: this.keyspace, client: () => (this.closed ? this.etcd() : loadClient), now: this.now, onError: (error) => this.options.onBackgroundError?.(error) });
       this.replica = replica;
       this.barrier = new ReadBarrier({
         target: replica,
@@ -190,6 +195,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
     this.feed?.close();
     this.replica?.close();
     this.client?.close();
+    this.loadClient?.close();
     await this.replicaStore?.close();
   }
 
@@ -354,6 +360,13 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
     this.gapCompactRevision = Math.max(this.gapCompactRevision, compactRevision);
     this.replica?.reload();
     for (const listener of this.gapListeners) listener({ compactRevision });
+  }
+
+  /** For each call as it leaves (EtcdClient headerCheck): every read and write kvs makes is linearizable, so its answer's revision is at least any revision observed before it was sent. */
+  private headerCheck(): (header: ResponseHeader | null | undefined) => void {
+    const floor = Math.max(this.feed?.etcdRevision ?? 0, this.replica?.revision ?? 0);
+    const timeline = this.timeline;
+    return (header) => this.checkHeader(header, floor, timeline);
   }
 
   /**
