@@ -193,9 +193,24 @@ export const ETCD_REPLICA_OPEN_WAIT_MS = 5_000;
 export const ETCD_STALE_REFRESH_MS = 500;
 /** Keys per etcd Range while the replica loads, at most (fewer when values are large). */
 export const ETCD_REPLICA_LOAD_KEYS_MAX = 1_000;
-/** The first Range of a load takes at most this many keys; later ones as many as fit in ETCD_REPLICA_LOAD_BYTES_TARGET. */
-export const ETCD_REPLICA_LOAD_FIRST_KEYS_MAX = 100;
+/**
+ * The first Range of a load takes at most this many keys: value sizes are not
+ * known yet, and 10 values of etcd's default largest (1.5 MiB) are 15 MiB.
+ * Later Ranges take as many keys as would fit in ETCD_REPLICA_LOAD_BYTES_TARGET
+ * if each were as large as the largest of the page before, and at most twice
+ * as many as the page before asked for, so a page grows gradually into a
+ * region of unknown sizes.
+ */
+export const ETCD_REPLICA_LOAD_FIRST_KEYS_MAX = 10;
 export const ETCD_REPLICA_LOAD_BYTES_TARGET = 8 * MIB;
+/**
+ * The largest Range response a load accepts (the gRPC receive bound of the
+ * channel the load reads on; raised to one value of etcd's --max-request-bytes
+ * when that is larger): what bounds the node's memory per page. A larger page
+ * fails before it is buffered (RESOURCE_EXHAUSTED) and is asked again with
+ * half the keys, and no more than that for the rest of the load.
+ */
+export const ETCD_REPLICA_LOAD_PAGE_BYTES_MAX = 64 * MIB;
 /** Changes the feed brings while the replica loads are held (in memory) up to this many bytes; beyond, the load starts over. */
 export const ETCD_REPLICA_LOAD_BUFFER_BYTES_MAX = 64 * MIB;
 /** A failed load is tried again after this long, doubling up to the max. */
@@ -353,5 +368,6 @@ assertConstant(TXN_READ_VALUE_BYTES_MAX >= LIMIT_CATALOGUE.valueBytesMax.default
 assertConstant(ETCD_SCAN_FIRST_KEYS_MAX <= ETCD_SCAN_KEYS_MAX, 'ETCD_SCAN_FIRST_KEYS_MAX <= ETCD_SCAN_KEYS_MAX');
 assertConstant(ETCD_RECONNECT_BACKOFF_MS_MIN <= ETCD_RECONNECT_BACKOFF_MS_MAX, 'ETCD_RECONNECT_BACKOFF_MS_MIN <= ETCD_RECONNECT_BACKOFF_MS_MAX');
 assertConstant(ETCD_REPLICA_LOAD_FIRST_KEYS_MAX <= ETCD_REPLICA_LOAD_KEYS_MAX, 'ETCD_REPLICA_LOAD_FIRST_KEYS_MAX <= ETCD_REPLICA_LOAD_KEYS_MAX');
+assertConstant(ETCD_REPLICA_LOAD_BYTES_TARGET < ETCD_REPLICA_LOAD_PAGE_BYTES_MAX, 'a page aimed at the target is accepted: ETCD_REPLICA_LOAD_BYTES_TARGET < ETCD_REPLICA_LOAD_PAGE_BYTES_MAX');
 assertConstant(ETCD_REPLICA_LOAD_RETRY_MS_MIN <= ETCD_REPLICA_LOAD_RETRY_MS_MAX, 'ETCD_REPLICA_LOAD_RETRY_MS_MIN <= ETCD_REPLICA_LOAD_RETRY_MS_MAX');
 assertConstant(ETCD_REPLICA_WAIT_MS < ETCD_CALL_TIMEOUT_MS, 'a read gives up on the replica before etcd would time out: ETCD_REPLICA_WAIT_MS < ETCD_CALL_TIMEOUT_MS');

@@ -270,7 +270,11 @@ export function engineCapabilities(engine: StorageEngine): EngineCapabilities {
   };
 }
 
-/** A break in the change feed: the changes of revisions up to `compactRevision` that it had not reported are lost. */
+/**
+ * A break in the change feed: the changes of revisions up to `compactRevision` that it had not reported are lost.
+ * A `compactRevision` below revisions already reported means the store's history went back (etcd restored from a
+ * backup): those revisions are void, and the feed reports from `compactRevision` on again.
+ */
 export interface FeedGap {
   compactRevision: Revision;
 }

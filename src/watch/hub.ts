@@ -156,7 +156,14 @@ export class WatchHub {
    * `event: error` history_compacted, a long-poll reads its key again).
    */
   private evictAll(gap: FeedGap): void {
-    this.lost = Math.max(this.lost, gap.compactRevision);
+    if (gap.compactRevision < this.revision) {
+      // etcd's history went back (restored from a backup, docs/adr/0011-replica-reads.md): the revisions after it are void, and
+      // the feed publishes from there again; a long-poll comparing its read with a revision that no longer exists would spin.
+      this.revision = gap.compactRevision;
+      this.lost = gap.compactRevision;
+    } else {
+      this.lost = Math.max(this.lost, gap.compactRevision);
+    }
     const groups = [...this.prefixGroups.values(), ...[...this.exactGroups.values()].flatMap((byId) => [...byId.values()])];
     for (const group of groups) {
       for (const watcher of [...group.watchers]) {

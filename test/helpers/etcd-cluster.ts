@@ -123,6 +123,11 @@ export class EtcdCluster {
     return this.members.map((member) => member.process?.pid ?? null);
   }
 
+  /** Where one member keeps its data: a test may copy it while the member is down, as an operator's backup. */
+  dataDirectory(index: number): string {
+    return this.members[index]!.dataDirectory;
+  }
+
   /** Kills one member (kill -9 by default) and waits for it to be gone. */
   async kill(index: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.members[index]!.process;

@@ -1,7 +1,7 @@
 import type { ChangeEvent, Revision, RevisionChanges } from '../../core/types.js';
 import { KvError } from '../../core/errors.js';
 import { ETCD_WATCH_RETRY_MS } from '../../core/limits.js';
-import { EventType, revisionOf, type WatchEvent, type WatchResponse } from './etcd-api.js';
+import { EventType, revisionOf, type ResponseHeader, type WatchEvent, type WatchResponse } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
 import { decodeRecord, type Keyspace } from './keyspace.js';
 import { replicaWrite, type ReplicaBatch } from './replica.js';
@@ -61,6 +61,12 @@ export interface ChangeFeedOptions {
    */
   onGap(compactRevision: Revision): void;
   onError(error: unknown): void;
+  /**
+   * Each watch response's header. Only its cluster id is telling: a watch
+   * created on a member still behind the others reports that member's
+   * revision, lower than what the feed has seen, with nothing wrong.
+   */
+  onHeader?(header: ResponseHeader | null): void;
 }
 
 /** etcd's whole keyspace, as a watch range: from the smallest key ("\0") to the end ("\0" as range_end). */
@@ -123,10 +129,17 @@ export class ChangeFeed {
     };
     this.cancel = () => {
       failed = true;
+      stream.removeAllListeners('data');
       stream.cancel();
     };
     const joiner = new FragmentJoiner();
     stream.on('data', (response: WatchResponse) => {
+      try {
+        this.options.onHeader?.(response.header);
+      } catch (error) {
+        this.options.onError(error);
+      }
+      if (failed) return; // the header made the engine rewind the feed: this stream is gone
       const events = joiner.complete(response);
       if (response.canceled) {
         const compacted = revisionOf(response.compact_revision);
@@ -153,6 +166,24 @@ export class ChangeFeed {
     stream.on('error', (error) => fail(error));
     stream.on('end', () => fail(new Error('etcd ended the change feed stream')));
     stream.write({ create_request: { key: ALL_KEYS, range_end: ALL_KEYS, start_revision: this.seen + 1, fragment: true } });
+  }
+
+  /**
+   * etcd's history went back to `revision` (it was restored from a backup,
+   * docs/adr/0011-replica-reads.md): what the feed saw after it is void. Its
+   * revisions move back to `revision`, said out loud here rather than by a
+   * silent decrease, and it watches again from the next one.
+   */
+  rewind(revision: Revision): void {
+    this.options.onError(new Error(`etcd's revision went back from ${this.seen} to ${revision} (restored from a backup?); the change feed watches again from ${revision + 1}`));
+    this.seen = revision;
+    this.namespaceSeen = revision;
+    this.lastChange = Math.min(this.lastChange, revision);
+    if (this.closed) return;
+    this.cancel?.();
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.start();
   }
 
   close(): void {

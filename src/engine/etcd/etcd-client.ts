@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import { ETCD_KEEPALIVE_INTERVAL_MS, ETCD_KEEPALIVE_TIMEOUT_MS, ETCD_MESSAGE_BYTES_MAX, ETCD_RECONNECT_BACKOFF_MS_MAX, ETCD_RECONNECT_BACKOFF_MS_MIN } from '../../core/limits.js';
-import { etcdMethods, type EtcdMethods, type WatchRequest, type WatchResponse } from './etcd-api.js';
+import { etcdMethods, type EtcdMethods, type ResponseHeader, type WatchRequest, type WatchResponse } from './etcd-api.js';
 import { etcdErrorKind, grpcError, neverSent, translateError } from './etcd-errors.js';
 import { parseEndpoint } from './etcd-settings.js';
 
@@ -10,6 +10,15 @@ export interface EtcdClientOptions {
   endpoints: string[];
   /** Deadline of each call to one member. */
   callTimeoutMs: number;
+  /** Largest message sent or received (default ETCD_MESSAGE_BYTES_MAX); a larger response fails with RESOURCE_EXHAUSTED before it is buffered. */
+  messageBytesMax?: number;
+  /**
+   * Called as each read or write is sent; the function it returns is given
+   * the response's header. The engine uses it to notice etcd's revision going
+   * back (a restore from a backup): what was known when the call left is
+   * what the answer must not be below.
+   */
+  headerCheck?: () => (header: ResponseHeader | null | undefined) => void;
 }
 
 /**
@@ -40,8 +49,8 @@ export class EtcdClient {
         // A restarted member is tried again soon, not after minutes of backoff.
         'grpc.initial_reconnect_backoff_ms': ETCD_RECONNECT_BACKOFF_MS_MIN,
         'grpc.max_reconnect_backoff_ms': ETCD_RECONNECT_BACKOFF_MS_MAX,
-        'grpc.max_receive_message_length': ETCD_MESSAGE_BYTES_MAX,
-        'grpc.max_send_message_length': ETCD_MESSAGE_BYTES_MAX,
+        'grpc.max_receive_message_length': options.messageBytesMax ?? ETCD_MESSAGE_BYTES_MAX,
+        'grpc.max_send_message_length': options.messageBytesMax ?? ETCD_MESSAGE_BYTES_MAX,
       });
       return { endpoint, client };
     });
@@ -54,10 +63,11 @@ export class EtcdClient {
   /** A read: tried on each member in turn until one answers (each within the call deadline, or `timeoutMs`). */
   async read<Request, Response>(method: UnaryMethod<Request, Response>, request: Request, timeoutMs = this.options.callTimeoutMs): Promise<Response> {
     let lastError: unknown;
+    const check = this.options.headerCheck?.();
     for (let attempt = 0; attempt < this.members.length; attempt++) {
       const index = this.current;
       try {
-        return await this.call(index, method, request, timeoutMs);
+        return checked(await this.call(index, method, request, timeoutMs), check);
       } catch (error) {
         lastError = error;
         if (!isTransient(error)) throw translateError(error, false);
@@ -70,10 +80,11 @@ export class EtcdClient {
   /** A write: sent once; retried on another member only if it provably never left this process. */
   async write<Request, Response>(method: UnaryMethod<Request, Response>, request: Request): Promise<Response> {
     let lastError: unknown;
+    const check = this.options.headerCheck?.();
     for (let attempt = 0; attempt < this.members.length; attempt++) {
       const index = this.current;
       try {
-        return await this.call(index, method, request, this.options.callTimeoutMs);
+        return checked(await this.call(index, method, request, this.options.callTimeoutMs), check);
       } catch (error) {
         lastError = error;
         if (isTransient(error)) this.leave(index);
@@ -121,6 +132,12 @@ export class EtcdClient {
  * deserializer makes: the generated `__Output` type (etcd-api.ts EtcdMethods).
  */
 type UnaryMethod<Request, Response> = Pick<MethodDefinition<Request, unknown, unknown, Response>, 'path' | 'requestSerialize' | 'responseDeserialize'>;
+
+/** A response, once its header has been shown to `check`. */
+function checked<Response>(response: Response, check: ((header: ResponseHeader | null | undefined) => void) | undefined): Response {
+  check?.((response as { header?: ResponseHeader | null } | null)?.header);
+  return response;
+}
 
 /** Failures another member (or a moment later) may not have: the member is down, partitioned, leaderless or slow. */
 function isTransient(error: unknown): boolean {

@@ -1,5 +1,5 @@
 import { KvError } from '../../core/errors.js';
-import { DEFAULT_ETCD_LIMITS, ETCD_CALL_TIMEOUT_MS, ETCD_COMPACTION_INTERVAL_MS, ETCD_COMPARE_FRAMING_BYTES, ETCD_HISTORY_READ_TIMEOUT_MS, ETCD_READY_PROBE_TIMEOUT_MS, ETCD_REPLICA_OPEN_WAIT_MS, ETCD_REPLICA_WAIT_MS, ETCD_STALE_REFRESH_MS, ETCD_TXN_SLACK_BYTES } from '../../core/limits.js';
+import { DEFAULT_ETCD_LIMITS, ETCD_CALL_TIMEOUT_MS, ETCD_COMPACTION_INTERVAL_MS, ETCD_COMPARE_FRAMING_BYTES, ETCD_HISTORY_READ_TIMEOUT_MS, ETCD_READY_PROBE_TIMEOUT_MS, ETCD_REPLICA_LOAD_PAGE_BYTES_MAX, ETCD_REPLICA_OPEN_WAIT_MS, ETCD_REPLICA_WAIT_MS, ETCD_REQUEST_FRAMING_BYTES, ETCD_STALE_REFRESH_MS, ETCD_TXN_SLACK_BYTES } from '../../core/limits.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
@@ -8,7 +8,7 @@ import type { LocalCopy, OpenLocalCopy } from '../local-copy.js';
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { Committer, putOp } from './commit.js';
 import { compactHistory, recordedCompactRevision } from './compaction.js';
-import { CompareResult, CompareTarget, headerRevision, revisionOf, type TxnResponse } from './etcd-api.js';
+import { CompareResult, CompareTarget, headerRevision, revisionOf, type ResponseHeader, type TxnResponse } from './etcd-api.js';
 import { EtcdClient } from './etcd-client.js';
 import { Keyspace } from './keyspace.js';
 import { RECORD_HEADER_BYTES_MAX } from './record-layout.js';
@@ -47,6 +47,8 @@ export interface EtcdEngineOptions {
   replica: { directory: string; open: OpenLocalCopy } | null;
   /** How long a read waits for the replica to reach the revision its barrier read before reading etcd instead (default 1 s). */
   replicaWaitMs?: number;
+  /** Tests: the largest Range response a replica load accepts (default ETCD_REPLICA_LOAD_PAGE_BYTES_MAX; never below one value etcd accepts). */
+  replicaLoadPageBytesMax?: number;
   /** How long open() waits for the replica's first load before serving reads from etcd meanwhile (default 5 s). */
   replicaOpenWaitMs?: number;
 }
@@ -66,6 +68,8 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
   private readonly keyspace: Keyspace;
   private readonly now: () => number;
   private client: EtcdClient | null = null;
+  /** The replica's loads' client (channels with a smaller receive bound). */
+  private loadClient: EtcdClient | null = null;
   private leases: LeasePool | null = null;
   private feed: ChangeFeed | null = null;
   private readonly listeners = new Set<(changes: RevisionChanges) => void>();
@@ -75,6 +79,10 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
   private barrier: ReadBarrier | null = null;
   /** The last revision lost to a gap in the feed (etcd compacted it before the feed read it): history is compacted at least up to it. */
   private gapCompactRevision: Revision = 0;
+  /** The etcd cluster this node talks to (its id, from the first response), to notice being pointed at another one. */
+  private clusterId: string | null = null;
+  /** Counts the times etcd's history was found to have gone back: a response to a call sent before the last one is not judged again. */
+  private timeline = 0;
   private readonly reads = { fresh: 0, stale: 0, source: 0 };
   private maintenanceTimer: NodeJS.Timeout | null = null;
   private pendingWrites = 0;
@@ -115,7 +123,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
 
   async open(): Promise<void> {
     if (this.client !== null) throw new Error('the engine is already open');
-    const client = new EtcdClient({ endpoints: this.options.endpoints, callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS });
+    const client = new EtcdClient({ endpoints: this.options.endpoints, callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS, headerCheck: () => this.headerCheck() });
     this.client = client;
     this.leases = new LeasePool(client, this.now);
     let opened: TxnResponse;
@@ -138,7 +146,17 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
         this.client = null;
         throw error;
       }
-      const replica = new Replica({ store: this.replicaStore, keyspace: this.keyspace, client: () => this.etcd(), now: this.now, onError: (error) => this.options.onBackgroundError?.(error) });
+      // Loads read on channels of their own, whose receive bound is what bounds a load page's memory (ETCD_REPLICA_LOAD_PAGE_BYTES_MAX);
+      // one value of the largest etcd accepts must still fit.
+      const valueBytesMax = (this.options.requestBytesMax ?? DEFAULT_ETCD_LIMITS.etcdRequestBytesMax) + ETCD_REQUEST_FRAMING_BYTES;
+      const loadClient = new EtcdClient({
+        endpoints: this.options.endpoints,
+        callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS,
+        messageBytesMax: Math.max(this.options.replicaLoadPageBytesMax ?? ETCD_REPLICA_LOAD_PAGE_BYTES_MAX, valueBytesMax),
+        headerCheck: () => this.headerCheck(),
+      });
+      this.loadClient = loadClient;
+      const replica = new Replica({ store: this.replicaStore, keyspace: this.keyspace, client: () => (this.closed ? this.etcd() : loadClient), now: this.now, onError: (error) => this.options.onBackgroundError?.(error) });
       this.replica = replica;
       this.barrier = new ReadBarrier({
         target: replica,
@@ -158,6 +176,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       advance: (batch) => this.replica?.advance(batch),
       onGap: (compactRevision) => this.onGap(compactRevision),
       onError: (error) => this.options.onBackgroundError?.(error),
+      onHeader: (header) => this.checkHeader(header, 0, this.timeline),
     });
     this.feed = feed;
     feed.start();
@@ -176,6 +195,7 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
     this.feed?.close();
     this.replica?.close();
     this.client?.close();
+    this.loadClient?.close();
     await this.replicaStore?.close();
   }
 
@@ -340,6 +360,59 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
     this.gapCompactRevision = Math.max(this.gapCompactRevision, compactRevision);
     this.replica?.reload();
     for (const listener of this.gapListeners) listener({ compactRevision });
+  }
+
+  /** For each call as it leaves (EtcdClient headerCheck): every read and write kvs makes is linearizable, so its answer's revision is at least any revision observed before it was sent. */
+  private headerCheck(): (header: ResponseHeader | null | undefined) => void {
+    const floor = Math.max(this.feed?.etcdRevision ?? 0, this.replica?.revision ?? 0);
+    const timeline = this.timeline;
+    return (header) => this.checkHeader(header, floor, timeline);
+  }
+
+  /**
+   * Judges an etcd response header against what the node knew when the call
+   * left (`floor`: the highest revision the feed or the replica had seen).
+   * A lower revision, or another cluster id, means etcd is no longer the one
+   * the replica copied: it was restored from a backup (its revision went
+   * back) or the node now talks to another cluster. The replica then holds
+   * writes etcd no longer has and misses the ones it will make at revisions
+   * the feed thinks it has seen; see historyRewound.
+   */
+  private checkHeader(header: ResponseHeader | null | undefined, floor: Revision, timeline: number): void {
+    if (header === null || header === undefined || this.closed || timeline !== this.timeline) return;
+    const revision = revisionOf(header.revision);
+    const clusterId = String(header.cluster_id);
+    if (this.clusterId === null) this.clusterId = clusterId;
+    if (clusterId !== this.clusterId) {
+      this.historyRewound(revision, `etcd's cluster id changed from ${this.clusterId} to ${clusterId}`);
+      this.clusterId = clusterId;
+    } else if (revision < floor) {
+      this.historyRewound(revision, `etcd answered at revision ${revision}, below revision ${floor} this node had already seen (etcd restored from a backup?)`);
+    }
+  }
+
+  /**
+   * etcd's history is not the one the replica and the feed followed: treated
+   * as a gap (onGap) at etcd's revision now. The replica stops serving and
+   * reloads (reads go to etcd meanwhile), the feed watches again from
+   * `revision`, and watchers are told history_compacted, since what they saw
+   * after it may never have happened for etcd now. Not detected: a restored
+   * etcd that has already made more revisions than this node saw before the
+   * node hears from it (then nothing in a header tells; ADR 0011).
+   */
+  private historyRewound(revision: Revision, reason: string): void {
+    this.timeline++;
+    this.options.onBackgroundError?.(new Error(`${reason}; the replica reloads and watchers are told (history_compacted)`));
+    this.gapCompactRevision = revision;
+    this.feed?.rewind(revision);
+    this.replica?.reload();
+    for (const listener of this.gapListeners) {
+      try {
+        listener({ compactRevision: revision });
+      } catch (error) {
+        this.options.onBackgroundError?.(error);
+      }
+    }
   }
 
   txn(request: TxnRequest): Promise<TxnResult> {

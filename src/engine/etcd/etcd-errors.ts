@@ -64,6 +64,16 @@ export function neverSent(error: unknown): boolean {
 }
 
 /**
+ * gRPC refused a response larger than the channel's receive bound (grpc-js's
+ * words; etcd's own RESOURCE_EXHAUSTED refusals, such as too many requests,
+ * say otherwise). Asking for less may succeed.
+ */
+export function tooLargeToReceive(error: unknown): boolean {
+  const failure = grpcError(error) ?? grpcError(error instanceof Error ? error.cause : undefined);
+  return failure !== null && failure.code === grpc.status.RESOURCE_EXHAUSTED && /larger than max/i.test(failure.details);
+}
+
+/**
  * An etcd failure as the client should see it. Rejections by etcd's own
  * limits keep their meaning (413, 507); everything else is 503 with
  * Retry-After, and for a write the detail says it may have applied.

@@ -12,6 +12,7 @@ import type { RangeItem, RangeRequest, RangeResult } from '../engine.js';
 import type { LocalCopy, LocalCopyWrite } from '../local-copy.js';
 import { EventType, headerRevision, revisionOf, type KeyValue, type WatchEvent } from './etcd-api.js';
 import type { EtcdClient } from './etcd-client.js';
+import { tooLargeToReceive } from './etcd-errors.js';
 import { decodeStored, type Keyspace, type StoredEntry } from './keyspace.js';
 import { isExpired, withoutLease } from './scans.js';
 import { recordedCompactRevision } from './compaction.js';
@@ -309,24 +310,37 @@ export class Replica {
       store.clear();
       let lower = keyspace.namespace;
       let revision: Revision | undefined;
+      // etcd cannot bound a Range in bytes, only in keys: pages start small and grow by what they measure (ETCD_REPLICA_LOAD_FIRST_KEYS_MAX).
       let limit = ETCD_REPLICA_LOAD_FIRST_KEYS_MAX;
+      let ceiling = ETCD_REPLICA_LOAD_KEYS_MAX;
       // The first page is a linearizable read that starts now: the loaded copy holds every write acknowledged before.
       const startedAtMs = this.options.now();
       for (;;) {
         const client = this.options.client();
-        const page = await client.read(client.methods.range, { key: lower, range_end: keyspace.namespaceEnd, limit, ...(revision === undefined ? {} : { revision }) });
+        let page;
+        try {
+          page = await client.read(client.methods.range, { key: lower, range_end: keyspace.namespaceEnd, limit, ...(revision === undefined ? {} : { revision }) });
+        } catch (error) {
+          if (!current()) return;
+          if (!tooLargeToReceive(error) || limit === 1) throw error;
+          // The page was larger than the load may hold at once (ETCD_REPLICA_LOAD_PAGE_BYTES_MAX): the same page with half the
+          // keys, and never more for the rest of this load, rather than starting over into the same wall.
+          this.options.onError(new Error(`a replica load page of ${limit} keys was larger than the load accepts; asking for ${Math.floor(limit / 2)}`, { cause: error }));
+          limit = ceiling = Math.floor(limit / 2);
+          continue;
+        }
         if (!current()) return;
         revision ??= headerRevision(page);
-        let bytes = 0;
+        let largest = 0;
         const writes: LocalCopyWrite[] = page.kvs.map((kv) => {
-          bytes += kv.key.length + kv.value.length;
+          largest = Math.max(largest, kv.key.length + kv.value.length);
           return { key: keyspace.relative(kv.key), value: encodeRow(kv) };
         });
         store.apply(0, writes);
         const last = page.kvs.at(-1);
         if (!page.more || last === undefined) break;
         lower = keySuccessor(last.key);
-        limit = Math.max(1, Math.min(ETCD_REPLICA_LOAD_KEYS_MAX, Math.floor(ETCD_REPLICA_LOAD_BYTES_TARGET / Math.max(1, bytes / page.kvs.length))));
+        limit = Math.max(1, Math.min(ceiling, 2 * limit, Math.floor(ETCD_REPLICA_LOAD_BYTES_TARGET / Math.max(1, largest))));
       }
       // What the feed delivered meanwhile, after the load's revision, in order, as one transaction.
       const after = this.held.filter((batch) => batch.revision > revision);
