@@ -21,6 +21,9 @@ import { VERSION } from './version.js';
 
 /** Where a node on etcd keeps its replica of the store, under DATA_DIRECTORY (docs/adr/0011-replica-reads.md). */
 export const ETCD_REPLICA_DIRECTORY = 'etcd-replica';
+/** `kvs serve`'s exit code after the disk failed a write or a sync (EIO): distinct from 1 so that an operator's supervisor and logs tell it apart. */
+const EXIT_DISK_FAILED = 74; // EX_IOERR in sysexits.h
+const DISK_FAILURE_EXIT_DELAY_MS = 250;
 
 // Defined beside the store's other file checks, where `kvs restore` finds it without loading the server.
 export { STORE_FILE_NAME };
@@ -98,6 +101,11 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
     pendingWritesMax: config.limits.pendingWritesMax,
     onBackgroundError: (error) => logger.error({ err: error }, 'background maintenance failed; it will be retried'),
     onWriteError: (error) => logger.error({ err: error }, 'a write batch failed to commit; its writers were told nothing applied'),
+    onStoreFailed: (error) => {
+      logger.fatal({ err: error }, 'the disk failed while making writes durable: no write is acknowledged any more; exiting so that kvs restarts from what the disk holds');
+      // Long enough for the writers in flight to receive their 503 ("outcome unknown").
+      setTimeout(() => process.exit(EXIT_DISK_FAILED), DISK_FAILURE_EXIT_DELAY_MS);
+    },
   });
 }
 

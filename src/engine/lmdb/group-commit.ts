@@ -116,6 +116,8 @@ export class GroupCommit {
     private readonly maxPending: number = Number.POSITIVE_INFINITY,
     /** Told each durable batch's size and its commit and sync times (/metrics). */
     private readonly observer: WriteObserver = NO_WRITE_OBSERVER,
+    /** Told once that the disk failed (see storeFailing): no write will be acknowledged again; the process should stop. */
+    private readonly onStoreFailed: (error: unknown) => void = () => {},
   ) {
     this.base = baseOf(stores, snapshot());
   }
@@ -127,6 +129,7 @@ export class GroupCommit {
 
   /** Runs `body` in the next batch; resolves with its result once the batch is on disk. */
   submit<T>(body: (ctx: WriteContext, batch: WriteBatch) => T, client = true): Promise<T> {
+    if (this.storeFailed !== null) return Promise.reject(storeFailedError());
     if (this.pending.length >= this.maxPending) {
       // Overloaded: refusing now keeps memory and the wait of queued writers bounded; the client retries.
       return Promise.reject(new OverloadError(`${this.maxPending} writes are already waiting for the disk; retry shortly`));
@@ -241,11 +244,12 @@ export class GroupCommit {
           flight.state = 'durable';
           this.settle();
         },
-        (error: unknown) => {
-          flight.state = 'failed';
-          flight.error = error;
-          this.settle();
-        },
+        (error: unknown) =>
+          void commitCause(error).then((cause) => {
+            flight.state = 'failed';
+            flight.error = cause;
+            this.settle();
+          }),
       );
   }
 
@@ -273,8 +277,18 @@ export class GroupCommit {
   private settle(): void {
     while (this.inFlight.length > 0 && this.inFlight[0]!.state !== 'pending') {
       const flight = this.inFlight.shift()!;
-      if (flight.state === 'durable' && flight.applied) this.durable(flight);
+      if (flight.state === 'failed' && isDiskFailure(flight.error)) this.storeFailing(flight.error);
+      if (this.storeFailed !== null) this.outcomeUnknown(flight);
+      else if (flight.state === 'durable' && flight.applied) this.durable(flight);
       else this.failed(flight);
+    }
+    if (this.storeFailed !== null) {
+      // Batches behind the failed one are not waited for: whatever their sync says, they are not acknowledged.
+      for (const flight of this.inFlight.splice(0)) this.outcomeUnknown(flight);
+      for (const job of this.pending.splice(0)) job.reject(storeFailedError());
+      this.pendingClientWrites = 0;
+      if (this.inFlight.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      return;
     }
     // After a failure, once nothing is in flight, reads (and the next batch) see what the store holds.
     if (this.viewLost && this.inFlight.length === 0) this.renewView();
@@ -323,6 +337,35 @@ export class GroupCommit {
     for (const job of flight.jobs) job.reject(reported);
   }
 
+  /**
+   * The disk failed a write or a sync (EIO). After a failed fdatasync nothing
+   * is known any more: LMDB may have written the batch's meta page (its state
+   * is visible), the kernel may have dropped the dirty pages it could not
+   * write, and a later sync that succeeds proves nothing about them
+   * (PostgreSQL's "fsyncgate"; etcd exits on a failed WAL sync for the same
+   * reason). So from here on no write is acknowledged, not even a batch that
+   * committed behind it: every writer in flight or waiting hears "outcome
+   * unknown", and onStoreFailed stops the process, which restarts from what
+   * the disk really holds.
+   */
+  private storeFailing(cause: unknown): void {
+    if (this.storeFailed !== null) return;
+    this.storeFailed = cause;
+    if (this.fillTimer !== null) {
+      clearTimeout(this.fillTimer);
+      this.fillTimer = null;
+    }
+    this.onStoreFailed(cause);
+  }
+
+  private storeFailed: unknown = null;
+
+  private outcomeUnknown(flight: InFlight): void {
+    flight.snapshot?.done();
+    flight.snapshot = null;
+    for (const job of flight.jobs) job.reject(storeFailedError());
+  }
+
   /** The cause of the last failed commit, which batches skipped behind it report too. */
   private lastError: unknown = new Error('the batch before this one was not applied');
 
@@ -339,15 +382,54 @@ function baseOf(stores: Stores, snapshot: Transaction): BatchBase {
   return { revision: readMetaNumber(stores, META_REVISION, snapshot), sequence: readBatchSequence(stores, snapshot) ?? 0 };
 }
 
+/** How long a failed commit's cause (lmdb-js's `commitError`, a promise) is waited for. */
+const COMMIT_CAUSE_WAIT_MS = 1000;
+
+/**
+ * lmdb-js rejects a failed commit's writes with "Commit failed (see
+ * commitError for details)" and the cause in `error.commitError`, a promise
+ * that rejects with LMDB's error once the writer thread reports it. That
+ * promise is handled here (unhandled, it would stop the process) and its
+ * reason becomes the cause: what tells a full disk from a failing one.
+ */
+function commitCause(error: unknown): Promise<unknown> {
+  const pending = (error as { commitError?: unknown } | null)?.commitError;
+  if (!(pending instanceof Promise)) return Promise.resolve(error);
+  let timer: NodeJS.Timeout | undefined;
+  const reported = pending.then(
+    () => error,
+    (cause: unknown) => cause ?? error,
+  );
+  const late = new Promise<unknown>((resolve) => {
+    timer = setTimeout(() => resolve(error), COMMIT_CAUSE_WAIT_MS);
+  });
+  return Promise.race([reported, late]).finally(() => clearTimeout(timer));
+}
+
+/** An I/O error from the disk (EIO): the store's durable state is unknown (see GroupCommit.storeFailing). */
+export function isDiskFailure(error: unknown): boolean {
+  const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
+  if (code === 'EIO' || errno === 5 || errno === -5) return true;
+  return error instanceof Error && /\bEIO\b|Input\/output error/i.test(error.message);
+}
+
+function storeFailedError(): KvError {
+  return new KvError(
+    'unavailable',
+    'the disk failed while making writes durable: this write may or may not have been applied, and kvs is restarting to recover from what is on disk; read the key before retrying a non-idempotent write',
+    { retryAfterSeconds: 1 },
+  );
+}
+
 /**
  * What writers are told when a commit fails: nothing of their write applied.
  * A full disk or map is 507 storage_full; anything else 503 unavailable, so a
  * client may retry. The cause goes to onCommitError.
  */
 export function commitFailure(error: unknown): KvError {
-  const message = error instanceof Error ? `${error.message} ${String((error as { commitError?: unknown }).commitError ?? '')}` : String(error);
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'ENOSPC' || /MDB_MAP_FULL|ENOSPC|No space left/i.test(message)) {
+  const message = error instanceof Error ? error.message : String(error);
+  const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
+  if (code === 'ENOSPC' || errno === 28 || errno === -28 || /MDB_MAP_FULL|ENOSPC|No space left/i.test(message)) {
     return new KvError('storage_full', 'the store is full; the write was not applied', {});
   }
   return new KvError('unavailable', 'the store could not commit the write; it was not applied', { retryAfterSeconds: 1 });

@@ -47,6 +47,8 @@ export interface LmdbEngineOptions {
   onBackgroundError?: (error: unknown) => void;
   /** Told the cause of a failed commit (writers are answered 503 or 507). */
   onWriteError?: (error: unknown) => void;
+  /** Told once that the disk failed (EIO): no write is acknowledged from then on, and the process should stop and restart (GroupCommit.storeFailing). */
+  onStoreFailed?: (error: unknown) => void;
   /** Size the store may reach before writes that add data are refused (507); 0 or absent = no cap. */
   dataBytesMax?: number;
   /** Writes that may wait for the next commit; beyond, 503 (absent = no bound). */
@@ -135,6 +137,7 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
       (error) => this.options.onWriteError?.(error),
       this.options.pendingWritesMax ?? Number.POSITIVE_INFINITY,
       this.options.observer,
+      (error) => this.options.onStoreFailed?.(error),
     );
     this.cap.measure(stores);
     this.publishedRevision = readMetaNumber(stores, META_REVISION);
