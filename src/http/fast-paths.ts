@@ -46,20 +46,25 @@ export interface FastPaths {
  * parsing, the send pipeline) costs as much CPU as the rest of a read
  * together, and a sixth of a durable write.
  *
- * - `GET /v1/kv/{key}` without `If-None-Match` or `Prefer`: the value, or the
+ * - `GET /v1/kv/{key}` without a query (`?stale`, or anything the route
+ *   would refuse), `If-None-Match`, `Prefer` or a body: the value, or the
  *   404 of a missing key;
  * - `PUT /v1/kv/{key}` without a query (no TTL), `If-Match` or
  *   `If-None-Match`, with a Content-Length within the value limit;
- * - the seed's `GET /get?key=`, `DELETE /del?key=` and `POST /put` (with a
- *   Content-Length within the request limit), the key given plainly.
+ * - the seed's `GET /get?key=` and `DELETE /del?key=` without a body, and
+ *   `POST /put` (with a Content-Length within the request limit), the key
+ *   given plainly.
  *
  * Each is decided by the same functions as its Fastify route (key parsing,
  * seed.ts's, the engine's txn) and answered with the same bytes (errors
  * through errors.ts's errorAnswer), after the same Gatekeeper; it feeds the
- * same metrics. Anything else — a refused token, an invalid key, a body
- * too large or chunked, conditions, rate limiting on, the server closing —
- * returns false before anything is written or read, and the Fastify route
- * answers in full. Once a path has started reading a body it answers
+ * same metrics. Anything else — a refused token, an invalid key, a query
+ * the route would parse, a body too large or chunked, any body on a DELETE
+ * (the route reads it first, and refuses one over the request limit with
+ * 413 without deleting) or on a GET (Fastify ignores it today; the route
+ * decides), conditions, rate limiting on, the server closing — returns
+ * false before anything is written or read, and the Fastify route answers
+ * in full. Once a path has started reading a body it answers
  * everything itself. test/integration/fast-paths.test.ts sends the same
  * requests through both and compares the answers byte for byte.
  */
@@ -137,10 +142,15 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
     response.end(body);
   };
 
-  /** GET /v1/kv/{key}: the value (ADR 0003), or the 404 problem of a missing key. */
+  /**
+   * GET /v1/kv/{key}: the value (ADR 0003), or the 404 problem of a missing key.
+   * Not with a query: the route parses it (`?stale=bogus`, a repeated `stale`:
+   * 400). A valid `?stale` reads the same here (the engine ignores it) and is
+   * answered by the route too, at the route's cost.
+   */
   const getKey = (request: IncomingMessage, response: ServerResponse, url: string): boolean => {
     const headers = request.headers;
-    if (headers['if-none-match'] !== undefined || headers.prefer !== undefined) return false;
+    if (url.includes('?') || headers['if-none-match'] !== undefined || headers.prefer !== undefined || hasBody(request)) return false;
     const startedAt = performance.now();
     let entry;
     let revision: Revision;
@@ -185,7 +195,7 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
     return true;
   };
 
-  /** DELETE /del?key=. */
+  /** DELETE /del?key=, without a body (the caller checks): the route reads one first, and refuses it over the request limit. */
   const seedDelete = (request: IncomingMessage, response: ServerResponse, key: string): boolean => {
     const startedAt = performance.now();
     try {
@@ -288,7 +298,7 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
     switch (request.method) {
       case 'GET':
         if (url.startsWith(KEY_PATH_PREFIX)) return getKey(request, response, url);
-        if (url.startsWith('/get?')) {
+        if (url.startsWith('/get?') && !hasBody(request)) {
           const key = plainSeedKey(url, '/get?key=');
           return key !== null && seedGet(request, response, key);
         }
@@ -298,6 +308,8 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
       case 'POST':
         return url === '/put' && seedPut(request, response);
       case 'DELETE': {
+        // With a body the route answers: it reads the body before deleting, and refuses one over requestBytesMax (413).
+        if (hasBody(request)) return false;
         const key = plainSeedKey(url, '/del?key=');
         return key !== null && seedDelete(request, response, key);
       }
@@ -379,6 +391,7 @@ function replicaReads(deps: HttpDeps, fresh: FreshReader, gatekeeper: Gatekeeper
   );
 }
 
+/** Whether `request` declares a body: chunked (or any transfer coding), or a Content-Length other than 0. */
 function hasBody(request: IncomingMessage): boolean {
   const length = request.headers['content-length'];
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
