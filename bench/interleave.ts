@@ -54,7 +54,11 @@ function load(subject: Subject, settings: RunSettings, seconds: number): LoadRes
   const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
   Object.assign(process.env, env);
   try {
-    const result = runWrk(subject.target.url, subject.target.pid, { seconds, connections: subject.connections ?? settings.connections, script: subject.script });
+    const result = runWrk(subject.target.url, subject.target.pid, {
+      seconds,
+      connections: subject.connections ?? settings.connections,
+      script: subject.script,
+    });
     return subject.expectedStatus === undefined ? result : { ...result, errors: result.errors - (result.non2xx ?? 0) };
   } finally {
     for (const [name, value] of Object.entries(saved)) {

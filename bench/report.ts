@@ -47,7 +47,8 @@ export function reportRows(rows: Row[], redis: LoadResult | null): void {
 
 /** --etcd-only: the etcd rows in the same table, or only the note saying why there are none. */
 export function reportEtcdOnly(etcd: EtcdResult): void {
-  const lines = etcd.rows.length === 0 ? etcd.notes : ['', ...tableHeader(), ...etcd.rows.map(rowLine), '', ...etcd.notes, errorsLine(etcd.rows), settingsLine()];
+  const lines =
+    etcd.rows.length === 0 ? etcd.notes : ['', ...tableHeader(), ...etcd.rows.map(rowLine), '', ...etcd.notes, errorsLine(etcd.rows), settingsLine()];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -57,7 +58,10 @@ export function reportWatchOnly(watch: WatchResult): void {
 }
 
 function tableHeader(): string[] {
-  return [`| scenario | kvs req/s | kvs p99 ms | anchor | anchor req/s | anchor p99 ms | ratio (req/s) | ratio (CPU per request) |`, `|---|---:|---:|---|---:|---:|---:|---:|`];
+  return [
+    `| scenario | kvs req/s | kvs p99 ms | anchor | anchor req/s | anchor p99 ms | ratio (req/s) | ratio (CPU per request) |`,
+    `|---|---:|---:|---|---:|---:|---:|---:|`,
+  ];
 }
 
 function rowLine(row: Row): string {

@@ -40,7 +40,9 @@ import { CONNECTIONS, flags, log, quick, root, ROUNDS, SECONDS, WATCHERS, workDi
 
 async function main(): Promise<void> {
   if (!has('wrk')) throw new Error('wrk is not installed (apt-get install -y wrk); it is the load generator');
-  log(`node ${process.version}; pinning ${canPin ? `servers to CPU ${SERVER_CPU}, load to CPU ${LOAD_CPU}` : 'unavailable (one core or no taskset)'}; ${SECONDS} s x ${ROUNDS} rounds, ${CONNECTIONS} connections`);
+  log(
+    `node ${process.version}; pinning ${canPin ? `servers to CPU ${SERVER_CPU}, load to CPU ${LOAD_CPU}` : 'unavailable (one core or no taskset)'}; ${SECONDS} s x ${ROUNDS} rounds, ${CONNECTIONS} connections`,
+  );
   if (flags['watch-only'] === true) {
     reportWatchOnly(await measureWatch(quick ? 500 : WATCHERS));
     return;

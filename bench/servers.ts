@@ -30,7 +30,15 @@ export async function startKvs(name: string, fresh = true, env: Record<string, s
   if (fresh) rmSync(dataDirectory, { recursive: true, force: true });
   mkdirSync(dataDirectory, { recursive: true });
   const startedAt = performance.now();
-  const child = track(startProcess(pinned(SERVER_CPU, [process.execPath, CLI, 'serve']), { PORT: String(port), HOST: '127.0.0.1', DATA_DIRECTORY: dataDirectory, LOG_LEVEL: 'warn', ...env }));
+  const child = track(
+    startProcess(pinned(SERVER_CPU, [process.execPath, CLI, 'serve']), {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIRECTORY: dataDirectory,
+      LOG_LEVEL: 'warn',
+      ...env,
+    }),
+  );
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`);
   return { url, pid: child.pid!, child, readyMs: performance.now() - startedAt };

@@ -69,14 +69,30 @@ async function runCluster(): Promise<void> {
     for (const worker of workers) {
       // The primary writes: each worker's PUTs come here, one message each way.
       worker.on('message', (message: WorkerMessage) => {
-        engine!.txn({ compares: [], ops: [{ op: 'put', key: message.key, value: Buffer.from(message.value.buffer, message.value.byteOffset, message.value.byteLength), contentType: message.contentType, ttlMs: null }] }).then(
-          (outcome: TxnResult) => {
-            const result = outcome.succeeded ? outcome.results[0] : undefined;
-            if (result?.op !== 'put') throw new Error('not a put');
-            worker.send({ id: message.id, result: { status: result.created ? 201 : 200, body: JSON.stringify(writeResultJson(result.entry)), revision: result.entry.revision } } satisfies PrimaryReply);
-          },
-          (error: unknown) => worker.send({ id: message.id, error: String(error) } satisfies PrimaryReply),
-        );
+        engine!
+          .txn({
+            compares: [],
+            ops: [
+              {
+                op: 'put',
+                key: message.key,
+                value: Buffer.from(message.value.buffer, message.value.byteOffset, message.value.byteLength),
+                contentType: message.contentType,
+                ttlMs: null,
+              },
+            ],
+          })
+          .then(
+            (outcome: TxnResult) => {
+              const result = outcome.succeeded ? outcome.results[0] : undefined;
+              if (result?.op !== 'put') throw new Error('not a put');
+              worker.send({
+                id: message.id,
+                result: { status: result.created ? 201 : 200, body: JSON.stringify(writeResultJson(result.entry)), revision: result.entry.revision },
+              } satisfies PrimaryReply);
+            },
+            (error: unknown) => worker.send({ id: message.id, error: String(error) } satisfies PrimaryReply),
+          );
       });
     }
     process.on('SIGTERM', () => {
@@ -114,7 +130,16 @@ function writeHandler(): (request: IncomingMessage, response: ServerResponse) =>
     waiting.delete(reply.id);
     if (reply.result === undefined) return void response.writeHead(503).end(reply.error);
     const { status, body, revision } = reply.result;
-    response.writeHead(status, ['etag', etag(revision), 'kv-revision', String(revision), 'content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))]);
+    response.writeHead(status, [
+      'etag',
+      etag(revision),
+      'kv-revision',
+      String(revision),
+      'content-type',
+      'application/json; charset=utf-8',
+      'content-length',
+      String(Buffer.byteLength(body)),
+    ]);
     response.end(body);
   });
   return (request, response) => {
@@ -126,7 +151,12 @@ function writeHandler(): (request: IncomingMessage, response: ServerResponse) =>
     request.on('end', () => {
       const id = next++;
       waiting.set(id, response);
-      process.send!({ id, key, value: Buffer.concat(chunks), contentType: request.headers['content-type'] ?? 'application/octet-stream' } satisfies WorkerMessage);
+      process.send!({
+        id,
+        key,
+        value: Buffer.concat(chunks),
+        contentType: request.headers['content-type'] ?? 'application/octet-stream',
+      } satisfies WorkerMessage);
     });
   };
 }
@@ -138,7 +168,9 @@ interface Started {
 }
 
 async function measure(): Promise<void> {
-  const { values: flags } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '5' }, connections: { type: 'string', default: '64' } } });
+  const { values: flags } = parseArgs({
+    options: { seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '5' }, connections: { type: 'string', default: '64' } },
+  });
   if (availableParallelism() < 2 || !has('taskset') || !has('wrk')) throw new Error('needs 2 cores, taskset and wrk');
   const seconds = Number(flags.seconds);
   const rounds = Number(flags.rounds);
@@ -150,7 +182,10 @@ async function measure(): Promise<void> {
     // A kvs store with 1,000 keys, made and left by kvs itself.
     const seedStore = join(directory, 'reads');
     const kvs = await startKvs(root, seedStore, '0');
-    const lines = Array.from({ length: 1000 }, (_, i) => `{"key":"bench/k${i}","value":"${Buffer.from('x'.repeat(100)).toString('base64')}","contentType":"text/plain"}`);
+    const lines = Array.from(
+      { length: 1000 },
+      (_, i) => `{"key":"bench/k${i}","value":"${Buffer.from('x'.repeat(100)).toString('base64')}","contentType":"text/plain"}`,
+    );
     const imported = await fetch(`${kvs.url}/v1/admin/import`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines.join('\n') });
     if (!imported.ok) throw new Error(`import: ${imported.status}`);
     await kvs.stop();
@@ -168,7 +203,10 @@ async function measure(): Promise<void> {
         for (const workers of pinning === 'pinned' ? [1] : [1, 2]) {
           const store = join(directory, `${mode}-${pinning}-${workers}`);
           execFileSync('cp', ['-r', seedStore, store]);
-          subjects.push({ name: `${workers} worker${workers === 1 ? '' : 's'}${mode === 'write' ? ' + the writing primary' : ''}`, server: await startCluster(root, mode, workers, join(store, STORE_FILE_NAME), cpuOf) });
+          subjects.push({
+            name: `${workers} worker${workers === 1 ? '' : 's'}${mode === 'write' ? ' + the writing primary' : ''}`,
+            server: await startCluster(root, mode, workers, join(store, STORE_FILE_NAME), cpuOf),
+          });
         }
         started.push(...subjects.map((subject) => subject.server));
         const results = new Map<string, LoadResult[]>(subjects.map((subject) => [subject.name, []]));
@@ -178,7 +216,9 @@ async function measure(): Promise<void> {
         const one = summary(results.get('kvs, one process')!);
         for (const subject of subjects) {
           const result = summary(results.get(subject.name)!);
-          rows.push(`| ${mode === 'read' ? 'GET /v1/kv/{key}' : 'durable PUT /v1/kv/{key}, fresh keys'}: ${subject.name} | ${pinning === 'pinned' ? 'servers CPU 0, wrk CPU 1' : 'servers and wrk on both cores'} | ${Math.round(result.requestsPerSecond).toLocaleString('en')} | ${result.p99Ms.toFixed(2)} | ${result.cpuUsPerRequest.toFixed(1)} | ${(result.requestsPerSecond / one.requestsPerSecond).toFixed(2)}x |`);
+          rows.push(
+            `| ${mode === 'read' ? 'GET /v1/kv/{key}' : 'durable PUT /v1/kv/{key}, fresh keys'}: ${subject.name} | ${pinning === 'pinned' ? 'servers CPU 0, wrk CPU 1' : 'servers and wrk on both cores'} | ${Math.round(result.requestsPerSecond).toLocaleString('en')} | ${result.p99Ms.toFixed(2)} | ${result.cpuUsPerRequest.toFixed(1)} | ${(result.requestsPerSecond / one.requestsPerSecond).toFixed(2)}x |`,
+          );
         }
         for (const subject of subjects) await subject.server.stop();
         started.length = 0;
@@ -197,7 +237,10 @@ function runWrk(server: Started, options: { script: string; seconds: number; con
   const cpuBefore = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const wrk = ['wrk', '-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency', '-s', options.script, server.url];
   const command = options.pinned ? ['taskset', '-c', LOAD_CPU, ...wrk] : wrk;
-  const output = execFileSync(command[0]!, command.slice(1), { encoding: 'utf8', env: { ...process.env, RUN_ID: `${Date.now()}${Math.random()}`, KEYS: '1000' } });
+  const output = execFileSync(command[0]!, command.slice(1), {
+    encoding: 'utf8',
+    env: { ...process.env, RUN_ID: `${Date.now()}${Math.random()}`, KEYS: '1000' },
+  });
   const cpuUsed = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpuBefore;
   const { requests, ...result } = parseWrk(output);
   return { ...result, cpuUsPerRequest: (cpuUsed * 1e6) / requests };
@@ -215,7 +258,12 @@ function summary(results: LoadResult[]): LoadResult {
 async function startKvs(root: string, dataDirectory: string, cpu: string | null): Promise<Started> {
   const port = await freePort();
   const command = [process.execPath, join(root, 'dist/src/cli/index.js'), 'serve'];
-  const child = startProcess(cpu === null ? command : ['taskset', '-c', cpu, ...command], { PORT: String(port), HOST: '127.0.0.1', DATA_DIRECTORY: dataDirectory, LOG_LEVEL: 'warn' });
+  const child = startProcess(cpu === null ? command : ['taskset', '-c', cpu, ...command], {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATA_DIRECTORY: dataDirectory,
+    LOG_LEVEL: 'warn',
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`);
   return { url, pids: () => [child.pid!], stop: () => stopProcess(child) };
@@ -249,7 +297,10 @@ async function startCluster(root: string, mode: 'read' | 'write', workers: numbe
 
 function childPidsOf(pid: number): number[] {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }

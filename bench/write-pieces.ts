@@ -74,10 +74,13 @@ function mainThreadPieces(stores: Stores): Array<[string, number]> {
 async function databasesTouched(stores: Stores): Promise<Array<[string, number]>> {
   const variants: Array<[string, (i: number, batch: number) => void]> = [
     ['kv only', (i) => void stores.kv.put(Buffer.from(`k/${i}`), VALUE)],
-    ['kv + log', (i) => {
-      void stores.kv.put(Buffer.from(`k/${i}`), VALUE);
-      void stores.log.put(i, [{ t: 'p', k: `k/${i}`, c: i, v: 1, ct: CONTENT_TYPE, x: 0, d: VALUE }]);
-    }],
+    [
+      'kv + log',
+      (i) => {
+        void stores.kv.put(Buffer.from(`k/${i}`), VALUE);
+        void stores.log.put(i, [{ t: 'p', k: `k/${i}`, c: i, v: 1, ct: CONTENT_TYPE, x: 0, d: VALUE }]);
+      },
+    ],
   ];
   const results = new Map<string, number[]>();
   const BATCHES = 300;

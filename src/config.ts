@@ -75,20 +75,24 @@ const SECURITY_VARIABLES = ['KV_ADMIN_TOKEN', 'KV_TOKENS_FILE', 'KV_TLS_CERT', '
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-const integer = (min: number, max: number) => (text: string, source: string): number => {
-  const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${source} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
-  }
-  return value;
-};
+const integer =
+  (min: number, max: number) =>
+  (text: string, source: string): number => {
+    const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      throw new ConfigError(`${source} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
+    }
+    return value;
+  };
 
-const oneOf = <T extends string>(choices: readonly T[]) => (text: string, source: string): T => {
-  if (!(choices as readonly string[]).includes(text)) {
-    throw new ConfigError(`${source} must be one of ${choices.join(', ')} (got ${JSON.stringify(text)})`);
-  }
-  return text as T;
-};
+const oneOf =
+  <T extends string>(choices: readonly T[]) =>
+  (text: string, source: string): T => {
+    if (!(choices as readonly string[]).includes(text)) {
+      throw new ConfigError(`${source} must be one of ${choices.join(', ')} (got ${JSON.stringify(text)})`);
+    }
+    return text as T;
+  };
 
 const nonEmpty = (text: string, source: string): string => {
   if (text.trim() === '') throw new ConfigError(`${source} must not be empty`);
@@ -115,14 +119,22 @@ function limitSetting<Name extends SettableLimitName>(limit: Name, env: string[]
 export const SETTINGS = {
   host: { env: ['HOST'], flag: 'host', describe: 'listen address (default 127.0.0.1)', parse: nonEmpty },
   port: { env: ['PORT', 'KV_STORE_PORT'], flag: 'port', describe: 'listen port (default 8080; 0 picks a free one)', parse: integer(0, 65535) },
-  dataDirectory: { env: ['DATA_DIRECTORY'], flag: 'data-directory', describe: 'where kvs keeps its files: the embedded engine\'s store, or an etcd node\'s replica (etcd-replica/, removed when it stops) (default ./data)', parse: nonEmpty },
+  dataDirectory: {
+    env: ['DATA_DIRECTORY'],
+    flag: 'data-directory',
+    describe: "where kvs keeps its files: the embedded engine's store, or an etcd node's replica (etcd-replica/, removed when it stops) (default ./data)",
+    parse: nonEmpty,
+  },
   engine: { env: ['KV_ENGINE'], flag: 'engine', describe: 'storage engine: lmdb (embedded, default) or etcd', parse: oneOf<EngineName>(['lmdb', 'etcd']) },
   etcdEndpoints: {
     env: ['ETCD_ENDPOINTS'],
     flag: 'etcd-endpoints',
     describe: 'comma-separated etcd endpoints, for --engine etcd',
     parse: (text: string, source: string) => {
-      const endpoints = text.split(',').map((part) => part.trim()).filter(Boolean);
+      const endpoints = text
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean);
       for (const endpoint of endpoints) {
         try {
           parseEndpoint(endpoint);
@@ -140,16 +152,46 @@ export const SETTINGS = {
   keyBytesMax: limitSetting('keyBytesMax', ['KV_MAX_KEY_BYTES'], 'max-key-bytes', `largest key in UTF-8 bytes, at most ${KEY_BYTES_CEILING}`),
   requestBytesMax: limitSetting('requestBytesMax', ['KV_MAX_REQUEST_BYTES'], 'max-request-bytes', 'largest JSON request body in bytes'),
   historyRetentionRevisions: limitSetting('historyRetentionRevisions', ['KV_HISTORY_RETENTION'], 'history-retention', 'revisions of change history kept'),
-  watchProgressIntervalMs: limitSetting('watchProgressIntervalMs', ['KV_WATCH_PROGRESS_MS'], 'watch-progress-ms', 'a quiet watch stream gets a progress message after this long'),
-  watchBufferBytesMax: limitSetting('watchBufferBytesMax', ['KV_WATCH_BUFFER_BYTES'], 'watch-buffer-bytes', 'unsent bytes after which a watch consumer is too slow and dropped'),
+  watchProgressIntervalMs: limitSetting(
+    'watchProgressIntervalMs',
+    ['KV_WATCH_PROGRESS_MS'],
+    'watch-progress-ms',
+    'a quiet watch stream gets a progress message after this long',
+  ),
+  watchBufferBytesMax: limitSetting(
+    'watchBufferBytesMax',
+    ['KV_WATCH_BUFFER_BYTES'],
+    'watch-buffer-bytes',
+    'unsent bytes after which a watch consumer is too slow and dropped',
+  ),
   watchersMax: limitSetting('watchersMax', ['KV_MAX_WATCHERS'], 'max-watchers', 'watch streams and long-polls held open at once'),
   dataBytesMax: limitSetting('dataBytesMax', ['KV_MAX_DATA_BYTES'], 'max-data-bytes', 'size the store may reach; beyond, writes get 507 storage_full'),
-  pendingWritesMax: limitSetting('pendingWritesMax', ['KV_MAX_PENDING_WRITES'], 'max-pending-writes', 'writes waiting for a commit; beyond, 503 with Retry-After'),
+  pendingWritesMax: limitSetting(
+    'pendingWritesMax',
+    ['KV_MAX_PENDING_WRITES'],
+    'max-pending-writes',
+    'writes waiting for a commit; beyond, 503 with Retry-After',
+  ),
   logLevel: { env: ['LOG_LEVEL'], flag: 'log-level', describe: 'pino log level (default info; request logs at debug)', parse: oneOf(LOG_LEVELS) },
-  logFormat: { env: ['LOG_FORMAT'], flag: 'log-format', describe: 'json (JSON lines) or pretty (for people); default: pretty on a terminal, else json', parse: oneOf(['json', 'pretty'] as const) },
-  adminToken: { env: ['KV_ADMIN_TOKEN'], flag: 'admin-token', describe: 'one full-access bearer token (prefer the variable: flags show in ps)', parse: nonEmpty },
+  logFormat: {
+    env: ['LOG_FORMAT'],
+    flag: 'log-format',
+    describe: 'json (JSON lines) or pretty (for people); default: pretty on a terminal, else json',
+    parse: oneOf(['json', 'pretty'] as const),
+  },
+  adminToken: {
+    env: ['KV_ADMIN_TOKEN'],
+    flag: 'admin-token',
+    describe: 'one full-access bearer token (prefer the variable: flags show in ps)',
+    parse: nonEmpty,
+  },
   tokensFile: { env: ['KV_TOKENS_FILE'], flag: 'tokens-file', describe: 'JSON file of named tokens (SHA-256 hashes) and their grants', parse: nonEmpty },
-  protectedMode: { env: ['KV_PROTECTED_MODE'], flag: 'protected-mode', describe: 'on (default): with no token, serve loopback clients only; off: serve anyone', parse: oneOf(['on', 'off'] as const) },
+  protectedMode: {
+    env: ['KV_PROTECTED_MODE'],
+    flag: 'protected-mode',
+    describe: 'on (default): with no token, serve loopback clients only; off: serve anyone',
+    parse: oneOf(['on', 'off'] as const),
+  },
   tlsCert: { env: ['KV_TLS_CERT'], flag: 'tls-cert', describe: 'PEM certificate chain: serve HTTPS (with --tls-key)', parse: nonEmpty },
   tlsKey: { env: ['KV_TLS_KEY'], flag: 'tls-key', describe: 'PEM private key for --tls-cert', parse: nonEmpty },
   rateLimitPerSecond: limitSetting('rateLimitPerSecond', ['KV_RATE_LIMIT'], 'rate-limit', 'requests per second per client, 0 = off'),
@@ -256,7 +298,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Record<string, string 
     adminToken: parsed.adminToken,
     tokensFile: parsed.tokensFile === undefined ? undefined : resolve(cwd, parsed.tokensFile),
     protectedMode: (parsed.protectedMode ?? 'on') === 'on',
-    tls: parsed.tlsCert === undefined || parsed.tlsKey === undefined ? undefined : { certFile: resolve(cwd, parsed.tlsCert), keyFile: resolve(cwd, parsed.tlsKey) },
+    tls:
+      parsed.tlsCert === undefined || parsed.tlsKey === undefined
+        ? undefined
+        : { certFile: resolve(cwd, parsed.tlsCert), keyFile: resolve(cwd, parsed.tlsKey) },
     rateLimit: rate === 0 ? null : { perSecond: rate, burst: parsed.rateBurstRequests ?? rate },
   };
 }

@@ -102,7 +102,10 @@ export function createEngine(config: Config, logger: Logger, observer?: WriteObs
     onBackgroundError: (error) => logger.error({ err: error }, 'background maintenance failed; it will be retried'),
     onWriteError: (error) => logger.error({ err: error }, 'a write batch failed to commit; its writers were told nothing applied'),
     onStoreFailed: (error) => {
-      logger.fatal({ err: error }, 'the disk failed while making writes durable: no write is acknowledged any more; exiting so that kvs restarts from what the disk holds');
+      logger.fatal(
+        { err: error },
+        'the disk failed while making writes durable: no write is acknowledged any more; exiting so that kvs restarts from what the disk holds',
+      );
       // Long enough for the writers in flight to receive their 503 ("outcome unknown").
       setTimeout(() => process.exit(EXIT_DISK_FAILED), DISK_FAILURE_EXIT_DELAY_MS);
     },
@@ -122,7 +125,10 @@ export function servedEngine(engine: StorageEngine): { engine: StorageEngine; ca
 function loadAccess(config: Config): { tokens: TokenRegistry; tls: { cert: Buffer; key: Buffer } | undefined } {
   let tokens: TokenRegistry;
   try {
-    tokens = TokenRegistry.load({ ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }), ...(config.tokensFile === undefined ? {} : { tokensFile: config.tokensFile }) });
+    tokens = TokenRegistry.load({
+      ...(config.adminToken === undefined ? {} : { adminToken: config.adminToken }),
+      ...(config.tokensFile === undefined ? {} : { tokensFile: config.tokensFile }),
+    });
   } catch (error) {
     if (error instanceof TokensFileError) throw new ConfigError(error.message);
     throw error;
@@ -174,7 +180,9 @@ export async function startServer(config: Config, logger: Logger = createLogger(
     const url = await server.listen(config.host, config.port);
     logger.info({ url, engine: engine.name, dataDirectory: config.dataDirectory, version: VERSION, access: describeAccess(config, tokens) }, 'kvs is serving');
     if (!tokens.enabled && !config.protectedMode) {
-      logger.warn('no token is configured and protected mode is off (KV_PROTECTED_MODE=off): anyone who can reach this port can read, write and delete every key. Configure a token: KV_ADMIN_TOKEN (one full-access token), or KV_TOKENS_FILE with entries from `kvs token create`');
+      logger.warn(
+        'no token is configured and protected mode is off (KV_PROTECTED_MODE=off): anyone who can reach this port can read, write and delete every key. Configure a token: KV_ADMIN_TOKEN (one full-access token), or KV_TOKENS_FILE with entries from `kvs token create`',
+      );
     }
     let closing: Promise<void> | null = null;
     const close = () => {

@@ -23,7 +23,7 @@ export async function importSeedFileOnce(engine: StorageEngine, dataDirectory: s
   try {
     parsed = parseSeedDocument(readFileSync(file, 'utf8'), limits);
   } catch (error) {
-    logger.error({ file, err: error }, 'the original server\'s data file could not be read; nothing was imported');
+    logger.error({ file, err: error }, "the original server's data file could not be read; nothing was imported");
     return 0;
   }
   for (const problem of parsed.problems) logger.warn({ file }, `skipped while importing the original server's data: ${problem}`);

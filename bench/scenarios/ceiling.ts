@@ -33,7 +33,10 @@ export async function measureAgainstCeiling(): Promise<Row[]> {
 async function startCeiling(kvs: Server): Promise<Server> {
   const kvsUrl = kvs.url;
   const capture = async (method: string, path: string, body?: string) => {
-    const response = await fetch(`${kvsUrl}${path}`, { method, ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/octet-stream' } }) });
+    const response = await fetch(`${kvsUrl}${path}`, {
+      method,
+      ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/octet-stream' } }),
+    });
     const headers: Record<string, string> = {};
     response.headers.forEach((value, name) => {
       if (!['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding'].includes(name)) headers[name] = value;

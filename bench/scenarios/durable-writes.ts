@@ -44,7 +44,8 @@ export async function measureDurableWrites(): Promise<Row[]> {
       row(`${PUT_NAME}, ${at}`, results, 'put', 'durable', DURABLE_CEILING_NAME),
       row(`POST /put (durable, fresh keys), ${at}`, results, 'seed', 'put', PUT_NAME),
     ];
-    for (const line of measured) log(`${line.scenario}: ${fmt(line.subject.requestsPerSecond)} req/s vs ${fmt(line.anchor.requestsPerSecond)} (${ratio(line)})`);
+    for (const line of measured)
+      log(`${line.scenario}: ${fmt(line.subject.requestsPerSecond)} req/s vs ${fmt(line.anchor.requestsPerSecond)} (${ratio(line)})`);
     rows.push(...measured);
   }
   return rows;

@@ -100,7 +100,12 @@ async function loopbackVariant(): Promise<{ rows: Row[]; notes: string[] }> {
       connectionsEach: count === 1 ? CONNECTIONS : half,
       pids: nodes.slice(0, count).map((node) => node.pid),
     });
-    const gatewaySide = (env: Record<string, string>): Side => ({ name: 'gateway', runs: [{ url: gateway, script: gatewayScript, env }], connectionsEach: CONNECTIONS, pids: [] });
+    const gatewaySide = (env: Record<string, string>): Side => ({
+      name: 'gateway',
+      runs: [{ url: gateway, script: gatewayScript, env }],
+      connectionsEach: CONNECTIONS,
+      pids: [],
+    });
 
     const get = await interleaved(setup.members, [gatewaySide(gatewayRange), kvsSide('1 node', 1, getScript, {}), kvsSide('2 nodes', 2, getScript, {})]);
     const put = await interleaved(setup.members, [
@@ -114,19 +119,35 @@ async function loopbackVariant(): Promise<{ rows: Row[]; notes: string[] }> {
       { scenario: 'GET /v1/kv/{key} on etcd, 1 kvs node', subject: get[1]!, anchor: get[0]!, anchorName: 'etcd gateway POST /v3/kv/range (leader)' },
       { scenario: 'GET /v1/kv/{key} on etcd, 2 kvs nodes', subject: get[2]!, anchor: get[0]!, anchorName: 'etcd gateway POST /v3/kv/range (leader)' },
       { scenario: 'PUT /v1/kv/{key} on etcd (fresh keys), 1 kvs node', subject: put[1]!, anchor: put[0]!, anchorName: 'etcd gateway POST /v3/kv/put (leader)' },
-      { scenario: 'PUT /v1/kv/{key} on etcd (fresh keys), 2 kvs nodes', subject: put[2]!, anchor: put[0]!, anchorName: 'etcd gateway POST /v3/kv/put (leader)' },
+      {
+        scenario: 'PUT /v1/kv/{key} on etcd (fresh keys), 2 kvs nodes',
+        subject: put[2]!,
+        anchor: put[0]!,
+        anchorName: 'etcd gateway POST /v3/kv/put (leader)',
+      },
       ...(put[3] === undefined
         ? []
-        : [{ scenario: `PUT /v1/kv/{key} on etcd (fresh keys), 1 kvs node on CPU ${LOAD_CPU} (with wrk): a host of its own`, subject: put[3], anchor: put[0]!, anchorName: 'etcd gateway POST /v3/kv/put (leader)' }]),
+        : [
+            {
+              scenario: `PUT /v1/kv/{key} on etcd (fresh keys), 1 kvs node on CPU ${LOAD_CPU} (with wrk): a host of its own`,
+              subject: put[3],
+              anchor: put[0]!,
+              anchorName: 'etcd gateway POST /v3/kv/put (leader)',
+            },
+          ]),
     ];
-    const etcdShare = (subject: Measured, anchor: Measured) => `${(subject.membersUsPerRequest / anchor.membersUsPerRequest).toFixed(2)}x (${subject.membersUsPerRequest.toFixed(1)} vs ${anchor.membersUsPerRequest.toFixed(1)} µs)`;
+    const etcdShare = (subject: Measured, anchor: Measured) =>
+      `${(subject.membersUsPerRequest / anchor.membersUsPerRequest).toFixed(2)}x (${subject.membersUsPerRequest.toFixed(1)} vs ${anchor.membersUsPerRequest.toFixed(1)} µs)`;
     const notes = [
       '',
-      'etcd CPU per request (the three members\' CPU time divided by the requests served), loopback:',
+      "etcd CPU per request (the three members' CPU time divided by the requests served), loopback:",
       '',
       '| scenario | kvs req/s | gateway req/s | req/s ratio | etcd CPU per request, kvs vs gateway |',
       '|---|---:|---:|---:|---:|',
-      ...rows.map((row) => `| ${row.scenario} | ${fmt(row.subject.requestsPerSecond)} | ${fmt(row.anchor.requestsPerSecond)} | ${(row.subject.requestsPerSecond / row.anchor.requestsPerSecond).toFixed(2)}x | ${etcdShare(row.subject as Measured, row.anchor as Measured)} |`),
+      ...rows.map(
+        (row) =>
+          `| ${row.scenario} | ${fmt(row.subject.requestsPerSecond)} | ${fmt(row.anchor.requestsPerSecond)} | ${(row.subject.requestsPerSecond / row.anchor.requestsPerSecond).toFixed(2)}x | ${etcdShare(row.subject as Measured, row.anchor as Measured)} |`,
+      ),
       '',
       `- targets: GET through one node ≥ 2x the gateway's req/s: ${(get[1]!.requestsPerSecond / get[0]!.requestsPerSecond).toFixed(2)}x; etcd CPU per GET ≤ 0.2x the gateway's: ${(get[1]!.membersUsPerRequest / get[0]!.membersUsPerRequest).toFixed(2)}x; PUT through one node ≥ 0.8x: ${(put[1]!.requestsPerSecond / put[0]!.requestsPerSecond).toFixed(2)}x${put[3] === undefined ? '' : ` (${(put[3].requestsPerSecond / put[0]!.requestsPerSecond).toFixed(2)}x with the node on a core of its own)`}`,
       `- reads per barrier (one quorum read serves every GET a node received meanwhile): ${await readsPerBarrier(nodes)}`,
@@ -150,7 +171,12 @@ async function lanVariant(): Promise<string[]> {
       const sides: Side[] = [
         { name: 'gateway', runs: [{ url: setup.gateway, script: join(WRK, 'etcd-gateway.lua'), env: gatewayRange }], connectionsEach: CONNECTIONS, pids: [] },
         { name: '1 node', runs: [{ url: nodes[0]!.url, script: getScript, env: {} }], connectionsEach: CONNECTIONS, pids: [nodes[0]!.pid] },
-        { name: '2 nodes', runs: nodes.map((node) => ({ url: node.url, script: getScript, env: {} })), connectionsEach: CONNECTIONS, pids: nodes.map((node) => node.pid) },
+        {
+          name: '2 nodes',
+          runs: nodes.map((node) => ({ url: node.url, script: getScript, env: {} })),
+          connectionsEach: CONNECTIONS,
+          pids: nodes.map((node) => node.pid),
+        },
       ];
       const [gateway, one, two] = (await interleaved(setup.members, sides)) as [Measured, Measured, Measured];
       const line = (name: string, result: Measured, nodesCount: number) =>
@@ -228,7 +254,8 @@ async function startCluster(links: LinkProcess | null): Promise<ClusterSetup> {
     const keyspace = new Keyspace(ETCD_PREFIX);
     const check = await fetch(`${gateway}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: keyspace.etcdKey('bench/k1').toString('base64') }) });
     const found = (await check.json()) as { kvs?: unknown[] };
-    if (found.kvs?.length !== 1) throw new Error(`the etcd gateway on ${leader} does not find kvs's key bench/k1 at ${keyspace.etcdKey('bench/k1').toString()}: ${JSON.stringify(found)}`);
+    if (found.kvs?.length !== 1)
+      throw new Error(`the etcd gateway on ${leader} does not find kvs's key bench/k1 at ${keyspace.etcdKey('bench/k1').toString()}: ${JSON.stringify(found)}`);
     return { members, leader, gateway, keyspace, nodes, stop };
   } catch (error) {
     await stop();
@@ -244,7 +271,9 @@ async function interleaved(members: number[], sides: Side[]): Promise<Measured[]
     for (const [index, side] of sides.entries()) results[index]!.push(await measure(members, side, SECONDS));
   }
   const summaries = results.map(summarise);
-  log(`etcd: ${sides.map((side, index) => `${side.name} ${fmt(summaries[index]!.requestsPerSecond)} req/s (etcd ${summaries[index]!.membersUsPerRequest.toFixed(0)} µs/req)`).join(', ')}`);
+  log(
+    `etcd: ${sides.map((side, index) => `${side.name} ${fmt(summaries[index]!.requestsPerSecond)} req/s (etcd ${summaries[index]!.membersUsPerRequest.toFixed(0)} µs/req)`).join(', ')}`,
+  );
   return summaries;
 }
 
@@ -259,7 +288,9 @@ async function measure(members: number[], side: Side, seconds: number): Promise<
       ({ url, script, env }) =>
         new Promise<string>((resolve, reject) => {
           const args = pinned(LOAD_CPU, ['wrk', '-t1', `-c${side.connectionsEach}`, `-d${seconds}s`, '--latency', '-s', script, url]);
-          execFile(args[0]!, args.slice(1), { encoding: 'utf8', env: { ...process.env, RUN_ID: runId(), ...env } }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+          execFile(args[0]!, args.slice(1), { encoding: 'utf8', env: { ...process.env, RUN_ID: runId(), ...env } }, (error, stdout) =>
+            error ? reject(error) : resolve(stdout),
+          );
         }),
     ),
   );

@@ -17,7 +17,12 @@ export async function measureNpmStart(root: string, workDirectory: string, runs:
     mkdirSync(dataDirectory, { recursive: true });
     const startedAt = performance.now();
     // Its own process group: npm starts node, and both must stop.
-    const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIRECTORY: dataDirectory, LOG_LEVEL: 'warn' }, stdio: 'ignore', detached: true });
+    const child = spawn('npm', ['start', '--silent'], {
+      cwd: root,
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIRECTORY: dataDirectory, LOG_LEVEL: 'warn' },
+      stdio: 'ignore',
+      detached: true,
+    });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
       await waitFor(`http://127.0.0.1:${port}/healthz`);

@@ -68,7 +68,9 @@ const NEGATIVE_NUMBER = /^-\d+(\.\d+)?$/;
  */
 function markNegativeNumbers(args: string[], options: NonNullable<ParseArgsConfig['options']>): string[] {
   const takesValue = new Set(
-    Object.entries(options).flatMap(([name, option]) => (option.type === 'string' ? [`--${name}`, ...(option.short === undefined ? [] : [`-${option.short}`])] : [])),
+    Object.entries(options).flatMap(([name, option]) =>
+      option.type === 'string' ? [`--${name}`, ...(option.short === undefined ? [] : [`-${option.short}`])] : [],
+    ),
   );
   const marked: string[] = [];
   for (let index = 0; index < args.length; index += 1) {

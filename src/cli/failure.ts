@@ -37,13 +37,18 @@ export function describeFailure(error: unknown): { exitCode: ExitCode; message: 
     return { exitCode: EXIT.unreachable, message: `no answer in time from ${error.url}${applied}` };
   }
   if (error instanceof KvsNetworkError) return { exitCode: EXIT.unreachable, message: `cannot reach the server: ${error.message}` };
-  if (error instanceof UnauthorizedError) return { exitCode: EXIT.notAuthorised, message: `not authorised: ${error.detail} (give a token with --token, --token-file or KVS_TOKEN)` };
+  if (error instanceof UnauthorizedError)
+    return { exitCode: EXIT.notAuthorised, message: `not authorised: ${error.detail} (give a token with --token, --token-file or KVS_TOKEN)` };
   if (error instanceof ForbiddenError) return { exitCode: EXIT.notAuthorised, message: `forbidden: ${error.detail}` };
   if (error instanceof PreconditionFailedError) {
     const current = error.currentRevision;
     return { exitCode: EXIT.conditionFailed, message: `condition failed: the key is ${current === null ? 'absent' : `at revision ${current}`}` };
   }
-  if (error instanceof TxnConflictError) return { exitCode: EXIT.conditionFailed, message: `txn not applied: check${error.failedChecks.length === 1 ? '' : 's'} ${error.failedChecks.join(', ')} failed` };
+  if (error instanceof TxnConflictError)
+    return {
+      exitCode: EXIT.conditionFailed,
+      message: `txn not applied: check${error.failedChecks.length === 1 ? '' : 's'} ${error.failedChecks.join(', ')} failed`,
+    };
   if (error instanceof NotACounterError || error instanceof CounterOverflowError) return { exitCode: EXIT.conditionFailed, message: error.detail };
   if (error instanceof KvsError) return { exitCode: EXIT.error, message: `${error.detail} (${error.status} ${error.code})` };
   return { exitCode: EXIT.error, message: error instanceof Error ? error.message : String(error) };

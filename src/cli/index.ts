@@ -43,7 +43,11 @@ Exit codes: 0 success, 1 other error, 2 usage, 3 key not found, 4 condition fail
 `;
 
 /** Options that take a value, so that the verb is found even after `--url X`. */
-const VALUE_OPTIONS = new Set(Object.entries(GLOBAL_OPTIONS).flatMap(([name, option]) => (option.type === 'string' ? [`--${name}`, ...('short' in option ? [`-${option.short}`] : [])] : [])));
+const VALUE_OPTIONS = new Set(
+  Object.entries(GLOBAL_OPTIONS).flatMap(([name, option]) =>
+    option.type === 'string' ? [`--${name}`, ...('short' in option ? [`-${option.short}`] : [])] : [],
+  ),
+);
 
 /** The verb (the first word that is not an option or an option's value) and everything else. */
 function splitVerb(argv: string[]): { verb: string | undefined; rest: string[] } {
@@ -72,7 +76,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'token': {
       const { tokenCommand } = await import('./token.js');
-      return tokenCommand(rest, (text) => process.stdout.write(text), (text) => process.stderr.write(text));
+      return tokenCommand(
+        rest,
+        (text) => process.stdout.write(text),
+        (text) => process.stderr.write(text),
+      );
     }
     case 'version':
       if (rest.includes('--help') || rest.includes('-h')) return help('version');

@@ -18,7 +18,12 @@ how far the copy and the check are.
 export async function restoreCommand(args: string[]): Promise<ExitCode> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { 'data-directory': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args,
+      options: { 'data-directory': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (error) {
     return usageError((error as Error).message);
   }
@@ -41,7 +46,9 @@ export async function restoreCommand(args: string[]): Promise<ExitCode> {
   try {
     const restored = await restoreBackup(source, directory, { signal: stop.signal, ...(process.stderr.isTTY ? { onProgress: progress.report } : {}) });
     progress.finish();
-    process.stdout.write(`restored revision ${restored.revision} (${restored.keys.toLocaleString('en-US')} keys, ${formatBytes(restored.bytes)}) into ${directory}\n`);
+    process.stdout.write(
+      `restored revision ${restored.revision} (${restored.keys.toLocaleString('en-US')} keys, ${formatBytes(restored.bytes)}) into ${directory}\n`,
+    );
     return EXIT.ok;
   } catch (error) {
     progress.abandon();

@@ -40,7 +40,7 @@ export function tokenCommand(args: string[], out: (text: string) => void, err: (
     return 2;
   }
   const grantTexts = values.grant ?? [];
-  if (values.admin === (grantTexts.length > 0)) {
+  if (values.admin === grantTexts.length > 0) {
     err(`kvs token create: give --admin, or one or more --grant, not both\n\n${TOKEN_USAGE}`);
     return 2;
   }
@@ -48,7 +48,13 @@ export function tokenCommand(args: string[], out: (text: string) => void, err: (
   for (const text of grantTexts) {
     // The last colon separates: a prefix may itself contain colons.
     const colon = text.lastIndexOf(':');
-    const actions = colon === -1 ? [] : text.slice(colon + 1).split(',').map((action) => action.trim());
+    const actions =
+      colon === -1
+        ? []
+        : text
+            .slice(colon + 1)
+            .split(',')
+            .map((action) => action.trim());
     if (colon === -1 || actions.length === 0 || !actions.every((action) => (ACTIONS as readonly string[]).includes(action))) {
       err(`kvs token create: --grant ${JSON.stringify(text)} must be PREFIX:ACTIONS with ACTIONS from ${ACTIONS.join(', ')}\n\n${TOKEN_USAGE}`);
       return 2;
@@ -56,6 +62,8 @@ export function tokenCommand(args: string[], out: (text: string) => void, err: (
     grants.push({ prefix: text.slice(0, colon), actions: [...new Set(actions as Action[])] });
   }
   const token = newToken();
-  out(`token (shown only now; give it to the client, keep it secret):\n${token}\n\nentry for KV_TOKENS_FILE ({"tokens": [ ... ]}):\n${JSON.stringify(tokenEntry(name, token, grants, values.admin === true))}\n`);
+  out(
+    `token (shown only now; give it to the client, keep it secret):\n${token}\n\nentry for KV_TOKENS_FILE ({"tokens": [ ... ]}):\n${JSON.stringify(tokenEntry(name, token, grants, values.admin === true))}\n`,
+  );
   return 0;
 }

@@ -61,7 +61,10 @@ export class KvsClient {
   }
 
   /** A client for `KVS_URL` (default http://127.0.0.1:8080) and `KVS_TOKEN`, from Node's environment. */
-  static fromEnv(env: Record<string, string | undefined> = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {}, options: Partial<KvsClientOptions> = {}): KvsClient {
+  static fromEnv(
+    env: Record<string, string | undefined> = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {},
+    options: Partial<KvsClientOptions> = {},
+  ): KvsClient {
     return new KvsClient({ url: env['KVS_URL'] || DEFAULT_URL, ...(env['KVS_TOKEN'] ? { token: env['KVS_TOKEN'] } : {}), ...options });
   }
 
@@ -128,14 +131,27 @@ export class KvsClient {
   deletePrefix(prefix: string, options?: { dryRun?: false; signal?: AbortSignal }): Promise<DeletePrefixResult>;
   async deletePrefix(prefix: string, options: { dryRun?: boolean; signal?: AbortSignal } = {}): Promise<DeletePrefixResult | { matched: number }> {
     const dryRun = options.dryRun === true;
-    const response = await this.transport.send({ method: 'DELETE', path: '/v1/kv', query: { prefix, dry_run: dryRun ? 'true' : undefined }, retry: dryRun ? 'read' : 'never', signal: options.signal });
+    const response = await this.transport.send({
+      method: 'DELETE',
+      path: '/v1/kv',
+      query: { prefix, dry_run: dryRun ? 'true' : undefined },
+      retry: dryRun ? 'read' : 'never',
+      signal: options.signal,
+    });
     return (await response.json()) as DeletePrefixResult | { matched: number };
   }
 
   /** Adds `by` (an integer, may be negative) to the counter under `key` (missing counts as 0). Never retried. */
   async add(key: string, by = 1, options: { ifRevision?: number; signal?: AbortSignal } = {}): Promise<AddResult> {
     const headers: Record<string, string> = options.ifRevision === undefined ? {} : { 'if-match': `"${options.ifRevision}"` };
-    const response = await this.transport.send({ method: 'POST', path: keyPath(key), query: { op: 'add', by }, headers, retry: 'never', signal: options.signal });
+    const response = await this.transport.send({
+      method: 'POST',
+      path: keyPath(key),
+      query: { op: 'add', by },
+      headers,
+      retry: 'never',
+      signal: options.signal,
+    });
     const json = (await response.json()) as Json;
     return { key: json.key as string, value: json.value as number, revision: json.revision as number, version: json.version as number };
   }
@@ -202,7 +218,8 @@ export class KvsClient {
    * for await (const { revision, events } of kvs.watch({ prefix: 'app/', signal })) { ... }
    */
   watch(options: WatchOptions): AsyncIterable<WatchMessage> {
-    if ((options.key === undefined) === (options.prefix === undefined)) throw new TypeError('watch needs exactly one of "key" and "prefix" (prefix "" for all keys)');
+    if ((options.key === undefined) === (options.prefix === undefined))
+      throw new TypeError('watch needs exactly one of "key" and "prefix" (prefix "" for all keys)');
     return watchChanges(this.transport, options);
   }
 
@@ -251,7 +268,14 @@ export class KvsClient {
 
   /** Every live key under `prefix` from one snapshot, as NDJSON records, streamed (admin). */
   async *export(prefix = '', options: { signal?: AbortSignal } = {}): AsyncGenerator<ExportRecord> {
-    const response = await this.transport.send({ method: 'GET', path: '/v1/admin/export', query: { prefix: prefix === '' ? undefined : prefix }, retry: 'read', stream: true, signal: options.signal });
+    const response = await this.transport.send({
+      method: 'GET',
+      path: '/v1/admin/export',
+      query: { prefix: prefix === '' ? undefined : prefix },
+      retry: 'read',
+      stream: true,
+      signal: options.signal,
+    });
     for await (const line of linesOf(response.body!)) yield JSON.parse(line) as ExportRecord;
   }
 
@@ -260,7 +284,10 @@ export class KvsClient {
    * `onUploadProgress` (Node only) is told how many bytes were sent so far. Waits for the answer an hour at least,
    * whatever `timeoutMs` says: the server applies the whole import before it answers.
    */
-  async import(data: string | Uint8Array, options: { format?: 'ndjson' | 'seed'; signal?: AbortSignal; onUploadProgress?: (sentBytes: number, totalBytes: number) => void } = {}): Promise<ImportResult> {
+  async import(
+    data: string | Uint8Array,
+    options: { format?: 'ndjson' | 'seed'; signal?: AbortSignal; onUploadProgress?: (sentBytes: number, totalBytes: number) => void } = {},
+  ): Promise<ImportResult> {
     const format = options.format ?? 'ndjson';
     const response = await this.transport.send({
       method: 'POST',
@@ -280,7 +307,14 @@ export class KvsClient {
   async backup(options: { signal?: AbortSignal } = {}): Promise<Backup> {
     // The server copies the whole store before it answers (seconds per GB): its headers may take far longer than
     // the client's timeout, which then guards the stream. Never sent twice: each attempt is a full copy.
-    const response = await this.transport.send({ method: 'GET', path: '/v1/admin/backup', retry: 'never', timeoutMs: Math.max(this.transport.timeoutMs, BACKUP_HEADERS_TIMEOUT_MS), stream: true, signal: options.signal });
+    const response = await this.transport.send({
+      method: 'GET',
+      path: '/v1/admin/backup',
+      retry: 'never',
+      timeoutMs: Math.max(this.transport.timeoutMs, BACKUP_HEADERS_TIMEOUT_MS),
+      stream: true,
+      signal: options.signal,
+    });
     const length = response.headers.get('content-length');
     const digest = /sha-256=:([^:]+):/i.exec(response.headers.get('repr-digest') ?? '');
     return {

@@ -79,7 +79,11 @@ export class Transport {
       if (value === undefined) continue;
       // URLSearchParams would send a lone surrogate as U+FFFD: another prefix or key than the one asked for.
       if (typeof value === 'string' && !isWellFormed(value)) {
-        throw new InvalidRequestError({ status: 400, code: 'invalid_request', detail: `"${name}" ${JSON.stringify(value)} is not valid Unicode (it has a lone surrogate)` });
+        throw new InvalidRequestError({
+          status: 400,
+          code: 'invalid_request',
+          detail: `"${name}" ${JSON.stringify(value)} is not valid Unicode (it has a lone surrogate)`,
+        });
       }
       search.set(name, String(value));
     }
@@ -139,7 +143,10 @@ export class Transport {
       if (call.signal?.aborted) throw call.signal.reason;
       if (timeout.signal.aborted) {
         const mayHaveApplied = call.method !== 'GET' && call.method !== 'HEAD';
-        throw new KvsTimeoutError(url, `no answer within ${timeoutMs} ms${mayHaveApplied ? ' (the write may have been applied)' : ''}`, { cause: error, mayHaveApplied });
+        throw new KvsTimeoutError(url, `no answer within ${timeoutMs} ms${mayHaveApplied ? ' (the write may have been applied)' : ''}`, {
+          cause: error,
+          mayHaveApplied,
+        });
       }
       throw new KvsNetworkError(url, networkMessage(error), { cause: error });
     } finally {
@@ -194,10 +201,13 @@ function guardedStream(response: Response, idleMs: number | null, connection: Ab
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       // Counted only while the reader waits: a slow consumer is not a stalled server.
-      const timer = idleMs === null ? undefined : setTimeout(() => {
-        stalled = true;
-        connection.abort();
-      }, idleMs);
+      const timer =
+        idleMs === null
+          ? undefined
+          : setTimeout(() => {
+              stalled = true;
+              connection.abort();
+            }, idleMs);
       try {
         const { done, value } = await reader.read();
         if (done) {
@@ -241,7 +251,11 @@ async function problemOf(response: Response): Promise<Problem> {
   } catch {
     // not JSON
   }
-  return { status: response.status, title: response.statusText, detail: `HTTP ${response.status} ${response.statusText}${text === '' ? '' : `: ${text.slice(0, 200)}`}` };
+  return {
+    status: response.status,
+    title: response.statusText,
+    detail: `HTTP ${response.status} ${response.statusText}${text === '' ? '' : `: ${text.slice(0, 200)}`}`,
+  };
 }
 
 function retryAfterSeconds(header: string | null): number | null {

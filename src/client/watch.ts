@@ -69,7 +69,12 @@ export async function* watchChanges(transport: Transport, options: WatchOptions)
         } else if (message.event === 'error') {
           const data = JSON.parse(message.data) as { code: string; compactRevision?: number; detail?: string };
           if (data.code === 'history_compacted') {
-            throw new HistoryCompactedError({ status: 410, code: data.code, detail: data.detail ?? 'the history to resume from is compacted', compactRevision: data.compactRevision ?? 0 });
+            throw new HistoryCompactedError({
+              status: 410,
+              code: data.code,
+              detail: data.detail ?? 'the history to resume from is compacted',
+              compactRevision: data.compactRevision ?? 0,
+            });
           }
           // slow_consumer, shutting down: the server ends the stream; reconnect and resume from history.
         }
@@ -131,4 +136,3 @@ async function* messagesOf(body: ReadableStream<Uint8Array>, signal: AbortSignal
     await reader.cancel().catch(() => {});
   }
 }
-

@@ -358,16 +358,29 @@ function assertConstant(holds: boolean, relation: string): void {
 assertConstant(brokenLimitRelations(DEFAULT_LIMITS).length === 0, 'every LIMIT_RELATIONS entry, for DEFAULT_LIMITS,');
 for (const [name, entry] of Object.entries({ ...LIMIT_CATALOGUE, ...ETCD_LIMIT_CATALOGUE, ...RATE_LIMIT_CATALOGUE }) as Array<[string, LimitEntry]>) {
   assertConstant((entry.min === undefined) === (entry.max === undefined), `${name}: min and max, both or neither,`);
-  if (entry.default !== undefined && entry.min !== undefined) assertConstant(entry.min <= entry.default && entry.default <= entry.max!, `${name}: min <= default <= max`);
+  if (entry.default !== undefined && entry.min !== undefined)
+    assertConstant(entry.min <= entry.default && entry.default <= entry.max!, `${name}: min <= default <= max`);
 }
-assertConstant(LIMIT_CATALOGUE.requestBytesMax.default >= requestBytesToCarry(LIMIT_CATALOGUE.valueBytesMax.default), 'default requestBytesMax carries a default valueBytesMax');
+assertConstant(
+  LIMIT_CATALOGUE.requestBytesMax.default >= requestBytesToCarry(LIMIT_CATALOGUE.valueBytesMax.default),
+  'default requestBytesMax carries a default valueBytesMax',
+);
 assertConstant(CONNECTION_LIMITS.headersTimeoutMs <= CONNECTION_LIMITS.requestTimeoutMs, 'headersTimeoutMs <= requestTimeoutMs');
 assertConstant(CONNECTION_LIMITS.connectionsCheckingIntervalMs < CONNECTION_LIMITS.headersTimeoutMs, 'connectionsCheckingIntervalMs < headersTimeoutMs');
 assertConstant(CONNECTION_LIMITS.keepAliveTimeoutMs > LOAD_BALANCER_IDLE_MS, 'keepAliveTimeoutMs > LOAD_BALANCER_IDLE_MS');
-assertConstant(TXN_READ_VALUE_BYTES_MAX >= LIMIT_CATALOGUE.valueBytesMax.default, 'a txn may read one default maximal value: TXN_READ_VALUE_BYTES_MAX >= valueBytesMax');
+assertConstant(
+  TXN_READ_VALUE_BYTES_MAX >= LIMIT_CATALOGUE.valueBytesMax.default,
+  'a txn may read one default maximal value: TXN_READ_VALUE_BYTES_MAX >= valueBytesMax',
+);
 assertConstant(ETCD_SCAN_FIRST_KEYS_MAX <= ETCD_SCAN_KEYS_MAX, 'ETCD_SCAN_FIRST_KEYS_MAX <= ETCD_SCAN_KEYS_MAX');
 assertConstant(ETCD_RECONNECT_BACKOFF_MS_MIN <= ETCD_RECONNECT_BACKOFF_MS_MAX, 'ETCD_RECONNECT_BACKOFF_MS_MIN <= ETCD_RECONNECT_BACKOFF_MS_MAX');
 assertConstant(ETCD_REPLICA_LOAD_FIRST_KEYS_MAX <= ETCD_REPLICA_LOAD_KEYS_MAX, 'ETCD_REPLICA_LOAD_FIRST_KEYS_MAX <= ETCD_REPLICA_LOAD_KEYS_MAX');
-assertConstant(ETCD_REPLICA_LOAD_BYTES_TARGET < ETCD_REPLICA_LOAD_PAGE_BYTES_MAX, 'a page aimed at the target is accepted: ETCD_REPLICA_LOAD_BYTES_TARGET < ETCD_REPLICA_LOAD_PAGE_BYTES_MAX');
+assertConstant(
+  ETCD_REPLICA_LOAD_BYTES_TARGET < ETCD_REPLICA_LOAD_PAGE_BYTES_MAX,
+  'a page aimed at the target is accepted: ETCD_REPLICA_LOAD_BYTES_TARGET < ETCD_REPLICA_LOAD_PAGE_BYTES_MAX',
+);
 assertConstant(ETCD_REPLICA_LOAD_RETRY_MS_MIN <= ETCD_REPLICA_LOAD_RETRY_MS_MAX, 'ETCD_REPLICA_LOAD_RETRY_MS_MIN <= ETCD_REPLICA_LOAD_RETRY_MS_MAX');
-assertConstant(ETCD_REPLICA_WAIT_MS < ETCD_CALL_TIMEOUT_MS, 'a read gives up on the replica before etcd would time out: ETCD_REPLICA_WAIT_MS < ETCD_CALL_TIMEOUT_MS');
+assertConstant(
+  ETCD_REPLICA_WAIT_MS < ETCD_CALL_TIMEOUT_MS,
+  'a read gives up on the replica before etcd would time out: ETCD_REPLICA_WAIT_MS < ETCD_CALL_TIMEOUT_MS',
+);

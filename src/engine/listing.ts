@@ -38,7 +38,15 @@ export interface ListPage {
 export async function listPage(engine: Pick<KvRead, 'range'>, request: ListRequest): Promise<ListPage> {
   const bounds = { lower: request.lower, upper: request.upper };
   if (request.delimiter === null) {
-    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: request.limit, reverse: request.reverse, withValues: request.withValues, ...valueBudget(request), ...stale(request.stale) });
+    const page = await engine.range({
+      start: bounds.lower,
+      end: bounds.upper,
+      limit: request.limit,
+      reverse: request.reverse,
+      withValues: request.withValues,
+      ...valueBudget(request),
+      ...stale(request.stale),
+    });
     const last = page.items.at(-1);
     const next = page.more && last !== undefined ? resumeAfterKey(last.key, request.reverse) : null;
     return { items: page.items, prefixes: [], next, revision: page.revision, ...staleness(page.stalenessMs) };
@@ -62,7 +70,15 @@ export async function listPage(engine: Pick<KvRead, 'range'>, request: ListReque
     // a local copy that has reached it without a barrier of their own, but never from one still behind it
     // (a replica that lags, while the first range was read from etcd). A stale walk stays stale.
     const after = first ? {} : request.stale === true ? { stale: true } : { minRevision: revision };
-    const page = await engine.range({ start: bounds.lower, end: bounds.upper, limit: want, reverse: request.reverse, withValues: request.withValues && !full, ...valueBudget(request), ...(first ? stale(request.stale) : after) });
+    const page = await engine.range({
+      start: bounds.lower,
+      end: bounds.upper,
+      limit: want,
+      reverse: request.reverse,
+      withValues: request.withValues && !full,
+      ...valueBudget(request),
+      ...(first ? stale(request.stale) : after),
+    });
     if (first) stalenessMs = page.stalenessMs;
     first = false;
     revision = Math.max(revision, page.revision);

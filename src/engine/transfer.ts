@@ -112,7 +112,11 @@ function checkValueSize(bytes: Buffer, limits: ImportLimits): void {
  * all. A key given twice keeps its last value; entries already expired are
  * left out.
  */
-export async function importEntries(engine: Pick<KvWrite, 'txn' | 'txnCapacity'>, entries: ImportEntry[], nowMs: number): Promise<{ imported: number; revision: Revision }> {
+export async function importEntries(
+  engine: Pick<KvWrite, 'txn' | 'txnCapacity'>,
+  entries: ImportEntry[],
+  nowMs: number,
+): Promise<{ imported: number; revision: Revision }> {
   const latest = new Map<string, ImportEntry>();
   for (const entry of entries) {
     latest.delete(entry.key); // re-insert so the map keeps the last occurrence's position
@@ -121,7 +125,14 @@ export async function importEntries(engine: Pick<KvWrite, 'txn' | 'txnCapacity'>
   const ops: TxnOp[] = [];
   for (const entry of latest.values()) {
     if (entry.expiresAtMs !== null && entry.expiresAtMs <= nowMs) continue;
-    ops.push({ op: 'put', key: entry.key, value: entry.value, contentType: entry.contentType, ttlMs: null, ...(entry.expiresAtMs === null ? {} : { expiresAtMs: entry.expiresAtMs }) });
+    ops.push({
+      op: 'put',
+      key: entry.key,
+      value: entry.value,
+      contentType: entry.contentType,
+      ttlMs: null,
+      ...(entry.expiresAtMs === null ? {} : { expiresAtMs: entry.expiresAtMs }),
+    });
   }
   const capacity = engine.txnCapacity;
   if (capacity === null) {
@@ -136,7 +147,11 @@ export async function importEntries(engine: Pick<KvWrite, 'txn' | 'txnCapacity'>
       revision = (await engine.txn({ compares: [], ops: chunk })).revision;
     } catch (error) {
       if (imported === 0 || !isKvError(error)) throw error;
-      throw new KvError(error.code, `${imported} of ${ops.length} keys were imported before this failure (importing the same data again is safe): ${error.message}`, error.extras);
+      throw new KvError(
+        error.code,
+        `${imported} of ${ops.length} keys were imported before this failure (importing the same data again is safe): ${error.message}`,
+        error.extras,
+      );
     }
     imported += chunk.length;
   }

@@ -92,7 +92,9 @@ export function planTxn(request: TxnRequest, view: TxnReadView, nowMs: number): 
     if (op.op === 'get') readBytes += outcome.current?.value.length ?? 0;
   }
   if (readBytes > TXN_READ_VALUE_BYTES_MAX) {
-    throw new KvError('request_too_large', `the transaction's gets read ${readBytes} bytes; at most ${TXN_READ_VALUE_BYTES_MAX} fit in one response`, { limit: TXN_READ_VALUE_BYTES_MAX });
+    throw new KvError('request_too_large', `the transaction's gets read ${readBytes} bytes; at most ${TXN_READ_VALUE_BYTES_MAX} fit in one response`, {
+      limit: TXN_READ_VALUE_BYTES_MAX,
+    });
   }
   return { succeeded: true, writes, results: (revision) => planned.map((outcome) => resultOf(outcome, revision)) };
 }
@@ -122,7 +124,12 @@ function planOp(op: TxnOp, current: Entry | null, nowMs: number): PlannedOp {
       const value = Buffer.from(String(counter), 'utf8');
       // Like Redis INCRBY, adding keeps the key's TTL.
       const expiresAtMs = current?.expiresAtMs ?? null;
-      return { op, current, write: { kind: 'put', key, previous: current, value, contentType: JSON_CONTENT_TYPE, expiresAtMs, keepsDeadline: expiresAtMs !== null }, counter };
+      return {
+        op,
+        current,
+        write: { kind: 'put', key, previous: current, value, contentType: JSON_CONTENT_TYPE, expiresAtMs, keepsDeadline: expiresAtMs !== null },
+        counter,
+      };
     }
     case 'get':
       return { op, current, write: null, counter: 0 };
@@ -134,13 +141,23 @@ function resultOf(outcome: PlannedOp, revision: Revision): TxnOpResult {
   switch (op.op) {
     case 'put': {
       const put = write as Extract<PlannedWrite, { kind: 'put' }>;
-      return { op: 'put', key: op.key, entry: entryAfterPut(op.key, current, put.value.length, put.contentType, put.expiresAtMs, revision), created: current === null };
+      return {
+        op: 'put',
+        key: op.key,
+        entry: entryAfterPut(op.key, current, put.value.length, put.contentType, put.expiresAtMs, revision),
+        created: current === null,
+      };
     }
     case 'delete':
       return { op: 'delete', key: op.key, deleted: current !== null };
     case 'add': {
       const put = write as Extract<PlannedWrite, { kind: 'put' }>;
-      return { op: 'add', key: op.key, value: outcome.counter, entry: entryAfterPut(op.key, current, put.value.length, JSON_CONTENT_TYPE, put.expiresAtMs, revision) };
+      return {
+        op: 'add',
+        key: op.key,
+        value: outcome.counter,
+        entry: entryAfterPut(op.key, current, put.value.length, JSON_CONTENT_TYPE, put.expiresAtMs, revision),
+      };
     }
     case 'get':
       return { op: 'get', key: op.key, entry: current };
@@ -156,7 +173,14 @@ export function putDeadline(op: { ttlMs: number | null; expiresAtMs?: number }, 
  * The entry a put leaves at `revision`, as etcd numbers it: a new incarnation
  * (no live `previous`) starts at version 1, created at the write's revision.
  */
-export function entryAfterPut(key: string, previous: Pick<Entry, 'createRevision' | 'version'> | null, size: number, contentType: string, expiresAtMs: number | null, revision: Revision): EntryMeta {
+export function entryAfterPut(
+  key: string,
+  previous: Pick<Entry, 'createRevision' | 'version'> | null,
+  size: number,
+  contentType: string,
+  expiresAtMs: number | null,
+  revision: Revision,
+): EntryMeta {
   return {
     key,
     contentType,

@@ -134,7 +134,9 @@ export async function buildServer(options: BuildServerOptions): Promise<KvsServe
           : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: connection.headersTimeoutMs }, listener);
       guard = guardConnections(server, options.tls !== undefined);
       // Expect: anything but 100-continue (which Node answers itself).
-      server.on('checkExpectation', (_request, response: ServerResponse) => writeProblem(response, new KvError('expectation_failed', 'only "Expect: 100-continue" is supported')));
+      server.on('checkExpectation', (_request, response: ServerResponse) =>
+        writeProblem(response, new KvError('expectation_failed', 'only "Expect: 100-continue" is supported')),
+      );
       return server;
     },
     // The key is read from the raw URL; this only has to let every valid key route.

@@ -52,11 +52,17 @@ export function writeConditions(key: string, ifMatch: string | undefined, ifNone
   const compares: Compare[] = [];
   if (ifMatch !== undefined) {
     const tags = parseEntityTags(ifMatch, 'If-Match');
-    compares.push(tags === '*' ? { key, kind: 'exists', expected: true } : { key, kind: 'revisionIn', revisions: tags.strong.filter((revision) => revision > 0) });
+    compares.push(
+      tags === '*' ? { key, kind: 'exists', expected: true } : { key, kind: 'revisionIn', revisions: tags.strong.filter((revision) => revision > 0) },
+    );
   }
   if (ifNoneMatch !== undefined) {
     const tags = parseEntityTags(ifNoneMatch, 'If-None-Match');
-    compares.push(tags === '*' ? { key, kind: 'exists', expected: false } : { key, kind: 'revisionNotIn', revisions: [...tags.strong, ...tags.weak].filter((revision) => revision > 0) });
+    compares.push(
+      tags === '*'
+        ? { key, kind: 'exists', expected: false }
+        : { key, kind: 'revisionNotIn', revisions: [...tags.strong, ...tags.weak].filter((revision) => revision > 0) },
+    );
   }
   return compares;
 }

@@ -135,7 +135,8 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
 
   // The 404 of a missing key, as the routes throw it (without an Error: a stack costs more than the read).
   const seedNotFound = errorAnswer({ code: 'key_not_found', message: 'Key not found', extras: {} }, 'seed', '/get');
-  const keyNotFound = (key: string, url: string) => errorAnswer({ code: 'key_not_found', message: `no key ${JSON.stringify(key)}`, extras: {} }, 'problem', pathOf(url));
+  const keyNotFound = (key: string, url: string) =>
+    errorAnswer({ code: 'key_not_found', message: `no key ${JSON.stringify(key)}`, extras: {} }, 'problem', pathOf(url));
 
   const answerJson = (response: ServerResponse, status: number, body: string, headers: string[] = []) => {
     response.writeHead(status, [...headers, 'content-type', JSON_TYPE, 'content-length', String(Buffer.byteLength(body))]);
@@ -317,18 +318,26 @@ export function createFastPaths(deps: HttpDeps, gatekeeper: Gatekeeper, clientAd
         return false;
     }
   };
-  return asFastPaths((request, response) => {
-    // With rate limiting on, every request goes through the route's hooks, so
-    // that none is charged twice (here, then again after falling through).
-    if (!open || gatekeeper.limitsRate || !take(request, response)) return false;
-    answered++;
-    return true;
-  }, () => {
-    open = false;
-  }, () => answered);
+  return asFastPaths(
+    (request, response) => {
+      // With rate limiting on, every request goes through the route's hooks, so
+      // that none is charged twice (here, then again after falling through).
+      if (!open || gatekeeper.limitsRate || !take(request, response)) return false;
+      answered++;
+      return true;
+    },
+    () => {
+      open = false;
+    },
+    () => answered,
+  );
 }
 
-function asFastPaths(take: FastPaths extends (...args: infer A) => boolean ? (...args: A) => boolean : never, close: () => void, answered: () => number): FastPaths {
+function asFastPaths(
+  take: FastPaths extends (...args: infer A) => boolean ? (...args: A) => boolean : never,
+  close: () => void,
+  answered: () => number,
+): FastPaths {
   const fastPaths = take as FastPaths;
   fastPaths.close = close;
   Object.defineProperty(fastPaths, 'answered', { get: answered });
@@ -352,7 +361,8 @@ function replicaReads(deps: HttpDeps, fresh: FreshReader, gatekeeper: Gatekeeper
   return asFastPaths(
     (request, response, fallback) => {
       const url = request.url;
-      if (!open || gatekeeper.limitsRate || request.method !== 'GET' || url === undefined || !url.startsWith(KEY_PATH_PREFIX) || url.includes('?')) return false;
+      if (!open || gatekeeper.limitsRate || request.method !== 'GET' || url === undefined || !url.startsWith(KEY_PATH_PREFIX) || url.includes('?'))
+        return false;
       const headers = request.headers;
       if (!fresh.canReadLocally || headers['if-none-match'] !== undefined || headers.prefer !== undefined || hasBody(request)) return false;
       const startedAt = performance.now();

@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import { JSON_MEDIA_TYPE } from '../core/encoding.js';
 import { KvError } from '../core/errors.js';
 
-
 /**
  * Makes the routes of `app` take JSON bodies only (anything else is 415) up to
  * `bodyLimitBytes`, parsed with plain JSON.parse. Handlers read fields one by

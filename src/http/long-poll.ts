@@ -32,7 +32,14 @@ export function preferredWaitSeconds(prefer: string | undefined, maxWaitSeconds:
  * Holds the request until `key` changes after revision `after`, the wait ends,
  * the client goes away, or the server shuts down; returns the key as it is then.
  */
-export async function waitForKeyChange(deps: HttpDeps, key: string, after: Revision, readAt: Revision, waitSeconds: number, reply: FastifyReply): Promise<ReadResult> {
+export async function waitForKeyChange(
+  deps: HttpDeps,
+  key: string,
+  after: Revision,
+  readAt: Revision,
+  waitSeconds: number,
+  reply: FastifyReply,
+): Promise<ReadResult> {
   const release = deps.watchStreams.admit();
   if (release === null) throw tooManyWatchers(deps.limits.watchersMax);
   reply.header('preference-applied', `wait=${waitSeconds}`);
@@ -44,7 +51,7 @@ export async function waitForKeyChange(deps: HttpDeps, key: string, after: Revis
   const deadline = Date.now() + waitSeconds * 1000;
   try {
     let read: ReadResult = { entry: null, revision: readAt };
-    for (let seenAt = readAt; ; ) {
+    for (let seenAt = readAt; ;) {
       const changed = await waitForChange(deps.hub, key, after, seenAt, Math.max(0, deadline - Date.now()), stop.signal);
       read = await deps.engine.get(key);
       // The hub may have moved on for another key: wait out the rest of the time.

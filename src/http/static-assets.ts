@@ -26,7 +26,12 @@ export function staticAsset(type: string, body: Buffer): StaticAsset {
 }
 
 /** Sends `asset` with `headers` (the page's security headers), gzip-compressed when the client takes it, or 304. */
-export async function sendStaticAsset(request: FastifyRequest, reply: FastifyReply, asset: StaticAsset, headers: Record<string, string>): Promise<FastifyReply> {
+export async function sendStaticAsset(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  asset: StaticAsset,
+  headers: Record<string, string>,
+): Promise<FastifyReply> {
   const compressed = asset.compressible && acceptsGzip(request.headers['accept-encoding']);
   const variant = compressed ? await gzipped(asset) : asset;
   reply.headers({ ...headers, etag: variant.etag, 'cache-control': 'no-cache' });

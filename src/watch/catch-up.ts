@@ -1,6 +1,12 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { isKvError, KvError } from '../core/errors.js';
-import { WATCH_REPLAY_BATCH_WATCHERS_MAX, WATCH_REPLAY_DRAIN_TIMEOUT_MS, WATCH_REPLAY_PAGE_REVISIONS_MAX, WATCH_REPLAY_PAGE_VALUE_BYTES_MAX, WATCH_REPLAY_READS_MAX } from '../core/limits.js';
+import {
+  WATCH_REPLAY_BATCH_WATCHERS_MAX,
+  WATCH_REPLAY_DRAIN_TIMEOUT_MS,
+  WATCH_REPLAY_PAGE_REVISIONS_MAX,
+  WATCH_REPLAY_PAGE_VALUE_BYTES_MAX,
+  WATCH_REPLAY_READS_MAX,
+} from '../core/limits.js';
 import type { Revision, RevisionChanges } from '../core/types.js';
 import type { StorageEngine } from '../engine/engine.js';
 import { groupId, matchesFilter, type WatchFilter, type WatchHub, type WatchSink } from './hub.js';
@@ -248,7 +254,13 @@ export class CatchUp {
     // The feed lost changes after this watcher's point (a gap, see WatchHub.lostUpTo): it cannot be brought up to date.
     if (watcher.after < this.hub.lostUpTo) {
       const compactRevision = this.hub.lostUpTo;
-      watcher.sink.failed(new KvError('history_compacted', `history before revision ${compactRevision + 1} is compacted; watch from ${compactRevision} or later, or read the current state first`, { compactRevision }));
+      watcher.sink.failed(
+        new KvError(
+          'history_compacted',
+          `history before revision ${compactRevision + 1} is compacted; watch from ${compactRevision} or later, or read the current state first`,
+          { compactRevision },
+        ),
+      );
       return true;
     }
     watcher.sink.live(this.hub.subscribe(watcher.filter, watcher.withValues, watcher.sink, watcher.after), watcher.after);

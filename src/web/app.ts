@@ -91,7 +91,11 @@ class ConsoleApp {
 
   private makeClient(): KvsClient {
     const base = new URL('.', document.baseURI).href.replace(/\/$/, '');
-    return new KvsClient({ url: base, ...(this.token === undefined ? {} : { token: this.token }), fetch: monitoredFetch((state) => this.setConnection(state)) });
+    return new KvsClient({
+      url: base,
+      ...(this.token === undefined ? {} : { token: this.token }),
+      fetch: monitoredFetch((state) => this.setConnection(state)),
+    });
   }
 
   /**
@@ -201,7 +205,12 @@ class ConsoleApp {
       }
       this.rights.setAdmin(false);
       const engine = await this.engineFromReadyz();
-      this.statusBar.setStatusUnavailable(error instanceof ForbiddenError ? 'Needs an admin token (GET /v1/status): the revision shown is the latest seen in listings and the change feed.' : explain(error), engine);
+      this.statusBar.setStatusUnavailable(
+        error instanceof ForbiddenError
+          ? 'Needs an admin token (GET /v1/status): the revision shown is the latest seen in listings and the change feed.'
+          : explain(error),
+        engine,
+      );
     }
   }
 
@@ -240,7 +249,13 @@ class ConsoleApp {
         this.refreshOpenKey(event.key, event.revision, !own);
       } else {
         this.openEntry = null;
-        showGone(this.pane, event.key, event.type === 'expire' ? `This key expired at revision ${formatCount(event.revision)} (its TTL ran out).` : `This key was deleted at revision ${formatCount(event.revision)}.`);
+        showGone(
+          this.pane,
+          event.key,
+          event.type === 'expire'
+            ? `This key expired at revision ${formatCount(event.revision)} (its TTL ran out).`
+            : `This key was deleted at revision ${formatCount(event.revision)}.`,
+        );
       }
     }
     this.scheduleStatusRefresh();
@@ -279,7 +294,8 @@ class ConsoleApp {
       const wanted = this.selectionFromHash();
       if (wanted === null) return;
       const id = wanted.kind === 'key' ? wanted.key : wanted.prefix;
-      if (this.selection !== null && this.selection.kind === wanted.kind && (this.selection.kind === 'key' ? this.selection.key : this.selection.prefix) === id) return;
+      if (this.selection !== null && this.selection.kind === wanted.kind && (this.selection.kind === 'key' ? this.selection.key : this.selection.prefix) === id)
+        return;
       this.browser.reveal(id);
       this.guard(wanted.kind === 'key' ? this.openKey(wanted.key) : this.openFolder(wanted.prefix));
     });
@@ -302,7 +318,12 @@ class ConsoleApp {
   private async leaveEditor(): Promise<boolean> {
     if (this.editor.editing === null) return true;
     if (this.editor.isDirty()) {
-      const discard = await confirmDialog({ title: 'Discard your changes?', body: [h('p', { text: 'The form holds changes that are not saved.' })], confirm: 'Discard them', danger: true });
+      const discard = await confirmDialog({
+        title: 'Discard your changes?',
+        body: [h('p', { text: 'The form holds changes that are not saved.' })],
+        confirm: 'Discard them',
+        danger: true,
+      });
       if (!discard) return false;
     }
     this.editor.close();
@@ -312,7 +333,8 @@ class ConsoleApp {
   private select(selection: Selection): void {
     this.selection = selection;
     this.browser.select(selection === null ? null : selection.kind === 'key' ? { kind: 'key', id: selection.key } : { kind: 'folder', id: selection.prefix });
-    const hash = selection === null ? '' : selection.kind === 'key' ? `#key=${encodeURIComponent(selection.key)}` : `#folder=${encodeURIComponent(selection.prefix)}`;
+    const hash =
+      selection === null ? '' : selection.kind === 'key' ? `#key=${encodeURIComponent(selection.key)}` : `#folder=${encodeURIComponent(selection.prefix)}`;
     if (location.hash !== hash) history.replaceState(null, '', hash === '' ? location.pathname + location.search : hash);
     document.title = selection === null ? 'kvs console' : `${titleText(selection.kind === 'key' ? selection.key : selection.prefix)} · kvs console`;
     void this.updateNewKeyButton();
@@ -476,7 +498,9 @@ class ConsoleApp {
       const result = await this.client.deletePrefix(prefix);
       this.ownRevisions.add(result.revision);
       const drift = result.deleted === matched ? '' : ` (${formatCount(matched)} were counted: keys were written or deleted in between.)`;
-      this.notice(`Deleted ${formatCount(result.deleted)} ${result.deleted === 1 ? 'key' : 'keys'} under “${titleText(prefix)}” at revision ${formatCount(result.revision)}.${drift}`);
+      this.notice(
+        `Deleted ${formatCount(result.deleted)} ${result.deleted === 1 ? 'key' : 'keys'} under “${titleText(prefix)}” at revision ${formatCount(result.revision)}.${drift}`,
+      );
       this.select(null);
       showNothing(this.pane, !this.newKeyButton.hidden);
     } catch (error) {

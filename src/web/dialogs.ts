@@ -19,7 +19,11 @@ export function confirmDialog(options: ConfirmOptions): Promise<boolean> {
     const cancel = h('button', { type: 'button', class: 'secondary', text: 'Cancel' });
     const confirm = h('button', { type: 'button', class: options.danger === true ? 'danger solid' : 'primary', text: options.confirm });
     const heading = h('h2', { text: options.title });
-    const dialog = h('dialog', {}, h('div', { class: 'dialog-body' }, heading, h('div', {}, ...options.body), h('div', { class: 'dialog-actions' }, cancel, confirm)));
+    const dialog = h(
+      'dialog',
+      {},
+      h('div', { class: 'dialog-body' }, heading, h('div', {}, ...options.body), h('div', { class: 'dialog-actions' }, cancel, confirm)),
+    );
     const headingId = `dialog-${Math.random().toString(36).slice(2)}`;
     heading.id = headingId;
     dialog.setAttribute('aria-labelledby', headingId);
@@ -58,7 +62,9 @@ export function tokenDialog(options: TokenPromptOptions): Promise<string> {
       'form',
       { method: 'dialog' },
       h('h2', { id: 'token-title', text: 'This kvs server needs a token' }),
-      h('p', { text: 'Enter a bearer token (KV_ADMIN_TOKEN, or one of KV_TOKENS_FILE). The console shows the keys that token may read, and lets you edit those it may write.' }),
+      h('p', {
+        text: 'Enter a bearer token (KV_ADMIN_TOKEN, or one of KV_TOKENS_FILE). The console shows the keys that token may read, and lets you edit those it may write.',
+      }),
       refused,
       h('label', { for: 'token-input', text: 'Token' }),
       input,

@@ -26,7 +26,17 @@ const EDIT_LIMIT = 1024 * 1024;
 /** What a conflict shows of each version. */
 const COMPARE_LIMIT = 64 * 1024;
 
-const CONTENT_TYPES = ['application/json', 'text/plain; charset=utf-8', 'application/octet-stream', 'text/html; charset=utf-8', 'text/csv', 'application/xml', 'application/yaml', 'image/png', 'image/jpeg'];
+const CONTENT_TYPES = [
+  'application/json',
+  'text/plain; charset=utf-8',
+  'application/octet-stream',
+  'text/html; charset=utf-8',
+  'text/csv',
+  'application/xml',
+  'application/yaml',
+  'image/png',
+  'image/jpeg',
+];
 
 export interface EditorHost {
   client(): KvsClient;
@@ -110,7 +120,12 @@ export class Editor {
     const session = this.session;
     if (session === null || session.mode !== 'edit' || event.key !== session.key || session.saving) return;
     if (session.base !== null && event.revision <= session.base.revision) return;
-    const what = event.type === 'put' ? `changed on the server (revision ${formatCount(event.revision)})` : event.type === 'expire' ? `expired on the server (revision ${formatCount(event.revision)})` : `deleted on the server (revision ${formatCount(event.revision)})`;
+    const what =
+      event.type === 'put'
+        ? `changed on the server (revision ${formatCount(event.revision)})`
+        : event.type === 'expire'
+          ? `expired on the server (revision ${formatCount(event.revision)})`
+          : `deleted on the server (revision ${formatCount(event.revision)})`;
     replace(
       session.banner,
       h('p', { text: `This key was ${what} while you were editing. The change was not applied to your edit; saving will show both versions first.` }),
@@ -132,12 +147,28 @@ export class Editor {
     leaveView();
     const asText = base === null ? null : textForm(base.value);
     const encoding: Encoding = asText === null || asText.editable ? 'utf8' : 'base64';
-    const keyInput = mode === 'new' ? h('input', { id: 'edit-key', class: 'mono', type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, value: prefix }) : null;
-    const contentType = h('input', { id: 'edit-type', class: 'mono', type: 'text', list: 'edit-types', autocomplete: 'off', spellcheck: 'false', value: base?.contentType ?? 'text/plain; charset=utf-8' });
+    const keyInput =
+      mode === 'new'
+        ? h('input', { id: 'edit-key', class: 'mono', type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, value: prefix })
+        : null;
+    const contentType = h('input', {
+      id: 'edit-type',
+      class: 'mono',
+      type: 'text',
+      list: 'edit-types',
+      autocomplete: 'off',
+      spellcheck: 'false',
+      value: base?.contentType ?? 'text/plain; charset=utf-8',
+    });
     const expiresAt = base?.expiresAt ?? null;
     const ttlLeft = expiresAt === null ? '' : String(Math.max(1, Math.ceil((expiresAt.getTime() - Date.now()) / 1000)));
     const ttl = h('input', { id: 'edit-ttl', class: 'mono', type: 'text', inputmode: 'decimal', placeholder: 'none', autocomplete: 'off', value: ttlLeft });
-    const encodingSelect = h('select', { id: 'edit-encoding' }, h('option', { value: 'utf8', text: 'Text (UTF-8)' }), h('option', { value: 'base64', text: 'Base64 (any bytes)' }));
+    const encodingSelect = h(
+      'select',
+      { id: 'edit-encoding' },
+      h('option', { value: 'utf8', text: 'Text (UTF-8)' }),
+      h('option', { value: 'base64', text: 'Base64 (any bytes)' }),
+    );
     encodingSelect.value = encoding;
     const value = h('textarea', { id: 'edit-value', spellcheck: 'false', autocomplete: 'off' });
     value.value = base === null ? '' : asText?.editable === true ? asText.text : toBase64(base.value);
@@ -152,7 +183,12 @@ export class Editor {
       'form',
       { class: 'editor', 'aria-label': mode === 'new' ? 'New key' : 'Edit key', novalidate: true },
       h('h2', {}, ...(mode === 'new' ? ['New key'] : ['Edit ', h('code', {}, keyText(key!))])),
-      base === null ? null : h('p', { class: 'hint', text: `Editing revision ${formatCount(base.revision)} (version ${formatCount(base.version)}). Saving writes only if the key is still at that revision.` }),
+      base === null
+        ? null
+        : h('p', {
+            class: 'hint',
+            text: `Editing revision ${formatCount(base.revision)} (version ${formatCount(base.version)}). Saving writes only if the key is still at that revision.`,
+          }),
       banner,
       error,
       keyInput === null ? null : field('edit-key', 'Key', keyInput, 'Any characters; "/" makes folders. Shown and stored exactly as typed.'),
@@ -321,14 +357,20 @@ export class Editor {
     session.saving = true;
     try {
       const ttlSeconds = draft.ttl === null ? null : 'until' in draft.ttl ? secondsUntil(draft.ttl.until) : draft.ttl.seconds;
-      const result = await this.host.client().put(key, draft.bytes, { contentType: draft.contentType, ...(ttlSeconds === null ? {} : { ttlSeconds }), ...condition });
+      const result = await this.host
+        .client()
+        .put(key, draft.bytes, { contentType: draft.contentType, ...(ttlSeconds === null ? {} : { ttlSeconds }), ...condition });
       if (this.session !== session) return;
       this.session = null;
       this.host.saved(key, result.revision);
     } catch (error) {
       if (this.session !== session) return;
       if (error instanceof PreconditionFailedError && session.mode === 'new' && 'ifAbsent' in condition) {
-        this.fail(session, `A key named “${titleText(key)}” exists already; nothing was written. Open it to edit it, or choose another name. `, h('button', { type: 'button', class: 'link', text: 'Open it', onclick: () => this.openExisting(key) }));
+        this.fail(
+          session,
+          `A key named “${titleText(key)}” exists already; nothing was written. Open it to edit it, or choose another name. `,
+          h('button', { type: 'button', class: 'link', text: 'Open it', onclick: () => this.openExisting(key) }),
+        );
       } else if (error instanceof PreconditionFailedError) {
         await this.conflict(session, draft);
       } else if (error instanceof ForbiddenError) {
@@ -381,7 +423,12 @@ export class Editor {
       h(
         'div',
         { class: 'versions' },
-        h('section', { 'aria-label': 'Your version' }, h('h4', { text: `Yours (not saved) · ${mine.contentType}` }), h('pre', { class: 'mine' }, comparable(mine.bytes))),
+        h(
+          'section',
+          { 'aria-label': 'Your version' },
+          h('h4', { text: `Yours (not saved) · ${mine.contentType}` }),
+          h('pre', { class: 'mine' }, comparable(mine.bytes)),
+        ),
         h(
           'section',
           { 'aria-label': 'Version on the server' },
@@ -400,7 +447,15 @@ export class Editor {
       if (theirs !== null) session.base = theirs;
       session.recreate = theirs === null;
       session.banner.className = 'banner info';
-      replace(session.banner, h('p', { text: theirs === null ? 'The key was deleted on the server; saving will create it again.' : `Now editing over revision ${formatCount(theirs.revision)} (the server's). Their value is not in the form: merge what you need by hand.` }));
+      replace(
+        session.banner,
+        h('p', {
+          text:
+            theirs === null
+              ? 'The key was deleted on the server; saving will create it again.'
+              : `Now editing over revision ${formatCount(theirs.revision)} (the server's). Their value is not in the form: merge what you need by hand.`,
+        }),
+      );
       session.banner.hidden = false;
       replace(this.pane, session.form);
     });

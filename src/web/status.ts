@@ -25,7 +25,10 @@ export class StatusBar {
   private readonly token = h('span', { class: 'item' });
   private revision = 0;
 
-  constructor(root: HTMLElement, private readonly forget: () => void) {
+  constructor(
+    root: HTMLElement,
+    private readonly forget: () => void,
+  ) {
     replace(
       root,
       h('span', { class: 'item' }, 'kvs ', this.version),

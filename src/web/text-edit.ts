@@ -14,8 +14,7 @@
 
 export type TextForm =
   /** `text` has LF line endings only; `crlf`: write them back as CRLF. */
-  | { editable: true; text: string; crlf: boolean; bom: boolean }
-  | { editable: false; reason: string };
+  { editable: true; text: string; crlf: boolean; bom: boolean } | { editable: false; reason: string };
 
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
@@ -31,7 +30,11 @@ export function textForm(bytes: Uint8Array): TextForm {
   const crlf = (text.match(/\r\n/g) ?? []).length;
   const cr = (text.match(/\r/g) ?? []).length;
   const lf = (text.match(/\n/g) ?? []).length;
-  if (cr > crlf) return { editable: false, reason: 'This value has a carriage return (CR) that does not start a CRLF line ending, which a text box would turn into a line feed' };
+  if (cr > crlf)
+    return {
+      editable: false,
+      reason: 'This value has a carriage return (CR) that does not start a CRLF line ending, which a text box would turn into a line feed',
+    };
   if (crlf > 0 && lf > crlf) return { editable: false, reason: 'This value mixes CRLF and LF line endings, which a text box would make all LF' };
   return { editable: true, text: crlf > 0 ? text.replace(/\r\n/g, '\n') : text, crlf: crlf > 0, bom: text.startsWith('\ufeff') };
 }

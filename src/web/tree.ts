@@ -157,8 +157,16 @@ export class Browser {
         this.prefetched.set(prefix, { pages, first });
       }
     }
-    const where = this.filter !== '' ? h('span', { class: 'where' }, keyText(this.filter), h('span', { class: 'placeholder', text: ' …' })) : h('span', { class: 'where', text: flat ? 'all keys' : '/' });
-    const head = h('div', { class: 'browser-head' }, h('span', { text: this.filter !== '' ? 'Keys starting with' : flat ? 'Keys' : 'Folders and keys' }), where);
+    const where =
+      this.filter !== ''
+        ? h('span', { class: 'where' }, keyText(this.filter), h('span', { class: 'placeholder', text: ' …' }))
+        : h('span', { class: 'where', text: flat ? 'all keys' : '/' });
+    const head = h(
+      'div',
+      { class: 'browser-head' },
+      h('span', { text: this.filter !== '' ? 'Keys starting with' : flat ? 'Keys' : 'Folders and keys' }),
+      where,
+    );
     const listing = this.newListing(this.filter, !flat, true);
     this.root = listing;
     replace(this.container, head, listing.list);
@@ -179,7 +187,24 @@ export class Browser {
   private newListing(prefix: string, tree: boolean, root: boolean): Listing {
     const foot = h('li', { class: 'level-foot' });
     const list = h('ul', { class: 'level', role: 'list' }, foot);
-    return { generation: this.generation, prefix, tree, list, foot, folders: new Map(), keys: new Map(), folderOrder: [], keyOrder: [], pages: null, done: false, last: null, loading: false, note: null, root, grantRoots: false };
+    return {
+      generation: this.generation,
+      prefix,
+      tree,
+      list,
+      foot,
+      folders: new Map(),
+      keys: new Map(),
+      folderOrder: [],
+      keyOrder: [],
+      pages: null,
+      done: false,
+      last: null,
+      loading: false,
+      note: null,
+      root,
+      grantRoots: false,
+    };
   }
 
   private async loadMore(listing: Listing): Promise<void> {
@@ -224,7 +249,12 @@ export class Browser {
         if (error instanceof UnauthorizedError) this.handlers.unauthorized(error);
         listing.done = false;
         listing.pages = null;
-        this.setNote(listing, 'error', `${explain(error)} `, h('button', { type: 'button', class: 'link', text: 'Try again', onclick: () => void this.loadMore(listing) }));
+        this.setNote(
+          listing,
+          'error',
+          `${explain(error)} `,
+          h('button', { type: 'button', class: 'link', text: 'Try again', onclick: () => void this.loadMore(listing) }),
+        );
       }
     } finally {
       listing.loading = false;
@@ -257,15 +287,28 @@ export class Browser {
     if (listing.loading && folders + keys === 0) {
       parts.push(h('span', { text: 'Loading…' }));
     } else if (folders + keys === 0) {
-      if (listing.note === null) parts.push(h('span', { text: listing.root && listing.prefix === '' && listing.done ? 'The store is empty.' : listing.done ? 'No keys.' : '' }));
+      if (listing.note === null)
+        parts.push(h('span', { text: listing.root && listing.prefix === '' && listing.done ? 'The store is empty.' : listing.done ? 'No keys.' : '' }));
     } else if (listing.grantRoots) {
       parts.push(h('span', { class: 'shown', text: `${folders === 1 ? 'The prefix' : 'The prefixes'} your token may read` }));
     } else {
-      const counted = [folders > 0 ? `${formatCount(folders)} ${folders === 1 ? 'folder' : 'folders'}` : '', keys > 0 ? `${formatCount(keys)} ${keys === 1 ? 'key' : 'keys'}` : ''].filter((part) => part !== '').join(' and ');
+      const counted = [
+        folders > 0 ? `${formatCount(folders)} ${folders === 1 ? 'folder' : 'folders'}` : '',
+        keys > 0 ? `${formatCount(keys)} ${keys === 1 ? 'key' : 'keys'}` : '',
+      ]
+        .filter((part) => part !== '')
+        .join(' and ');
       parts.push(h('span', { class: 'shown', text: `${listing.done ? 'All' : 'Showing'} ${counted}${listing.done ? '' : ', more to load'}` }));
     }
     if (!listing.done && folders + keys > 0) {
-      parts.push(h('button', { type: 'button', text: listing.loading ? 'Loading…' : 'Load more', disabled: listing.loading, onclick: () => void this.loadMore(listing) }));
+      parts.push(
+        h('button', {
+          type: 'button',
+          text: listing.loading ? 'Loading…' : 'Load more',
+          disabled: listing.loading,
+          onclick: () => void this.loadMore(listing),
+        }),
+      );
     }
     replace(listing.foot, ...parts);
   }
@@ -291,7 +334,10 @@ export class Browser {
     });
     const at = insertionPoint(listing.folderOrder, prefix);
     listing.folderOrder.splice(at, 0, prefix);
-    const before = at + 1 < listing.folderOrder.length ? listing.folders.get(listing.folderOrder[at + 1]!)!.item : (listing.keys.get(listing.keyOrder[0] ?? '') ?? listing.note ?? listing.foot);
+    const before =
+      at + 1 < listing.folderOrder.length
+        ? listing.folders.get(listing.folderOrder[at + 1]!)!.item
+        : (listing.keys.get(listing.keyOrder[0] ?? '') ?? listing.note ?? listing.foot);
     listing.list.insertBefore(item, before);
     listing.folders.set(prefix, node);
     this.folderButtons.set(prefix, button);

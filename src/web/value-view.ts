@@ -31,7 +31,8 @@ const HEX_LIMIT = 64 * 1024;
  */
 const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/bmp', 'image/x-icon', 'image/vnd.microsoft.icon']);
 
-const TEXT_TYPES = /^(text\/.+|application\/(xml|javascript|ecmascript|x-ndjson|ndjson|yaml|x-yaml|toml|x-www-form-urlencoded|sql|graphql)|image\/svg\+xml|.+\+xml|.+\+yaml)$/;
+const TEXT_TYPES =
+  /^(text\/.+|application\/(xml|javascript|ecmascript|x-ndjson|ndjson|yaml|x-yaml|toml|x-www-form-urlencoded|sql|graphql)|image\/svg\+xml|.+\+xml|.+\+yaml)$/;
 
 export function mediaType(contentType: string): string {
   return contentType.split(';', 1)[0]!.trim().toLowerCase();
@@ -95,7 +96,14 @@ export function valueView(key: string, contentType: string, bytes: Uint8Array): 
       replace(body, tab.render());
     } catch (error) {
       // A bug, or a value the browser cannot hold as text: the other views and the download still work.
-      replace(body, h('div', { class: 'banner warn', role: 'note' }, h('p', { text: `The ${tab.name} view cannot show this value (${(error as Error).message}). The other views and the download still can.` })));
+      replace(
+        body,
+        h(
+          'div',
+          { class: 'banner warn', role: 'note' },
+          h('p', { text: `The ${tab.name} view cannot show this value (${(error as Error).message}). The other views and the download still can.` }),
+        ),
+      );
     }
   };
   // Octet-stream that happens to be text still opens as hex: what it is, not what it looks like.
@@ -170,8 +178,10 @@ function jsonView(bytes: Uint8Array): Node {
     status() {
       if (printer.complete) return null;
       const shown = `the first ${formatBytes(utf8Length(text, printer.position))} of ${total}`;
-      if (printer.error !== null) return { text: `Formatted ${shown}; past that it is not valid JSON (${printer.error}). The Text tab shows it as stored.`, more: false };
-      if (printer.tooDeep) return { text: `Formatted ${shown}; past that it is nested more than ${JSON_MAX_DEPTH} levels deep. The Text tab shows it as stored.`, more: false };
+      if (printer.error !== null)
+        return { text: `Formatted ${shown}; past that it is not valid JSON (${printer.error}). The Text tab shows it as stored.`, more: false };
+      if (printer.tooDeep)
+        return { text: `Formatted ${shown}; past that it is nested more than ${JSON_MAX_DEPTH} levels deep. The Text tab shows it as stored.`, more: false };
       return { text: `Showing ${shown}, formatted.`, more: true };
     },
   });

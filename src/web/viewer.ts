@@ -37,14 +37,25 @@ export function showEntry(pane: HTMLElement, entry: Entry, actions: KeyActions, 
   if (actions.edit !== undefined) buttons.push(h('button', { type: 'button', class: 'secondary', text: 'Edit', onclick: actions.edit }));
   if (actions.delete !== undefined) buttons.push(h('button', { type: 'button', class: 'danger', text: 'Delete', onclick: actions.delete }));
   const item = (label: string, value: Child | Node, title?: string, wide = false) =>
-    h('div', { ...(title === undefined ? {} : { title }), ...(wide ? { class: 'wide' } : {}) }, h('dt', { text: label }), value instanceof Node ? value : h('dd', { text: String(value) }));
+    h(
+      'div',
+      { ...(title === undefined ? {} : { title }), ...(wide ? { class: 'wide' } : {}) },
+      h('dt', { text: label }),
+      value instanceof Node ? value : h('dd', { text: String(value) }),
+    );
   replace(
     pane,
     h(
       'article',
       { class: 'key-view', 'aria-label': 'Key details' },
       banner,
-      h('div', { class: 'key-head' }, h('h2', { class: 'key-name' }, keyText(entry.key)), h('span', { class: 'kind', text: KIND_LABEL[kindOf(entry.contentType, entry.value)] }), h('div', { class: 'actions' }, ...buttons)),
+      h(
+        'div',
+        { class: 'key-head' },
+        h('h2', { class: 'key-name' }, keyText(entry.key)),
+        h('span', { class: 'kind', text: KIND_LABEL[kindOf(entry.contentType, entry.value)] }),
+        h('div', { class: 'actions' }, ...buttons),
+      ),
       h(
         'dl',
         { class: 'meta-grid' },
@@ -81,15 +92,32 @@ export function showFolder(pane: HTMLElement, prefix: string, actions: { create?
     h(
       'article',
       { class: 'folder-view', 'aria-label': 'Folder details' },
-      h('div', { class: 'key-head' }, h('h2', { class: 'key-name' }, keyText(prefix)), h('span', { class: 'kind', text: 'Folder' }), h('div', { class: 'actions' }, ...buttons)),
-      h('p', { class: 'hint', text: 'A folder is every key that starts with this prefix. Its keys are listed in the tree; deleting it deletes all of them, at one revision, after showing how many there are.' }),
+      h(
+        'div',
+        { class: 'key-head' },
+        h('h2', { class: 'key-name' }, keyText(prefix)),
+        h('span', { class: 'kind', text: 'Folder' }),
+        h('div', { class: 'actions' }, ...buttons),
+      ),
+      h('p', {
+        class: 'hint',
+        text: 'A folder is every key that starts with this prefix. Its keys are listed in the tree; deleting it deletes all of them, at one revision, after showing how many there are.',
+      }),
     ),
   );
 }
 
 export function showGone(pane: HTMLElement, key: string, why: string): void {
   leaveView();
-  replace(pane, h('article', { class: 'key-view', 'aria-label': 'Key details' }, h('div', { class: 'banner info', role: 'status' }, h('p', { text: why })), h('div', { class: 'key-head' }, h('h2', { class: 'key-name' }, keyText(key)))));
+  replace(
+    pane,
+    h(
+      'article',
+      { class: 'key-view', 'aria-label': 'Key details' },
+      h('div', { class: 'banner info', role: 'status' }, h('p', { text: why })),
+      h('div', { class: 'key-head' }, h('h2', { class: 'key-name' }, keyText(key))),
+    ),
+  );
 }
 
 export function showMessage(pane: HTMLElement, kind: 'info' | 'warn' | 'error', text: string): void {
@@ -105,7 +133,11 @@ export function showNothing(pane: HTMLElement, canCreate: boolean): void {
       'div',
       { class: 'detail-empty' },
       h('h2', { text: 'Pick a key to see its value' }),
-      h('p', { text: canCreate ? 'Browse the tree on the left, filter by prefix at the top, or create a key with New key.' : 'Browse the tree on the left, or filter by prefix at the top.' }),
+      h('p', {
+        text: canCreate
+          ? 'Browse the tree on the left, filter by prefix at the top, or create a key with New key.'
+          : 'Browse the tree on the left, or filter by prefix at the top.',
+      }),
     ),
   );
 }

@@ -18,7 +18,13 @@ let node: ServerProcess;
 
 before(async () => {
   cluster = await EtcdCluster.start({ members: 1, extraFlags: ['--quota-backend-bytes', String(QUOTA_BYTES)] });
-  node = await leftovers.spawn({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: cluster.endpoints.join(','), KV_ETCD_PREFIX: 'quota/', DATA_DIRECTORY: leftovers.directory(), LOG_LEVEL: 'warn' });
+  node = await leftovers.spawn({
+    KV_ENGINE: 'etcd',
+    ETCD_ENDPOINTS: cluster.endpoints.join(','),
+    KV_ETCD_PREFIX: 'quota/',
+    DATA_DIRECTORY: leftovers.directory(),
+    LOG_LEVEL: 'warn',
+  });
 });
 
 after(async () => {
@@ -60,10 +66,17 @@ describe('etcd space quota reached', () => {
       assert.equal(prefixDelete.status, 200, prefixDelete.text);
       assert.equal(prefixDelete.body.deleted, written.length - 1);
       assert.equal((await request(`${node.url}/v1/kv?prefix=fill/`)).body.items.length, 0);
-      await watch.until((messages) => messages.filter((message) => message.event === 'change').flatMap((message) => JSON.parse(message.data).events).length === written.length, 10_000, 'an event per deleted key');
+      await watch.until(
+        (messages) => messages.filter((message) => message.event === 'change').flatMap((message) => JSON.parse(message.data).events).length === written.length,
+        10_000,
+        'an event per deleted key',
+      );
       // Without the delete marker (a put, which etcd refuses), these deletes read as expiries in the feed (ADR 0006).
       const types = new Set(watch.events('change').flatMap((message) => JSON.parse(message.data).events.map((event: { type: string }) => event.type)));
-      assert.ok([...types].every((type) => type === 'delete' || type === 'expire'), [...types].join());
+      assert.ok(
+        [...types].every((type) => type === 'delete' || type === 'expire'),
+        [...types].join(),
+      );
     } finally {
       watch.close();
     }

@@ -93,7 +93,13 @@ async function call(url: string, init: RequestInit = {}, timeoutMs = MAX_REQUEST
   try {
     const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     const text = await response.text();
-    return { status: response.status, text, contentType: response.headers.get('content-type') ?? '', retryAfter: response.headers.get('retry-after'), ms: Date.now() - startedAt };
+    return {
+      status: response.status,
+      text,
+      contentType: response.headers.get('content-type') ?? '',
+      retryAfter: response.headers.get('retry-after'),
+      ms: Date.now() - startedAt,
+    };
   } catch (error) {
     return { status: -1, text: String((error as Error).cause ?? error), contentType: '', retryAfter: null, ms: Date.now() - startedAt };
   }
@@ -107,7 +113,8 @@ function unavailableProblem(what: string, answer: Answer): string | null {
   if (!answer.contentType.startsWith('application/problem+json')) return `${what}: 503 as ${answer.contentType}: ${answer.text.slice(0, 300)}`;
   try {
     const problem = JSON.parse(answer.text) as { status?: unknown; code?: unknown; detail?: unknown };
-    if (problem.status !== 503 || problem.code !== 'unavailable' || typeof problem.detail !== 'string') return `${what}: malformed 503 problem: ${answer.text.slice(0, 300)}`;
+    if (problem.status !== 503 || problem.code !== 'unavailable' || typeof problem.detail !== 'string')
+      return `${what}: malformed 503 problem: ${answer.text.slice(0, 300)}`;
   } catch {
     return `${what}: 503 body is not JSON: ${answer.text.slice(0, 300)}`;
   }
@@ -157,7 +164,13 @@ function startLoad(round: string): Load {
   const writer = async (w: number) => {
     for (let n = 0; !load.stop; n++) {
       const node = (w + n) % nodes.length;
-      const write: Write = { key: `${round}/${w}/${n}`, value: `${round}-w${w}-n${n}-${randomBytes(3).toString('hex')}`, node, startedAt: Date.now(), answer: null };
+      const write: Write = {
+        key: `${round}/${w}/${n}`,
+        value: `${round}-w${w}-n${n}-${randomBytes(3).toString('hex')}`,
+        node,
+        startedAt: Date.now(),
+        answer: null,
+      };
       load.writes.push(write);
       write.answer = await putText(nodes[node]!.url, write.key, write.value);
       if (write.answer.status !== 200 && write.answer.status !== 201) await sleep(20);
@@ -180,7 +193,9 @@ async function listAll(base: string, prefix: string): Promise<Listed[]> {
   const items: Listed[] = [];
   let cursor: string | null = null;
   do {
-    const answer = await call(`${base}/v1/kv?prefix=${encodeURIComponent(prefix)}&values=true&limit=1000${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`);
+    const answer = await call(
+      `${base}/v1/kv?prefix=${encodeURIComponent(prefix)}&values=true&limit=1000${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+    );
     assert.equal(answer.status, 200, `listing ${prefix}: ${answer.text.slice(0, 300)}`);
     const page = JSON.parse(answer.text) as { items: Array<{ key: string; value: unknown; encoding: string; revision: number }>; cursor: string | null };
     for (const item of page.items) items.push({ key: item.key, value: String(item.value), revision: item.revision });
@@ -205,15 +220,23 @@ async function killUnderLoad(round: string, victim: number, t: { diagnostic(mess
   await killMember(victim);
 
   // Writes resume: some write sent after the kill is acknowledged within a few seconds.
-  const resumedAfter = await within(8_000, `a write sent after member ${victim} was killed is acknowledged`, async () => load.writes.some((write) => write.startedAt > killedAt && acknowledged(write)));
+  const resumedAfter = await within(8_000, `a write sent after member ${victim} was killed is acknowledged`, async () =>
+    load.writes.some((write) => write.startedAt > killedAt && acknowledged(write)),
+  );
   await sleep(Math.max(0, 2_500 - (Date.now() - killedAt)));
   load.stop = true;
   await load.done;
 
-  const problems = load.writes.flatMap((write) => (acknowledged(write) ? [] : [unavailableProblem(`PUT ${write.key} through node ${write.node}`, write.answer!)])).filter((problem) => problem !== null);
+  const problems = load.writes
+    .flatMap((write) => (acknowledged(write) ? [] : [unavailableProblem(`PUT ${write.key} through node ${write.node}`, write.answer!)]))
+    .filter((problem) => problem !== null);
   assert.deepEqual(problems.slice(0, 20), [], `${problems.length} writes were answered with something other than a timely 503 unavailable`);
   const failedBeforeKill = load.writes.filter((write) => !acknowledged(write) && write.startedAt + write.answer!.ms < killedAt);
-  assert.deepEqual(failedBeforeKill.map((write) => `${write.key}: ${write.answer!.status}`), [], 'no write failed while all members were up');
+  assert.deepEqual(
+    failedBeforeKill.map((write) => `${write.key}: ${write.answer!.status}`),
+    [],
+    'no write failed while all members were up',
+  );
   const slowest = Math.max(...load.writes.map((write) => write.answer!.ms));
   assert.ok(slowest <= MAX_REQUEST_MS, `the slowest write took ${slowest} ms`);
 
@@ -226,12 +249,19 @@ async function killUnderLoad(round: string, victim: number, t: { diagnostic(mess
   const byKey = new Map(listed.map((item) => [item.key, item]));
   const sent = new Map(load.writes.map((write) => [write.key, write]));
   const lost = load.writes.filter((write) => acknowledged(write) && byKey.get(write.key)?.value !== write.value);
-  assert.deepEqual(lost.slice(0, 10).map((write) => `${write.key}: acknowledged ${write.answer!.status} ${write.answer!.text}, now ${JSON.stringify(byKey.get(write.key) ?? null)}`), [], `${lost.length} acknowledged writes are missing or wrong`);
+  assert.deepEqual(
+    lost
+      .slice(0, 10)
+      .map((write) => `${write.key}: acknowledged ${write.answer!.status} ${write.answer!.text}, now ${JSON.stringify(byKey.get(write.key) ?? null)}`),
+    [],
+    `${lost.length} acknowledged writes are missing or wrong`,
+  );
   for (const item of listed) {
     const write = sent.get(item.key);
     assert.ok(write !== undefined, `${item.key} is listed but was never written`);
     assert.equal(item.value, write.value, `${item.key} holds the value sent`);
-    if (acknowledged(write)) assert.equal(item.revision, (JSON.parse(write.answer!.text) as { revision: number }).revision, `${item.key}: the acknowledged revision`);
+    if (acknowledged(write))
+      assert.equal(item.revision, (JSON.parse(write.answer!.text) as { revision: number }).revision, `${item.key}: the acknowledged revision`);
   }
   const acked = load.writes.filter(acknowledged);
   for (const write of acked.filter((_, index) => index % 25 === 0)) {
@@ -242,10 +272,20 @@ async function killUnderLoad(round: string, victim: number, t: { diagnostic(mess
 
   // The watch on node 0 (its etcd watch may have been on the killed member) reported every write once, in order.
   const maxRevision = Math.max(...listed.map((item) => item.revision));
-  await watch.until((messages) => messages.some((message) => message.event === 'change' && Number(message.id) >= maxRevision), 15_000, `the watch reaching revision ${maxRevision}`);
+  await watch.until(
+    (messages) => messages.some((message) => message.event === 'change' && Number(message.id) >= maxRevision),
+    15_000,
+    `the watch reaching revision ${maxRevision}`,
+  );
   assert.deepEqual(watch.events('error'), [], 'the watch reported no error');
-  const changes = watch.events('change').map((message) => JSON.parse(message.data) as { revision: number; events: Array<{ type: string; key: string; revision: number }> });
-  for (let i = 1; i < changes.length; i++) assert.ok(changes[i]!.revision > changes[i - 1]!.revision, `the watch delivers in revision order (${changes[i]!.revision} after ${changes[i - 1]!.revision})`);
+  const changes = watch
+    .events('change')
+    .map((message) => JSON.parse(message.data) as { revision: number; events: Array<{ type: string; key: string; revision: number }> });
+  for (let i = 1; i < changes.length; i++)
+    assert.ok(
+      changes[i]!.revision > changes[i - 1]!.revision,
+      `the watch delivers in revision order (${changes[i]!.revision} after ${changes[i - 1]!.revision})`,
+    );
   const watched = changes.flatMap((change) => change.events).map((event) => `${event.type} ${event.key}@${event.revision}`);
   const expected = [...listed].sort((x, y) => x.revision - y.revision).map((item) => `put ${item.key}@${item.revision}`);
   assert.deepEqual(watched, expected, 'the watch on node 0 reported exactly the writes that are stored, once each');
@@ -307,7 +347,11 @@ describe('etcd members failing under two kvs nodes', () => {
       putText(nodes[1]!.url, 'q/lost/1', 'x'),
       call(kv(nodes[0]!.url, 'q/lost/2'), { method: 'PUT', body: 'x', headers: { 'if-none-match': '*' } }),
       call(`${kv(nodes[1]!.url, 'q/lost/n')}?op=add`, { method: 'POST' }),
-      call(`${nodes[0]!.url}/v1/txn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ops: [{ op: 'put', key: 'q/lost/t', value: 1 }] }) }),
+      call(`${nodes[0]!.url}/v1/txn`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ops: [{ op: 'put', key: 'q/lost/t', value: 1 }] }),
+      }),
       call(kv(nodes[1]!.url, 'q/before'), { method: 'DELETE' }),
     ]);
     const problems = attempts.map((answer, index) => unavailableProblem(`write ${index} without a quorum`, answer)).filter((problem) => problem !== null);
@@ -343,7 +387,13 @@ describe('etcd members failing under two kvs nodes', () => {
     }
     // A 503 for a write means "may or may not have applied" (API-NOTES): each is absent, or there as sent — applied once, never replayed.
     const outcomes: string[] = [];
-    for (const [key, expected] of [['q/lost/0', 'x'], ['q/lost/1', 'x'], ['q/lost/2', 'x'], ['q/lost/n', '1'], ['q/lost/t', '1']] as const) {
+    for (const [key, expected] of [
+      ['q/lost/0', 'x'],
+      ['q/lost/1', 'x'],
+      ['q/lost/2', 'x'],
+      ['q/lost/n', '1'],
+      ['q/lost/t', '1'],
+    ] as const) {
       const got = await call(kv(nodes[1]!.url, key));
       if (got.status === 404) outcomes.push(`${key} absent`);
       else {
@@ -355,9 +405,18 @@ describe('etcd members failing under two kvs nodes', () => {
     t.diagnostic(`writes refused without a quorum, after the recovery: ${outcomes.join(', ')}`);
     // The change feed of node 1 came back too: its watch reports the write.
     const revision = (JSON.parse(after!.text) as { revision: number }).revision;
-    await watch.until((messages) => messages.some((message) => message.event === 'change' && Number(message.id) >= revision), 10_000, 'the watch on node 1 reporting the write after the recovery');
-    const events = watch.events('change').flatMap((message) => (JSON.parse(message.data) as { events: Array<{ type: string; key: string; revision: number }> }).events);
-    assert.deepEqual(events.map((event) => `${event.type} ${event.key}@${event.revision}`), [`put q/after@${revision}`]);
+    await watch.until(
+      (messages) => messages.some((message) => message.event === 'change' && Number(message.id) >= revision),
+      10_000,
+      'the watch on node 1 reporting the write after the recovery',
+    );
+    const events = watch
+      .events('change')
+      .flatMap((message) => (JSON.parse(message.data) as { events: Array<{ type: string; key: string; revision: number }> }).events);
+    assert.deepEqual(
+      events.map((event) => `${event.type} ${event.key}@${event.revision}`),
+      [`put q/after@${revision}`],
+    );
     watch.close();
     // Both nodes write again, each readable through the other.
     for (const [index, node] of nodes.entries()) {

@@ -29,7 +29,9 @@ const CONFIG_FILE = new URL('../../../deploy/nginx/kvs.conf', import.meta.url).p
 
 /** nginx: $NGINX_BINARY, else on PATH, else where Debian installs it (/usr/sbin is not on every user's PATH). */
 function findNginx(): string | null {
-  const candidates = process.env['NGINX_BINARY'] ? [process.env['NGINX_BINARY']] : ['nginx', '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'];
+  const candidates = process.env['NGINX_BINARY']
+    ? [process.env['NGINX_BINARY']]
+    : ['nginx', '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'];
   for (const candidate of candidates) {
     if (spawnSync(candidate, ['-v'], { stdio: 'ignore' }).status === 0) return candidate;
   }
@@ -38,7 +40,10 @@ function findNginx(): string | null {
 
 const NGINX = findNginx();
 // Only a developer's machine may lack nginx: CI (.ci/run installs it) must run this test.
-const skip = NGINX === null && !process.env['CI'] ? 'nginx is not installed (Debian: apt-get install -y nginx, as .ci/run does); this test runs whenever CI is set' : false;
+const skip =
+  NGINX === null && !process.env['CI']
+    ? 'nginx is not installed (Debian: apt-get install -y nginx, as .ci/run does); this test runs whenever CI is set'
+    : false;
 
 const TOKEN = randomBytes(16).toString('hex');
 const WATCH_BUFFER_BYTES = 256 * 1024;
@@ -82,10 +87,7 @@ async function startNginx(binary: string, nodes: string[]): Promise<Nginx> {
   for (let attempt = 1; ; attempt++) {
     const directory = mkdtempSync(join(tmpdir(), 'kvs-nginx-'));
     const port = await freePort();
-    const site = template
-      .replaceAll('{{KVS_NODE_1}}', nodes[0]!)
-      .replaceAll('{{KVS_NODE_2}}', nodes[1]!)
-      .replaceAll('{{LISTEN}}', `127.0.0.1:${port}`);
+    const site = template.replaceAll('{{KVS_NODE_1}}', nodes[0]!).replaceAll('{{KVS_NODE_2}}', nodes[1]!).replaceAll('{{LISTEN}}', `127.0.0.1:${port}`);
     assert.doesNotMatch(site, /\{\{\w+\}\}/, 'kvs.conf has a placeholder the test does not know');
     writeFileSync(join(directory, 'kvs.conf'), site);
     const main = join(directory, 'nginx.conf');
@@ -225,16 +227,26 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
   /** A request through nginx, with the token. */
   const api = (path: string, init: RequestInit = {}): Promise<JsonResponse> =>
     // A redirect from nginx is a failure of the configuration, never followed.
-    request(`${base}${path}`, { redirect: 'manual', ...init, headers: { ...AUTH, ...(init.headers as Record<string, string> | undefined) }, signal: init.signal ?? AbortSignal.timeout(15_000) });
+    request(`${base}${path}`, {
+      redirect: 'manual',
+      ...init,
+      headers: { ...AUTH, ...(init.headers as Record<string, string> | undefined) },
+      signal: init.signal ?? AbortSignal.timeout(15_000),
+    });
   /** A request to one node directly, bypassing nginx. */
   const direct = (node: ServerProcess, path: string, init: RequestInit = {}): Promise<JsonResponse> =>
-    request(`${node.url}${path}`, { ...init, headers: { ...AUTH, ...(init.headers as Record<string, string> | undefined) }, signal: AbortSignal.timeout(15_000) });
+    request(`${node.url}${path}`, {
+      ...init,
+      headers: { ...AUTH, ...(init.headers as Record<string, string> | undefined) },
+      signal: AbortSignal.timeout(15_000),
+    });
   const put = (path: string, body: string | Buffer, init: RequestInit = {}) =>
     api(path, { method: 'PUT', body, ...init, headers: { 'content-type': 'text/plain', ...(init.headers as Record<string, string> | undefined) } });
   const diagnostics = () => `\nnginx error log:\n${nginx.errorLog()}\naccess log (last 30):\n${nginx.accessLog().slice(-30).join('\n')}`;
 
   before(async () => {
-    if (NGINX === null) throw new Error('CI is set but the nginx binary was not found: install Debian\'s nginx package (apt-get install -y nginx), as .ci/run does');
+    if (NGINX === null)
+      throw new Error("CI is set but the nginx binary was not found: install Debian's nginx package (apt-get install -y nginx), as .ci/run does");
     cluster = await EtcdCluster.start();
     const env = {
       KV_ENGINE: 'etcd',
@@ -276,7 +288,13 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
     const txn = await api('/v1/txn', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ checks: [{ key: 'rt/a', revision: replaced.body.revision }], ops: [{ op: 'put', key: 'rt/b', value: { n: 1 } }, { op: 'add', key: 'rt/n', by: 5 }] }),
+      body: JSON.stringify({
+        checks: [{ key: 'rt/a', revision: replaced.body.revision }],
+        ops: [
+          { op: 'put', key: 'rt/b', value: { n: 1 } },
+          { op: 'add', key: 'rt/n', by: 5 },
+        ],
+      }),
     });
     assert.equal(txn.status, 200, txn.text);
     assert.equal(txn.body.committed, true);
@@ -286,7 +304,11 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
     expectProblem(await api('/v1/kv/rt/a'), 404, 'key_not_found');
 
     // The original server's routes too.
-    const seedPut = await api('/put', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'rt/seed', value: 'v' }) });
+    const seedPut = await api('/put', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'rt/seed', value: 'v' }),
+    });
     assert.equal(seedPut.status, 200, seedPut.text);
     assert.deepEqual((await api('/get?key=rt/seed')).body, { status: 'success', value: 'v' });
   });
@@ -310,12 +332,19 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
       if (match) served.set(match[3]!, (served.get(match[3]!) ?? 0) + 1);
     }
     for (const node of nodes) {
-      assert.ok((served.get(address(node)) ?? 0) >= count / 2, `node ${address(node)} served ${served.get(address(node)) ?? 0} of ${2 * count} requests: ${JSON.stringify([...served])}${diagnostics()}`);
+      assert.ok(
+        (served.get(address(node)) ?? 0) >= count / 2,
+        `node ${address(node)} served ${served.get(address(node)) ?? 0} of ${2 * count} requests: ${JSON.stringify([...served])}${diagnostics()}`,
+      );
     }
     // Upstream keep-alive (keepalive, HTTP/1.1, an empty Connection header): nginx keeps idle connections to both nodes.
     if (process.platform === 'linux') {
-      const held = nginxConnectionsTo(nginx.child.pid!, nodes.map((node) => Number(new URL(node.url).port)));
-      for (const [port, connections] of held) assert.ok(connections >= 1, `nginx holds no idle connection to the node on port ${port}: upstream keep-alive is off${diagnostics()}`);
+      const held = nginxConnectionsTo(
+        nginx.child.pid!,
+        nodes.map((node) => Number(new URL(node.url).port)),
+      );
+      for (const [port, connections] of held)
+        assert.ok(connections >= 1, `nginx holds no idle connection to the node on port ${port}: upstream keep-alive is off${diagnostics()}`);
     }
     // Whichever node took a write, each node serves it (linearizable reads on etcd).
     for (const node of nodes) {
@@ -348,7 +377,10 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
     assert.equal((await api('/v1/kv/enc/a%2F%2Fb')).text, 'enc/a//b');
     const listed = await api('/v1/kv?prefix=enc/');
     assert.equal(listed.status, 200, listed.text);
-    assert.deepEqual(listed.body.items.map((item: { key: string }) => item.key), [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    assert.deepEqual(
+      listed.body.items.map((item: { key: string }) => item.key),
+      [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+    );
   });
 
   it('holds a long-poll (Prefer: wait) open until another node writes the key, or until it elapses', async () => {
@@ -381,7 +413,11 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
         const sentAt = Date.now();
         const written = await writer(`/v1/kv/watch/${index}`, { method: 'PUT', body: `w${index}`, headers: { 'content-type': 'text/plain' } });
         assert.equal(written.status, 201, written.text);
-        await watch.until((messages) => messages.some((message) => message.id === String(written.body.revision)), 5_000, `the event of revision ${written.body.revision}`);
+        await watch.until(
+          (messages) => messages.some((message) => message.id === String(written.body.revision)),
+          5_000,
+          `the event of revision ${written.body.revision}`,
+        );
         delays.push(Date.now() - sentAt);
       }
       // Buffered by the proxy, an event would wait for a buffer to fill or the stream to end.
@@ -389,7 +425,10 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
       const changes = watch.events('change');
       assert.equal(changes.length, 6, JSON.stringify(watch.messages));
       const revisions = changes.map((message) => Number(message.id));
-      assert.deepEqual(revisions, [...revisions].sort((a, b) => a - b));
+      assert.deepEqual(
+        revisions,
+        [...revisions].sort((a, b) => a - b),
+      );
       assert.deepEqual(
         changes.map((message) => JSON.parse(message.data).events[0].key),
         [0, 1, 2, 3, 4, 5].map((index) => `watch/${index}`),
@@ -398,7 +437,10 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
       const resumed = await SseClient.connect(`${base}/v1/watch?prefix=watch/`, { ...AUTH, 'last-event-id': changes[2]!.id! });
       try {
         await resumed.until((messages) => messages.filter((message) => message.event === 'change').length >= 3, 5_000, 'the three changes after Last-Event-ID');
-        assert.deepEqual(resumed.events('change').map((message) => message.id), changes.slice(3).map((message) => message.id));
+        assert.deepEqual(
+          resumed.events('change').map((message) => message.id),
+          changes.slice(3).map((message) => message.id),
+        );
       } finally {
         resumed.close();
       }
@@ -417,7 +459,10 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
     const digest = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
     const stored = await put('/v1/kv/large/max', value, { headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(stored.status, 201, stored.text + diagnostics());
-    for (const read of [() => fetch(`${base}/v1/kv/large/max`, { headers: AUTH }), ...nodes.map((node) => () => fetch(`${node.url}/v1/kv/large/max`, { headers: AUTH }))]) {
+    for (const read of [
+      () => fetch(`${base}/v1/kv/large/max`, { headers: AUTH }),
+      ...nodes.map((node) => () => fetch(`${node.url}/v1/kv/large/max`, { headers: AUTH })),
+    ]) {
       const response = await read();
       assert.equal(response.status, 200);
       assert.equal(digest(Buffer.from(await response.arrayBuffer())), digest(value));
@@ -459,7 +504,10 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
       stalled.destroy();
     }
     // Buffered by nginx (to a temp file of up to 1 GiB), the stream would never push back on kvs.
-    assert.ok((await evictions()) > before, `kvs never dropped a watcher that read nothing of ${mebibytes} MiB of changes (KV_WATCH_BUFFER_BYTES=${WATCH_BUFFER_BYTES})${diagnostics()}`);
+    assert.ok(
+      (await evictions()) > before,
+      `kvs never dropped a watcher that read nothing of ${mebibytes} MiB of changes (KV_WATCH_BUFFER_BYTES=${WATCH_BUFFER_BYTES})${diagnostics()}`,
+    );
     await Promise.all(nodes.map((node) => direct(node, '/v1/kv?prefix=slow/', { method: 'DELETE' })));
   });
 
@@ -525,7 +573,11 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
     const seen = new Map<number, Set<string>>();
     const collect = (index: number, client: SseClient) => {
       const ids = client.events('change').map((message) => Number(message.id));
-      assert.deepEqual(ids, [...new Set(ids)].sort((a, b) => a - b), 'one connection delivered a revision twice or out of order');
+      assert.deepEqual(
+        ids,
+        [...new Set(ids)].sort((a, b) => a - b),
+        'one connection delivered a revision twice or out of order',
+      );
       for (const message of client.events('change')) {
         for (const event of JSON.parse(message.data).events as Array<{ key: string; revision: number }>) seen.get(index)!.add(`${event.key}@${event.revision}`);
       }
@@ -552,7 +604,7 @@ describe('nginx in front of two kvs nodes on etcd (deploy/nginx/kvs.conf)', { sk
     }
   });
 
-  it('with every node down, answers 503 unavailable in kvs\'s format, with Retry-After', async () => {
+  it("with every node down, answers 503 unavailable in kvs's format, with Retry-After", async () => {
     const survivor = nodes[0]!;
     survivor.kill('SIGKILL');
     await survivor.exited;

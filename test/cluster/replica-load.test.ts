@@ -50,7 +50,8 @@ it('loads a namespace whose pages would exceed the bound, by shrinking the refus
   const writer = engine(false);
   engines.push(writer);
   await writer.open();
-  const put = (key: string, value: Buffer) => writer.txn({ compares: [], ops: [{ op: 'put', key, value, contentType: 'application/octet-stream', ttlMs: null }] });
+  const put = (key: string, value: Buffer) =>
+    writer.txn({ compares: [], ops: [{ op: 'put', key, value, contentType: 'application/octet-stream', ttlMs: null }] });
   for (let i = 0; i < SMALL; i++) await put(`a/${i}`, Buffer.from('x'));
   for (let i = 0; i < LARGE; i++) await put(`b/${String(i).padStart(3, '0')}`, Buffer.alloc(LARGE_BYTES, i));
 
@@ -62,7 +63,10 @@ it('loads a namespace whose pages would exceed the bound, by shrinking the refus
   while (!reader.replicaStats().serving && Date.now() < deadline) await sleep(20);
   assert.ok(reader.replicaStats().serving, `the load finished: ${JSON.stringify(reader.replicaStats())}\n${errors.slice(0, 3).join('\n')}`);
   assert.equal(reader.replicaStats().loads, 1, 'in one load, not by starting over');
-  assert.ok(errors.some((message) => /larger than the load accepts/.test(message)), 'a page was refused and shrunk');
+  assert.ok(
+    errors.some((message) => /larger than the load accepts/.test(message)),
+    'a page was refused and shrunk',
+  );
 
   assert.equal(await reader.count(Buffer.alloc(0), null), SMALL + LARGE);
   const read = await reader.get('b/059');

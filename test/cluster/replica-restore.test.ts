@@ -34,7 +34,10 @@ before(async () => {
     onBackgroundError: (error) => errors.push(String((error as Error).message)),
   });
   await node.open();
-  node.onChanges(() => {}, (gap) => gaps.push(gap));
+  node.onChanges(
+    () => {},
+    (gap) => gaps.push(gap),
+  );
 });
 
 after(async () => {
@@ -43,7 +46,8 @@ after(async () => {
   rmSync(directory, { recursive: true, force: true });
 });
 
-const put = (key: string, value: string) => node.txn({ compares: [], ops: [{ op: 'put', key, value: Buffer.from(value), contentType: 'text/plain', ttlMs: null }] });
+const put = (key: string, value: string) =>
+  node.txn({ compares: [], ops: [{ op: 'put', key, value: Buffer.from(value), contentType: 'text/plain', ttlMs: null }] });
 const value = async (key: string, stale = false) => (await node.get(key, { stale })).entry?.value.toString() ?? null;
 
 it('stops serving a replica ahead of a restored etcd, tells watchers, and reloads from it', async () => {
@@ -66,8 +70,14 @@ it('stops serving a replica ahead of a restored etcd, tells watchers, and reload
   assert.equal(await value('k'), 'v1');
   assert.equal(await value('only-after-backup'), null);
   assert.equal(gaps.length, 1, 'watchers are told once');
-  assert.ok(gaps[0]!.compactRevision < seenBefore, `the gap is at etcd's revision now (${gaps[0]!.compactRevision}), below the one the node had seen (${seenBefore})`);
-  assert.ok(errors.some((message) => /revision .* below revision/.test(message)), errors.join('\n'));
+  assert.ok(
+    gaps[0]!.compactRevision < seenBefore,
+    `the gap is at etcd's revision now (${gaps[0]!.compactRevision}), below the one the node had seen (${seenBefore})`,
+  );
+  assert.ok(
+    errors.some((message) => /revision .* below revision/.test(message)),
+    errors.join('\n'),
+  );
   assert.ok(node.changeFeedRevision() <= gaps[0]!.compactRevision + 1, 'the feed went back with etcd');
 
   // The reloaded replica serves etcd's state now, and the feed follows etcd's new revisions.

@@ -87,7 +87,12 @@ async function put(base: string, key: string, value: string): Promise<number> {
 async function replicaMetrics(base: string): Promise<{ serving: number; loads: number; barriers: number; fresh: number; stale: number; source: number }> {
   const text = (await call(`${base}/metrics`)).text;
   const value = (name: string, labels: Record<string, string> = {}) => {
-    const selector = Object.keys(labels).length === 0 ? '' : `{${Object.entries(labels).map(([label, v]) => `${label}="${v}"`).join(',')}}`;
+    const selector =
+      Object.keys(labels).length === 0
+        ? ''
+        : `{${Object.entries(labels)
+            .map(([label, v]) => `${label}="${v}"`)
+            .join(',')}}`;
     const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}${selector} `));
     return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
   };
@@ -118,7 +123,11 @@ describe('reads from each node’s replica, on simulated hosts', () => {
       assert.equal(listed.status, 200);
       assert.equal(listed.body.items.find((item: { key: string }) => item.key === key)?.value, value, `the listing #${i} through the other node`);
       assert.ok(listed.body.revision >= revision);
-      const txn = await call(`${reader}/v1/txn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ops: [{ op: 'get', key }] }) });
+      const txn = await call(`${reader}/v1/txn`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ops: [{ op: 'get', key }] }),
+      });
       assert.equal(txn.status, 200, txn.text);
       assert.equal(txn.body.results[0].value, value, `a txn of gets #${i} through the other node`);
     }
@@ -226,7 +235,11 @@ describe('reads from each node’s replica, on simulated hosts', () => {
     const fresh = await SseClient.connect(`${a}/v1/watch?prefix=gap/`);
     watches.push(fresh);
     const revision = await put(b, 'gap/new', 'x');
-    await fresh.until((messages) => messages.some((message) => message.event === 'change' && Number(message.id) === revision), 10_000, 'a change after the reload');
+    await fresh.until(
+      (messages) => messages.some((message) => message.event === 'change' && Number(message.id) === revision),
+      10_000,
+      'a change after the reload',
+    );
     const read = await call(kv(a, 'gap/new'));
     assert.equal(read.text, 'x');
   });
@@ -234,7 +247,13 @@ describe('reads from each node’s replica, on simulated hosts', () => {
   it('a node that stops removes its replica (a copy, never the data), so the directory is as it found it', async () => {
     const directory = leftovers.directory();
     const links = await hosts.links();
-    const node = await leftovers.spawn({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: links.endpoints.join(','), KV_ETCD_PREFIX: PREFIX, DATA_DIRECTORY: directory, LOG_LEVEL: 'warn' });
+    const node = await leftovers.spawn({
+      KV_ENGINE: 'etcd',
+      ETCD_ENDPOINTS: links.endpoints.join(','),
+      KV_ETCD_PREFIX: PREFIX,
+      DATA_DIRECTORY: directory,
+      LOG_LEVEL: 'warn',
+    });
     await put(node.url, 'stops/k', 'v');
     assert.ok(existsSync(join(directory, 'etcd-replica')), 'the running node keeps its replica there');
     node.kill('SIGTERM');

@@ -155,7 +155,10 @@ describe('two kvs nodes on one etcd cluster', () => {
       assert.equal(read.headers.get('kv-version'), String(written.version), `GET ${key} #${i}: the version of the write`);
       assert.equal(read.headers.get('kv-create-revision'), String(written.createRevision), `GET ${key} #${i}: the create revision`);
       assert.equal(read.headers.get('content-type'), 'text/plain');
-      assert.ok(Number(read.headers.get('kv-revision')) >= written.revision, `GET ${key} #${i}: the store revision read (${read.headers.get('kv-revision')}) is at least the write's`);
+      assert.ok(
+        Number(read.headers.get('kv-revision')) >= written.revision,
+        `GET ${key} #${i}: the store revision read (${read.headers.get('kv-revision')}) is at least the write's`,
+      );
 
       if (i % 10 === 9) {
         // A delete through one node is a 404 through the other at once.
@@ -193,7 +196,10 @@ describe('two kvs nodes on one etcd cluster', () => {
       const problem = expectProblem(loser, 412, 'precondition_failed');
       assert.equal(problem.currentRevision, won.revision, `round ${round}: the 412 names the winner's revision`);
 
-      for (const [name, base] of [['A', a], ['B', b]] as const) {
+      for (const [name, base] of [
+        ['A', a],
+        ['B', b],
+      ] as const) {
         const now = await get(base, key);
         assert.equal(now.text, value, `round ${round}: node ${name} reads the winner's value`);
         assert.equal(now.headers.get('etag'), `"${won.revision}"`, `round ${round}: node ${name} reads the winner's revision`);
@@ -247,7 +253,14 @@ describe('two kvs nodes on one etcd cluster', () => {
     const others = answers.filter((answer) => answer.status !== 200);
     // On a healthy cluster nothing should fail; the contract would allow a 503 (a txn that kept losing races), never anything else.
     for (const other of others) assert.equal(other.status, 503, `an add answered ${other.status}: ${other.text}`);
-    assert.equal(others.length, 0, `every add succeeds on a healthy cluster: ${others.length} did not (${others.slice(0, 3).map((other) => other.text).join(' | ')})`);
+    assert.equal(
+      others.length,
+      0,
+      `every add succeeds on a healthy cluster: ${others.length} did not (${others
+        .slice(0, 3)
+        .map((other) => other.text)
+        .join(' | ')})`,
+    );
 
     const values = acknowledged.map((answer) => answer.value!);
     assert.equal(new Set(values).size, values.length, 'every acknowledged add returned a distinct value');
@@ -255,9 +268,14 @@ describe('two kvs nodes on one etcd cluster', () => {
     assert.equal(new Set(revisions).size, revisions.length, 'every acknowledged add has a revision of its own');
     // Ordered by revision, the values count up by one: each add applied once, on the value before it.
     const byRevision = [...acknowledged].sort((x, y) => x.revision! - y.revision!);
-    byRevision.forEach((answer, index) => assert.equal(answer.value, index + 1, `the add at revision ${answer.revision} returned ${answer.value}, expected ${index + 1}`));
+    byRevision.forEach((answer, index) =>
+      assert.equal(answer.value, index + 1, `the add at revision ${answer.revision} returned ${answer.value}, expected ${index + 1}`),
+    );
 
-    for (const [name, base] of [['A', a], ['B', b]] as const) {
+    for (const [name, base] of [
+      ['A', a],
+      ['B', b],
+    ] as const) {
       const final = await get(base, key);
       assert.equal(final.status, 200, final.text);
       assert.equal(Number(final.text), acknowledged.length, `node ${name}: the counter equals the number of acknowledged adds`);
@@ -273,7 +291,9 @@ describe('two kvs nodes on one etcd cluster', () => {
 
     const revisions: number[] = [];
     revisions.push(assertWritten(await put(b, 'w/a', 'one'), 'PUT w/a').revision);
-    revisions.push(assertWritten(await call(kv(b, 'w/b'), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"n":1}' }), 'PUT w/b').revision);
+    revisions.push(
+      assertWritten(await call(kv(b, 'w/b'), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"n":1}' }), 'PUT w/b').revision,
+    );
     revisions.push(assertWritten(await put(b, 'w/a', 'two'), 'PUT w/a again').revision);
     const added = await add(b, 'w/n', 5);
     assert.equal(added.status, 200, added.text);
@@ -281,7 +301,12 @@ describe('two kvs nodes on one etcd cluster', () => {
     const deleted = await call(kv(b, 'w/b'), { method: 'DELETE' });
     assert.equal(deleted.status, 204, deleted.text);
     revisions.push(Number(deleted.headers.get('kv-revision')));
-    const both = await txn(b, { ops: [{ op: 'put', key: 'w/c', value: 'c', encoding: 'utf8' }, { op: 'delete', key: 'w/a' }] });
+    const both = await txn(b, {
+      ops: [
+        { op: 'put', key: 'w/c', value: 'c', encoding: 'utf8' },
+        { op: 'delete', key: 'w/a' },
+      ],
+    });
     assert.equal(both.status, 200, both.text);
     revisions.push(both.body.revision);
     // Outside the prefix: must not show up.
@@ -310,7 +335,13 @@ describe('two kvs nodes on one etcd cluster', () => {
       changes.map((change) => ({
         revision: change.revision,
         events: change.events
-          .map(({ type, key, revision, version, value, encoding }) => ({ type, key, revision, ...(version === undefined ? {} : { version }), ...(type === 'put' ? { value, encoding } : {}) }))
+          .map(({ type, key, revision, version, value, encoding }) => ({
+            type,
+            key,
+            revision,
+            ...(version === undefined ? {} : { version }),
+            ...(type === 'put' ? { value, encoding } : {}),
+          }))
           .sort((x, y) => x.key.localeCompare(y.key)),
       }));
 
@@ -328,7 +359,12 @@ describe('two kvs nodes on one etcd cluster', () => {
     const replay = await watch(b, `prefix=w/&since=${revisions[0]! - 1}`);
     await untilRevision(replay, revisions.at(-1)!, 'the replay on node B');
     assert.deepEqual(changesOf(replay.messages), seenOnA, 'a watch on node B resumed from history replays what node A delivered live');
-    for (const [name, client] of [['A prefix', onA], ['A key', keyOnA], ['B prefix', onB], ['B replay', replay]] as const) {
+    for (const [name, client] of [
+      ['A prefix', onA],
+      ['A key', keyOnA],
+      ['B prefix', onB],
+      ['B replay', replay],
+    ] as const) {
       assertNoErrorEvents(client, name);
       assert.equal(client.closed, false, `${name}: the stream is still open`);
       client.close();
@@ -344,9 +380,15 @@ describe('two kvs nodes on one etcd cluster', () => {
     const answeredAt = Date.now();
     assert.ok(written.expiresAt !== undefined, `the write shows its deadline: ${JSON.stringify(written)}`);
     const deadline = Date.parse(written.expiresAt!);
-    assert.ok(deadline >= sentAt + 1_500 - 5 && deadline <= answeredAt + 1_500 + 5, `the deadline ${written.expiresAt} is 1.5 s after the write (sent ${new Date(sentAt).toISOString()}, answered ${new Date(answeredAt).toISOString()})`);
+    assert.ok(
+      deadline >= sentAt + 1_500 - 5 && deadline <= answeredAt + 1_500 + 5,
+      `the deadline ${written.expiresAt} is 1.5 s after the write (sent ${new Date(sentAt).toISOString()}, answered ${new Date(answeredAt).toISOString()})`,
+    );
 
-    for (const [name, base] of [['A', a], ['B', b]] as const) {
+    for (const [name, base] of [
+      ['A', a],
+      ['B', b],
+    ] as const) {
       const readAt = Date.now();
       const read = await get(base, key);
       if (read.status !== 200 && readAt >= deadline) continue; // this machine was too slow to read before the deadline
@@ -360,7 +402,10 @@ describe('two kvs nodes on one etcd cluster', () => {
     const gone = { A: false, B: false };
     while (!(gone.A && gone.B)) {
       assert.ok(Date.now() < deadline + 5_000, `the key still reads on ${gone.A ? '' : 'A '}${gone.B ? '' : 'B'} 5 s after its deadline`);
-      for (const [name, base] of [['A', a], ['B', b]] as const) {
+      for (const [name, base] of [
+        ['A', a],
+        ['B', b],
+      ] as const) {
         const readAt = Date.now();
         const read = await get(base, key);
         if (read.status === 200) {
@@ -430,7 +475,13 @@ describe('two kvs nodes on one etcd cluster', () => {
     }
     // A create-only check lost to a create through B.
     assertWritten(await put(b, 'txn/fresh', 'by-b', { 'if-none-match': '*' }), 'create through B');
-    const lostCreate = await txn(a, { checks: [{ key: 'txn/fresh', exists: false }], ops: [{ op: 'put', key: 'txn/fresh', value: 'by-a', encoding: 'utf8' }, { op: 'put', key: 'txn/fresh-mark', value: 1 }] });
+    const lostCreate = await txn(a, {
+      checks: [{ key: 'txn/fresh', exists: false }],
+      ops: [
+        { op: 'put', key: 'txn/fresh', value: 'by-a', encoding: 'utf8' },
+        { op: 'put', key: 'txn/fresh-mark', value: 1 },
+      ],
+    });
     assert.deepEqual(expectProblem(lostCreate, 409, 'txn_conflict').failedChecks, [0]);
     assert.equal((await get(a, 'txn/fresh')).text, 'by-b');
     assert.equal((await get(b, 'txn/fresh-mark')).status, 404);
@@ -459,7 +510,10 @@ describe('two kvs nodes on one etcd cluster', () => {
       if (fromTxn.status === 200) {
         committed++;
         assert.equal(fromTxn.body.committed, true);
-        assert.ok(bWrite.revision > fromTxn.body.revision, `round ${round}: the txn committed at ${fromTxn.body.revision}, so B's put (${bWrite.revision}) came after it`);
+        assert.ok(
+          bWrite.revision > fromTxn.body.revision,
+          `round ${round}: the txn committed at ${fromTxn.body.revision}, so B's put (${bWrite.revision}) came after it`,
+        );
         assert.equal(q.text, token, `round ${round}: the committed txn's q`);
         assert.equal(q.headers.get('etag'), `"${fromTxn.body.revision}"`);
         assert.equal(fromTxn.body.results[2].value, committed);

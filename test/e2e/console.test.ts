@@ -68,7 +68,12 @@ describe('the console over HTTP', () => {
     assert.match(response.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/);
     const csp = response.headers.get('content-security-policy') ?? '';
     assert.equal(csp, CONSOLE_CONTENT_SECURITY_POLICY);
-    const directives = new Map(csp.split(';').map((directive) => directive.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    const directives = new Map(
+      csp
+        .split(';')
+        .map((directive) => directive.trim().split(/\s+/))
+        .map(([name, ...values]) => [name!, values]),
+    );
     assert.deepEqual(directives.get('default-src'), ["'none'"]);
     assert.deepEqual(directives.get('script-src'), ["'self'", `'${CONSOLE_IMPORT_MAP_HASH}'`]);
     assert.deepEqual(directives.get('style-src'), ["'self'"]);
@@ -97,13 +102,25 @@ describe('the console over HTTP', () => {
     assert.doesNotMatch(html, /https?:\/\/(?!www\.w3\.org)/, 'nothing from elsewhere');
     // Every module of the entry's graph is preloaded, from the allowlist.
     const preloads = [...html.matchAll(/<link rel="modulepreload" href="console\/([^"]+)">/g)].map((match) => match[1]!);
-    assert.ok(preloads.includes('client/index.js') && preloads.includes('vendor/eventsource-parser.js') && preloads.includes('web/tree.js'), preloads.join(' '));
+    assert.ok(
+      preloads.includes('client/index.js') && preloads.includes('vendor/eventsource-parser.js') && preloads.includes('web/tree.js'),
+      preloads.join(' '),
+    );
   });
 
-  it('serves the allowlisted files (the compiled SDK and console, eventsource-parser\'s ES module, style, icon) as they are, with the same headers', async () => {
+  it("serves the allowlisted files (the compiled SDK and console, eventsource-parser's ES module, style, icon) as they are, with the same headers", async () => {
     const { assets } = loadConsoleAssets();
     const names = [...assets.keys()];
-    for (const needed of ['web/app.js', 'web/tree.js', 'client/index.js', 'client/watch.js', 'vendor/eventsource-parser.js', 'web/console.css', 'web/favicon.svg']) assert.ok(names.includes(needed), `${needed} is served`);
+    for (const needed of [
+      'web/app.js',
+      'web/tree.js',
+      'client/index.js',
+      'client/watch.js',
+      'vendor/eventsource-parser.js',
+      'web/console.css',
+      'web/favicon.svg',
+    ])
+      assert.ok(names.includes(needed), `${needed} is served`);
     const parser = join(dirname(createRequire(import.meta.url).resolve('eventsource-parser/package.json')), 'dist', 'index.js');
     for (const name of names) {
       const response = await fetch(`${server.url}/console/${name}`, { headers: { 'accept-encoding': 'identity' } });
@@ -119,7 +136,9 @@ describe('the console over HTTP', () => {
         assert.equal(body, readFileSync(source, 'utf8').replace(/\n\/\/# sourceMappingURL=[^\n]*\s*$/, '\n'), `${name} is the built file`);
         assert.doesNotMatch(body, /sourceMappingURL/);
       }
-      const revalidated = await fetch(`${server.url}/console/${name}`, { headers: { 'accept-encoding': 'identity', 'if-none-match': response.headers.get('etag')! } });
+      const revalidated = await fetch(`${server.url}/console/${name}`, {
+        headers: { 'accept-encoding': 'identity', 'if-none-match': response.headers.get('etag')! },
+      });
       assert.equal(revalidated.status, 304, name);
     }
     // Compressed on request (fetch would decompress it: the bytes as sent).
@@ -134,13 +153,28 @@ describe('the console over HTTP', () => {
     assert.ok(gunzipSync(compressed.body).equals(assets.get('web/app.js')!.body));
   });
 
-  it('serves no other file: sources, maps, declarations, other packages\' files and traversals are 404 not_found', async () => {
+  it("serves no other file: sources, maps, declarations, other packages' files and traversals are 404 not_found", async () => {
     // Every answer under /console/ is the console's origin: errors carry its CSP and nosniff too.
     const secured = (response: { headers: Headers }, what: string) => {
       assert.equal(response.headers.get('content-security-policy'), CONSOLE_CONTENT_SECURITY_POLICY, what);
       assert.equal(response.headers.get('x-content-type-options'), 'nosniff', what);
     };
-    for (const path of ['web/app.ts', 'web/app.js.map', 'web/app.d.ts', 'client/index.d.ts', 'web/tsconfig.json', 'vendor/index.cjs', 'vendor/package.json', 'http/build-server.js', 'web/..%2Fclient%2Findex.js', '..%2F..%2Fpackage.json/x', 'web/%2E%2E%2F%2E%2E%2Fpackage.json', 'WEB/APP.JS', 'web/constructor', '__proto__/x']) {
+    for (const path of [
+      'web/app.ts',
+      'web/app.js.map',
+      'web/app.d.ts',
+      'client/index.d.ts',
+      'web/tsconfig.json',
+      'vendor/index.cjs',
+      'vendor/package.json',
+      'http/build-server.js',
+      'web/..%2Fclient%2Findex.js',
+      '..%2F..%2Fpackage.json/x',
+      'web/%2E%2E%2F%2E%2E%2Fpackage.json',
+      'WEB/APP.JS',
+      'web/constructor',
+      '__proto__/x',
+    ]) {
       const response = await request(`${server.url}/console/${path}`);
       expectProblem(response, 404, 'not_found');
       secured(response, path);
@@ -215,7 +249,8 @@ describe('the console in Chromium', { skip: noChromium }, () => {
     });
     const page = await context.newPage();
     page.on('console', (message) => {
-      if (message.type() === 'error' || message.type() === 'warning') errors.push({ text: `${message.type()}: ${message.text()}`, url: message.location().url });
+      if (message.type() === 'error' || message.type() === 'warning')
+        errors.push({ text: `${message.type()}: ${message.text()}`, url: message.location().url });
     });
     page.on('pageerror', (error) => errors.push({ text: `uncaught: ${error.message}`, url: '' }));
     page.on('dialog', (dialog) => {
@@ -234,7 +269,11 @@ describe('the console in Chromium', { skip: noChromium }, () => {
           const status = failed[1] === undefined ? failed[2]! : Number(failed[1]);
           return !expected.some((allowed) => allowed.status === status && allowed.path.test(new URL(at).pathname));
         });
-        return [...unexpected.map(({ text, url: at }) => `${text} (${at})`), ...violations.map((violation) => `CSP violation: ${violation}`), ...outside.map((href) => `request beyond the server: ${href}`)];
+        return [
+          ...unexpected.map(({ text, url: at }) => `${text} (${at})`),
+          ...violations.map((violation) => `CSP violation: ${violation}`),
+          ...outside.map((href) => `request beyond the server: ${href}`),
+        ];
       },
     };
   }
@@ -242,7 +281,10 @@ describe('the console in Chromium', { skip: noChromium }, () => {
   const tree = (page: Page) => page.locator('#browser');
   const detail = (page: Page) => page.locator('#detail');
   /** The browser row whose name is exactly `name`. */
-  const row = (page: Page, name: string) => tree(page).locator('.entry').filter({ has: page.locator('.name').getByText(name, { exact: true }) });
+  const row = (page: Page, name: string) =>
+    tree(page)
+      .locator('.entry')
+      .filter({ has: page.locator('.name').getByText(name, { exact: true }) });
   const live = (page: Page) => page.locator('#status').getByText('Live', { exact: true }).waitFor({ timeout: TIMEOUT_MS });
 
   it('opens and lists the top level: folders and keys, with the status bar', async () => {
@@ -319,7 +361,9 @@ describe('the console in Chromium', { skip: noChromium }, () => {
     try {
       await page.getByLabel('Filter').fill('odd/');
       for (const key of ODD_KEYS) {
-        await tree(page).locator(`.entry[title=${JSON.stringify(key)}]`).click();
+        await tree(page)
+          .locator(`.entry[title=${JSON.stringify(key)}]`)
+          .click();
         await detail(page).locator('h2.key-name').waitFor({ timeout: TIMEOUT_MS });
         await waitForTrue(page, `document.querySelector('#detail h2.key-name')?.textContent === ${JSON.stringify(key)}`, TIMEOUT_MS);
         // The value says which key it is: the page read the key it shows.
@@ -333,7 +377,8 @@ describe('the console in Chromium', { skip: noChromium }, () => {
 
   it('keys that would look alike are told apart: combining marks on ASCII, no-break and zero-width spaces shown as U+XXXX, everywhere', async () => {
     const keys = ['look/a b', 'look/a\u00a0b', 'look/cafe\u0301', 'look/café', 'look/zerowidth', 'look/zero\u200bwidth'];
-    for (const key of keys) assert.equal((await putValue(server.url, key, `value of ${JSON.stringify(key)}`, { headers: { 'content-type': 'text/plain' } })).status, 201, key);
+    for (const key of keys)
+      assert.equal((await putValue(server.url, key, `value of ${JSON.stringify(key)}`, { headers: { 'content-type': 'text/plain' } })).status, 201, key);
     const { context, page, problems } = await openConsole(server.url);
     try {
       await page.getByLabel('Filter').fill('look/');
@@ -400,7 +445,10 @@ describe('the console in Chromium', { skip: noChromium }, () => {
       await value.getByText('Welcome to the shop', { exact: false }).waitFor({ timeout: TIMEOUT_MS });
       assert.equal(await value.innerText(), MOTD);
       // A live TTL countdown.
-      const expires = detail(page).locator('.meta-grid div').filter({ hasText: /expires/i }).locator('dd');
+      const expires = detail(page)
+        .locator('.meta-grid div')
+        .filter({ hasText: /expires/i })
+        .locator('dd');
       const first = await expires.innerText();
       assert.match(first, /^in \d+m \d\ds$/);
       await waitForTrue(page, `document.querySelectorAll('#detail .meta-grid dd')[5].textContent !== ${JSON.stringify(first)}`, 5000);
@@ -441,7 +489,10 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         await note.getByRole('button', { name: 'Show more' }).click();
         await detail(page).getByRole('note').filter({ hasText: 'Showing the first 107 KiB as text of 5.0 MiB' }).waitFor({ timeout: TIMEOUT_MS });
         assert.equal(await shown(), 2 * 5000 * 11);
-        assert.ok((await page.evaluate<string>(`document.querySelector('#detail pre.value').textContent`)) === big.subarray(0, 2 * 5000 * 11).toString(), 'the parts join up exactly');
+        assert.ok(
+          (await page.evaluate<string>(`document.querySelector('#detail pre.value').textContent`)) === big.subarray(0, 2 * 5000 * 11).toString(),
+          'the parts join up exactly',
+        );
         // The page still answers at once.
         const started = Date.now();
         await page.evaluate('1 + 1');
@@ -481,7 +532,9 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         /** Opens `key` from the list, waits for `shown`, and says how long the main thread was blocked at most meanwhile. */
         const open = async (key: string, shown: () => Promise<void>): Promise<number> => {
           await page.evaluate('window.kvsBlocked.max = 0');
-          await tree(page).locator(`.entry[title=${JSON.stringify(key)}]`).click();
+          await tree(page)
+            .locator(`.entry[title=${JSON.stringify(key)}]`)
+            .click();
           await shown();
           // A round trip through the page after it rendered, then the heartbeat's record.
           const started = Date.now();
@@ -510,7 +563,10 @@ describe('the console in Chromium', { skip: noChromium }, () => {
 
         // JSON larger than a view: its first part pretty-printed and highlighted, not raw on one line.
         blocked['items'] = await open('shape/items.json', () => note('formatted.').waitFor({ timeout: TIMEOUT_MS }));
-        assert.ok((await value.innerText()).startsWith('{\n  "items": [\n    {\n      "id": 0,\n      "name": "item 0",'), (await value.innerText()).slice(0, 100));
+        assert.ok(
+          (await value.innerText()).startsWith('{\n  "items": [\n    {\n      "id": 0,\n      "name": "item 0",'),
+          (await value.innerText()).slice(0, 100),
+        );
         assert.ok((await value.locator('.j-key').count()) > 100, 'highlighted');
         assert.match(await note('formatted.').innerText(), /^Showing the first \d+(\.\d)? KiB of \d+ KiB, formatted\./);
 
@@ -519,7 +575,12 @@ describe('the console in Chromium', { skip: noChromium }, () => {
           blocked[key] = await open(key, () => note(/nested more than 100 levels deep: shown as stored/).waitFor({ timeout: TIMEOUT_MS }));
           assert.ok((await value.innerText()).startsWith('[[[[[['));
           for (const tab of ['JSON', 'Text', 'Hex', 'Base64']) assert.equal(await detail(page).getByRole('tab', { name: tab }).count(), 1, `${key}: ${tab}`);
-          assert.equal(await detail(page).getByRole('link', { name: /^Download \(/ }).count(), 1);
+          assert.equal(
+            await detail(page)
+              .getByRole('link', { name: /^Download \(/ })
+              .count(),
+            1,
+          );
           await detail(page).getByRole('tab', { name: 'Hex' }).click();
           assert.ok((await value.innerText()).startsWith('00000000  5b 5b 5b'));
         }
@@ -608,7 +669,8 @@ describe('the console in Chromium', { skip: noChromium }, () => {
       'bytes/nul': Buffer.from('a\u0000b'),
       'bytes/latin1': Buffer.from([0x63, 0x61, 0x66, 0xe9]),
     };
-    for (const [key, bytes] of Object.entries(values)) assert.equal((await putValue(server.url, key, bytes, { headers: { 'content-type': 'text/plain' } })).status, 201, key);
+    for (const [key, bytes] of Object.entries(values))
+      assert.equal((await putValue(server.url, key, bytes, { headers: { 'content-type': 'text/plain' } })).status, 201, key);
     const stored = async (key: string) => Buffer.from(await (await fetch(`${server.url}/v1/kv/${encodeKey(key)}`)).arrayBuffer());
     const { context, page, problems } = await openConsole(server.url);
     try {
@@ -640,7 +702,12 @@ describe('the console in Chromium', { skip: noChromium }, () => {
       assert.deepEqual(await stored('bytes/bom'), Buffer.concat([bom, Buffer.from('hello there\n')]));
 
       // Values a text box would change: edited as base64, said why; saved unchanged, they are unchanged.
-      for (const [key, why] of [['bytes/mixed', /mixes CRLF and LF/], ['bytes/lone-cr', /carriage return/], ['bytes/nul', /NUL/], ['bytes/latin1', /not UTF-8/]] as const) {
+      for (const [key, why] of [
+        ['bytes/mixed', /mixes CRLF and LF/],
+        ['bytes/lone-cr', /carriage return/],
+        ['bytes/nul', /NUL/],
+        ['bytes/latin1', /not UTF-8/],
+      ] as const) {
         await edit(key, async () => {
           assert.equal(await page.getByLabel('Value as').inputValue(), 'base64', key);
           assert.match(await hint.innerText(), why);
@@ -665,7 +732,7 @@ describe('the console in Chromium', { skip: noChromium }, () => {
     }
   });
 
-  it('an edit keeps the key\'s expiry unless the TTL is changed', async () => {
+  it("an edit keeps the key's expiry unless the TTL is changed", async () => {
     const key = 'edit/expiring';
     const put = await putValue(server.url, key, 'v1', { headers: { 'content-type': 'text/plain' }, query: 'ttl=600' });
     assert.equal(put.status, 201);
@@ -823,7 +890,9 @@ describe('the console in Chromium', { skip: noChromium }, () => {
       await putValue(server.url, 'users/eve', '{}', { headers: { 'content-type': 'application/json' } });
       await tree(page).locator('.entry .name').getByText('users/eve', { exact: true }).waitFor({ timeout: TIMEOUT_MS });
       assert.equal((await request(`${server.url}/v1/kv/users/alice`, { method: 'DELETE' })).status, 204);
-      await detail(page).getByText(/This key was deleted at revision/).waitFor({ timeout: TIMEOUT_MS });
+      await detail(page)
+        .getByText(/This key was deleted at revision/)
+        .waitFor({ timeout: TIMEOUT_MS });
       await putValue(server.url, 'users/alice', '{"name": "Alice"}', { headers: { 'content-type': 'application/json' } });
       await request(`${server.url}/v1/kv/users/eve`, { method: 'DELETE' });
       assert.deepEqual(await problems(), []);
@@ -888,7 +957,14 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         await request(`${server.url}/v1/kv/app/while-away`, { method: 'DELETE' });
         await row(page, 'while-away').waitFor({ state: 'detached', timeout: TIMEOUT_MS });
         // The cut stream is an aborted response, which Chromium reports.
-        assert.deepEqual(await problems([{ status: 'ERR_INCOMPLETE_CHUNKED_ENCODING', path: /^\/v1\/watch$/ }, { status: 'ERR_EMPTY_RESPONSE', path: /^\/v1\/watch$/ }, { status: 'ERR_CONNECTION_RESET', path: /^\/v1\/watch$/ }]), []);
+        assert.deepEqual(
+          await problems([
+            { status: 'ERR_INCOMPLETE_CHUNKED_ENCODING', path: /^\/v1\/watch$/ },
+            { status: 'ERR_EMPTY_RESPONSE', path: /^\/v1\/watch$/ },
+            { status: 'ERR_CONNECTION_RESET', path: /^\/v1\/watch$/ },
+          ]),
+          [],
+        );
       } finally {
         await context.close();
       }
@@ -900,9 +976,28 @@ describe('the console in Chromium', { skip: noChromium }, () => {
   it('stored XSS in keys, values and content types is shown as text, never run', async () => {
     const payload = '<img src=x onerror=alert(1)>';
     const keys = [`xss/${payload}`, 'xss/<script>alert(2)</script>', 'xss/"><svg onload=alert(3)>'];
-    for (const key of keys) assert.equal((await putValue(server.url, key, `${payload}<script>alert(4)</script>`, { headers: { 'content-type': 'text/html; x="<img src=x onerror=alert(5)>"' } })).status, 201);
-    assert.equal((await putValue(server.url, 'xss/json', JSON.stringify({ '<img src=x onerror=alert(6)>': '</pre><script>alert(7)</script>' }), { headers: { 'content-type': 'application/json' } })).status, 201);
-    assert.equal((await putValue(server.url, 'xss/svg', '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(8)"><script>alert(9)</script></svg>', { headers: { 'content-type': 'image/svg+xml' } })).status, 201);
+    for (const key of keys)
+      assert.equal(
+        (await putValue(server.url, key, `${payload}<script>alert(4)</script>`, { headers: { 'content-type': 'text/html; x="<img src=x onerror=alert(5)>"' } }))
+          .status,
+        201,
+      );
+    assert.equal(
+      (
+        await putValue(server.url, 'xss/json', JSON.stringify({ '<img src=x onerror=alert(6)>': '</pre><script>alert(7)</script>' }), {
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+      201,
+    );
+    assert.equal(
+      (
+        await putValue(server.url, 'xss/svg', '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(8)"><script>alert(9)</script></svg>', {
+          headers: { 'content-type': 'image/svg+xml' },
+        })
+      ).status,
+      201,
+    );
     const { context, page, problems } = await openConsole(server.url);
     try {
       // In the tree, a "/" inside the payload makes a folder: its name is shown as it is, too.
@@ -911,7 +1006,9 @@ describe('the console in Chromium', { skip: noChromium }, () => {
       await row(page, '<script>alert(2)</').waitFor({ timeout: TIMEOUT_MS });
       await page.getByLabel('Filter').fill('xss/');
       for (const key of keys) {
-        await tree(page).locator(`.entry[title=${JSON.stringify(key)}]`).click();
+        await tree(page)
+          .locator(`.entry[title=${JSON.stringify(key)}]`)
+          .click();
         await waitForTrue(page, `document.querySelector('#detail h2.key-name')?.textContent === ${JSON.stringify(key)}`, TIMEOUT_MS);
         assert.equal(await detail(page).locator('pre.value').innerText(), `${payload}<script>alert(4)</script>`);
         assert.match(await detail(page).locator('.meta-grid').innerText(), /text\/html; x="<img src=x onerror=alert\(5\)>"/);
@@ -926,7 +1023,12 @@ describe('the console in Chromium', { skip: noChromium }, () => {
       assert.equal(await page.locator('img[src="x"], svg[onload], #browser script, #detail script').count(), 0);
       assert.deepEqual(await problems(), []);
       // And should a bug ever hand markup to an HTML sink, the CSP's Trusted Types refuse it.
-      assert.equal(await page.evaluate<string>(`(() => { try { document.body.insertAdjacentHTML('beforeend', '<b>x</b>'); return 'parsed'; } catch (error) { return error.name; } })()`), 'TypeError');
+      assert.equal(
+        await page.evaluate<string>(
+          `(() => { try { document.body.insertAdjacentHTML('beforeend', '<b>x</b>'); return 'parsed'; } catch (error) { return error.name; } })()`,
+        ),
+        'TypeError',
+      );
     } finally {
       await context.close();
     }
@@ -939,7 +1041,10 @@ describe('the console in Chromium', { skip: noChromium }, () => {
       try {
         const alert = detail(page).getByRole('alert');
         await alert.waitFor({ timeout: TIMEOUT_MS });
-        assert.match(await alert.innerText(), /^kvs serves only clients on its own machine: kvs is in protected mode: .*KV_PROTECTED_MODE=off.* \(403 protected_mode\)\.\s*Try again$/s);
+        assert.match(
+          await alert.innerText(),
+          /^kvs serves only clients on its own machine: kvs is in protected mode: .*KV_PROTECTED_MODE=off.* \(403 protected_mode\)\.\s*Try again$/s,
+        );
         assert.equal(await page.getByRole('dialog').count(), 0, 'no token prompt: a token would not help');
         assert.match(await page.locator('#status').innerText(), /Not live/);
         assert.deepEqual(await problems([{ status: 403, path: /^\/v1\/limits$/ }]), []);
@@ -952,13 +1057,16 @@ describe('the console in Chromium', { skip: noChromium }, () => {
   });
 
   describe('with tokens', () => {
-    const guarded = useTestServer(() => {
-      const file = join(tempDirectory('kvs-console-tokens-'), 'tokens.json');
-      writeFileSync(file, JSON.stringify({ tokens: Object.entries(TOKENS).map(([name, { token, grants }]) => tokenEntry(name, token, grants, false)) }));
-      return { access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: file }), protectedMode: true, rateLimit: null } };
-    }, async () => {
-      await seed(guarded.url, { authorization: `Bearer ${ADMIN_TOKEN}` });
-    });
+    const guarded = useTestServer(
+      () => {
+        const file = join(tempDirectory('kvs-console-tokens-'), 'tokens.json');
+        writeFileSync(file, JSON.stringify({ tokens: Object.entries(TOKENS).map(([name, { token, grants }]) => tokenEntry(name, token, grants, false)) }));
+        return { access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: file }), protectedMode: true, rateLimit: null } };
+      },
+      async () => {
+        await seed(guarded.url, { authorization: `Bearer ${ADMIN_TOKEN}` });
+      },
+    );
 
     it('asks for a token, refuses a wrong one in words, keeps the right one in sessionStorage for the tab', async () => {
       const { context, page, problems } = await openConsole(guarded.url);
@@ -1018,7 +1126,14 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         assert.match(await status.innerText(), /engine (lmdb|etcd)/);
         assert.match(await status.innerText(), /revision \d/);
         assert.equal(await status.locator('b[title^="Needs an admin token"]').count(), 2);
-        assert.deepEqual(await problems([{ status: 401, path: /^\/v1\/limits$/ }, { status: 403, path: /^\/v1\/status$/ }, { status: 403, path: /^\/v1\/txn$/ }]), []);
+        assert.deepEqual(
+          await problems([
+            { status: 401, path: /^\/v1\/limits$/ },
+            { status: 403, path: /^\/v1\/status$/ },
+            { status: 403, path: /^\/v1\/txn$/ },
+          ]),
+          [],
+        );
       } finally {
         await context.close();
       }
@@ -1036,7 +1151,10 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         await row(page, 'config.json').waitFor({ timeout: TIMEOUT_MS });
         // Live without a Filter: its one watchable prefix is followed.
         await live(page);
-        assert.equal(await page.locator('#status .item.live').getAttribute('title'), 'Live updates follow only the keys under “app/”: the one prefix your token may watch.');
+        assert.equal(
+          await page.locator('#status .item.live').getAttribute('title'),
+          'Live updates follow only the keys under “app/”: the one prefix your token may watch.',
+        );
         await putValue(guarded.url, 'app/from-admin', 'x', { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' } });
         await row(page, 'from-admin').waitFor({ timeout: TIMEOUT_MS });
         await request(`${guarded.url}/v1/kv/app/from-admin`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -1047,7 +1165,9 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         assert.equal(await tree(page).locator('.entry .name').getByText('users/alice').count(), 0);
         // A key outside the grant, opened by its address: explained, not an error of the page.
         await page.goto(`${guarded.url}/#key=${encodeURIComponent('users/alice')}`);
-        await detail(page).getByText(/The key “users\/alice” is not visible with this token: .*\(403 forbidden\)/).waitFor({ timeout: TIMEOUT_MS });
+        await detail(page)
+          .getByText(/The key “users\/alice” is not visible with this token: .*\(403 forbidden\)/)
+          .waitFor({ timeout: TIMEOUT_MS });
         await page.screenshot({ path: join(screenshots, 'console-not-visible.png') });
         assert.deepEqual(
           await problems([
@@ -1090,7 +1210,10 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         await page.getByRole('button', { name: 'List' }).click();
         const note = tree(page).getByRole('note');
         await note.waitFor({ timeout: TIMEOUT_MS });
-        assert.match(await note.innerText(), /^The whole store is not visible with this token: .*\(403 forbidden\)\. Type a prefix your token may read into Filter: “app\/”, “users\/” to see those keys\.$/);
+        assert.match(
+          await note.innerText(),
+          /^The whole store is not visible with this token: .*\(403 forbidden\)\. Type a prefix your token may read into Filter: “app\/”, “users\/” to see those keys\.$/,
+        );
         assert.deepEqual(
           await problems([
             { status: 401, path: /^\/v1\/limits$/ },
@@ -1130,8 +1253,19 @@ describe('the console in Chromium', { skip: noChromium }, () => {
     const crowded = await startTestServer();
     try {
       const lines: string[] = [];
-      for (let index = 0; index < 100_000; index += 1) lines.push(JSON.stringify({ key: `big/key-${String(index).padStart(6, '0')}`, value: Buffer.from(`value ${index}`).toString('base64'), contentType: 'text/plain' }));
-      const imported = await request(`${crowded.url}/v1/admin/import`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${lines.join('\n')}\n` });
+      for (let index = 0; index < 100_000; index += 1)
+        lines.push(
+          JSON.stringify({
+            key: `big/key-${String(index).padStart(6, '0')}`,
+            value: Buffer.from(`value ${index}`).toString('base64'),
+            contentType: 'text/plain',
+          }),
+        );
+      const imported = await request(`${crowded.url}/v1/admin/import`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-ndjson' },
+        body: `${lines.join('\n')}\n`,
+      });
       assert.equal(imported.status, 200, imported.text);
       assert.equal(imported.body.imported, 100_000);
       await putValue(crowded.url, 'small/one', '1', { headers: { 'content-type': 'text/plain' } });
@@ -1161,7 +1295,9 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         await page.getByLabel('Filter').fill('big/key-0999');
         await tree(page).locator('.entry .name').getByText('big/key-099900', { exact: true }).waitFor({ timeout: TIMEOUT_MS });
         const filterMs = Date.now() - typed;
-        console.log(`# 100,000 keys in one folder: first page ${clickMs} ms after the click, ${navigationMs} ms after a navigation (page load included), ${filterMs} ms after typing a Filter (150 ms debounce included)`);
+        console.log(
+          `# 100,000 keys in one folder: first page ${clickMs} ms after the click, ${navigationMs} ms after a navigation (page load included), ${filterMs} ms after typing a Filter (150 ms debounce included)`,
+        );
         assert.ok(clickMs < 1000, `first page ${clickMs} ms after the click`);
         assert.ok(navigationMs < 1000, `first page ${navigationMs} ms after a navigation`);
         assert.ok(filterMs < 1000, `filtered page ${filterMs} ms after typing`);
@@ -1185,7 +1321,10 @@ describe('the console in Chromium', { skip: noChromium }, () => {
         await row(page, 'web.json').click();
         await detail(page).locator('pre.value .j-key').first().waitFor({ timeout: TIMEOUT_MS });
         await live(page);
-        await page.locator('#status').getByText(/\d keys/).waitFor({ timeout: TIMEOUT_MS });
+        await page
+          .locator('#status')
+          .getByText(/\d keys/)
+          .waitFor({ timeout: TIMEOUT_MS });
         await page.mouse.move(0, 0);
         mkdirSync(dirname(README_SCREENSHOT), { recursive: true });
         await page.screenshot({ path: README_SCREENSHOT });
@@ -1200,7 +1339,11 @@ describe('the console in Chromium', { skip: noChromium }, () => {
   });
 
   async function expectNames(page: Page, names: string[]): Promise<void> {
-    await waitForTrue(page, `JSON.stringify([...document.querySelectorAll('#browser .entry .name')].map((e) => e.textContent)) === ${JSON.stringify(JSON.stringify(names))}`, TIMEOUT_MS);
+    await waitForTrue(
+      page,
+      `JSON.stringify([...document.querySelectorAll('#browser .entry .name')].map((e) => e.textContent)) === ${JSON.stringify(JSON.stringify(names))}`,
+      TIMEOUT_MS,
+    );
   }
 });
 
@@ -1217,11 +1360,16 @@ async function waitForTrue(page: Page, expression: string, timeoutMs = TIMEOUT_M
   }
 }
 
-const CONFIG_JSON = '{"service":"shop","replicas":3,"big":18446744073709551617,"regions":["eu-west","us-east"],"features":{"checkout-v2":true,"dark-mode":false},"owner":null,"limits":{"rps":250.5,"burst":1e3}}';
+const CONFIG_JSON =
+  '{"service":"shop","replicas":3,"big":18446744073709551617,"regions":["eu-west","us-east"],"features":{"checkout-v2":true,"dark-mode":false},"owner":null,"limits":{"rps":250.5,"burst":1e3}}';
 const MOTD = 'Welcome to the shop!\nMaintenance on Sunday, 02:00–04:00 UTC.';
 const BLOB = Uint8Array.from([0x00, 0x01, 0x02, 0x7f, 0x80, 0xfe, 0xff, 0x41, 0x42, 0x43]);
 /** A 48×48 gradient. */
-const PIXEL_PNG = png(48, 48, Array.from({ length: 48 * 48 }, (_, at) => [Math.round(((at % 48) / 47) * 255), 110, Math.round((Math.floor(at / 48) / 47) * 255)]));
+const PIXEL_PNG = png(
+  48,
+  48,
+  Array.from({ length: 48 * 48 }, (_, at) => [Math.round(((at % 48) / 47) * 255), 110, Math.round((Math.floor(at / 48) / 47) * 255)]),
+);
 const ODD_KEYS = ['odd/100%', 'odd/a%2Fb', 'odd/with space', 'odd/ünï/cödé ✓', 'odd//empty segment', 'odd/q?x=1&y=2#frag', 'odd/emoji 😀'];
 
 /** A kvs as `kvs serve` makes it (its own version, not the tests' "test"), on the embedded engine, for the README's screenshot. */
@@ -1262,11 +1410,15 @@ async function seedShowcase(url: string): Promise<void> {
   });
   await put('app/services/worker.json', { image: 'shop/worker:2.14.1', queues: ['orders', 'emails'], concurrency: 8 });
   await put('app/services/cron.json', { schedule: '*/5 * * * *', command: 'reindex' });
-  await put('billing/plans.json', [{ id: 'free', price: 0 }, { id: 'pro', price: 12.5 }]);
+  await put('billing/plans.json', [
+    { id: 'free', price: 0 },
+    { id: 'pro', price: 12.5 },
+  ]);
   await put('billing/invoices/2026-05', { total: 1204.25, currency: 'EUR' });
   await put('media/banner.png', PIXEL_PNG, 'image/png');
   for (const id of ['7f3a9c', 'b21e04', 'd90c55']) await put(`sessions/${id}`, { user: 'alice', cart: 2 }, 'application/json', 'ttl=1800');
-  for (const name of ['alice', 'bob', 'carol']) await put(`users/${name}`, { name: name[0]!.toUpperCase() + name.slice(1), plan: name === 'bob' ? 'free' : 'pro' });
+  for (const name of ['alice', 'bob', 'carol'])
+    await put(`users/${name}`, { name: name[0]!.toUpperCase() + name.slice(1), plan: name === 'bob' ? 'free' : 'pro' });
   await put('README', 'Keys of the shop, by service.', 'text/plain; charset=utf-8');
 }
 
@@ -1296,7 +1448,12 @@ function png(width: number, height: number, pixels: number[][]): Buffer {
   header.set([8, 2, 0, 0, 0], 8);
   const rows: number[] = [];
   for (let y = 0; y < height; y += 1) rows.push(0, ...pixels.slice(y * width, (y + 1) * width).flat());
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.from(rows))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.from(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** A small store that looks like one: an app's config, services, users, media. */
@@ -1308,7 +1465,17 @@ async function seed(url: string, headers: Record<string, string> = {}): Promise<
   await put('app/config.json', CONFIG_JSON, 'application/json');
   await put('app/feature-flags', '{"checkout-v2":true,"search-beta":false}', 'application/json');
   await put('app/motd', MOTD, 'text/plain; charset=utf-8', 'ttl=900');
-  await put('app/services/web.json', JSON.stringify({ image: 'shop/web:2.14.1', port: 8080, replicas: 4, env: { LOG_LEVEL: 'info', CACHE_TTL: 300 }, healthcheck: { path: '/healthz', intervalSeconds: 10 } }), 'application/json');
+  await put(
+    'app/services/web.json',
+    JSON.stringify({
+      image: 'shop/web:2.14.1',
+      port: 8080,
+      replicas: 4,
+      env: { LOG_LEVEL: 'info', CACHE_TTL: 300 },
+      healthcheck: { path: '/healthz', intervalSeconds: 10 },
+    }),
+    'application/json',
+  );
   await put('app/services/worker.json', JSON.stringify({ image: 'shop/worker:2.14.1', queues: ['orders', 'emails'], concurrency: 8 }), 'application/json');
   await put('bin/blob', Buffer.from(BLOB), 'application/octet-stream');
   await put('media/pixel.png', PIXEL_PNG, 'image/png');

@@ -41,7 +41,12 @@ describe('/docs over HTTP', () => {
     assert.match(response.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/);
     const csp = response.headers.get('content-security-policy') ?? '';
     assert.equal(csp, DOCS_CONTENT_SECURITY_POLICY);
-    const directives = new Map(csp.split(';').map((directive) => directive.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    const directives = new Map(
+      csp
+        .split(';')
+        .map((directive) => directive.trim().split(/\s+/))
+        .map(([name, ...values]) => [name!, values]),
+    );
     assert.deepEqual(directives.get('default-src'), ["'none'"]);
     assert.deepEqual(directives.get('script-src'), ["'self'"]);
     assert.deepEqual(directives.get('style-src'), ["'self'"]);
@@ -96,7 +101,19 @@ describe('/docs over HTTP', () => {
   });
 
   it('serves no other file: names not on the list, paths and traversals are 404 not_found', async () => {
-    for (const name of ['index.html', 'swagger-initializer.js', 'swagger-ui-bundle.js.map', 'package.json', '..%2Fpackage.json', '..%2F..%2Fpackage.json', '%2Fetc%2Fpasswd', 'SWAGGER-UI.CSS', 'init.js%00', 'constructor', '__proto__']) {
+    for (const name of [
+      'index.html',
+      'swagger-initializer.js',
+      'swagger-ui-bundle.js.map',
+      'package.json',
+      '..%2Fpackage.json',
+      '..%2F..%2Fpackage.json',
+      '%2Fetc%2Fpasswd',
+      'SWAGGER-UI.CSS',
+      'init.js%00',
+      'constructor',
+      '__proto__',
+    ]) {
       expectProblem(await request(`${server.url}/docs/assets/${name}`), 404, 'not_found');
     }
     // Deeper paths are no route at all.
@@ -109,7 +126,10 @@ describe('/docs over HTTP', () => {
 
   it('/docs/ (a trailing slash) redirects to the page, relatively and with the query kept', async () => {
     for (const method of ['GET', 'HEAD']) {
-      for (const [path, location] of [['/docs/', '../docs'], ['/docs/?url=x&y=1', '../docs?url=x&y=1']] as const) {
+      for (const [path, location] of [
+        ['/docs/', '../docs'],
+        ['/docs/?url=x&y=1', '../docs?url=x&y=1'],
+      ] as const) {
         const response = await request(`${server.url}${path}`, { method, redirect: 'manual' });
         assert.equal(response.status, 308, `${method} ${path}`);
         assert.equal(response.headers.get('location'), location, `${method} ${path}`);
@@ -150,7 +170,10 @@ describe('/docs in Chromium', { skip: noChromium }, () => {
     open = await startTestServer();
     guarded = await startTestServer({ access: { tokens: TokenRegistry.load({ adminToken: TOKEN }), protectedMode: true, rateLimit: null } });
     const document = (await request(`${open.url}/v1/openapi.json`)).body;
-    operationCount = Object.values(document.paths as Record<string, Record<string, unknown>>).reduce((count, item) => count + Object.keys(item).filter((name) => name !== 'parameters').length, 0);
+    operationCount = Object.values(document.paths as Record<string, Record<string, unknown>>).reduce(
+      (count, item) => count + Object.keys(item).filter((name) => name !== 'parameters').length,
+      0,
+    );
   });
   after(async () => {
     await browser?.close();
@@ -160,7 +183,11 @@ describe('/docs in Chromium', { skip: noChromium }, () => {
   });
 
   /** A fresh browser context (its own sessionStorage) on `server`'s /docs, recording what must not happen. */
-  async function openDocs(server: TestServer, refusedStatus = 401, path = '/docs'): Promise<{ context: BrowserContext; page: Page; errors: string[]; violations: string[]; outside: string[] }> {
+  async function openDocs(
+    server: TestServer,
+    refusedStatus = 401,
+    path = '/docs',
+  ): Promise<{ context: BrowserContext; page: Page; errors: string[]; violations: string[]; outside: string[] }> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
     const errors: string[] = [];
     const violations: string[] = [];
@@ -215,7 +242,10 @@ describe('/docs in Chromium', { skip: noChromium }, () => {
     const status = operation.locator('.live-responses-table .response .response-col_status');
     await status.waitFor({ timeout: RENDER_TIMEOUT_MS });
     await operation.locator('.live-responses-table').screenshot({ path: join(screenshots, screenshot) });
-    return { status: (await status.innerText()).trim(), body: await operation.locator('.live-responses-table .response-col_description pre').first().innerText() };
+    return {
+      status: (await status.innerText()).trim(),
+      body: await operation.locator('.live-responses-table .response-col_description pre').first().innerText(),
+    };
   }
 
   it('renders the reference of a server without tokens, with no error, no CSP violation and nothing from elsewhere', async () => {
@@ -260,7 +290,10 @@ describe('/docs in Chromium', { skip: noChromium }, () => {
       await page.locator('#kvs-token-submit').click();
       const refused = page.locator('#kvs-token-refused');
       await refused.waitFor({ state: 'visible', timeout: RENDER_TIMEOUT_MS });
-      assert.match(await refused.innerText(), /^kvs refused that token: the bearer token is not one this server accepts \(401 unauthorized\)\. Check it and try again\.$/);
+      assert.match(
+        await refused.innerText(),
+        /^kvs refused that token: the bearer token is not one this server accepts \(401 unauthorized\)\. Check it and try again\.$/,
+      );
       assert.equal(await page.evaluate<string | null>("sessionStorage.getItem('kvs-docs-token')"), null, 'a refused token is not kept');
       await page.screenshot({ path: join(screenshots, 'docs-token-refused.png') });
 
@@ -298,7 +331,10 @@ describe('/docs in Chromium', { skip: noChromium }, () => {
       try {
         const status = page.locator('#kvs-status');
         await status.waitFor({ state: 'visible', timeout: RENDER_TIMEOUT_MS });
-        assert.match(await status.innerText(), /^kvs did not give its API description: kvs is in protected mode: .*KV_PROTECTED_MODE=off.* \(403 protected_mode\)\.$/);
+        assert.match(
+          await status.innerText(),
+          /^kvs did not give its API description: kvs is in protected mode: .*KV_PROTECTED_MODE=off.* \(403 protected_mode\)\.$/,
+        );
         assert.equal(await page.locator('#kvs-gate').isVisible(), false, 'no token prompt: a token would not help');
         assert.deepEqual(errors, []);
         assert.deepEqual(await violationsOf(page), []);

@@ -57,7 +57,11 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
 
   /** A new store (or `store` again), opened; closed after the test. */
   async function open(options: Partial<EngineOptions> & { store?: string } = {}): Promise<StorageEngine> {
-    const engine = makeEngine(options.store ?? newStore(), { now: options.now ?? Date.now, maintenanceIntervalMs: options.maintenanceIntervalMs ?? NO_MAINTENANCE_MS, ...(options.historyRetentionRevisions === undefined ? {} : { historyRetentionRevisions: options.historyRetentionRevisions }) });
+    const engine = makeEngine(options.store ?? newStore(), {
+      now: options.now ?? Date.now,
+      maintenanceIntervalMs: options.maintenanceIntervalMs ?? NO_MAINTENANCE_MS,
+      ...(options.historyRetentionRevisions === undefined ? {} : { historyRetentionRevisions: options.historyRetentionRevisions }),
+    });
     await engine.open();
     opened.push(engine);
     return engine;
@@ -140,14 +144,42 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         const before = (await engine.status()).revision;
         const first = committed(await engine.txn({ compares: [], ops: [putOp('k', 'one', { contentType: 'text/plain' })] }));
         assert.ok(first.revision > before);
-        assert.deepEqual(first.results, [{ op: 'put', key: 'k', created: true, entry: { key: 'k', contentType: 'text/plain', createRevision: first.revision, revision: first.revision, version: 1, expiresAtMs: null, size: 3 } }]);
+        assert.deepEqual(first.results, [
+          {
+            op: 'put',
+            key: 'k',
+            created: true,
+            entry: { key: 'k', contentType: 'text/plain', createRevision: first.revision, revision: first.revision, version: 1, expiresAtMs: null, size: 3 },
+          },
+        ]);
         const read = await engine.get('k');
         assert.ok(read.revision >= first.revision, 'the read is of a snapshot with the write');
-        assert.deepEqual(read.entry, { key: 'k', value: Buffer.from('one'), contentType: 'text/plain', createRevision: first.revision, revision: first.revision, version: 1, expiresAtMs: null });
+        assert.deepEqual(read.entry, {
+          key: 'k',
+          value: Buffer.from('one'),
+          contentType: 'text/plain',
+          createRevision: first.revision,
+          revision: first.revision,
+          version: 1,
+          expiresAtMs: null,
+        });
 
         const second = committed(await engine.txn({ compares: [], ops: [putOp('k', 'two')] }));
         assert.ok(second.revision > first.revision);
-        assert.deepEqual(second.results[0], { op: 'put', key: 'k', created: false, entry: { key: 'k', contentType: 'application/octet-stream', createRevision: first.revision, revision: second.revision, version: 2, expiresAtMs: null, size: 3 } });
+        assert.deepEqual(second.results[0], {
+          op: 'put',
+          key: 'k',
+          created: false,
+          entry: {
+            key: 'k',
+            contentType: 'application/octet-stream',
+            createRevision: first.revision,
+            revision: second.revision,
+            version: 2,
+            expiresAtMs: null,
+            size: 3,
+          },
+        });
         assert.equal((await engine.get('k')).entry?.value.toString(), 'two');
       });
 
@@ -158,12 +190,24 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         const result = committed(
           await engine.txn({
             compares: [],
-            ops: [putOp('new', 'n'), { op: 'add', key: 'counter', by: 2 }, { op: 'delete', key: 'gone' }, { op: 'get', key: 'new-not-yet' }, { op: 'delete', key: 'missing' }],
+            ops: [
+              putOp('new', 'n'),
+              { op: 'add', key: 'counter', by: 2 },
+              { op: 'delete', key: 'gone' },
+              { op: 'get', key: 'new-not-yet' },
+              { op: 'delete', key: 'missing' },
+            ],
           }),
         );
         const [created, added, deleted, got, notDeleted] = result.results;
         assert.equal(created?.op === 'put' && created.entry.revision, result.revision);
-        assert.ok(added?.op === 'add' && added.value === 42 && added.entry.revision === result.revision && added.entry.version === 2 && added.entry.contentType === 'application/json');
+        assert.ok(
+          added?.op === 'add' &&
+            added.value === 42 &&
+            added.entry.revision === result.revision &&
+            added.entry.version === 2 &&
+            added.entry.contentType === 'application/json',
+        );
         assert.deepEqual(deleted, { op: 'delete', key: 'gone', deleted: true });
         assert.deepEqual(got, { op: 'get', key: 'new-not-yet', entry: null });
         assert.deepEqual(notDeleted, { op: 'delete', key: 'missing', deleted: false });
@@ -204,7 +248,16 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
           assert.equal((await engine.status()).revision, last, `${what}: no new revision`);
         };
         await unchanged('delete of a missing key', engine.txn({ compares: [], ops: [{ op: 'delete', key: 'missing' }] }));
-        await unchanged('gets', engine.txn({ compares: [], ops: [{ op: 'get', key: 'present' }, { op: 'get', key: 'missing' }] }));
+        await unchanged(
+          'gets',
+          engine.txn({
+            compares: [],
+            ops: [
+              { op: 'get', key: 'present' },
+              { op: 'get', key: 'missing' },
+            ],
+          }),
+        );
         await unchanged('failed compare', engine.txn({ compares: [{ key: 'present', kind: 'exists', expected: false }], ops: [putOp('present', 'changed')] }));
         await unchanged('deleteRange of nothing', engine.deleteRange(keyBytes('nothing/'), prefixEnd(keyBytes('nothing/'))));
         assert.equal((await engine.get('present')).entry?.value.toString(), 'v');
@@ -252,9 +305,15 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         clock.advance(1);
         assert.equal((await engine.get('ttl/k')).entry, null);
         const all = { start: keyBytes('ttl/'), end: prefixEnd(keyBytes('ttl/')) };
-        assert.deepEqual((await engine.range({ ...all, limit: 10, reverse: false, withValues: false })).items.map((item) => item.key), ['ttl/live']);
+        assert.deepEqual(
+          (await engine.range({ ...all, limit: 10, reverse: false, withValues: false })).items.map((item) => item.key),
+          ['ttl/live'],
+        );
         assert.equal(await engine.count(all.start, all.end), 1);
-        assert.deepEqual((await collect(engine.snapshot(all.start, all.end))).map((entry) => entry.key), ['ttl/live']);
+        assert.deepEqual(
+          (await collect(engine.snapshot(all.start, all.end))).map((entry) => entry.key),
+          ['ttl/live'],
+        );
         const compares: Compare[] = [
           { key: 'ttl/k', kind: 'exists', expected: false },
           { key: 'ttl/k', kind: 'revisionIn', revisions: [0] },
@@ -266,10 +325,11 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
       it('a put’s deadline is expiresAtMs when given, else now + ttlMs; a put without a TTL clears it; an add keeps it', async () => {
         const clock = new ManualClock();
         const engine = await open({ now: clock.now });
-        const deadline = (op: TxnOp) => engine.txn({ compares: [], ops: [op] }).then((result) => {
-          const first = committed(result).results[0]!;
-          return first.op === 'put' || first.op === 'add' ? first.entry.expiresAtMs : undefined;
-        });
+        const deadline = (op: TxnOp) =>
+          engine.txn({ compares: [], ops: [op] }).then((result) => {
+            const first = committed(result).results[0]!;
+            return first.op === 'put' || first.op === 'add' ? first.entry.expiresAtMs : undefined;
+          });
         assert.equal(await deadline(putOp('d', '1', { ttlMs: 5_000 })), clock.ms + 5_000);
         assert.equal(await deadline(putOp('d', '1', { ttlMs: 5_000, expiresAtMs: clock.ms + 9_000 })), clock.ms + 9_000);
         assert.equal(await deadline({ op: 'add', key: 'd', by: 1 }), clock.ms + 9_000);
@@ -292,7 +352,10 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         assert.equal(created.entry.createRevision, again.revision);
         const changes = await history(engine, first, again.revision);
         const last = changes.slice(-2);
-        assert.deepEqual(last.map((change) => change.events.map((event) => [event.type, event.key])), [[['expire', 're/k']], [['put', 're/k']]]);
+        assert.deepEqual(
+          last.map((change) => change.events.map((event) => [event.type, event.key])),
+          [[['expire', 're/k']], [['put', 're/k']]],
+        );
         assert.ok(last[0]!.revision < again.revision && last[1]!.revision === again.revision);
         // An add to an expired counter starts from 0.
         await put(engine, 're/c', '10', { ttlMs: HOUR_MS });
@@ -307,7 +370,11 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         engine.onChanges((changes) => seen.push(changes));
         const written = await put(engine, 'sweep/k', 'v', { ttlMs: 300 });
         const deadline = Date.now() + 300;
-        await waitFor(() => seen.some((changes) => changes.events.some((event) => event.type === 'expire' && event.key === 'sweep/k')), 'the expire event', 10_000);
+        await waitFor(
+          () => seen.some((changes) => changes.events.some((event) => event.type === 'expire' && event.key === 'sweep/k')),
+          'the expire event',
+          10_000,
+        );
         assert.ok(Date.now() - deadline <= differences.expireEventLagMsMax, `the expire event came ${Date.now() - deadline} ms after the deadline`);
         const expire = seen.find((changes) => changes.events.some((event) => event.type === 'expire'))!;
         assert.ok(expire.revision > written);
@@ -344,10 +411,23 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         assert.deepEqual(keys(page.items), ['b', 'b/1', 'c']);
         assert.equal(page.more, false);
         assert.ok(page.revision > 0);
-        assert.deepEqual(keys((await engine.range({ start: keyBytes('b'), end: keyBytes('d'), limit: 10, reverse: true, withValues: false })).items), ['c', 'b/1', 'b']);
-        assert.deepEqual(keys((await engine.range({ start: Buffer.alloc(0), end: null, limit: 10, reverse: false, withValues: false })).items), ['a', 'b', 'b/1', 'c', 'd']);
+        assert.deepEqual(keys((await engine.range({ start: keyBytes('b'), end: keyBytes('d'), limit: 10, reverse: true, withValues: false })).items), [
+          'c',
+          'b/1',
+          'b',
+        ]);
+        assert.deepEqual(keys((await engine.range({ start: Buffer.alloc(0), end: null, limit: 10, reverse: false, withValues: false })).items), [
+          'a',
+          'b',
+          'b/1',
+          'c',
+          'd',
+        ]);
         // A bound need not be valid UTF-8 (a prefix's end): [b, b\xff) holds b and b/1.
-        assert.deepEqual(keys((await engine.range({ start: keyBytes('b'), end: Buffer.from([0x62, 0xff]), limit: 10, reverse: false, withValues: false })).items), ['b', 'b/1']);
+        assert.deepEqual(
+          keys((await engine.range({ start: keyBytes('b'), end: Buffer.from([0x62, 0xff]), limit: 10, reverse: false, withValues: false })).items),
+          ['b', 'b/1'],
+        );
         assert.deepEqual(keys((await engine.range({ start: keyBytes('e'), end: null, limit: 10, reverse: true, withValues: false })).items), []);
       });
 
@@ -368,7 +448,16 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         const engine = await fixture();
         const all = { start: Buffer.alloc(0), end: null, limit: 10, reverse: false };
         const withValues = await engine.range({ ...all, withValues: true });
-        assert.deepEqual(withValues.items[0], { key: 'a', contentType: 'application/octet-stream', createRevision: withValues.items[0]!.revision, revision: withValues.items[0]!.revision, version: 1, expiresAtMs: null, size: 10, value: Buffer.from('a.........') });
+        assert.deepEqual(withValues.items[0], {
+          key: 'a',
+          contentType: 'application/octet-stream',
+          createRevision: withValues.items[0]!.revision,
+          revision: withValues.items[0]!.revision,
+          version: 1,
+          expiresAtMs: null,
+          size: 10,
+          value: Buffer.from('a.........'),
+        });
         const without = await engine.range({ ...all, withValues: false });
         assert.ok(without.items.every((item) => !('value' in item) && item.size === 10));
         const capped = await engine.range({ ...all, withValues: true, valueBytesMax: 15 });
@@ -411,7 +500,10 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         assert.equal(await engine.count(keyBytes('p/'), prefixEnd(keyBytes('p/'))), 0);
         assert.notEqual((await engine.get('q')).entry, null);
         const changes = await history(engine, before, result.revision);
-        assert.deepEqual(changes.map((change) => [change.revision, change.events.map((event) => `${event.type} ${event.key}`)]), [[result.revision, ['delete p/a', 'delete p/b', 'delete p/c']]]);
+        assert.deepEqual(
+          changes.map((change) => [change.revision, change.events.map((event) => `${event.type} ${event.key}`)]),
+          [[result.revision, ['delete p/a', 'delete p/b', 'delete p/c']]],
+        );
       });
 
       it(`keys past their deadline in the range are not deleted again${differences.countsUnremovedExpired === null ? '' : ` (except: ${differences.countsUnremovedExpired})`}`, async () => {
@@ -440,12 +532,29 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         const engine = await open();
         const [r1, r2, r3, r4, r5] = await fiveRevisions(engine);
         const all = await engine.changesSince(r1! - 1, r5!, 100);
-        assert.deepEqual(all.map((change) => change.revision), [r1, r2, r3, r4, r5]);
+        assert.deepEqual(
+          all.map((change) => change.revision),
+          [r1, r2, r3, r4, r5],
+        );
         const event = all[0]!.events[0]!;
         assert.equal(event.type, 'put');
-        assert.deepEqual(event.entry, { key: 'h/0', value: Buffer.from('value-0...'), contentType: 'application/octet-stream', createRevision: r1, revision: r1, version: 1, expiresAtMs: null });
-        assert.deepEqual((await engine.changesSince(r1! - 1, r5!, 2)).map((change) => change.revision), [r1, r2]);
-        assert.deepEqual((await engine.changesSince(r2!, r4!, 100)).map((change) => change.revision), [r3, r4]);
+        assert.deepEqual(event.entry, {
+          key: 'h/0',
+          value: Buffer.from('value-0...'),
+          contentType: 'application/octet-stream',
+          createRevision: r1,
+          revision: r1,
+          version: 1,
+          expiresAtMs: null,
+        });
+        assert.deepEqual(
+          (await engine.changesSince(r1! - 1, r5!, 2)).map((change) => change.revision),
+          [r1, r2],
+        );
+        assert.deepEqual(
+          (await engine.changesSince(r2!, r4!, 100)).map((change) => change.revision),
+          [r3, r4],
+        );
         assert.deepEqual(await engine.changesSince(r5!, r5!, 100), []);
         assert.deepEqual(await engine.changesSince(r3!, r2!, 100), []);
       });
@@ -453,8 +562,14 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
       it('stops once the values reach valueBytesMax, after at least one revision', async () => {
         const engine = await open();
         const [r1, r2, , , r5] = await fiveRevisions(engine);
-        assert.deepEqual((await engine.changesSince(r1! - 1, r5!, 100, 15)).map((change) => change.revision), [r1, r2]);
-        assert.deepEqual((await engine.changesSince(r1! - 1, r5!, 100, 1)).map((change) => change.revision), [r1]);
+        assert.deepEqual(
+          (await engine.changesSince(r1! - 1, r5!, 100, 15)).map((change) => change.revision),
+          [r1, r2],
+        );
+        assert.deepEqual(
+          (await engine.changesSince(r1! - 1, r5!, 100, 1)).map((change) => change.revision),
+          [r1],
+        );
       });
 
       it('is empty for a window in which no key changed', async () => {
@@ -472,7 +587,10 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         // Compaction keeps the last historyRetentionRevisions revisions: up to last - 3.
         await waitFor(async () => (await engine.status()).compactRevision === last - 3, 'compaction up to the retention', 20_000);
         const status = await engine.status();
-        assert.ok(status.revision >= last + differences.compactionRecordRevisions.min && status.revision <= last + differences.compactionRecordRevisions.max, `revision ${status.revision} after ${last}`);
+        assert.ok(
+          status.revision >= last + differences.compactionRecordRevisions.min && status.revision <= last + differences.compactionRecordRevisions.max,
+          `revision ${status.revision} after ${last}`,
+        );
         await feedAt(engine, last);
         const upTo = engine.changeFeedRevision();
         const refused = await engine.changesSince(revisions[0]!, upTo, 100).then(
@@ -483,7 +601,10 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
         assert.equal(refused.code, 'history_compacted');
         assert.equal(refused.extras.compactRevision, status.compactRevision);
         const tail = await engine.changesSince(status.compactRevision, upTo, 100);
-        assert.deepEqual(tail.map((change) => change.revision), revisions.filter((revision) => revision > status.compactRevision));
+        assert.deepEqual(
+          tail.map((change) => change.revision),
+          revisions.filter((revision) => revision > status.compactRevision),
+        );
         assert.equal(tail.length, 3);
       });
     });
@@ -506,7 +627,13 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
           'each write’s revision once, ascending',
         );
         const pair = seen.find((changes) => changes.events.length === 2)!;
-        assert.deepEqual(pair.events.map((event) => [event.type, event.key, event.revision]), [['put', 'f/x', pair.revision], ['put', 'f/y', pair.revision]]);
+        assert.deepEqual(
+          pair.events.map((event) => [event.type, event.key, event.revision]),
+          [
+            ['put', 'f/x', pair.revision],
+            ['put', 'f/y', pair.revision],
+          ],
+        );
         assert.equal(seen.at(-1)!.events.length, 11, 'f/1 and f/10..f/19');
         assert.ok(seen.at(-1)!.events.every((event) => event.type === 'delete'));
         assert.ok(engine.changeFeedRevision() >= deleted.revision);
@@ -538,7 +665,14 @@ export function runEngineConformance(name: string, makeEngine: MakeEngine, diffe
 }
 
 function putOp(key: string, value: string, options: { ttlMs?: number; expiresAtMs?: number; contentType?: string } = {}): TxnOp {
-  return { op: 'put', key, value: Buffer.from(value), contentType: options.contentType ?? 'application/octet-stream', ttlMs: options.ttlMs ?? null, ...(options.expiresAtMs === undefined ? {} : { expiresAtMs: options.expiresAtMs }) };
+  return {
+    op: 'put',
+    key,
+    value: Buffer.from(value),
+    contentType: options.contentType ?? 'application/octet-stream',
+    ttlMs: options.ttlMs ?? null,
+    ...(options.expiresAtMs === undefined ? {} : { expiresAtMs: options.expiresAtMs }),
+  };
 }
 
 /** Puts one key; resolves with the write's revision. */

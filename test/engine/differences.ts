@@ -104,8 +104,14 @@ export const ETCD_DIFFERENCES: EngineDifferences = {
   openWrites: 'open() writes a marker, the revision the change feed starts from, so a store only ever opened counts as written',
   sharedRevisions: 'revisions are the cluster’s: other namespaces on the cluster and kvs’s own markers take revisions too',
   compactionRecordRevisions: { min: 1, max: 3 },
-  maxTxnOps: { value: ETCD_MAX_TXN_OPS - 1, reason: 'a kvs transaction is one etcd Txn, which takes at most --max-txn-ops (128) ops: its writes and the delete marker' },
-  txnDistinctKeysMax: { value: ETCD_MAX_TXN_OPS, reason: 'the etcd Txn also carries one compare per distinct key it names, and etcd takes at most --max-txn-ops (128) compares' },
+  maxTxnOps: {
+    value: ETCD_MAX_TXN_OPS - 1,
+    reason: 'a kvs transaction is one etcd Txn, which takes at most --max-txn-ops (128) ops: its writes and the delete marker',
+  },
+  txnDistinctKeysMax: {
+    value: ETCD_MAX_TXN_OPS,
+    reason: 'the etcd Txn also carries one compare per distinct key it names, and etcd takes at most --max-txn-ops (128) compares',
+  },
   maxValueBytes: {
     // One etcd request holds the value with its key (at most 1024 bytes), the namespace, the record header (RECORD_OVERHEAD_BYTES_MAX) and framing.
     forNamespaceBytes: (namespaceBytes) => ETCD_MAX_REQUEST_BYTES - 1024 - namespaceBytes - (2 + 8 + 2 + 1024) - 1024,

@@ -57,7 +57,10 @@ describe('etcd’s refusals, as a running etcd words them, are in the table (etc
     try {
       const txn = (success: object[]) => client.write(client.methods.txn, { compare: [], success, failure: [] });
       assert.equal(await refusal(txn([{ request_put: { key: key('a'), value: Buffer.from('v'), lease: '123456789' } }])), 'leaseNotFound');
-      assert.equal(await refusal(txn(Array.from({ length: 129 }, (_, i) => ({ request_put: { key: key(`many/${i}`), value: Buffer.from('v') } })))), 'tooManyOps');
+      assert.equal(
+        await refusal(txn(Array.from({ length: 129 }, (_, i) => ({ request_put: { key: key(`many/${i}`), value: Buffer.from('v') } })))),
+        'tooManyOps',
+      );
       assert.equal(await refusal(txn([{ request_put: { key: key('big'), value: Buffer.alloc(1.6 * 1024 * 1024) } }])), 'requestTooLarge');
       const head = Number((await client.read(client.methods.range, { key: key('a') })).header?.revision);
       await client.write(client.methods.compact, { revision: head, physical: false });

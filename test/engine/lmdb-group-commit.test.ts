@@ -21,7 +21,10 @@ import { batchSequenceBytes, META_BATCH, readBatchSequence, type Stores } from '
 const root = mkdtempSync(join(tmpdir(), 'kvs-group-commit-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-const put = (key: string, value: string) => ({ compares: [], ops: [{ op: 'put' as const, key, value: Buffer.from(value), contentType: 'text/plain', ttlMs: null }] });
+const put = (key: string, value: string) => ({
+  compares: [],
+  ops: [{ op: 'put' as const, key, value: Buffer.from(value), contentType: 'text/plain', ttlMs: null }],
+});
 
 async function outcome(write: Promise<TxnResult>): Promise<TxnResult | KvError> {
   try {

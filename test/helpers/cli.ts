@@ -70,7 +70,10 @@ export function startKvs(args: string[], options: KvsOptions = {}): KvsProcess {
   const stdout = () => Buffer.concat(stdoutChunks);
   const lines = () => {
     const text = stdout().toString('utf8');
-    return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').slice(0, -1);
+    return text
+      .slice(0, text.lastIndexOf('\n') + 1)
+      .split('\n')
+      .slice(0, -1);
   };
   return {
     child,

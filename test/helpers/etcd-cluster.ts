@@ -70,7 +70,8 @@ export class EtcdCluster {
   }
 
   private static async startOnce(options: EtcdClusterOptions): Promise<EtcdCluster> {
-    if (!etcdInstalled()) throw new Error(`the etcd binary (${ETCD_BINARY}) was not found: install Debian's etcd-server (apt-get install -y etcd-server), as .ci/run does`);
+    if (!etcdInstalled())
+      throw new Error(`the etcd binary (${ETCD_BINARY}) was not found: install Debian's etcd-server (apt-get install -y etcd-server), as .ci/run does`);
     const size = options.members ?? 3;
     const root = mkdtempSync(join(tmpdir(), 'kvs-etcd-'));
     const members: Member[] = [];
@@ -88,13 +89,20 @@ export class EtcdCluster {
     }
     const initialCluster = members.map((member) => `${member.name}=${member.advertisedPeerUrl}`).join(',');
     const flags = [
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', `kvs-test-${randomBytes(4).toString('hex')}`,
-      '--initial-cluster-state', 'new',
-      '--heartbeat-interval', String(options.heartbeatMs ?? 50),
-      '--election-timeout', String(options.electionMs ?? 500),
-      '--logger', 'zap',
-      '--log-level', 'warn',
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      `kvs-test-${randomBytes(4).toString('hex')}`,
+      '--initial-cluster-state',
+      'new',
+      '--heartbeat-interval',
+      String(options.heartbeatMs ?? 50),
+      '--election-timeout',
+      String(options.electionMs ?? 500),
+      '--logger',
+      'zap',
+      '--log-level',
+      'warn',
       ...(options.extraFlags ?? []),
     ];
     const cluster = new EtcdCluster(members, root, flags);
@@ -181,12 +189,18 @@ export class EtcdCluster {
     const child = spawn(
       ETCD_BINARY,
       [
-        '--name', member.name,
-        '--data-dir', member.dataDirectory,
-        '--listen-client-urls', member.clientUrl,
-        '--advertise-client-urls', member.clientUrl,
-        '--listen-peer-urls', member.peerUrl,
-        '--initial-advertise-peer-urls', member.advertisedPeerUrl,
+        '--name',
+        member.name,
+        '--data-dir',
+        member.dataDirectory,
+        '--listen-client-urls',
+        member.clientUrl,
+        '--advertise-client-urls',
+        member.clientUrl,
+        '--listen-peer-urls',
+        member.peerUrl,
+        '--initial-advertise-peer-urls',
+        member.advertisedPeerUrl,
         ...this.flags,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },

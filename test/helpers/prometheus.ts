@@ -109,7 +109,7 @@ export class ExpositionParser {
   private start(): ChildProcessWithoutNullStreams {
     if (this.child !== null) return this.child;
     const python = pythonWithClient();
-    if (python === null) throw new Error("no python3 with the Prometheus client here: apt-get install python3-prometheus-client (.ci/run installs it)");
+    if (python === null) throw new Error('no python3 with the Prometheus client here: apt-get install python3-prometheus-client (.ci/run installs it)');
     const child = spawn(python, ['-c', SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, PYTHONIOENCODING: 'utf-8' } });
     child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -145,7 +145,10 @@ export class ExpositionParser {
     const answer = new Promise<string>((resolve, reject) => this.waiting.push({ resolve, reject }));
     this.holdWhileWaiting();
     child.stdin.write(`${JSON.stringify(text)}\n`);
-    const parsed = JSON.parse(await answer) as { error?: string; families?: Array<Omit<PromFamily, 'samples'> & { samples: Array<Omit<PromSample, 'value'> & { value: string }> }> };
+    const parsed = JSON.parse(await answer) as {
+      error?: string;
+      families?: Array<Omit<PromFamily, 'samples'> & { samples: Array<Omit<PromSample, 'value'> & { value: string }> }>;
+    };
     if (parsed.error !== undefined) throw new Error(`not a valid exposition: ${parsed.error}`);
     const exposition: Exposition = new Map();
     for (const family of parsed.families!) {

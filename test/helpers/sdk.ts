@@ -52,14 +52,19 @@ export function fetchSpy(options: { failFirst?: number } = {}): FetchSpy {
  * Awaits `promise`, which must reject with an instance of `type` whose members
  * include `members` (compared deeply); returns the error.
  */
-export async function rejectsWith<E extends Error>(promise: PromiseLike<unknown>, type: abstract new (...args: never[]) => E, members: Record<string, unknown> = {}): Promise<E> {
+export async function rejectsWith<E extends Error>(
+  promise: PromiseLike<unknown>,
+  type: abstract new (...args: never[]) => E,
+  members: Record<string, unknown> = {},
+): Promise<E> {
   let caught: unknown;
   try {
     await promise;
   } catch (error) {
     caught = error;
   }
-  if (!(caught instanceof type)) throw new Error(`expected a ${type.name}, got ${caught === undefined ? 'no error' : `${(caught as Error).name}: ${(caught as Error).message}`}`);
+  if (!(caught instanceof type))
+    throw new Error(`expected a ${type.name}, got ${caught === undefined ? 'no error' : `${(caught as Error).name}: ${(caught as Error).message}`}`);
   for (const [name, value] of Object.entries(members)) assert.deepEqual((caught as unknown as Record<string, unknown>)[name], value, `${type.name}.${name}`);
   return caught;
 }

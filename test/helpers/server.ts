@@ -76,7 +76,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   if (TEST_ENGINE === 'etcd') {
     // The data directory names the store's etcd namespace, so a restart on the same directory finds the same data.
     const namespace = `${dataDirectory}/`;
-    limits = etcdLimits(limits, DEFAULT_ETCD_LIMITS, Buffer.byteLength(namespace), { valueBytesMax: options.limits?.valueBytesMax !== undefined, txnOpsMax: false });
+    limits = etcdLimits(limits, DEFAULT_ETCD_LIMITS, Buffer.byteLength(namespace), {
+      valueBytesMax: options.limits?.valueBytesMax !== undefined,
+      txnOpsMax: false,
+    });
     // Compaction is cluster-wide in etcd: a store that keeps a short history gets a cluster of its own,
     // so that it does not take history away from the file's other tests.
     const privateCluster = options.limits?.historyRetentionRevisions === undefined ? null : await EtcdCluster.start();
@@ -209,7 +212,10 @@ export const CLI_PATH = new URL('../../src/cli/index.js', import.meta.url).pathn
  * `port`, for a test that restarts it on the same one), for tests that need a
  * real process: restart, kill -9, signals. Resolves once it answers /readyz.
  */
-export async function spawnServer(env: Record<string, string>, options: { command?: string[]; httpsCa?: Buffer; port?: number; readyWithinMs?: number } = {}): Promise<ServerProcess> {
+export async function spawnServer(
+  env: Record<string, string>,
+  options: { command?: string[]; httpsCa?: Buffer; port?: number; readyWithinMs?: number } = {},
+): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
   const command = options.command ?? [process.execPath, CLI_PATH, 'serve'];
   if (TEST_ENGINE === 'etcd' && env['KV_ENGINE'] === undefined) {
@@ -240,7 +246,9 @@ export function collectOutput(child: ChildProcess): Pick<ServerProcess, 'output'
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { output: () => output, exited };
 }
 
@@ -250,7 +258,8 @@ export function collectOutput(child: ChildProcess): Pick<ServerProcess, 'output'
  * `readyWithinMs` (15 s unless given), then killing it.
  */
 export async function untilReady(server: Omit<ServerProcess, 'child'>, httpsCa?: Buffer, readyWithinMs = 15_000): Promise<void> {
-  const readyStatus = async () => (httpsCa === undefined ? (await fetch(`${server.url}/readyz`)).status : (await httpsFetch(`${server.url}/readyz`, httpsCa)).status);
+  const readyStatus = async () =>
+    httpsCa === undefined ? (await fetch(`${server.url}/readyz`)).status : (await httpsFetch(`${server.url}/readyz`, httpsCa)).status;
   const deadline = Date.now() + readyWithinMs;
   let running = true;
   void server.exited.then(() => (running = false));

@@ -38,14 +38,17 @@ function concretePath(url: string): string {
 
 let base: string;
 
-const server = useTestServer(() => ({ access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() }), protectedMode: true, rateLimit: null } }), async () => {
-  base = server.url;
-  // Keys just inside and just outside the grant's prefix `app/`.
-  for (const key of ['app/a', 'app/b', 'app/m/1', 'app', 'ap', 'app0', 'apq', 'other/x']) {
-    const response = await putValue(base, key, `value of ${key}`, { headers: as('admin') });
-    assert.equal(response.status, 201, response.text);
-  }
-});
+const server = useTestServer(
+  () => ({ access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() }), protectedMode: true, rateLimit: null } }),
+  async () => {
+    base = server.url;
+    // Keys just inside and just outside the grant's prefix `app/`.
+    for (const key of ['app/a', 'app/b', 'app/m/1', 'app', 'ap', 'app0', 'apq', 'other/x']) {
+      const response = await putValue(base, key, `value of ${key}`, { headers: as('admin') });
+      assert.equal(response.status, 201, response.text);
+    }
+  },
+);
 
 function expectUnauthorized(response: JsonResponse, what: string): void {
   assert.equal(response.status, 401, `${what}: ${response.status} ${response.text}`);
@@ -62,7 +65,12 @@ describe('every route needs a token except the health checks, the reference page
       for (const method of methods) {
         for (const headers of [{}, bearer('not-a-token-anyone-has')]) {
           const path = concretePath(url);
-          const response = await request(`${base}${path}`, { method, redirect: 'manual', headers: { ...headers, 'content-type': 'application/json' }, ...(method === 'GET' || method === 'HEAD' ? {} : { body: '{}' }) });
+          const response = await request(`${base}${path}`, {
+            method,
+            redirect: 'manual',
+            headers: { ...headers, 'content-type': 'application/json' },
+            ...(method === 'GET' || method === 'HEAD' ? {} : { body: '{}' }),
+          });
           checked += 1;
           if (response.status !== 401) {
             open.push(`${method} ${path} → ${response.status}`);
@@ -75,7 +83,15 @@ describe('every route needs a token except the health checks, the reference page
     assert.ok(checked > 30);
     // The reference page, the web console and their files reveal nothing (the documents and data they show need a
     // token); /docs/assets/x and /console/x/x are no files of theirs.
-    const publicRoutes = ['GET /healthz → 200', 'GET /readyz → 200', 'GET /docs → 200', 'GET /docs/ → 308', 'GET /docs/assets/x → 404', 'GET / → 200', 'GET /console/x/x → 404'].flatMap((route) => [route, route.replace('GET', 'HEAD')]);
+    const publicRoutes = [
+      'GET /healthz → 200',
+      'GET /readyz → 200',
+      'GET /docs → 200',
+      'GET /docs/ → 308',
+      'GET /docs/assets/x → 404',
+      'GET / → 200',
+      'GET /console/x/x → 404',
+    ].flatMap((route) => [route, route.replace('GET', 'HEAD')]);
     assert.deepEqual(open.sort(), publicRoutes.flatMap((route) => [route, route]).sort());
   });
 
@@ -97,7 +113,10 @@ describe('every route needs a token except the health checks, the reference page
 
   it('the Authorization scheme is case-insensitive and other schemes are refused', async () => {
     assert.equal((await request(`${base}/v1/kv/app/a`, { headers: { authorization: `bearer ${NAMED.app!.token}` } })).status, 200);
-    expectUnauthorized(await request(`${base}/v1/kv/app/a`, { headers: { authorization: `Basic ${Buffer.from(`x:${NAMED.app!.token}`).toString('base64')}` } }), 'Basic');
+    expectUnauthorized(
+      await request(`${base}/v1/kv/app/a`, { headers: { authorization: `Basic ${Buffer.from(`x:${NAMED.app!.token}`).toString('base64')}` } }),
+      'Basic',
+    );
     expectUnauthorized(await request(`${base}/v1/kv/app/a`, { headers: { authorization: NAMED.app!.token } }), 'no scheme');
   });
 });
@@ -207,7 +226,15 @@ describe('transactions need a grant for every key they name', () => {
 
   it('one foreign key refuses the whole txn, and nothing of it applies', async () => {
     const revisionBefore = (await request(`${base}/v1/status`, { headers: as('admin') })).body.revision;
-    const refused = await txn({ ops: [{ op: 'put', key: 'app/t1', value: 1 }, { op: 'put', key: 'other/t2', value: 2 }] }, 'app');
+    const refused = await txn(
+      {
+        ops: [
+          { op: 'put', key: 'app/t1', value: 1 },
+          { op: 'put', key: 'other/t2', value: 2 },
+        ],
+      },
+      'app',
+    );
     expectProblem(refused, 403, 'forbidden');
     assert.equal((await request(`${base}/v1/kv/app/t1`, { headers: as('admin') })).status, 404);
     assert.equal((await request(`${base}/v1/kv/other/t2`, { headers: as('admin') })).status, 404);
@@ -216,16 +243,40 @@ describe('transactions need a grant for every key they name', () => {
 
   it('a check or a get on a foreign key is refused too (they read it)', async () => {
     expectProblem(await txn({ checks: [{ key: 'other/x', revision: 1 }], ops: [{ op: 'put', key: 'app/t3', value: 1 }] }, 'app'), 403, 'forbidden');
-    expectProblem(await txn({ ops: [{ op: 'put', key: 'app/t3', value: 1 }, { op: 'get', key: 'other/x' }] }, 'app'), 403, 'forbidden');
+    expectProblem(
+      await txn(
+        {
+          ops: [
+            { op: 'put', key: 'app/t3', value: 1 },
+            { op: 'get', key: 'other/x' },
+          ],
+        },
+        'app',
+      ),
+      403,
+      'forbidden',
+    );
   });
 
   it('gets need read, puts, deletes and adds need write', async () => {
     assert.equal((await txn({ ops: [{ op: 'get', key: 'app/a' }] }, 'reader')).status, 200);
-    for (const op of [{ op: 'put', key: 'app/t4', value: 1 }, { op: 'delete', key: 'app/a' }, { op: 'add', key: 'app/t5', by: 1 }]) {
+    for (const op of [
+      { op: 'put', key: 'app/t4', value: 1 },
+      { op: 'delete', key: 'app/a' },
+      { op: 'add', key: 'app/t5', by: 1 },
+    ]) {
       expectProblem(await txn({ ops: [op] }, 'reader'), 403, 'forbidden');
     }
     expectProblem(await txn({ ops: [{ op: 'get', key: 'app/a' }] }, 'writer'), 403, 'forbidden');
-    const committed = await txn({ ops: [{ op: 'put', key: 'app/t6', value: 1 }, { op: 'add', key: 'app/t7', by: 2 }] }, 'writer');
+    const committed = await txn(
+      {
+        ops: [
+          { op: 'put', key: 'app/t6', value: 1 },
+          { op: 'add', key: 'app/t7', by: 2 },
+        ],
+      },
+      'writer',
+    );
     assert.equal(committed.status, 200, committed.text);
   });
 
@@ -236,7 +287,12 @@ describe('transactions need a grant for every key they name', () => {
 
 describe('admin-only and any-token routes', () => {
   it('/metrics, /v1/status and /v1/admin/* need admin', async () => {
-    for (const [method, path] of [['GET', '/metrics'], ['GET', '/v1/status'], ['GET', '/v1/admin/export'], ['POST', '/v1/admin/import']] as const) {
+    for (const [method, path] of [
+      ['GET', '/metrics'],
+      ['GET', '/v1/status'],
+      ['GET', '/v1/admin/export'],
+      ['POST', '/v1/admin/import'],
+    ] as const) {
       const headers = { ...as('app'), 'content-type': 'application/x-ndjson' };
       const refused = await fetch(`${base}${path}`, { method, headers, ...(method === 'POST' ? { body: '' } : {}) });
       assert.equal(refused.status, 403, `${method} ${path}: ${await refused.text()}`);
@@ -282,7 +338,8 @@ describe('admin-only and any-token routes', () => {
 });
 
 describe('the seed routes are enforced like the rest', () => {
-  const seedPut = (body: unknown, headers: Record<string, string>) => request(`${base}/put`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const seedPut = (body: unknown, headers: Record<string, string>) =>
+    request(`${base}/put`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   it('no token: 401 in the seed error shape', async () => {
     const response = await seedPut({ key: 'app/s', value: 1 }, {});
@@ -305,7 +362,9 @@ describe('the seed routes are enforced like the rest', () => {
 });
 
 describe('per-client rate limit', () => {
-  const limited = useTestServer(() => ({ access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() }), protectedMode: true, rateLimit: { perSecond: 1, burst: 3 } } }));
+  const limited = useTestServer(() => ({
+    access: { tokens: TokenRegistry.load({ adminToken: ADMIN_TOKEN, tokensFile: tokensFile() }), protectedMode: true, rateLimit: { perSecond: 1, burst: 3 } },
+  }));
 
   it('beyond the burst: 429 rate_limited with Retry-After; other tokens and the health checks are not affected', async () => {
     const statuses: number[] = [];

@@ -65,7 +65,10 @@ describe('export and import', () => {
     source = await startTestServer();
     target = await startTestServer();
     for (const [key, { body, contentType, ttl }] of Object.entries(live)) {
-      const response = await putValue(source.url, key, body, { ...(contentType === null ? {} : { headers: { 'content-type': contentType } }), ...(ttl ? { query: `ttl=${ttl}` } : {}) });
+      const response = await putValue(source.url, key, body, {
+        ...(contentType === null ? {} : { headers: { 'content-type': contentType } }),
+        ...(ttl ? { query: `ttl=${ttl}` } : {}),
+      });
       assert.equal(response.status, 201, response.text);
     }
     assert.equal((await putValue(source.url, 'app/short-lived', 'bye', { query: 'ttl=0.1' })).status, 201);
@@ -90,7 +93,10 @@ describe('export and import', () => {
         const { headers } = await readRaw(source.url, line.key);
         assert.equal(line.expiresAt, headers.get('kv-expires-at'), `${line.key}: expiresAt is the key's expiry`);
         const remainingMs = Date.parse(line.expiresAt!) - Date.now();
-        assert.ok(remainingMs > Number(expected.ttl) * 1000 - 60_000 && remainingMs <= Number(expected.ttl) * 1000, `${line.key}: expiresAt is about ttl from now`);
+        assert.ok(
+          remainingMs > Number(expected.ttl) * 1000 - 60_000 && remainingMs <= Number(expected.ttl) * 1000,
+          `${line.key}: expiresAt is about ttl from now`,
+        );
       }
     }
     assert.ok(!lines.some((line) => line.key === 'app/short-lived'));
@@ -124,7 +130,11 @@ describe('export and import', () => {
       // The same expiry (to the millisecond: the next test holds the import to that).
       const expiresAt = read.headers.get('kv-expires-at');
       if (line.expiresAt === undefined) assert.equal(expiresAt, null, `${line.key} has no TTL`);
-      else assert.ok(expiresAt !== null && Math.abs(Date.parse(expiresAt) - Date.parse(line.expiresAt)) <= 1000, `${line.key}: expiry ${expiresAt} is ${line.expiresAt}`);
+      else
+        assert.ok(
+          expiresAt !== null && Math.abs(Date.parse(expiresAt) - Date.parse(line.expiresAt)) <= 1000,
+          `${line.key}: expiry ${expiresAt} is ${line.expiresAt}`,
+        );
     }
 
     // Exporting the copy gives the same keys, values and content types.
@@ -150,7 +160,11 @@ describe('export and import', () => {
 
   test('POST /v1/admin/import?format=seed imports the original data file, values stored as application/json', async () => {
     const seed = { 'seed/obj': { x: [1, 2], y: { z: null } }, 'seed/str': 'text', 'seed/num': 42, 'seed/bool': false, 'seed/list': ['a', 1] };
-    const response = await request(`${target.url}/v1/admin/import?format=seed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(seed) });
+    const response = await request(`${target.url}/v1/admin/import?format=seed`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(seed),
+    });
     assert.equal(response.status, 200, response.text);
     assert.equal(response.body.imported, 5);
     assert.ok(Number.isInteger(response.body.revision));
@@ -186,7 +200,10 @@ describe('export and import', () => {
 
   test('an import of long keys near the request limit is chunked by what the engine sends, and imports every key', async () => {
     // 127 keys of 1000 bytes with 11,000-byte values: ~1.4 MiB, which etcd carries with each key twice (compare and put).
-    const records = Array.from({ length: 127 }, (_, i) => ({ key: `long/${String(i).padStart(3, '0')}/${'k'.repeat(990)}`, value: Buffer.alloc(11_000, i).toString('base64') }));
+    const records = Array.from({ length: 127 }, (_, i) => ({
+      key: `long/${String(i).padStart(3, '0')}/${'k'.repeat(990)}`,
+      value: Buffer.alloc(11_000, i).toString('base64'),
+    }));
     const response = await importNdjson(target.url, records.map((record) => JSON.stringify(record)).join('\n'));
     assert.equal(response.status, 200, response.text);
     assert.equal(response.body.imported, 127);
@@ -197,7 +214,11 @@ describe('export and import', () => {
     // 300 keys and ~3 MiB: over etcd's 128 ops and 1.5 MiB per request. On etcd it is applied as consecutive
     // transactions (docs/SCALING.md); on the embedded engine as one.
     const big = Buffer.alloc(600 * 1024, 0x5a).toString('base64');
-    const records = Array.from({ length: 300 }, (_, i) => ({ key: `bulk/${String(i).padStart(3, '0')}`, value: i % 60 === 0 ? big : Buffer.from(`v${i}`).toString('base64'), contentType: 'text/plain' }));
+    const records = Array.from({ length: 300 }, (_, i) => ({
+      key: `bulk/${String(i).padStart(3, '0')}`,
+      value: i % 60 === 0 ? big : Buffer.from(`v${i}`).toString('base64'),
+      contentType: 'text/plain',
+    }));
     const before = (await request(`${target.url}/v1/status`)).body;
     const response = await importNdjson(target.url, records.map((record) => JSON.stringify(record)).join('\n'));
     assert.equal(response.status, 200, response.text);
@@ -219,7 +240,7 @@ describe('export and import', () => {
   });
 });
 
-describe('start-up import of the original server\'s key_value_data.json', () => {
+describe("start-up import of the original server's key_value_data.json", () => {
   const leftovers = leftoversCleanedAfter('kvs-test-');
   const dataDirectory = () => leftovers.directory();
   const spawn = (env: Record<string, string>) => leftovers.spawn(env);
@@ -257,7 +278,10 @@ describe('start-up import of the original server\'s key_value_data.json', () => 
 
   test('a seed file with invalid keys still imports the valid keys and the server starts', async () => {
     const directory = dataDirectory();
-    writeFileSync(join(directory, 'key_value_data.json'), JSON.stringify({ '': 'empty key', 'a/../b': 'dot segment', './x': 'dot', ok: { fine: true }, 'also/ok': 7 }));
+    writeFileSync(
+      join(directory, 'key_value_data.json'),
+      JSON.stringify({ '': 'empty key', 'a/../b': 'dot segment', './x': 'dot', ok: { fine: true }, 'also/ok': 7 }),
+    );
     const server = await spawn({ DATA_DIRECTORY: directory });
     assert.deepEqual((await request(`${server.url}/get?key=ok`)).body, { status: 'success', value: { fine: true } });
     assert.deepEqual((await request(`${server.url}/get?key=also/ok`)).body, { status: 'success', value: 7 });

@@ -32,15 +32,19 @@ async function noBackupCopiesLeft(server: TestServer): Promise<void> {
   await pollUntil(async () => backupCopies(server.dataDirectory).length === 0, `the backup copies in ${server.dataDirectory} are removed`, 5000);
 }
 
-describe('GET /v1/admin/backup on an engine without snapshot backups (etcd)', { skip: ENGINE.capabilities.snapshotBackup ? 'the engine backs up: the suites below' : false }, () => {
-  const server = useTestServer();
+describe(
+  'GET /v1/admin/backup on an engine without snapshot backups (etcd)',
+  { skip: ENGINE.capabilities.snapshotBackup ? 'the engine backs up: the suites below' : false },
+  () => {
+    const server = useTestServer();
 
-  it('is 501 not_implemented, naming etcdctl snapshot save and the export', async () => {
-    const problem = expectProblem(await request(`${server.url}/v1/admin/backup`), 501, 'not_implemented');
-    assert.match(problem.detail, /etcdctl snapshot save/);
-    assert.match(problem.detail, /GET \/v1\/admin\/export/);
-  });
-});
+    it('is 501 not_implemented, naming etcdctl snapshot save and the export', async () => {
+      const problem = expectProblem(await request(`${server.url}/v1/admin/backup`), 501, 'not_implemented');
+      assert.match(problem.detail, /etcdctl snapshot save/);
+      assert.match(problem.detail, /GET \/v1\/admin\/export/);
+    });
+  },
+);
 
 describe('GET /v1/admin/backup needs an admin token', () => {
   const tokensDirectory = tempDirectory('kvs-tokens-');
@@ -128,13 +132,17 @@ describe('GET /v1/admin/backup on the embedded engine', { skip: LMDB_ONLY }, () 
       await pending.catch(() => {});
       // The server may still be making the abandoned copy (it finishes it, then removes it): until then a
       // backup is 503, as for any backup under way. The turn must come back, and no copy may stay.
-      await pollUntil(async () => {
-        const next = await fetch(`${server.url}/v1/admin/backup`);
-        await next.arrayBuffer();
-        if (next.status === 503) return false;
-        assert.equal(next.status, 200, `a backup after one abandoned at ${delayMs} ms`);
-        return true;
-      }, `the backup abandoned at ${delayMs} ms releases its turn`, 10_000);
+      await pollUntil(
+        async () => {
+          const next = await fetch(`${server.url}/v1/admin/backup`);
+          await next.arrayBuffer();
+          if (next.status === 503) return false;
+          assert.equal(next.status, 200, `a backup after one abandoned at ${delayMs} ms`);
+          return true;
+        },
+        `the backup abandoned at ${delayMs} ms releases its turn`,
+        10_000,
+      );
       await noBackupCopiesLeft(server);
     }
   });

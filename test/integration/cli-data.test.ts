@@ -25,7 +25,12 @@ const ok = (args: string[], options: { input?: string | Buffer } = {}) => kvsOk(
 /** The key as stored, through HTTP. */
 async function stored(key: string): Promise<{ status: number; contentType: string | null; bytes: Buffer; headers: Headers }> {
   const response = await fetch(`${url}/v1/kv/${encodeKey(key)}`);
-  return { status: response.status, contentType: response.headers.get('content-type'), bytes: Buffer.from(await response.arrayBuffer()), headers: response.headers };
+  return {
+    status: response.status,
+    contentType: response.headers.get('content-type'),
+    bytes: Buffer.from(await response.arrayBuffer()),
+    headers: response.headers,
+  };
 }
 
 async function httpPut(key: string, body: string | Buffer, contentType = 'text/plain; charset=utf-8', query?: string): Promise<number> {
@@ -108,7 +113,10 @@ describe('kvs get', () => {
     const text = '{"big": 12345678901234567890, "float": 1.0, "exp": 1E+2, "text": "caf\\u00e9 \\"x\\""}';
     const revision = await httpPut('get/j/exact', text, 'application/json');
     const output = await ok(['get', 'get/j/exact', '-o', 'json']);
-    assert.equal(output, `{"key":"get/j/exact","value":${text},"encoding":"json","contentType":"application/json","size":${text.length},"revision":${revision},"createRevision":${revision},"version":1}\n`);
+    assert.equal(
+      output,
+      `{"key":"get/j/exact","value":${text},"encoding":"json","contentType":"application/json","size":${text.length},"revision":${revision},"createRevision":${revision},"version":1}\n`,
+    );
 
     // A pretty-printed document (a file put as it is): its line breaks and indentation go, every token stays.
     await httpPut('get/j/pretty', '{\n  "n": 0.10,\n  "list": [\n    1.50\n  ]\n}\n', 'application/json');
@@ -190,7 +198,12 @@ describe('kvs put', () => {
   it('--if-revision writes only at that revision, else exits 4 and writes nothing', async () => {
     const first = putRevision(await ok(['put', 'put/cas', 'one']), true);
     const second = putRevision(await ok(['put', 'put/cas', 'two', '--if-revision', String(first)]), false);
-    assertFailure(await run(['put', 'put/cas', 'three', '--if-revision', String(first)]), 'put', 4, new RegExp(`^kvs put: condition failed: the key is at revision ${second}$`));
+    assertFailure(
+      await run(['put', 'put/cas', 'three', '--if-revision', String(first)]),
+      'put',
+      4,
+      new RegExp(`^kvs put: condition failed: the key is at revision ${second}$`),
+    );
     assert.equal((await stored('put/cas')).bytes.toString(), 'two');
     assertFailure(await run(['put', 'put/cas-missing', 'x', '--if-revision', String(second)]), 'put', 4, /the key is absent$/);
     assert.equal((await stored('put/cas-missing')).status, 404);
@@ -281,26 +294,66 @@ describe('kvs txn', () => {
     const output = await ok(['txn', file('txn.json', JSON.stringify(body))]);
     const revision = Number(/^committed at revision (\d+)\n/.exec(output)?.[1]);
     assert.ok(revision > 0, output);
-    assert.equal(output, [`committed at revision ${revision}`, `put txn/a: revision ${revision} (created)`, `put txn/t: revision ${revision} (created)`, 'add txn/n: 2', 'get txn/missing: not found', ''].join('\n'));
+    assert.equal(
+      output,
+      [
+        `committed at revision ${revision}`,
+        `put txn/a: revision ${revision} (created)`,
+        `put txn/t: revision ${revision} (created)`,
+        'add txn/n: 2',
+        'get txn/missing: not found',
+        '',
+      ].join('\n'),
+    );
     assert.equal((await stored('txn/t')).bytes.toString(), 'hi');
   });
 
   it('runs a body from standard input, "-" or none; -o json prints the whole result', async () => {
-    const ops = { ops: [{ op: 'get', key: 'txn/a' }, { op: 'delete', key: 'txn/t' }] };
+    const ops = {
+      ops: [
+        { op: 'get', key: 'txn/a' },
+        { op: 'delete', key: 'txn/t' },
+      ],
+    };
     const json = JSON.parse(await ok(['txn', '-', '-o', 'json'], { input: JSON.stringify(ops) }));
     assert.equal(json.committed, true);
     const aRevision = json.results[0].revision;
     assert.deepEqual(json.results, [
-      { op: 'get', found: true, key: 'txn/a', value: { x: 1 }, encoding: 'json', contentType: 'application/json', size: 7, revision: aRevision, createRevision: aRevision, version: 1 },
+      {
+        op: 'get',
+        found: true,
+        key: 'txn/a',
+        value: { x: 1 },
+        encoding: 'json',
+        contentType: 'application/json',
+        size: 7,
+        revision: aRevision,
+        createRevision: aRevision,
+        version: 1,
+      },
       { op: 'delete', key: 'txn/t', deleted: true },
     ]);
     assert.ok(json.revision > aRevision);
-    const text = await ok(['txn'], { input: JSON.stringify({ ops: [{ op: 'get', key: 'txn/a' }, { op: 'delete', key: 'txn/t' }] }) });
+    const text = await ok(['txn'], {
+      input: JSON.stringify({
+        ops: [
+          { op: 'get', key: 'txn/a' },
+          { op: 'delete', key: 'txn/t' },
+        ],
+      }),
+    });
     assert.equal(text, `committed at revision ${await statusRevision()}\nget txn/a: {"x":1}\ndelete txn/t: not found\n`);
   });
 
   it('exits 4 naming the failed checks when the checks do not hold, applying nothing', async () => {
-    const conflicting = { checks: [{ key: 'txn/a', exists: false }, { key: 'txn/a', exists: true }, { key: 'txn/n', revision: 1 }], ops: [{ op: 'put', key: 'txn/never', value: 1 }] };
+    const conflicting = {
+      checks: [
+        { key: 'txn/a', exists: false },
+        { key: 'txn/a', exists: true },
+        { key: 'txn/n', revision: 1 },
+      ],
+      ops: [{ op: 'put', key: 'txn/never', value: 1 }],
+    };
     assertFailure(await run(['txn', '-'], { input: JSON.stringify(conflicting) }), 'txn', 4, /checks 0, 2 failed$/);
     const single = { checks: [{ key: 'txn/a', revision: 0 }], ops: [{ op: 'put', key: 'txn/never', value: 1 }] };
     assertFailure(await run(['txn', '-'], { input: JSON.stringify(single) }), 'txn', 4, /check 0 failed$/);

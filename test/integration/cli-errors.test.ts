@@ -72,17 +72,61 @@ const WRONG_TOKEN_FILE = file('wrong-token', 'wrong\n');
 
 const FAILURES: Array<[string, FailureCase]> = [
   // 1: the server refused the request, a file could not be read.
-  ['a value over maxValueBytes', { args: ['put', 'big', `@${BIG_FILE}`], verb: 'put', status: 1, pattern: /^kvs put: the value exceeds the limit of \d+ bytes \(413 value_too_large\)$/ }],
+  [
+    'a value over maxValueBytes',
+    { args: ['put', 'big', `@${BIG_FILE}`], verb: 'put', status: 1, pattern: /^kvs put: the value exceeds the limit of \d+ bytes \(413 value_too_large\)$/ },
+  ],
   ['a key the server refuses (empty)', { args: ['get', ''], verb: 'get', status: 1, pattern: /^kvs get: the key must not be empty \(400 invalid_key\)$/ }],
   // Not sent as other/x, which a URL parser would make of it.
-  ['a key with a ".." segment', { args: ['put', 'app/../other/x', 'overwritten?'], verb: 'put', status: 1, pattern: /^kvs put: the key "app\/\.\.\/other\/x" has .*"\.\." as a "\/"-separated segment.*\(400 invalid_key\)$/ }],
+  [
+    'a key with a ".." segment',
+    {
+      args: ['put', 'app/../other/x', 'overwritten?'],
+      verb: 'put',
+      status: 1,
+      pattern: /^kvs put: the key "app\/\.\.\/other\/x" has .*"\.\." as a "\/"-separated segment.*\(400 invalid_key\)$/,
+    },
+  ],
   ['an unreadable @FILE', { args: ['put', 'k', `@${join(files, 'missing')}`], verb: 'put', status: 1, pattern: /cannot be read \(ENOENT\)$/ }],
   // A malformed txn body is sent as it is: the server's 400 says what is wrong, not a JavaScript error.
-  ['a txn body whose ops is not an array', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: "ops" must be an array \(400 invalid_request\)$/, options: { input: '{"ops":{}}' } }],
-  ['a txn body with a null op', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: ops\[0\] must be a JSON object \(400 invalid_request\)$/, options: { input: '{"ops":[null]}' } }],
-  ['a txn body with a number for an op', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: ops\[1\] must be a JSON object \(400 invalid_request\)$/, options: { input: '{"ops":[{"op":"get","key":"a"},7]}' } }],
-  ['a txn body whose checks is not an array', { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: "checks" must be an array \(400 invalid_request\)$/, options: { input: '{"checks":"all","ops":[]}' } }],
-  ['an unreadable --token-file', { args: ['get', 'k', '--token-file', join(files, 'missing')], verb: 'get', status: 1, pattern: /--token-file .* cannot be read \(ENOENT\)$/ }],
+  [
+    'a txn body whose ops is not an array',
+    { args: ['txn', '-'], verb: 'txn', status: 1, pattern: /^kvs txn: "ops" must be an array \(400 invalid_request\)$/, options: { input: '{"ops":{}}' } },
+  ],
+  [
+    'a txn body with a null op',
+    {
+      args: ['txn', '-'],
+      verb: 'txn',
+      status: 1,
+      pattern: /^kvs txn: ops\[0\] must be a JSON object \(400 invalid_request\)$/,
+      options: { input: '{"ops":[null]}' },
+    },
+  ],
+  [
+    'a txn body with a number for an op',
+    {
+      args: ['txn', '-'],
+      verb: 'txn',
+      status: 1,
+      pattern: /^kvs txn: ops\[1\] must be a JSON object \(400 invalid_request\)$/,
+      options: { input: '{"ops":[{"op":"get","key":"a"},7]}' },
+    },
+  ],
+  [
+    'a txn body whose checks is not an array',
+    {
+      args: ['txn', '-'],
+      verb: 'txn',
+      status: 1,
+      pattern: /^kvs txn: "checks" must be an array \(400 invalid_request\)$/,
+      options: { input: '{"checks":"all","ops":[]}' },
+    },
+  ],
+  [
+    'an unreadable --token-file',
+    { args: ['get', 'k', '--token-file', join(files, 'missing')], verb: 'get', status: 1, pattern: /--token-file .* cannot be read \(ENOENT\)$/ },
+  ],
   // 2: the command line is wrong.
   ['an unknown verb', { args: ['frob', 'k'], verb: null, status: 2, pattern: /^kvs: unknown command "frob"/, server: 'none' }],
   ['flags but no verb', { args: ['--url', 'http://127.0.0.1:1'], verb: null, status: 2, pattern: /^kvs: give a command/, server: 'none' }],
@@ -101,10 +145,16 @@ const FAILURES: Array<[string, FailureCase]> = [
   ['--if-revision x', { args: ['del', 'k', '--if-revision', 'x'], verb: 'del', status: 2, pattern: /--if-revision must be a whole number/ }],
   ['--limit 0', { args: ['ls', '--limit', '0'], verb: 'ls', status: 2, pattern: /--limit must be a whole number >= 1/ }],
   // parseArgs explains this one over three lines.
-  ['a negative --limit', { args: ['ls', '--limit', '-5'], verb: 'ls', status: 2, pattern: /^kvs ls: Option '--limit' argument is ambiguous \(kvs ls --help\)$/ }],
+  [
+    'a negative --limit',
+    { args: ['ls', '--limit', '-5'], verb: 'ls', status: 2, pattern: /^kvs ls: Option '--limit' argument is ambiguous \(kvs ls --help\)$/ },
+  ],
   ['--url without its value', { args: ['get', 'k', '--url'], verb: 'get', status: 2, pattern: /--url/ }],
   ['a --url that is not http', { args: ['get', 'k', '--url', 'ftp://host'], verb: 'get', status: 2, pattern: /--url must be an http:\/\/ or https:\/\/ URL/ }],
-  ['a --url that is no URL', { args: ['get', 'k', '--url', 'http://exa mple'], verb: 'get', status: 2, pattern: /--url must be an http:\/\/ or https:\/\/ URL/ }],
+  [
+    'a --url that is no URL',
+    { args: ['get', 'k', '--url', 'http://exa mple'], verb: 'get', status: 2, pattern: /--url must be an http:\/\/ or https:\/\/ URL/ },
+  ],
   ['an empty --token-file', { args: ['get', 'k', '--token-file', EMPTY_TOKEN_FILE], verb: 'get', status: 2, pattern: /is empty/ }],
   ['del --prefix without --yes, stdin not a terminal', { args: ['del', '--prefix', 'app/'], verb: 'del', status: 2, pattern: /without --yes/ }],
   ['a txn body that is not JSON', { args: ['txn', '-'], verb: 'txn', status: 2, pattern: /not JSON/, options: { input: '{' } }],
@@ -112,22 +162,71 @@ const FAILURES: Array<[string, FailureCase]> = [
   ['get of a missing key', { args: ['get', 'missing'], verb: 'get', status: 3, pattern: /^kvs get: key "missing" not found$/ }],
   ['del of a missing key', { args: ['del', 'missing'], verb: 'del', status: 3, pattern: /^kvs del: key "missing" not found$/ }],
   // 4: a condition failed.
-  ['put --create of a key that exists', { args: ['put', 'app/x', 'y', '--create'], verb: 'put', status: 4, pattern: /^kvs put: condition failed: the key is at revision \d+$/ }],
+  [
+    'put --create of a key that exists',
+    { args: ['put', 'app/x', 'y', '--create'], verb: 'put', status: 4, pattern: /^kvs put: condition failed: the key is at revision \d+$/ },
+  ],
   ['add to a value that is not a counter', { args: ['add', 'text'], verb: 'add', status: 4, pattern: /not a JSON integer/ }],
-  ['a txn whose check fails', { args: ['txn', '-'], verb: 'txn', status: 4, pattern: /^kvs txn: txn not applied: check 0 failed$/, options: { input: '{"checks":[{"key":"app/x","exists":false}]}' } }],
+  [
+    'a txn whose check fails',
+    {
+      args: ['txn', '-'],
+      verb: 'txn',
+      status: 4,
+      pattern: /^kvs txn: txn not applied: check 0 failed$/,
+      options: { input: '{"checks":[{"key":"app/x","exists":false}]}' },
+    },
+  ],
   // 5: the token.
-  ['no token', { args: ['get', 'app/x'], verb: 'get', status: 5, pattern: /^kvs get: not authorised: .*--token, --token-file or KVS_TOKEN\)$/, server: 'guarded' }],
+  [
+    'no token',
+    { args: ['get', 'app/x'], verb: 'get', status: 5, pattern: /^kvs get: not authorised: .*--token, --token-file or KVS_TOKEN\)$/, server: 'guarded' },
+  ],
   ['a wrong --token', { args: ['get', 'app/x', '--token', 'wrong'], verb: 'get', status: 5, pattern: /^kvs get: not authorised/, server: 'guarded' }],
-  ['a wrong KVS_TOKEN', { args: ['ls', 'app/'], verb: 'ls', status: 5, pattern: /^kvs ls: not authorised/, server: 'guarded', options: { env: { KVS_TOKEN: 'wrong' } } }],
-  ['a wrong --token-file, KVS_TOKEN right', { args: ['export', '--token-file', WRONG_TOKEN_FILE], verb: 'export', status: 5, pattern: /^kvs export: not authorised/, server: 'guarded', options: { env: { KVS_TOKEN: ADMIN_TOKEN } } }],
-  ['a token without the grant (--token)', { args: ['put', 'app/x', 'v', '--token', READER_TOKEN], verb: 'put', status: 5, pattern: /^kvs put: forbidden: /, server: 'guarded' }],
-  ['a token without the grant (KVS_TOKEN)', { args: ['get', 'other/x'], verb: 'get', status: 5, pattern: /^kvs get: forbidden: /, server: 'guarded', options: { env: { KVS_TOKEN: READER_TOKEN } } }],
-  ['a token without the grant (--token-file)', { args: ['status', '--token-file', READER_TOKEN_FILE], verb: 'status', status: 5, pattern: /^kvs status: forbidden: /, server: 'guarded' }],
+  [
+    'a wrong KVS_TOKEN',
+    { args: ['ls', 'app/'], verb: 'ls', status: 5, pattern: /^kvs ls: not authorised/, server: 'guarded', options: { env: { KVS_TOKEN: 'wrong' } } },
+  ],
+  [
+    'a wrong --token-file, KVS_TOKEN right',
+    {
+      args: ['export', '--token-file', WRONG_TOKEN_FILE],
+      verb: 'export',
+      status: 5,
+      pattern: /^kvs export: not authorised/,
+      server: 'guarded',
+      options: { env: { KVS_TOKEN: ADMIN_TOKEN } },
+    },
+  ],
+  [
+    'a token without the grant (--token)',
+    { args: ['put', 'app/x', 'v', '--token', READER_TOKEN], verb: 'put', status: 5, pattern: /^kvs put: forbidden: /, server: 'guarded' },
+  ],
+  [
+    'a token without the grant (KVS_TOKEN)',
+    { args: ['get', 'other/x'], verb: 'get', status: 5, pattern: /^kvs get: forbidden: /, server: 'guarded', options: { env: { KVS_TOKEN: READER_TOKEN } } },
+  ],
+  [
+    'a token without the grant (--token-file)',
+    { args: ['status', '--token-file', READER_TOKEN_FILE], verb: 'status', status: 5, pattern: /^kvs status: forbidden: /, server: 'guarded' },
+  ],
   // 6: nobody there.
-  ['connection refused (get)', { args: ['get', 'k'], verb: 'get', status: 6, pattern: /^kvs get: cannot reach the server: connection refused: http:\/\/127\.0\.0\.1:\d+\/v1\/kv\/k$/, server: 'refused' }],
+  [
+    'connection refused (get)',
+    {
+      args: ['get', 'k'],
+      verb: 'get',
+      status: 6,
+      pattern: /^kvs get: cannot reach the server: connection refused: http:\/\/127\.0\.0\.1:\d+\/v1\/kv\/k$/,
+      server: 'refused',
+    },
+  ],
   ['connection refused (put)', { args: ['put', 'k', 'v'], verb: 'put', status: 6, pattern: /connection refused/, server: 'refused' }],
   ['connection refused (ls)', { args: ['ls'], verb: 'ls', status: 6, pattern: /connection refused/, server: 'refused' }],
-  ['connection refused (txn)', { args: ['txn', '-'], verb: 'txn', status: 6, pattern: /connection refused/, server: 'refused', options: { input: '{"ops":[]}' } }],
+  [
+    'connection refused (txn)',
+    { args: ['txn', '-'], verb: 'txn', status: 6, pattern: /connection refused/, server: 'refused', options: { input: '{"ops":[]}' } },
+  ],
   // Once started, a watch resumes by itself; but it does not wait forever for a server that is not there at all.
   ['connection refused (watch)', { args: ['watch', 'app/'], verb: 'watch', status: 6, pattern: /connection refused/, server: 'refused' }],
   ['connection refused (export)', { args: ['export'], verb: 'export', status: 6, pattern: /connection refused/, server: 'refused' }],
@@ -231,10 +330,7 @@ const SYNOPSES: Record<string, string> = {
 
 describe('help and version', () => {
   it('covers every data verb the CLI has', () => {
-    assert.deepEqual(
-      DATA_COMMANDS.map((command) => command.name).sort(),
-      Object.keys(SYNOPSES).sort(),
-    );
+    assert.deepEqual(DATA_COMMANDS.map((command) => command.name).sort(), Object.keys(SYNOPSES).sort());
   });
 
   for (const [verb, synopsis] of Object.entries(SYNOPSES)) {
@@ -254,7 +350,10 @@ describe('help and version', () => {
       assert.match(help, new RegExp(`^ {2}${`${verb} ${synopsis}`.trim().replace(/[|[\]]/g, '\\$&')} +\\S`, 'm'), `kvs help lists ${verb}`);
     }
     for (const other of ['serve', 'restore', 'token create', 'version', 'help']) assert.match(help, new RegExp(`^ {2}${other}`, 'm'));
-    assert.match(help, /Exit codes: 0 success, 1 other error, 2 usage, 3 key not found, 4 condition failed,\n5 not authorised, 6 server unreachable or timed out\./);
+    assert.match(
+      help,
+      /Exit codes: 0 success, 1 other error, 2 usage, 3 key not found, 4 condition failed,\n5 not authorised, 6 server unreachable or timed out\./,
+    );
     assert.equal(await kvsOk([]), help);
     assert.equal(await kvsOk(['--help']), help);
   });

@@ -17,14 +17,25 @@ const FLAT = Array.from({ length: 2_500 }, (_, index) => `flat/${(index * 7919) 
 /** Under tree/: for each i, a key before the folder tree/fI/ (2 keys in it), and one after it: 3 rows per i in a delimited listing. */
 const FOLDERS = 800;
 const pad = (index: number) => String(index).padStart(4, '0');
-const TREE = Array.from({ length: FOLDERS }, (_, index) => [`tree/f${pad(index)}-a`, `tree/f${pad(index)}/1`, `tree/f${pad(index)}/2`, `tree/f${pad(index)}x`]).flat();
+const TREE = Array.from({ length: FOLDERS }, (_, index) => [
+  `tree/f${pad(index)}-a`,
+  `tree/f${pad(index)}/1`,
+  `tree/f${pad(index)}/2`,
+  `tree/f${pad(index)}x`,
+]).flat();
 
 const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 const server = useTestServer({}, async () => {
   url = server.url;
-  const lines = [...FLAT, ...TREE].map((key) => JSON.stringify({ key, value: Buffer.from(`v:${key}`).toString('base64'), contentType: 'text/plain; charset=utf-8' }));
-  const imported = await request(`${url}/v1/admin/import`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: `${lines.join('\n')}\n` });
+  const lines = [...FLAT, ...TREE].map((key) =>
+    JSON.stringify({ key, value: Buffer.from(`v:${key}`).toString('base64'), contentType: 'text/plain; charset=utf-8' }),
+  );
+  const imported = await request(`${url}/v1/admin/import`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-ndjson' },
+    body: `${lines.join('\n')}\n`,
+  });
   assert.equal(imported.status, 200, imported.text);
   assert.equal(imported.body.imported, FLAT.length + TREE.length);
   for (const [key, value, type] of [
@@ -71,11 +82,17 @@ describe('kvs ls', () => {
     assert.ok(range.length > 100, `a range across pages' worth of keys (${range.length})`);
     assert.deepEqual(keysOf(await ls(['--start', 'flat/10', '--end', 'flat/12'])), range);
     assert.deepEqual(keysOf(await ls(['flat/', '--start', 'flat/10', '--end', 'flat/12', '--reverse'])), [...range].reverse());
-    assert.deepEqual(keysOf(await ls(['flat/2', '--start', 'flat/10'])), sorted.filter((key) => key.startsWith('flat/2')));
+    assert.deepEqual(
+      keysOf(await ls(['flat/2', '--start', 'flat/10'])),
+      sorted.filter((key) => key.startsWith('flat/2')),
+    );
     assert.deepEqual(keysOf(await ls(['--start', 'flat/99', '--end', 'flat/990', '--limit', '3'])), within('flat/99', 'flat/990').slice(0, 3));
     // Only --start: to the end of the store (tree/ and the other keys after flat/ included).
     const fromStart = keysOf(await ls(['--start', 'flat/249']));
-    assert.deepEqual(fromStart.filter((key) => key.startsWith('flat/')), within('flat/249', null));
+    assert.deepEqual(
+      fromStart.filter((key) => key.startsWith('flat/')),
+      within('flat/249', null),
+    );
     assert.ok(fromStart.includes('tree/f0000x'));
     assert.deepEqual(keysOf(await ls(['--start', 'flat/5', '--end', 'flat/5'])), [], 'an empty range');
   });
@@ -112,7 +129,14 @@ describe('kvs ls', () => {
     const withValues = ndjson(await ls(['mixed/', '--json', '--values']));
     assert.deepEqual(
       withValues,
-      items.map((item: Record<string, unknown>, index: number) => ({ ...item, ...[{ value: 'AP8Q', encoding: 'base64' }, { value: { a: 1 }, encoding: 'json' }, { value: 'tab\there', encoding: 'utf8' }][index] })),
+      items.map((item: Record<string, unknown>, index: number) => ({
+        ...item,
+        ...[
+          { value: 'AP8Q', encoding: 'base64' },
+          { value: { a: 1 }, encoding: 'json' },
+          { value: 'tab\there', encoding: 'utf8' },
+        ][index],
+      })),
     );
     const all = ndjson(await ls(['flat/', '-o', 'json']));
     assert.deepEqual(
@@ -123,10 +147,23 @@ describe('kvs ls', () => {
 
   it('prints a key, folder or text value that could break its line (a control character, a leading ") as a JSON string', async () => {
     const keys = ['ctl/"inner"', 'ctl/del\u007f', 'ctl/esc\u001b[31mred', 'ctl/line\nbreak', 'ctl/plain', 'ctl/tab\there', 'ctl/é ok'];
-    for (const key of keys) assert.equal((await putValue(url, key, key.endsWith('plain') ? 'line\none' : 'v', { headers: { 'content-type': 'text/plain' } })).status, 201, key);
+    for (const key of keys)
+      assert.equal((await putValue(url, key, key.endsWith('plain') ? 'line\none' : 'v', { headers: { 'content-type': 'text/plain' } })).status, 201, key);
     const printed = lines(await ls(['ctl/']));
-    assert.deepEqual(printed, ['ctl/"inner"', '"ctl/del\\u007f"', '"ctl/esc\\u001b[31mred"', '"ctl/line\\nbreak"', 'ctl/plain', '"ctl/tab\\there"', 'ctl/é ok']);
-    assert.deepEqual(printed.map((line) => (line.startsWith('"') ? JSON.parse(line) : line)), keys, 'each line reads back as its key');
+    assert.deepEqual(printed, [
+      'ctl/"inner"',
+      '"ctl/del\\u007f"',
+      '"ctl/esc\\u001b[31mred"',
+      '"ctl/line\\nbreak"',
+      'ctl/plain',
+      '"ctl/tab\\there"',
+      'ctl/é ok',
+    ]);
+    assert.deepEqual(
+      printed.map((line) => (line.startsWith('"') ? JSON.parse(line) : line)),
+      keys,
+      'each line reads back as its key',
+    );
     // With --values: both columns by the same rule.
     assert.equal(lines(await ls(['ctl/', '--values']))[4], 'ctl/plain\t"line\\none"');
     assert.equal(lines(await ls(['ctl/line', '--values']))[0], '"ctl/line\\nbreak"\tv');

@@ -84,27 +84,32 @@ describe('kvs at a terminal', { skip: process.platform === 'linux' ? false : 'ne
     assert.match(screen, /imported 2,000 keys at revision \d+/);
   });
 
-  it('backup shows that the server takes a snapshot, then the bytes received; restore the bytes copied, then the records verified', { skip: onlyOnLmdb('the etcd engine has no local store to back up') }, async () => {
-    const file = join(files, 'terminal.mdb');
-    const backup = await atTerminal(['backup', file]);
-    assert.equal(backup.status, 0, backup.screen);
-    assert.match(backup.screen, /the server is taking a snapshot\.\.\./);
-    assert.match(backup.screen, /backed up ([\d.]+ [KMG]iB) of \1 \([\d.]+ [KMG]?i?B\/s\)/);
-    assert.match(backup.screen, /backed up revision \d+ \([\d.]+ [KMG]iB\) to /);
+  it(
+    'backup shows that the server takes a snapshot, then the bytes received; restore the bytes copied, then the records verified',
+    { skip: onlyOnLmdb('the etcd engine has no local store to back up') },
+    async () => {
+      const file = join(files, 'terminal.mdb');
+      const backup = await atTerminal(['backup', file]);
+      assert.equal(backup.status, 0, backup.screen);
+      assert.match(backup.screen, /the server is taking a snapshot\.\.\./);
+      assert.match(backup.screen, /backed up ([\d.]+ [KMG]iB) of \1 \([\d.]+ [KMG]?i?B\/s\)/);
+      assert.match(backup.screen, /backed up revision \d+ \([\d.]+ [KMG]iB\) to /);
 
-    const restore = await atTerminal(['restore', file, '--data-directory', join(files, 'restored')]);
-    assert.equal(restore.status, 0, restore.screen);
-    assert.match(restore.screen, /copied [\d.]+ [KMG]iB \([\d.]+ [KMG]?i?B\/s\)/);
-    assert.match(restore.screen, /verified ([\d,]+) records? of \1 \([\d,]+ records\/s\)/);
-    assert.match(restore.screen, /restored revision \d+ \([\d,]+ keys, [\d.]+ [KMG]iB\) into /);
-  });
+      const restore = await atTerminal(['restore', file, '--data-directory', join(files, 'restored')]);
+      assert.equal(restore.status, 0, restore.screen);
+      assert.match(restore.screen, /copied [\d.]+ [KMG]iB \([\d.]+ [KMG]?i?B\/s\)/);
+      assert.match(restore.screen, /verified ([\d,]+) records? of \1 \([\d,]+ records\/s\)/);
+      assert.match(restore.screen, /restored revision \d+ \([\d,]+ keys, [\d.]+ [KMG]iB\) into /);
+    },
+  );
 
   it('with stderr redirected, import, backup and restore write nothing there, though stdout is a terminal', async () => {
     const file = join(files, 'quiet.ndjson');
     writeFileSync(file, ndjsonOf('quiet/', 2000));
     const stderrFile = join(files, 'stderr.txt');
     const commands = [['import', file]];
-    if (TEST_ENGINE === 'lmdb') commands.push(['backup', join(files, 'quiet.mdb')], ['restore', join(files, 'quiet.mdb'), '--data-directory', join(files, 'quiet-restored')]);
+    if (TEST_ENGINE === 'lmdb')
+      commands.push(['backup', join(files, 'quiet.mdb')], ['restore', join(files, 'quiet.mdb'), '--data-directory', join(files, 'quiet-restored')]);
     for (const args of commands) {
       const { screen, status } = await atTerminal(args, '', stderrFile);
       assert.equal(status, 0, `${args[0]}: ${screen} ${readFileSync(stderrFile, 'utf8')}`);

@@ -143,7 +143,12 @@ async function standIn(body: Buffer, sha256: string | null): Promise<{ url: stri
   let requests = 0;
   const fake = createServer((_request, response) => {
     requests += 1;
-    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'kv-revision': '7', ...(sha256 === null ? {} : { 'repr-digest': `sha-256=:${sha256}:` }) });
+    response.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': body.length,
+      'kv-revision': '7',
+      ...(sha256 === null ? {} : { 'repr-digest': `sha-256=:${sha256}:` }),
+    });
     response.end(body);
   });
   await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
@@ -163,7 +168,10 @@ describe('kvs backup', () => {
     const revision = (await request(`${source.url}/v1/status`)).body.revision;
     const file = join(directory, `kvs-backup-${revision}.mdb`);
     assert.deepEqual(readdirSync(directory), [`kvs-backup-${revision}.mdb`], 'only the backup is left: no temporary file');
-    assert.match(result.stdout.toString(), new RegExp(`^backed up revision ${revision} \\([\\d.]+ [KMG]iB\\) to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`));
+    assert.match(
+      result.stdout.toString(),
+      new RegExp(`^backed up revision ${revision} \\([\\d.]+ [KMG]iB\\) to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\n$`),
+    );
 
     const named = join(directory, 'named.mdb');
     const json = JSON.parse(await kvsOk(['backup', named, '-o', 'json'], { url: source.url }));
@@ -212,19 +220,29 @@ describe('kvs backup', () => {
       ];
       for (const [destination, message] of refusals) assertFailure(await kvs(['backup', destination], { url }), 'backup', 2, message);
       // A directory that exists but takes no file (even root cannot create one in /proc): exit 1.
-      if (process.platform === 'linux') assertFailure(await kvs(['backup', '/proc/'], { url }), 'backup', 1, /^kvs backup: cannot write into \/proc\/ \(E[A-Z]+\)$/);
+      if (process.platform === 'linux')
+        assertFailure(await kvs(['backup', '/proc/'], { url }), 'backup', 1, /^kvs backup: cannot write into \/proc\/ \(E[A-Z]+\)$/);
       assert.equal(requests(), 0, 'the server was asked nothing');
-      assert.deepEqual(readdirSync(files).filter((name) => name.endsWith('.partial')), [], 'no temporary file left');
+      assert.deepEqual(
+        readdirSync(files).filter((name) => name.endsWith('.partial')),
+        [],
+        'no temporary file left',
+      );
     } finally {
       await close();
     }
   });
 
-  it('exits 1 and keeps nothing when the snapshot does not match the server\'s SHA-256', async () => {
+  it("exits 1 and keeps nothing when the snapshot does not match the server's SHA-256", async () => {
     // A stand-in for the server, whose snapshot arrives altered on the way.
     const body = Buffer.from('a snapshot, altered on the way');
     const fake = createServer((_request, response) => {
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'kv-revision': '7', 'repr-digest': `sha-256=:${createHash('sha256').update('the original').digest('base64')}:` });
+      response.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': body.length,
+        'kv-revision': '7',
+        'repr-digest': `sha-256=:${createHash('sha256').update('the original').digest('base64')}:`,
+      });
       response.end(body);
     });
     await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
@@ -238,7 +256,11 @@ describe('kvs backup', () => {
     }
   });
 
-  it('on the etcd engine, exits 1 with one line naming etcdctl', { skip: ENGINE.capabilities.snapshotBackup ? 'the engine can back up: the tests above' : false }, async () => {
-    assertFailure(await kvs(['backup', join(files, 'etcd.mdb')], { url: source.url }), 'backup', 1, /etcdctl snapshot save/);
-  });
+  it(
+    'on the etcd engine, exits 1 with one line naming etcdctl',
+    { skip: ENGINE.capabilities.snapshotBackup ? 'the engine can back up: the tests above' : false },
+    async () => {
+      assertFailure(await kvs(['backup', join(files, 'etcd.mdb')], { url: source.url }), 'backup', 1, /etcdctl snapshot save/);
+    },
+  );
 });

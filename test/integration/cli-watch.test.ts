@@ -38,7 +38,15 @@ async function streamsOpen(base: string, count: number): Promise<void> {
 }
 
 /** A put event as `kvs watch` prints it. */
-function putEvent(key: string, revision: number, value: unknown, encoding: string, contentType: string, version = 1, createRevision = revision): Record<string, unknown> {
+function putEvent(
+  key: string,
+  revision: number,
+  value: unknown,
+  encoding: string,
+  contentType: string,
+  version = 1,
+  createRevision = revision,
+): Record<string, unknown> {
   return { type: 'put', key, revision, version, createRevision, contentType, value, encoding };
 }
 
@@ -54,7 +62,12 @@ describe('kvs watch', () => {
     const a = await put(url, 'cw/a', '{"n": 1}', 'application/json');
     await put(url, 'other/x', 'not watched');
     const b = await put(url, 'cw/b', 'text');
-    const txn = await postJson(`${url}/v1/txn`, { ops: [{ op: 'put', key: 'cw/c', value: 'AP8=', encoding: 'base64', contentType: 'application/octet-stream' }, { op: 'delete', key: 'cw/a' }] });
+    const txn = await postJson(`${url}/v1/txn`, {
+      ops: [
+        { op: 'put', key: 'cw/c', value: 'AP8=', encoding: 'base64', contentType: 'application/octet-stream' },
+        { op: 'delete', key: 'cw/a' },
+      ],
+    });
     assert.equal(txn.status, 200, txn.text);
     await put(url, 'cw/after-the-count', 'x');
 
@@ -66,7 +79,10 @@ describe('kvs watch', () => {
       { revision: b, events: [putEvent('cw/b', b, 'text', 'utf8', 'text/plain; charset=utf-8')] },
       {
         revision: txn.body.revision,
-        events: [putEvent('cw/c', txn.body.revision, 'AP8=', 'base64', 'application/octet-stream'), { type: 'delete', key: 'cw/a', revision: txn.body.revision }],
+        events: [
+          putEvent('cw/c', txn.body.revision, 'AP8=', 'base64', 'application/octet-stream'),
+          { type: 'delete', key: 'cw/a', revision: txn.body.revision },
+        ],
       },
     ]);
     live = result.stdout.toString().split('\n').slice(0, 3);
@@ -99,7 +115,10 @@ describe('kvs watch', () => {
     assert.equal(withoutValues.status, 0, withoutValues.stderr);
     assert.deepEqual(ndjson(withoutValues.stdout), [
       { revision: first, events: [{ type: 'put', key: 'kw/k', revision: first, version: 1, createRevision: first, contentType: 'text/plain; charset=utf-8' }] },
-      { revision: second, events: [{ type: 'put', key: 'kw/k', revision: second, version: 2, createRevision: first, contentType: 'text/plain; charset=utf-8' }] },
+      {
+        revision: second,
+        events: [{ type: 'put', key: 'kw/k', revision: second, version: 2, createRevision: first, contentType: 'text/plain; charset=utf-8' }],
+      },
       { revision: deletedAt, events: [{ type: 'delete', key: 'kw/k', revision: deletedAt }] },
     ]);
   });
@@ -121,7 +140,10 @@ describe('kvs watch', () => {
     const busyResult = await busy.exited;
     assert.equal(busyResult.status, 0, busyResult.stderr);
     assert.equal(busyResult.stderr, '');
-    assert.deepEqual(ndjson(busyResult.stdout).map((line) => line.revision), [revision]);
+    assert.deepEqual(
+      ndjson(busyResult.stdout).map((line) => line.revision),
+      [revision],
+    );
   });
 
   it('refuses a PREFIX with --key, and a bad --since or --count (exit 2)', async () => {
@@ -229,10 +251,17 @@ describe('kvs watch under a rate limit (KV_RATE_LIMIT, KV_RATE_BURST)', () => {
     const tokensFile = join(leftovers.directory(), 'tokens.json');
     writeFileSync(tokensFile, JSON.stringify({ tokens: [tokenEntry('watcher', WATCHER, [{ prefix: 'rl/', actions: ['read', 'watch'] }], false)] }));
     // One request a second per token, no burst beyond it: a request that gets through leaves its bucket empty for a second.
-    const limited = await leftovers.spawn({ DATA_DIRECTORY: leftovers.directory(), KV_RATE_LIMIT: '1', KV_RATE_BURST: '1', KV_TOKENS_FILE: tokensFile, KV_ADMIN_TOKEN: ADMIN });
+    const limited = await leftovers.spawn({
+      DATA_DIRECTORY: leftovers.directory(),
+      KV_RATE_LIMIT: '1',
+      KV_RATE_BURST: '1',
+      KV_TOKENS_FILE: tokensFile,
+      KV_ADMIN_TOKEN: ADMIN,
+    });
     const proxy = await TcpProxy.start(limited.url);
     try {
-      const put = async (key: string) => ((await (await patiently(`${limited.url}/v1/kv/${key}`, ADMIN, { method: 'PUT', body: key })).json()) as { revision: number }).revision;
+      const put = async (key: string) =>
+        ((await (await patiently(`${limited.url}/v1/kv/${key}`, ADMIN, { method: 'PUT', body: key })).json()) as { revision: number }).revision;
       const first = await put('rl/1');
       const watch = startKvs(['watch', 'rl/', '--since', String(first - 1), '--count', '2'], { url: proxy.url, env: { KVS_TOKEN: WATCHER } });
       await watch.waitForLines(1);

@@ -45,7 +45,10 @@ function tokens(): TokenRegistry {
   const directory = tempDirectory('kvs-client-tokens-');
   closers.push(async () => rmSync(directory, { recursive: true, force: true }));
   const file = join(directory, 'tokens.json');
-  const entries = [tokenEntry('app', APP, [{ prefix: 'app/', actions: ['read', 'write', 'watch'] }], false), tokenEntry('watcher', WATCH_ONLY, [{ prefix: 'app/', actions: ['watch'] }], false)];
+  const entries = [
+    tokenEntry('app', APP, [{ prefix: 'app/', actions: ['read', 'write', 'watch'] }], false),
+    tokenEntry('watcher', WATCH_ONLY, [{ prefix: 'app/', actions: ['watch'] }], false),
+  ];
   writeFileSync(file, JSON.stringify({ tokens: entries }));
   return TokenRegistry.load({ adminToken: ADMIN, tokensFile: file });
 }
@@ -97,9 +100,19 @@ describe('tokens: UnauthorizedError, ForbiddenError, fromEnv with KVS_TOKEN', ()
     await rejectsWith(app.put('other/x', 'no'), ForbiddenError, { code: 'forbidden' });
     await rejectsWith(app.list({ prefix: '' }), ForbiddenError);
     await rejectsWith(app.status(), ForbiddenError);
-    await rejectsWith(app.txn({ ops: [{ op: 'get', key: 'app/mine' }, { op: 'get', key: 'other/x' }] }), ForbiddenError);
+    await rejectsWith(
+      app.txn({
+        ops: [
+          { op: 'get', key: 'app/mine' },
+          { op: 'get', key: 'other/x' },
+        ],
+      }),
+      ForbiddenError,
+    );
     // watch without read may not watch (a watch shows values).
-    await rejectsWith(new KvsClient({ url: server.url, token: WATCH_ONLY }).watch({ prefix: 'app/' })[Symbol.asyncIterator]().next(), ForbiddenError, { code: 'forbidden' });
+    await rejectsWith(new KvsClient({ url: server.url, token: WATCH_ONLY }).watch({ prefix: 'app/' })[Symbol.asyncIterator]().next(), ForbiddenError, {
+      code: 'forbidden',
+    });
   });
 
   it('a token with read and watch on a prefix can watch a key or the prefix without since, from now', async () => {
@@ -160,26 +173,30 @@ describe('RateLimitedError', () => {
 });
 
 describe('StorageFullError', () => {
-  it('at the size cap a put is 507 storage_full; a delete still works', { skip: onlyOnLmdb('KV_MAX_DATA_BYTES is the embedded store’s cap (etcd has its own quota)') }, async () => {
-    const server = await kvsServer({ limits: { dataBytesMax: 512 * 1024 } });
-    const client = new KvsClient({ url: server.url });
-    let full: StorageFullError | undefined;
-    let written = 0;
-    for (let i = 0; i < 2000 && full === undefined; i++) {
-      try {
-        await client.put(`fill/${i}`, 'x'.repeat(2000));
-        written += 1;
-      } catch (error) {
-        if (!(error instanceof StorageFullError)) throw error;
-        full = error;
+  it(
+    'at the size cap a put is 507 storage_full; a delete still works',
+    { skip: onlyOnLmdb('KV_MAX_DATA_BYTES is the embedded store’s cap (etcd has its own quota)') },
+    async () => {
+      const server = await kvsServer({ limits: { dataBytesMax: 512 * 1024 } });
+      const client = new KvsClient({ url: server.url });
+      let full: StorageFullError | undefined;
+      let written = 0;
+      for (let i = 0; i < 2000 && full === undefined; i++) {
+        try {
+          await client.put(`fill/${i}`, 'x'.repeat(2000));
+          written += 1;
+        } catch (error) {
+          if (!(error instanceof StorageFullError)) throw error;
+          full = error;
+        }
       }
-    }
-    assert.ok(full !== undefined, 'the cap was never reached');
-    assert.ok(written > 50, `only ${written} writes before the cap`);
-    assert.equal(full.status, 507);
-    assert.equal(full.code, 'storage_full');
-    assert.equal(await client.delete('fill/0'), true);
-  });
+      assert.ok(full !== undefined, 'the cap was never reached');
+      assert.ok(written > 50, `only ${written} writes before the cap`);
+      assert.equal(full.status, 507);
+      assert.equal(full.code, 'storage_full');
+      assert.equal(await client.delete('fill/0'), true);
+    },
+  );
 });
 
 describe('UnavailableError and its retries', () => {
@@ -342,9 +359,12 @@ describe('a stream whose connection breaks mid-way', () => {
       const first = await records.next();
       assert.equal(first.done, false);
       proxy.cut();
-      const error = await rejectsWith((async () => {
-        for await (const _ of records) void _;
-      })(), KvsNetworkError);
+      const error = await rejectsWith(
+        (async () => {
+          for await (const _ of records) void _;
+        })(),
+        KvsNetworkError,
+      );
       assert.ok(!(error instanceof KvsTimeoutError));
       assert.match(error.message, /broke before the answer was complete/);
       assert.equal(error.url, `${proxy.url}/v1/admin/export?prefix=cut%2F`);
@@ -422,7 +442,12 @@ describe('retries after network errors', () => {
       ['list', async (client) => await client.list({ prefix: 'r/' })],
       ['status', (client) => client.status()],
       ['limits', (client) => client.limits()],
-      ['export', async (client) => { for await (const _ of client.export('r/')) void _; }],
+      [
+        'export',
+        async (client) => {
+          for await (const _ of client.export('r/')) void _;
+        },
+      ],
       ['put', (client) => client.put('r/k', 'v')],
       ['delete', (client) => client.delete('r/gone')],
       ['deletePrefix dryRun', (client) => client.deletePrefix('r/', { dryRun: true })],
@@ -432,7 +457,11 @@ describe('retries after network errors', () => {
       const { client, spy } = spied(server.url);
       spy.failNext(2);
       await read(client);
-      assert.deepEqual(spy.calls.map((call) => call.sent), [false, false, true], what);
+      assert.deepEqual(
+        spy.calls.map((call) => call.sent),
+        [false, false, true],
+        what,
+      );
     }
     const { client, spy } = spied(server.url, { maxRetries: 3 });
     spy.failNext(10);
@@ -494,7 +523,10 @@ describe('retries after network errors', () => {
       assert.equal(spy.calls.length, 1, `${what} was attempted ${spy.calls.length} times`);
     }
     // None of them reached the server.
-    assert.deepEqual((await direct.list({ prefix: 'n/', values: true })).items.map((item) => [item.key, item.text()]), [['n/k', 'v']]);
+    assert.deepEqual(
+      (await direct.list({ prefix: 'n/', values: true })).items.map((item) => [item.key, item.text()]),
+      [['n/k', 'v']],
+    );
     assert.equal((await direct.get('n/k'))!.revision, k.revision);
   });
 });

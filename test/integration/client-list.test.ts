@@ -70,7 +70,10 @@ describe('list', () => {
       pages.map((page) => page.items.length),
       [60, 60, 60, 60, 10],
     );
-    assert.deepEqual(pages.flatMap((page) => keysOf(page.items)), manyKeys);
+    assert.deepEqual(
+      pages.flatMap((page) => keysOf(page.items)),
+      manyKeys,
+    );
     assert.ok(pages.slice(0, -1).every((page) => typeof page.cursor === 'string'));
     assert.equal(pages.at(-1)!.cursor, null);
   });
@@ -108,7 +111,10 @@ describe('list', () => {
     assert.equal(plain.text(), 'héllo');
     assert.deepEqual(plain.value, utf8('héllo'));
     assert.equal(plain.size, utf8('héllo').length);
-    assert.deepEqual({ revision: plain.revision, createRevision: plain.createRevision, version: plain.version }, { revision: text.revision, createRevision: text.revision, version: 1 });
+    assert.deepEqual(
+      { revision: plain.revision, createRevision: plain.createRevision, version: plain.version },
+      { revision: text.revision, createRevision: text.revision, version: 1 },
+    );
 
     const bare = (await kvs.list({ prefix: 'vals/' })).items;
     assert.deepEqual(keysOf(bare), keysOf(items));
@@ -129,8 +135,14 @@ describe('list', () => {
     for await (const small of kvs.list({ prefix: 'dl/', delimiter: '/', limit: 2 }).pages()) pages.push(small);
     assert.ok(pages.length >= 3, `${pages.length} pages of at most 2`);
     for (const small of pages) assert.ok(small.items.length + small.prefixes.length <= 2, JSON.stringify(small));
-    assert.deepEqual(pages.flatMap((small) => small.prefixes), ['dl/a/', 'dl/b/', 'dl/e/']);
-    assert.deepEqual(pages.flatMap((small) => keysOf(small.items)), ['dl/c', 'dl/d']);
+    assert.deepEqual(
+      pages.flatMap((small) => small.prefixes),
+      ['dl/a/', 'dl/b/', 'dl/e/'],
+    );
+    assert.deepEqual(
+      pages.flatMap((small) => keysOf(small.items)),
+      ['dl/c', 'dl/d'],
+    );
   });
 
   it('an invalid page size is InvalidRequestError', async () => {
@@ -173,7 +185,10 @@ describe('txn', () => {
     const [putA, putBin, putText, putTyped, deleted, notDeleted, added, got, gotBin, missing] = result.results;
     assert.deepEqual(putA, { op: 'put', key: 'txn/a', revision, createRevision: a.revision, version: 2, expiresAt: null, created: false });
     assert.deepEqual(putBin, { op: 'put', key: 'txn/bin', revision, createRevision: revision, version: 1, expiresAt: null, created: true });
-    assert.ok(putText?.op === 'put' && putText.created && putText.expiresAt instanceof Date && putText.expiresAt.getTime() >= startedAt + 60_000 - 1, JSON.stringify(putText));
+    assert.ok(
+      putText?.op === 'put' && putText.created && putText.expiresAt instanceof Date && putText.expiresAt.getTime() >= startedAt + 60_000 - 1,
+      JSON.stringify(putText),
+    );
     assert.ok(putTyped?.op === 'put' && putTyped.created);
     assert.deepEqual(deleted, { op: 'delete', key: 'txn/gone', deleted: true });
     assert.deepEqual(notDeleted, { op: 'delete', key: 'txn/never', deleted: false });
@@ -184,7 +199,10 @@ describe('txn', () => {
     assert.deepEqual(got.entry.json(), { r: 1 });
     assert.equal(got.entry.key, 'txn/read');
     assert.equal(got.entry.contentType, 'application/json');
-    assert.deepEqual({ revision: got.entry.revision, createRevision: got.entry.createRevision, version: got.entry.version }, { revision: read.revision, createRevision: read.revision, version: 1 });
+    assert.deepEqual(
+      { revision: got.entry.revision, createRevision: got.entry.createRevision, version: got.entry.version },
+      { revision: read.revision, createRevision: read.revision, version: 1 },
+    );
     assert.ok(gotBin?.op === 'get' && gotBin.entry !== null);
     assert.deepEqual(gotBin.entry.value, new Uint8Array([9, 0, 255]));
     assert.equal(gotBin.entry.contentType, 'application/octet-stream');
@@ -235,13 +253,21 @@ describe('txn', () => {
     await kvs.put('txn-ttl/k', 'v', { ttlSeconds: 300 });
     const [result] = (await kvs.txn({ ops: [{ op: 'get', key: 'txn-ttl/k' }] })).results;
     assert.ok(result?.op === 'get' && result.entry !== null);
-    assert.ok(result.entry.expiresAt instanceof Date && result.entry.expiresAt.getTime() >= startedAt + 300_000 - 1, `expiresAt ${String(result.entry.expiresAt)}`);
+    assert.ok(
+      result.entry.expiresAt instanceof Date && result.entry.expiresAt.getTime() >= startedAt + 300_000 - 1,
+      `expiresAt ${String(result.entry.expiresAt)}`,
+    );
   });
 
   it('a txn of only gets reads at one revision; a key twice in ops is InvalidRequestError', async () => {
     const first = await kvs.put('quiet/a', 'A');
     const second = await kvs.put('quiet/b', 'B');
-    const reads = await kvs.txn({ ops: [{ op: 'get', key: 'quiet/a' }, { op: 'get', key: 'quiet/b' }] });
+    const reads = await kvs.txn({
+      ops: [
+        { op: 'get', key: 'quiet/a' },
+        { op: 'get', key: 'quiet/b' },
+      ],
+    });
     assert.ok(reads.revision >= second.revision);
     const entries = reads.results.map((result) => (result.op === 'get' ? result.entry : null));
     assert.deepEqual(
@@ -263,7 +289,7 @@ describe('txn', () => {
     );
   });
 
-  it('a malformed request (from JavaScript without types) is the server\'s InvalidRequestError, never a TypeError', async () => {
+  it("a malformed request (from JavaScript without types) is the server's InvalidRequestError, never a TypeError", async () => {
     const malformed: unknown[] = [{ ops: {} }, { ops: [null] }, { ops: [3, 'put'] }, { ops: 'all' }, { checks: {}, ops: [] }, { checks: [null] }];
     for (const request of malformed) {
       const error = await rejectsWith(kvs.txn(request as TxnRequest), InvalidRequestError, { status: 400, code: 'invalid_request' });

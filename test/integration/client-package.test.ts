@@ -70,7 +70,8 @@ describe('the package', () => {
   it('the built SDK uses nothing Node-only: no node: imports, no Buffer, only its own files and eventsource-parser', () => {
     const directory = new URL('../../src/client/', import.meta.url); // dist/src/client, beside dist/test
     const files = readdirSync(directory).filter((name) => name.endsWith('.js'));
-    for (const name of ['index.js', 'client.js', 'transport.js', 'watch.js', 'errors.js', 'values.js']) assert.ok(files.includes(name), `${name} was not built`);
+    for (const name of ['index.js', 'client.js', 'transport.js', 'watch.js', 'errors.js', 'values.js'])
+      assert.ok(files.includes(name), `${name} was not built`);
     const found: string[] = [];
     for (const name of files) {
       const text = readFileSync(new URL(name, directory), 'utf8');
@@ -79,7 +80,12 @@ describe('the package', () => {
       const visit = (node: ts.Node): void => {
         if (ts.isIdentifier(node) && (node.text === 'Buffer' || node.text === 'require')) found.push(`${name}: ${node.text}`);
         if (ts.isStringLiteralLike(node) && node.text.startsWith('node:')) found.push(`${name}: "${node.text}"`);
-        const specifier = ts.isImportDeclaration(node) || ts.isExportDeclaration(node) ? node.moduleSpecifier : ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword ? node.arguments[0] : undefined;
+        const specifier =
+          ts.isImportDeclaration(node) || ts.isExportDeclaration(node)
+            ? node.moduleSpecifier
+            : ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword
+              ? node.arguments[0]
+              : undefined;
         if (specifier !== undefined) {
           const module = ts.isStringLiteralLike(specifier) ? specifier.text : '(computed)';
           if (!module.startsWith('./') && module !== 'eventsource-parser') found.push(`${name}: imports ${module}`);

@@ -110,7 +110,13 @@ describe('watch: messages and filters', () => {
     const text = await kvs.put('w1/text', 'héllo');
     const bin = await kvs.put('w1/bin', new Uint8Array([0xff, 0, 0x80]));
     const again = await kvs.put('w1/text', 'second');
-    const txn = await kvs.txn({ ops: [{ op: 'put', key: 'w1/t1', value: 1 }, { op: 'put', key: 'w1/t2', value: 2 }, { op: 'put', key: 'elsewhere', value: 3 }] });
+    const txn = await kvs.txn({
+      ops: [
+        { op: 'put', key: 'w1/t1', value: 1 },
+        { op: 'put', key: 'w1/t2', value: 2 },
+        { op: 'put', key: 'elsewhere', value: 3 },
+      ],
+    });
     const deleted = await kvs.delete('w1/json');
     const last = (await kvs.put('w1/end', 'end')).revision;
     await watching.until(last);
@@ -158,7 +164,12 @@ describe('watch: messages and filters', () => {
     await kvs.put('w2/k2', 2);
     const first = await kvs.put('w2/k', 'one');
     await kvs.put('w2/k/child', 3);
-    const gone = await kvs.txn({ ops: [{ op: 'delete', key: 'w2/k' }, { op: 'put', key: 'w2/k2', value: 4 }] });
+    const gone = await kvs.txn({
+      ops: [
+        { op: 'delete', key: 'w2/k' },
+        { op: 'put', key: 'w2/k2', value: 4 },
+      ],
+    });
     await kvs.put('w2/k2', 5);
     const second = await kvs.put('w2/k', 'two');
     await watching.until(second.revision);
@@ -317,7 +328,10 @@ describe('watch: resuming after a dropped connection', () => {
       assert.equal(error.status, 410);
       assert.equal(error.code, 'history_compacted');
       const { compactRevision } = await direct.status();
-      assert.ok(error.compactRevision > first.revision && error.compactRevision <= compactRevision && compactRevision <= head, `compactRevision ${error.compactRevision} (now ${compactRevision}), last seen ${first.revision}, head ${head}`);
+      assert.ok(
+        error.compactRevision > first.revision && error.compactRevision <= compactRevision && compactRevision <= head,
+        `compactRevision ${error.compactRevision} (now ${compactRevision}), last seen ${first.revision}, head ${head}`,
+      );
       assert.deepEqual(watching.revisions(), [first.revision]);
     } finally {
       await cutting.close();
@@ -333,11 +347,14 @@ describe('watch: a rate-limited client', () => {
     const tokensFile = join(tempDirectory('kvs-tokens-'), 'tokens.json');
     writeFileSync(tokensFile, JSON.stringify({ tokens: [tokenEntry('watcher', WATCHER, [{ prefix: 'rl/', actions: ['read', 'watch'] }], false)] }));
     // One request a second, and no burst beyond it: a request that gets through leaves the bucket empty for a second.
-    const limited = await startTestServer({ access: { tokens: TokenRegistry.load({ tokensFile }), protectedMode: true, rateLimit: { perSecond: 1, burst: 1 } } });
+    const limited = await startTestServer({
+      access: { tokens: TokenRegistry.load({ tokensFile }), protectedMode: true, rateLimit: { perSecond: 1, burst: 1 } },
+    });
     const cutting = await TcpProxy.start(limited.url);
     try {
       // Written straight to the engine: the test's writes spend nothing from the watcher's bucket.
-      const write = async (key: string) => (await limited.engine.txn({ compares: [], ops: [{ op: 'put', key, value: Buffer.from(key), contentType: 'text/plain', ttlMs: null }] })).revision;
+      const write = async (key: string) =>
+        (await limited.engine.txn({ compares: [], ops: [{ op: 'put', key, value: Buffer.from(key), contentType: 'text/plain', ttlMs: null }] })).revision;
       const first = await write('rl/1');
       const spy = fetchSpy();
       const watching = startWatch(new KvsClient({ url: cutting.url, token: WATCHER, fetch: spy.fetch }), { prefix: 'rl/', since: first - 1 });
@@ -375,7 +392,10 @@ describe('watch: compacted history and a full server', () => {
       const tail = startWatch(client, { prefix: 'h/', since: error.compactRevision });
       await tail.until(revisions.at(-1)!);
       await tail.stop();
-      assert.deepEqual(tail.revisions(), revisions.filter((revision) => revision > compactRevision));
+      assert.deepEqual(
+        tail.revisions(),
+        revisions.filter((revision) => revision > compactRevision),
+      );
     } finally {
       await compacting.close();
     }

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CounterOverflowError, Entry, InvalidRequestError, KvsClient, NotACounterError, PreconditionFailedError, type WriteResult } from '../../src/client/index.js';
+import {
+  CounterOverflowError,
+  Entry,
+  InvalidRequestError,
+  KvsClient,
+  NotACounterError,
+  PreconditionFailedError,
+  type WriteResult,
+} from '../../src/client/index.js';
 import { pollUntil } from '../helpers/assertions.js';
 import { request } from '../helpers/http.js';
 import { rejectsWith } from '../helpers/sdk.js';
@@ -38,7 +46,10 @@ async function mustGet(key: string): Promise<Entry> {
 function assertDeadline(expiresAt: Date | null, startedAt: number, ttlSeconds: number): void {
   assert.ok(expiresAt instanceof Date, `expiresAt is ${String(expiresAt)}`);
   const ms = expiresAt.getTime();
-  assert.ok(ms >= startedAt + ttlSeconds * 1000 - 1 && ms <= Date.now() + ttlSeconds * 1000 + 1, `deadline ${expiresAt.toISOString()} for a ${ttlSeconds} s TTL set at ${new Date(startedAt).toISOString()}`);
+  assert.ok(
+    ms >= startedAt + ttlSeconds * 1000 - 1 && ms <= Date.now() + ttlSeconds * 1000 + 1,
+    `deadline ${expiresAt.toISOString()} for a ${ttlSeconds} s TTL set at ${new Date(startedAt).toISOString()}`,
+  );
 }
 
 describe('get', () => {
@@ -91,7 +102,24 @@ describe('get', () => {
 
   it("keys with '/', '%', spaces, '?', '#', '+', quotes, newlines and non-ASCII round-trip exactly", async () => {
     const prefix = fresh('chars');
-    const names = ['a b', '100%', '%2F', 'a%2Fb', '%252F', 'what?x=1&y=2', '#hash', 'plus+sign', 'semi;colon,comma', `q'uo"te`, 'line\nbreak', 'back\\slash', 'dots/%2e%2e/%2E', '.hidden/..more', 'ключ/日本語/🎉', 'deep/er/still/'];
+    const names = [
+      'a b',
+      '100%',
+      '%2F',
+      'a%2Fb',
+      '%252F',
+      'what?x=1&y=2',
+      '#hash',
+      'plus+sign',
+      'semi;colon,comma',
+      `q'uo"te`,
+      'line\nbreak',
+      'back\\slash',
+      'dots/%2e%2e/%2E',
+      '.hidden/..more',
+      'ключ/日本語/🎉',
+      'deep/er/still/',
+    ];
     const keys = names.map((name) => `${prefix}${name}`);
     for (const key of keys) await kvs.put(key, key);
     for (const key of keys) {
@@ -103,7 +131,10 @@ describe('get', () => {
     assert.equal(await kvs.get(`${prefix}a/b`), null);
     const listed = (await kvs.list({ prefix, values: true, limit: 100 })).items;
     const byBytes = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    assert.deepEqual(listed.map((item) => item.key), byBytes);
+    assert.deepEqual(
+      listed.map((item) => item.key),
+      byBytes,
+    );
     for (const item of listed) assert.equal(item.text(), item.key);
     for (const key of keys) assert.equal(await kvs.delete(key), true, `delete ${JSON.stringify(key)}`);
     assert.deepEqual((await kvs.list({ prefix })).items, []);
@@ -187,7 +218,10 @@ describe('put', () => {
     const second = await kvs.put(`${prefix}k`, 'two', { ifRevision: first.revision });
     assert.equal(second.version, 2);
     assert.equal(second.created, false);
-    const stale = await rejectsWith(kvs.put(`${prefix}k`, 'three', { ifRevision: first.revision }), PreconditionFailedError, { status: 412, code: 'precondition_failed' });
+    const stale = await rejectsWith(kvs.put(`${prefix}k`, 'three', { ifRevision: first.revision }), PreconditionFailedError, {
+      status: 412,
+      code: 'precondition_failed',
+    });
     assert.equal(stale.currentRevision, second.revision);
     assert.equal((await mustGet(`${prefix}k`)).text(), 'two', 'a failed CAS writes nothing');
     const absent = await rejectsWith(kvs.put(`${prefix}missing`, 'x', { ifRevision: first.revision }), PreconditionFailedError);
@@ -262,7 +296,11 @@ describe('add (counters)', () => {
 
   it('a value that is not a JSON integer is NotACounterError; a result beyond ±(2^53−1) is CounterOverflowError', async () => {
     const prefix = fresh('add');
-    for (const [name, value] of [['text', 'seven'], ['fraction', 1.5], ['object', { n: 1 }]] as const) {
+    for (const [name, value] of [
+      ['text', 'seven'],
+      ['fraction', 1.5],
+      ['object', { n: 1 }],
+    ] as const) {
       await kvs.put(`${prefix}${name}`, value);
       await rejectsWith(kvs.add(`${prefix}${name}`), NotACounterError, { status: 409, code: 'not_a_counter' });
     }
@@ -399,14 +437,18 @@ describe('export and import', () => {
 });
 
 describe('backup', () => {
-  it('streams a snapshot with its revision, size and SHA-256', { skip: differencesOf(TEST_ENGINE).capabilities.snapshotBackup ? false : 'the engine has no local store to back up' }, async () => {
-    const written = await kvs.put(`${fresh('backup')}k`, 'in the snapshot');
-    const backup = await kvs.backup();
-    assert.ok(backup.revision >= written.revision, `backup revision ${backup.revision}, last write ${written.revision}`);
-    const bytes = Buffer.from(await new Response(backup.body).arrayBuffer());
-    assert.ok(bytes.length > 0);
-    assert.equal(backup.size, bytes.length);
-    const { createHash } = await import('node:crypto');
-    assert.equal(backup.sha256, createHash('sha256').update(bytes).digest('base64'));
-  });
+  it(
+    'streams a snapshot with its revision, size and SHA-256',
+    { skip: differencesOf(TEST_ENGINE).capabilities.snapshotBackup ? false : 'the engine has no local store to back up' },
+    async () => {
+      const written = await kvs.put(`${fresh('backup')}k`, 'in the snapshot');
+      const backup = await kvs.backup();
+      assert.ok(backup.revision >= written.revision, `backup revision ${backup.revision}, last write ${written.revision}`);
+      const bytes = Buffer.from(await new Response(backup.body).arrayBuffer());
+      assert.ok(bytes.length > 0);
+      assert.equal(backup.size, bytes.length);
+      const { createHash } = await import('node:crypto');
+      assert.equal(backup.sha256, createHash('sha256').update(bytes).digest('base64'));
+    },
+  );
 });

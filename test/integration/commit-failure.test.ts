@@ -43,11 +43,20 @@ async function startFaulty() {
   mkdirSync(faults);
   const data = join(directory, 'data');
   const server = await leftovers.spawn({ DATA_DIRECTORY: data, LD_PRELOAD: shim, FAULT_DIR: faults });
-  return { server, data, trigger: (name: string, content = '') => writeFileSync(join(faults, name), content), clear: (name: string) => rmSync(join(faults, name), { force: true }) };
+  return {
+    server,
+    data,
+    trigger: (name: string, content = '') => writeFileSync(join(faults, name), content),
+    clear: (name: string) => rmSync(join(faults, name), { force: true }),
+  };
 }
 
 const put = (base: string, key: string, value: string) =>
-  request(`${base}/v1/kv/${key}`, { method: 'PUT', body: value }).catch((error: unknown) => ({ status: `no answer: ${String((error as Error).cause ?? error)}`, body: null, text: '' }));
+  request(`${base}/v1/kv/${key}`, { method: 'PUT', body: value }).catch((error: unknown) => ({
+    status: `no answer: ${String((error as Error).cause ?? error)}`,
+    body: null,
+    text: '',
+  }));
 
 // A skip needs a compiler to build the fault shim; .ci/run installs one, so CI always runs these.
 const NO_COMPILER = 'no C compiler (cc) to build the fault-injection shim';
@@ -84,7 +93,11 @@ describe('a commit the disk fails', { skip: onlyOnLmdb('LMDB commits') }, () => 
     const second = put(server.url, 'during-2', 'b');
     const answers = await Promise.all([first, second]);
     for (const answer of answers) {
-      assert.equal(answer.status, 503, `a write in flight when the sync failed is never acknowledged: ${answer.status} ${answer.text}\n${server.output().slice(-2000)}`);
+      assert.equal(
+        answer.status,
+        503,
+        `a write in flight when the sync failed is never acknowledged: ${answer.status} ${answer.text}\n${server.output().slice(-2000)}`,
+      );
       assert.match(answer.text, /may or may not have been applied/);
     }
     const exited = await Promise.race([server.exited, sleep(10_000).then(() => null)]);

@@ -26,7 +26,14 @@ import { freePort, leftoversCleanedAfter, sleep, TEST_ENGINE } from '../helpers/
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const repoFile = (path: string) => join(ROOT, path);
 const readRepoFile = (path: string) => readFileSync(repoFile(path), 'utf8');
-const MANIFEST = JSON.parse(readRepoFile('package.json')) as { name: string; version: string; license: string; description: string; dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const MANIFEST = JSON.parse(readRepoFile('package.json')) as {
+  name: string;
+  version: string;
+  license: string;
+  description: string;
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
 // ---------------------------------------------------------------------------
 // The Dockerfile, as dockerfile-ast parses it.
@@ -68,7 +75,10 @@ function execForm(text: string, what: string): string[] {
   } catch {
     throw new assert.AssertionError({ message: `${what} must be in exec form (a JSON array), not ${JSON.stringify(text)}` });
   }
-  assert.ok(Array.isArray(parsed) && parsed.length > 0 && parsed.every((part) => typeof part === 'string'), `${what} must be a non-empty JSON array of strings`);
+  assert.ok(
+    Array.isArray(parsed) && parsed.length > 0 && parsed.every((part) => typeof part === 'string'),
+    `${what} must be a non-empty JSON array of strings`,
+  );
   return parsed as string[];
 }
 
@@ -129,7 +139,14 @@ function dockerignore(): { patterns: string[]; ignores(path: string): boolean } 
     const clean = posix.normalize(pattern.replace(/^\/+/, '').replace(/\/+$/, ''));
     const source = clean
       .split('/')
-      .map((part) => (part === '**' ? '.*' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*').replaceAll('?', '[^/]')))
+      .map((part) =>
+        part === '**'
+          ? '.*'
+          : part
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replaceAll('*', '[^/]*')
+              .replaceAll('?', '[^/]'),
+      )
       .join('/')
       .replaceAll('.*/', '(?:.*/)?');
     // A pattern that matches a directory excludes everything in it.
@@ -171,8 +188,14 @@ describe('Dockerfile', () => {
 
   test('the build stage runs npm ci and npm run build; the runtime stage installs production dependencies only', () => {
     const build = STAGES[0]!;
-    assert.ok(runCommands(build).some((command) => /\bnpm ci\b/.test(command)), 'the build stage runs npm ci');
-    assert.ok(runCommands(build).some((command) => /\bnpm run build\b/.test(command)), 'the build stage runs npm run build');
+    assert.ok(
+      runCommands(build).some((command) => /\bnpm ci\b/.test(command)),
+      'the build stage runs npm ci',
+    );
+    assert.ok(
+      runCommands(build).some((command) => /\bnpm run build\b/.test(command)),
+      'the build stage runs npm run build',
+    );
     const installs = runCommands(FINAL).filter((command) => /\bnpm (ci|install|i)\b/.test(command));
     assert.equal(installs.length, 1, 'the runtime stage installs dependencies once');
     assert.match(installs[0]!, /\bnpm ci\b[^&;]*--omit=dev/, 'with npm ci --omit=dev');
@@ -192,9 +215,21 @@ describe('Dockerfile', () => {
       return copy === undefined ? undefined : posix.normalize(posix.join(WORKDIR, copy.destination));
     };
     const buildWorkdir = argumentsOf(withKeyword(build, 'WORKDIR').at(-1)!)[0]!;
-    assert.equal(destinationOf((copy) => copy.from === build.name && copy.sources.some((source) => posix.normalize(source) === posix.join(buildWorkdir, 'dist'))), posix.join(WORKDIR, 'dist'), 'COPY --from=build the built dist/ to WORKDIR/dist');
-    assert.equal(destinationOf((copy) => copy.from === null && copy.sources.includes('package.json')), `${WORKDIR}/`, 'package.json beside dist/ (kvs reads its version there)');
-    assert.equal(destinationOf((copy) => copy.from === null && copy.sources.some((source) => source.replace(/\/+$/, '') === 'proto'))?.replace(/\/+$/, ''), posix.join(WORKDIR, 'proto'), 'proto/ beside dist/');
+    assert.equal(
+      destinationOf((copy) => copy.from === build.name && copy.sources.some((source) => posix.normalize(source) === posix.join(buildWorkdir, 'dist'))),
+      posix.join(WORKDIR, 'dist'),
+      'COPY --from=build the built dist/ to WORKDIR/dist',
+    );
+    assert.equal(
+      destinationOf((copy) => copy.from === null && copy.sources.includes('package.json')),
+      `${WORKDIR}/`,
+      'package.json beside dist/ (kvs reads its version there)',
+    );
+    assert.equal(
+      destinationOf((copy) => copy.from === null && copy.sources.some((source) => source.replace(/\/+$/, '') === 'proto'))?.replace(/\/+$/, ''),
+      posix.join(WORKDIR, 'proto'),
+      'proto/ beside dist/',
+    );
     // The etcd engine reads the proto relative to its own compiled file: the image must put proto/ exactly there.
     const source = readRepoFile('src/engine/etcd/etcd-api.ts');
     const read = /new URL\('([^']+etcd-v3\.proto)', import\.meta\.url\)/.exec(source);
@@ -206,9 +241,12 @@ describe('Dockerfile', () => {
     const users = withKeyword(FINAL, 'USER');
     assert.ok(users.length > 0, 'the final stage sets USER');
     const user = argumentsOf(users.at(-1)!)[0]!;
-    assert.equal(user.split(':')[0], 'node', 'the node image\'s node user (uid 1000), not root');
+    assert.equal(user.split(':')[0], 'node', "the node image's node user (uid 1000), not root");
     const lastUserLine = users.at(-1)!.getRange().start.line;
-    assert.ok(withKeyword(FINAL, 'RUN').every((run) => run.getRange().start.line < lastUserLine), 'USER comes after every RUN: nothing after it needs root');
+    assert.ok(
+      withKeyword(FINAL, 'RUN').every((run) => run.getRange().start.line < lastUserLine),
+      'USER comes after every RUN: nothing after it needs root',
+    );
 
     const volumes = withKeyword(FINAL, 'VOLUME').flatMap((instruction) => {
       const text = (instruction.getArgumentsContent() ?? '').trim();
@@ -222,7 +260,10 @@ describe('Dockerfile', () => {
 
     assert.equal(IMAGE_ENV.get('DATA_DIRECTORY'), '/data');
     assert.equal(IMAGE_ENV.get('HOST'), '0.0.0.0');
-    assert.ok(!IMAGE_ENV.has('PORT') && !IMAGE_ENV.has('KV_STORE_PORT'), 'no port in the image: kvs\'s default applies, and -e PORT=... or the seed\'s -e KV_STORE_PORT=... moves it (an image PORT would hide KV_STORE_PORT, which kvs reads second)');
+    assert.ok(
+      !IMAGE_ENV.has('PORT') && !IMAGE_ENV.has('KV_STORE_PORT'),
+      "no port in the image: kvs's default applies, and -e PORT=... or the seed's -e KV_STORE_PORT=... moves it (an image PORT would hide KV_STORE_PORT, which kvs reads second)",
+    );
     assert.equal(IMAGE_ENV.get('KV_PROTECTED_MODE'), 'off', 'protected mode off, as in the official Redis image (ADR 0008)');
     // Every variable the image sets is one kvs reads (a typo would be silently ignored), or NODE_ENV.
     const known = new Set(Object.values(SETTINGS).flatMap((setting) => setting.env));
@@ -238,17 +279,23 @@ describe('Dockerfile', () => {
     assert.equal(program, 'node');
     const script = rest.at(-1)!;
     assert.ok(rest.includes('-e'), 'an inline script: node -e ...');
-    assert.match(script, /\bfetch\(/, 'node\'s global fetch');
+    assert.match(script, /\bfetch\(/, "node's global fetch");
     assert.match(script, /\/healthz\b/);
     // The port kvs takes: its variables in the order src/config.ts reads them, then its default.
-    assert.ok(script.includes(`${SETTINGS.port.env.map((variable) => `process.env.${variable}`).join(' || ')} || ${DEFAULT_PORT}`), `the port the server listens on (${SETTINGS.port.env.join(', then ')}, then ${DEFAULT_PORT}): ${script}`);
+    assert.ok(
+      script.includes(`${SETTINGS.port.env.map((variable) => `process.env.${variable}`).join(' || ')} || ${DEFAULT_PORT}`),
+      `the port the server listens on (${SETTINGS.port.env.join(', then ')}, then ${DEFAULT_PORT}): ${script}`,
+    );
     assert.doesNotMatch(HEALTHCHECK.command.join(' '), /\b(curl|wget)\b/);
     for (const flag of ['interval', 'timeout', 'start-period', 'retries']) assert.ok(HEALTHCHECK.flags.has(flag), `HEALTHCHECK --${flag}`);
   });
 
   test('tini is PID 1, and the exec-form CMD starts node itself (not npm)', () => {
     assert.deepEqual(ENTRYPOINT, ['tini', '--']);
-    assert.ok(runCommands(FINAL).some((command) => /apt-get install\b.*\btini\b/.test(command)), 'the runtime stage installs tini from Debian');
+    assert.ok(
+      runCommands(FINAL).some((command) => /apt-get install\b.*\btini\b/.test(command)),
+      'the runtime stage installs tini from Debian',
+    );
     assert.equal(CMD[0], 'node', 'node directly: npm would stand between the signal and kvs');
     assert.ok(!CMD.some((part) => /^(npm|npx|yarn|pnpm)$/.test(part)));
     assert.equal(CMD[1], 'dist/src/cli/index.js', 'the kvs CLI, relative to WORKDIR');
@@ -262,11 +309,15 @@ describe('Dockerfile', () => {
     assert.equal(oci('title'), 'kvs');
     assert.equal(oci('description'), MANIFEST.description);
     assert.equal(oci('licenses'), MANIFEST.license);
-    assert.equal(oci('version'), MANIFEST.version, 'the label follows package.json\'s version');
+    assert.equal(oci('version'), MANIFEST.version, "the label follows package.json's version");
     // The repository has no public address yet: no source label (docker build --label adds one), never an empty one.
     const source = oci('source');
     assert.ok(source === undefined || /^https:\/\/\S+$/.test(source), `org.opencontainers.image.source is a URL or absent: ${JSON.stringify(source)}`);
-    const args = new Map(withKeyword(FINAL, 'ARG').map((arg) => argumentsOf(arg)[0]!.split('=')).map(([name, value]) => [name!, value ?? '']));
+    const args = new Map(
+      withKeyword(FINAL, 'ARG')
+        .map((arg) => argumentsOf(arg)[0]!.split('='))
+        .map(([name, value]) => [name!, value ?? '']),
+    );
     for (const [name, value] of labels) {
       assert.notEqual(value.trim(), '', `${name} is empty`);
       for (const [, variable] of value.matchAll(/\$\{?(\w+)/g)) {
@@ -278,12 +329,41 @@ describe('Dockerfile', () => {
 
   test('.dockerignore keeps installed, built, local and secret files out of the build context, and nothing the build copies', () => {
     const ignore = dockerignore();
-    for (const path of ['node_modules', 'src/x/node_modules', 'dist', 'dist/src/main.js', 'data', 'data/kvs.mdb', '.git', '.git/HEAD', '.env', '.bench', 'npm-debug.log']) {
+    for (const path of [
+      'node_modules',
+      'src/x/node_modules',
+      'dist',
+      'dist/src/main.js',
+      'data',
+      'data/kvs.mdb',
+      '.git',
+      '.git/HEAD',
+      '.env',
+      '.bench',
+      'npm-debug.log',
+    ]) {
       assert.ok(ignore.ignores(path), `.dockerignore excludes ${path}`);
     }
     // Secrets and data anywhere in the tree, not only at the top: certificates and keys, tokens files, .env files,
     // data directories and stores.
-    for (const path of ['server.pem', 'deploy/tls/server.pem', 'src/x/y/key.pem', 'tls/server.key', 'deploy/nginx/site.key', 'certs/ca.crt', 'x/client.p12', 'tokens.json', 'config/tokens.json', 'deploy/tokens-prod.json', 'deploy/.env', 'sub/.env.local', 'old/data', 'old/data/kvs.mdb', 'backup/kvs.mdb', 'backup/kvs.mdb-lock']) {
+    for (const path of [
+      'server.pem',
+      'deploy/tls/server.pem',
+      'src/x/y/key.pem',
+      'tls/server.key',
+      'deploy/nginx/site.key',
+      'certs/ca.crt',
+      'x/client.p12',
+      'tokens.json',
+      'config/tokens.json',
+      'deploy/tokens-prod.json',
+      'deploy/.env',
+      'sub/.env.local',
+      'old/data',
+      'old/data/kvs.mdb',
+      'backup/kvs.mdb',
+      'backup/kvs.mdb-lock',
+    ]) {
       assert.ok(ignore.ignores(path), `.dockerignore excludes ${path}`);
     }
     for (const stage of STAGES) {
@@ -298,7 +378,8 @@ describe('Dockerfile', () => {
         }
       }
     }
-    for (const file of ['src/main.ts', 'src/engine/etcd/etcd-api.ts', 'proto/etcd-v3.proto', 'tsconfig.json']) assert.ok(!ignore.ignores(file), `${file} is in the context`);
+    for (const file of ['src/main.ts', 'src/engine/etcd/etcd-api.ts', 'proto/etcd-v3.proto', 'tsconfig.json'])
+      assert.ok(!ignore.ignores(file), `${file} is in the context`);
   });
 });
 
@@ -345,14 +426,17 @@ describe('compose.yaml', () => {
     const kvs = SERVICES['kvs'];
     assert.ok(kvs, 'a service named kvs');
     assert.equal(kvs.profiles, undefined, 'in no profile: docker compose up starts it');
-    assert.ok(buildsThisImage(kvs), 'built from this repository\'s Dockerfile');
+    assert.ok(buildsThisImage(kvs), "built from this repository's Dockerfile");
     assert.equal(environmentOf(kvs)['KV_ENGINE'] ?? 'lmdb', 'lmdb');
     const data = (kvs.volumes ?? []).map((volume) => volume.split(':')).find(([, target]) => target === IMAGE_ENV.get('DATA_DIRECTORY'));
-    assert.ok(data, 'a volume at the image\'s DATA_DIRECTORY');
+    assert.ok(data, "a volume at the image's DATA_DIRECTORY");
     assert.ok(!data[0]!.includes('/') && !data[0]!.startsWith('.'), 'a named volume, not a bind mount');
     assert.ok(COMPOSE.volumes && data[0]! in COMPOSE.volumes, `the volume ${data[0]} is declared`);
     assert.match(environmentOf(kvs)['KV_ADMIN_TOKEN'] ?? '', FROM_ENVIRONMENT, 'KV_ADMIN_TOKEN from the environment or .env, never a literal');
-    assert.ok((kvs.ports ?? []).some((port) => port.endsWith(`:${IMAGE_PORT}`)), 'the container port published');
+    assert.ok(
+      (kvs.ports ?? []).some((port) => port.endsWith(`:${IMAGE_PORT}`)),
+      'the container port published',
+    );
     // The image's HEALTHCHECK applies unless the service replaces or disables it.
     assert.ok(kvs.healthcheck === undefined ? HEALTHCHECK.command.length > 0 : kvs.healthcheck.disable !== true, 'a healthcheck');
   });
@@ -370,7 +454,10 @@ describe('compose.yaml', () => {
       assert.equal(new URL(flags.get('initial-advertise-peer-urls')!).hostname, name, `${name} advertises its own peer address`);
       assert.equal(new URL(flags.get('advertise-client-urls')!).hostname, name, `${name} advertises its own client address`);
       assert.ok(flags.get('listen-client-urls') && flags.get('listen-peer-urls') && flags.get('data-dir'));
-      assert.ok((service.volumes ?? []).some((volume) => volume.split(':')[1] === flags.get('data-dir')), `${name}'s data directory is a volume`);
+      assert.ok(
+        (service.volumes ?? []).some((volume) => volume.split(':')[1] === flags.get('data-dir')),
+        `${name}'s data directory is a volume`,
+      );
       assert.ok(service.healthcheck?.test, `${name} has a healthcheck (kvs nodes wait for it)`);
       clusters.add(flags.get('initial-cluster')!);
       tokens.add(flags.get('initial-cluster-token')!);
@@ -379,7 +466,12 @@ describe('compose.yaml', () => {
     assert.equal(tokens.size, 1, 'the same --initial-cluster-token on every member');
     const initial = new Map([...clusters][0]!.split(',').map((entry) => entry.split('=') as [string, string]));
     assert.deepEqual([...initial.keys()].sort(), ETCD_MEMBERS.map(([name]) => name).sort(), '--initial-cluster names every member');
-    for (const [name, service] of ETCD_MEMBERS) assert.equal(initial.get(name), flagsOf(service.command).get('initial-advertise-peer-urls'), `${name}'s --initial-cluster entry is its advertised peer URL`);
+    for (const [name, service] of ETCD_MEMBERS)
+      assert.equal(
+        initial.get(name),
+        flagsOf(service.command).get('initial-advertise-peer-urls'),
+        `${name}'s --initial-cluster entry is its advertised peer URL`,
+      );
   });
 
   test('(b) two kvs nodes on KV_ENGINE=etcd, with ETCD_ENDPOINTS naming all three members, and the same token', () => {
@@ -388,8 +480,18 @@ describe('compose.yaml', () => {
     for (const [name, service] of KVS_ETCD_NODES) {
       assert.deepEqual(service.profiles, ['cluster'], `${name} is in the cluster profile`);
       const environment = environmentOf(service);
-      assert.deepEqual(environment['ETCD_ENDPOINTS']!.split(',').map((endpoint) => endpoint.trim()).sort(), memberClientUrls, `${name}: ETCD_ENDPOINTS names every member`);
-      assert.match(environment['KV_ADMIN_TOKEN'] ?? '', FROM_ENVIRONMENT, `${name}: a token from the environment (docs/SCALING.md: always tokens behind a proxy)`);
+      assert.deepEqual(
+        environment['ETCD_ENDPOINTS']!.split(',')
+          .map((endpoint) => endpoint.trim())
+          .sort(),
+        memberClientUrls,
+        `${name}: ETCD_ENDPOINTS names every member`,
+      );
+      assert.match(
+        environment['KV_ADMIN_TOKEN'] ?? '',
+        FROM_ENVIRONMENT,
+        `${name}: a token from the environment (docs/SCALING.md: always tokens behind a proxy)`,
+      );
       assert.equal(environment['KV_ADMIN_TOKEN'], environmentOf(SERVICES['kvs']!)['KV_ADMIN_TOKEN'], 'the same token as everywhere');
       assert.deepEqual(dependsOn(service).sort(), ETCD_MEMBERS.map(([member]) => member).sort(), `${name} waits for the etcd members`);
       assert.equal(service.ports, undefined, `${name} is reached through nginx only`);
@@ -405,8 +507,12 @@ describe('compose.yaml', () => {
     assert.ok(mount, 'deploy/nginx/kvs.conf is mounted');
     assert.equal(mount[2], 'ro', 'read-only');
     assert.ok(existsSync(repoFile('deploy/nginx/kvs.conf')));
-    const script = Array.isArray(nginx.command) ? nginx.command.at(-1)! : nginx.command ?? '';
-    assert.match(script, new RegExp(`\\s${mount[1]!.replaceAll('.', '\\.')}\\s*>\\s*/etc/nginx/conf\\.d/\\S+\\.conf`), 'the mounted file, filled in, goes to conf.d (which the stock nginx.conf includes in http {})');
+    const script = Array.isArray(nginx.command) ? nginx.command.at(-1)! : (nginx.command ?? '');
+    assert.match(
+      script,
+      new RegExp(`\\s${mount[1]!.replaceAll('.', '\\.')}\\s*>\\s*/etc/nginx/conf\\.d/\\S+\\.conf`),
+      'the mounted file, filled in, goes to conf.d (which the stock nginx.conf includes in http {})',
+    );
 
     // Fill in the placeholders as the container does, and read the upstream.
     let site = readRepoFile('deploy/nginx/kvs.conf');
@@ -416,16 +522,29 @@ describe('compose.yaml', () => {
     assert.doesNotMatch(site, /\{\{\w+\}\}/, 'every placeholder is filled in');
     const upstreams = new Map<string, string[]>();
     for (const [, name, body] of site.matchAll(/^upstream\s+(\S+)\s*\{([\s\S]*?)^\}/gm)) {
-      upstreams.set(name!, [...body!.matchAll(/^\s*server\s+(\S+)/gm)].map((server) => server[1]!));
+      upstreams.set(
+        name!,
+        [...body!.matchAll(/^\s*server\s+(\S+)/gm)].map((server) => server[1]!),
+      );
     }
-    for (const [, target] of site.matchAll(/proxy_pass\s+http:\/\/([^/;\s]+)/g)) assert.ok(upstreams.has(target!), `proxy_pass http://${target} is an upstream of the file`);
+    for (const [, target] of site.matchAll(/proxy_pass\s+http:\/\/([^/;\s]+)/g))
+      assert.ok(upstreams.has(target!), `proxy_pass http://${target} is an upstream of the file`);
     const servers = [...upstreams.values()].flat();
-    const expected = KVS_ETCD_NODES.map(([name, service]) => `${name}:${environmentOf(service)['PORT'] ?? environmentOf(service)['KV_STORE_PORT'] ?? IMAGE_PORT}`);
-    assert.deepEqual(servers.sort(), expected.sort(), 'the upstream\'s servers are the kvs nodes, at the port they listen on');
+    const expected = KVS_ETCD_NODES.map(
+      ([name, service]) => `${name}:${environmentOf(service)['PORT'] ?? environmentOf(service)['KV_STORE_PORT'] ?? IMAGE_PORT}`,
+    );
+    assert.deepEqual(servers.sort(), expected.sort(), "the upstream's servers are the kvs nodes, at the port they listen on");
     const listen = /^\s*listen\s+(\S+);/m.exec(site)?.[1] ?? '';
     const listenPort = listen.split(':').at(-1)!;
-    assert.ok((nginx.ports ?? []).some((port) => port.endsWith(`:${listenPort}`)), `nginx's listen port (${listen}) is published`);
-    assert.deepEqual(dependsOn(nginx).sort(), KVS_ETCD_NODES.map(([name]) => name).sort(), 'nginx starts after the kvs nodes (it resolves their names at start)');
+    assert.ok(
+      (nginx.ports ?? []).some((port) => port.endsWith(`:${listenPort}`)),
+      `nginx's listen port (${listen}) is published`,
+    );
+    assert.deepEqual(
+      dependsOn(nginx).sort(),
+      KVS_ETCD_NODES.map(([name]) => name).sort(),
+      'nginx starts after the kvs nodes (it resolves their names at start)',
+    );
   });
 });
 
@@ -562,7 +681,7 @@ function imageEnvironment(image: ImageLayout, overrides: Record<string, string>)
 /** ENTRYPOINT + CMD, as the image starts (without tini where a developer's machine lacks it). */
 function startCommand(): string[] {
   if (ENTRYPOINT[0] === 'tini' && !HAS_TINI) {
-    assert.ok(!process.env['CI'], 'tini is not installed (.ci/run installs it): CI must run the image\'s ENTRYPOINT');
+    assert.ok(!process.env['CI'], "tini is not installed (.ci/run installs it): CI must run the image's ENTRYPOINT");
     return CMD;
   }
   return [...ENTRYPOINT, ...CMD];
@@ -663,45 +782,53 @@ async function expectServed(url: string, type: RegExp): Promise<string> {
   return body;
 }
 
-describe('the image\'s start command', { skip: TEST_ENGINE === 'etcd' ? 'engine-independent (the image defaults to the embedded engine): runs in the lmdb pass' : false }, () => {
-  let image: ImageLayout;
-  before(() => {
-    image = layOutImage();
-  });
+describe(
+  "the image's start command",
+  { skip: TEST_ENGINE === 'etcd' ? 'engine-independent (the image defaults to the embedded engine): runs in the lmdb pass' : false },
+  () => {
+    let image: ImageLayout;
+    before(() => {
+      image = layOutImage();
+    });
 
-  test('its node_modules holds the production dependencies only, from the lock file', () => {
-    const installed = (directory: string) => readdirSync(directory).flatMap((name) => (name.startsWith('@') ? readdirSync(join(directory, name)).map((scoped) => `${name}/${scoped}`) : name.startsWith('.') ? [] : [name]));
-    const packages = new Set(installed(join(image.app, 'node_modules')));
-    const lock = JSON.parse(readRepoFile('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
-    for (const name of Object.keys(MANIFEST.dependencies)) assert.ok(packages.has(name), `${name} (a dependency) is installed`);
-    for (const name of packages) {
-      const entry = lock.packages[`node_modules/${name}`];
-      assert.ok(entry !== undefined && entry.dev !== true, `${name} is installed: a production package of the lock file`);
-    }
-    // A devDependency may be a production package too (@types/node is one of protobufjs's dependencies).
-    const devOnly = Object.keys(MANIFEST.devDependencies).filter((name) => lock.packages[`node_modules/${name}`]?.dev === true);
-    assert.ok(devOnly.includes('typescript'));
-    for (const name of devOnly) assert.ok(!packages.has(name), `${name} (a devDependency only) is not installed`);
-  });
+    test('its node_modules holds the production dependencies only, from the lock file', () => {
+      const installed = (directory: string) =>
+        readdirSync(directory).flatMap((name) =>
+          name.startsWith('@') ? readdirSync(join(directory, name)).map((scoped) => `${name}/${scoped}`) : name.startsWith('.') ? [] : [name],
+        );
+      const packages = new Set(installed(join(image.app, 'node_modules')));
+      const lock = JSON.parse(readRepoFile('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
+      for (const name of Object.keys(MANIFEST.dependencies)) assert.ok(packages.has(name), `${name} (a dependency) is installed`);
+      for (const name of packages) {
+        const entry = lock.packages[`node_modules/${name}`];
+        assert.ok(entry !== undefined && entry.dev !== true, `${name} is installed: a production package of the lock file`);
+      }
+      // A devDependency may be a production package too (@types/node is one of protobufjs's dependencies).
+      const devOnly = Object.keys(MANIFEST.devDependencies).filter((name) => lock.packages[`node_modules/${name}`]?.dev === true);
+      assert.ok(devOnly.includes('typescript'));
+      for (const name of devOnly) assert.ok(!packages.has(name), `${name} (a devDependency only) is not installed`);
+    });
 
-  test('the kvs command is on the image\'s PATH: the CLI that CMD runs', () => {
-    const environment = imageEnvironment(image, {});
-    const found = spawnSync('sh', ['-c', 'command -v kvs'], { env: environment, encoding: 'utf8' });
-    assert.equal(found.stdout.trim(), join(image.bin, 'kvs'), 'kvs is found in the image\'s /usr/local/bin');
-    assert.equal(readlinkSync(join(image.bin, 'kvs')), inImage(image.root, posix.join(WORKDIR, CMD[1]!)), 'a link to the CLI that CMD runs');
-    // From anywhere (docker exec's working directory need not be WORKDIR).
-    const version = spawnSync('kvs', ['version'], { cwd: image.root, env: environment, encoding: 'utf8' });
-    assert.equal(version.status, 0, version.stderr);
-    assert.equal(version.stdout.trim(), MANIFEST.version);
-  });
+    test("the kvs command is on the image's PATH: the CLI that CMD runs", () => {
+      const environment = imageEnvironment(image, {});
+      const found = spawnSync('sh', ['-c', 'command -v kvs'], { env: environment, encoding: 'utf8' });
+      assert.equal(found.stdout.trim(), join(image.bin, 'kvs'), "kvs is found in the image's /usr/local/bin");
+      assert.equal(readlinkSync(join(image.bin, 'kvs')), inImage(image.root, posix.join(WORKDIR, CMD[1]!)), 'a link to the CLI that CMD runs');
+      // From anywhere (docker exec's working directory need not be WORKDIR).
+      const version = spawnSync('kvs', ['version'], { cwd: image.root, env: environment, encoding: 'utf8' });
+      assert.equal(version.status, 0, version.stderr);
+      assert.equal(version.stdout.trim(), MANIFEST.version);
+    });
 
-  test(
-    'serves the seed README\'s requests on KV_STORE_PORT, /docs and the console, passes its HEALTHCHECK, warns without a token, stops on SIGTERM with the data on disk; restarted with a token from `kvs token create`, TLS and pretty logs it reads the key back',
-    async (t) => {
+    test("serves the seed README's requests on KV_STORE_PORT, /docs and the console, passes its HEALTHCHECK, warns without a token, stops on SIGTERM with the data on disk; restarted with a token from `kvs token create`, TLS and pretty logs it reads the key back", async (t) => {
       if (!HAS_TINI) t.diagnostic('tini is not installed here: running the CMD without the ENTRYPOINT');
       const { app } = image;
       // The etcd engine finds its proto where the image puts it (relative to the compiled module).
-      const proto = spawnSync(process.execPath, ['--input-type=module', '-e', "const { etcdMethods } = await import('./dist/src/engine/etcd/etcd-api.js'); etcdMethods();"], { cwd: app, encoding: 'utf8' });
+      const proto = spawnSync(
+        process.execPath,
+        ['--input-type=module', '-e', "const { etcdMethods } = await import('./dist/src/engine/etcd/etcd-api.js'); etcdMethods();"],
+        { cwd: app, encoding: 'utf8' },
+      );
       assert.equal(proto.status, 0, `the etcd engine loads proto/ in the image layout:\n${proto.stderr}`);
 
       // /data and 8080 may not be free here: a temporary data directory and a free port, given as the seed's
@@ -714,7 +841,11 @@ describe('the image\'s start command', { skip: TEST_ENGINE === 'etcd' ? 'engine-
       assert.equal(new URL(first.url).port, storePort, 'kvs listens on KV_STORE_PORT');
 
       const [create, read] = seedSampleRequests();
-      const put = await fetch(create!.url.replace('http://localhost:8080', first.url), { method: create!.method, headers: create!.headers, body: create!.body ?? null });
+      const put = await fetch(create!.url.replace('http://localhost:8080', first.url), {
+        method: create!.method,
+        headers: create!.headers,
+        body: create!.body ?? null,
+      });
       assert.equal(put.status, 200);
       assert.deepEqual(await put.json(), { status: 'success' });
       const get = await fetch(read!.url.replace('http://localhost:8080', first.url), { method: read!.method });
@@ -730,7 +861,11 @@ describe('the image\'s start command', { skip: TEST_ENGINE === 'etcd' ? 'engine-
       const healthy = runHealthcheck(app, environment);
       assert.equal(healthy.status, 0, `the HEALTHCHECK command exits 0 while kvs serves on KV_STORE_PORT:\n${healthy.output}`);
 
-      const lines = first.output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { level: number; msg: string });
+      const lines = first
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { level: number; msg: string });
       const warning = lines.find((line) => line.level === 40 && /no token/.test(line.msg));
       assert.ok(warning, `a warning that no token is configured:\n${first.output()}`);
       assert.match(warning.msg, /protected mode is off/);
@@ -755,7 +890,15 @@ describe('the image\'s start command', { skip: TEST_ENGINE === 'etcd' ? 'engine-
       // The same data directory, now with that token, HTTPS (the README's exposed run), PORT and pretty logs
       // (pino-pretty loads only for them).
       const certificate = makeCertificate(leftovers.directory());
-      const secured = imageEnvironment(image, { DATA_DIRECTORY: dataDirectory, HOST: '127.0.0.1', PORT: String(await freePort()), KV_TOKENS_FILE: tokensFile, KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile, LOG_FORMAT: 'pretty' });
+      const secured = imageEnvironment(image, {
+        DATA_DIRECTORY: dataDirectory,
+        HOST: '127.0.0.1',
+        PORT: String(await freePort()),
+        KV_TOKENS_FILE: tokensFile,
+        KV_TLS_CERT: certificate.certFile,
+        KV_TLS_KEY: certificate.keyFile,
+        LOG_FORMAT: 'pretty',
+      });
       const second = await startImage(app, secured, 'https', certificate.cert);
       const again = await httpsFetch(`${second.url}/get?key=new_key`, certificate.cert, { headers: { authorization: `Bearer ${token}` } });
       assert.equal(again.status, 200, again.text);
@@ -765,10 +908,16 @@ describe('the image\'s start command', { skip: TEST_ENGINE === 'etcd' ? 'engine-
       assert.equal(healthyOverTls.status, 0, `the HEALTHCHECK command follows KV_TLS_CERT to https:\n${healthyOverTls.output}`);
       assert.doesNotMatch(second.output(), /no token is configured/, 'no warning once a token is configured');
       await stopLikeDocker(second);
-      const logged = second.output().split('\n').filter((line) => line.trim() !== '');
+      const logged = second
+        .output()
+        .split('\n')
+        .filter((line) => line.trim() !== '');
       assert.ok(logged.length > 0 && logged.every((line) => !line.startsWith('{')), `pretty lines, no JSON:\n${second.output()}`);
-      assert.ok(logged.some((line) => /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: /.test(line)), `pino-pretty's format:\n${second.output()}`);
+      assert.ok(
+        logged.some((line) => /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: /.test(line)),
+        `pino-pretty's format:\n${second.output()}`,
+      );
       assert.ok(existsSync(join(dataDirectory, 'kvs.mdb')), 'the store is in DATA_DIRECTORY');
-    },
-  );
-});
+    });
+  },
+);

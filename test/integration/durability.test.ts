@@ -63,7 +63,10 @@ describe('durability across processes', () => {
     const directory = dataDirectory();
     let server = await start(directory);
     assert.equal((await request(`${server.url}/v1/kv/restart/a`, { method: 'PUT', body: 'one' })).status, 201);
-    assert.equal((await request(`${server.url}/put`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":"seed","value":{"n":1}}' })).status, 200);
+    assert.equal(
+      (await request(`${server.url}/put`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":"seed","value":{"n":1}}' })).status,
+      200,
+    );
     server.kill('SIGTERM');
     assert.equal((await server.exited).code, 0);
     server = await start(directory);
@@ -71,7 +74,10 @@ describe('durability across processes', () => {
     assert.deepEqual((await request(`${server.url}/get?key=seed`)).body, { status: 'success', value: { n: 1 } });
     const status = await request(`${server.url}/v1/status`);
     // Where revisions are shared (etcd: the cluster's, with kvs's bookkeeping), only a lower bound is known.
-    assert.ok(ENGINE.sharedRevisions === null ? status.body.revision === 2 : status.body.revision >= 2, `the store revision survives the restart (${status.body.revision})`);
+    assert.ok(
+      ENGINE.sharedRevisions === null ? status.body.revision === 2 : status.body.revision >= 2,
+      `the store revision survives the restart (${status.body.revision})`,
+    );
     server.kill('SIGTERM');
     await server.exited;
   });
@@ -87,7 +93,10 @@ describe('durability across processes', () => {
       await server.exited;
       state.stop = true;
       await writers.done;
-      assert.ok(writers.acknowledged.size > 20, `the writers got going (${writers.acknowledged.size} acknowledged; ${writers.failures.slice(0, 3).join('; ')})`);
+      assert.ok(
+        writers.acknowledged.size > 20,
+        `the writers got going (${writers.acknowledged.size} acknowledged; ${writers.failures.slice(0, 3).join('; ')})`,
+      );
 
       const restarted = await start(directory);
       await assertAllPresent(restarted.url, writers.acknowledged);
@@ -140,7 +149,11 @@ describe('durability across processes', () => {
     const results = await Promise.all(Array.from({ length: 200 }, () => request(`${server.url}/v1/kv/hits?op=add`, { method: 'POST' })));
     assert.ok(results.every((result) => result.status === 200));
     const values = results.map((result) => result.body.value as number).sort((a, b) => a - b);
-    assert.deepEqual(values, Array.from({ length: 200 }, (_, i) => i + 1), 'every increment saw a distinct value');
+    assert.deepEqual(
+      values,
+      Array.from({ length: 200 }, (_, i) => i + 1),
+      'every increment saw a distinct value',
+    );
     assert.equal((await request(`${server.url}/v1/kv/hits`)).text, '200');
     server.kill('SIGTERM');
     await server.exited;
@@ -158,77 +171,103 @@ async function readCounterBefore(cycle: number): Promise<number | undefined> {
  * acknowledged before its sync, the PUT would answer in milliseconds.
  */
 const stracePath = whichStrace();
-describe('acknowledgement waits for the sync (strace slows fdatasync)', { skip: (ENGINE.noOwnSync === null ? false : `${ENGINE.noOwnSync} (tested in test/cluster)`) || (stracePath === null ? 'strace is not installed (.ci/run installs it)' : false) }, () => {
-  const SYNC_DELAY_MS = 300;
+describe(
+  'acknowledgement waits for the sync (strace slows fdatasync)',
+  {
+    skip:
+      (ENGINE.noOwnSync === null ? false : `${ENGINE.noOwnSync} (tested in test/cluster)`) ||
+      (stracePath === null ? 'strace is not installed (.ci/run installs it)' : false),
+  },
+  () => {
+    const SYNC_DELAY_MS = 300;
 
-  async function startSlowSync(log: string): Promise<ServerProcess> {
-    const directory = dataDirectory();
-    const delayUs = SYNC_DELAY_MS * 1000;
-    return start(directory, [
-      stracePath!, '-f', '-qq', '-o', log,
-      '-e', 'trace=fdatasync,fsync,msync',
-      '-e', `inject=fdatasync:delay_exit=${delayUs}`,
-      '-e', `inject=fsync:delay_exit=${delayUs}`,
-      process.execPath, CLI_PATH, 'serve',
-    ]);
-  }
+    async function startSlowSync(log: string): Promise<ServerProcess> {
+      const directory = dataDirectory();
+      const delayUs = SYNC_DELAY_MS * 1000;
+      return start(directory, [
+        stracePath!,
+        '-f',
+        '-qq',
+        '-o',
+        log,
+        '-e',
+        'trace=fdatasync,fsync,msync',
+        '-e',
+        `inject=fdatasync:delay_exit=${delayUs}`,
+        '-e',
+        `inject=fsync:delay_exit=${delayUs}`,
+        process.execPath,
+        CLI_PATH,
+        'serve',
+      ]);
+    }
 
-  it('answers a PUT only after its fdatasync returned, and reads do not see it before', async () => {
-    const log = join(dataDirectory(), 'strace.log');
-    const server = await startSlowSync(log);
-    const startedAt = Date.now();
-    const put = request(`${server.url}/v1/kv/synced`, { method: 'PUT', body: 'durable' });
-    await sleep(SYNC_DELAY_MS / 3);
-    const early = await request(`${server.url}/v1/kv/synced`);
-    const response = await put;
-    const elapsedMs = Date.now() - startedAt;
-    assert.equal(response.status, 201);
-    assert.ok(elapsedMs >= SYNC_DELAY_MS - 20, `the PUT was acknowledged after ${elapsedMs} ms, before the ${SYNC_DELAY_MS} ms sync finished`);
-    assert.equal(early.status, 404, 'a read during the sync does not see the unsynced write');
-    assert.equal((await request(`${server.url}/v1/kv/synced`)).text, 'durable');
-    server.kill('SIGKILL');
-  });
+    it('answers a PUT only after its fdatasync returned, and reads do not see it before', async () => {
+      const log = join(dataDirectory(), 'strace.log');
+      const server = await startSlowSync(log);
+      const startedAt = Date.now();
+      const put = request(`${server.url}/v1/kv/synced`, { method: 'PUT', body: 'durable' });
+      await sleep(SYNC_DELAY_MS / 3);
+      const early = await request(`${server.url}/v1/kv/synced`);
+      const response = await put;
+      const elapsedMs = Date.now() - startedAt;
+      assert.equal(response.status, 201);
+      assert.ok(elapsedMs >= SYNC_DELAY_MS - 20, `the PUT was acknowledged after ${elapsedMs} ms, before the ${SYNC_DELAY_MS} ms sync finished`);
+      assert.equal(early.status, 404, 'a read during the sync does not see the unsynced write');
+      assert.equal((await request(`${server.url}/v1/kv/synced`)).text, 'durable');
+      server.kill('SIGKILL');
+    });
 
-  it('answers and shows a write queued behind a syncing one only after its own sync (batches overlap the disk)', async () => {
-    const log = join(dataDirectory(), 'strace.log');
-    const server = await startSlowSync(log);
-    await request(`${server.url}/v1/kv/warmup`, { method: 'PUT', body: 'x' });
-    const first = request(`${server.url}/v1/kv/first`, { method: 'PUT', body: 'one' });
-    await sleep(SYNC_DELAY_MS / 6);
-    // Planned and committed by LMDB while the first one's sync runs: visible in LMDB, not durable.
-    const secondSentAt = Date.now();
-    const second = request(`${server.url}/v1/kv/second`, { method: 'PUT', body: 'two' });
-    await sleep(SYNC_DELAY_MS / 3);
-    assert.equal((await request(`${server.url}/v1/kv/second`)).status, 404, 'the second write is not read while the first syncs');
-    assert.equal((await request(`${server.url}/get?key=second`)).status, 404, 'nor through /get');
-    assert.equal((await first).status, 201);
-    const firstAnsweredAt = Date.now();
-    // The first is durable now; the second is still syncing.
-    assert.equal((await request(`${server.url}/v1/kv/first`)).text, 'one');
-    assert.equal((await request(`${server.url}/v1/kv/second`)).status, 404, 'the second write is not read before its own sync');
-    assert.equal((await second).status, 201);
-    const secondAnsweredAt = Date.now();
-    assert.ok(secondAnsweredAt - firstAnsweredAt >= SYNC_DELAY_MS - 50, `the second write was answered ${secondAnsweredAt - firstAnsweredAt} ms after the first, before a sync of its own`);
-    assert.ok(secondAnsweredAt - secondSentAt < 3 * SYNC_DELAY_MS, `the second write waited ${secondAnsweredAt - secondSentAt} ms: it was not queued behind the first`);
-    assert.equal((await request(`${server.url}/v1/kv/second`)).text, 'two');
-    server.kill('SIGKILL');
-  });
+    it('answers and shows a write queued behind a syncing one only after its own sync (batches overlap the disk)', async () => {
+      const log = join(dataDirectory(), 'strace.log');
+      const server = await startSlowSync(log);
+      await request(`${server.url}/v1/kv/warmup`, { method: 'PUT', body: 'x' });
+      const first = request(`${server.url}/v1/kv/first`, { method: 'PUT', body: 'one' });
+      await sleep(SYNC_DELAY_MS / 6);
+      // Planned and committed by LMDB while the first one's sync runs: visible in LMDB, not durable.
+      const secondSentAt = Date.now();
+      const second = request(`${server.url}/v1/kv/second`, { method: 'PUT', body: 'two' });
+      await sleep(SYNC_DELAY_MS / 3);
+      assert.equal((await request(`${server.url}/v1/kv/second`)).status, 404, 'the second write is not read while the first syncs');
+      assert.equal((await request(`${server.url}/get?key=second`)).status, 404, 'nor through /get');
+      assert.equal((await first).status, 201);
+      const firstAnsweredAt = Date.now();
+      // The first is durable now; the second is still syncing.
+      assert.equal((await request(`${server.url}/v1/kv/first`)).text, 'one');
+      assert.equal((await request(`${server.url}/v1/kv/second`)).status, 404, 'the second write is not read before its own sync');
+      assert.equal((await second).status, 201);
+      const secondAnsweredAt = Date.now();
+      assert.ok(
+        secondAnsweredAt - firstAnsweredAt >= SYNC_DELAY_MS - 50,
+        `the second write was answered ${secondAnsweredAt - firstAnsweredAt} ms after the first, before a sync of its own`,
+      );
+      assert.ok(
+        secondAnsweredAt - secondSentAt < 3 * SYNC_DELAY_MS,
+        `the second write waited ${secondAnsweredAt - secondSentAt} ms: it was not queued behind the first`,
+      );
+      assert.equal((await request(`${server.url}/v1/kv/second`)).text, 'two');
+      server.kill('SIGKILL');
+    });
 
-  it('shares one sync among concurrent writes (group commit)', async () => {
-    const log = join(dataDirectory(), 'strace.log');
-    const server = await startSlowSync(log);
-    await request(`${server.url}/v1/kv/warmup`, { method: 'PUT', body: 'x' });
-    const syncsBefore = countSyncs(log);
-    const writes = 60;
-    const responses = await Promise.all(Array.from({ length: writes }, (_, i) => request(`${server.url}/v1/kv/group/${i}`, { method: 'PUT', body: String(i) })));
-    assert.ok(responses.every((response) => response.status === 201));
-    const syncs = countSyncs(log) - syncsBefore;
-    assert.ok(syncs < writes / 4, `${writes} concurrent writes took ${syncs} syncs; group commit should share them`);
-    server.kill('SIGKILL');
-  });
-});
+    it('shares one sync among concurrent writes (group commit)', async () => {
+      const log = join(dataDirectory(), 'strace.log');
+      const server = await startSlowSync(log);
+      await request(`${server.url}/v1/kv/warmup`, { method: 'PUT', body: 'x' });
+      const syncsBefore = countSyncs(log);
+      const writes = 60;
+      const responses = await Promise.all(
+        Array.from({ length: writes }, (_, i) => request(`${server.url}/v1/kv/group/${i}`, { method: 'PUT', body: String(i) })),
+      );
+      assert.ok(responses.every((response) => response.status === 201));
+      const syncs = countSyncs(log) - syncsBefore;
+      assert.ok(syncs < writes / 4, `${writes} concurrent writes took ${syncs} syncs; group commit should share them`);
+      server.kill('SIGKILL');
+    });
+  },
+);
 
 function countSyncs(log: string): number {
-  return readFileSync(log, 'utf8').split('\n').filter((line) => /\b(fdatasync|fsync)\(/.test(line) && !line.includes('resumed>')).length;
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((line) => /\b(fdatasync|fsync)\(/.test(line) && !line.includes('resumed>')).length;
 }
-

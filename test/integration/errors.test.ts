@@ -13,21 +13,30 @@ const ENGINE = differencesOf(TEST_ENGINE);
  * A raw HTTP/1.1 request through node:http: the path is sent as written (no
  * URL normalisation, no re-encoding), and any method may carry a body.
  */
-function rawRequest(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string | Buffer,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
-    const outgoing = httpRequest({ hostname, port, method, path, headers: body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers }, agent: false }, (response) => {
-      // An accepted watch is an event stream that never ends: its status is the answer.
-      if (String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, text: '' });
-        response.destroy();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', reject);
-    });
+    const outgoing = httpRequest(
+      { hostname, port, method, path, headers: body === undefined ? headers : { 'content-length': String(Buffer.byteLength(body)), ...headers }, agent: false },
+      (response) => {
+        // An accepted watch is an event stream that never ends: its status is the answer.
+        if (String(response.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, text: '' });
+          response.destroy();
+          return;
+        }
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        response.on('error', reject);
+      },
+    );
     outgoing.on('error', reject);
     outgoing.end(body);
   });
@@ -39,11 +48,19 @@ async function rawJson(base: string, method: string, path: string, headers: Reco
   const responseHeaders = new Headers();
   for (const [name, value] of Object.entries(response.headers)) if (typeof value === 'string') responseHeaders.set(name, value);
   const type = responseHeaders.get('content-type') ?? '';
-  return { status: response.status, headers: responseHeaders, text: response.text, body: type.includes('json') && response.text !== '' ? JSON.parse(response.text) : undefined };
+  return {
+    status: response.status,
+    headers: responseHeaders,
+    text: response.text,
+    body: type.includes('json') && response.text !== '' ? JSON.parse(response.text) : undefined,
+  };
 }
 
 function allowOf(headers: Headers): string[] {
-  return (headers.get('allow') ?? '').split(',').map((part) => part.trim()).filter(Boolean);
+  return (headers.get('allow') ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
 }
 
 describe('problem+json errors, one per status and code', () => {
@@ -69,7 +86,11 @@ describe('problem+json errors, one per status and code', () => {
     expectProblem(await postJson(`${url}/v1/txn`, { ops: [{ op: 'put', key: '', value: 1 }] }), 400, 'invalid_key');
     // A key far beyond the limit is still an invalid key, whatever the method.
     for (const method of ['GET', 'PUT', 'DELETE', 'POST']) {
-      expectProblem(await request(`${url}/v1/kv/${'x'.repeat(5000)}${method === 'POST' ? '?op=add' : ''}`, { method, ...(method === 'PUT' ? { body: 'v' } : {}) }), 400, 'invalid_key');
+      expectProblem(
+        await request(`${url}/v1/kv/${'x'.repeat(5000)}${method === 'POST' ? '?op=add' : ''}`, { method, ...(method === 'PUT' ? { body: 'v' } : {}) }),
+        400,
+        'invalid_key',
+      );
     }
   });
 
@@ -82,13 +103,21 @@ describe('problem+json errors, one per status and code', () => {
     expectProblem(await postJson(`${url}/v1/txn`, { ops: [{ op: 'explode', key: 'a' }] }), 400, 'invalid_request');
     expectProblem(await postJson(`${url}/v1/txn`, [1, 2]), 400, 'invalid_request');
     expectProblem(await putValue(url, 'long-type', 'v', { headers: { 'content-type': `text/${'x'.repeat(260)}` } }), 400, 'invalid_request');
-    assert.equal((await putValue(url, 'long-type', 'v', { headers: { 'content-type': `text/${'x'.repeat(251)}` } })).status, 201, 'a 256-character content type is accepted');
+    assert.equal(
+      (await putValue(url, 'long-type', 'v', { headers: { 'content-type': `text/${'x'.repeat(251)}` } })).status,
+      201,
+      'a 256-character content type is accepted',
+    );
   });
 
   test('400 invalid_json: a JSON route given malformed JSON', async () => {
     expectProblem(await request(`${url}/v1/txn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ops": [' }), 400, 'invalid_json');
     expectProblem(await request(`${url}/v1/txn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' }), 400, 'invalid_json');
-    expectProblem(await request(`${url}/v1/admin/import?format=seed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' }), 400, 'invalid_json');
+    expectProblem(
+      await request(`${url}/v1/admin/import?format=seed`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' }),
+      400,
+      'invalid_json',
+    );
   });
 
   test('404 key_not_found: GET and DELETE of a missing key', async () => {
@@ -118,7 +147,11 @@ describe('problem+json errors, one per status and code', () => {
   test('409 txn_conflict with failedChecks, and nothing applied', async () => {
     assert.equal((await putValue(url, 'txn/present', 'v')).status, 201);
     const response = await postJson(`${url}/v1/txn`, {
-      checks: [{ key: 'txn/present', exists: true }, { key: 'txn/absent', exists: true }, { key: 'txn/present', revision: 999999 }],
+      checks: [
+        { key: 'txn/present', exists: true },
+        { key: 'txn/absent', exists: true },
+        { key: 'txn/present', revision: 999999 },
+      ],
       ops: [{ op: 'put', key: 'txn/written', value: 1 }],
     });
     const problem = expectProblem(response, 409, 'txn_conflict');
@@ -151,7 +184,11 @@ describe('problem+json errors, one per status and code', () => {
     assert.equal(exists.currentRevision, revision);
     const absent = expectProblem(await putValue(url, 'cond/absent', 'v', { headers: { 'if-match': '*' } }), 412, 'precondition_failed');
     assert.equal(absent.currentRevision, null);
-    const deleteStale = expectProblem(await request(`${url}/v1/kv/cond/key`, { method: 'DELETE', headers: { 'if-match': `"${revision + 1}"` } }), 412, 'precondition_failed');
+    const deleteStale = expectProblem(
+      await request(`${url}/v1/kv/cond/key`, { method: 'DELETE', headers: { 'if-match': `"${revision + 1}"` } }),
+      412,
+      'precondition_failed',
+    );
     assert.equal(deleteStale.currentRevision, revision);
     assert.equal((await request(`${url}/v1/kv/cond/key`)).text, 'v1');
   });
@@ -166,7 +203,11 @@ describe('problem+json errors, one per status and code', () => {
   test('413 request_too_large with limit', async () => {
     const { maxRequestBytes } = (await request(`${url}/v1/limits`)).body;
     const body = Buffer.alloc(maxRequestBytes + 1, 0x20);
-    const problem = expectProblem(await request(`${url}/v1/txn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }), 413, 'request_too_large');
+    const problem = expectProblem(
+      await request(`${url}/v1/txn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }),
+      413,
+      'request_too_large',
+    );
     assert.equal(problem.limit, maxRequestBytes);
   });
 
@@ -231,7 +272,12 @@ describe('no input makes the server answer 500', () => {
         }
         const route = path.split('?')[0]!;
         if (route.startsWith('/v1/') || route === '/v1') {
-          const shaped = type.startsWith('application/problem+json') && document?.status === response.status && typeof document.code === 'string' && typeof document.title === 'string' && typeof document.detail === 'string';
+          const shaped =
+            type.startsWith('application/problem+json') &&
+            document?.status === response.status &&
+            typeof document.code === 'string' &&
+            typeof document.title === 'string' &&
+            typeof document.detail === 'string';
           if (!shaped) failures.push(`${label} → ${response.status} is not problem+json: ${type} ${response.text.slice(0, 200)}`);
         } else if (['/put', '/get', '/del'].includes(route)) {
           const shaped = type.startsWith('application/json') && document?.status === 'error' && typeof document.message === 'string';
@@ -358,7 +404,17 @@ describe('no input makes the server answer 500', () => {
       ['POST', '/v1/txn', json, '{"__proto__":{"ops":[]}}'],
       ['POST', '/v1/txn', json, '{"constructor":{"prototype":{"x":1}}}'],
       ['POST', '/v1/txn', json, JSON.stringify({ ops: Array.from({ length: 129 }, (_, index) => ({ op: 'get', key: `k${index}` })) })],
-      ['POST', '/v1/txn', json, JSON.stringify({ ops: [{ op: 'get', key: 'a' }, { op: 'delete', key: 'a' }] })],
+      [
+        'POST',
+        '/v1/txn',
+        json,
+        JSON.stringify({
+          ops: [
+            { op: 'get', key: 'a' },
+            { op: 'delete', key: 'a' },
+          ],
+        }),
+      ],
       ['POST', '/v1/txn', json, '\uFEFF{"ops":[]}'],
       ['POST', '/v1/txn', json, Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])],
       ['POST', '/v1/txn', { 'content-type': 'application/json; charset=latin1' }, '{"ops":[]}'],
@@ -403,7 +459,14 @@ describe('no input makes the server answer 500', () => {
     ];
 
     // Every registered route, with every method it serves (and PATCH), given odd content types and bodies.
-    const contentTypes = ['application/xml', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'text/html; charset=utf-16', 'image/png', 'application/json'];
+    const contentTypes = [
+      'application/xml',
+      'multipart/form-data; boundary=x',
+      'application/x-www-form-urlencoded',
+      'text/html; charset=utf-16',
+      'image/png',
+      'application/json',
+    ];
     for (const { url: route, methods } of server.routes.entries()) {
       const path = route.replace('*', 'odd/key');
       for (const method of [...methods, 'PATCH']) {
@@ -473,7 +536,9 @@ describe('no input makes the server answer 500', () => {
     };
     try {
       for (let round = 0; round < 5 && failures.length === 0; round++) {
-        const load = Array.from({ length: 30 }, (_, index) => fetch(`${kvs.url}/v1/kv/load/${index}`, { method: 'PUT', body: 'x'.repeat(10_000) }).then((response) => response.arrayBuffer()));
+        const load = Array.from({ length: 30 }, (_, index) =>
+          fetch(`${kvs.url}/v1/kv/load/${index}`, { method: 'PUT', body: 'x'.repeat(10_000) }).then((response) => response.arrayBuffer()),
+        );
         const imported = fetch(`${kvs.url}/v1/admin/import`, {
           method: 'POST',
           headers: { 'content-type': 'application/x-ndjson' },
@@ -496,5 +561,4 @@ describe('no input makes the server answer 500', () => {
       rmSync(directory, { recursive: true, force: true });
     }
   });
-
 });

@@ -32,7 +32,10 @@ describe('the expiry sweeper', () => {
     assert.ok(afterSweep.revision > lastWrite, `the removal created a revision (${lastWrite} → ${afterSweep.revision})`);
     assert.equal((await request(`${server.url}/v1/kv/sweep/kept`)).text, 'y');
     const listing = await request(`${server.url}/v1/kv?prefix=sweep/`);
-    assert.deepEqual(listing.body.items.map((item: { key: string }) => item.key), ['sweep/kept']);
+    assert.deepEqual(
+      listing.body.items.map((item: { key: string }) => item.key),
+      ['sweep/kept'],
+    );
   });
 
   it('does not remove a key whose TTL was replaced before it passed', async () => {
@@ -66,7 +69,10 @@ describe('the expiry sweeper', () => {
       assert.equal(second.body.createRevision, second.body.revision);
       await watch.until((messages) => messages.filter((message) => message.event === 'change').length >= 3, 10_000, 'put, expire, put');
       const events = watch.events('change').flatMap((message) => (JSON.parse(message.data) as { events: Array<{ type: string; version?: number }> }).events);
-      assert.deepEqual(events.map((event) => event.type), ['put', 'expire', 'put']);
+      assert.deepEqual(
+        events.map((event) => event.type),
+        ['put', 'expire', 'put'],
+      );
       assert.equal(events[2]!.version, 1);
     } finally {
       watch.close();

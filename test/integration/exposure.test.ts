@@ -34,7 +34,11 @@ describe('protected mode (no token configured), through the client-address seam'
 
   it('refuses every kind of request from afar, writes included, and they change nothing', async () => {
     expectProblem(await putValue(server.url, 'a', 'x', { headers: fromAfar }), 403, 'protected_mode');
-    assert.equal((await request(`${server.url}/put`, { method: 'POST', headers: { ...fromAfar, 'content-type': 'application/json' }, body: '{"key":"a","value":1}' })).status, 403);
+    assert.equal(
+      (await request(`${server.url}/put`, { method: 'POST', headers: { ...fromAfar, 'content-type': 'application/json' }, body: '{"key":"a","value":1}' }))
+        .status,
+      403,
+    );
     expectProblem(await request(`${server.url}/v1/kv?prefix=`, { headers: fromAfar }), 403, 'protected_mode');
     expectProblem(await request(`${server.url}/metrics`, { headers: fromAfar }), 403, 'protected_mode');
     assert.equal((await request(`${server.url}/v1/kv/a`)).status, 404, 'a refused write was applied');
@@ -55,7 +59,10 @@ describe('protected mode (no token configured), through the client-address seam'
   });
 
   it('with a token configured, a client from afar is served with it (protected mode is for token-less servers)', async () => {
-    const withToken = await startTestServer({ clientAddress: claimedPeer, access: { tokens: TokenRegistry.load({ adminToken: 'afar-admin-token-123' }), protectedMode: true, rateLimit: null } });
+    const withToken = await startTestServer({
+      clientAddress: claimedPeer,
+      access: { tokens: TokenRegistry.load({ adminToken: 'afar-admin-token-123' }), protectedMode: true, rateLimit: null },
+    });
     try {
       assert.equal((await request(`${withToken.url}/v1/kv/d`, { headers: fromAfar })).status, 401);
       assert.equal((await request(`${withToken.url}/v1/kv/d`, { headers: { ...fromAfar, authorization: 'Bearer afar-admin-token-123' } })).status, 404);
@@ -100,7 +107,7 @@ describe('protected mode with a real non-loopback client', () => {
   // Needs a non-loopback address on this machine to connect from; the seam tests above cover the logic without one.
   const skip = localAddress === undefined ? 'this machine has no non-loopback IPv4 address to connect from' : false;
 
-  it('a connection from this machine\'s own network address is refused; one from 127.0.0.1 is served', { skip }, async () => {
+  it("a connection from this machine's own network address is refused; one from 127.0.0.1 is served", { skip }, async () => {
     const server = await startTestServer();
     try {
       const far = await getFrom(localAddress!, `${server.url}/v1/kv/x`);
@@ -148,7 +155,10 @@ describe('HTTPS', () => {
   });
 
   it('kvs serve with KV_TLS_CERT and KV_TLS_KEY listens on https://', async () => {
-    const server = await spawnServer({ DATA_DIRECTORY: tempDirectory(), KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile }, { httpsCa: certificate.cert });
+    const server = await spawnServer(
+      { DATA_DIRECTORY: tempDirectory(), KV_TLS_CERT: certificate.certFile, KV_TLS_KEY: certificate.keyFile },
+      { httpsCa: certificate.cert },
+    );
     try {
       assert.equal((await httpsFetch(`${server.url}/v1/kv/x`, certificate.cert)).status, 404);
       assert.match(server.output(), /"url":"https:\/\/127\.0\.0\.1:/);

@@ -29,7 +29,13 @@ interface RawRequest {
 }
 
 /** A request as one string: request line, headers (Host added unless given), body with its Content-Length unless told otherwise. */
-function http(method: string, target: string, headers: Array<[string, string]> = [], body?: string | Buffer, options: { length?: boolean; version?: string } = {}): Buffer {
+function http(
+  method: string,
+  target: string,
+  headers: Array<[string, string]> = [],
+  body?: string | Buffer,
+  options: { length?: boolean; version?: string } = {},
+): Buffer {
   const lines = [`${method} ${target} HTTP/${options.version ?? '1.1'}`];
   if (!headers.some(([name]) => name.toLowerCase() === 'host')) lines.push('Host: kvs.test');
   for (const [name, value] of headers) lines.push(`${name}: ${value}`);
@@ -68,7 +74,9 @@ async function exchange(url: string, request: RawRequest): Promise<string> {
   socket.end();
   await Promise.race([closed, sleep(200)]);
   socket.destroy();
-  return Buffer.concat(received).toString('latin1').replace(/^Date: .*$/gim, 'Date: -');
+  return Buffer.concat(received)
+    .toString('latin1')
+    .replace(/^Date: .*$/gim, 'Date: -');
 }
 
 /** How many complete answers `bytes` holds (interim 1xx answers not counted). */
@@ -141,7 +149,20 @@ describe('the fast paths and the Fastify routes send the same bytes', { skip: SK
       { name: 'percent-encoded key', send: [http('PUT', '/v1/kv/p/%C3%BC%20x', [], 'u')] },
       { name: 'encoded slash', send: [http('PUT', '/v1/kv/p%2Fj', [], 'j')] },
       { name: 'upper-case header names', send: [http('PUT', '/v1/kv/p/k', [['CONTENT-TYPE', 'text/x-upper']], 'k')] },
-      { name: 'two content types', send: [http('PUT', '/v1/kv/p/l', [['Content-Type', 'text/first'], ['Content-Type', 'text/second']], 'l')] },
+      {
+        name: 'two content types',
+        send: [
+          http(
+            'PUT',
+            '/v1/kv/p/l',
+            [
+              ['Content-Type', 'text/first'],
+              ['Content-Type', 'text/second'],
+            ],
+            'l',
+          ),
+        ],
+      },
       { name: 'JSON', send: [http('PUT', '/v1/kv/p/json', [['Content-Type', 'application/json']], '{"a":[1,2,{"b":null}]}')] },
       { name: 'Connection: close', send: [http('PUT', '/v1/kv/p/m', [['Connection', 'close']], 'm')] },
       { name: 'HTTP/1.0', send: [http('PUT', '/v1/kv/p/n', [], 'n', { version: '1.0' })] },
@@ -169,7 +190,11 @@ describe('the fast paths and the Fastify routes send the same bytes', { skip: SK
       { fast: 0, name: 'value over the limit', send: [http('PUT', '/v1/kv/p/big', [], value(LIMITS.valueBytesMax + 1))] },
       { fast: 0, name: 'value far over the limit', send: [http('PUT', '/v1/kv/p/big', [], value(LIMITS.valueBytesMax * 8))] },
       { fast: 0, name: 'chunked', send: [http('PUT', '/v1/kv/p/chunked', [['Transfer-Encoding', 'chunked']], chunked(['ab', 'cd']), { length: false })] },
-      { fast: 0, name: 'chunked over the limit', send: [http('PUT', '/v1/kv/p/chunked-big', [['Transfer-Encoding', 'chunked']], chunked([value(800), value(800)]), { length: false })] },
+      {
+        fast: 0,
+        name: 'chunked over the limit',
+        send: [http('PUT', '/v1/kv/p/chunked-big', [['Transfer-Encoding', 'chunked']], chunked([value(800), value(800)]), { length: false })],
+      },
       { fast: 0, name: 'missing Host', send: [Buffer.from('PUT /v1/kv/p/nohost HTTP/1.1\r\nContent-Length: 1\r\n\r\nx')] },
     ]);
   });
@@ -194,7 +219,10 @@ describe('the fast paths and the Fastify routes send the same bytes', { skip: SK
     await expectSameAnswers(pair, [
       { name: 'object', send: [http('POST', '/put', json, '{"key":"s/a","value":{"x":1}}')] },
       { name: 'string', send: [http('POST', '/put', json, '{"key":"s/b","value":"text"}')] },
-      { name: 'number, form content type (curl -d)', send: [http('POST', '/put', [['Content-Type', 'application/x-www-form-urlencoded']], '{"key":"s/c","value":42}')] },
+      {
+        name: 'number, form content type (curl -d)',
+        send: [http('POST', '/put', [['Content-Type', 'application/x-www-form-urlencoded']], '{"key":"s/c","value":42}')],
+      },
       { name: 'array, no content type', send: [http('POST', '/put', [], '{"key":"s/d","value":[1,"2",false]}')] },
       { fast: 0, name: 'key in the query', send: [http('POST', '/put?key=s/q', json, '{"value":1}')] },
       { name: 'empty body', send: [http('POST', '/put', json, '')] },
@@ -209,7 +237,11 @@ describe('the fast paths and the Fastify routes send the same bytes', { skip: SK
       { name: 'null value', send: [http('POST', '/put', json, '{"key":"s/x","value":null}')] },
       { name: 'value over the limit', send: [http('POST', '/put', json, `{"key":"s/x","value":"${value(LIMITS.valueBytesMax)}"}`)] },
       { fast: 0, name: 'body over the limit', send: [http('POST', '/put', json, `{"key":"s/x","value":"${value(LIMITS.requestBytesMax)}"}`)] },
-      { fast: 0, name: 'chunked', send: [http('POST', '/put', [...json, ['Transfer-Encoding', 'chunked']], chunked(['{"key":"s/e",', '"value":true}']), { length: false })] },
+      {
+        fast: 0,
+        name: 'chunked',
+        send: [http('POST', '/put', [...json, ['Transfer-Encoding', 'chunked']], chunked(['{"key":"s/e",', '"value":true}']), { length: false })],
+      },
       { name: 'a __proto__ member', send: [http('POST', '/put', json, '{"__proto__":{"key":"s/p"},"key":"s/f","value":{"__proto__":1}}')] },
     ]);
   });
@@ -264,9 +296,18 @@ describe('the fast paths and the Fastify routes send the same bytes', { skip: SK
       {
         name: 'pipelined behind a slow body',
         answers: 2,
-        send: [Buffer.concat([http('PUT', '/v1/kv/pipe/c', [], 'c').subarray(0, 30)]), { pauseMs: 50 }, Buffer.concat([http('PUT', '/v1/kv/pipe/c', [], 'c').subarray(30), http('GET', '/v1/kv/pipe/c')])],
+        send: [
+          Buffer.concat([http('PUT', '/v1/kv/pipe/c', [], 'c').subarray(0, 30)]),
+          { pauseMs: 50 },
+          Buffer.concat([http('PUT', '/v1/kv/pipe/c', [], 'c').subarray(30), http('GET', '/v1/kv/pipe/c')]),
+        ],
       },
-      { name: 'a malformed request after a write', answers: 2, fast: 1, send: [Buffer.concat([http('PUT', '/v1/kv/pipe/d', [], 'd'), Buffer.from('NOT HTTP\r\n\r\n')])] },
+      {
+        name: 'a malformed request after a write',
+        answers: 2,
+        fast: 1,
+        send: [Buffer.concat([http('PUT', '/v1/kv/pipe/d', [], 'd'), Buffer.from('NOT HTTP\r\n\r\n')])],
+      },
     ]);
     // A client that sends half a body and goes: nothing is written, and the server carries on.
     for (const server of [pair.fast, pair.routed]) {
@@ -302,7 +343,11 @@ describe('a body or a query the route reads goes to the route', { skip: SKIP }, 
   it('DELETE /del with a chunked body over the request limit: 413, and nothing deleted', async () => {
     await expectSameAnswers(pair, [
       seed('big/b'),
-      { fast: 0, name: 'delete with a chunked body over requestBytesMax', send: [http('DELETE', '/del?key=big/b', [['Transfer-Encoding', 'chunked']], chunked([value(1500), value(1500)]), { length: false })] },
+      {
+        fast: 0,
+        name: 'delete with a chunked body over requestBytesMax',
+        send: [http('DELETE', '/del?key=big/b', [['Transfer-Encoding', 'chunked']], chunked([value(1500), value(1500)]), { length: false })],
+      },
       { name: 'the key is still there', send: [http('GET', '/get?key=big/b')] },
     ]);
   });
@@ -314,11 +359,20 @@ describe('a body or a query the route reads goes to the route', { skip: SKIP }, 
       seed('body/c'),
       seed('body/d'),
       { fast: 0, name: 'delete with a small body', send: [http('DELETE', '/del?key=body/a', [], 'ignored')] },
-      { fast: 0, name: 'delete with a small chunked body', send: [http('DELETE', '/del?key=body/b', [['Transfer-Encoding', 'chunked']], chunked(['ab']), { length: false })] },
+      {
+        fast: 0,
+        name: 'delete with a small chunked body',
+        send: [http('DELETE', '/del?key=body/b', [['Transfer-Encoding', 'chunked']], chunked(['ab']), { length: false })],
+      },
       { fast: 0, name: 'delete with Expect and a body', send: [http('DELETE', '/del?key=body/c', [['Expect', '100-continue']], 'x')] },
       { name: 'delete with Content-Length: 0', send: [http('DELETE', '/del?key=body/d', [], '')] },
       { name: 'all deleted', send: [http('GET', '/get?key=body/a')] },
-      { name: 'pipelined: a delete with a body, then a read of the key', answers: 2, fast: 1, send: [Buffer.concat([http('DELETE', '/del?key=body/b', [], 'some body'), http('GET', '/get?key=body/b')])] },
+      {
+        name: 'pipelined: a delete with a body, then a read of the key',
+        answers: 2,
+        fast: 1,
+        send: [Buffer.concat([http('DELETE', '/del?key=body/b', [], 'some body'), http('GET', '/get?key=body/b')])],
+      },
     ]);
   });
 
@@ -332,7 +386,11 @@ describe('a body or a query the route reads goes to the route', { skip: SKIP }, 
       { fast: 0, name: 'GET missing with a body', send: [http('GET', '/v1/kv/odd/none', [], 'body')] },
       { name: 'GET with Content-Length: 0', send: [http('GET', '/v1/kv/odd/a', [], '')] },
       { fast: 0, name: '/get with a body', send: [http('GET', '/get?key=odd/b', [], 'body')] },
-      { fast: 0, name: '/get with a chunked body', send: [http('GET', '/get?key=odd/b', [['Transfer-Encoding', 'chunked']], chunked(['ab']), { length: false })] },
+      {
+        fast: 0,
+        name: '/get with a chunked body',
+        send: [http('GET', '/get?key=odd/b', [['Transfer-Encoding', 'chunked']], chunked(['ab']), { length: false })],
+      },
       { fast: 0, name: '/get missing with a body', send: [http('GET', '/get?key=odd/none', [], 'body')] },
     ]);
   });
@@ -360,8 +418,20 @@ describe('the fast paths and the Fastify routes refuse alike with tokens', { ski
   let pair: Awaited<ReturnType<typeof serverPair>>;
   before(async () => {
     const file = join(tempDirectory('kvs-tokens-'), 'tokens.json');
-    writeFileSync(file, JSON.stringify({ tokens: [tokenEntry('writer', WRITER, [{ prefix: 'app/', actions: ['read', 'write'] }], false), tokenEntry('reader', READER, [{ prefix: 'app/', actions: ['read'] }], false)] }));
-    pair = await serverPair({ limits: LIMITS, now: () => NOW, access: { tokens: TokenRegistry.load({ adminToken: ADMIN, tokensFile: file }), protectedMode: true, rateLimit: null } });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        tokens: [
+          tokenEntry('writer', WRITER, [{ prefix: 'app/', actions: ['read', 'write'] }], false),
+          tokenEntry('reader', READER, [{ prefix: 'app/', actions: ['read'] }], false),
+        ],
+      }),
+    );
+    pair = await serverPair({
+      limits: LIMITS,
+      now: () => NOW,
+      access: { tokens: TokenRegistry.load({ adminToken: ADMIN, tokensFile: file }), protectedMode: true, rateLimit: null },
+    });
   });
   after(() => pair.close());
 
@@ -416,7 +486,9 @@ describe("the fast paths answer the store's refusals as the routes do", { skip: 
     try {
       const refusals: Array<Map<number, string>> = [];
       for (const server of [pair.fast, pair.routed]) {
-        const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => exchange(server.url, { name: 'flood', send: [http('PUT', `/v1/kv/flood/${i}`, [], 'x')] })));
+        const answers = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => exchange(server.url, { name: 'flood', send: [http('PUT', `/v1/kv/flood/${i}`, [], 'x')] })),
+        );
         refusals.push(new Map(answers.flatMap((answer, i) => (answer.startsWith('HTTP/1.1 503') ? [[i, answer] as const] : []))));
       }
       const [fast, routed] = refusals as [Map<number, string>, Map<number, string>];

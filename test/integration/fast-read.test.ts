@@ -44,7 +44,11 @@ describe('the fast read path and the Fastify route agree', () => {
   for (const testCase of cases) {
     it(`sends the same status, headers and bytes for ${JSON.stringify(testCase.key)}`, async () => {
       const path = `/v1/kv/${testCase.key.split('/').map(encodeURIComponent).join('/')}`;
-      const put = await fetch(`${server.url}${path}${testCase.query ? `?${testCase.query}` : ''}`, { method: 'PUT', body: testCase.body, headers: { 'content-type': testCase.contentType } });
+      const put = await fetch(`${server.url}${path}${testCase.query ? `?${testCase.query}` : ''}`, {
+        method: 'PUT',
+        body: testCase.body,
+        headers: { 'content-type': testCase.contentType },
+      });
       assert.equal(put.status, 201);
 
       const fast = await rawGet(path);
@@ -67,7 +71,12 @@ describe('the fast read path and the Fastify route agree', () => {
     const head = await server.app.inject({ method: 'HEAD', url: path });
     const notModified = await server.app.inject({ method: 'GET', url: path, headers: { 'if-none-match': put.headers.get('etag')! } });
     assert.equal(notModified.statusCode, 304);
-    for (const [name, headers] of [['fast path', fast.headers], ['route', routed.headers], ['HEAD', head.headers], ['304', notModified.headers]] as const) {
+    for (const [name, headers] of [
+      ['fast path', fast.headers],
+      ['route', routed.headers],
+      ['HEAD', head.headers],
+      ['304', notModified.headers],
+    ] as const) {
       assert.equal(headers['x-content-type-options'], 'nosniff', name);
       assert.equal(headers['content-security-policy'], 'sandbox', name);
     }

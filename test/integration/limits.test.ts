@@ -43,7 +43,10 @@ describe('response size limits', () => {
       pages++;
     } while (cursor !== null);
     assert.ok(pages > 1);
-    assert.deepEqual(seen, Array.from({ length: COUNT }, (_, i) => `big/${String(i).padStart(2, '0')}`));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: COUNT }, (_, i) => `big/${String(i).padStart(2, '0')}`),
+    );
   });
 
   it('refuses a transaction whose gets read too much, and applies none of it', async () => {

@@ -26,7 +26,11 @@ async function serveAndStop(
 
 // eslint-disable-next-line no-control-regex -- ANSI colour sequences start with ESC.
 const ANSI = /\u001b\[[0-9;]*m/g;
-const lines = (output: string) => output.replace(ANSI, '').split(/\r?\n/).filter((line) => line.trim() !== '');
+const lines = (output: string) =>
+  output
+    .replace(ANSI, '')
+    .split(/\r?\n/)
+    .filter((line) => line.trim() !== '');
 
 function assertJsonLines(output: string): void {
   const all = lines(output);
@@ -38,7 +42,10 @@ function assertJsonLines(output: string): void {
     assert.equal(typeof record.msg, 'string', line);
   }
   assert.ok(all.some((line) => (JSON.parse(line) as { msg: string }).msg === 'kvs is serving'));
-  assert.ok(all.some((line) => (JSON.parse(line) as { msg: string }).msg === 'stopped'), 'the last line before exit was written');
+  assert.ok(
+    all.some((line) => (JSON.parse(line) as { msg: string }).msg === 'stopped'),
+    'the last line before exit was written',
+  );
 }
 
 function assertPretty(output: string): void {
@@ -49,8 +56,14 @@ function assertPretty(output: string): void {
     all.some((line) => /^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: kvs is serving$/.test(line)),
     `no pretty "INFO: kvs is serving" line:\n${output}`,
   );
-  assert.ok(all.some((line) => /^\s+engine: "/.test(line)), `the fields are not shown:\n${output}`);
-  assert.ok(all.some((line) => /INFO: stopped$/.test(line)), `the last line before exit is missing:\n${output}`);
+  assert.ok(
+    all.some((line) => /^\s+engine: "/.test(line)),
+    `the fields are not shown:\n${output}`,
+  );
+  assert.ok(
+    all.some((line) => /INFO: stopped$/.test(line)),
+    `the last line before exit is missing:\n${output}`,
+  );
 }
 
 describe('log formats', () => {
@@ -76,24 +89,32 @@ describe('log formats', () => {
   });
 
   const script = spawnSync('script', ['--version'], { encoding: 'utf8' });
-  it('no LOG_FORMAT and stdout a terminal (a pty from util-linux script): pretty', { skip: script.status === 0 ? false : 'util-linux `script` is not installed' }, async () => {
-    const { output, exit } = await serveAndStop(
-      {},
-      {
-        command: ['script', '-qec', `exec '${process.execPath}' '${CLI_PATH}' serve`, '/dev/null'],
-        // SIGTERM to kvs alone: `script` itself would end the session, and kvs with it, before kvs logs its shutdown.
-        stop: (server) => {
-          const [kvs] = readFileSync(`/proc/${server.child.pid}/task/${server.child.pid}/children`, 'utf8').trim().split(/\s+/);
-          process.kill(Number(kvs), 'SIGTERM');
+  it(
+    'no LOG_FORMAT and stdout a terminal (a pty from util-linux script): pretty',
+    { skip: script.status === 0 ? false : 'util-linux `script` is not installed' },
+    async () => {
+      const { output, exit } = await serveAndStop(
+        {},
+        {
+          command: ['script', '-qec', `exec '${process.execPath}' '${CLI_PATH}' serve`, '/dev/null'],
+          // SIGTERM to kvs alone: `script` itself would end the session, and kvs with it, before kvs logs its shutdown.
+          stop: (server) => {
+            const [kvs] = readFileSync(`/proc/${server.child.pid}/task/${server.child.pid}/children`, 'utf8').trim().split(/\s+/);
+            process.kill(Number(kvs), 'SIGTERM');
+          },
         },
-      },
-    );
-    assert.deepEqual(exit, { code: 0, signal: null });
-    assertPretty(output);
-  });
+      );
+      assert.deepEqual(exit, { code: 0, signal: null });
+      assertPretty(output);
+    },
+  );
 
   it('an invalid LOG_FORMAT stops the start with exit 2, naming it', () => {
-    const result = spawnSync(process.execPath, [CLI_PATH, 'serve'], { env: { ...process.env, LOG_FORMAT: 'xml', PORT: '0', DATA_DIRECTORY: leftovers.directory() }, encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, [CLI_PATH, 'serve'], {
+      env: { ...process.env, LOG_FORMAT: 'xml', PORT: '0', DATA_DIRECTORY: leftovers.directory() },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     assert.equal(result.status, 2, result.stderr);
     assert.match(result.stderr, /LOG_FORMAT must be one of json, pretty/);
   });

@@ -27,8 +27,6 @@ async function put(key: string, value: string, query?: string): Promise<number> 
 
 const metric = (name: string) => metricValue(base, name);
 
-
-
 /** Waits until the server holds exactly `count` watchers (a long-poll is waiting once it is subscribed). */
 async function untilWatchers(count: number): Promise<void> {
   await pollUntil(async () => (await metric('kvs_watchers')) === count, `kvs_watchers is ${count}`);

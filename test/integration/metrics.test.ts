@@ -90,11 +90,17 @@ function histogram(exposition: Exposition, name: string, labels: Record<string, 
 }
 
 /** Buckets cumulative (non-decreasing in `le`), a +Inf bucket equal to _count, a finite non-negative _sum (the parser checks most; kept as the test's own statement). */
-function checkedHistogram(name: string, series: { labels: Record<string, string>; buckets: Array<[number, number]>; count?: number; sum?: number }): HistogramSample {
+function checkedHistogram(
+  name: string,
+  series: { labels: Record<string, string>; buckets: Array<[number, number]>; count?: number; sum?: number },
+): HistogramSample {
   assert.ok(series.sum !== undefined && series.count !== undefined, `${name}: a histogram series without _sum or _count`);
   const buckets = series.buckets;
   assert.ok(buckets.length >= 2, `${name}: too few buckets`);
-  assert.ok(buckets.every(([le]) => !Number.isNaN(le)), `${name}: a bucket bound is not a number`);
+  assert.ok(
+    buckets.every(([le]) => !Number.isNaN(le)),
+    `${name}: a bucket bound is not a number`,
+  );
   assert.equal(buckets.at(-1)![0], Number.POSITIVE_INFINITY, `${name}: no +Inf bucket`);
   for (let index = 1; index < buckets.length; index++) {
     assert.ok(buckets[index]![0] > buckets[index - 1]![0], `${name}: bucket bounds out of order at le=${buckets[index]![0]}`);
@@ -158,7 +164,16 @@ describe('the exposition parser the tests read /metrics with', () => {
     assert.deepEqual([...exposition.keys()], ['kvs_things_total', 'kvs_level', 'kvs_wait_seconds']);
     assert.equal(value(exposition, 'kvs_things_total', 'counter', { kind: 'b' }), 2);
     assert.equal(value(exposition, 'kvs_level', 'gauge'), -1.5);
-    assert.deepEqual(existingHistogram(exposition, 'kvs_wait_seconds'), { labels: {}, buckets: [[0.1, 1], [1, 2], [Number.POSITIVE_INFINITY, 3]], count: 3, sum: 4.5 });
+    assert.deepEqual(existingHistogram(exposition, 'kvs_wait_seconds'), {
+      labels: {},
+      buckets: [
+        [0.1, 1],
+        [1, 2],
+        [Number.POSITIVE_INFINITY, 3],
+      ],
+      count: 3,
+      sum: 4.5,
+    });
   });
 
   it('refuses what Prometheus would not take', async () => {
@@ -201,7 +216,10 @@ describe('/metrics after writes, a sweep, watches and refusals', () => {
       for (const name of ['kvs_write_sync_duration_seconds', 'kvs_expiry_lag_seconds']) {
         const series = existingHistogram(exposition, name);
         assert.equal(series.count, 0, `${name}: nothing observed yet`);
-        assert.ok(series.buckets.every(([, count]) => count === 0), `${name}: every bucket at zero`);
+        assert.ok(
+          series.buckets.every(([, count]) => count === 0),
+          `${name}: every bucket at zero`,
+        );
         assert.equal(series.sum, 0);
       }
     } finally {
@@ -355,7 +373,8 @@ describe('/metrics after writes, a sweep, watches and refusals', () => {
       if (family.type === 'counter') assert.match(name, /_total$/, `${name} is a counter`);
       if (family.type === 'histogram') histogramSeries(name, family.samples);
       else {
-        for (const sample of family.samples) assert.ok(Number.isFinite(sample.value) && (family.type === 'gauge' || sample.value >= 0), `${name}: ${sample.value}`);
+        for (const sample of family.samples)
+          assert.ok(Number.isFinite(sample.value) && (family.type === 'gauge' || sample.value >= 0), `${name}: ${sample.value}`);
       }
     }
     for (const secret of [ADMIN_TOKEN, READER_TOKEN, 'burst/1', 'seq/0']) assert.ok(!response.text.includes(secret), `/metrics contains ${secret}`);
@@ -365,7 +384,10 @@ describe('/metrics after writes, a sweep, watches and refusals', () => {
 describe('/metrics: rate limiting and protected mode', () => {
   /** The client address a request claims (the server's test seam), else the socket's peer. */
   const claimedPeer = (request: IncomingMessage) => (request.headers['x-test-peer'] as string | undefined) ?? request.socket.remoteAddress;
-  const server = useTestServer({ clientAddress: claimedPeer, access: { tokens: TokenRegistry.empty(), protectedMode: true, rateLimit: { perSecond: 1, burst: 2 } } });
+  const server = useTestServer({
+    clientAddress: claimedPeer,
+    access: { tokens: TokenRegistry.empty(), protectedMode: true, rateLimit: { perSecond: 1, burst: 2 } },
+  });
 
   it('counts a 429 as rate_limited and a refused remote client as protected_mode', async () => {
     // One local client spends its burst of 2; the third request is refused. The scraper is another client.
@@ -382,30 +404,54 @@ describe('/metrics: rate limiting and protected mode', () => {
   });
 });
 
-
 const stracePath = whichStrace();
-describe('/metrics: a slow disk shows in the commit histogram (strace slows fdatasync)', { skip: ENGINE.noOwnSync || (stracePath === null ? 'strace is not installed or cannot trace here' : false) }, () => {
-  const leftovers = leftoversCleanedAfter('kvs-metrics-sync-');
+describe(
+  '/metrics: a slow disk shows in the commit histogram (strace slows fdatasync)',
+  { skip: ENGINE.noOwnSync || (stracePath === null ? 'strace is not installed or cannot trace here' : false) },
+  () => {
+    const leftovers = leftoversCleanedAfter('kvs-metrics-sync-');
 
-  it('three writes one after another: three batches, each commit at least as long as its 200 ms fdatasync', async () => {
-    const delayUs = 200_000;
-    const server = await leftovers.spawn({ DATA_DIRECTORY: leftovers.directory() }, {
-      command: [stracePath!, '-f', '-qq', '-o', '/dev/null', '-e', 'trace=fdatasync,fsync', '-e', `inject=fdatasync:delay_exit=${delayUs}`, '-e', `inject=fsync:delay_exit=${delayUs}`, process.execPath, CLI_PATH, 'serve'],
+    it('three writes one after another: three batches, each commit at least as long as its 200 ms fdatasync', async () => {
+      const delayUs = 200_000;
+      const server = await leftovers.spawn(
+        { DATA_DIRECTORY: leftovers.directory() },
+        {
+          command: [
+            stracePath!,
+            '-f',
+            '-qq',
+            '-o',
+            '/dev/null',
+            '-e',
+            'trace=fdatasync,fsync',
+            '-e',
+            `inject=fdatasync:delay_exit=${delayUs}`,
+            '-e',
+            `inject=fsync:delay_exit=${delayUs}`,
+            process.execPath,
+            CLI_PATH,
+            'serve',
+          ],
+        },
+      );
+      try {
+        for (let i = 0; i < 3; i++) assert.equal((await putValue(server.url, `slow/${i}`, 'v')).status, 201);
+        const exposition = await scrape(server.url, {});
+        const commits = existingHistogram(exposition, 'kvs_write_commit_duration_seconds');
+        const syncs = existingHistogram(exposition, 'kvs_write_sync_duration_seconds');
+        assert.equal(commits.count, 3);
+        assert.equal(syncs.count, 3);
+        assert.ok((commits.sum + syncs.sum) / 3 >= 0.18, `commit ${commits.sum} s + sync ${syncs.sum} s for 3 batches, each with a 200 ms fdatasync`);
+        // lmdb-js 3.5.6 syncs inside the commit and reports `flushed` right after. If this fails after an lmdb
+        // upgrade, the sync moved: update the histograms' HELP texts and docs/adr/0010-metrics.md.
+        assert.ok(commits.sum / 3 >= 0.18, `the fdatasync is no longer inside the commit (commit ${commits.sum} s, sync ${syncs.sum} s for 3 batches)`);
+        assert.ok(
+          commits.buckets.filter(([le]) => le < 0.1).every(([, count]) => count === 0),
+          'a commit under 100 ms with a 200 ms fdatasync',
+        );
+      } finally {
+        server.kill('SIGKILL');
+      }
     });
-    try {
-      for (let i = 0; i < 3; i++) assert.equal((await putValue(server.url, `slow/${i}`, 'v')).status, 201);
-      const exposition = await scrape(server.url, {});
-      const commits = existingHistogram(exposition, 'kvs_write_commit_duration_seconds');
-      const syncs = existingHistogram(exposition, 'kvs_write_sync_duration_seconds');
-      assert.equal(commits.count, 3);
-      assert.equal(syncs.count, 3);
-      assert.ok((commits.sum + syncs.sum) / 3 >= 0.18, `commit ${commits.sum} s + sync ${syncs.sum} s for 3 batches, each with a 200 ms fdatasync`);
-      // lmdb-js 3.5.6 syncs inside the commit and reports `flushed` right after. If this fails after an lmdb
-      // upgrade, the sync moved: update the histograms' HELP texts and docs/adr/0010-metrics.md.
-      assert.ok(commits.sum / 3 >= 0.18, `the fdatasync is no longer inside the commit (commit ${commits.sum} s, sync ${syncs.sum} s for 3 batches)`);
-      assert.ok(commits.buckets.filter(([le]) => le < 0.1).every(([, count]) => count === 0), 'a commit under 100 ms with a 200 ms fdatasync');
-    } finally {
-      server.kill('SIGKILL');
-    }
-  });
-});
+  },
+);

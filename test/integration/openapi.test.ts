@@ -39,7 +39,11 @@ function operations(document: Document): Array<[string, string, Document]> {
 /** Every response object of the document (each operation's, and the shared ones under components), with where it is. */
 function responses(document: Document): Array<{ where: string; status: string; response: Document }> {
   const found = operations(document).flatMap(([path, method, operation]) =>
-    Object.entries(operation.responses as Record<string, Document>).map(([status, response]) => ({ where: `${method.toUpperCase()} ${path}`, status, response })),
+    Object.entries(operation.responses as Record<string, Document>).map(([status, response]) => ({
+      where: `${method.toUpperCase()} ${path}`,
+      status,
+      response,
+    })),
   );
   for (const [name, response] of Object.entries((document.components?.responses ?? {}) as Record<string, Document>)) {
     found.push({ where: `components.responses.${name}`, status: name === 'UnknownRoute' ? '404' : name.replace('BeforeRouting', ''), response });
@@ -133,17 +137,23 @@ describe('/v1/openapi.json describes the server', () => {
       }
       if (!seedRoute && !codes(405).includes('method_not_allowed')) problems.push(`${where}: no 405 method_not_allowed`);
       if (operation.responses[405]?.headers?.Allow === undefined) problems.push(`${where}: 405 without Allow`);
-      if (operation.responses[401] !== undefined && operation.responses[401].headers?.['WWW-Authenticate'] === undefined) problems.push(`${where}: 401 without WWW-Authenticate`);
+      if (operation.responses[401] !== undefined && operation.responses[401].headers?.['WWW-Authenticate'] === undefined)
+        problems.push(`${where}: 401 without WWW-Authenticate`);
       for (const status of [429, 503]) {
         const response = operation.responses[status];
         // /readyz's 503 is its status document, not a refusal.
-        if (response !== undefined && path !== '/readyz' && response.headers?.['Retry-After'] === undefined) problems.push(`${where}: ${status} without Retry-After`);
+        if (response !== undefined && path !== '/readyz' && response.headers?.['Retry-After'] === undefined)
+          problems.push(`${where}: ${status} without Retry-After`);
       }
       if (operation.requestBody !== undefined && operation.responses[413] === undefined) problems.push(`${where}: a body but no 413`);
     }
     assert.deepEqual(problems, []);
     // The seed routes keep the seed's error body, not problem+json.
-    for (const [path, method] of [['/put', 'post'], ['/get', 'get'], ['/del', 'delete']] as const) {
+    for (const [path, method] of [
+      ['/put', 'post'],
+      ['/get', 'get'],
+      ['/del', 'delete'],
+    ] as const) {
       const operation = document.paths[path][method];
       for (const [status, response] of Object.entries(operation.responses as Record<string, Document>)) {
         if (Number(status) < 400) continue;
@@ -199,13 +209,24 @@ describe('/v1/openapi.json describes the server', () => {
 
 describe('/v1/openapi.json follows the configuration', () => {
   it('a server started with other limits publishes those numbers', async () => {
-    const configured = { listLimitMax: 50, listLimitDefault: 20, txnOpsMax: 10, keyBytesMax: 64, valueBytesMax: 1000, requestBytesMax: 4096, importBytesMax: 65536, ttlSecondsMax: 3600, waitSecondsMax: 60 };
+    const configured = {
+      listLimitMax: 50,
+      listLimitDefault: 20,
+      txnOpsMax: 10,
+      keyBytesMax: 64,
+      valueBytesMax: 1000,
+      requestBytesMax: 4096,
+      importBytesMax: 65536,
+      ttlSecondsMax: 3600,
+      waitSecondsMax: 60,
+    };
     const server = await startTestServer({ limits: configured });
     try {
       const document = await openApiOf(server);
       const { schemas } = document.components;
       const paths = document.paths;
-      const parameter = (path: string, method: string, name: string) => [...(paths[path].parameters ?? []), ...(paths[path][method].parameters ?? [])].find((candidate: Document) => candidate.name === name);
+      const parameter = (path: string, method: string, name: string) =>
+        [...(paths[path].parameters ?? []), ...(paths[path][method].parameters ?? [])].find((candidate: Document) => candidate.name === name);
 
       assert.equal(schemas.TxnRequest.properties.checks.maxItems, 10);
       assert.equal(schemas.TxnRequest.properties.ops.maxItems, 10);
@@ -232,7 +253,11 @@ describe('/v1/openapi.json follows the configuration', () => {
       // The same numbers the server enforces and reports.
       const limits = (await request(`${server.url}/v1/limits`)).body;
       assert.deepEqual([limits.maxListLimit, limits.maxTxnOps, limits.maxKeyBytes, limits.maxValueBytes, limits.maxTtlSeconds], [50, 10, 64, 1000, 3600]);
-      const tooMany = await request(`${server.url}/v1/txn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ops: Array.from({ length: 11 }, (_, index) => ({ op: 'get', key: `k${index}` })) }) });
+      const tooMany = await request(`${server.url}/v1/txn`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ops: Array.from({ length: 11 }, (_, index) => ({ op: 'get', key: `k${index}` })) }),
+      });
       assert.equal(tooMany.status, 400);
       assert.equal(tooMany.body.limit, 10);
       assert.equal((await request(`${server.url}/v1/kv?limit=51`)).status, 400);
@@ -255,7 +280,13 @@ describe('/v1/openapi.json follows the configuration', () => {
   });
 
   it('`kvs serve` publishes the limits its environment configured (ETCD_MAX_TXN_OPS=8 on etcd: 7 ops)', async () => {
-    const server = await processes.spawn({ DATA_DIRECTORY: processes.directory(), KV_MAX_KEY_BYTES: '64', KV_MAX_VALUE_BYTES: '1000', KV_MAX_REQUEST_BYTES: '4096', ETCD_MAX_TXN_OPS: '8' });
+    const server = await processes.spawn({
+      DATA_DIRECTORY: processes.directory(),
+      KV_MAX_KEY_BYTES: '64',
+      KV_MAX_VALUE_BYTES: '1000',
+      KV_MAX_REQUEST_BYTES: '4096',
+      ETCD_MAX_TXN_OPS: '8',
+    });
     try {
       const document = (await request(`${server.url}/v1/openapi.json`)).body;
       const limits = (await request(`${server.url}/v1/limits`)).body;
@@ -278,7 +309,9 @@ describe('/v1/openapi.json follows the configuration', () => {
   });
 
   it('needs a valid token when tokens are configured', async () => {
-    const server = await startTestServer({ access: { tokens: TokenRegistry.load({ adminToken: 'openapi-admin-secret' }), protectedMode: true, rateLimit: null } });
+    const server = await startTestServer({
+      access: { tokens: TokenRegistry.load({ adminToken: 'openapi-admin-secret' }), protectedMode: true, rateLimit: null },
+    });
     try {
       const refused = await request(`${server.url}/v1/openapi.json`);
       assert.equal(refused.status, 401);
@@ -295,7 +328,7 @@ describe('/v1/openapi.json follows the configuration', () => {
 describe('route schemas are documentation only', () => {
   const server = useTestServer();
 
-  it('a request the declared schemas refuse is answered by kvs\'s own validation, not Fastify\'s', async () => {
+  it("a request the declared schemas refuse is answered by kvs's own validation, not Fastify's", async () => {
     // Each breaks its route's schema (type, minimum, enum, required, pattern); ajv would answer FST_ERR_VALIDATION with "querystring/..." details.
     const refused: Array<[string, RequestInit, string, RegExp]> = [
       ['/v1/kv?limit=0', {}, 'invalid_request', /"limit"/],

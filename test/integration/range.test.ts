@@ -41,7 +41,10 @@ async function list(base: string, params: Record<string, string | number | boole
   return request(`${base}/v1/kv${query(params)}`);
 }
 
-async function listOk(base: string, params: Record<string, string | number | boolean | undefined> = {}): Promise<{ items: Item[]; prefixes?: string[]; cursor: string | null; revision: number }> {
+async function listOk(
+  base: string,
+  params: Record<string, string | number | boolean | undefined> = {},
+): Promise<{ items: Item[]; prefixes?: string[]; cursor: string | null; revision: number }> {
   const response = await list(base, params);
   assert.equal(response.status, 200, response.text);
   return response.body;
@@ -166,21 +169,33 @@ describe('limit and pagination', () => {
     assert.equal(pages.length, Math.ceil(250 / 7));
     for (const page of pages.slice(0, -1)) assert.equal(page.items.length, 7);
     assert.equal(pages.at(-1)!.cursor, null);
-    assert.deepEqual(pages.flatMap((page) => keysOf(page.items)), keys);
+    assert.deepEqual(
+      pages.flatMap((page) => keysOf(page.items)),
+      keys,
+    );
   });
 
   it('the same walk with reverse=true returns every key once in descending order', async () => {
     const pages = await walk(s.base, { prefix: 'page/', limit: 7, reverse: true });
     assert.equal(pages.length, Math.ceil(250 / 7));
     assert.equal(pages.at(-1)!.cursor, null);
-    assert.deepEqual(pages.flatMap((page) => keysOf(page.items)), [...keys].reverse());
+    assert.deepEqual(
+      pages.flatMap((page) => keysOf(page.items)),
+      [...keys].reverse(),
+    );
   });
 
   it('a walk over start/end pages within the bounds', async () => {
     const pages = await walk(s.base, { start: keys[10]!, end: keys[40]!, limit: 4 });
-    assert.deepEqual(pages.flatMap((page) => keysOf(page.items)), keys.slice(10, 40));
+    assert.deepEqual(
+      pages.flatMap((page) => keysOf(page.items)),
+      keys.slice(10, 40),
+    );
     const reversed = await walk(s.base, { start: keys[10]!, end: keys[40]!, limit: 4, reverse: true });
-    assert.deepEqual(reversed.flatMap((page) => keysOf(page.items)), keys.slice(10, 40).reverse());
+    assert.deepEqual(
+      reversed.flatMap((page) => keysOf(page.items)),
+      keys.slice(10, 40).reverse(),
+    );
   });
 
   it('a forward cursor used with reverse=true is 400, and so is a garbage cursor', async () => {
@@ -214,7 +229,11 @@ describe('pages while keys change', () => {
       const seen: string[] = [];
       const pages = await walk(s.base, { prefix: 'mod/', limit: 5, reverse }, async (page) => {
         // Insert keys on both sides of the walk's position, delete earlier transients, rewrite stable keys.
-        const inserted = [`mod/k${String(page * 3).padStart(2, '0')}-new${reverse}`, `mod/k${String(39 - page * 3).padStart(2, '0')}-new${reverse}`, `mod/k${String(page * 5 + 2).padStart(2, '0')}~${reverse}`];
+        const inserted = [
+          `mod/k${String(page * 3).padStart(2, '0')}-new${reverse}`,
+          `mod/k${String(39 - page * 3).padStart(2, '0')}-new${reverse}`,
+          `mod/k${String(page * 5 + 2).padStart(2, '0')}~${reverse}`,
+        ];
         await putMany(s.base, inserted, 'transient');
         const doomed = transient.splice(0, 2);
         for (const key of doomed) assert.equal((await request(`${s.base}/v1/kv/${encodeKey(key)}`, { method: 'DELETE' })).status, 204);
@@ -245,7 +264,14 @@ describe('items and values', () => {
     const body = await listOk(s.base, { prefix: 'meta/' });
     assert.deepEqual(body.items, [
       { key: 'meta/a', revision: second.body.revision, createRevision: first.body.revision, version: 2, contentType: 'text/plain', size: 12 },
-      { key: 'meta/b', revision: second.body.revision + 1, createRevision: second.body.revision + 1, version: 1, contentType: 'application/octet-stream', size: 3 },
+      {
+        key: 'meta/b',
+        revision: second.body.revision + 1,
+        createRevision: second.body.revision + 1,
+        version: 1,
+        contentType: 'application/octet-stream',
+        size: 3,
+      },
     ]);
   });
 
@@ -361,9 +387,15 @@ describe('delimiter', () => {
 
   it('pages with a prefix and a delimiter', async () => {
     const forward = await walk(s.base, { prefix: 'b/', delimiter: '/', limit: 1 });
-    assert.deepEqual(forward.flatMap((page) => entries(page, false)), ['b/x/', 'b/y']);
+    assert.deepEqual(
+      forward.flatMap((page) => entries(page, false)),
+      ['b/x/', 'b/y'],
+    );
     const backward = await walk(s.base, { prefix: 'b/', delimiter: '/', limit: 1, reverse: true });
-    assert.deepEqual(backward.flatMap((page) => entries(page, true)), ['b/y', 'b/x/']);
+    assert.deepEqual(
+      backward.flatMap((page) => entries(page, true)),
+      ['b/y', 'b/x/'],
+    );
   });
 });
 

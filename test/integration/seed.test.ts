@@ -20,7 +20,12 @@ function sampleRequests(): string[] {
   return requests;
 }
 
-function postSeed(base: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, query = ''): Promise<JsonResponse> {
+function postSeed(
+  base: string,
+  body: string | Buffer,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+  query = '',
+): Promise<JsonResponse> {
   return request(`${base}/put${query}`, { method: 'POST', headers, body });
 }
 
@@ -57,7 +62,12 @@ describe('the seed README sample requests, run verbatim with curl', () => {
 
   test('"Create a key-value pair" then "Read a key-value pair" answer as the seed did', () => {
     const [create, read] = sampleRequests();
-    const run = (command: string) => execFileSync('sh', ['-c', command.replaceAll('http://localhost:8080', server.url)], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = (command: string) =>
+      execFileSync('sh', ['-c', command.replaceAll('http://localhost:8080', server.url)], {
+        encoding: 'utf8',
+        timeout: 10_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     assert.deepEqual(JSON.parse(run(create!)), { status: 'success' });
     assert.deepEqual(JSON.parse(run(read!)), { status: 'success', value: 'new_value' });
   });

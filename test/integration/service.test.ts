@@ -3,7 +3,18 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { expectProblem, putValue, request } from '../helpers/http.js';
-import { CLI_PATH, collectOutput, freePort, leftoversCleanedAfter, spawnServer, startTestServer, untilReady, useTestServer, type ServerProcess, TEST_ENGINE } from '../helpers/server.js';
+import {
+  CLI_PATH,
+  collectOutput,
+  freePort,
+  leftoversCleanedAfter,
+  spawnServer,
+  startTestServer,
+  untilReady,
+  useTestServer,
+  type ServerProcess,
+  TEST_ENGINE,
+} from '../helpers/server.js';
 import { differencesOf, expectedMaxTxnOps, expectedMaxValueBytes } from '../engine/differences.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
@@ -52,7 +63,7 @@ describe('service routes', () => {
     assert.ok(!text.includes(secret), 'the key never appears in /metrics');
 
     const status = (await request(`${url}/v1/status`)).body;
-    const sample = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((text))?.[1]);
+    const sample = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
     assert.equal(sample('kvs_store_revision'), status.revision);
     assert.equal(sample('kvs_store_keys'), status.keys);
   });
@@ -89,7 +100,15 @@ describe('service routes', () => {
     const response = await request(`${url}/v1/limits`);
     assert.equal(response.status, 200);
     const limits = response.body;
-    assert.deepEqual(Object.keys(limits).sort(), ['historyRetention', 'maxKeyBytes', 'maxListLimit', 'maxRequestBytes', 'maxTtlSeconds', 'maxTxnOps', 'maxValueBytes']);
+    assert.deepEqual(Object.keys(limits).sort(), [
+      'historyRetention',
+      'maxKeyBytes',
+      'maxListLimit',
+      'maxRequestBytes',
+      'maxTtlSeconds',
+      'maxTxnOps',
+      'maxValueBytes',
+    ]);
     assert.equal(limits.maxKeyBytes, 1024);
     // 4 MiB and 128, or what the engine allows (etcd: what one etcd request takes, --max-request-bytes 1.5 MiB less key and
     // header; --max-txn-ops 128 less the delete marker).
@@ -145,7 +164,10 @@ describe('service routes', () => {
 
 /** Runs `kvs serve` with exactly `env` added (nothing set for it), polling `pollUrl` until /readyz answers. */
 async function spawnAt(env: Record<string, string>, pollUrl: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI_PATH, 'serve'], { env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI_PATH, 'serve'], {
+    env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const server = { url: pollUrl, child, kill: (signal: NodeJS.Signals) => void child.kill(signal), ...collectOutput(child) };
   await untilReady(server);
   return server;
@@ -193,7 +215,10 @@ describe('configuration from the environment (kvs serve)', () => {
     assert.equal((await putValue(first.url, 'durable/key', 'kept', { headers: { 'content-type': 'text/plain' } })).status, 201);
     assert.equal((await stop(first)).code, 0);
     // The store file is in DATA_DIRECTORY; an engine whose store lives elsewhere (etcd) leaves none there.
-    assert.deepEqual(readdirSync(directory).filter((name) => name.endsWith('.mdb')), ENGINE.storeFileName === null ? [] : [ENGINE.storeFileName]);
+    assert.deepEqual(
+      readdirSync(directory).filter((name) => name.endsWith('.mdb')),
+      ENGINE.storeFileName === null ? [] : [ENGINE.storeFileName],
+    );
 
     const second = track(await spawnServer({ DATA_DIRECTORY: directory }));
     const response = await request(`${second.url}/v1/kv/durable/key`);

@@ -101,7 +101,12 @@ describe('applying operations', () => {
   it('get results show utf8 and base64 values with their encoding', async () => {
     await putValue(base, 'getenc/text', 'héllo', { headers: { 'content-type': 'text/plain' } });
     await putValue(base, 'getenc/bin', Buffer.from([0xff, 0x00, 0xfe]));
-    const body = await committed({ ops: [{ op: 'get', key: 'getenc/text' }, { op: 'get', key: 'getenc/bin' }] });
+    const body = await committed({
+      ops: [
+        { op: 'get', key: 'getenc/text' },
+        { op: 'get', key: 'getenc/bin' },
+      ],
+    });
     assert.equal(body.results[0].found, true);
     assert.equal(body.results[0].value, 'héllo');
     assert.equal(body.results[0].encoding, 'utf8');
@@ -150,7 +155,12 @@ describe('applying operations', () => {
 
   it('put with ttl sets an expiry', async () => {
     const sentAt = Date.now();
-    const body = await committed({ ops: [{ op: 'put', key: 'ttl/txn', value: 1, ttl: 300 }, { op: 'put', key: 'ttl/none', value: 1 }] });
+    const body = await committed({
+      ops: [
+        { op: 'put', key: 'ttl/txn', value: 1, ttl: 300 },
+        { op: 'put', key: 'ttl/none', value: 1 },
+      ],
+    });
     const answeredAt = Date.now();
     const got = await getRaw('ttl/txn');
     const expiresAt = got.headers.get('kv-expires-at');
@@ -192,7 +202,12 @@ describe('applying operations', () => {
     assert.equal(body.results.length, 2);
     assert.equal((await getRaw('__proto__')).bytes.toString(), '{"a":1}');
     assert.equal((await getRaw('constructor')).bytes.toString(), 'c');
-    const read = await committed({ ops: [{ op: 'get', key: '__proto__' }, { op: 'get', key: 'constructor' }] });
+    const read = await committed({
+      ops: [
+        { op: 'get', key: '__proto__' },
+        { op: 'get', key: 'constructor' },
+      ],
+    });
     assert.deepEqual(read.results[0].value, { a: 1 });
     assert.equal(read.results[1].value, 'c');
   });
@@ -200,7 +215,12 @@ describe('applying operations', () => {
   it('a transaction with only gets, or deleting a missing key, creates no revision', async () => {
     await putValue(base, 'norev/a', 'x');
     const before = await storeRevision();
-    const gets = await committed({ ops: [{ op: 'get', key: 'norev/a' }, { op: 'get', key: 'norev/missing' }] });
+    const gets = await committed({
+      ops: [
+        { op: 'get', key: 'norev/a' },
+        { op: 'get', key: 'norev/missing' },
+      ],
+    });
     assert.equal(gets.revision, before);
     assert.equal(await storeRevision(), before);
 
@@ -301,7 +321,10 @@ describe('counters in transactions', () => {
     const responses = await Promise.all(Array.from({ length: 50 }, () => txn({ ops: [{ op: 'add', key: 'cnt/concurrent', by: 1 }] })));
     for (const response of responses) assert.equal(response.status, 200, response.text);
     const values = responses.map((response) => response.body.results[0].value as number).sort((a, b) => a - b);
-    assert.deepEqual(values, Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      values,
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     const revisions = new Set(responses.map((response) => response.body.revision));
     assert.equal(revisions.size, 50, 'each committed add has a revision of its own');
     const got = await getRaw('cnt/concurrent');
@@ -313,9 +336,23 @@ describe('counters in transactions', () => {
 describe('validation', () => {
   it('the same key twice in ops is 400', async () => {
     const before = await storeRevision();
-    const response = await txn({ ops: [{ op: 'put', key: 'dup/a', value: 1 }, { op: 'get', key: 'dup/a' }] });
+    const response = await txn({
+      ops: [
+        { op: 'put', key: 'dup/a', value: 1 },
+        { op: 'get', key: 'dup/a' },
+      ],
+    });
     expectProblem(response, 400, 'invalid_request');
-    expectProblem(await txn({ ops: [{ op: 'put', key: 'dup/a', value: 1 }, { op: 'put', key: 'dup/a', value: 2 }] }), 400, 'invalid_request');
+    expectProblem(
+      await txn({
+        ops: [
+          { op: 'put', key: 'dup/a', value: 1 },
+          { op: 'put', key: 'dup/a', value: 2 },
+        ],
+      }),
+      400,
+      'invalid_request',
+    );
     assert.equal(await storeRevision(), before);
     assert.equal((await getRaw('dup/a')).status, 404);
   });

@@ -42,9 +42,15 @@ describe('watch streams resuming together share the catch-up', () => {
     reads = 0;
 
     const prefixOf = (index: number) => (index % 2 === 0 ? 'catch-up/' : 'catch-up/3');
-    const streams = await Promise.all(Array.from({ length: STREAMS }, (_, index) => SseClient.connect(`${server.url}/v1/watch?prefix=${prefixOf(index)}&since=${start}&values=false`)));
+    const streams = await Promise.all(
+      Array.from({ length: STREAMS }, (_, index) => SseClient.connect(`${server.url}/v1/watch?prefix=${prefixOf(index)}&since=${start}&values=false`)),
+    );
     const ids = (stream: SseClient) => stream.messages.filter((message) => message.event === 'change').map((message) => Number(message.id));
-    const expected = (index: number, upTo: number) => [...written].filter(([revision, key]) => revision > start && revision <= upTo && key.startsWith(prefixOf(index))).map(([revision]) => revision).sort((a, b) => a - b);
+    const expected = (index: number, upTo: number) =>
+      [...written]
+        .filter(([revision, key]) => revision > start && revision <= upTo && key.startsWith(prefixOf(index)))
+        .map(([revision]) => revision)
+        .sort((a, b) => a - b);
     try {
       await Promise.all(streams.map((stream, index) => stream.until(() => ids(stream).length >= expected(index, head).length, 30_000, 'the history')));
       // Then live: a write every stream must get once, after its history.

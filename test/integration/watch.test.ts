@@ -70,14 +70,23 @@ function keyUrl(base: string, key: string, query?: string): string {
 }
 
 /** PUT of a JSON value; asserts success and returns the write result. */
-async function putJson(base: string, key: string, value: unknown, query?: string): Promise<{ key: string; revision: number; createRevision: number; version: number }> {
+async function putJson(
+  base: string,
+  key: string,
+  value: unknown,
+  query?: string,
+): Promise<{ key: string; revision: number; createRevision: number; version: number }> {
   const response = await request(keyUrl(base, key, query), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(value) });
   assert.ok(response.status === 200 || response.status === 201, `PUT ${key}: ${response.status} ${response.text}`);
   return response.body;
 }
 
 async function putRaw(base: string, key: string, body: string | Buffer, contentType?: string, query?: string): Promise<JsonResponse> {
-  const response = await request(keyUrl(base, key, query), { method: 'PUT', body, ...(contentType === undefined ? {} : { headers: { 'content-type': contentType } }) });
+  const response = await request(keyUrl(base, key, query), {
+    method: 'PUT',
+    body,
+    ...(contentType === undefined ? {} : { headers: { 'content-type': contentType } }),
+  });
   assert.ok(response.status === 200 || response.status === 201, `PUT ${key}: ${response.status} ${response.text}`);
   return response;
 }
@@ -114,7 +123,11 @@ function parseChange(message: SseMessage): Change {
 
 /** Waits until the stream carried a change message at `revision` or later. */
 async function untilRevision(client: SseClient, revision: number, timeoutMs = 15_000): Promise<void> {
-  await client.until((messages) => messages.some((message) => message.event === 'change' && Number(message.id) >= revision), timeoutMs, `a change at revision ${revision}`);
+  await client.until(
+    (messages) => messages.some((message) => message.event === 'change' && Number(message.id) >= revision),
+    timeoutMs,
+    `a change at revision ${revision}`,
+  );
 }
 
 function assertStrictlyIncreasing(revisions: number[], what: string): void {
@@ -146,19 +159,63 @@ describe('watch message format', () => {
       const expectedFull: Change[] = [
         {
           revision: json.revision,
-          events: [{ type: 'put', key: 'fmt/json', revision: json.revision, version: 1, createRevision: json.revision, contentType: 'application/json', value: { a: 1, b: [true, null] }, encoding: 'json' }],
+          events: [
+            {
+              type: 'put',
+              key: 'fmt/json',
+              revision: json.revision,
+              version: 1,
+              createRevision: json.revision,
+              contentType: 'application/json',
+              value: { a: 1, b: [true, null] },
+              encoding: 'json',
+            },
+          ],
         },
         {
           revision: text.revision,
-          events: [{ type: 'put', key: 'fmt/text', revision: text.revision, version: 1, createRevision: text.revision, contentType: 'text/plain; charset=utf-8', value: 'héllo', encoding: 'utf8' }],
+          events: [
+            {
+              type: 'put',
+              key: 'fmt/text',
+              revision: text.revision,
+              version: 1,
+              createRevision: text.revision,
+              contentType: 'text/plain; charset=utf-8',
+              value: 'héllo',
+              encoding: 'utf8',
+            },
+          ],
         },
         {
           revision: binary.revision,
-          events: [{ type: 'put', key: 'fmt/bin', revision: binary.revision, version: 1, createRevision: binary.revision, contentType: 'application/octet-stream', value: '/wCA', encoding: 'base64' }],
+          events: [
+            {
+              type: 'put',
+              key: 'fmt/bin',
+              revision: binary.revision,
+              version: 1,
+              createRevision: binary.revision,
+              contentType: 'application/octet-stream',
+              value: '/wCA',
+              encoding: 'base64',
+            },
+          ],
         },
         {
           revision: again.revision,
-          events: [{ type: 'put', key: 'fmt/text', revision: again.revision, version: 2, createRevision: text.revision, contentType: 'text/plain', value: 'second', encoding: 'utf8' }],
+          events: [
+            {
+              type: 'put',
+              key: 'fmt/text',
+              revision: again.revision,
+              version: 2,
+              createRevision: text.revision,
+              contentType: 'text/plain',
+              value: 'second',
+              encoding: 'utf8',
+            },
+          ],
         },
         { revision: deleted, events: [{ type: 'delete', key: 'fmt/json', revision: deleted }] },
       ];
@@ -186,7 +243,11 @@ describe('watch message format', () => {
       const put = await putJson(url, 'exp/k', 'short-lived', 'ttl=0.3');
       const deadline = startedAt + 300;
 
-      await byKey.until((messages) => changesOfMessages(messages).some((change) => change.events.some((event) => event.type === 'expire')), 5_000, 'the expire event');
+      await byKey.until(
+        (messages) => changesOfMessages(messages).some((change) => change.events.some((event) => event.type === 'expire')),
+        5_000,
+        'the expire event',
+      );
       const arrivedAt = Date.now();
       // On etcd, removal is a lease's: leases last whole seconds, are shared per expiry second, and etcd revokes
       // expired ones every 500 ms, so the event may come up to ~2.5 s after the deadline (reads hide the key at once).
@@ -228,8 +289,20 @@ describe('watch message format', () => {
         const [, expire, put] = events as [WatchEvent, WatchEvent, WatchEvent];
         assert.deepEqual(Object.keys(expire).sort(), ['key', 'revision', 'type']);
         assert.equal(expire.key, 'lazy/k');
-        assert.ok(expire.revision > first.revision && expire.revision <= second.revision, `the expire at ${expire.revision}, between ${first.revision} and ${second.revision}`);
-        assert.deepEqual(put, { type: 'put', key: 'lazy/k', revision: second.revision, version: 1, createRevision: second.revision, contentType: 'application/json', value: 'new', encoding: 'json' });
+        assert.ok(
+          expire.revision > first.revision && expire.revision <= second.revision,
+          `the expire at ${expire.revision}, between ${first.revision} and ${second.revision}`,
+        );
+        assert.deepEqual(put, {
+          type: 'put',
+          key: 'lazy/k',
+          revision: second.revision,
+          version: 1,
+          createRevision: second.revision,
+          contentType: 'application/json',
+          value: 'new',
+          encoding: 'json',
+        });
       }
     });
   });
@@ -306,7 +379,11 @@ describe('ordering and exactly-once delivery', () => {
             const by = Math.floor(random() * 11) - 5;
             const response = await request(`${keyUrl(url, key)}?op=add&by=${by}`, { method: 'POST' });
             assert.equal(response.status, 200, response.text);
-            acks.push({ revision: response.body.revision, txn: false, events: [{ type: 'put', key, version: response.body.version, value: response.body.value }] });
+            acks.push({
+              revision: response.body.revision,
+              txn: false,
+              events: [{ type: 'put', key, version: response.body.version, value: response.body.value }],
+            });
           }
         }
       };
@@ -344,7 +421,9 @@ describe('ordering and exactly-once delivery', () => {
       const sortByKey = <T extends { key: string }>(events: T[]) => [...events].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       for (const ack of acks) {
         const change = byRevision.get(ack.revision)!;
-        const got = sortByKey(change.events).map((event) => (event.type === 'put' ? { type: event.type, key: event.key, version: event.version, value: event.value } : { type: event.type, key: event.key }));
+        const got = sortByKey(change.events).map((event) =>
+          event.type === 'put' ? { type: event.type, key: event.key, version: event.version, value: event.value } : { type: event.type, key: event.key },
+        );
         assert.deepEqual(got, sortByKey(ack.events), `revision ${ack.revision}${ack.txn ? ' (a transaction: all its puts in one message)' : ''}`);
       }
       // Per key, versions and create revisions follow from the sequence of events.
@@ -353,7 +432,8 @@ describe('ordering and exactly-once delivery', () => {
         for (const event of change.events) {
           const before = perKey.get(event.key) ?? null;
           if (event.type === 'put') {
-            const expected = before === null ? { version: 1, createRevision: event.revision } : { version: before.version + 1, createRevision: before.createRevision };
+            const expected =
+              before === null ? { version: 1, createRevision: event.revision } : { version: before.version + 1, createRevision: before.createRevision };
             assert.deepEqual({ version: event.version, createRevision: event.createRevision }, expected, `${event.key} at ${event.revision}`);
             perKey.set(event.key, expected);
           } else {
@@ -481,7 +561,10 @@ describe('resume points', () => {
       assert.ok(secondChanges[0]!.revision > Number(lastId), `the resumed stream starts after ${lastId}, not at ${secondChanges[0]!.revision}`);
       const union = [...firstChanges, ...secondChanges].map((change) => change.revision);
       assertStrictlyIncreasing(union, 'the two sessions together');
-      assert.deepEqual(union, [...acked].sort((a, b) => a - b));
+      assert.deepEqual(
+        union,
+        [...acked].sort((a, b) => a - b),
+      );
     });
   });
 });
@@ -610,7 +693,11 @@ describe('progress', () => {
       const other = (await putJson(url, 'elsewhere/2', 2)).revision;
       const { revision } = await storeStatus(url);
       assert.equal(revision, other);
-      await client.until((messages) => messages.some((message) => message.event === 'progress' && message.id === String(revision)), 5_000, `progress at ${revision}`);
+      await client.until(
+        (messages) => messages.some((message) => message.event === 'progress' && message.id === String(revision)),
+        5_000,
+        `progress at ${revision}`,
+      );
       const progress = client.events('progress');
       const latest = progress.at(-1)!;
       assert.equal(latest.id, String(revision));
@@ -679,7 +766,12 @@ describe('slow consumers', () => {
         const acked: number[] = [];
         for (let i = 0; i < 200; i++) {
           for (let b = 0; b < value.length; b += 4) value.writeUInt32LE((random() * 0x100000000) >>> 0, b);
-          const response = await request(keyUrl(url, `big/${i % 10}`), { method: 'PUT', body: value, headers: { 'content-type': 'application/octet-stream' }, signal: AbortSignal.timeout(10_000) });
+          const response = await request(keyUrl(url, `big/${i % 10}`), {
+            method: 'PUT',
+            body: value,
+            headers: { 'content-type': 'application/octet-stream' },
+            signal: AbortSignal.timeout(10_000),
+          });
           assert.ok(response.status === 200 || response.status === 201, `write ${i} was not acknowledged: ${response.status} ${response.text}`);
           acked.push(response.body.revision);
         }
@@ -709,7 +801,10 @@ describe('slow consumers', () => {
         const response = parseRawResponse(Buffer.concat(chunks));
         assert.equal(response.status, 200);
         assert.match(response.headers['content-type'] ?? '', /^text\/event-stream/);
-        assert.ok(response.body.endsWith('event: error\ndata: {"code":"slow_consumer"}\n\n'), `the stream ends with ${JSON.stringify(response.body.slice(-200))}`);
+        assert.ok(
+          response.body.endsWith('event: error\ndata: {"code":"slow_consumer"}\n\n'),
+          `the stream ends with ${JSON.stringify(response.body.slice(-200))}`,
+        );
         // What it did receive before being dropped is a gap-free prefix of the revisions.
         const received = [...response.body.matchAll(/^id: (\d+)\nevent: change\n/gm)].map((match) => Number(match[1]));
         assert.ok(received.length < acked.length, `the slow watcher got ${received.length} of ${acked.length} changes`);
@@ -732,13 +827,19 @@ describe('cleanup', () => {
           const query = [`key=gone/${i}`, `prefix=gone/`, `prefix=gone/${i}/&values=false`, `key=gone/seed&since=0`, 'prefix='][i % 5]!;
           clients.push(await SseClient.connect(`${url}/v1/watch?${query}`));
         }
-        await pollUntil(async () => (await metric(url, 'kvs_watch_streams')) === 30 && (await metric(url, 'kvs_watchers')) === 30, '30 watchers are registered');
+        await pollUntil(
+          async () => (await metric(url, 'kvs_watch_streams')) === 30 && (await metric(url, 'kvs_watchers')) === 30,
+          '30 watchers are registered',
+        );
         const write = (await putJson(url, 'gone/1', 1)).revision;
         await untilRevision(clients[1]!, write);
       } finally {
         for (const client of clients) client.close();
       }
-      await pollUntil(async () => (await metric(url, 'kvs_watchers')) === 0 && (await metric(url, 'kvs_watch_streams')) === 0, 'kvs_watchers and kvs_watch_streams are back to 0');
+      await pollUntil(
+        async () => (await metric(url, 'kvs_watchers')) === 0 && (await metric(url, 'kvs_watch_streams')) === 0,
+        'kvs_watchers and kvs_watch_streams are back to 0',
+      );
       // Writes after that reach no one and break nothing.
       await putJson(url, 'gone/2', 2);
       assert.equal(await metric(url, 'kvs_watchers'), 0);

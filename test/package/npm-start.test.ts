@@ -25,7 +25,8 @@ describe('npm start on a checkout', () => {
 
   before(() => {
     checkout = leftovers.directory();
-    for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.src.json', 'scripts', 'src', 'proto']) cpSync(join(REPO, entry), join(checkout, entry), { recursive: true });
+    for (const entry of ['package.json', 'tsconfig.json', 'tsconfig.src.json', 'scripts', 'src', 'proto'])
+      cpSync(join(REPO, entry), join(checkout, entry), { recursive: true });
     symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));
   });
 
@@ -41,7 +42,10 @@ describe('npm start on a checkout', () => {
   test('rebuilds after a source file changed, and npm start serves the change', async () => {
     const source = join(checkout, 'src/cli/index.ts');
     writeFileSync(source, readFileSync(source, 'utf8').replace('a durable key-value store server, and its command line', 'a changed checkout'));
-    const server = await leftovers.spawn({ DATA_DIRECTORY: leftovers.directory() }, { command: ['npm', 'start', '--silent', '--prefix', checkout], readyWithinMs: REBUILD_AND_START_MS });
+    const server = await leftovers.spawn(
+      { DATA_DIRECTORY: leftovers.directory() },
+      { command: ['npm', 'start', '--silent', '--prefix', checkout], readyWithinMs: REBUILD_AND_START_MS },
+    );
     assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
     const { stdout } = await run(process.execPath, [builtCli(), 'help'], { cwd: checkout });
     assert.match(stdout, /a changed checkout/);
@@ -72,7 +76,10 @@ describe('npm start on a checkout', () => {
     rmSync(web('renamed-probe.ts'));
     rmSync(join(checkout, 'src/core-copy'), { recursive: true });
     const builtAt = lastBuild();
-    const server = await leftovers.spawn({ DATA_DIRECTORY: leftovers.directory() }, { command: ['npm', 'start', '--silent', '--prefix', checkout], readyWithinMs: REBUILD_AND_START_MS });
+    const server = await leftovers.spawn(
+      { DATA_DIRECTORY: leftovers.directory() },
+      { command: ['npm', 'start', '--silent', '--prefix', checkout], readyWithinMs: REBUILD_AND_START_MS },
+    );
     try {
       for (const output of built('renamed-probe')) assert.ok(!existsSync(output), `${output} is removed with its source`);
       assert.ok(!existsSync(join(checkout, 'dist/src/core-copy')), 'the outputs of a deleted directory go, and the directory with them');
@@ -87,7 +94,10 @@ describe('npm start on a checkout', () => {
     const rebuiltAt = lastBuild();
     await run('npm', ['run', '--silent', 'prestart'], { cwd: checkout });
     assert.equal(lastBuild(), rebuiltAt, 'nothing was rebuilt');
-    assert.deepEqual(readdirSync(join(checkout, 'dist/src/web')).filter((name) => name.includes('probe')), []);
+    assert.deepEqual(
+      readdirSync(join(checkout, 'dist/src/web')).filter((name) => name.includes('probe')),
+      [],
+    );
   });
 
   test('a stamp from before the list was recorded (an empty file) counts as stale', async () => {

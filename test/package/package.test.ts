@@ -18,7 +18,7 @@ const leftovers = leftoversCleanedAfter('kvs-package-');
 function tarballFiles(tarball: Buffer): string[] {
   const tar = gunzipSync(tarball);
   const names: string[] = [];
-  for (let offset = 0; offset + 512 <= tar.length; ) {
+  for (let offset = 0; offset + 512 <= tar.length;) {
     const header = tar.subarray(offset, offset + 512);
     const name = header.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
     if (name === '') break;
@@ -37,13 +37,24 @@ describe('the npm package', () => {
   let checkout: string;
   /** A built test of the checkout's dev build, and what it held before npm pack. */
   const devOutput = 'dist/test/unit/keys.test.js';
-  const devOutputText = '// the dev build\'s, not the package\'s\n';
+  const devOutputText = "// the dev build's, not the package's\n";
 
   before(async () => {
     // Packed from a copy of the checkout: prepack rebuilds dist/src from nothing, which must not pull the
     // server out from under the suites running beside this one.
     checkout = leftovers.directory();
-    for (const entry of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.src.json', 'LICENSE', 'README.md', 'scripts', 'src', 'proto', 'test/unit/keys.test.ts']) {
+    for (const entry of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.src.json',
+      'LICENSE',
+      'README.md',
+      'scripts',
+      'src',
+      'proto',
+      'test/unit/keys.test.ts',
+    ]) {
       cpSync(join(REPO, entry), join(checkout, entry), { recursive: true });
     }
     symlinkSync(join(REPO, 'node_modules'), join(checkout, 'node_modules'));
@@ -67,7 +78,15 @@ describe('the npm package', () => {
   });
 
   test('holds what runs, and nothing else', () => {
-    for (const needed of ['package/package.json', 'package/LICENSE', 'package/README.md', 'package/proto/etcd-v3.proto', 'package/dist/src/cli/index.js', 'package/dist/src/client/index.js', 'package/dist/src/client/index.d.ts']) {
+    for (const needed of [
+      'package/package.json',
+      'package/LICENSE',
+      'package/README.md',
+      'package/proto/etcd-v3.proto',
+      'package/dist/src/cli/index.js',
+      'package/dist/src/client/index.js',
+      'package/dist/src/client/index.d.ts',
+    ]) {
       assert.ok(files.includes(needed), `${needed} is packed`);
     }
     const strays = files.filter((file) => !/^package\/(package\.json|LICENSE|README\.md|proto\/[^/]+\.proto|dist\/src\/.+\.(js|d\.ts))$/.test(file));
@@ -80,12 +99,23 @@ describe('the npm package', () => {
     assert.ok(!existsSync(join(checkout, 'dist/src/gone')), 'nor left in dist/src');
     const { stdout } = await run(process.execPath, [join(checkout, 'dist/src/cli/index.js'), 'version'], { cwd: checkout });
     assert.equal(stdout.trim(), manifest.version);
-    assert.deepEqual(readdirSync(join(checkout, 'dist')).filter((name) => name.startsWith('.pack')), [], 'no leftover of the pack build');
+    assert.deepEqual(
+      readdirSync(join(checkout, 'dist')).filter((name) => name.startsWith('.pack')),
+      [],
+      'no leftover of the pack build',
+    );
   });
 
   test('publint finds nothing to fix', async () => {
-    const result = await publint({ pack: { tarball: tarball.buffer.slice(tarball.byteOffset, tarball.byteOffset + tarball.byteLength) as ArrayBuffer }, strict: true, level: 'suggestion' });
-    assert.deepEqual(result.messages.map((message) => formatMessage(message, result.pkg) ?? message.code), []);
+    const result = await publint({
+      pack: { tarball: tarball.buffer.slice(tarball.byteOffset, tarball.byteOffset + tarball.byteLength) as ArrayBuffer },
+      strict: true,
+      level: 'suggestion',
+    });
+    assert.deepEqual(
+      result.messages.map((message) => formatMessage(message, result.pkg) ?? message.code),
+      [],
+    );
   });
 
   test('the installed kvs prints its version', async () => {
@@ -101,7 +131,9 @@ describe('the npm package', () => {
     const script = `import { KvsClient } from '${manifest.name}/client'; const kvs = new KvsClient({ url: process.argv[1] }); await kvs.put('pkg/k', { ok: true }); console.log(JSON.stringify((await kvs.get('pkg/k')).json()));`;
     const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script, server.url], { cwd: prefix });
     assert.equal(stdout.trim(), '{"ok":true}');
-    const root = await run(process.execPath, ['--input-type=module', '-e', `const m = await import('${manifest.name}'); console.log(typeof m.KvsClient)`], { cwd: prefix });
+    const root = await run(process.execPath, ['--input-type=module', '-e', `const m = await import('${manifest.name}'); console.log(typeof m.KvsClient)`], {
+      cwd: prefix,
+    });
     assert.equal(root.stdout.trim(), 'function', `import '${manifest.name}' gives the SDK too`);
     server.kill('SIGTERM');
     assert.equal((await server.exited).code, 0);

@@ -81,7 +81,11 @@ function envelopeText(item: { value?: unknown; encoding?: string }): string {
 function fingerprint(directory: string): Record<string, string> {
   const files: Record<string, string> = {};
   for (const name of readdirSync(directory).sort()) {
-    files[name] = name.endsWith('-lock') ? '(lock file)' : createHash('sha256').update(readFileSync(join(directory, name))).digest('hex');
+    files[name] = name.endsWith('-lock')
+      ? '(lock file)'
+      : createHash('sha256')
+          .update(readFileSync(join(directory, name)))
+          .digest('hex');
   }
   return files;
 }
@@ -100,11 +104,22 @@ async function takeBackup(url: string, file: string): Promise<number> {
 /** Preloads BULK_KEYS keys in txns of BULK_PER_TXN puts, each acknowledged with its metadata. */
 async function preload(url: string, acks: Ack[]): Promise<void> {
   for (let first = 0; first < BULK_KEYS; first += BULK_PER_TXN) {
-    const ops = Array.from({ length: BULK_PER_TXN }, (_, i) => ({ op: 'put', key: `bulk/${first + i}`, value: BULK_VALUE, encoding: 'utf8', contentType: 'text/plain; charset=utf-8' }));
+    const ops = Array.from({ length: BULK_PER_TXN }, (_, i) => ({
+      op: 'put',
+      key: `bulk/${first + i}`,
+      value: BULK_VALUE,
+      encoding: 'utf8',
+      contentType: 'text/plain; charset=utf-8',
+    }));
     const response = await postJson(`${url}/v1/txn`, { ops });
     assert.equal(response.status, 200, response.text);
     for (const result of response.body.results) {
-      acks.push({ key: result.key, revision: result.revision, atMs: performance.now(), put: { value: BULK_VALUE, contentType: 'text/plain; charset=utf-8', createRevision: result.createRevision, version: result.version } });
+      acks.push({
+        key: result.key,
+        revision: result.revision,
+        atMs: performance.now(),
+        put: { value: BULK_VALUE, contentType: 'text/plain; charset=utf-8', createRevision: result.createRevision, version: result.version },
+      });
     }
   }
 }
@@ -131,7 +146,12 @@ async function writer(url: string, index: number, stop: () => boolean, acks: Ack
     const response = await putValue(url, key, value, { headers: { 'content-type': contentType }, ...(sequence % 2 === 1 ? { query: 'ttl=3600' } : {}) });
     assert.ok(response.status === 200 || response.status === 201, `PUT ${key}: ${response.status} ${response.text}`);
     const { revision, createRevision, version, expiresAt } = response.body;
-    acks.push({ key, revision, atMs: performance.now(), put: { value, contentType, createRevision, version, ...(expiresAt === undefined ? {} : { expiresAt }) } });
+    acks.push({
+      key,
+      revision,
+      atMs: performance.now(),
+      put: { value, contentType, createRevision, version, ...(expiresAt === undefined ? {} : { expiresAt }) },
+    });
     exists.add(key);
   }
 }
@@ -152,7 +172,9 @@ async function listAll(url: string): Promise<any[]> {
   const items: any[] = [];
   let cursor: string | null = null;
   do {
-    const page: JsonResponse<{ items: any[]; cursor: string | null }> = await request(`${url}/v1/kv?values=true&limit=1000${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`);
+    const page: JsonResponse<{ items: any[]; cursor: string | null }> = await request(
+      `${url}/v1/kv?values=true&limit=1000${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+    );
     assert.equal(page.status, 200, page.text);
     items.push(...page.body.items);
     cursor = page.body.cursor;
@@ -184,8 +206,14 @@ describe('a backup taken under a steady write load, restored with kvs restore an
       reportFigures('backup-restore', { writes: acks.length, backupRevision, backupMs: Math.round(endedAt - startedAt), acknowledgedDuring });
       // The store kept taking writes while the backup was copied, hashed and sent.
       assert.ok(acknowledgedDuring > 0, `no write was acknowledged during the ${Math.round(endedAt - startedAt)} ms backup`);
-      assert.ok(acks.some((ack) => ack.revision > backupRevision), 'writes went on after the backup');
-      assert.ok(acks.some((ack) => ack.revision <= backupRevision && ack.key.startsWith('load/')), 'the backup caught part of the load');
+      assert.ok(
+        acks.some((ack) => ack.revision > backupRevision),
+        'writes went on after the backup',
+      );
+      assert.ok(
+        acks.some((ack) => ack.revision <= backupRevision && ack.key.startsWith('load/')),
+        'the backup caught part of the load',
+      );
 
       const directory = join(leftovers.directory(), 'restored');
       const restore = restoreCli([backupFile, '--data-directory', directory]);
@@ -204,7 +232,7 @@ describe('a backup taken under a steady write load, restored with kvs restore an
     restored?.kill('SIGTERM');
   });
 
-  it('is at the backup\'s revision', async () => {
+  it("is at the backup's revision", async () => {
     const status = await request(`${restored.url}/v1/status`);
     assert.equal(status.body.revision, backupRevision);
   });
@@ -218,27 +246,57 @@ describe('a backup taken under a steady write load, restored with kvs restore an
       const ack = expected.get(item.key)!;
       assert.ok(item.revision <= backupRevision, `${item.key} is at ${item.revision}, after the backup's ${backupRevision}`);
       assert.deepEqual(
-        { value: envelopeText(item), contentType: item.contentType, revision: item.revision, createRevision: item.createRevision, version: item.version, expiresAt: item.expiresAt },
-        { value: ack.put!.value, contentType: ack.put!.contentType, revision: ack.revision, createRevision: ack.put!.createRevision, version: ack.put!.version, expiresAt: ack.put!.expiresAt },
+        {
+          value: envelopeText(item),
+          contentType: item.contentType,
+          revision: item.revision,
+          createRevision: item.createRevision,
+          version: item.version,
+          expiresAt: item.expiresAt,
+        },
+        {
+          value: ack.put!.value,
+          contentType: ack.put!.contentType,
+          revision: ack.revision,
+          createRevision: ack.put!.createRevision,
+          version: ack.put!.version,
+          expiresAt: ack.put!.expiresAt,
+        },
         item.key,
       );
     }
   });
 
-  it('replays its whole history from since=0: each revision up to the backup\'s is the write acknowledged at it', async () => {
+  it("replays its whole history from since=0: each revision up to the backup's is the write acknowledged at it", async () => {
     const byRevision = new Map<number, Ack[]>();
     for (const ack of acks) if (ack.revision <= backupRevision) byRevision.set(ack.revision, [...(byRevision.get(ack.revision) ?? []), ack]);
     const watch = await SseClient.connect(`${restored.url}/v1/watch?prefix=&since=0`);
     try {
-      await watch.until((messages) => messages.some((message) => message.event === 'change' && Number(message.id) === backupRevision), 30_000, `revision ${backupRevision}`);
+      await watch.until(
+        (messages) => messages.some((message) => message.event === 'change' && Number(message.id) === backupRevision),
+        30_000,
+        `revision ${backupRevision}`,
+      );
       const changes = watch.events('change').map((message) => JSON.parse(message.data));
-      assert.deepEqual(changes.map((change) => change.revision), Array.from({ length: backupRevision }, (_, i) => i + 1), 'every revision once, in order');
+      assert.deepEqual(
+        changes.map((change) => change.revision),
+        Array.from({ length: backupRevision }, (_, i) => i + 1),
+        'every revision once, in order',
+      );
       for (const change of changes) {
-        const events = change.events.map((event: any) => ({ key: event.key, type: event.type, ...(event.type === 'put' ? { value: envelopeText(event), version: event.version, createRevision: event.createRevision, contentType: event.contentType } : {}) }));
+        const events = change.events.map((event: any) => ({
+          key: event.key,
+          type: event.type,
+          ...(event.type === 'put'
+            ? { value: envelopeText(event), version: event.version, createRevision: event.createRevision, contentType: event.contentType }
+            : {}),
+        }));
         const written = (byRevision.get(change.revision) ?? []).map((ack) => ({
           key: ack.key,
           type: ack.put === undefined ? 'delete' : 'put',
-          ...(ack.put === undefined ? {} : { value: ack.put.value, version: ack.put.version, createRevision: ack.put.createRevision, contentType: ack.put.contentType }),
+          ...(ack.put === undefined
+            ? {}
+            : { value: ack.put.value, version: ack.put.version, createRevision: ack.put.createRevision, contentType: ack.put.contentType }),
         }));
         assert.deepEqual(events, written, `revision ${change.revision}`);
       }
@@ -255,7 +313,10 @@ describe('a backup taken under a steady write load, restored with kvs restore an
       assert.equal(put.body.revision, backupRevision + 1);
       await watch.until((messages) => messages.some((message) => Number(message.id) === backupRevision + 1), 10_000, 'the new write');
       const revisions = watch.events('change').map((message) => Number(message.id));
-      assert.ok(revisions.every((revision) => revision > since), `replayed from ${since}: ${revisions}`);
+      assert.ok(
+        revisions.every((revision) => revision > since),
+        `replayed from ${since}: ${revisions}`,
+      );
       assert.equal(revisions.at(-1), backupRevision + 1);
     } finally {
       watch.close();
@@ -272,7 +333,9 @@ describe('a large import at one revision, backed up and restored through the CLI
     const source = await leftovers.spawn({ DATA_DIRECTORY: leftovers.directory() });
     let restored: ServerProcess | undefined;
     try {
-      const lines = Array.from({ length: KEYS }, (_, i) => JSON.stringify({ key: `imported/${i}`, value: Buffer.from(`value ${i}`).toString('base64'), contentType: 'text/plain' }));
+      const lines = Array.from({ length: KEYS }, (_, i) =>
+        JSON.stringify({ key: `imported/${i}`, value: Buffer.from(`value ${i}`).toString('base64'), contentType: 'text/plain' }),
+      );
       const file = join(leftovers.directory(), 'import.ndjson');
       writeFileSync(file, `${lines.join('\n')}\n`);
       const imported = await cliAsync(['import', file, '-o', 'json'], t.signal, { KVS_URL: source.url });
@@ -328,7 +391,10 @@ describe('kvs restore refuses what it must not restore, leaving nothing', { skip
 
   it('a truncated backup (and a directory it would have created is not left behind)', () => {
     const bytes = readFileSync(backupFile);
-    refusedSource(bytes.subarray(0, Math.floor(bytes.length / 2)), /damaged\.mdb is truncated: its header says the store spans \d+ bytes, the file holds \d+; nothing was restored$/);
+    refusedSource(
+      bytes.subarray(0, Math.floor(bytes.length / 2)),
+      /damaged\.mdb is truncated: its header says the store spans \d+ bytes, the file holds \d+; nothing was restored$/,
+    );
     const file = join(leftovers.directory(), 'cut.mdb');
     writeFileSync(file, bytes.subarray(0, bytes.length - 100));
     const missing = join(leftovers.directory(), 'not-yet');
@@ -367,7 +433,10 @@ describe('kvs restore refuses what it must not restore, leaving nothing', { skip
     await refusedAfter(async (stores) => {
       const { revision } = recordOf(stores, 'k/9');
       const events = stores.log.get(revision)!;
-      await stores.log.put(revision, events.map((event) => ({ ...event, k: 'k/elsewhere' })));
+      await stores.log.put(
+        revision,
+        events.map((event) => ({ ...event, k: 'k/elsewhere' })),
+      );
     }, /altered\.mdb is corrupt: the record of key "k\/9" differs from the write its change log holds at revision \d+; nothing was restored$/);
   });
 
@@ -382,18 +451,24 @@ describe('kvs restore refuses what it must not restore, leaving nothing', { skip
     await root.openDB({ name: 'users' }).put('alice', { admin: true });
     await root.close();
     const directory = leftovers.directory();
-    assertRefused(restoreCli([file, '--data-directory', directory]), /users\.mdb is not a kvs backup: it is an LMDB environment of another application \(it holds "users"\)/);
+    assertRefused(
+      restoreCli([file, '--data-directory', directory]),
+      /users\.mdb is not a kvs backup: it is an LMDB environment of another application \(it holds "users"\)/,
+    );
     assert.deepEqual(readdirSync(directory), []);
   });
 
   it('a source that does not exist, and the store file of a running kvs (not a consistent copy)', () => {
     const directory = leftovers.directory();
     assertRefused(restoreCli([join(directory, 'nothing-here.mdb'), '--data-directory', directory]), /nothing-here\.mdb does not exist/);
-    assertRefused(restoreCli([join(sourceDirectory, 'kvs.mdb'), '--data-directory', directory]), new RegExp(`is the store of a running kvs \\(pid ${server.child.pid}\\)`));
+    assertRefused(
+      restoreCli([join(sourceDirectory, 'kvs.mdb'), '--data-directory', directory]),
+      new RegExp(`is the store of a running kvs \\(pid ${server.child.pid}\\)`),
+    );
     assert.deepEqual(readdirSync(directory), []);
   });
 
-  it('into a directory that is not empty: refused, its files untouched (a fresh volume\'s lost+found alone is fine)', () => {
+  it("into a directory that is not empty: refused, its files untouched (a fresh volume's lost+found alone is fine)", () => {
     const directory = leftovers.directory();
     writeFileSync(join(directory, 'notes.txt'), 'mine\n');
     const before = fingerprint(directory);
@@ -424,7 +499,8 @@ describe('kvs restore refuses what it must not restore, leaving nothing', { skip
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     // Once its temporary copy exists, the copy is under way.
-    while (!(existsSync(directory) && readdirSync(directory).some((name) => name.startsWith('.restore-')))) await new Promise((resolve) => setTimeout(resolve, 2));
+    while (!(existsSync(directory) && readdirSync(directory).some((name) => name.startsWith('.restore-'))))
+      await new Promise((resolve) => setTimeout(resolve, 2));
     child.kill('SIGINT');
     assert.equal(await exited, 1, stderr);
     assert.match(stderr, /^kvs restore: interrupted; nothing was restored into .*interrupted\n$/);
@@ -435,7 +511,12 @@ describe('kvs restore refuses what it must not restore, leaving nothing', { skip
     const help = restoreCli(['--help']);
     assert.equal(help.status, 0);
     assert.match(help.stdout, /kvs restore SRC --data-directory DIR/);
-    for (const args of [[], [backupFile], ['--data-directory', leftovers.directory()], [backupFile, '--data-directory', leftovers.directory(), '--frobnicate']]) {
+    for (const args of [
+      [],
+      [backupFile],
+      ['--data-directory', leftovers.directory()],
+      [backupFile, '--data-directory', leftovers.directory(), '--frobnicate'],
+    ]) {
       const result = restoreCli(args);
       assert.equal(result.status, 2, `${JSON.stringify(args)}: ${result.stderr}`);
       assert.equal(result.stderr.trimEnd().split('\n').length, 1, result.stderr);

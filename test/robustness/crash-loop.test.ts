@@ -99,12 +99,22 @@ class Model {
   constructor() {
     for (let w = 0; w < SEQ_WRITERS; w++) {
       this.seqNext.push(1);
-      this.seqKeys.push(Array.from({ length: SEQ_KEYS_PER_WRITER }, (_, j) => ({ key: `seq/${w}/${j}`, writer: w, acked: 0, attempted: 0, values: new Set<string>() })));
+      this.seqKeys.push(
+        Array.from({ length: SEQ_KEYS_PER_WRITER }, (_, j) => ({ key: `seq/${w}/${j}`, writer: w, acked: 0, attempted: 0, values: new Set<string>() })),
+      );
     }
     for (let k = 0; k < CAS_KEYS; k++) this.casKeys.push({ key: `cas/${k}`, predecessor: new Map(), acked: new Set() });
     for (let k = 0; k < COUNTER_KEYS; k++) this.counters.push({ key: `ctr/${k}`, acked: 0, attempted: 0 });
     for (let p = 0; p < TXN_PAIRS; p++) {
-      this.pairs.push({ index: p, keys: { a: `txn/${p}/a`, b: `txn/${p}/b`, count: `txn/${p}/count` }, ackedSeq: 0, attemptedSeq: 0, applied: 0, ackedThisCycle: 0, inFlight: null });
+      this.pairs.push({
+        index: p,
+        keys: { a: `txn/${p}/a`, b: `txn/${p}/b`, count: `txn/${p}/count` },
+        ackedSeq: 0,
+        attemptedSeq: 0,
+        applied: 0,
+        ackedThisCycle: 0,
+        inFlight: null,
+      });
     }
   }
 
@@ -188,7 +198,8 @@ function runLoad(base: string, model: Model): Load {
       if (read === null) return;
       if (read.status !== 200 && read.status !== 404) return unexpected(`GET ${entry.key}`, read);
       const current = read.status === 200 ? read.text : null;
-      if (current !== null && !entry.predecessor.has(current)) load.problems.push(`GET ${entry.key} returned ${JSON.stringify(current)}, a value never written`);
+      if (current !== null && !entry.predecessor.has(current))
+        load.problems.push(`GET ${entry.key} returned ${JSON.stringify(current)}, a value never written`);
       const value = `x${model.casNext++}`;
       entry.predecessor.set(value, current);
       model.figures.attemptedWrites++;
@@ -237,7 +248,11 @@ function runLoad(base: string, model: Model): Load {
       };
       model.figures.attemptedWrites++;
       pair.inFlight = seq;
-      const answer = await attempt(`txn ${pair.index}`, `${base}/v1/txn`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const answer = await attempt(`txn ${pair.index}`, `${base}/v1/txn`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       if (answer === null) return void model.figures.unknownAtKill++;
       if (answer.status !== 200) return unexpected(`txn ${pair.index}`, answer);
       acknowledged(`txn ${pair.index}`, answer);
@@ -275,9 +290,14 @@ async function verify(base: string, model: Model): Promise<string[]> {
   const listed = new Map<string, string>();
   const list = await call(`${base}/v1/kv?values=true&limit=1000`);
   assert.equal(list.status, 200, `the listing after the restart: ${list.text}`);
-  const page = JSON.parse(list.text) as { items: { key: string; value: unknown; encoding: string; revision: number }[]; cursor: string | null; revision: number };
+  const page = JSON.parse(list.text) as {
+    items: { key: string; value: unknown; encoding: string; revision: number }[];
+    cursor: string | null;
+    revision: number;
+  };
   assert.equal(page.cursor, null, 'every key fits one page');
-  if (page.revision < model.maxAckedRevision) findings.push(`the store is at revision ${page.revision}, below ${model.maxAckedRevision}, given to an acknowledged write`);
+  if (page.revision < model.maxAckedRevision)
+    findings.push(`the store is at revision ${page.revision}, below ${model.maxAckedRevision}, given to an acknowledged write`);
   for (const item of page.items) {
     if (!known.has(item.key)) findings.push(`the store lists ${JSON.stringify(item.key)}, a key never written`);
     if (item.revision > page.revision) findings.push(`${item.key} has revision ${item.revision}, above the store's ${page.revision}`);
@@ -309,7 +329,7 @@ async function verify(base: string, model: Model): Promise<string[]> {
     const value = values.get(entry.key) ?? null;
     const chain = new Set<string>();
     let broken = false;
-    for (let current = value; current !== null; ) {
+    for (let current = value; current !== null;) {
       if (!entry.predecessor.has(current) || chain.has(current)) {
         findings.push(`${entry.key}: holds ${JSON.stringify(value)}, whose chain of CAS reaches ${JSON.stringify(current)}, a value never written there`);
         broken = true;
@@ -320,7 +340,10 @@ async function verify(base: string, model: Model): Promise<string[]> {
     }
     if (broken) continue;
     const lost = [...entry.acked].filter((acked) => !chain.has(acked));
-    if (lost.length > 0) findings.push(`${entry.key}: holds ${JSON.stringify(value)}, but acknowledged CAS writes are not in its history: ${lost.slice(0, 5).join(', ')}${lost.length > 5 ? ` (+${lost.length - 5})` : ''}`);
+    if (lost.length > 0)
+      findings.push(
+        `${entry.key}: holds ${JSON.stringify(value)}, but acknowledged CAS writes are not in its history: ${lost.slice(0, 5).join(', ')}${lost.length > 5 ? ` (+${lost.length - 5})` : ''}`,
+      );
   }
 
   for (const entry of model.counters) {
@@ -349,7 +372,9 @@ async function verify(base: string, model: Model): Promise<string[]> {
     if (seq === pair.ackedSeq) appliedNow = pair.applied + pair.ackedThisCycle;
     else if (pair.inFlight !== null && seq === pair.inFlight) appliedNow = pair.applied + pair.ackedThisCycle + 1;
     else {
-      findings.push(`txn pair ${pair.index}: holds token ${seq}, but the last acknowledged is ${pair.ackedSeq} and the one in flight ${pair.inFlight}${seq < pair.ackedSeq ? ' (lost txn)' : ''}`);
+      findings.push(
+        `txn pair ${pair.index}: holds token ${seq}, but the last acknowledged is ${pair.ackedSeq} and the one in flight ${pair.inFlight}${seq < pair.ackedSeq ? ' (lost txn)' : ''}`,
+      );
       continue;
     }
     if (count !== appliedNow) findings.push(`txn pair ${pair.index} is torn: its token says ${appliedNow} txns applied, its count says ${countText}`);
@@ -363,47 +388,60 @@ async function verify(base: string, model: Model): Promise<string[]> {
 }
 
 describe('crash loop: kill -9 under load, restart on the same data, verify', () => {
-  it(`keeps every acknowledged write, invents none and tears no txn, over ${MIN_CYCLES}+ kill -9 cycles`, { timeout: ((robustnessSeconds() ?? 0) + 240) * 1000 }, async (t) => {
-    const startedAt = Date.now();
-    const deadline = deadlineAfter(0);
-    const directory = leftovers.directory();
-    const model = new Model();
-    let server = await start(directory);
-    let cycles = 0;
-    let previousRevision = 0;
-    try {
-      while (cycles < MIN_CYCLES || (isLongRun() && Date.now() < deadline)) {
-        let running = true;
-        void server.exited.then(() => (running = false));
-        const load = runLoad(server.url, model);
-        // 100–600 ms of load; every fifth cycle dies sooner, right after the restart and its check.
-        await sleep(cycles % 5 === 4 ? Math.floor(Math.random() * 100) : 100 + Math.floor(Math.random() * 500));
-        assert.ok(running, `the server exited by itself before the kill:\n${server.output().slice(-3000)}`);
-        load.killed = true;
-        server.kill('SIGKILL');
-        const exit = await server.exited;
-        assert.equal(exit.signal, 'SIGKILL', `the server was ended by the kill (exit ${JSON.stringify(exit)})`);
-        load.stop = true;
-        await load.done;
-        cycles++;
-        assert.deepEqual(load.problems, [], `cycle ${cycles}: unexpected answers while the server was up:\n${server.output().slice(-3000)}`);
+  it(
+    `keeps every acknowledged write, invents none and tears no txn, over ${MIN_CYCLES}+ kill -9 cycles`,
+    { timeout: ((robustnessSeconds() ?? 0) + 240) * 1000 },
+    async (t) => {
+      const startedAt = Date.now();
+      const deadline = deadlineAfter(0);
+      const directory = leftovers.directory();
+      const model = new Model();
+      let server = await start(directory);
+      let cycles = 0;
+      let previousRevision = 0;
+      try {
+        while (cycles < MIN_CYCLES || (isLongRun() && Date.now() < deadline)) {
+          let running = true;
+          void server.exited.then(() => (running = false));
+          const load = runLoad(server.url, model);
+          // 100–600 ms of load; every fifth cycle dies sooner, right after the restart and its check.
+          await sleep(cycles % 5 === 4 ? Math.floor(Math.random() * 100) : 100 + Math.floor(Math.random() * 500));
+          assert.ok(running, `the server exited by itself before the kill:\n${server.output().slice(-3000)}`);
+          load.killed = true;
+          server.kill('SIGKILL');
+          const exit = await server.exited;
+          assert.equal(exit.signal, 'SIGKILL', `the server was ended by the kill (exit ${JSON.stringify(exit)})`);
+          load.stop = true;
+          await load.done;
+          cycles++;
+          assert.deepEqual(load.problems, [], `cycle ${cycles}: unexpected answers while the server was up:\n${server.output().slice(-3000)}`);
 
-        server = await start(directory);
-        const findings = await verify(server.url, model);
-        assert.deepEqual(findings, [], `cycle ${cycles}: after kill -9 and restart (data in ${directory})`);
-        const status = await call(`${server.url}/v1/status`);
-        const revision = (JSON.parse(status.text) as { revision: number }).revision;
-        assert.ok(revision >= previousRevision, `cycle ${cycles}: the store revision went back from ${previousRevision} to ${revision}`);
-        previousRevision = revision;
+          server = await start(directory);
+          const findings = await verify(server.url, model);
+          assert.deepEqual(findings, [], `cycle ${cycles}: after kill -9 and restart (data in ${directory})`);
+          const status = await call(`${server.url}/v1/status`);
+          const revision = (JSON.parse(status.text) as { revision: number }).revision;
+          assert.ok(revision >= previousRevision, `cycle ${cycles}: the store revision went back from ${previousRevision} to ${revision}`);
+          previousRevision = revision;
+        }
+        assert.ok(
+          model.figures.acknowledgedWrites > cycles * 5,
+          `the load got going: ${model.figures.acknowledgedWrites} writes acknowledged in ${cycles} cycles`,
+        );
+        assert.ok(model.figures.acknowledgedTxns > 0 && model.figures.counterIncrements > 0, 'txns and counters were acknowledged');
+      } finally {
+        server.kill('SIGKILL');
+        await server.exited;
       }
-      assert.ok(model.figures.acknowledgedWrites > cycles * 5, `the load got going: ${model.figures.acknowledgedWrites} writes acknowledged in ${cycles} cycles`);
-      assert.ok(model.figures.acknowledgedTxns > 0 && model.figures.counterIncrements > 0, 'txns and counters were acknowledged');
-    } finally {
-      server.kill('SIGKILL');
-      await server.exited;
-    }
-    const figures = { cycles, ...model.figures, maxAckedRevision: model.maxAckedRevision, finalRevision: previousRevision, durationSeconds: Math.round((Date.now() - startedAt) / 100) / 10 };
-    reportFigures('crash-loop', figures);
-    t.diagnostic(`crash-loop: ${JSON.stringify(figures)}`);
-  });
+      const figures = {
+        cycles,
+        ...model.figures,
+        maxAckedRevision: model.maxAckedRevision,
+        finalRevision: previousRevision,
+        durationSeconds: Math.round((Date.now() - startedAt) / 100) / 10,
+      };
+      reportFigures('crash-loop', figures);
+      t.diagnostic(`crash-loop: ${JSON.stringify(figures)}`);
+    },
+  );
 });

@@ -17,7 +17,10 @@ import { CLI_PATH, spawnServer, tempDirectory } from '../helpers/server.js';
 /** Every file of a directory with a hash of its content: to prove nothing was written. */
 function fingerprint(directory: string): Record<string, string> {
   const files: Record<string, string> = {};
-  for (const name of readdirSync(directory).sort()) files[name] = createHash('sha256').update(readFileSync(join(directory, name))).digest('hex');
+  for (const name of readdirSync(directory).sort())
+    files[name] = createHash('sha256')
+      .update(readFileSync(join(directory, name)))
+      .digest('hex');
   return files;
 }
 
@@ -53,7 +56,7 @@ async function kvsStore(): Promise<string> {
 }
 
 describe('a data directory that belongs to something else', () => {
-  it('a directory of another program\'s files: refused, nothing added', () => {
+  it("a directory of another program's files: refused, nothing added", () => {
     const directory = tempDirectory('kvs-dd-');
     writeFileSync(join(directory, 'app.py'), 'print("hello")\n');
     writeFileSync(join(directory, 'notes.txt'), 'mine\n');
@@ -81,7 +84,7 @@ describe('a data directory that belongs to something else', () => {
     assert.equal(after['kvs.mdb'], before['kvs.mdb'], 'the foreign store was modified');
   });
 
-  it('the original server\'s data file alone is welcome (it is imported)', async () => {
+  it("the original server's data file alone is welcome (it is imported)", async () => {
     const directory = tempDirectory('kvs-dd-');
     writeFileSync(join(directory, 'key_value_data.json'), JSON.stringify({ legacy: 'value' }));
     mkdirSync(join(directory, 'lost+found'));
@@ -94,7 +97,7 @@ describe('a data directory that belongs to something else', () => {
     }
   });
 
-  it('an etcd node\'s replica left by a kill -9 is no reason to refuse: the embedded store starts there and removes it', async () => {
+  it("an etcd node's replica left by a kill -9 is no reason to refuse: the embedded store starts there and removes it", async () => {
     const directory = tempDirectory('kvs-dd-');
     const replica = open({ path: join(directory, 'etcd-replica', 'replica.mdb') });
     await replica.put('copied', 'from etcd');
@@ -139,7 +142,7 @@ describe('a corrupt store', () => {
 });
 
 describe('a store another kvs is serving', () => {
-  it('the second kvs is refused with the first one\'s pid; the first goes on serving; after a kill -9 the lock is free', async () => {
+  it("the second kvs is refused with the first one's pid; the first goes on serving; after a kill -9 the lock is free", async () => {
     const directory = await kvsStore();
     const first = await spawnServer({ DATA_DIRECTORY: directory });
     try {

@@ -85,7 +85,11 @@ describe('fuzz: hostile requests on every route', () => {
   const server = useTestServer({}, async () => {
     port = portOf(server);
     for (const { key, contentType, value, query } of SEEDED) {
-      const response = await request(`${server.url}/v1/kv/${encodeKeyPath(key)}${query ? `?${query}` : ''}`, { method: 'PUT', headers: { 'content-type': contentType }, body: value });
+      const response = await request(`${server.url}/v1/kv/${encodeKeyPath(key)}${query ? `?${query}` : ''}`, {
+        method: 'PUT',
+        headers: { 'content-type': contentType },
+        body: value,
+      });
       assert.equal(response.status, 201, `seeding ${key}: ${response.text}`);
     }
   });
@@ -162,7 +166,8 @@ function responseProblems(sent: FuzzRequest, response: RawResponse): string[] {
   const { status } = response;
   const path = pathOf(sent.target);
   const head = sent.method === 'HEAD';
-  if (status >= 500 && !isEtcdBackupRefusal(path, response)) problems.push(`answered ${status}: no input may cause a 5xx (the server is idle, so not even 503)`);
+  if (status >= 500 && !isEtcdBackupRefusal(path, response))
+    problems.push(`answered ${status}: no input may cause a 5xx (the server is idle, so not even 503)`);
   if (status >= 400) {
     problems.push(...(SEED_PATHS.has(path) ? seedErrorProblems(response, head) : problemDocumentProblems(response, head)));
   }
@@ -183,7 +188,9 @@ function responseProblems(sent: FuzzRequest, response: RawResponse): string[] {
     }
     const written = parseJson(response.body) as { key?: unknown } | undefined;
     if (expected !== null && written?.key !== expected) {
-      problems.push(`wrote key ${JSON.stringify(written?.key)} for path key ${JSON.stringify(rawKey.slice(0, 100))} (expected ${JSON.stringify(expected.slice(0, 100))})`);
+      problems.push(
+        `wrote key ${JSON.stringify(written?.key)} for path key ${JSON.stringify(rawKey.slice(0, 100))} (expected ${JSON.stringify(expected.slice(0, 100))})`,
+      );
     }
   }
   if (status === 200 && path === '/v1/watch' && !head && !response.stream) problems.push('a 200 watch that is not an event stream');
@@ -215,12 +222,14 @@ function problemDocumentProblems(response: RawResponse, head: boolean): string[]
   if (!type.startsWith('application/problem+json')) return [`a ${response.status} that is not application/problem+json (Content-Type ${JSON.stringify(type)})`];
   if (head) return [];
   const problem = parseJson(response.body) as Record<string, unknown> | undefined;
-  if (typeof problem !== 'object' || problem === null) return [`a problem+json body that is not a JSON object: ${JSON.stringify(response.body.subarray(0, 200).toString())}`];
+  if (typeof problem !== 'object' || problem === null)
+    return [`a problem+json body that is not a JSON object: ${JSON.stringify(response.body.subarray(0, 200).toString())}`];
   const problems: string[] = [];
   if (problem.status !== response.status) problems.push(`problem.status ${JSON.stringify(problem.status)} differs from the response status ${response.status}`);
   const code = problem.code;
   if (typeof code !== 'string' || !Object.hasOwn(ERROR_CATALOGUE, code)) problems.push(`problem.code ${JSON.stringify(code)} is not in the catalogue`);
-  else if (ERROR_CATALOGUE[code as keyof typeof ERROR_CATALOGUE].status !== response.status) problems.push(`problem.code ${code} belongs to another status than ${response.status}`);
+  else if (ERROR_CATALOGUE[code as keyof typeof ERROR_CATALOGUE].status !== response.status)
+    problems.push(`problem.code ${code} belongs to another status than ${response.status}`);
   if (typeof problem.title !== 'string' || problem.title === '') problems.push('problem.title is missing');
   if (typeof problem.detail !== 'string') problems.push('problem.detail is missing');
   return problems;
@@ -233,7 +242,9 @@ function seedErrorProblems(response: RawResponse, head: boolean): string[] {
   if (!type.startsWith('application/json')) return [`a seed-route ${response.status} that is not JSON (Content-Type ${JSON.stringify(type)})`];
   if (head) return [];
   const body = parseJson(response.body) as Record<string, unknown> | undefined;
-  return body?.status === 'error' && typeof body.message === 'string' ? [] : [`a seed-route error body that is not {"status":"error","message"}: ${JSON.stringify(response.body.subarray(0, 200).toString())}`];
+  return body?.status === 'error' && typeof body.message === 'string'
+    ? []
+    : [`a seed-route error body that is not {"status":"error","message"}: ${JSON.stringify(response.body.subarray(0, 200).toString())}`];
 }
 
 /** fetch, with the body parsed when it is JSON (and left undefined when it does not parse: stored values need not be JSON). */
@@ -276,9 +287,12 @@ async function healthProblem(server: TestServer, baseline?: number): Promise<str
     if (open > baseline) return `the server still holds ${open - baseline} connection(s) 3 s after every client of the batch closed its own`;
   }
   try {
-    const response = await rawExchange(portOf(server), 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', { timeoutMs: REQUEST_TIMEOUT_MS });
+    const response = await rawExchange(portOf(server), 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', {
+      timeoutMs: REQUEST_TIMEOUT_MS,
+    });
     if (response.status !== 200) return `GET /healthz answered ${response.status}`;
-    if ((parseJson(response.body) as { status?: unknown } | undefined)?.status !== 'ok') return `GET /healthz answered ${JSON.stringify(response.body.toString())}`;
+    if ((parseJson(response.body) as { status?: unknown } | undefined)?.status !== 'ok')
+      return `GET /healthz answered ${JSON.stringify(response.body.toString())}`;
     return null;
   } catch (error) {
     return `GET /healthz failed: ${(error as Error).message}`;
@@ -426,7 +440,8 @@ describe('hostile input: __proto__, constructor and prototype', () => {
 
   it('payloads with such members pollute no prototype, here or in the server', async () => {
     const before = Object.getOwnPropertyNames(Object.prototype).sort();
-    const post = (path: string, body: string, type = 'application/json') => request(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+    const post = (path: string, body: string, type = 'application/json') =>
+      request(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
     for (const payload of POLLUTERS) {
       const inner = payload.slice(1, -1);
       const sent: Array<[string, Promise<JsonResponse>]> = [
@@ -460,7 +475,16 @@ describe('hostile input: __proto__, constructor and prototype', () => {
     assert.deepEqual(Object.getOwnPropertyNames(Object.prototype).sort(), before, 'Object.prototype gained no property');
 
     // And the server behaves normally afterwards.
-    const txn = await post('/v1/txn', JSON.stringify({ checks: [{ key: 'pp/plain', exists: false }], ops: [{ op: 'put', key: 'pp/plain', value: { ok: true } }, { op: 'get', key: 'pp/value' }] }));
+    const txn = await post(
+      '/v1/txn',
+      JSON.stringify({
+        checks: [{ key: 'pp/plain', exists: false }],
+        ops: [
+          { op: 'put', key: 'pp/plain', value: { ok: true } },
+          { op: 'get', key: 'pp/value' },
+        ],
+      }),
+    );
     assert.equal(txn.status, 200, txn.text);
     assert.equal(txn.body.committed, true);
     const plain = await request(`${server.url}/v1/kv/pp/plain`);
@@ -580,10 +604,24 @@ describe('hostile input: bodies past the limits', () => {
   });
 
   const ROUTES = [
-    { what: 'PUT /v1/kv/big (a value)', head: 'PUT /v1/kv/big HTTP/1.1', type: 'application/octet-stream', limit: LIMITS.valueBytesMax, code: 'value_too_large', seed: false },
+    {
+      what: 'PUT /v1/kv/big (a value)',
+      head: 'PUT /v1/kv/big HTTP/1.1',
+      type: 'application/octet-stream',
+      limit: LIMITS.valueBytesMax,
+      code: 'value_too_large',
+      seed: false,
+    },
     { what: 'POST /v1/txn', head: 'POST /v1/txn HTTP/1.1', type: 'application/json', limit: LIMITS.requestBytesMax, code: 'request_too_large', seed: false },
     { what: 'POST /put (seed)', head: 'POST /put HTTP/1.1', type: 'application/json', limit: LIMITS.requestBytesMax, code: 'request_too_large', seed: true },
-    { what: 'POST /v1/admin/import', head: 'POST /v1/admin/import HTTP/1.1', type: 'application/x-ndjson', limit: LIMITS.importBytesMax, code: 'request_too_large', seed: false },
+    {
+      what: 'POST /v1/admin/import',
+      head: 'POST /v1/admin/import HTTP/1.1',
+      type: 'application/x-ndjson',
+      limit: LIMITS.importBytesMax,
+      code: 'request_too_large',
+      seed: false,
+    },
   ];
 
   function assertTooLarge(response: RawResponse, route: (typeof ROUTES)[number]): void {
@@ -689,9 +727,17 @@ describe('hostile input: query parameters longer than any key', () => {
         ['DELETE', `/del?key=${long}`],
         ['POST', `/put?key=${long}`],
       ] as const) {
-        const response = await rawExchange(portOf(server), `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":1}`, { timeoutMs: REQUEST_TIMEOUT_MS });
+        const response = await rawExchange(
+          portOf(server),
+          `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{"value":1}`,
+          { timeoutMs: REQUEST_TIMEOUT_MS },
+        );
         const problems = responseProblems({ method, target: path, headers: [], body: null, chunked: false }, response);
-        assert.deepEqual(problems, [], `${method} ${path.slice(0, 60)}... (${decodeURIComponent(long).length} characters): ${response.status} ${response.body.toString().slice(0, 200)}`);
+        assert.deepEqual(
+          problems,
+          [],
+          `${method} ${path.slice(0, 60)}... (${decodeURIComponent(long).length} characters): ${response.status} ${response.body.toString().slice(0, 200)}`,
+        );
       }
     }
     await assertHealthy(server);
@@ -699,7 +745,12 @@ describe('hostile input: query parameters longer than any key', () => {
 
   it('a cursor holding a bound longer than any key is refused 4xx (or served), never 500', async () => {
     for (const length of [DEFAULT_LIMITS.keyBytesMax + 1, 1979, 3000]) {
-      for (const query of [`cursor=${cursor(0x66, length)}`, `reverse=true&cursor=${cursor(0x74, length)}`, `delimiter=/&cursor=${cursor(0x66, length)}`, `reverse=true&delimiter=/&cursor=${cursor(0x74, length)}`]) {
+      for (const query of [
+        `cursor=${cursor(0x66, length)}`,
+        `reverse=true&cursor=${cursor(0x74, length)}`,
+        `delimiter=/&cursor=${cursor(0x66, length)}`,
+        `reverse=true&delimiter=/&cursor=${cursor(0x74, length)}`,
+      ]) {
         const response = await request(`${server.url}/v1/kv?${query}`);
         assertBelow500(response, `GET /v1/kv with a cursor of ${length} bytes (${query.slice(0, 30)})`);
       }
@@ -719,7 +770,10 @@ describe('hostile input: malformed HTTP', () => {
 
   /** Sends `bytes`, reads every response until the connection closes (or goes quiet), and returns them. */
   /** `heads[i]`: the i-th request is a HEAD (its response has no body). */
-  async function exchangeAll(bytes: string | Buffer, options: { heads?: boolean[]; endAfterWrite?: boolean; quietMs?: number } = {}): Promise<{ responses: RawResponse[]; closed: boolean }> {
+  async function exchangeAll(
+    bytes: string | Buffer,
+    options: { heads?: boolean[]; endAfterWrite?: boolean; quietMs?: number } = {},
+  ): Promise<{ responses: RawResponse[]; closed: boolean }> {
     const connection = await RawConnection.open(port);
     try {
       connection.write(bytes);
@@ -755,12 +809,18 @@ describe('hostile input: malformed HTTP', () => {
     const next = `GET /v1/kv/a HTTP/1.1\r\n${HOST}Connection: close\r\n\r\n`;
     for (const [what, first] of [
       ['GET with Content-Length', `GET /v1/kv/a HTTP/1.1\r\n${HOST}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
-      ['GET with a chunked body', `GET /v1/kv/a HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`],
+      [
+        'GET with a chunked body',
+        `GET /v1/kv/a HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+      ],
       ['GET of a missing key with a body', `GET /v1/kv/missing HTTP/1.1\r\n${HOST}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
       ['HEAD with a body', `HEAD /v1/kv/a HTTP/1.1\r\n${HOST}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
       ['DELETE of a missing key with a body', `DELETE /v1/kv/missing HTTP/1.1\r\n${HOST}Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
       ['DELETE of a prefix with a JSON body', `DELETE /v1/kv?prefix=zz HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`],
-      ['GET of a list with a JSON body', `GET /v1/kv?prefix=a HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
+      [
+        'GET of a list with a JSON body',
+        `GET /v1/kv?prefix=a HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+      ],
       ['GET /healthz with a body', `GET /healthz HTTP/1.1\r\n${HOST}Content-Type: text/plain\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`],
     ] as const) {
       // The second request is pipelined behind the first; when the first is refused the connection may close instead.
@@ -780,7 +840,10 @@ describe('hostile input: malformed HTTP', () => {
   it('a Content-Length longer than the body, then the client closes: nothing is stored', async () => {
     for (const [key, bytes] of [
       ['short-put', `PUT /v1/kv/short-put HTTP/1.1\r\n${HOST}Content-Length: 100\r\n\r\nshort`],
-      ['short-txn', `POST /v1/txn HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ops":[{"op":"put","key":"short-txn","value":1}]}`],
+      [
+        'short-txn',
+        `POST /v1/txn HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ops":[{"op":"put","key":"short-txn","value":1}]}`,
+      ],
       ['short-seed', `POST /put HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"key":"short-seed","value":1}`],
       ['short-chunked', `PUT /v1/kv/short-chunked HTTP/1.1\r\n${HOST}Transfer-Encoding: chunked\r\n\r\n64\r\nshort`],
     ] as const) {
@@ -799,7 +862,10 @@ describe('hostile input: malformed HTTP', () => {
     for (const [key, bytes] of [
       ['pipelined-leftover', `PUT /v1/kv/pipelined-leftover HTTP/1.1\r\n${HOST}Content-Length: 2\r\n\r\nhello world`],
       ['pipelined-nul', `PUT /v1/kv/pipelined-nul HTTP/1.1\r\n${HOST}Content-Length: 2\r\n\r\nhiGET /v1/kv/a HTTP/1.1\r\n${HOST}X-A: a\u0000b\r\n\r\n`],
-      ['pipelined-txn', `POST /v1/txn HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 54\r\n\r\n{"ops":[{"op":"put","key":"pipelined-txn","value":1}]}BROKEN\r\n\r\n`],
+      [
+        'pipelined-txn',
+        `POST /v1/txn HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 54\r\n\r\n{"ops":[{"op":"put","key":"pipelined-txn","value":1}]}BROKEN\r\n\r\n`,
+      ],
     ] as const) {
       const { responses } = await exchangeAll(bytes);
       assert.ok(responses.length >= 1, `${key}: no response at all`);

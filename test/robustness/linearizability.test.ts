@@ -89,7 +89,9 @@ function runClients(target: Pick<Target, 'isDown' | 'url'>, recorder: HistoryRec
         unknown = (await recorder.record(client, { kind: 'read', key }, (signal) => kvCalls.read(base, key, signal))).entry.outcome.status === 'unknown';
       } else if (dice < 0.6) {
         const value = uniqueValue(client, n++);
-        unknown = (await recorder.record(client, { kind: 'write', key, value }, (signal) => kvCalls.write(base, key, value, signal))).entry.outcome.status === 'unknown';
+        unknown =
+          (await recorder.record(client, { kind: 'write', key, value }, (signal) => kvCalls.write(base, key, value, signal))).entry.outcome.status ===
+          'unknown';
       } else if (dice < 0.7) {
         unknown = (await recorder.record(client, { kind: 'delete', key }, (signal) => kvCalls.delete(base, key, signal))).entry.outcome.status === 'unknown';
       } else if (dice < 0.95) {
@@ -107,7 +109,12 @@ function runClients(target: Pick<Target, 'isDown' | 'url'>, recorder: HistoryRec
         }
       } else {
         const value = uniqueValue(client, n++);
-        unknown = (await recorder.record(client, { kind: 'cas', key, expected: null, value }, (signal) => kvCalls.write(base, key, value, signal, { ifNoneMatch: '*' }))).entry.outcome.status === 'unknown';
+        unknown =
+          (
+            await recorder.record(client, { kind: 'cas', key, expected: null, value }, (signal) =>
+              kvCalls.write(base, key, value, signal, { ifNoneMatch: '*' }),
+            )
+          ).entry.outcome.status === 'unknown';
       }
       if (unknown) {
         // This client's operation stays pending forever in the history: carry on as a new client.
@@ -134,7 +141,10 @@ function describeFailure(result: CheckResult): string {
   const lines = [...window]
     .sort((a, b) => a.invokedAt - b.invokedAt)
     .slice(0, 120)
-    .map((entry) => `  #${entry.id} c${entry.client} [${entry.invokedAt.toFixed(1)}, ${entry.returnedAt === Infinity ? '∞' : entry.returnedAt.toFixed(1)}] ${JSON.stringify(entry.op)} → ${JSON.stringify(entry.outcome)}`);
+    .map(
+      (entry) =>
+        `  #${entry.id} c${entry.client} [${entry.invokedAt.toFixed(1)}, ${entry.returnedAt === Infinity ? '∞' : entry.returnedAt.toFixed(1)}] ${JSON.stringify(entry.op)} → ${JSON.stringify(entry.outcome)}`,
+    );
   return `not linearizable on key ${result.key}: ${result.reason}\n${lines.join('\n')}`;
 }
 
@@ -212,77 +222,107 @@ class EitherNode {
   }
 }
 
-describe('linearizability with two kvs nodes on etcd, reads from their replicas, on simulated hosts', { skip: TEST_ENGINE !== 'etcd' ? 'the etcd engine only (npm run test:etcd)' : !etcdInstalled() ? 'etcd is not installed' : false }, () => {
-  it('records a history through both nodes, while a member is killed, delays change and links break, that is linearizable', { timeout: 300_000 }, async (t) => {
-    const hosts = await SimulatedHosts.start({ peerDelayMs: 0.5, clientDelayMs: 0.5 });
-    const links: Links[] = [await hosts.links(), await hosts.links()];
-    const nodes: ServerProcess[] = [];
-    const front: TcpProxy[] = [];
-    const faults: string[] = [];
-    try {
-      const prefix = `lin-two-${Date.now()}/`;
-      for (const nodeLinks of links) {
-        const node = await leftovers.spawn({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: nodeLinks.endpoints.join(','), KV_ETCD_PREFIX: prefix, DATA_DIRECTORY: leftovers.directory(), LOG_LEVEL: 'warn' });
-        nodes.push(node);
-        // Clients reach each node over a link of its own too.
-        front.push(await TcpProxy.start(node.url, { delayMs: 0.5 }));
-      }
-      const keys = Array.from({ length: KEYS_PER_HISTORY }, (_, k) => `lin2/k${k}`);
-      const recorder = new HistoryRecorder({ timeoutMs: 8_000 });
-      const workload = runClients(new EitherNode(front.map((proxy) => proxy.url)), recorder, keys);
-      const step = async (what: string, action: () => unknown | Promise<unknown>, pauseMs: number) => {
-        faults.push(what);
-        await action();
-        await sleep(pauseMs);
-      };
-      try {
-        await sleep(1_500);
-        await step('kill -9 etcd member 1', () => hosts.cluster.kill(1), 2_000);
-        await step('restart member 1', () => hosts.cluster.restart(1), 1_500);
-        await step('delays to 3 ms between members and between nodes and members', () => {
-          hosts.setPeerDelay(3);
-          for (const nodeLinks of links) nodeLinks.setDelay(3);
-        }, 2_500);
-        await step('delays back to 0.5 ms', () => {
-          hosts.setPeerDelay(0.5);
-          for (const nodeLinks of links) nodeLinks.setDelay(0.5);
-        }, 1_000);
-        await step('partition node A from etcd', () => links[0]!.block(), 2_000);
-        await step('heal the partition', () => links[0]!.unblock(), 1_500);
-        await step('cut node B’s connections to etcd', () => {
-          links[1]!.cutAndHold();
-          links[1]!.release();
-        }, 1_500);
-        await step('kill -9 etcd member 0', () => hosts.cluster.kill(0), 2_000);
-        await step('restart member 0', () => hosts.cluster.restart(0), 2_000);
-      } finally {
-        workload.stop = true;
-        await workload.done;
-      }
-      // 503 (etcd out of reach, a member gone mid-request) is an unknown outcome, which the history allows.
-      assert.deepEqual(recorder.unexpected.filter((line) => !/: 503 /.test(line)), [], 'answers the API does not give for these operations');
-      const history = recorder.entries;
-      const result = checkLinearizable(history, { initial: initialAbsent(keys), timeoutMs: CHECK_TIMEOUT_MS });
-      assert.equal(result.ok, true, describeFailure(result));
-      const reads = history.filter((entry) => entry.op.kind === 'read' && entry.outcome.status === 'ok').length;
-      const writes = history.filter((entry) => entry.op.kind !== 'read' && entry.outcome.status === 'ok').length;
-      assert.ok(reads > 200 && writes > 100, `the clients got going: ${reads} reads and ${writes} writes acknowledged`);
-      const replicaReads = await Promise.all(
-        nodes.map(async (node) => {
-          const metrics = await (await fetch(`${node.url}/metrics`)).text();
-          return Number(/^kvs_replica_reads_total\{answer="fresh"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
-        }),
-      );
-      for (const [index, count] of replicaReads.entries()) assert.ok(count > 50, `node ${index} answered reads from its replica (${count})`);
-      t.diagnostic(`two nodes: ${JSON.stringify({ operations: history.length, reads, writes, unknown: recorder.unknownCount, replicaReads, faults })}`);
-    } finally {
-      for (const node of nodes) node.kill('SIGKILL');
-      await Promise.all(nodes.map((node) => node.exited));
-      await Promise.all(front.map((proxy) => proxy.close()));
-      await hosts.stop();
-    }
-  });
-});
+describe(
+  'linearizability with two kvs nodes on etcd, reads from their replicas, on simulated hosts',
+  { skip: TEST_ENGINE !== 'etcd' ? 'the etcd engine only (npm run test:etcd)' : !etcdInstalled() ? 'etcd is not installed' : false },
+  () => {
+    it(
+      'records a history through both nodes, while a member is killed, delays change and links break, that is linearizable',
+      { timeout: 300_000 },
+      async (t) => {
+        const hosts = await SimulatedHosts.start({ peerDelayMs: 0.5, clientDelayMs: 0.5 });
+        const links: Links[] = [await hosts.links(), await hosts.links()];
+        const nodes: ServerProcess[] = [];
+        const front: TcpProxy[] = [];
+        const faults: string[] = [];
+        try {
+          const prefix = `lin-two-${Date.now()}/`;
+          for (const nodeLinks of links) {
+            const node = await leftovers.spawn({
+              KV_ENGINE: 'etcd',
+              ETCD_ENDPOINTS: nodeLinks.endpoints.join(','),
+              KV_ETCD_PREFIX: prefix,
+              DATA_DIRECTORY: leftovers.directory(),
+              LOG_LEVEL: 'warn',
+            });
+            nodes.push(node);
+            // Clients reach each node over a link of its own too.
+            front.push(await TcpProxy.start(node.url, { delayMs: 0.5 }));
+          }
+          const keys = Array.from({ length: KEYS_PER_HISTORY }, (_, k) => `lin2/k${k}`);
+          const recorder = new HistoryRecorder({ timeoutMs: 8_000 });
+          const workload = runClients(new EitherNode(front.map((proxy) => proxy.url)), recorder, keys);
+          const step = async (what: string, action: () => unknown | Promise<unknown>, pauseMs: number) => {
+            faults.push(what);
+            await action();
+            await sleep(pauseMs);
+          };
+          try {
+            await sleep(1_500);
+            await step('kill -9 etcd member 1', () => hosts.cluster.kill(1), 2_000);
+            await step('restart member 1', () => hosts.cluster.restart(1), 1_500);
+            await step(
+              'delays to 3 ms between members and between nodes and members',
+              () => {
+                hosts.setPeerDelay(3);
+                for (const nodeLinks of links) nodeLinks.setDelay(3);
+              },
+              2_500,
+            );
+            await step(
+              'delays back to 0.5 ms',
+              () => {
+                hosts.setPeerDelay(0.5);
+                for (const nodeLinks of links) nodeLinks.setDelay(0.5);
+              },
+              1_000,
+            );
+            await step('partition node A from etcd', () => links[0]!.block(), 2_000);
+            await step('heal the partition', () => links[0]!.unblock(), 1_500);
+            await step(
+              'cut node B’s connections to etcd',
+              () => {
+                links[1]!.cutAndHold();
+                links[1]!.release();
+              },
+              1_500,
+            );
+            await step('kill -9 etcd member 0', () => hosts.cluster.kill(0), 2_000);
+            await step('restart member 0', () => hosts.cluster.restart(0), 2_000);
+          } finally {
+            workload.stop = true;
+            await workload.done;
+          }
+          // 503 (etcd out of reach, a member gone mid-request) is an unknown outcome, which the history allows.
+          assert.deepEqual(
+            recorder.unexpected.filter((line) => !/: 503 /.test(line)),
+            [],
+            'answers the API does not give for these operations',
+          );
+          const history = recorder.entries;
+          const result = checkLinearizable(history, { initial: initialAbsent(keys), timeoutMs: CHECK_TIMEOUT_MS });
+          assert.equal(result.ok, true, describeFailure(result));
+          const reads = history.filter((entry) => entry.op.kind === 'read' && entry.outcome.status === 'ok').length;
+          const writes = history.filter((entry) => entry.op.kind !== 'read' && entry.outcome.status === 'ok').length;
+          assert.ok(reads > 200 && writes > 100, `the clients got going: ${reads} reads and ${writes} writes acknowledged`);
+          const replicaReads = await Promise.all(
+            nodes.map(async (node) => {
+              const metrics = await (await fetch(`${node.url}/metrics`)).text();
+              return Number(/^kvs_replica_reads_total\{answer="fresh"\} (\d+)/m.exec(metrics)?.[1] ?? 0);
+            }),
+          );
+          for (const [index, count] of replicaReads.entries()) assert.ok(count > 50, `node ${index} answered reads from its replica (${count})`);
+          t.diagnostic(`two nodes: ${JSON.stringify({ operations: history.length, reads, writes, unknown: recorder.unknownCount, replicaReads, faults })}`);
+        } finally {
+          for (const node of nodes) node.kill('SIGKILL');
+          await Promise.all(nodes.map((node) => node.exited));
+          await Promise.all(front.map((proxy) => proxy.close()));
+          await hosts.stop();
+        }
+      },
+    );
+  },
+);
 
 // ---------------------------------------------------------------------------
 // Self-check: the recorder and the checker, end to end, against servers whose
@@ -307,7 +347,8 @@ async function startFakeServer(options: { staleReadsMs?: number }): Promise<{ ur
       const current = store.get(key);
       const ifMatch = request.headers['if-match'];
       const ifNoneMatch = request.headers['if-none-match'];
-      const preconditionFails = (ifMatch !== undefined && (current === undefined || ifMatch !== `"${current.revision}"`)) || (ifNoneMatch === '*' && current !== undefined);
+      const preconditionFails =
+        (ifMatch !== undefined && (current === undefined || ifMatch !== `"${current.revision}"`)) || (ifNoneMatch === '*' && current !== undefined);
       if (request.method === 'GET') {
         const entry = (refresh === null ? store : cache).get(key);
         if (entry === undefined) return response.writeHead(404).end();

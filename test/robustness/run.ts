@@ -138,7 +138,9 @@ async function main(): Promise<number> {
     .sort()
     .map((name) => join(directory, name));
   if (files.length === 0) {
-    process.stderr.write(`no robustness test files (*.test.js) in ${directory}${options.filters.length > 0 ? ` matching ${options.filters.join(', ')}` : ''}\n`);
+    process.stderr.write(
+      `no robustness test files (*.test.js) in ${directory}${options.filters.length > 0 ? ` matching ${options.filters.join(', ')}` : ''}\n`,
+    );
     return 1;
   }
   const share = options.seconds / files.length;

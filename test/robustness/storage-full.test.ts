@@ -48,7 +48,17 @@ describe('storage full (KV_MAX_DATA_BYTES)', () => {
       assert.equal((await request(`${server.url}/v1/kv?prefix=fill/&limit=5`)).status, 200);
       assert.equal((await request(`${server.url}/v1/kv/${acknowledged.at(-1)}`, { method: 'DELETE' })).status, 204);
       acknowledged.pop();
-      assert.equal((await postJson(`${server.url}/v1/txn`, { ops: [{ op: 'delete', key: acknowledged.at(-1) }, { op: 'get', key: acknowledged[0] }] })).status, 200);
+      assert.equal(
+        (
+          await postJson(`${server.url}/v1/txn`, {
+            ops: [
+              { op: 'delete', key: acknowledged.at(-1) },
+              { op: 'get', key: acknowledged[0] },
+            ],
+          })
+        ).status,
+        200,
+      );
       acknowledged.pop();
 
       // Free half the keys: writes are accepted again.
@@ -81,11 +91,21 @@ describe('storage full (KV_MAX_DATA_BYTES)', () => {
       const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => putValue(server.url, `big/${i}`, big)));
       const accepted = responses.filter((response) => response.status === 201).length;
       assert.ok(accepted >= 1, 'nothing fitted');
-      assert.ok(responses.every((response) => response.status === 201 || response.status === 507), responses.map((response) => response.status).join(','));
+      assert.ok(
+        responses.every((response) => response.status === 201 || response.status === 507),
+        responses.map((response) => response.status).join(','),
+      );
       assert.ok((await metricValue(server.url, 'kvs_store_data_bytes')) <= cap, 'the store went past its cap');
       // A value larger than the whole cap never fits, even in an empty store's room.
       expectProblem(await putValue(server.url, 'huge', Buffer.alloc(cap, 1)), 507, 'storage_full');
-      expectProblem(await request(`${server.url}/v1/admin/import`, { method: 'POST', body: `${JSON.stringify({ key: 'imp', value: Buffer.alloc(600 * 1024, 2).toString('base64'), contentType: 'application/octet-stream' })}\n` }), 507, 'storage_full');
+      expectProblem(
+        await request(`${server.url}/v1/admin/import`, {
+          method: 'POST',
+          body: `${JSON.stringify({ key: 'imp', value: Buffer.alloc(600 * 1024, 2).toString('base64'), contentType: 'application/octet-stream' })}\n`,
+        }),
+        507,
+        'storage_full',
+      );
     } finally {
       await server.close();
     }

@@ -69,14 +69,36 @@ describe('allows: keys', () => {
   });
 
   it('refuses the whole request when one key or one action is not covered', () => {
-    const mixedKeys: Access = { kind: 'keys', needs: [{ key: 'app/a', action: 'read' }, { key: 'app/b', action: 'write' }, { key: 'other/c', action: 'read' }] };
+    const mixedKeys: Access = {
+      kind: 'keys',
+      needs: [
+        { key: 'app/a', action: 'read' },
+        { key: 'app/b', action: 'write' },
+        { key: 'other/c', action: 'read' },
+      ],
+    };
     assert.equal(allows(app, mixedKeys), false);
     // Same key, one action missing (shared/ is read-only).
     assert.equal(allows(app, keyAccess('shared/config', 'read', 'write')), false);
-    const mixedActions: Access = { kind: 'keys', needs: [{ key: 'app/a', action: 'write' }, { key: 'shared/x', action: 'write' }] };
+    const mixedActions: Access = {
+      kind: 'keys',
+      needs: [
+        { key: 'app/a', action: 'write' },
+        { key: 'shared/x', action: 'write' },
+      ],
+    };
     assert.equal(allows(app, mixedActions), false);
     // Without the offending need, the same request passes: the refusal above is due to it alone.
-    assert.equal(allows(app, { kind: 'keys', needs: [{ key: 'app/a', action: 'read' }, { key: 'app/b', action: 'write' }] }), true);
+    assert.equal(
+      allows(app, {
+        kind: 'keys',
+        needs: [
+          { key: 'app/a', action: 'read' },
+          { key: 'app/b', action: 'write' },
+        ],
+      }),
+      true,
+    );
   });
 
   it('combines grants: each need may be covered by a different grant', () => {
@@ -205,11 +227,24 @@ describe('allows: all of several needs', () => {
       { kind: 'range', action: 'watch', start: keyBytes(prefix), end: prefixEnd(keyBytes(prefix)) },
     ],
   });
-  const principal = (grants: Array<{ prefix: string; actions: Action[] }>): Principal => ({ name: 't', admin: false, grants: grants.map((grant) => ({ prefix: grant.prefix, actions: new Set(grant.actions) })) });
+  const principal = (grants: Array<{ prefix: string; actions: Action[] }>): Principal => ({
+    name: 't',
+    admin: false,
+    grants: grants.map((grant) => ({ prefix: grant.prefix, actions: new Set(grant.actions) })),
+  });
 
   it('is allowed only when every part is, possibly by different grants', () => {
     assert.equal(allows(principal([{ prefix: 'app/', actions: ['read', 'watch'] }]), watchRange('app/')), true);
-    assert.equal(allows(principal([{ prefix: 'app/', actions: ['read'] }, { prefix: '', actions: ['watch'] }]), watchRange('app/')), true);
+    assert.equal(
+      allows(
+        principal([
+          { prefix: 'app/', actions: ['read'] },
+          { prefix: '', actions: ['watch'] },
+        ]),
+        watchRange('app/'),
+      ),
+      true,
+    );
     assert.equal(allows(principal([{ prefix: '', actions: ['watch'] }]), watchRange('app/')), false, 'watch alone would reveal values');
     assert.equal(allows(principal([{ prefix: 'app/', actions: ['read'] }]), watchRange('app/')), false);
     assert.equal(allows(principal([{ prefix: 'app/x/', actions: ['read', 'watch'] }]), watchRange('app/')), false);

@@ -141,7 +141,10 @@ describe('the catch-up shared by lagging watchers', () => {
     const { engine, catchUp } = setUp(1200);
     const watchers = Array.from({ length: 200 }, (_, index) => ({ filter: FILTERS[index % FILTERS.length]!, sink: new RecordingSink() }));
     for (const { filter, sink } of watchers) catchUp.join(filter, true, 100, sink);
-    await settle(catchUp, watchers.map(({ sink }) => sink));
+    await settle(
+      catchUp,
+      watchers.map(({ sink }) => sink),
+    );
 
     // (100, 1200] in pages of 500 revisions: three reads, for all 200 together (alone, each would make three).
     assert.equal(engine.reads, 3);
@@ -200,9 +203,16 @@ describe('the catch-up shared by lagging watchers', () => {
     // single stream did before the catch-up was shared: a read never ends at the hub's revision.)
     engine.writesDuringRead = 37;
     engine.racingReads = 8;
-    const watchers = Array.from({ length: 60 }, (_, index) => ({ filter: FILTERS[index % FILTERS.length]!, after: [0, 499, 500, 1234, 1499, 1500][index % 6]!, sink: new RecordingSink() }));
+    const watchers = Array.from({ length: 60 }, (_, index) => ({
+      filter: FILTERS[index % FILTERS.length]!,
+      after: [0, 499, 500, 1234, 1499, 1500][index % 6]!,
+      sink: new RecordingSink(),
+    }));
     for (const { filter, after, sink } of watchers) catchUp.join(filter, true, after, sink);
-    await settle(catchUp, watchers.map(({ sink }) => sink));
+    await settle(
+      catchUp,
+      watchers.map(({ sink }) => sink),
+    );
     assert.equal(engine.racingReads, 0, 'writes raced every one of the first reads');
     engine.write(25); // live only
     for (const { filter, after, sink } of watchers) {

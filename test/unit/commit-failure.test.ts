@@ -4,7 +4,11 @@ import { commitFailure } from '../../src/engine/lmdb/group-commit.js';
 
 describe('commitFailure: what writers hear when a commit fails', () => {
   it('reports a full map or disk as 507 storage_full', () => {
-    for (const error of [new Error('MDB_MAP_FULL: Environment mapsize limit reached'), Object.assign(new Error('write failed'), { code: 'ENOSPC' }), new Error('No space left on device')]) {
+    for (const error of [
+      new Error('MDB_MAP_FULL: Environment mapsize limit reached'),
+      Object.assign(new Error('write failed'), { code: 'ENOSPC' }),
+      new Error('No space left on device'),
+    ]) {
       const reported = commitFailure(error);
       assert.equal(reported.code, 'storage_full');
       assert.equal(reported.status, 507);

@@ -164,9 +164,22 @@ describe('loadConfig environment', () => {
     const config = loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379' }, {}, CWD);
     assert.equal(config.etcdPrefix, 'kvs/');
     // One etcd request (1.5 MiB) holds the value, its key (up to 1024 bytes), the namespace, the record header and framing.
-    assert.ok(config.limits.valueBytesMax < 1.5 * 1024 * 1024 - 1024 && config.limits.valueBytesMax > 1.5 * 1024 * 1024 - 8192, String(config.limits.valueBytesMax));
+    assert.ok(
+      config.limits.valueBytesMax < 1.5 * 1024 * 1024 - 1024 && config.limits.valueBytesMax > 1.5 * 1024 * 1024 - 8192,
+      String(config.limits.valueBytesMax),
+    );
     assert.equal(config.limits.txnOpsMax, 127, "etcd's 128 ops, less the delete marker");
-    const larger = loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', ETCD_MAX_REQUEST_BYTES: String(10 * 1024 * 1024), ETCD_MAX_TXN_OPS: '1024', KV_ETCD_PREFIX: 'apps/one/' }, {}, CWD);
+    const larger = loadConfig(
+      {
+        KV_ENGINE: 'etcd',
+        ETCD_ENDPOINTS: 'http://a:2379',
+        ETCD_MAX_REQUEST_BYTES: String(10 * 1024 * 1024),
+        ETCD_MAX_TXN_OPS: '1024',
+        KV_ETCD_PREFIX: 'apps/one/',
+      },
+      {},
+      CWD,
+    );
     assert.ok(larger.limits.valueBytesMax > 9 * 1024 * 1024);
     assert.equal(larger.limits.txnOpsMax, 128, 'never above the API default');
     assert.equal(larger.etcdTxnOpsMax, 1024);
@@ -174,13 +187,20 @@ describe('loadConfig environment', () => {
   });
 
   it('refuses, on etcd, a value limit etcd cannot take and the embedded store cap', () => {
-    assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_VALUE_BYTES: String(4 * 1024 * 1024) }, {}, CWD), 'ETCD_MAX_REQUEST_BYTES');
+    assertConfigError(
+      () => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_VALUE_BYTES: String(4 * 1024 * 1024) }, {}, CWD),
+      'ETCD_MAX_REQUEST_BYTES',
+    );
     assertConfigError(() => loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_DATA_BYTES: '1000000' }, {}, CWD), 'quota-backend-bytes');
     assert.equal(loadConfig({ KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379', KV_MAX_VALUE_BYTES: '1000' }, {}, CWD).limits.valueBytesMax, 1000);
   });
 
   it('reads the limits from the environment and keeps the others at their defaults', () => {
-    const { limits } = loadConfig({ KV_MAX_VALUE_BYTES: '1048576', KV_MAX_KEY_BYTES: '512', KV_MAX_REQUEST_BYTES: '4096', KV_HISTORY_RETENTION: '50' }, {}, CWD);
+    const { limits } = loadConfig(
+      { KV_MAX_VALUE_BYTES: '1048576', KV_MAX_KEY_BYTES: '512', KV_MAX_REQUEST_BYTES: '4096', KV_HISTORY_RETENTION: '50' },
+      {},
+      CWD,
+    );
     assert.deepEqual(limits, { ...DEFAULT_LIMITS, valueBytesMax: 1048576, keyBytesMax: 512, requestBytesMax: 4096, historyRetentionRevisions: 50 });
   });
 
@@ -273,7 +293,10 @@ describe('access control and TLS settings', () => {
 
   it('refuses a certificate without its key, and the other way round', () => {
     for (const env of [{ KV_TLS_CERT: 'c.pem' }, { KV_TLS_KEY: 'k.pem' }]) {
-      assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && /KV_TLS_CERT and KV_TLS_KEY/.test(error.message));
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => error instanceof ConfigError && /KV_TLS_CERT and KV_TLS_KEY/.test(error.message),
+      );
     }
   });
 
@@ -287,6 +310,9 @@ describe('access control and TLS settings', () => {
   });
 
   it('refuses a protected mode other than on or off', () => {
-    assert.throws(() => loadConfig({ KV_PROTECTED_MODE: 'maybe' }), (error: unknown) => error instanceof ConfigError && error.message.includes('KV_PROTECTED_MODE'));
+    assert.throws(
+      () => loadConfig({ KV_PROTECTED_MODE: 'maybe' }),
+      (error: unknown) => error instanceof ConfigError && error.message.includes('KV_PROTECTED_MODE'),
+    );
   });
 });

@@ -34,7 +34,10 @@ describe('hex dump', () => {
     const text = new TextEncoder().encode('The quick brown fox jumps over!!');
     assert.equal(
       bytes.hexDump(text, 0, text.length),
-      ['00000000  54 68 65 20 71 75 69 63  6b 20 62 72 6f 77 6e 20  |The quick brown |', '00000010  66 6f 78 20 6a 75 6d 70  73 20 6f 76 65 72 21 21  |fox jumps over!!|'].join('\n'),
+      [
+        '00000000  54 68 65 20 71 75 69 63  6b 20 62 72 6f 77 6e 20  |The quick brown |',
+        '00000010  66 6f 78 20 6a 75 6d 70  73 20 6f 76 65 72 21 21  |fox jumps over!!|',
+      ].join('\n'),
     );
     assert.equal(bytes.hexDump(new Uint8Array(0), 0, 0), '');
   });
@@ -85,7 +88,8 @@ describe('TTL parsing', () => {
     assert.equal(format.parseTtl('600'), 600);
     assert.equal(format.parseTtl(' 1.5 '), 1.5);
     assert.equal(format.parseTtl('0.001'), 0.001);
-    for (const bad of ['0', '0.000', '-1', '1.2345', '1e3', 'abc', '1,5', '.5', '5.', '+5', 'Infinity', 'NaN']) assert.equal(format.parseTtl(bad), 'invalid', bad);
+    for (const bad of ['0', '0.000', '-1', '1.2345', '1e3', 'abc', '1,5', '.5', '5.', '+5', 'Infinity', 'NaN'])
+      assert.equal(format.parseTtl(bad), 'invalid', bad);
   });
 });
 

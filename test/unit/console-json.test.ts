@@ -50,7 +50,19 @@ describe('the JSON printer', () => {
     assert.equal(textOf(runs), '{\n  "a": [\n    1,\n    2,\n    {}\n  ],\n  "b": {\n    "c": null,\n    "d": []\n  },\n  "e": "x",\n  "f": true\n}');
     assert.deepEqual(
       runs.filter(([kind]) => kind !== 'j-punct'),
-      [['j-key', '"a"'], ['j-num', '1'], ['j-num', '2'], ['j-key', '"b"'], ['j-key', '"c"'], ['j-lit', 'null'], ['j-key', '"d"'], ['j-key', '"e"'], ['j-str', '"x"'], ['j-key', '"f"'], ['j-lit', 'true']],
+      [
+        ['j-key', '"a"'],
+        ['j-num', '1'],
+        ['j-num', '2'],
+        ['j-key', '"b"'],
+        ['j-key', '"c"'],
+        ['j-lit', 'null'],
+        ['j-key', '"d"'],
+        ['j-key', '"e"'],
+        ['j-str', '"x"'],
+        ['j-key', '"f"'],
+        ['j-lit', 'true'],
+      ],
     );
   });
 
@@ -70,7 +82,39 @@ describe('the JSON printer', () => {
   });
 
   it('accepts exactly what JSON.parse accepts', () => {
-    const unit = fc.constantFrom('{', '}', '[', ']', ',', ':', '"', '\\', 'u', '0', '1', '9', '-', '+', '.', 'e', 'E', 't', 'r', 'e', 'f', 'a', 'l', 's', 'n', ' ', '\n', '\t', '\u00a0', '\u0001', 'x');
+    const unit = fc.constantFrom(
+      '{',
+      '}',
+      '[',
+      ']',
+      ',',
+      ':',
+      '"',
+      '\\',
+      'u',
+      '0',
+      '1',
+      '9',
+      '-',
+      '+',
+      '.',
+      'e',
+      'E',
+      't',
+      'r',
+      'e',
+      'f',
+      'a',
+      'l',
+      's',
+      'n',
+      ' ',
+      '\n',
+      '\t',
+      '\u00a0',
+      '\u0001',
+      'x',
+    );
     const parses = (text: string) => {
       try {
         JSON.parse(text);
@@ -85,12 +129,37 @@ describe('the JSON printer', () => {
     fc.assert(
       fc.property(fc.json({ maxDepth: 4 }), fc.nat(), unit, fc.constantFrom('replace', 'drop', 'add'), (text, at, character, how) => {
         const index = at % (text.length + 1);
-        const changed = how === 'replace' ? text.slice(0, index) + character + text.slice(index + 1) : how === 'drop' ? text.slice(0, index) + text.slice(index + 1) : text.slice(0, index) + character + text.slice(index);
+        const changed =
+          how === 'replace'
+            ? text.slice(0, index) + character + text.slice(index + 1)
+            : how === 'drop'
+              ? text.slice(0, index) + text.slice(index + 1)
+              : text.slice(0, index) + character + text.slice(index);
         check(changed);
       }),
       { numRuns: 2000 },
     );
-    for (const text of ['', '  ', '{', '[1,]', '{"a"}', '{"a":1,}', '01', '1.', '.5', '+1', '"\\x"', '"\\u12"', '"a\nb"', 'nul', 'true false', '[1]x', '\ufeff{}', '{"a":1}}']) check(text);
+    for (const text of [
+      '',
+      '  ',
+      '{',
+      '[1,]',
+      '{"a"}',
+      '{"a":1,}',
+      '01',
+      '1.',
+      '.5',
+      '+1',
+      '"\\x"',
+      '"\\u12"',
+      '"a\nb"',
+      'nul',
+      'true false',
+      '[1]x',
+      '\ufeff{}',
+      '{"a":1}}',
+    ])
+      check(text);
   });
 
   it('says where invalid JSON is wrong', () => {

@@ -29,7 +29,9 @@ describe('key display', () => {
 
   it('shows invisible characters by their code point: controls, zero-width, bidi, BOM, soft hyphen, separators', () => {
     assert.deepEqual(keys.keyParts('a\nb'), ['a', { codePoint: 0x0a }, 'b']);
-    for (const code of [0x00, 0x09, 0x7f, 0x85, 0xad, 0x200b, 0x200c, 0x200d, 0x200e, 0x202e, 0x2066, 0x2060, 0xfeff, 0x2028, 0x2029, 0x3164, 0x115f, 0xe0041]) {
+    for (const code of [
+      0x00, 0x09, 0x7f, 0x85, 0xad, 0x200b, 0x200c, 0x200d, 0x200e, 0x202e, 0x2066, 0x2060, 0xfeff, 0x2028, 0x2029, 0x3164, 0x115f, 0xe0041,
+    ]) {
       const character = String.fromCodePoint(code);
       assert.deepEqual(keys.keyParts(`x${character}y`), ['x', { codePoint: code }, 'y'], keys.codePointName(code));
     }

@@ -54,18 +54,30 @@ describe('editing a value as text', () => {
     const bytes = utf8('line1\r\nline2\r\n');
     const form = edit.textForm(bytes);
     assert.deepEqual(form, { editable: true, text: 'line1\nline2\n', crlf: true, bom: false });
-    assert.deepEqual(roundTrip(bytes, (text) => text.replace('line2', 'second line')), utf8('line1\r\nsecond line\r\n'));
+    assert.deepEqual(
+      roundTrip(bytes, (text) => text.replace('line2', 'second line')),
+      utf8('line1\r\nsecond line\r\n'),
+    );
     // New lines typed into a CRLF value are CRLF too.
-    assert.deepEqual(roundTrip(bytes, (text) => `${text}line3\n`), utf8('line1\r\nline2\r\nline3\r\n'));
+    assert.deepEqual(
+      roundTrip(bytes, (text) => `${text}line3\n`),
+      utf8('line1\r\nline2\r\nline3\r\n'),
+    );
     // LF stays LF.
-    assert.deepEqual(roundTrip(utf8('a\nb'), (text) => text.replace('b', 'c')), utf8('a\nc'));
+    assert.deepEqual(
+      roundTrip(utf8('a\nb'), (text) => text.replace('b', 'c')),
+      utf8('a\nc'),
+    );
   });
 
   it('a byte order mark is kept', () => {
     const bytes = Uint8Array.from([0xef, 0xbb, 0xbf, ...utf8('hello world')]);
     const form = edit.textForm(bytes);
     assert.deepEqual(form, { editable: true, text: '\ufeffhello world', crlf: false, bom: true });
-    assert.deepEqual(roundTrip(bytes, (text) => text.replace('world', 'there')), Uint8Array.from([0xef, 0xbb, 0xbf, ...utf8('hello there')]));
+    assert.deepEqual(
+      roundTrip(bytes, (text) => text.replace('world', 'there')),
+      Uint8Array.from([0xef, 0xbb, 0xbf, ...utf8('hello there')]),
+    );
   });
 
   it('says why a value is not offered as text: not UTF-8, mixed line endings, a lone CR, NUL', () => {

@@ -33,7 +33,16 @@ describe('isJsonContentType', () => {
   });
 
   it('refuses other media types', () => {
-    for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/octet-stream', 'application/jsonp', 'application/json-seq', 'application/xml', 'text/html; x=application/json', '']) {
+    for (const type of [
+      'text/plain',
+      'text/plain; charset=utf-8',
+      'application/octet-stream',
+      'application/jsonp',
+      'application/json-seq',
+      'application/xml',
+      'text/html; x=application/json',
+      '',
+    ]) {
       assert.equal(isJsonContentType(type), false, type);
     }
   });
@@ -51,7 +60,10 @@ describe('tryDecodeUtf8', () => {
 
 describe('encodeValueForEnvelope', () => {
   it('embeds JSON values as JSON when the content type is JSON', () => {
-    assert.deepEqual(encodeValueForEnvelope(Buffer.from('{"x":1,"y":[true,null]}'), 'application/json'), { value: { x: 1, y: [true, null] }, encoding: 'json' });
+    assert.deepEqual(encodeValueForEnvelope(Buffer.from('{"x":1,"y":[true,null]}'), 'application/json'), {
+      value: { x: 1, y: [true, null] },
+      encoding: 'json',
+    });
     assert.deepEqual(encodeValueForEnvelope(Buffer.from('42'), 'application/json; charset=utf-8'), { value: 42, encoding: 'json' });
     assert.deepEqual(encodeValueForEnvelope(Buffer.from('"hi"'), 'application/problem+json'), { value: 'hi', encoding: 'json' });
     assert.deepEqual(encodeValueForEnvelope(Buffer.from('null'), 'text/json'), { value: null, encoding: 'json' });
@@ -122,7 +134,10 @@ describe('decodeValueFromEnvelope', () => {
 
   it('takes canonical base64 for encoding base64, as application/octet-stream', () => {
     assert.deepEqual(decodeValueFromEnvelope('aGk=', 'base64', 'ops[0]'), { bytes: Buffer.from('hi'), contentType: DEFAULT_CONTENT_TYPE });
-    assert.deepEqual(decodeValueFromEnvelope('//4AgA==', 'base64', 'ops[0]'), { bytes: Buffer.from([0xff, 0xfe, 0x00, 0x80]), contentType: 'application/octet-stream' });
+    assert.deepEqual(decodeValueFromEnvelope('//4AgA==', 'base64', 'ops[0]'), {
+      bytes: Buffer.from([0xff, 0xfe, 0x00, 0x80]),
+      contentType: 'application/octet-stream',
+    });
     assert.deepEqual(decodeValueFromEnvelope('', 'base64', 'ops[0]'), { bytes: Buffer.alloc(0), contentType: 'application/octet-stream' });
   });
 

@@ -29,11 +29,19 @@ describe('the generated etcd types (npm run generate:etcd-types)', () => {
     const generated = spawnSync(join(root, 'node_modules', '.bin', command!), args, { cwd: root, encoding: 'utf8' });
     assert.equal(generated.status, 0, generated.stderr);
 
-    const committed = filesUnder(join(root, GENERATED)).map((path) => relative(join(root, GENERATED), path)).sort();
-    const fresh = filesUnder(scratch).map((path) => relative(scratch, path)).sort();
+    const committed = filesUnder(join(root, GENERATED))
+      .map((path) => relative(join(root, GENERATED), path))
+      .sort();
+    const fresh = filesUnder(scratch)
+      .map((path) => relative(scratch, path))
+      .sort();
     assert.deepEqual(committed, fresh, 'the same files');
     for (const file of fresh) {
-      assert.equal(readFileSync(join(root, GENERATED, file), 'utf8'), readFileSync(join(scratch, file), 'utf8'), `${file} is stale: run npm run generate:etcd-types`);
+      assert.equal(
+        readFileSync(join(root, GENERATED, file), 'utf8'),
+        readFileSync(join(scratch, file), 'utf8'),
+        `${file} is stale: run npm run generate:etcd-types`,
+      );
     }
   });
 });

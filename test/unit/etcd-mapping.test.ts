@@ -19,7 +19,10 @@ describe('etcd keyspace and records', () => {
     assert.ok(!keyspace.isData(keyspace.deleteMarker));
     assert.equal(keyspace.userKey(keyspace.etcdKey('ключ')), 'ключ');
     assert.equal(keyspace.etcdEnd(null).toString(), 'app/k0', 'to the end of the data prefix');
-    assert.ok(Buffer.compare(keyspace.namespace, keyspace.deleteMarker) < 0 && Buffer.compare(keyspace.deleteMarker, keyspace.namespaceEnd) < 0, 'the watch on the namespace sees the marker');
+    assert.ok(
+      Buffer.compare(keyspace.namespace, keyspace.deleteMarker) < 0 && Buffer.compare(keyspace.deleteMarker, keyspace.namespaceEnd) < 0,
+      'the watch on the namespace sees the marker',
+    );
   });
 
   it('round-trips value, content type and expiry, and the revisions etcd gives', () => {
@@ -27,7 +30,16 @@ describe('etcd keyspace and records', () => {
     for (const expiresAtMs of [null, 1_795_806_279_018, 1.5]) {
       const record = encodeRecord(value, 'application/x-thing; q=1', expiresAtMs);
       const entry = decodeRecord(keyspace, kv(keyspace.etcdKey('k'), record, 7, { create_revision: '3', version: '4', lease: '694d7ab2c1f3e20c' }));
-      assert.deepEqual(entry, { key: 'k', value, contentType: 'application/x-thing; q=1', createRevision: 3, revision: 7, version: 4, expiresAtMs, lease: '694d7ab2c1f3e20c' });
+      assert.deepEqual(entry, {
+        key: 'k',
+        value,
+        contentType: 'application/x-thing; q=1',
+        createRevision: 3,
+        revision: 7,
+        version: 4,
+        expiresAtMs,
+        lease: '694d7ab2c1f3e20c',
+      });
     }
   });
 
@@ -41,18 +53,34 @@ describe('etcd watch events as kvs revisions', () => {
   const value = encodeRecord(Buffer.from('v'), 'text/plain', null);
 
   it('groups events by revision and drops bookkeeping keys', () => {
-    const revisions = toRevisions(keyspace, [put(keyspace.etcdKey('a'), value, 5), put(keyspace.etcdKey('b'), value, 5), put(keyspace.openMarker, Buffer.alloc(0), 6), put(keyspace.etcdKey('c'), value, 7)]);
-    assert.deepEqual(revisions.map((r) => [r.revision, r.changes?.events.map((e) => `${e.type}:${e.key}`) ?? null]), [
-      [5, ['put:a', 'put:b']],
-      [6, null],
-      [7, ['put:c']],
+    const revisions = toRevisions(keyspace, [
+      put(keyspace.etcdKey('a'), value, 5),
+      put(keyspace.etcdKey('b'), value, 5),
+      put(keyspace.openMarker, Buffer.alloc(0), 6),
+      put(keyspace.etcdKey('c'), value, 7),
     ]);
+    assert.deepEqual(
+      revisions.map((r) => [r.revision, r.changes?.events.map((e) => `${e.type}:${e.key}`) ?? null]),
+      [
+        [5, ['put:a', 'put:b']],
+        [6, null],
+        [7, ['put:c']],
+      ],
+    );
     assert.equal(revisions[0]!.changes!.events[0]!.entry!.value.toString(), 'v');
   });
 
   it('a delete with the marker in its revision is a delete; without it, a lease expiry', () => {
-    const revisions = toRevisions(keyspace, [del(keyspace.etcdKey('a'), 8), put(marker, Buffer.alloc(0), 8), del(keyspace.etcdKey('b'), 9), del(keyspace.etcdKey('c'), 9)]);
-    assert.deepEqual(revisions.map((r) => r.changes?.events.map((e) => `${e.type}:${e.key}`)), [['delete:a'], ['expire:b', 'expire:c']]);
+    const revisions = toRevisions(keyspace, [
+      del(keyspace.etcdKey('a'), 8),
+      put(marker, Buffer.alloc(0), 8),
+      del(keyspace.etcdKey('b'), 9),
+      del(keyspace.etcdKey('c'), 9),
+    ]);
+    assert.deepEqual(
+      revisions.map((r) => r.changes?.events.map((e) => `${e.type}:${e.key}`)),
+      [['delete:a'], ['expire:b', 'expire:c']],
+    );
   });
 });
 
@@ -70,7 +98,10 @@ describe('values kvs did not write, in its keys', () => {
     const seen: Error[] = [];
     const good = encodeRecord(Buffer.from('v'), 'text/plain', null);
     const revisions = toRevisions(keyspace, [{ type: EventType.put, kv: foreign }, put(keyspace.etcdKey('y'), good, 10)], (error) => seen.push(error));
-    assert.deepEqual(revisions.map((r) => r.changes?.events.map((e) => e.key) ?? null), [null, ['y']]);
+    assert.deepEqual(
+      revisions.map((r) => r.changes?.events.map((e) => e.key) ?? null),
+      [null, ['y']],
+    );
     assert.equal(seen.length, 1);
   });
 });
@@ -82,11 +113,21 @@ describe('FragmentJoiner (watch batches etcd split over several messages)', () =
   it('hands on complete revisions at once and holds back the last one of an unfinished batch', () => {
     const joiner = new FragmentJoiner();
     const first = joiner.complete({ fragment: true, events: events([4, 5, 5]) });
-    assert.deepEqual(first.map((e) => e.kv.mod_revision), ['4']);
+    assert.deepEqual(
+      first.map((e) => e.kv.mod_revision),
+      ['4'],
+    );
     const second = joiner.complete({ fragment: true, events: events([5, 6]) });
-    assert.deepEqual(second.map((e) => e.kv.mod_revision), ['5', '5', '5'], "revision 5's three events together");
+    assert.deepEqual(
+      second.map((e) => e.kv.mod_revision),
+      ['5', '5', '5'],
+      "revision 5's three events together",
+    );
     const last = joiner.complete({ fragment: false, events: events([6, 7]) });
-    assert.deepEqual(last.map((e) => e.kv.mod_revision), ['6', '6', '7']);
+    assert.deepEqual(
+      last.map((e) => e.kv.mod_revision),
+      ['6', '6', '7'],
+    );
     assert.deepEqual(joiner.complete({ fragment: false, events: [] }), []);
   });
 });

@@ -65,7 +65,18 @@ describe('Gatekeeper with tokens configured', () => {
   });
 
   it('refuses malformed headers with 401', () => {
-    for (const header of ['', 'Basic x', `Basic ${APP_TOKEN}`, 'Bearer', 'Bearer ', 'Bearer a b', `Bearer ${APP_TOKEN} x`, `Token ${APP_TOKEN}`, `Bearer${APP_TOKEN}`, APP_TOKEN]) {
+    for (const header of [
+      '',
+      'Basic x',
+      `Basic ${APP_TOKEN}`,
+      'Bearer',
+      'Bearer ',
+      'Bearer a b',
+      `Bearer ${APP_TOKEN} x`,
+      `Token ${APP_TOKEN}`,
+      `Bearer${APP_TOKEN}`,
+      APP_TOKEN,
+    ]) {
       const error = refused(gatekeeper.admit(header, '127.0.0.1'), 'unauthorized', 401);
       assertNoSecret(error, APP_TOKEN);
     }

@@ -59,7 +59,10 @@ describe('the limit catalogue', () => {
 
 describe('settings of limits', () => {
   it('each settable entry has exactly one setting, named after it', () => {
-    const settable = Object.entries(CATALOGUE).filter(([, entry]) => entry.min !== undefined).map(([name]) => name).sort();
+    const settable = Object.entries(CATALOGUE)
+      .filter(([, entry]) => entry.min !== undefined)
+      .map(([name]) => name)
+      .sort();
     const setters = SETTING_LIST.filter(([, setting]) => setting.limit !== undefined);
     for (const [key, setting] of setters) assert.equal(setting.limit, key, `the setting ${key} sets ${setting.limit}`);
     assert.deepEqual(setters.map(([key]) => key).sort(), settable);
@@ -91,7 +94,10 @@ describe('settings of limits', () => {
   it('refuses an etcd request limit beyond what the gRPC client sends in one message, naming it', () => {
     const env = { KV_ENGINE: 'etcd', ETCD_ENDPOINTS: 'http://a:2379' };
     assert.equal(loadConfig({ ...env, ETCD_MAX_REQUEST_BYTES: String(ETCD_MESSAGE_BYTES_MAX) }, {}, '/').etcdRequestBytesMax, ETCD_MESSAGE_BYTES_MAX);
-    assert.match(configError(() => loadConfig({ ...env, ETCD_MAX_REQUEST_BYTES: String(ETCD_MESSAGE_BYTES_MAX + 1) }, {}, '/')).message, /^ETCD_MAX_REQUEST_BYTES must be an integer from/);
+    assert.match(
+      configError(() => loadConfig({ ...env, ETCD_MAX_REQUEST_BYTES: String(ETCD_MESSAGE_BYTES_MAX + 1) }, {}, '/')).message,
+      /^ETCD_MAX_REQUEST_BYTES must be an integer from/,
+    );
   });
 });
 

@@ -143,7 +143,9 @@ describe('checkLinearizable: accepts linearizable histories', () => {
   });
 
   it('ignores refused (fail) writes, deletes and reads', () => {
-    assertAccepted(h().write(1, 'k', 'a', 0, 1).write(1, 'k', 'b', 2, 3, 'fail').del(1, 'k', 4, 5, 'fail').readWithout(2, 'k', 6, 7, 'fail').read(2, 'k', 'a', 8, 9));
+    assertAccepted(
+      h().write(1, 'k', 'a', 0, 1).write(1, 'k', 'b', 2, 3, 'fail').del(1, 'k', 4, 5, 'fail').readWithout(2, 'k', 6, 7, 'fail').read(2, 'k', 'a', 8, 9),
+    );
   });
 
   it('uses the initial values given', () => {
@@ -242,7 +244,12 @@ describe('checkLinearizable: rejects non-linearizable histories, naming the key'
     assertRejected(h().write(1, 'k', 'x', 0, 1).write(1, 'k', 'a', 2, 3).cas(2, 'k', 'x', 'b', 4, Infinity, 'unknown').read(3, 'k', 'b', 5, 6), 'k');
     // But a chain of unknowns can: an unknown write of x, then the unknown cas.
     assertAccepted(
-      h().write(1, 'k', 'x', 0, 1).write(1, 'k', 'a', 2, 3).write(4, 'k', 'x2', 3.5, Infinity, 'unknown').cas(2, 'k', 'x2', 'b', 4, Infinity, 'unknown').read(3, 'k', 'b', 5, 6),
+      h()
+        .write(1, 'k', 'x', 0, 1)
+        .write(1, 'k', 'a', 2, 3)
+        .write(4, 'k', 'x2', 3.5, Infinity, 'unknown')
+        .cas(2, 'k', 'x2', 'b', 4, Infinity, 'unknown')
+        .read(3, 'k', 'b', 5, 6),
     );
   });
 
@@ -443,7 +450,14 @@ function mutate(history: readonly HistoryEntry[], how: Mutation, random: () => n
   if (hidden) {
     for (const n of [0, 1]) {
       const decoy: RegisterOp = { kind: 'write', key: read.op.key, value };
-      mutated.push({ id: history.length + n, client: 10_000 + n, op: decoy, invokedAt: read.returnedAt + 1, returnedAt: Infinity, outcome: { status: 'unknown' } });
+      mutated.push({
+        id: history.length + n,
+        client: 10_000 + n,
+        op: decoy,
+        invokedAt: read.returnedAt + 1,
+        returnedAt: Infinity,
+        outcome: { status: 'unknown' },
+      });
     }
   }
   return { history: mutated, key: read.op.key };

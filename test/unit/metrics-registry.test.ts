@@ -124,7 +124,12 @@ describe('Histogram', () => {
     const histogram = new Histogram('h', 'x', ['route'], [1]);
     histogram.observe(['a"b'], 0.5);
     const output = lines(render(histogram));
-    assert.deepEqual(output.slice(2), ['h_bucket{route="a\\"b",le="1"} 1', 'h_bucket{route="a\\"b",le="+Inf"} 1', 'h_sum{route="a\\"b"} 0.5', 'h_count{route="a\\"b"} 1']);
+    assert.deepEqual(output.slice(2), [
+      'h_bucket{route="a\\"b",le="1"} 1',
+      'h_bucket{route="a\\"b",le="+Inf"} 1',
+      'h_sum{route="a\\"b"} 0.5',
+      'h_count{route="a\\"b"} 1',
+    ]);
   });
 
   it('renders only HELP and TYPE before any observation', () => {
@@ -150,13 +155,7 @@ describe('Gauge', () => {
       { labels: { engine: 'a"b\\c\nd', db: '' }, value: 2.5 },
       { value: -1 },
     ]);
-    assert.deepEqual(lines(render(gauge)), [
-      '# HELP g help',
-      '# TYPE g gauge',
-      'g{engine="lmdb",db="kv"} 1',
-      'g{engine="a\\"b\\\\c\\nd",db=""} 2.5',
-      'g -1',
-    ]);
+    assert.deepEqual(lines(render(gauge)), ['# HELP g help', '# TYPE g gauge', 'g{engine="lmdb",db="kv"} 1', 'g{engine="a\\"b\\\\c\\nd",db=""} 2.5', 'g -1']);
   });
 
   it('renders only HELP and TYPE when there are no samples', () => {
@@ -182,7 +181,12 @@ describe('Histogram observer', () => {
     minor(0.5);
     histogram.observe(['minor'], 2);
     minor(1);
-    assert.deepEqual(lines(render(histogram)).slice(2), ['h_bucket{kind="minor",le="1"} 2', 'h_bucket{kind="minor",le="+Inf"} 3', 'h_sum{kind="minor"} 3.5', 'h_count{kind="minor"} 3']);
+    assert.deepEqual(lines(render(histogram)).slice(2), [
+      'h_bucket{kind="minor",le="1"} 2',
+      'h_bucket{kind="minor",le="+Inf"} 3',
+      'h_sum{kind="minor"} 3.5',
+      'h_count{kind="minor"} 3',
+    ]);
   });
 });
 

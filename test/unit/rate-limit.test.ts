@@ -51,7 +51,10 @@ describe('RateLimiter', () => {
     limiter.take('a');
     // 5 s idle refills 50 at 10/s, but the bucket holds 5. (Under the 10 s sweep interval, so the bucket is kept and its cap is what counts.)
     clock.advance(5_000);
-    assert.deepEqual(takeMany(limiter, 'a', 6).map((wait) => wait === 0), [true, true, true, true, true, false]);
+    assert.deepEqual(
+      takeMany(limiter, 'a', 6).map((wait) => wait === 0),
+      [true, true, true, true, true, false],
+    );
   });
 
   it('keeps a bucket per client', () => {
@@ -125,13 +128,19 @@ describe('RateLimiter', () => {
     // Well past both the sweep interval and the refill time; another client triggers the sweep.
     clock.advance(60_000);
     assert.equal(limiter.take('other'), 0);
-    assert.deepEqual(takeMany(limiter, 'idle', 4).map((wait) => wait === 0), [true, true, true, false]);
+    assert.deepEqual(
+      takeMany(limiter, 'idle', 4).map((wait) => wait === 0),
+      [true, true, true, false],
+    );
   });
 
   it('does not reset a client that is still refilling when a sweep runs', () => {
     const clock = fakeClock(0);
     const limiter = new RateLimiter(1, 100, clock.now);
-    assert.deepEqual(takeMany(limiter, 'busy', 100).every((wait) => wait === 0), true);
+    assert.deepEqual(
+      takeMany(limiter, 'busy', 100).every((wait) => wait === 0),
+      true,
+    );
     // 20 s later the sweep runs, but "busy" has refilled only 20 of its 100: it must keep its state.
     clock.advance(20_000);
     limiter.take('other');

@@ -20,7 +20,12 @@ const keyspace = new Keyspace('ns/');
 const root = mkdtempSync(join(tmpdir(), 'kvs-replica-unit-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-function kv(key: string, value: string, modRevision: number, options: { expiresAtMs?: number; lease?: string; createRevision?: number; version?: number } = {}): KeyValue {
+function kv(
+  key: string,
+  value: string,
+  modRevision: number,
+  options: { expiresAtMs?: number; lease?: string; createRevision?: number; version?: number } = {},
+): KeyValue {
   return {
     key: keyspace.etcdKey(key),
     value: encodeRecord(Buffer.from(value), 'text/plain', options.expiresAtMs ?? null),
@@ -63,16 +68,31 @@ class FakeEtcd {
         }
         const sorted = [...this.kvs].filter((item) => Buffer.compare(item.key, request.key) >= 0).sort((a, b) => Buffer.compare(a.key, b.key));
         const page = sorted.slice(0, request.limit ?? sorted.length);
-        return { header: { revision: String(request.revision ?? this.revision), cluster_id: '0', member_id: '0', raft_term: '0' }, kvs: page, more: page.length < sorted.length, count: String(sorted.length) };
+        return {
+          header: { revision: String(request.revision ?? this.revision), cluster_id: '0', member_id: '0', raft_term: '0' },
+          kvs: page,
+          more: page.length < sorted.length,
+          count: String(sorted.length),
+        };
       },
     } as unknown as EtcdClient;
   }
 }
 
-async function replicaOn(etcd: FakeEtcd, options: { loadBufferBytesMax?: number; now?: () => number } = {}): Promise<{ replica: Replica; store: ReplicaStore; errors: unknown[] }> {
+async function replicaOn(
+  etcd: FakeEtcd,
+  options: { loadBufferBytesMax?: number; now?: () => number } = {},
+): Promise<{ replica: Replica; store: ReplicaStore; errors: unknown[] }> {
   const store = await ReplicaStore.open(mkdtempSync(join(root, 'r-')));
   const errors: unknown[] = [];
-  const replica = new Replica({ store, keyspace, client: () => etcd.client(), now: options.now ?? Date.now, onError: (error) => errors.push(error), ...options });
+  const replica = new Replica({
+    store,
+    keyspace,
+    client: () => etcd.client(),
+    now: options.now ?? Date.now,
+    onError: (error) => errors.push(error),
+    ...options,
+  });
   after(async () => {
     replica.close();
     await store.close();
@@ -117,14 +137,24 @@ describe('Replica', () => {
     assert.equal(etcd.requests[0]!.revision, undefined, 'the first page at the current revision');
     for (const request of etcd.requests.slice(1)) assert.equal(request.revision, 300, 'the rest at the first page’s revision');
     assert.equal(replica.revision, 300);
-    assert.deepEqual(replica.get('k007'), { entry: { key: 'k007', value: Buffer.from('v7'), contentType: 'text/plain', createRevision: 17, revision: 17, version: 1, expiresAtMs: null }, revision: 300 });
+    assert.deepEqual(replica.get('k007'), {
+      entry: { key: 'k007', value: Buffer.from('v7'), contentType: 'text/plain', createRevision: 17, revision: 17, version: 1, expiresAtMs: null },
+      revision: 300,
+    });
     assert.deepEqual(replica.get('ttl'), { entry: null, revision: 300 }, 'past its deadline: absent');
     assert.equal(replica.stored('ttl')?.lease, '7587869959433316123', 'the lease survives the row format (beyond 2^53)');
     assert.deepEqual(replica.get('absent'), { entry: null, revision: 300 });
     assert.equal(replica.count(Buffer.alloc(0), null), 250);
     assert.deepEqual(replica.status(), { revision: 300, compactRevision: 3, keys: 251 });
     const page = replica.range({ start: keyBytes('k1'), end: prefixEnd(keyBytes('k1')), limit: 3, reverse: true, withValues: true })!;
-    assert.deepEqual(page.items.map((item) => [item.key, item.value?.toString()]), [['k199', 'v199'], ['k198', 'v198'], ['k197', 'v197']]);
+    assert.deepEqual(
+      page.items.map((item) => [item.key, item.value?.toString()]),
+      [
+        ['k199', 'v199'],
+        ['k198', 'v198'],
+        ['k197', 'v197'],
+      ],
+    );
     assert.equal(page.more, true);
     const exported: string[] = [];
     for await (const entry of replica.snapshot(keyBytes('k24'), null)!) exported.push(entry.key);
@@ -202,7 +232,10 @@ describe('Replica', () => {
     etcd.hold();
     replica.reload();
     for (let revision = 51; revision <= 53; revision++) replica.advance(put(revision, 'a', 'x'));
-    assert.ok(errors.some((error) => /starts over/.test(String(error))), 'told why');
+    assert.ok(
+      errors.some((error) => /starts over/.test(String(error))),
+      'told why',
+    );
     etcd.release();
     await until(() => replica.serving, 'the load started over');
     assert.equal(replica.get('a')!.entry!.value.toString(), '1');

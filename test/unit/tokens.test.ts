@@ -148,7 +148,11 @@ describe('TokenRegistry rejects malformed tokens files', () => {
     const file = join(directory, 'does-not-exist.json');
     assert.throws(
       () => TokenRegistry.load({ tokensFile: file }),
-      (error: unknown) => error instanceof TokensFileError && error.message.includes('KV_TOKENS_FILE') && error.message.includes(file) && /ENOENT|no such file/.test(error.message),
+      (error: unknown) =>
+        error instanceof TokensFileError &&
+        error.message.includes('KV_TOKENS_FILE') &&
+        error.message.includes(file) &&
+        /ENOENT|no such file/.test(error.message),
     );
   });
 
@@ -219,18 +223,27 @@ describe('TokenRegistry rejects malformed tokens files', () => {
   });
 
   it('rejects a prefix that is not well-formed Unicode (a lone surrogate)', () => {
-    assertRejected({ tokens: [{ name: 'app', sha256: HASH, grants: [{ prefix: 'app/\ud83d', actions: ['read'] }] }] }, /grants\[0\]\.prefix must be well-formed/);
+    assertRejected(
+      { tokens: [{ name: 'app', sha256: HASH, grants: [{ prefix: 'app/\ud83d', actions: ['read'] }] }] },
+      /grants\[0\]\.prefix must be well-formed/,
+    );
   });
 
   it('rejects an entry named "admin" beside KV_ADMIN_TOKEN (the names would be confused)', () => {
     const file = tokensFile({ tokens: [{ name: 'admin', sha256: HASH, grants: GRANTS }] });
-    assert.throws(() => TokenRegistry.load({ adminToken: 'root-token', tokensFile: file }), (error: unknown) => error instanceof TokensFileError && /KV_ADMIN_TOKEN/.test(error.message));
+    assert.throws(
+      () => TokenRegistry.load({ adminToken: 'root-token', tokensFile: file }),
+      (error: unknown) => error instanceof TokensFileError && /KV_ADMIN_TOKEN/.test(error.message),
+    );
     assert.equal(TokenRegistry.load({ tokensFile: file }).authenticate('some-token')?.name, 'admin', 'without KV_ADMIN_TOKEN the name is free');
   });
 
   it('rejects empty, missing or unknown actions', () => {
     for (const actions of [[], undefined, 'read', ['read', 'delete'], ['admin'], ['READ']]) {
-      assertRejected({ tokens: [{ name: 'app', sha256: HASH, grants: [{ prefix: 'app/', actions }] }] }, /tokens\[0\]\.grants\[0\]\.actions.*read, write, watch/);
+      assertRejected(
+        { tokens: [{ name: 'app', sha256: HASH, grants: [{ prefix: 'app/', actions }] }] },
+        /tokens\[0\]\.grants\[0\]\.actions.*read, write, watch/,
+      );
     }
   });
 });

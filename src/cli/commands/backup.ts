@@ -30,7 +30,10 @@ etcdctl snapshot save, or kvs export.`,
     try {
       handle = await open(temporary, 'wx');
     } catch (error) {
-      throw new CommandFailure(`cannot write ${intoDirectory ? 'into' : 'beside'} ${destination} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, EXIT.error);
+      throw new CommandFailure(
+        `cannot write ${intoDirectory ? 'into' : 'beside'} ${destination} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        EXIT.error,
+      );
     }
     let backup;
     try {
@@ -53,8 +56,10 @@ etcdctl snapshot save, or kvs export.`,
         written += chunk.length;
         progress.update(written);
       }
-      if (backup.size !== null && written !== backup.size) throw new CommandFailure(`the backup arrived incomplete (${written} of ${backup.size} bytes); nothing was saved`, EXIT.error);
-      if (backup.sha256 !== null && hash.digest('base64') !== backup.sha256) throw new CommandFailure('the backup arrived corrupted (its SHA-256 does not match the server\'s); nothing was saved', EXIT.error);
+      if (backup.size !== null && written !== backup.size)
+        throw new CommandFailure(`the backup arrived incomplete (${written} of ${backup.size} bytes); nothing was saved`, EXIT.error);
+      if (backup.sha256 !== null && hash.digest('base64') !== backup.sha256)
+        throw new CommandFailure("the backup arrived corrupted (its SHA-256 does not match the server's); nothing was saved", EXIT.error);
       await handle.sync();
       await handle.close();
       handle = undefined;
@@ -68,7 +73,10 @@ etcdctl snapshot save, or kvs export.`,
     }
     progress.finish(written);
     const result = { file, revision: backup.revision, bytes: written };
-    await writeOut(context.stdout, context.output === 'json' ? `${JSON.stringify(result)}\n` : `backed up revision ${backup.revision} (${formatBytes(written)}) to ${file}\n`);
+    await writeOut(
+      context.stdout,
+      context.output === 'json' ? `${JSON.stringify(result)}\n` : `backed up revision ${backup.revision} (${formatBytes(written)}) to ${file}\n`,
+    );
     return EXIT.ok;
   },
 };
@@ -83,10 +91,12 @@ async function placeOf(destination: string): Promise<{ directory: string; intoDi
   const endsInSlash = destination.endsWith('/') || destination.endsWith(sep);
   const kind = await kindOf(destination);
   if (kind === 'directory') return { directory: destination, intoDirectory: true };
-  if (endsInSlash) throw new UsageError(kind === 'missing' ? `the directory ${destination} does not exist (create it first)` : `${destination} is not a directory`);
+  if (endsInSlash)
+    throw new UsageError(kind === 'missing' ? `the directory ${destination} does not exist (create it first)` : `${destination} is not a directory`);
   const directory = dirname(destination);
   const parent = await kindOf(directory);
-  if (parent !== 'directory') throw new UsageError(`the directory ${directory} of ${destination} ${parent === 'missing' ? 'does not exist (create it first)' : 'is a file'}`);
+  if (parent !== 'directory')
+    throw new UsageError(`the directory ${directory} of ${destination} ${parent === 'missing' ? 'does not exist (create it first)' : 'is a file'}`);
   return { directory, intoDirectory: false };
 }
 

@@ -38,7 +38,8 @@ Exit code 3 when KEY does not exist, 4 when --if-revision fails.`,
 
 async function deletePrefix(context: CommandContext, prefix: string, yes: boolean): Promise<number> {
   if (prefix === '') throw new UsageError('--prefix must not be empty (deleting every key at once is not offered)');
-  if (!yes && !context.stdin.isTTY) throw new UsageError(`refusing to delete under ${JSON.stringify(prefix)} without --yes: standard input is not a terminal to ask on`);
+  if (!yes && !context.stdin.isTTY)
+    throw new UsageError(`refusing to delete under ${JSON.stringify(prefix)} without --yes: standard input is not a terminal to ask on`);
   const { matched } = await context.client.deletePrefix(prefix, { dryRun: true, signal: context.signal });
   if (!yes) {
     if (matched === 0) {
@@ -46,7 +47,9 @@ async function deletePrefix(context: CommandContext, prefix: string, yes: boolea
       return EXIT.ok;
     }
     const prompt = createInterface({ input: context.stdin, output: context.stderr });
-    const answer = await prompt.question(`delete ${matched.toLocaleString('en-US')} key${matched === 1 ? '' : 's'} under ${JSON.stringify(prefix)}? [y/N] `).finally(() => prompt.close());
+    const answer = await prompt
+      .question(`delete ${matched.toLocaleString('en-US')} key${matched === 1 ? '' : 's'} under ${JSON.stringify(prefix)}? [y/N] `)
+      .finally(() => prompt.close());
     if (!/^y(es)?$/i.test(answer.trim())) {
       await writeOut(context.stderr, 'nothing deleted\n');
       return EXIT.error;
@@ -55,7 +58,9 @@ async function deletePrefix(context: CommandContext, prefix: string, yes: boolea
   const result = await context.client.deletePrefix(prefix, { signal: context.signal });
   await writeOut(
     context.stdout,
-    context.output === 'json' ? `${JSON.stringify({ prefix, ...result })}\n` : `deleted ${result.deleted.toLocaleString('en-US')} key${result.deleted === 1 ? '' : 's'} at revision ${result.revision}\n`,
+    context.output === 'json'
+      ? `${JSON.stringify({ prefix, ...result })}\n`
+      : `deleted ${result.deleted.toLocaleString('en-US')} key${result.deleted === 1 ? '' : 's'} at revision ${result.revision}\n`,
   );
   return EXIT.ok;
 }

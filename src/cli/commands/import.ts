@@ -7,7 +7,7 @@ import { Progress } from '../progress.js';
 export const importCommand: Command = {
   name: 'import',
   synopsis: 'FILE|-',
-  summary: 'import an export (NDJSON), or the original server\'s data file',
+  summary: "import an export (NDJSON), or the original server's data file",
   details: `  --format ndjson   kvs export's format (default)
   --format seed     the original server's key_value_data.json ({"key": value})
 All or nothing: one bad line refuses the whole import and names the line.
@@ -38,7 +38,9 @@ when it is a terminal. Needs an admin token when the server has tokens.`,
     }
     await writeOut(
       context.stdout,
-      context.output === 'json' ? `${JSON.stringify(result)}\n` : `imported ${result.imported.toLocaleString('en-US')} key${result.imported === 1 ? '' : 's'} at revision ${result.revision}\n`,
+      context.output === 'json'
+        ? `${JSON.stringify(result)}\n`
+        : `imported ${result.imported.toLocaleString('en-US')} key${result.imported === 1 ? '' : 's'} at revision ${result.revision}\n`,
     );
     return EXIT.ok;
   },

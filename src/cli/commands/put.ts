@@ -56,7 +56,10 @@ Prints the new revision. Exit code 4 when --if-revision or --create fails.`,
       ...(values.create === true || ifRevision === 0 ? { ifAbsent: true } : {}),
       signal: context.signal,
     });
-    const text = context.output === 'json' ? JSON.stringify({ ...result, expiresAt: result.expiresAt?.toISOString() }) : `revision ${result.revision}${result.created ? ' (created)' : ''}`;
+    const text =
+      context.output === 'json'
+        ? JSON.stringify({ ...result, expiresAt: result.expiresAt?.toISOString() })
+        : `revision ${result.revision}${result.created ? ' (created)' : ''}`;
     await writeOut(context.stdout, `${text}\n`);
     return EXIT.ok;
   },

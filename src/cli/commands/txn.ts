@@ -26,7 +26,8 @@ wrong with it (exit 1).`,
     } catch (error) {
       throw new UsageError(`the txn body is not JSON: ${(error as Error).message}`);
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UsageError('the txn body must be a JSON object {"checks": [...], "ops": [...]}');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new UsageError('the txn body must be a JSON object {"checks": [...], "ops": [...]}');
     const result = await context.client.txn(body as TxnRequest, { signal: context.signal });
     const results = result.results.map(resultJson);
     if (context.output === 'json') {

@@ -13,7 +13,11 @@ import { replicaWrite, type ReplicaBatch } from './replica.js';
  * without one was etcd expiring a lease, an `expire`. Returns null for a
  * revision with no user-visible change.
  */
-export function toRevisions(keyspace: Keyspace, events: readonly WatchEvent[], onForeignValue: (error: Error) => void = () => {}): Array<{ revision: Revision; changes: RevisionChanges | null }> {
+export function toRevisions(
+  keyspace: Keyspace,
+  events: readonly WatchEvent[],
+  onForeignValue: (error: Error) => void = () => {},
+): Array<{ revision: Revision; changes: RevisionChanges | null }> {
   const out: Array<{ revision: Revision; changes: RevisionChanges | null }> = [];
   let at = 0;
   while (at < events.length) {
@@ -145,7 +149,11 @@ export class ChangeFeed {
         const compacted = revisionOf(response.compact_revision);
         if (compacted > this.seen + 1) {
           // History the feed had not read yet is gone: the changes in between are lost to it.
-          this.options.onError(new Error(`etcd compacted revisions up to ${compacted - 1} before the change feed read them; the feed resumes at ${compacted}, its watchers are told (history_compacted) and the replica reloads`));
+          this.options.onError(
+            new Error(
+              `etcd compacted revisions up to ${compacted - 1} before the change feed read them; the feed resumes at ${compacted}, its watchers are told (history_compacted) and the replica reloads`,
+            ),
+          );
           this.seen = compacted - 1;
           this.namespaceSeen = Math.max(this.namespaceSeen, compacted - 1);
           try {
@@ -175,7 +183,9 @@ export class ChangeFeed {
    * silent decrease, and it watches again from the next one.
    */
   rewind(revision: Revision): void {
-    this.options.onError(new Error(`etcd's revision went back from ${this.seen} to ${revision} (restored from a backup?); the change feed watches again from ${revision + 1}`));
+    this.options.onError(
+      new Error(`etcd's revision went back from ${this.seen} to ${revision} (restored from a backup?); the change feed watches again from ${revision + 1}`),
+    );
     this.seen = revision;
     this.namespaceSeen = revision;
     this.lastChange = Math.min(this.lastChange, revision);
@@ -223,7 +233,15 @@ export class ChangeFeed {
  * (the feed's revision after a gap need not have); a deadline guards the
  * rest. Its cost is the revisions of other applications in the window.
  */
-export function readHistory(client: EtcdClient, keyspace: Keyspace, after: Revision, upTo: Revision, limit: number, valueBytesMax: number, timeoutMs: number): Promise<RevisionChanges[]> {
+export function readHistory(
+  client: EtcdClient,
+  keyspace: Keyspace,
+  after: Revision,
+  upTo: Revision,
+  limit: number,
+  valueBytesMax: number,
+  timeoutMs: number,
+): Promise<RevisionChanges[]> {
   return new Promise((resolve, reject) => {
     const { stream, member } = client.openWatch();
     const collected: RevisionChanges[] = [];
@@ -249,13 +267,22 @@ export function readHistory(client: EtcdClient, keyspace: Keyspace, after: Revis
       if (response.canceled) {
         const compactRevision = revisionOf(response.compact_revision);
         if (compactRevision > 0) {
-          finish(new KvError('history_compacted', `history before revision ${compactRevision} is compacted; watch from ${compactRevision - 1} or later, or read the current state first`, { compactRevision: compactRevision - 1 }));
+          finish(
+            new KvError(
+              'history_compacted',
+              `history before revision ${compactRevision} is compacted; watch from ${compactRevision - 1} or later, or read the current state first`,
+              { compactRevision: compactRevision - 1 },
+            ),
+          );
         } else {
           finish(new KvError('unavailable', `etcd cancelled a history read: ${response.cancel_reason || 'no reason given'}`, { retryAfterSeconds: 1 }));
         }
         return;
       }
-      for (const { revision, changes } of toRevisions(keyspace, events.filter((event) => keyspace.contains(event.kv.key) || revisionOf(event.kv.mod_revision) >= upTo))) {
+      for (const { revision, changes } of toRevisions(
+        keyspace,
+        events.filter((event) => keyspace.contains(event.kv.key) || revisionOf(event.kv.mod_revision) >= upTo),
+      )) {
         if (revision > upTo) return finish(null);
         if (changes !== null) {
           collected.push(changes);

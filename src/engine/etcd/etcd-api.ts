@@ -1,6 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { loadSync, type MethodDefinition } from '@grpc/proto-loader';
-import { _etcdserverpb_Compare_CompareResult as GeneratedCompareResult, _etcdserverpb_Compare_CompareTarget as GeneratedCompareTarget } from './generated/etcdserverpb/Compare.js';
+import {
+  _etcdserverpb_Compare_CompareResult as GeneratedCompareResult,
+  _etcdserverpb_Compare_CompareTarget as GeneratedCompareTarget,
+} from './generated/etcdserverpb/Compare.js';
 import type { Compare as GeneratedCompare } from './generated/etcdserverpb/Compare.js';
 import type { Event__Output } from './generated/etcdserverpb/Event.js';
 import { _etcdserverpb_Event_EventType as GeneratedEventType } from './generated/etcdserverpb/Event.js';
@@ -8,7 +11,10 @@ import type { KVDefinition } from './generated/etcdserverpb/KV.js';
 import type { KeyValue__Output } from './generated/etcdserverpb/KeyValue.js';
 import type { LeaseDefinition } from './generated/etcdserverpb/Lease.js';
 import type { MaintenanceDefinition } from './generated/etcdserverpb/Maintenance.js';
-import type { RangeRequest as GeneratedRangeRequest, _etcdserverpb_RangeRequest_SortOrder as GeneratedSortOrderInput } from './generated/etcdserverpb/RangeRequest.js';
+import type {
+  RangeRequest as GeneratedRangeRequest,
+  _etcdserverpb_RangeRequest_SortOrder as GeneratedSortOrderInput,
+} from './generated/etcdserverpb/RangeRequest.js';
 import { _etcdserverpb_RangeRequest_SortOrder as GeneratedSortOrder } from './generated/etcdserverpb/RangeRequest.js';
 import type { RangeResponse__Output } from './generated/etcdserverpb/RangeResponse.js';
 import type { RequestOp as GeneratedRequestOp } from './generated/etcdserverpb/RequestOp.js';
@@ -101,7 +107,12 @@ export type WatchResponse = Omit<WatchResponse__Output, 'events'> & { events: Wa
 
 export const SortOrder = { none: GeneratedSortOrder.NONE, ascend: GeneratedSortOrder.ASCEND, descend: GeneratedSortOrder.DESCEND } as const;
 export type SortOrder = (typeof SortOrder)[keyof typeof SortOrder];
-export const CompareResult = { equal: GeneratedCompareResult.EQUAL, greater: GeneratedCompareResult.GREATER, less: GeneratedCompareResult.LESS, notEqual: GeneratedCompareResult.NOT_EQUAL } as const;
+export const CompareResult = {
+  equal: GeneratedCompareResult.EQUAL,
+  greater: GeneratedCompareResult.GREATER,
+  less: GeneratedCompareResult.LESS,
+  notEqual: GeneratedCompareResult.NOT_EQUAL,
+} as const;
 export type CompareResult = (typeof CompareResult)[keyof typeof CompareResult];
 export const CompareTarget = {
   version: GeneratedCompareTarget.VERSION,

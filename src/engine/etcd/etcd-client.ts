@@ -1,6 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import { ETCD_KEEPALIVE_INTERVAL_MS, ETCD_KEEPALIVE_TIMEOUT_MS, ETCD_MESSAGE_BYTES_MAX, ETCD_RECONNECT_BACKOFF_MS_MAX, ETCD_RECONNECT_BACKOFF_MS_MIN } from '../../core/limits.js';
+import {
+  ETCD_KEEPALIVE_INTERVAL_MS,
+  ETCD_KEEPALIVE_TIMEOUT_MS,
+  ETCD_MESSAGE_BYTES_MAX,
+  ETCD_RECONNECT_BACKOFF_MS_MAX,
+  ETCD_RECONNECT_BACKOFF_MS_MIN,
+} from '../../core/limits.js';
 import { etcdMethods, type EtcdMethods, type ResponseHeader, type WatchRequest, type WatchResponse } from './etcd-api.js';
 import { etcdErrorKind, grpcError, neverSent, translateError } from './etcd-errors.js';
 import { parseEndpoint } from './etcd-settings.js';
@@ -119,10 +125,17 @@ export class EtcdClient {
   private call<Request, Response>(member: number, method: UnaryMethod<Request, Response>, request: Request, timeoutMs: number): Promise<Response> {
     const client = this.members[member]!.client;
     return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, { deadline: Date.now() + timeoutMs }, (error, response) => {
-        if (error) reject(error);
-        else resolve(response as Response);
-      });
+      client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        request,
+        { deadline: Date.now() + timeoutMs },
+        (error, response) => {
+          if (error) reject(error);
+          else resolve(response as Response);
+        },
+      );
     });
   }
 }

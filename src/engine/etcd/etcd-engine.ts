@@ -1,9 +1,36 @@
 import { KvError } from '../../core/errors.js';
-import { DEFAULT_ETCD_LIMITS, ETCD_CALL_TIMEOUT_MS, ETCD_COMPACTION_INTERVAL_MS, ETCD_COMPARE_FRAMING_BYTES, ETCD_HISTORY_READ_TIMEOUT_MS, ETCD_READY_PROBE_TIMEOUT_MS, ETCD_REPLICA_LOAD_PAGE_BYTES_MAX, ETCD_REPLICA_OPEN_WAIT_MS, ETCD_REPLICA_WAIT_MS, ETCD_REQUEST_FRAMING_BYTES, ETCD_STALE_REFRESH_MS, ETCD_TXN_SLACK_BYTES } from '../../core/limits.js';
+import {
+  DEFAULT_ETCD_LIMITS,
+  ETCD_CALL_TIMEOUT_MS,
+  ETCD_COMPACTION_INTERVAL_MS,
+  ETCD_COMPARE_FRAMING_BYTES,
+  ETCD_HISTORY_READ_TIMEOUT_MS,
+  ETCD_READY_PROBE_TIMEOUT_MS,
+  ETCD_REPLICA_LOAD_PAGE_BYTES_MAX,
+  ETCD_REPLICA_OPEN_WAIT_MS,
+  ETCD_REPLICA_WAIT_MS,
+  ETCD_REQUEST_FRAMING_BYTES,
+  ETCD_STALE_REFRESH_MS,
+  ETCD_TXN_SLACK_BYTES,
+} from '../../core/limits.js';
 import { OverloadError } from '../../core/overload.js';
 import { NO_WRITE_OBSERVER, type WriteObserver } from '../../core/write-observer.js';
 import type { Entry, Revision, RevisionChanges } from '../../core/types.js';
-import type { FeedGap, FreshReader, ReplicaReporter, ReplicaStats, RangeRequest, RangeResult, ReadOptions, ReadResult, StorageEngine, StoreStatus, TxnCapacity, TxnRequest, TxnResult } from '../engine.js';
+import type {
+  FeedGap,
+  FreshReader,
+  ReplicaReporter,
+  ReplicaStats,
+  RangeRequest,
+  RangeResult,
+  ReadOptions,
+  ReadResult,
+  StorageEngine,
+  StoreStatus,
+  TxnCapacity,
+  TxnRequest,
+  TxnResult,
+} from '../engine.js';
 import type { LocalCopy, OpenLocalCopy } from '../local-copy.js';
 import { ChangeFeed, readHistory } from './change-feed.js';
 import { Committer, putOp } from './commit.js';
@@ -123,7 +150,11 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
 
   async open(): Promise<void> {
     if (this.client !== null) throw new Error('the engine is already open');
-    const client = new EtcdClient({ endpoints: this.options.endpoints, callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS, headerCheck: () => this.headerCheck() });
+    const client = new EtcdClient({
+      endpoints: this.options.endpoints,
+      callTimeoutMs: this.options.callTimeoutMs ?? ETCD_CALL_TIMEOUT_MS,
+      headerCheck: () => this.headerCheck(),
+    });
     this.client = client;
     this.leases = new LeasePool(client, this.now);
     let opened: TxnResponse;
@@ -131,7 +162,11 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       // A write of our own: its revision is one the change feed (and history reads) can end on.
       // Its compare tells whether any node had opened this store before: one node alone sees it fresh.
       const marker = putOp(this.keyspace.openMarker, Buffer.alloc(0));
-      opened = await this.committer.commit({ compare: [{ result: CompareResult.equal, target: CompareTarget.create, key: this.keyspace.openMarker, create_revision: 0 }], success: [marker], failure: [marker] });
+      opened = await this.committer.commit({
+        compare: [{ result: CompareResult.equal, target: CompareTarget.create, key: this.keyspace.openMarker, create_revision: 0 }],
+        success: [marker],
+        failure: [marker],
+      });
       this.firstOpener = opened.succeeded;
     } catch (error) {
       client.close();
@@ -156,7 +191,13 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
         headerCheck: () => this.headerCheck(),
       });
       this.loadClient = loadClient;
-      const replica = new Replica({ store: this.replicaStore, keyspace: this.keyspace, client: () => (this.closed ? this.etcd() : loadClient), now: this.now, onError: (error) => this.options.onBackgroundError?.(error) });
+      const replica = new Replica({
+        store: this.replicaStore,
+        keyspace: this.keyspace,
+        client: () => (this.closed ? this.etcd() : loadClient),
+        now: this.now,
+        onError: (error) => this.options.onBackgroundError?.(error),
+      });
       this.replica = replica;
       this.barrier = new ReadBarrier({
         target: replica,
@@ -184,7 +225,10 @@ export class EtcdEngine implements StorageEngine, ReplicaReporter, FreshReader {
       this.replica.reload();
       await this.replicaLoaded(this.options.replicaOpenWaitMs ?? ETCD_REPLICA_OPEN_WAIT_MS);
     }
-    this.maintenanceTimer = setInterval(() => void this.compact().catch((error) => this.options.onBackgroundError?.(error)), this.options.maintenanceIntervalMs ?? ETCD_COMPACTION_INTERVAL_MS);
+    this.maintenanceTimer = setInterval(
+      () => void this.compact().catch((error) => this.options.onBackgroundError?.(error)),
+      this.options.maintenanceIntervalMs ?? ETCD_COMPACTION_INTERVAL_MS,
+    );
     this.maintenanceTimer.unref();
   }
 

@@ -13,9 +13,12 @@ import { RECORD_OVERHEAD_BYTES_MAX } from './record-layout.js';
 export function etcdLimits(limits: Limits, cluster: EtcdLimits, namespaceBytes: number, explicit: { valueBytesMax: boolean; txnOpsMax: boolean }): Limits {
   const valueBytesMax = cluster.etcdRequestBytesMax - limits.keyBytesMax - namespaceBytes - RECORD_OVERHEAD_BYTES_MAX - ETCD_REQUEST_FRAMING_BYTES;
   const txnOpsMax = cluster.etcdTxnOpsMax - 1;
-  if (valueBytesMax < 1 || txnOpsMax < 1) throw new RangeError(`etcd's limits (max request ${cluster.etcdRequestBytesMax} bytes, ${cluster.etcdTxnOpsMax} txn ops) leave no room for a kvs write`);
+  if (valueBytesMax < 1 || txnOpsMax < 1)
+    throw new RangeError(`etcd's limits (max request ${cluster.etcdRequestBytesMax} bytes, ${cluster.etcdTxnOpsMax} txn ops) leave no room for a kvs write`);
   if (explicit.valueBytesMax && limits.valueBytesMax > valueBytesMax) {
-    throw new RangeError(`KV_MAX_VALUE_BYTES=${limits.valueBytesMax} does not fit in an etcd request of ${cluster.etcdRequestBytesMax} bytes; at most ${valueBytesMax} (or raise etcd --max-request-bytes and ETCD_MAX_REQUEST_BYTES)`);
+    throw new RangeError(
+      `KV_MAX_VALUE_BYTES=${limits.valueBytesMax} does not fit in an etcd request of ${cluster.etcdRequestBytesMax} bytes; at most ${valueBytesMax} (or raise etcd --max-request-bytes and ETCD_MAX_REQUEST_BYTES)`,
+    );
   }
   return {
     ...limits,

@@ -90,7 +90,8 @@ export interface StoredEntry extends Entry {
 /** An etcd key-value of this keyspace as an entry; throws on a value kvs did not write. */
 export function decodeRecord(keyspace: Keyspace, kv: KeyValue): StoredEntry {
   const raw = kv.value;
-  if (raw.length < FORMAT_AND_FLAGS_BYTES + TYPE_LENGTH_BYTES || raw[0] !== FORMAT) throw new Error(`etcd key ${JSON.stringify(kv.key.toString('utf8'))} holds a value kvs did not write`);
+  if (raw.length < FORMAT_AND_FLAGS_BYTES + TYPE_LENGTH_BYTES || raw[0] !== FORMAT)
+    throw new Error(`etcd key ${JSON.stringify(kv.key.toString('utf8'))} holds a value kvs did not write`);
   let at = FORMAT_AND_FLAGS_BYTES;
   let expiresAtMs: number | null = null;
   if ((raw[1]! & HAS_EXPIRY) !== 0) {

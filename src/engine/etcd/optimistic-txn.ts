@@ -111,7 +111,8 @@ export class OptimisticTxns {
       });
       const revision = headerRevision(response);
       if (response.succeeded) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: true }] };
-      if ((response.responses[0]?.response_range?.kvs.length ?? 0) === 0) return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: false }] };
+      if ((response.responses[0]?.response_range?.kvs.length ?? 0) === 0)
+        return { succeeded: true, revision, results: [{ op: 'delete', key: op.key, deleted: false }] };
       return null;
     }
     const expiresAtMs = putDeadline(op, this.options.now());
@@ -135,7 +136,13 @@ export class OptimisticTxns {
       const revision = headerRevision(response);
       const previous = response.responses[0]?.response_put?.prev_kv ?? null;
       const current = previous === null ? null : decodeStored(keyspace, previous);
-      return { succeeded: true, revision, results: [{ op: 'put', key: op.key, entry: entryAfterPut(op.key, current, op.value.length, op.contentType, expiresAtMs, revision), created: current === null }] };
+      return {
+        succeeded: true,
+        revision,
+        results: [
+          { op: 'put', key: op.key, entry: entryAfterPut(op.key, current, op.value.length, op.contentType, expiresAtMs, revision), created: current === null },
+        ],
+      };
     }
   }
 
@@ -148,7 +155,11 @@ export class OptimisticTxns {
     const { keyspace, txnKeysMax } = this.options;
     const keys = [...new Set([...request.compares.map((compare) => compare.key), ...request.ops.map((op) => op.key)])];
     if (keys.length > txnKeysMax) {
-      throw new KvError('invalid_request', `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${txnKeysMax} (etcd --max-txn-ops)`, { limit: txnKeysMax });
+      throw new KvError(
+        'invalid_request',
+        `the transaction names ${keys.length} distinct keys in its checks and ops; on etcd at most ${txnKeysMax} (etcd --max-txn-ops)`,
+        { limit: txnKeysMax },
+      );
     }
     const { stored, revision: baseRevision, stale } = (await this.options.replicaRead?.(keys, fresh)) ?? (await this.readEtcd(keys));
     const now = this.options.now();
@@ -189,7 +200,12 @@ export class OptimisticTxns {
     const success: RequestOp[] = [];
     for (const write of writes) success.push(await this.writeOp(write, stored.get(write.key)?.lease ?? '0'));
     if (writes.some((write) => write.kind === 'delete')) success.push(this.options.markerPut());
-    const compare: Compare[] = keys.map((key) => ({ result: CompareResult.equal, target: CompareTarget.mod, key: keyspace.etcdKey(key), mod_revision: stored.get(key)?.revision ?? 0 }));
+    const compare: Compare[] = keys.map((key) => ({
+      result: CompareResult.equal,
+      target: CompareTarget.mod,
+      key: keyspace.etcdKey(key),
+      mod_revision: stored.get(key)?.revision ?? 0,
+    }));
     let response: TxnResponse;
     try {
       response = await this.options.commit({ compare, success, failure: [] });
@@ -225,7 +241,8 @@ export class OptimisticTxns {
     const key = this.options.keyspace.etcdKey(write.key);
     if (write.kind === 'delete') return { request_delete_range: { key } };
     let lease = '0';
-    if (write.expiresAtMs !== null) lease = write.keepsDeadline && currentLease !== '0' ? currentLease : await this.options.leases().leaseFor(write.expiresAtMs);
+    if (write.expiresAtMs !== null)
+      lease = write.keepsDeadline && currentLease !== '0' ? currentLease : await this.options.leases().leaseFor(write.expiresAtMs);
     return { request_put: { key, value: encodeRecord(write.value, write.contentType, write.expiresAtMs), lease } };
   }
 
@@ -233,7 +250,12 @@ export class OptimisticTxns {
   private async expire(entries: readonly StoredEntry[]): Promise<void> {
     const { keyspace } = this.options;
     await this.options.commit({
-      compare: entries.map((entry) => ({ result: CompareResult.equal, target: CompareTarget.mod, key: keyspace.etcdKey(entry.key), mod_revision: entry.revision })),
+      compare: entries.map((entry) => ({
+        result: CompareResult.equal,
+        target: CompareTarget.mod,
+        key: keyspace.etcdKey(entry.key),
+        mod_revision: entry.revision,
+      })),
       success: entries.map((entry) => ({ request_delete_range: { key: keyspace.etcdKey(entry.key) } })),
       failure: [],
     });

@@ -17,7 +17,6 @@ import { decodeStored, type Keyspace, type StoredEntry } from './keyspace.js';
 import { isExpired, withoutLease } from './scans.js';
 import { recordedCompactRevision } from './compaction.js';
 
-
 /** The changes of consecutive etcd revisions to the namespace, as the feed hands them over: every revision, namespace or not. */
 export interface ReplicaBatch {
   /** The last revision the batch covers (every revision up to it has been seen). */
@@ -176,7 +175,9 @@ export class Replica {
           this.waiters = this.waiters.filter((other) => other !== waiter);
           if (this.state === 'serving' && this.revision < revision) {
             this.laggingUntil = Math.max(this.laggingUntil, revision);
-            this.options.onError(new Error(`the replica did not reach revision ${revision} within ${timeoutMs} ms (it is at ${this.revision}); reads go to etcd until it does`));
+            this.options.onError(
+              new Error(`the replica did not reach revision ${revision} within ${timeoutMs} ms (it is at ${this.revision}); reads go to etcd until it does`),
+            );
           }
           resolve(false);
         }, timeoutMs),
@@ -319,13 +320,20 @@ export class Replica {
         const client = this.options.client();
         let page;
         try {
-          page = await client.read(client.methods.range, { key: lower, range_end: keyspace.namespaceEnd, limit, ...(revision === undefined ? {} : { revision }) });
+          page = await client.read(client.methods.range, {
+            key: lower,
+            range_end: keyspace.namespaceEnd,
+            limit,
+            ...(revision === undefined ? {} : { revision }),
+          });
         } catch (error) {
           if (!current()) return;
           if (!tooLargeToReceive(error) || limit === 1) throw error;
           // The page was larger than the load may hold at once (ETCD_REPLICA_LOAD_PAGE_BYTES_MAX): the same page with half the
           // keys, and never more for the rest of this load, rather than starting over into the same wall.
-          this.options.onError(new Error(`a replica load page of ${limit} keys was larger than the load accepts; asking for ${Math.floor(limit / 2)}`, { cause: error }));
+          this.options.onError(
+            new Error(`a replica load page of ${limit} keys was larger than the load accepts; asking for ${Math.floor(limit / 2)}`, { cause: error }),
+          );
           limit = ceiling = Math.floor(limit / 2);
           continue;
         }

@@ -44,7 +44,10 @@ export class Scans {
         else lower = keySuccessor(kv.key);
         const entry = liveEntry(this.keyspace, kv, now);
         if (entry === null) continue;
-        if (items.length >= request.limit || (request.withValues && request.valueBytesMax !== undefined && items.length > 0 && valueBytes >= request.valueBytesMax)) {
+        if (
+          items.length >= request.limit ||
+          (request.withValues && request.valueBytesMax !== undefined && items.length > 0 && valueBytes >= request.valueBytesMax)
+        ) {
           more = true;
           break scan;
         }

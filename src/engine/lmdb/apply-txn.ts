@@ -51,7 +51,9 @@ function applyPlainPut(ctx: WriteContext, op: Extract<TxnOp, { op: 'put' }>, now
   return {
     succeeded: true,
     revision,
-    results: [{ op: 'put', key: op.key, entry: entryAfterPut(op.key, previous, op.value.length, op.contentType, expiresAtMs, revision), created: previous === null }],
+    results: [
+      { op: 'put', key: op.key, entry: entryAfterPut(op.key, previous, op.value.length, op.contentType, expiresAtMs, revision), created: previous === null },
+    ],
   };
 }
 

@@ -35,7 +35,10 @@ export async function copySnapshot(stores: Stores, storeFile: string): Promise<B
     await stores.root.backup(path, COMPACT).catch((error: unknown) => {
       // A full filesystem is an operating condition the client can act on, not a bug.
       if (/no space left|ENOSPC/i.test(String((error as Error).message))) {
-        throw new KvError('storage_full', 'there is no room beside the store for a copy of it: free space on its filesystem, or take an export (GET /v1/admin/export) instead');
+        throw new KvError(
+          'storage_full',
+          'there is no room beside the store for a copy of it: free space on its filesystem, or take an export (GET /v1/admin/export) instead',
+        );
       }
       throw error;
     });

@@ -28,6 +28,8 @@ export function checkDataDirectory(directory: string, storeFileName: string, see
   const foreign = entries.filter((name) => !expected.has(name) && !name.startsWith('.'));
   if (foreign.length > 0) {
     const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? `, and ${foreign.length - 3} more` : '');
-    throw new StoreOpenError(`DATA_DIRECTORY ${directory} holds no kvs store but other files (${shown}); use an empty or new directory, or an existing kvs data directory`);
+    throw new StoreOpenError(
+      `DATA_DIRECTORY ${directory} holds no kvs store but other files (${shown}); use an empty or new directory, or an existing kvs data directory`,
+    );
   }
 }

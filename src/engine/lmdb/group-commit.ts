@@ -197,7 +197,13 @@ export class GroupCommit {
     }
     const outcomes: Outcome[] = [];
     const parent = parentFlight?.batch ?? null;
-    const batch = new WriteBatch(this.stores, this.snapshot(), this.now(), parent, parent === null ? this.base : { revision: parent.revision, sequence: parent.sequence });
+    const batch = new WriteBatch(
+      this.stores,
+      this.snapshot(),
+      this.now(),
+      parent,
+      parent === null ? this.base : { revision: parent.revision, sequence: parent.sequence },
+    );
     const { root, meta } = this.stores;
     let committed: Promise<unknown>;
     let flushed: Promise<unknown>;
@@ -226,7 +232,17 @@ export class GroupCommit {
       committed = Promise.reject(error);
       flushed = committed;
     }
-    const flight: InFlight = { jobs, outcomes, batch, snapshot: null, queuedAt: performance.now(), committedAt: 0, state: 'pending', applied: true, error: undefined };
+    const flight: InFlight = {
+      jobs,
+      outcomes,
+      batch,
+      snapshot: null,
+      queuedAt: performance.now(),
+      committedAt: 0,
+      state: 'pending',
+      applied: true,
+      error: undefined,
+    };
     this.inFlight.push(flight);
     committed
       // The durability barrier. lmdb-js documents a write's promise as

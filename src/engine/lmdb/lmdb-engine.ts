@@ -6,7 +6,19 @@ import { EXPIRY_SWEEP_INTERVAL_MS } from '../../core/limits.js';
 import { keyBytes } from '../../core/keys.js';
 import type { ChangeEvent, Entry, Revision, RevisionChanges } from '../../core/types.js';
 import type { WriteObserver } from '../../core/write-observer.js';
-import type { BackupFile, RangeItem, RangeRequest, ReadResult, RangeResult, SnapshotBackup, StorageEngine, StoreStatus, SyncReader, TxnRequest, TxnResult } from '../engine.js';
+import type {
+  BackupFile,
+  RangeItem,
+  RangeRequest,
+  ReadResult,
+  RangeResult,
+  SnapshotBackup,
+  StorageEngine,
+  StoreStatus,
+  SyncReader,
+  TxnRequest,
+  TxnResult,
+} from '../engine.js';
 import { applyTxn } from './apply-txn.js';
 import { copySnapshot, removeStaleBackups } from './backup.js';
 import { GroupCommit, type DurableState } from './group-commit.js';
@@ -308,7 +320,9 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
     // One synchronous block: the compaction check and the read share a snapshot.
     const compactRevision = readMetaNumber(stores, META_COMPACT_REVISION);
     if (after < compactRevision) {
-      throw new KvError('history_compacted', `history before revision ${compactRevision + 1} is compacted; resume from ${compactRevision} or later`, { compactRevision });
+      throw new KvError('history_compacted', `history before revision ${compactRevision + 1} is compacted; resume from ${compactRevision} or later`, {
+        compactRevision,
+      });
     }
     const changes: RevisionChanges[] = [];
     let valueBytes = 0;
@@ -365,7 +379,8 @@ export class LmdbEngine implements StorageEngine, SyncReader, SnapshotBackup {
     if (this.listeners.size === 0 || this.stores === null) return;
     const firstInMemory = appended.find((entry) => entry.revision >= from)?.revision ?? revision + 1;
     if (from < firstInMemory) {
-      for (const { key: logRevision, value: events } of this.stores.log.getRange({ start: from, end: firstInMemory })) this.tell(toRevisionChanges(logRevision, events));
+      for (const { key: logRevision, value: events } of this.stores.log.getRange({ start: from, end: firstInMemory }))
+        this.tell(toRevisionChanges(logRevision, events));
     }
     for (const entry of appended) if (entry.revision >= from) this.tell(toRevisionChanges(entry.revision, entry.events));
   }

@@ -24,7 +24,14 @@ export function encodeRecord(entry: Omit<Entry, 'key'>): Buffer {
 }
 
 /** encodeRecord from its fields: one buffer, written in place (no entry object, no content-type buffer). */
-export function encodeRecordFields(createRevision: number, revision: number, version: number, expiresAtMs: number | null, contentType: string, value: Buffer): Buffer {
+export function encodeRecordFields(
+  createRevision: number,
+  revision: number,
+  version: number,
+  expiresAtMs: number | null,
+  contentType: string,
+  value: Buffer,
+): Buffer {
   const contentTypeBytes = Buffer.byteLength(contentType, 'utf8');
   const record = Buffer.allocUnsafe(HEADER_BYTES + contentTypeBytes + value.length);
   record[0] = FORMAT;

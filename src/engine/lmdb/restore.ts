@@ -76,10 +76,12 @@ async function restoreInto(sourceFile: string, directory: string, { signal, onPr
         done(null, chunk);
       },
     });
-    await pipeline(createReadStream(sourceFile), counted, createWriteStream(temporary, { flags: 'wx' }), signal === undefined ? {} : { signal }).catch((error: NodeJS.ErrnoException) => {
-      if (signal?.aborted) throw signal.reason;
-      throw new RestoreRefused(`${sourceFile} could not be copied into ${directory} (${error.code ?? error.message})`);
-    });
+    await pipeline(createReadStream(sourceFile), counted, createWriteStream(temporary, { flags: 'wx' }), signal === undefined ? {} : { signal }).catch(
+      (error: NodeJS.ErrnoException) => {
+        if (signal?.aborted) throw signal.reason;
+        throw new RestoreRefused(`${sourceFile} could not be copied into ${directory} (${error.code ?? error.message})`);
+      },
+    );
     // Checked again on the copy: it is what LMDB will open, and the source may have changed since.
     const bytes = inspectBackupFile(temporary, sourceFile);
     const onVerifying = onProgress === undefined ? undefined : (checked: number, total: number) => onProgress('verifying', checked, total);
@@ -129,7 +131,9 @@ async function holdSource(sourceFile: string): Promise<StoreLock> {
   } catch (error) {
     if (!(error instanceof StoreInUseError)) throw error;
     const pid = error.holderPid === null ? '' : ` (pid ${error.holderPid})`;
-    throw new RestoreRefused(`${sourceFile} is the store of a running kvs${pid}, which a copy would catch mid-write; take a backup of it with kvs backup (GET /v1/admin/backup)`);
+    throw new RestoreRefused(
+      `${sourceFile} is the store of a running kvs${pid}, which a copy would catch mid-write; take a backup of it with kvs backup (GET /v1/admin/backup)`,
+    );
   }
 }
 
@@ -162,7 +166,8 @@ function checkEmpty(directory: string): void {
   const entries = readdirSync(directory);
   for (const name of entries.filter((entry) => TEMPORARY_FILE_NAME.test(entry))) rmSync(join(directory, name), { force: true });
   const present = entries.filter((entry) => !HARMLESS_ENTRIES.has(entry) && !TEMPORARY_FILE_NAME.test(entry));
-  if (present.includes(STORE_FILE_NAME)) throw new RestoreRefused(`${directory} already holds a kvs store (${STORE_FILE_NAME}); restore into an empty or new directory`);
+  if (present.includes(STORE_FILE_NAME))
+    throw new RestoreRefused(`${directory} already holds a kvs store (${STORE_FILE_NAME}); restore into an empty or new directory`);
   if (present.length > 0) throw new RestoreRefused(`${directory} is not empty (it holds ${describeNames(present)}); restore into an empty or new directory`);
 }
 
@@ -194,7 +199,9 @@ async function verifyInChildProcess(
     if (answer?.ok === false) throw new RestoreRefused(`${shownAs} ${answer.reason}`);
     if (signal !== null) throw new RestoreRefused(`${shownAs} is corrupt: reading it crashed LMDB (${signal})`);
     const lastWords = stderr.trim().split('\n').pop() ?? '';
-    throw new RestoreRefused(`${shownAs} could not be verified: the verifier exited with code ${code}${lastWords === '' ? '' : ` (${lastWords.slice(0, 300)})`}`);
+    throw new RestoreRefused(
+      `${shownAs} could not be verified: the verifier exited with code ${code}${lastWords === '' ? '' : ` (${lastWords.slice(0, 300)})`}`,
+    );
   } finally {
     // LMDB made it for the verifier's read-only open; the restored store needs none.
     rmSync(`${file}-lock`, { force: true });
@@ -210,7 +217,10 @@ function run(
 ): Promise<{ stderr: string; code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     // An abort kills the verifier (its 'close' then resolves, and the caller sees the abort).
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(abort === undefined ? {} : { signal: abort, killSignal: 'SIGKILL' as const }) });
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(abort === undefined ? {} : { signal: abort, killSignal: 'SIGKILL' as const }),
+    });
     let pending = '';
     let stderr = '';
     // Decoded as a stream: a character split between chunks stays whole.

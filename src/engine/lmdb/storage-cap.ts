@@ -38,7 +38,11 @@ export class StorageCap {
     const adding = estimatedGrowthBytes(request);
     if (adding === 0) return null;
     if (this.dataBytes + this.reservedBytes + adding > this.capBytes) {
-      throw new KvError('storage_full', `the store is at its size limit (${this.capBytes} bytes, KV_MAX_DATA_BYTES): this write does not fit; delete keys to free space`, { limit: this.capBytes });
+      throw new KvError(
+        'storage_full',
+        `the store is at its size limit (${this.capBytes} bytes, KV_MAX_DATA_BYTES): this write does not fit; delete keys to free space`,
+        { limit: this.capBytes },
+      );
     }
     this.reservedBytes += adding;
     return () => (this.reservedBytes -= adding);

@@ -63,7 +63,9 @@ export function checkStoreFile(file: string): void {
   }
   if (size === 0) return;
   if (readLmdbHeader(file, size) === null) {
-    throw new StoreOpenError(`${file} is not a kvs store (not an LMDB file, or its header is corrupt); nothing was changed. Move it away, or point DATA_DIRECTORY elsewhere`);
+    throw new StoreOpenError(
+      `${file} is not a kvs store (not an LMDB file, or its header is corrupt); nothing was changed. Move it away, or point DATA_DIRECTORY elsewhere`,
+    );
   }
 }
 
@@ -95,11 +97,18 @@ export function foreignDatabaseNames(root: RootDatabase, ours: readonly string[]
 export function checkDatabaseNames(root: RootDatabase, file: string, ours: readonly string[]): void {
   const foreign = foreignDatabaseNames(root, ours);
   if (foreign.length > 0) {
-    throw new StoreOpenError(`${file} is an LMDB environment of another application (it holds ${describeNames(foreign)}); nothing was changed. Point DATA_DIRECTORY elsewhere`);
+    throw new StoreOpenError(
+      `${file} is an LMDB environment of another application (it holds ${describeNames(foreign)}); nothing was changed. Point DATA_DIRECTORY elsewhere`,
+    );
   }
 }
 
 /** Up to three names, quoted, for a message. */
 export function describeNames(names: readonly string[]): string {
-  return names.slice(0, 3).map((name) => JSON.stringify(name)).join(', ') + (names.length > 3 ? `, and ${names.length - 3} more` : '');
+  return (
+    names
+      .slice(0, 3)
+      .map((name) => JSON.stringify(name))
+      .join(', ') + (names.length > 3 ? `, and ${names.length - 3} more` : '')
+  );
 }

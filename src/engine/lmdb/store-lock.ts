@@ -32,7 +32,10 @@ export class StoreInUseError extends StoreOpenError {
 
 export async function lockStore(file: string): Promise<StoreLock> {
   if (process.platform !== 'linux') return { release: async () => {} };
-  const name = `\0kvs-store-${createHash('sha256').update(join(realpathSync(dirname(file)), basename(file))).digest('hex').slice(0, 40)}`;
+  const name = `\0kvs-store-${createHash('sha256')
+    .update(join(realpathSync(dirname(file)), basename(file)))
+    .digest('hex')
+    .slice(0, 40)}`;
   const server = createServer((socket) => socket.end(`${process.pid}\n`));
   try {
     await listen(server, name);

@@ -50,7 +50,8 @@ export async function verifyStore(file: string, onProgress?: VerifyProgress): Pr
   try {
     const names = [...root.getKeys()].map(String);
     const foreign = names.filter((name) => !DATABASE_NAMES.includes(name));
-    if (foreign.length > 0) throw new UnusableStore(`is not a kvs backup: it is an LMDB environment of another application (it holds ${describeNames(foreign)})`);
+    if (foreign.length > 0)
+      throw new UnusableStore(`is not a kvs backup: it is an LMDB environment of another application (it holds ${describeNames(foreign)})`);
     const missing = DATABASE_NAMES.filter((name) => !names.includes(name));
     if (missing.length > 0) throw new UnusableStore(`is not a kvs backup: it lacks kvs's database${missing.length === 1 ? '' : 's'} ${describeNames(missing)}`);
     return checkDatabases(databasesOf(root), onProgress);
@@ -89,8 +90,19 @@ function checkRecords(stores: Stores, storeRevision: number, compactRevision: nu
     if (!Buffer.from(name, 'utf8').equals(key)) throw corrupt(`the key ${JSON.stringify(name)} is not valid UTF-8`);
     const entry = decodeRecord(name, record);
     const { createRevision, revision, version } = entry;
-    if (!isRevision(revision) || revision < 1 || revision > storeRevision || !isRevision(createRevision) || createRevision < 1 || createRevision > revision || !isRevision(version) || version < 1) {
-      throw corrupt(`the record of key ${JSON.stringify(name)} has impossible revisions (create ${createRevision}, revision ${revision}, version ${version}; store at ${storeRevision})`);
+    if (
+      !isRevision(revision) ||
+      revision < 1 ||
+      revision > storeRevision ||
+      !isRevision(createRevision) ||
+      createRevision < 1 ||
+      createRevision > revision ||
+      !isRevision(version) ||
+      version < 1
+    ) {
+      throw corrupt(
+        `the record of key ${JSON.stringify(name)} has impossible revisions (create ${createRevision}, revision ${revision}, version ${version}; store at ${storeRevision})`,
+      );
     }
     if (revision > compactRevision) logged++;
     if (entry.expiresAtMs !== null && stores.expiry.getBinary(expiryIndexKey(entry.expiresAtMs, key)) === undefined) {
@@ -121,7 +133,8 @@ function checkLog(stores: Stores, storeRevision: number, compactRevision: number
       if (record === undefined) continue;
       const entry = decodeRecord(name, record);
       if (entry.revision !== revision) continue;
-      if (!isWriteOf(event, entry)) throw corrupt(`the record of key ${JSON.stringify(name)} differs from the write its change log holds at revision ${revision}`);
+      if (!isWriteOf(event, entry))
+        throw corrupt(`the record of key ${JSON.stringify(name)} differs from the write its change log holds at revision ${revision}`);
       matched++;
     }
     counter.step();
@@ -164,7 +177,8 @@ function unloggedRecord(stores: Stores, compactRevision: number): UnusableStore 
       cachedRevision = entry.revision;
       logged = new Set(events.map((event) => event.k));
     }
-    if (!logged.has(entry.key)) return corrupt(`the record of key ${JSON.stringify(entry.key)} differs from the write its change log holds at revision ${entry.revision}`);
+    if (!logged.has(entry.key))
+      return corrupt(`the record of key ${JSON.stringify(entry.key)} differs from the write its change log holds at revision ${entry.revision}`);
   }
   return corrupt('its records and the writes its change log holds do not match');
 }

@@ -11,26 +11,45 @@ import { Histogram, type Metric, type Registry } from './registry.js';
  */
 export function registerProcessMetrics(registry: Registry): void {
   registry.register(
-    new Sampled(() => process.cpuUsage(), [
-      { name: 'process_cpu_user_seconds_total', help: 'Total user CPU time spent in seconds.', type: 'counter', value: (cpu) => cpu.user / 1e6 },
-      { name: 'process_cpu_system_seconds_total', help: 'Total system CPU time spent in seconds.', type: 'counter', value: (cpu) => cpu.system / 1e6 },
-      { name: 'process_cpu_seconds_total', help: 'Total user and system CPU time spent in seconds.', type: 'counter', value: (cpu) => (cpu.user + cpu.system) / 1e6 },
-    ]),
+    new Sampled(
+      () => process.cpuUsage(),
+      [
+        { name: 'process_cpu_user_seconds_total', help: 'Total user CPU time spent in seconds.', type: 'counter', value: (cpu) => cpu.user / 1e6 },
+        { name: 'process_cpu_system_seconds_total', help: 'Total system CPU time spent in seconds.', type: 'counter', value: (cpu) => cpu.system / 1e6 },
+        {
+          name: 'process_cpu_seconds_total',
+          help: 'Total user and system CPU time spent in seconds.',
+          type: 'counter',
+          value: (cpu) => (cpu.user + cpu.system) / 1e6,
+        },
+      ],
+    ),
   );
   registry.register(
-    new Sampled(() => null, [
-      { name: 'process_start_time_seconds', help: 'Start time of the process since unix epoch in seconds.', type: 'gauge', value: () => performance.timeOrigin / 1000 },
-      { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', type: 'gauge', value: () => process.memoryUsage.rss() },
-      { name: 'process_open_fds', help: 'Number of open file descriptors.', type: 'gauge', value: openFds },
-      { name: 'process_max_fds', help: 'Maximum number of open file descriptors (the soft limit).', type: 'gauge', value: maxFds },
-    ]),
+    new Sampled(
+      () => null,
+      [
+        {
+          name: 'process_start_time_seconds',
+          help: 'Start time of the process since unix epoch in seconds.',
+          type: 'gauge',
+          value: () => performance.timeOrigin / 1000,
+        },
+        { name: 'process_resident_memory_bytes', help: 'Resident memory size in bytes.', type: 'gauge', value: () => process.memoryUsage.rss() },
+        { name: 'process_open_fds', help: 'Number of open file descriptors.', type: 'gauge', value: openFds },
+        { name: 'process_max_fds', help: 'Maximum number of open file descriptors (the soft limit).', type: 'gauge', value: maxFds },
+      ],
+    ),
   );
   registry.register(
-    new Sampled(() => process.memoryUsage(), [
-      { name: 'nodejs_heap_size_total_bytes', help: 'Process heap size from Node.js in bytes.', type: 'gauge', value: (memory) => memory.heapTotal },
-      { name: 'nodejs_heap_size_used_bytes', help: 'Process heap size used from Node.js in bytes.', type: 'gauge', value: (memory) => memory.heapUsed },
-      { name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.', type: 'gauge', value: (memory) => memory.external },
-    ]),
+    new Sampled(
+      () => process.memoryUsage(),
+      [
+        { name: 'nodejs_heap_size_total_bytes', help: 'Process heap size from Node.js in bytes.', type: 'gauge', value: (memory) => memory.heapTotal },
+        { name: 'nodejs_heap_size_used_bytes', help: 'Process heap size used from Node.js in bytes.', type: 'gauge', value: (memory) => memory.heapUsed },
+        { name: 'nodejs_external_memory_bytes', help: 'Node.js external memory size in bytes.', type: 'gauge', value: (memory) => memory.external },
+      ],
+    ),
   );
   registry.register(processGcDurations());
 }
@@ -98,7 +117,12 @@ let gcDurations: Histogram | null = null;
  */
 function processGcDurations(): Histogram {
   if (gcDurations !== null) return gcDurations;
-  const histogram = new Histogram('nodejs_gc_duration_seconds', 'Garbage collection pauses by kind (minor, major, incremental, weakcb), in seconds.', ['kind'], GC_BUCKETS_SECONDS);
+  const histogram = new Histogram(
+    'nodejs_gc_duration_seconds',
+    'Garbage collection pauses by kind (minor, major, incremental, weakcb), in seconds.',
+    ['kind'],
+    GC_BUCKETS_SECONDS,
+  );
   const byKind = new Map(GC_KINDS.map(([kind, label]) => [kind, histogram.observer([label])]));
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {

@@ -27,7 +27,12 @@ export class WriteMetrics implements WriteObserver {
     [],
     COMMIT_BUCKETS_SECONDS,
   );
-  readonly batchSize = new Histogram('kvs_write_batch_size', 'Writes per committed batch (group commit; always 1 on etcd, one Txn per write).', [], BATCH_SIZE_BUCKETS);
+  readonly batchSize = new Histogram(
+    'kvs_write_batch_size',
+    'Writes per committed batch (group commit; always 1 on etcd, one Txn per write).',
+    [],
+    BATCH_SIZE_BUCKETS,
+  );
   readonly expiryLag = new Histogram(
     'kvs_expiry_lag_seconds',
     "Embedded engine: how long after its deadline an expired key's removal was durable (the sweeper); no samples on etcd, whose leases expire keys.",

@@ -27,11 +27,19 @@ export const TAGS = [
   { name: 'Service', description: 'Health, readiness, metrics and service information (API.md §7).' },
   { name: 'Reference', description: 'This page.' },
   { name: 'Console', description: 'The web console at `/`: browse, edit and watch the store in a browser.' },
-  { name: 'Seed compatibility', description: 'The original server\'s routes, bodies and statuses (API.md §1); errors in its `{"status":"error","message"}` body.' },
+  {
+    name: 'Seed compatibility',
+    description: 'The original server\'s routes, bodies and statuses (API.md §1); errors in its `{"status":"error","message"}` body.',
+  },
 ];
 
 export const SECURITY_SCHEMES = {
-  bearer: { type: 'http', scheme: 'bearer', description: '`KV_ADMIN_TOKEN`, or a token of `KV_TOKENS_FILE` (`kvs token create`). Without any configured, only clients on the server\'s machine are served (protected mode).' },
+  bearer: {
+    type: 'http',
+    scheme: 'bearer',
+    description:
+      "`KV_ADMIN_TOKEN`, or a token of `KV_TOKENS_FILE` (`kvs token create`). Without any configured, only clients on the server's machine are served (protected mode).",
+  },
 } as const;
 
 /** The document's `components` for a server with these limits. */
@@ -77,18 +85,25 @@ const BEFORE_ROUTING: Record<string, Schema> = Object.fromEntries(
       expectation_failed: 'An `Expect` other than `100-continue`; the connection is closed.',
       header_too_large: 'The request line and headers are larger than 16 KiB; the connection is closed.',
     }),
-    ...problemResponses({ not_found: 'No route serves the path (any method). Like every route, it needs a token when tokens are configured (401 first), so the API cannot be mapped anonymously.' }),
+    ...problemResponses({
+      not_found:
+        'No route serves the path (any method). Like every route, it needs a token when tokens are configured (401 first), so the API cannot be mapped anonymously.',
+    }),
   }).map(([status, response]) => [status === '404' ? 'UnknownRoute' : `BeforeRouting${status}`, response]),
 );
 
 const HEADERS: Record<string, Schema> = {
-  ETag: { description: 'The revision that last modified the key, as a strong entity tag `"<revision>"`: send it back in `If-Match` / `If-None-Match`.', schema: { type: 'string', pattern: '^"[0-9]+"$' } },
+  ETag: {
+    description: 'The revision that last modified the key, as a strong entity tag `"<revision>"`: send it back in `If-Match` / `If-None-Match`.',
+    schema: { type: 'string', pattern: '^"[0-9]+"$' },
+  },
   'KV-Revision': { description: 'The store revision: when the key was read, of the write, or that the stream starts after.', schema: revision },
   'KV-Create-Revision': { description: 'The revision that created the key.', schema: revision },
   'KV-Version': { description: 'Writes to the key since it was created (1 for a new key).', schema: { type: 'integer', minimum: 1 } },
   'KV-Expires-At': { description: 'When the key expires (RFC 3339, UTC, milliseconds); only when it has a TTL.', schema: timestamp },
   'KV-Staleness-Ms': {
-    description: 'Only on a `?stale` read answered from an etcd node\'s replica: it held every write acknowledged at least this many milliseconds ago (since it was last confirmed current). `KV-Revision` is the revision the replica has reached.',
+    description:
+      "Only on a `?stale` read answered from an etcd node's replica: it held every write acknowledged at least this many milliseconds ago (since it was last confirmed current). `KV-Revision` is the revision the replica has reached.",
     schema: { type: 'integer', minimum: 0 },
   },
   'Cache-Control': { description: '`no-cache`: a cache must revalidate (with the ETag) before reusing the response.', schema: string },
@@ -96,16 +111,23 @@ const HEADERS: Record<string, Schema> = {
   'Content-Length': { description: 'The size of the body in bytes.', schema: integer },
   'Retry-After': { description: 'Seconds to wait before retrying (at least 1).', schema: { type: 'integer', minimum: 1 } },
   'WWW-Authenticate': { description: '`Bearer`.', schema: string },
-  Location: { description: '`../docs`, relative (so that it holds behind a proxy\'s path prefix too), with the request\'s query.', schema: string },
+  Location: { description: "`../docs`, relative (so that it holds behind a proxy's path prefix too), with the request's query.", schema: string },
   Allow: { description: 'The methods the path serves, comma-separated.', schema: string },
   'Repr-Digest': { description: 'The SHA-256 of the body (RFC 9530): `sha-256=:<base64>:`.', schema: string },
   'Content-Disposition': { description: '`attachment; filename="kvs-backup-<revision>.mdb"`.', schema: string },
   AssetETag: { description: 'A hash of the body (of each encoding): send it back in `If-None-Match`.', schema: string },
-  AssetCacheControl: { description: '`no-cache`: reuse only after revalidating, so that an upgrade of kvs is seen at once; the revalidation is a 304 without a body.', schema: string },
+  AssetCacheControl: {
+    description: '`no-cache`: reuse only after revalidating, so that an upgrade of kvs is seen at once; the revalidation is a 304 without a body.',
+    schema: string,
+  },
   'Content-Security-Policy': { description: `\`${DOCS_CONTENT_SECURITY_POLICY}\``, schema: string },
-  ConsoleContentSecurityPolicy: { description: `\`${CONSOLE_CONTENT_SECURITY_POLICY}\` (the hash is the import map's, the page's only inline script).`, schema: string },
+  ConsoleContentSecurityPolicy: {
+    description: `\`${CONSOLE_CONTENT_SECURITY_POLICY}\` (the hash is the import map's, the page's only inline script).`,
+    schema: string,
+  },
   ValueContentSecurityPolicy: {
-    description: '`sandbox`: a stored value opened in a browser (say, `text/html`) is a document of its own unique origin, without script, never one of this server\'s pages.',
+    description:
+      "`sandbox`: a stored value opened in a browser (say, `text/html`) is a document of its own unique origin, without script, never one of this server's pages.",
     schema: string,
   },
   'X-Content-Type-Options': { description: '`nosniff`.', schema: string },
@@ -116,8 +138,15 @@ const HEADERS: Record<string, Schema> = {
 
 function schemas(limits: Limits): Record<string, Schema> {
   const key = { $ref: '#/components/schemas/Key' };
-  const ttl = { type: 'number', exclusiveMinimum: 0, maximum: limits.ttlSecondsMax, description: `Seconds until the key expires (ms precision), at most ${limits.ttlSecondsMax}.` };
-  const envelopeValue = { description: `The value, shown per \`encoding\`: embedded JSON (\`json\`), a string (\`utf8\`) or base64 (\`base64\`). At most ${limits.valueBytesMax} bytes once decoded.` };
+  const ttl = {
+    type: 'number',
+    exclusiveMinimum: 0,
+    maximum: limits.ttlSecondsMax,
+    description: `Seconds until the key expires (ms precision), at most ${limits.ttlSecondsMax}.`,
+  };
+  const envelopeValue = {
+    description: `The value, shown per \`encoding\`: embedded JSON (\`json\`), a string (\`utf8\`) or base64 (\`base64\`). At most ${limits.valueBytesMax} bytes once decoded.`,
+  };
   const txnOp = (op: string, properties: Schema, required: string[] = []): Schema => ({
     type: 'object',
     additionalProperties: false,
@@ -137,23 +166,50 @@ function schemas(limits: Limits): Record<string, Schema> {
         code: { type: 'string', description: `One of: ${Object.keys(ERROR_CATALOGUE).join(', ')}.` },
         detail: string,
         instance: string,
-        currentRevision: { type: ['integer', 'null'], description: 'With `precondition_failed`: the key\'s revision (`null`: absent).' },
+        currentRevision: { type: ['integer', 'null'], description: "With `precondition_failed`: the key's revision (`null`: absent)." },
         failedChecks: { type: 'array', items: integer, description: 'With `txn_conflict`: the indices of the checks that failed.' },
         compactRevision: { ...revision, description: 'With `history_compacted`: the oldest revision a watch can resume from.' },
         limit: { ...integer, description: 'With a limit exceeded: the limit.' },
       },
     },
-    Key: { type: 'string', minLength: 1, maxLength: limits.keyBytesMax, description: `A key: ${limits.keyBytesMax} UTF-8 bytes at most (maxLength counts characters), without U+0000 or \`.\`/\`..\` segments.` },
-    SeedPut: { type: 'object', required: ['value'], properties: { key, value: { description: `Any JSON but \`null\`; at most ${limits.valueBytesMax} bytes as JSON.` } } },
+    Key: {
+      type: 'string',
+      minLength: 1,
+      maxLength: limits.keyBytesMax,
+      description: `A key: ${limits.keyBytesMax} UTF-8 bytes at most (maxLength counts characters), without U+0000 or \`.\`/\`..\` segments.`,
+    },
+    SeedPut: {
+      type: 'object',
+      required: ['value'],
+      properties: { key, value: { description: `Any JSON but \`null\`; at most ${limits.valueBytesMax} bytes as JSON.` } },
+    },
     SeedSuccess: { type: 'object', required: ['status'], properties: { status: { const: 'success' } } },
     SeedValue: { type: 'object', required: ['status', 'value'], properties: { status: { const: 'success' }, value: {}, encoding: { const: 'base64' } } },
     SeedError: { type: 'object', required: ['status', 'message'], properties: { status: { const: 'error' }, message: string } },
-    WriteResult: { type: 'object', required: ['key', 'revision', 'createRevision', 'version'], properties: { key: string, revision, createRevision: revision, version: integer, expiresAt: timestamp } },
-    CounterResult: { type: 'object', required: ['key', 'value', 'revision', 'version'], properties: { key: string, value: integer, revision, version: integer } },
+    WriteResult: {
+      type: 'object',
+      required: ['key', 'revision', 'createRevision', 'version'],
+      properties: { key: string, revision, createRevision: revision, version: integer, expiresAt: timestamp },
+    },
+    CounterResult: {
+      type: 'object',
+      required: ['key', 'value', 'revision', 'version'],
+      properties: { key: string, value: integer, revision, version: integer },
+    },
     RangeItem: {
       type: 'object',
       required: ['key', 'revision', 'createRevision', 'version', 'contentType', 'size'],
-      properties: { key: string, revision, createRevision: revision, version: integer, contentType: string, size: integer, expiresAt: timestamp, value: envelopeValue, encoding },
+      properties: {
+        key: string,
+        revision,
+        createRevision: revision,
+        version: integer,
+        contentType: string,
+        size: integer,
+        expiresAt: timestamp,
+        value: envelopeValue,
+        encoding,
+      },
     },
     RangePage: {
       type: 'object',
@@ -177,7 +233,11 @@ function schemas(limits: Limits): Record<string, Schema> {
     },
     TxnOp: {
       oneOf: [
-        txnOp('put', { value: envelopeValue, encoding: { ...encoding, default: 'json' }, contentType: { type: 'string', maxLength: limits.contentTypeCharsMax }, ttl }, ['value']),
+        txnOp(
+          'put',
+          { value: envelopeValue, encoding: { ...encoding, default: 'json' }, contentType: { type: 'string', maxLength: limits.contentTypeCharsMax }, ttl },
+          ['value'],
+        ),
         txnOp('delete', {}),
         txnOp('add', { by: { type: 'integer', minimum: -COUNTER_ABS_MAX, maximum: COUNTER_ABS_MAX, default: 1 } }),
         txnOp('get', {}),
@@ -202,13 +262,40 @@ function schemas(limits: Limits): Record<string, Schema> {
           description: 'One per op, in order.',
           items: {
             oneOf: [
-              { type: 'object', required: ['op', 'key', 'revision', 'createRevision', 'version', 'created'], properties: { op: { const: 'put' }, key: string, revision, createRevision: revision, version: integer, expiresAt: timestamp, created: { type: 'boolean' } } },
+              {
+                type: 'object',
+                required: ['op', 'key', 'revision', 'createRevision', 'version', 'created'],
+                properties: {
+                  op: { const: 'put' },
+                  key: string,
+                  revision,
+                  createRevision: revision,
+                  version: integer,
+                  expiresAt: timestamp,
+                  created: { type: 'boolean' },
+                },
+              },
               { type: 'object', required: ['op', 'key', 'deleted'], properties: { op: { const: 'delete' }, key: string, deleted: { type: 'boolean' } } },
-              { type: 'object', required: ['op', 'key', 'value', 'revision', 'version'], properties: { op: { const: 'add' }, key: string, value: integer, revision, version: integer } },
+              {
+                type: 'object',
+                required: ['op', 'key', 'value', 'revision', 'version'],
+                properties: { op: { const: 'add' }, key: string, value: integer, revision, version: integer },
+              },
               {
                 type: 'object',
                 required: ['op', 'key', 'found'],
-                properties: { op: { const: 'get' }, key: string, found: { type: 'boolean' }, value: envelopeValue, encoding, contentType: string, revision, createRevision: revision, version: integer, expiresAt: timestamp },
+                properties: {
+                  op: { const: 'get' },
+                  key: string,
+                  found: { type: 'boolean' },
+                  value: envelopeValue,
+                  encoding,
+                  contentType: string,
+                  revision,
+                  createRevision: revision,
+                  version: integer,
+                  expiresAt: timestamp,
+                },
               },
             ],
           },
@@ -218,7 +305,12 @@ function schemas(limits: Limits): Record<string, Schema> {
     ExportLine: {
       type: 'object',
       required: ['key', 'value'],
-      properties: { key, value: { type: 'string', contentEncoding: 'base64', description: `At most ${limits.valueBytesMax} bytes once decoded.` }, contentType: { type: 'string', maxLength: limits.contentTypeCharsMax }, expiresAt: { ...timestamp, description: `At most ${limits.ttlSecondsMax} s away; entries already expired are skipped.` } },
+      properties: {
+        key,
+        value: { type: 'string', contentEncoding: 'base64', description: `At most ${limits.valueBytesMax} bytes once decoded.` },
+        contentType: { type: 'string', maxLength: limits.contentTypeCharsMax },
+        expiresAt: { ...timestamp, description: `At most ${limits.ttlSecondsMax} s away; entries already expired are skipped.` },
+      },
     },
     ImportResult: { type: 'object', required: ['imported', 'revision'], properties: { imported: integer, revision } },
     Readiness: { type: 'object', required: ['status', 'engine'], properties: { status: { enum: ['ready', 'unavailable'] }, engine: string } },
@@ -231,7 +323,7 @@ function schemas(limits: Limits): Record<string, Schema> {
       type: 'object',
       required: ['name', 'admin', 'grants'],
       properties: {
-        name: { type: 'string', description: 'The token\'s name (`admin` for KV_ADMIN_TOKEN).' },
+        name: { type: 'string', description: "The token's name (`admin` for KV_ADMIN_TOKEN)." },
         admin: { type: 'boolean', description: 'An admin token may do everything.' },
         grants: {
           type: 'array',

@@ -94,7 +94,8 @@ export function operation(spec: OperationSpec, limits: Limits): RouteSchema {
 }
 
 /** A key as the document describes it: its limits, in words. */
-export const keyText = (limits: Limits): string => `1 to ${limits.keyBytesMax} UTF-8 bytes, without U+0000 and without \`.\` or \`..\` as a \`/\`-separated segment`;
+export const keyText = (limits: Limits): string =>
+  `1 to ${limits.keyBytesMax} UTF-8 bytes, without U+0000 and without \`.\` or \`..\` as a \`/\`-separated segment`;
 
 /** A key as a query parameter (`key=`), or a key-length string. maxLength counts characters, which never outnumber the key's bytes: a bound, not the limit. */
 export const keyString = (limits: Limits): Schema => ({ type: 'string', minLength: 1, maxLength: limits.keyBytesMax });
@@ -108,7 +109,7 @@ export const rangeBound = (description: string, limits: Limits): Schema =>
 
 /** `?stale` (API.md §11, API-NOTES.md): a read's documentation, shared with listings. */
 export const staleParameterSchema: Schema = described(
-  'On the etcd engine: answer from the node\'s replica without the barrier that makes a read linearizable (Consul\'s `?stale`, etcd\'s serializable read): faster, and it still answers when the node cannot reach etcd, but it may miss recent writes; `KV-Staleness-Ms` says how old it may be. `?stale` alone means true. On the embedded engine it changes nothing.',
+  "On the etcd engine: answer from the node's replica without the barrier that makes a read linearizable (Consul's `?stale`, etcd's serializable read): faster, and it still answers when the node cannot reach etcd, but it may miss recent writes; `KV-Staleness-Ms` says how old it may be. `?stale` alone means true. On the embedded engine it changes nothing.",
   { type: 'boolean', default: false },
 );
 

@@ -27,7 +27,8 @@ export const headerRef = (name: string): Schema => ({ $ref: `#/components/header
 export const headers = (...names: string[]): Record<string, Schema> => Object.fromEntries(names.map((name) => [name, headerRef(name)]));
 
 /** `8388608 bytes (8 MiB)`; `1000 bytes`. */
-export const sized = (bytes: number): string => (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0 ? `${bytes} bytes (${bytes / (1024 * 1024)} MiB)` : `${bytes} bytes`);
+export const sized = (bytes: number): string =>
+  bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0 ? `${bytes} bytes (${bytes / (1024 * 1024)} MiB)` : `${bytes} bytes`;
 
 /** Appends `when` to what `failures` says of `code` (two reasons for one code read as one sentence each). */
 export function addFailure(failures: Failures, code: ErrorCode, when: string): void {
@@ -39,18 +40,35 @@ export function standardFailures(kind: OperationKind): Failures {
   const failures: Failures = {};
   if (kind.access !== 'public') {
     addFailure(failures, 'unauthorized', 'Tokens are configured and the request has no `Authorization: Bearer` token, or one this server does not accept.');
-    addFailure(failures, 'protected_mode', 'No token is configured (protected mode) and the client is not on this machine: configure a token, or set `KV_PROTECTED_MODE=off` on a trusted network.');
+    addFailure(
+      failures,
+      'protected_mode',
+      'No token is configured (protected mode) and the client is not on this machine: configure a token, or set `KV_PROTECTED_MODE=off` on a trusted network.',
+    );
     addFailure(failures, 'rate_limited', 'The client is over its rate limit; `Retry-After` says when to retry.');
   }
   if (kind.access === 'admin') addFailure(failures, 'forbidden', 'The token is not an admin token.');
   if (typeof kind.access === 'object') addFailure(failures, 'forbidden', `The token has no grant for ${kind.access.grant}.`);
   addFailure(failures, 'method_not_allowed', 'The path is served, but not with the method sent; `Allow` lists the methods it serves.');
-  if (kind.engine) addFailure(failures, 'unavailable', 'The storage engine cannot serve now (etcd unreachable or not answering in time, the store closing); `Retry-After` when a retry may succeed.');
+  if (kind.engine)
+    addFailure(
+      failures,
+      'unavailable',
+      'The storage engine cannot serve now (etcd unreachable or not answering in time, the store closing); `Retry-After` when a retry may succeed.',
+    );
   if (kind.writes !== undefined) {
-    addFailure(failures, 'unavailable', 'Too many writes are waiting for the disk, or etcd did not confirm the write (its detail says whether it may have applied); `Retry-After: 1`.');
+    addFailure(
+      failures,
+      'unavailable',
+      'Too many writes are waiting for the disk, or etcd did not confirm the write (its detail says whether it may have applied); `Retry-After: 1`.',
+    );
   }
   if (kind.writes === 'adds') {
-    addFailure(failures, 'storage_full', 'The store is at its size cap (`KV_MAX_DATA_BYTES`, or etcd\'s quota) and the write adds data; deletes still run. The cap is in `limit`.');
+    addFailure(
+      failures,
+      'storage_full',
+      "The store is at its size cap (`KV_MAX_DATA_BYTES`, or etcd's quota) and the write adds data; deletes still run. The cap is in `limit`.",
+    );
   }
   if (kind.body !== undefined) {
     addFailure(failures, kind.body.tooLarge, `The body is larger than ${sized(kind.body.limitBytes)}; the limit is in \`limit\`.`);

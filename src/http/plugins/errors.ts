@@ -44,7 +44,11 @@ export function installErrorHandling(app: FastifyInstance, routes: RouteTable, l
     const path = pathOf(request.url);
     const allowed = routes.allowedMethods(path);
     if (allowed.length > 0) {
-      return sendError(request, reply, new KvError('method_not_allowed', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { allow: allowed }));
+      return sendError(
+        request,
+        reply,
+        new KvError('method_not_allowed', `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, { allow: allowed }),
+      );
     }
     return sendError(request, reply, new KvError('not_found', `no route ${request.method} ${path}`));
   });
@@ -112,7 +116,10 @@ export function toKvError(error: unknown, request: FastifyRequest): KvError | nu
       return new KvError(code, `${what} exceeds the limit of ${limit ?? 'the configured'} bytes`, limit === undefined ? {} : { limit });
     }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new KvError('unsupported_media_type', `this route takes application/json, not ${JSON.stringify(request.headers['content-type'] ?? 'no content type')}`);
+      return new KvError(
+        'unsupported_media_type',
+        `this route takes application/json, not ${JSON.stringify(request.headers['content-type'] ?? 'no content type')}`,
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new KvError('invalid_json', 'the body is empty; send a JSON document');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -128,7 +135,10 @@ export function toKvError(error: unknown, request: FastifyRequest): KvError | nu
   // Other client errors from Fastify or its dependencies (status 4xx) keep their status.
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new KvError(status === 413 ? 'request_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request', fastifyError.message ?? 'bad request');
+    return new KvError(
+      status === 413 ? 'request_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request',
+      fastifyError.message ?? 'bad request',
+    );
   }
   return null;
 }
@@ -173,7 +183,13 @@ export const INTERNAL_ERROR = new KvError('internal', 'an internal error occurre
 
 /** The RFC 9457 body of an error: its extras are members, but for those sent as headers (Allow, Retry-After). */
 function problemDocument(error: ErrorFacts, instance: string | undefined): Record<string, unknown> {
-  const document: Record<string, unknown> = { type: 'about:blank', status: errorStatus(error.code), title: errorTitle(error.code), code: error.code, detail: error.message };
+  const document: Record<string, unknown> = {
+    type: 'about:blank',
+    status: errorStatus(error.code),
+    title: errorTitle(error.code),
+    code: error.code,
+    detail: error.message,
+  };
   if (instance !== undefined) document.instance = instance;
   const extras = error.extras as Record<string, unknown>;
   for (const name in extras) if (name !== 'allow' && name !== 'retryAfterSeconds') document[name] = extras[name];

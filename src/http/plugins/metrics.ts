@@ -18,7 +18,9 @@ export type RejectionReason = (typeof REJECTION_REASONS)[number];
 /** The server's metrics; the store gauges read a status snapshot refreshed before each scrape. */
 export class ServerMetrics {
   readonly registry = new Registry();
-  readonly requests = this.registry.register(new Counter('kvs_http_requests_total', 'HTTP requests answered, by method, route and status.', ['method', 'route', 'status']));
+  readonly requests = this.registry.register(
+    new Counter('kvs_http_requests_total', 'HTTP requests answered, by method, route and status.', ['method', 'route', 'status']),
+  );
   readonly durations = this.registry.register(
     new Histogram('kvs_http_request_duration_seconds', 'Time from request to response, by method and route.', ['method', 'route'], DURATION_BUCKETS_SECONDS),
   );
@@ -44,23 +46,43 @@ export class ServerMetrics {
   ) {
     for (const reason of REJECTION_REASONS) this.rejected.series([reason]);
     writeMetrics.register(this.registry);
-    this.registry.register(new Gauge('kvs_writes_waiting', 'Writes waiting for a commit now (the number KV_MAX_PENDING_WRITES bounds).', () => [{ value: engine.waitingWrites() }]));
+    this.registry.register(
+      new Gauge('kvs_writes_waiting', 'Writes waiting for a commit now (the number KV_MAX_PENDING_WRITES bounds).', () => [{ value: engine.waitingWrites() }]),
+    );
     this.registry.register(new Gauge('kvs_watch_streams', 'Open watch streams (GET /v1/watch).', () => [{ value: watchStreams.size }]));
     this.registry.register(new Gauge('kvs_watchers', 'Live watch subscriptions: caught-up streams and waiting long-polls.', () => [{ value: hub.size }]));
     this.registry.register(new ReadCounter('kvs_watch_evictions_total', 'Watchers dropped as slow consumers since start.', () => [{ value: hub.evictions }]));
     this.registry.register(
-      new ReadCounter('kvs_watch_events_sent_total', 'Change events sent to watch streams and long-polls, once per watcher (history replayed included).', () => [{ value: hub.eventsSent + watchStreams.replayedEvents }]),
+      new ReadCounter(
+        'kvs_watch_events_sent_total',
+        'Change events sent to watch streams and long-polls, once per watcher (history replayed included).',
+        () => [{ value: hub.eventsSent + watchStreams.replayedEvents }],
+      ),
     );
     this.registry.register(
-      new ReadCounter('kvs_watch_events_dropped_total', 'Change events not sent because their watcher was evicted as a slow consumer then.', () => [{ value: hub.eventsDropped }]),
+      new ReadCounter('kvs_watch_events_dropped_total', 'Change events not sent because their watcher was evicted as a slow consumer then.', () => [
+        { value: hub.eventsDropped },
+      ]),
     );
-    this.registry.register(new Gauge('kvs_build_info', 'Always 1; labels say the version and the engine.', () => [{ labels: { version, engine: engine.name }, value: 1 }]));
+    this.registry.register(
+      new Gauge('kvs_build_info', 'Always 1; labels say the version and the engine.', () => [{ labels: { version, engine: engine.name }, value: 1 }]),
+    );
     this.registry.register(new Gauge('kvs_store_revision', 'The store revision.', () => [{ value: this.status.revision }]));
-    this.registry.register(new Gauge('kvs_store_compact_revision', 'History is compacted up to this revision.', () => [{ value: this.status.compactRevision }]));
+    this.registry.register(
+      new Gauge('kvs_store_compact_revision', 'History is compacted up to this revision.', () => [{ value: this.status.compactRevision }]),
+    );
     this.registry.register(new Gauge('kvs_store_keys', 'Keys in the store (including expired keys not yet swept).', () => [{ value: this.status.keys }]));
-    this.registry.register(new Gauge('kvs_store_data_bytes', 'Bytes the store occupies (the cap KV_MAX_DATA_BYTES applies to this).', () => (this.status.dataBytes === undefined ? [] : [{ value: this.status.dataBytes }])));
-    this.registry.register(new Gauge('nodejs_eventloop_lag_p99_seconds', 'Event-loop lag, 99th percentile since the last scrape.', () => [{ value: this.lag.p99Seconds }]));
-    this.registry.register(new Gauge('nodejs_eventloop_lag_max_seconds', 'Event-loop lag, maximum since the last scrape.', () => [{ value: this.lag.maxSeconds }]));
+    this.registry.register(
+      new Gauge('kvs_store_data_bytes', 'Bytes the store occupies (the cap KV_MAX_DATA_BYTES applies to this).', () =>
+        this.status.dataBytes === undefined ? [] : [{ value: this.status.dataBytes }],
+      ),
+    );
+    this.registry.register(
+      new Gauge('nodejs_eventloop_lag_p99_seconds', 'Event-loop lag, 99th percentile since the last scrape.', () => [{ value: this.lag.p99Seconds }]),
+    );
+    this.registry.register(
+      new Gauge('nodejs_eventloop_lag_max_seconds', 'Event-loop lag, maximum since the last scrape.', () => [{ value: this.lag.maxSeconds }]),
+    );
     this.registry.register(new Gauge('process_uptime_seconds', 'Seconds since the server started.', () => [{ value: (Date.now() - startedAtMs) / 1000 }]));
     if (reportsReplica(engine)) registerReplicaMetrics(this.registry, engine);
     registerProcessMetrics(this.registry);
@@ -71,24 +93,39 @@ export class ServerMetrics {
     this.lag = this.loopLag.read();
     return this.registry.render();
   }
-
 }
 
 /** The etcd engine's replica (docs/adr/0011-replica-reads.md): how reads were answered, and the barriers that let them. */
 function registerReplicaMetrics(registry: Registry, engine: ReplicaReporter): void {
-  registry.register(new Gauge('kvs_replica_serving', '1 while the node answers reads from its replica of the store (0: loading; reads go to etcd).', () => [{ value: engine.replicaStats().serving ? 1 : 0 }]));
-  registry.register(new Gauge('kvs_replica_revision', 'The etcd revision the replica has applied.', () => [{ value: engine.replicaStats().revision }]));
-  registry.register(new ReadCounter('kvs_replica_loads_total', 'Loads of the replica since start: the first, and one after each loss of history.', () => [{ value: engine.replicaStats().loads }]));
-  registry.register(new ReadCounter('kvs_replica_barriers_total', 'Quorum reads made for read barriers; each serves every read that waited for it.', () => [{ value: engine.replicaStats().barriers }]));
   registry.register(
-    new ReadCounter('kvs_replica_reads_total', 'Reads by how they were answered: fresh (replica, after a barrier), stale (replica, without one), source (etcd: the replica could not answer).', () => {
-      const stats = engine.replicaStats();
-      return [
-        { labels: { answer: 'fresh' }, value: stats.freshReads },
-        { labels: { answer: 'stale' }, value: stats.staleReads },
-        { labels: { answer: 'source' }, value: stats.sourceReads },
-      ];
-    }),
+    new Gauge('kvs_replica_serving', '1 while the node answers reads from its replica of the store (0: loading; reads go to etcd).', () => [
+      { value: engine.replicaStats().serving ? 1 : 0 },
+    ]),
+  );
+  registry.register(new Gauge('kvs_replica_revision', 'The etcd revision the replica has applied.', () => [{ value: engine.replicaStats().revision }]));
+  registry.register(
+    new ReadCounter('kvs_replica_loads_total', 'Loads of the replica since start: the first, and one after each loss of history.', () => [
+      { value: engine.replicaStats().loads },
+    ]),
+  );
+  registry.register(
+    new ReadCounter('kvs_replica_barriers_total', 'Quorum reads made for read barriers; each serves every read that waited for it.', () => [
+      { value: engine.replicaStats().barriers },
+    ]),
+  );
+  registry.register(
+    new ReadCounter(
+      'kvs_replica_reads_total',
+      'Reads by how they were answered: fresh (replica, after a barrier), stale (replica, without one), source (etcd: the replica could not answer).',
+      () => {
+        const stats = engine.replicaStats();
+        return [
+          { labels: { answer: 'fresh' }, value: stats.freshReads },
+          { labels: { answer: 'stale' }, value: stats.staleReads },
+          { labels: { answer: 'source' }, value: stats.sourceReads },
+        ];
+      },
+    ),
   );
 }
 

@@ -35,7 +35,8 @@ export async function installOpenApi(app: FastifyInstance, options: { version: s
     // Fastify's own HEAD route of a GET shares the GET's schema; it is not an operation of its own.
     if (route.method === 'HEAD' && route.config?.swagger?.exposeHeadRoute !== true) return;
     const schema = route.schema as RouteSchema | undefined;
-    if (schema?.operationId === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no schema with an operationId (openapi/operation.ts)`);
+    if (schema?.operationId === undefined)
+      throw new Error(`route ${String(route.method)} ${route.url} declares no schema with an operationId (openapi/operation.ts)`);
     const known = declared.get(schema.operationId);
     if (known !== undefined && known !== schema) throw new Error(`two routes declare the operationId ${schema.operationId}`);
     declared.set(schema.operationId, schema);

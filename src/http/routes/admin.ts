@@ -59,11 +59,18 @@ const importSchema = (limits: Limits) =>
       operationId: 'importKeys',
       tag: 'Admin',
       summary: 'Import NDJSON (or the original data file with format=seed), atomically',
-      description: 'All or nothing: one bad line refuses the whole import and names the line. On etcd, an import larger than one etcd transaction is applied as consecutive transactions.',
+      description:
+        'All or nothing: one bad line refuses the whole import and names the line. On etcd, an import larger than one etcd transaction is applied as consecutive transactions.',
       access: 'admin',
       engine: true,
       writes: 'adds',
-      querystring: fields({ format: described('`ndjson` (the export\'s lines) or `seed` (a JSON object `{key: value}`).', { type: 'string', enum: ['ndjson', 'seed'], default: 'ndjson' }) }),
+      querystring: fields({
+        format: described("`ndjson` (the export's lines) or `seed` (a JSON object `{key: value}`).", {
+          type: 'string',
+          enum: ['ndjson', 'seed'],
+          default: 'ndjson',
+        }),
+      }),
       body: {
         content: { 'application/x-ndjson': { schema: ref('ExportLine') }, 'application/json': { schema: { type: 'object', additionalProperties: true } } },
         limitBytes: limits.importBytesMax,

@@ -21,39 +21,47 @@ export async function backupRoutes(app: FastifyInstance, deps: HttpDeps): Promis
   let running = false;
 
   // No HEAD: its headers would cost a full copy of the store, for no body.
-  app.get('/v1/admin/backup', { schema: operation(BACKUP_OPERATION, deps.limits), exposeHeadRoute: false, config: { access: ADMIN } }, async (request, reply) => {
-    if (snapshotBackup === null) throw new KvError('not_implemented', noBackupDetail(engine.name));
-    if (running) {
-      throw new KvError('unavailable', 'a backup is already being taken or sent by this server; retry once it is done', { retryAfterSeconds: BACKUP_RETRY_AFTER_SECONDS });
-    }
-    running = true;
-    // 'close' comes once the response is sent, or as soon as the client goes away.
-    let responseClosed = false;
-    const closed = new Promise<void>((resolve) => reply.raw.once('close', resolve)).then(() => (responseClosed = true));
-    let snapshot: BackupFile;
-    try {
-      snapshot = await snapshotBackup.backup();
-    } catch (error) {
-      running = false;
-      throw error;
-    }
-    // The file lives until the response ends, whichever way; only then may another backup start.
-    void closed.then(async () => {
-      running = false;
-      await snapshot.discard().catch((error: unknown) => request.log.warn({ err: error, file: snapshot.path }, 'a backup copy could not be removed; the next start removes it'));
-    });
-    if (responseClosed) return reply.hijack();
-    // Stops as soon as the client goes: its copy is being removed, and the next backup may start.
-    const digest = await sha256Base64(snapshot.path, () => responseClosed);
-    if (digest === null || responseClosed) return reply.hijack();
-    return reply
-      .type('application/octet-stream')
-      .header('content-length', String(snapshot.bytes))
-      .header('kv-revision', String(snapshot.revision))
-      .header('content-disposition', `attachment; filename="kvs-backup-${snapshot.revision}.mdb"`)
-      .header('repr-digest', `sha-256=:${digest}:`)
-      .send(createReadStream(snapshot.path));
-  });
+  app.get(
+    '/v1/admin/backup',
+    { schema: operation(BACKUP_OPERATION, deps.limits), exposeHeadRoute: false, config: { access: ADMIN } },
+    async (request, reply) => {
+      if (snapshotBackup === null) throw new KvError('not_implemented', noBackupDetail(engine.name));
+      if (running) {
+        throw new KvError('unavailable', 'a backup is already being taken or sent by this server; retry once it is done', {
+          retryAfterSeconds: BACKUP_RETRY_AFTER_SECONDS,
+        });
+      }
+      running = true;
+      // 'close' comes once the response is sent, or as soon as the client goes away.
+      let responseClosed = false;
+      const closed = new Promise<void>((resolve) => reply.raw.once('close', resolve)).then(() => (responseClosed = true));
+      let snapshot: BackupFile;
+      try {
+        snapshot = await snapshotBackup.backup();
+      } catch (error) {
+        running = false;
+        throw error;
+      }
+      // The file lives until the response ends, whichever way; only then may another backup start.
+      void closed.then(async () => {
+        running = false;
+        await snapshot
+          .discard()
+          .catch((error: unknown) => request.log.warn({ err: error, file: snapshot.path }, 'a backup copy could not be removed; the next start removes it'));
+      });
+      if (responseClosed) return reply.hijack();
+      // Stops as soon as the client goes: its copy is being removed, and the next backup may start.
+      const digest = await sha256Base64(snapshot.path, () => responseClosed);
+      if (digest === null || responseClosed) return reply.hijack();
+      return reply
+        .type('application/octet-stream')
+        .header('content-length', String(snapshot.bytes))
+        .header('kv-revision', String(snapshot.revision))
+        .header('content-disposition', `attachment; filename="kvs-backup-${snapshot.revision}.mdb"`)
+        .header('repr-digest', `sha-256=:${digest}:`)
+        .send(createReadStream(snapshot.path));
+    },
+  );
 }
 
 /** The 501 detail for an engine without a local store to copy: what to use instead. */

@@ -94,7 +94,11 @@ export function loadConsoleAssets(): ConsoleAssets {
   assets.set('web/console.css', staticAsset('text/css; charset=utf-8', Buffer.from(CONSOLE_CSS, 'utf8')));
   assets.set('web/favicon.svg', staticAsset('image/svg+xml', Buffer.from(CONSOLE_FAVICON, 'utf8')));
   const preloads = moduleGraph(CONSOLE_ENTRY, assets).filter((name) => name !== CONSOLE_ENTRY);
-  const html = consoleHtml(CONSOLE_IMPORT_MAP, `console/${CONSOLE_ENTRY}`, preloads.map((name) => `console/${name}`));
+  const html = consoleHtml(
+    CONSOLE_IMPORT_MAP,
+    `console/${CONSOLE_ENTRY}`,
+    preloads.map((name) => `console/${name}`),
+  );
   // A kvs built without its console (a partial build) still serves data; GET / then says what is missing.
   const page = assets.has(CONSOLE_ENTRY) ? staticAsset('text/html; charset=utf-8', Buffer.from(html, 'utf8')) : null;
   loaded = { page, assets, preloads };
@@ -138,7 +142,8 @@ function moduleGraph(entry: string, assets: Map<string, StaticAsset>): string[] 
     for (const match of text.matchAll(/(?:^|[\s;])(?:import|export)\s[^;'"]*?from\s*(['"])([^'"]+)\1|(?:^|[\s;])import\s*(['"])([^'"]+)\3/gm)) {
       const specifier = match[2] ?? match[4];
       if (specifier === undefined) continue;
-      const target = specifier === 'eventsource-parser' ? 'vendor/eventsource-parser.js' : new URL(specifier, `https://console.invalid/${name}`).pathname.slice(1);
+      const target =
+        specifier === 'eventsource-parser' ? 'vendor/eventsource-parser.js' : new URL(specifier, `https://console.invalid/${name}`).pathname.slice(1);
       if (!assets.has(target) || seen.has(target)) continue;
       seen.add(target);
       queue.push(target);
@@ -177,12 +182,12 @@ const CONSOLE_PAGE_OPERATION: OperationSpec = {
   tag: 'Console',
   summary: 'The web console: browse, edit and watch the store in a browser',
   description:
-    'Served entirely by kvs (no CDN), built on the SDK (`kvs/client`). The page and its files need no token; when the server does, the page asks for one, keeps it in the tab\'s session storage, and sends it with every request for data, to this server only.',
+    "Served entirely by kvs (no CDN), built on the SDK (`kvs/client`). The page and its files need no token; when the server does, the page asks for one, keeps it in the tab's session storage, and sends it with every request for data, to this server only.",
   access: 'public',
   headers: fields({ 'If-None-Match': ASSET_IF_NONE_MATCH }),
   responses: {
     200: { description: 'The page.', headers: { ...ASSET_HEADERS, ...CONSOLE_HEADERS }, content: { 'text/html': { schema: { type: 'string' } } } },
-    304: { description: 'The client\'s copy is current.', headers: ASSET_HEADERS },
+    304: { description: "The client's copy is current.", headers: ASSET_HEADERS },
   },
 };
 
@@ -190,7 +195,8 @@ const CONSOLE_ASSET_OPERATION: OperationSpec = {
   operationId: 'consoleAsset',
   tag: 'Console',
   summary: 'A file of the web console',
-  description: 'The console\'s compiled modules, its style sheet and icon (`web`), the SDK\'s modules (`client`) and eventsource-parser\'s ES module (`vendor`): only the files kvs listed at start-up.',
+  description:
+    "The console's compiled modules, its style sheet and icon (`web`), the SDK's modules (`client`) and eventsource-parser's ES module (`vendor`): only the files kvs listed at start-up.",
   access: 'public',
   params: fields(
     {
@@ -199,14 +205,17 @@ const CONSOLE_ASSET_OPERATION: OperationSpec = {
     },
     ['dir', 'file'],
   ),
-  headers: fields({ 'If-None-Match': ASSET_IF_NONE_MATCH, 'Accept-Encoding': described('With `gzip`, scripts, styles and the icon are sent gzip-compressed.') }),
+  headers: fields({
+    'If-None-Match': ASSET_IF_NONE_MATCH,
+    'Accept-Encoding': described('With `gzip`, scripts, styles and the icon are sent gzip-compressed.'),
+  }),
   responses: {
     200: {
       description: 'The file.',
       headers: { ...ASSET_HEADERS, ...headers('Vary', 'Content-Encoding'), ...CONSOLE_HEADERS },
       content: Object.fromEntries(['text/javascript', 'text/css', 'image/svg+xml'].map((type) => [type, { schema: { type: 'string', format: 'binary' } }])),
     },
-    304: { description: 'The client\'s copy is current.', headers: ASSET_HEADERS },
+    304: { description: "The client's copy is current.", headers: ASSET_HEADERS },
   },
   failures: { not_found: 'No such file.' },
 };

@@ -74,7 +74,9 @@ function loadAssets(): { page: StaticAsset; assets: Map<string, StaticAsset> } {
 export async function docsRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
   const { page, assets } = loadAssets();
 
-  app.get('/docs', { schema: operation(DOCS_PAGE_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) => sendStaticAsset(request, reply, page, DOCS_SECURITY_HEADERS));
+  app.get('/docs', { schema: operation(DOCS_PAGE_OPERATION, deps.limits), config: { access: PUBLIC } }, (request, reply) =>
+    sendStaticAsset(request, reply, page, DOCS_SECURITY_HEADERS),
+  );
 
   // The page's files are relative to /docs (so that it works under a proxy's path prefix too): at /docs/ they would
   // not be found. A redirect to the page, relative for the same reason, with the query kept.
@@ -95,20 +97,24 @@ const DOCS_PAGE_OPERATION: OperationSpec = {
   operationId: 'docs',
   tag: 'Reference',
   summary: 'This reference as a page (Swagger UI, served by kvs itself)',
-  description: 'Needs no token; it asks for one when `/v1/openapi.json` does, and keeps it in the tab\'s session storage.',
+  description: "Needs no token; it asks for one when `/v1/openapi.json` does, and keeps it in the tab's session storage.",
   access: 'public',
   headers: fields({ 'If-None-Match': ASSET_IF_NONE_MATCH }),
   responses: {
-    200: { description: 'The page.', headers: { ...ASSET_HEADERS, ...headers('Content-Security-Policy', 'X-Content-Type-Options', 'Referrer-Policy') }, content: { 'text/html': { schema: { type: 'string' } } } },
-    304: { description: 'The client\'s copy is current.', headers: ASSET_HEADERS },
+    200: {
+      description: 'The page.',
+      headers: { ...ASSET_HEADERS, ...headers('Content-Security-Policy', 'X-Content-Type-Options', 'Referrer-Policy') },
+      content: { 'text/html': { schema: { type: 'string' } } },
+    },
+    304: { description: "The client's copy is current.", headers: ASSET_HEADERS },
   },
 };
 
 const DOCS_SLASH_OPERATION: OperationSpec = {
   operationId: 'docsSlash',
   tag: 'Reference',
-  summary: 'The reference page\'s address with a trailing slash: a redirect to `/docs`',
-  description: 'The page\'s files are relative to `/docs`; this path only sends the browser there, query kept.',
+  summary: "The reference page's address with a trailing slash: a redirect to `/docs`",
+  description: "The page's files are relative to `/docs`; this path only sends the browser there, query kept.",
   access: 'public',
   responses: { 308: { description: 'To the page.', headers: headers('Location') } },
 };
@@ -117,17 +123,19 @@ const DOCS_ASSET_OPERATION: OperationSpec = {
   operationId: 'docsAsset',
   tag: 'Reference',
   summary: 'A file of the reference page',
-  description: 'Swagger UI\'s own files (from the `swagger-ui-dist` package) and the page\'s script and style: only these names.',
+  description: "Swagger UI's own files (from the `swagger-ui-dist` package) and the page's script and style: only these names.",
   access: 'public',
-  params: fields({ file: described('One of the page\'s files.', { type: 'string', enum: DOCS_ASSETS.map((asset) => asset.name) }) }, ['file']),
+  params: fields({ file: described("One of the page's files.", { type: 'string', enum: DOCS_ASSETS.map((asset) => asset.name) }) }, ['file']),
   headers: fields({ 'If-None-Match': ASSET_IF_NONE_MATCH, 'Accept-Encoding': described('With `gzip`, scripts and styles are sent gzip-compressed.') }),
   responses: {
     200: {
       description: 'The file.',
       headers: { ...ASSET_HEADERS, ...headers('Vary', 'Content-Encoding') },
-      content: Object.fromEntries([...new Set(DOCS_ASSETS.map((asset) => asset.type.split(';')[0]!))].map((type) => [type, { schema: { type: 'string', format: 'binary' } }])),
+      content: Object.fromEntries(
+        [...new Set(DOCS_ASSETS.map((asset) => asset.type.split(';')[0]!))].map((type) => [type, { schema: { type: 'string', format: 'binary' } }]),
+      ),
     },
-    304: { description: 'The client\'s copy is current.', headers: ASSET_HEADERS },
+    304: { description: "The client's copy is current.", headers: ASSET_HEADERS },
   },
   failures: { not_found: 'No such file.' },
 };

@@ -12,7 +12,20 @@ import { acceptAnyBody, bodyBytes } from '../raw-body.js';
 import { writeResultJson } from '../presenters.js';
 import { queryInteger, queryString, queryTtlMs, staleParameter, type Query } from '../query.js';
 import { COUNTER_ABS_MAX, type Limits } from '../../core/limits.js';
-import { described, fields, headerRef, headers, json, keyGrant, keyString, keyText, operation, ref, staleParameterSchema, type Schema } from '../openapi/operation.js';
+import {
+  described,
+  fields,
+  headerRef,
+  headers,
+  json,
+  keyGrant,
+  keyString,
+  keyText,
+  operation,
+  ref,
+  staleParameterSchema,
+  type Schema,
+} from '../openapi/operation.js';
 
 /** Single keys: `/v1/kv/{key}` (API.md §3). */
 export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -48,13 +61,19 @@ export async function kvRoutes(app: FastifyInstance, deps: HttpDeps): Promise<vo
 
   // Reading needs `read`; a long-poll (If-None-Match with Prefer: wait) also `watch`.
   const readAccess = (request: FastifyRequest): Access =>
-    request.headers.prefer !== undefined && request.headers['if-none-match'] !== undefined ? keyAccess(keyOf(request), 'read', 'watch') : keyAccess(keyOf(request), 'read');
+    request.headers.prefer !== undefined && request.headers['if-none-match'] !== undefined
+      ? keyAccess(keyOf(request), 'read', 'watch')
+      : keyAccess(keyOf(request), 'read');
   const writeAccess = (request: FastifyRequest): Access => keyAccess(keyOf(request), 'write');
 
-  app.get('/v1/kv/*', { schema: schemas.get, exposeHeadRoute: false, config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) => read(request, reply, true));
+  app.get('/v1/kv/*', { schema: schemas.get, exposeHeadRoute: false, config: { access: readAccess }, onSend: keepStoredContentType }, (request, reply) =>
+    read(request, reply, true),
+  );
   // HEAD is an operation of its own in the document (@fastify/swagger leaves HEAD routes out unless told).
-  app.head('/v1/kv/*', { schema: schemas.head, config: { access: readAccess, swagger: { exposeHeadRoute: true } }, onSend: keepStoredContentType }, (request, reply) =>
-    read(request, reply, false),
+  app.head(
+    '/v1/kv/*',
+    { schema: schemas.head, config: { access: readAccess, swagger: { exposeHeadRoute: true } }, onSend: keepStoredContentType },
+    (request, reply) => read(request, reply, false),
   );
 
   const valueRoute = { config: { access: writeAccess, bodyTooLargeCode: 'value_too_large' as const, bodyLimitBytes: limits.valueBytesMax } };
@@ -114,9 +133,13 @@ async function runConditionalWithRevision(deps: HttpDeps, compares: Compare[], o
   const outcome = await deps.engine.txn({ compares, ops: [op] });
   if (!outcome.succeeded) {
     const current = outcome.currentRevisions[0] ?? 0;
-    throw new KvError('precondition_failed', `the precondition on ${JSON.stringify(op.key)} failed: its revision is ${current === 0 ? 'none (absent)' : current}`, {
-      currentRevision: current === 0 ? null : current,
-    });
+    throw new KvError(
+      'precondition_failed',
+      `the precondition on ${JSON.stringify(op.key)} failed: its revision is ${current === 0 ? 'none (absent)' : current}`,
+      {
+        currentRevision: current === 0 ? null : current,
+      },
+    );
   }
   return { result: outcome.results[0]!, revision: outcome.revision };
 }
@@ -147,10 +170,12 @@ function kvSchemas(limits: Limits) {
     ['key'],
   );
   const conditional = {
-    'If-Match': described('Apply only if the key exists at one of these revisions: `"<revision>"`, a comma list of them, or `*` (the key must exist). Strong comparison.'),
+    'If-Match': described(
+      'Apply only if the key exists at one of these revisions: `"<revision>"`, a comma list of them, or `*` (the key must exist). Strong comparison.',
+    ),
     'If-None-Match': described('Apply only if the key is not at any of these revisions: `*` (the key must not exist) or a `"<revision>"` list.'),
   };
-  const preconditionFailed = { precondition_failed: '`If-Match` or `If-None-Match` failed; `currentRevision` is the key\'s revision (`null`: absent).' };
+  const preconditionFailed = { precondition_failed: "`If-Match` or `If-None-Match` failed; `currentRevision` is the key's revision (`null`: absent)." };
   const badConditional = 'Or a malformed `If-Match` / `If-None-Match`.';
   const readHeaders = {
     ...headers('ETag', 'KV-Revision', 'KV-Create-Revision', 'KV-Version', 'KV-Expires-At', 'KV-Staleness-Ms', 'Cache-Control', 'X-Content-Type-Options'),
@@ -158,7 +183,12 @@ function kvSchemas(limits: Limits) {
   };
   // Any bytes with any content type (`*/*`); the other types are there for "Try it out" (text and JSON get a text box).
   const anyBytes: Schema = { type: 'string', format: 'binary' };
-  const valueContent = { 'text/plain': { schema: { type: 'string' } }, 'application/json': { schema: {} }, 'application/octet-stream': { schema: anyBytes }, '*/*': { schema: anyBytes } };
+  const valueContent = {
+    'text/plain': { schema: { type: 'string' } },
+    'application/json': { schema: {} },
+    'application/octet-stream': { schema: anyBytes },
+    '*/*': { schema: anyBytes },
+  };
   const waitSeconds = Math.min(30, limits.waitSecondsMax);
 
   return {
@@ -174,10 +204,13 @@ function kvSchemas(limits: Limits) {
         querystring: fields({ stale: staleParameterSchema }),
         headers: fields({
           'If-None-Match': described('`"<revision>"` (or a list): answer 304 while the key is at that revision. Weak comparison.'),
-          Prefer: described(`\`wait=N\`, N from 1 to ${limits.waitSecondsMax} seconds, with \`If-None-Match\`: a long-poll (needs \`watch\` as well as \`read\`).`, {
-            type: 'string',
-            examples: [`wait=${waitSeconds}`],
-          }),
+          Prefer: described(
+            `\`wait=N\`, N from 1 to ${limits.waitSecondsMax} seconds, with \`If-None-Match\`: a long-poll (needs \`watch\` as well as \`read\`).`,
+            {
+              type: 'string',
+              examples: [`wait=${waitSeconds}`],
+            },
+          ),
         }),
         responses: {
           200: {
@@ -185,7 +218,10 @@ function kvSchemas(limits: Limits) {
             headers: { ...readHeaders, ...headers('Preference-Applied') },
             content: { '*/*': { schema: anyBytes } },
           },
-          304: { description: 'The key is still at the revision of `If-None-Match` (a long-poll: still, after N seconds).', headers: { ...readHeaders, ...headers('Preference-Applied') } },
+          304: {
+            description: 'The key is still at the revision of `If-None-Match` (a long-poll: still, after N seconds).',
+            headers: { ...readHeaders, ...headers('Preference-Applied') },
+          },
         },
         failures: {
           invalid_key: 'The key is not valid, or not validly percent-encoded.',
@@ -208,7 +244,7 @@ function kvSchemas(limits: Limits) {
         querystring: fields({ stale: staleParameterSchema }),
         headers: fields({ 'If-None-Match': described('`"<revision>"` (or a list): answer 304 while the key is at that revision.') }),
         responses: {
-          200: { description: 'As GET, without the body; `Content-Length` is the value\'s size.', headers: { ...readHeaders, ...headers('Content-Length') } },
+          200: { description: "As GET, without the body; `Content-Length` is the value's size.", headers: { ...readHeaders, ...headers('Content-Length') } },
           304: { description: 'Not modified.', headers: readHeaders },
         },
         failures: { invalid_key: 'The key is not valid.', invalid_request: 'A malformed `If-None-Match`.', key_not_found: 'No such key.' },
@@ -221,18 +257,22 @@ function kvSchemas(limits: Limits) {
         operationId: 'putKey',
         tag: 'Keys',
         summary: 'Create or replace a value',
-        description: 'The body is the value, any bytes; its `Content-Type` is stored with it (`application/octet-stream` when none is sent) and answered on reads.',
+        description:
+          'The body is the value, any bytes; its `Content-Type` is stored with it (`application/octet-stream` when none is sent) and answered on reads.',
         access: keyGrant('write'),
         engine: true,
         writes: 'adds',
         body: { content: valueContent, limitBytes: limits.valueBytesMax, tooLarge: 'value_too_large', optional: true },
         params: key,
         querystring: fields({
-          ttl: described(`Seconds until the key expires: more than 0, at most ${limits.ttlSecondsMax}, with at most 3 decimals. Without it, a TTL the key had is cleared.`, {
-            type: 'number',
-            exclusiveMinimum: 0,
-            maximum: limits.ttlSecondsMax,
-          }),
+          ttl: described(
+            `Seconds until the key expires: more than 0, at most ${limits.ttlSecondsMax}, with at most 3 decimals. Without it, a TTL the key had is cleared.`,
+            {
+              type: 'number',
+              exclusiveMinimum: 0,
+              maximum: limits.ttlSecondsMax,
+            },
+          ),
         }),
         headers: fields(conditional),
         responses: {
@@ -258,7 +298,12 @@ function kvSchemas(limits: Limits) {
         params: key,
         headers: fields(conditional),
         responses: { 204: { description: 'Deleted.', headers: headers('KV-Revision') } },
-        failures: { invalid_key: 'The key is not valid.', invalid_request: 'A malformed `If-Match` / `If-None-Match`.', key_not_found: 'No such key.', ...preconditionFailed },
+        failures: {
+          invalid_key: 'The key is not valid.',
+          invalid_request: 'A malformed `If-Match` / `If-None-Match`.',
+          key_not_found: 'No such key.',
+          ...preconditionFailed,
+        },
         problemHeaders: { 404: headers('KV-Revision') },
       },
       limits,
@@ -276,7 +321,12 @@ function kvSchemas(limits: Limits) {
         querystring: fields(
           {
             op: described('Must be `add`.', { type: 'string', enum: ['add'] }),
-            by: described('The integer to add (default 1; may be negative).', { type: 'integer', minimum: -COUNTER_ABS_MAX, maximum: COUNTER_ABS_MAX, default: 1 }),
+            by: described('The integer to add (default 1; may be negative).', {
+              type: 'integer',
+              minimum: -COUNTER_ABS_MAX,
+              maximum: COUNTER_ABS_MAX,
+              default: 1,
+            }),
           },
           ['op'],
         ),

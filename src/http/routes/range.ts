@@ -83,7 +83,9 @@ export function boundParameter(query: Query, name: string, limits: Limits): stri
     throw new KvError('invalid_request', `the query parameter "${name}" must be valid Unicode without U+0000`);
   }
   if (Buffer.byteLength(value) > limits.keyBytesMax) {
-    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.keyBytesMax} bytes)`, { limit: limits.keyBytesMax });
+    throw new KvError('invalid_request', `the query parameter "${name}" is longer than the longest key (${limits.keyBytesMax} bytes)`, {
+      limit: limits.keyBytesMax,
+    });
   }
   return value;
 }
@@ -104,7 +106,8 @@ const listSchema = (limits: Limits) =>
       operationId: 'listKeys',
       tag: 'Ranges',
       summary: 'List a range of keys',
-      description: '`prefix`, `start` and `end` combine as an intersection; none lists every key. Pass `cursor` back, with the same other parameters, for the next page; `null` means done.',
+      description:
+        '`prefix`, `start` and `end` combine as an intersection; none lists every key. Pass `cursor` back, with the same other parameters, for the next page; `null` means done.',
       access: { grant: '`read` over the whole range' },
       engine: true,
       querystring: fields({
@@ -120,7 +123,10 @@ const listSchema = (limits: Limits) =>
         cursor: described('The `cursor` of the previous page (opaque).'),
         reverse: described('Walk descending.', { type: 'boolean', default: false }),
         values: described('Include `value` and `encoding` in each item.', { type: 'boolean', default: false }),
-        delimiter: described('Roll keys up after the prefix to the first delimiter into `prefixes` (like S3 CommonPrefixes).', { type: 'string', minLength: 1 }),
+        delimiter: described('Roll keys up after the prefix to the first delimiter into `prefixes` (like S3 CommonPrefixes).', {
+          type: 'string',
+          minLength: 1,
+        }),
         stale: staleParameterSchema,
       }),
       responses: { 200: json(ref('RangePage'), 'One page.', headers('KV-Staleness-Ms')) },

@@ -69,8 +69,9 @@ function seedSchemas(limits: Limits) {
       {
         operationId: 'seedPut',
         tag: 'Seed compatibility',
-        summary: 'Create or replace (the original server\'s route)',
-        description: 'The value is stored as `application/json`. The body is read as JSON whatever its content type (as `curl -d` sends `x-www-form-urlencoded`).',
+        summary: "Create or replace (the original server's route)",
+        description:
+          'The value is stored as `application/json`. The body is read as JSON whatever its content type (as `curl -d` sends `x-www-form-urlencoded`).',
         access: keyGrant('write'),
         engine: true,
         writes: 'adds',
@@ -91,7 +92,7 @@ function seedSchemas(limits: Limits) {
       {
         operationId: 'seedGet',
         tag: 'Seed compatibility',
-        summary: 'Read (the original server\'s route)',
+        summary: "Read (the original server's route)",
         description: 'A value that is not JSON is returned as a JSON string (UTF-8 text), or, when binary, in base64 with `"encoding": "base64"`.',
         access: keyGrant('read'),
         engine: true,
@@ -106,7 +107,7 @@ function seedSchemas(limits: Limits) {
       {
         operationId: 'seedDel',
         tag: 'Seed compatibility',
-        summary: 'Delete (the original server\'s route)',
+        summary: "Delete (the original server's route)",
         access: keyGrant('write'),
         engine: true,
         writes: 'removes',

@@ -96,7 +96,13 @@ const STATUS: OperationSpec = {
   responses: { 200: json(ref('Status'), 'Status.') },
 };
 
-const LIMITS: OperationSpec = { operationId: 'limits', tag: 'Service', summary: 'The limits in force', access: 'token', responses: { 200: json(ref('Limits'), 'Limits.') } };
+const LIMITS: OperationSpec = {
+  operationId: 'limits',
+  tag: 'Service',
+  summary: 'The limits in force',
+  access: 'token',
+  responses: { 200: json(ref('Limits'), 'Limits.') },
+};
 
 const ME: OperationSpec = {
   operationId: 'me',
@@ -113,5 +119,5 @@ const OPENAPI: OperationSpec = {
   tag: 'Service',
   summary: 'This document',
   access: 'token',
-  responses: { 200: json({ type: 'object' }, 'OpenAPI 3.1, with this server\'s limits.') },
+  responses: { 200: json({ type: 'object' }, "OpenAPI 3.1, with this server's limits.") },
 };

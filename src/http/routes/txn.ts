@@ -47,7 +47,8 @@ export function parseTxn(body: unknown, limits: Limits): { compares: Compare[]; 
   const ops = rawOps.map((op, index) => parseOp(op, `ops[${index}]`, limits));
   const seen = new Set<string>();
   ops.forEach((op, index) => {
-    if (seen.has(op.key)) throw new KvError('invalid_request', `ops[${index}].key ${JSON.stringify(op.key)} appears twice; a key may appear at most once in ops`);
+    if (seen.has(op.key))
+      throw new KvError('invalid_request', `ops[${index}].key ${JSON.stringify(op.key)} appears twice; a key may appear at most once in ops`);
     seen.add(op.key);
   });
   return { compares, ops };
@@ -87,7 +88,13 @@ function parseOp(value: unknown, where: string, limits: Limits): TxnOp {
       if (bytes.length > limits.valueBytesMax) {
         throw new KvError('value_too_large', `${where}.value is ${bytes.length} bytes; the limit is ${limits.valueBytesMax}`, { limit: limits.valueBytesMax });
       }
-      return { op: 'put', key: key(), value: bytes, contentType: contentTypeAt(op.contentType, where, limits) ?? contentType, ttlMs: ttlAt(op.ttl, where, limits) };
+      return {
+        op: 'put',
+        key: key(),
+        value: bytes,
+        contentType: contentTypeAt(op.contentType, where, limits) ?? contentType,
+        ttlMs: ttlAt(op.ttl, where, limits),
+      };
     }
     case 'delete':
       expectOnly(op, ['op', 'key'], where);
@@ -178,7 +185,12 @@ const txnSchema = (limits: Limits) =>
       access: { grant: 'every key the txn names (`read` for checks and gets, `write` for the rest)' },
       engine: true,
       writes: 'adds',
-      body: { content: { 'application/json': { schema: ref('TxnRequest'), example: TXN_EXAMPLE } }, limitBytes: limits.requestBytesMax, tooLarge: 'request_too_large', json: true },
+      body: {
+        content: { 'application/json': { schema: ref('TxnRequest'), example: TXN_EXAMPLE } },
+        limitBytes: limits.requestBytesMax,
+        tooLarge: 'request_too_large',
+        json: true,
+      },
       responses: { 200: json(ref('TxnResponse'), 'Committed.') },
       failures: {
         invalid_key: 'A key is not valid (the detail names it).',

@@ -42,9 +42,13 @@ export async function watchRoutes(app: FastifyInstance, deps: HttpDeps): Promise
     const resumeAfter = since === null && lastEventId === null ? Math.max(hub.currentRevision, revision) : Math.max(since ?? 0, lastEventId ?? 0);
 
     if (resumeAfter < compactRevision) {
-      throw new KvError('history_compacted', `history before revision ${compactRevision + 1} is compacted; watch from ${compactRevision} or later, or read the current state first`, {
-        compactRevision,
-      });
+      throw new KvError(
+        'history_compacted',
+        `history before revision ${compactRevision + 1} is compacted; watch from ${compactRevision} or later, or read the current state first`,
+        {
+          compactRevision,
+        },
+      );
     }
     const release = watchStreams.admit();
     if (release === null) throw tooManyWatchers(limits.watchersMax);
@@ -66,7 +70,8 @@ function watchFilter(query: Query, keyBytesMax: number): WatchFilter {
   if (key !== undefined && prefix !== undefined) throw new KvError('invalid_request', 'give either "key" or "prefix", not both');
   if (key !== undefined) return { key: validateKey(key, keyBytesMax) };
   if (prefix !== undefined) {
-    if (!prefix.isWellFormed() || Buffer.byteLength(prefix) > keyBytesMax) throw new KvError('invalid_request', '"prefix" must be valid Unicode no longer than a key');
+    if (!prefix.isWellFormed() || Buffer.byteLength(prefix) > keyBytesMax)
+      throw new KvError('invalid_request', '"prefix" must be valid Unicode no longer than a key');
     return { prefix };
   }
   throw new KvError('invalid_request', 'give "key" (one key) or "prefix" (every key under it; "prefix=" for all keys)');
@@ -93,7 +98,10 @@ const watchSchema = (limits: Limits) =>
       engine: true,
       querystring: fields({
         key: described(`Watch one key (${keyText(limits)}).`, keyString(limits)),
-        prefix: described('Watch every key under this prefix (empty: all keys). Give `key` or `prefix`, not both.', { type: 'string', maxLength: limits.keyBytesMax }),
+        prefix: described('Watch every key under this prefix (empty: all keys). Give `key` or `prefix`, not both.', {
+          type: 'string',
+          maxLength: limits.keyBytesMax,
+        }),
         since: described('Deliver every change after this revision.', revision),
         values: described('Include values.', { type: 'boolean', default: true }),
       }),

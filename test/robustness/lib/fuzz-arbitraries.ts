@@ -265,7 +265,10 @@ export function serializeRequest(request: FuzzRequest, host: string): Buffer {
 
 /** A readable reproduction of `request`: its bytes as a JS string literal (long bodies cut). */
 export function describeRequest(request: FuzzRequest): string {
-  const bytes = serializeRequest({ ...request, body: request.body !== null && request.body.length > 1500 ? request.body.subarray(0, 1500) : request.body }, '127.0.0.1');
+  const bytes = serializeRequest(
+    { ...request, body: request.body !== null && request.body.length > 1500 ? request.body.subarray(0, 1500) : request.body },
+    '127.0.0.1',
+  );
   const cut = request.body !== null && request.body.length > 1500 ? ` (body cut from ${request.body.length} bytes)` : '';
   return `${JSON.stringify(bytes.toString('latin1'))}${cut}`;
 }
@@ -307,10 +310,75 @@ const safeText = (maxLength: number): Arbitrary<string> => fc.string({ unit: fc.
  * encoded slashes, double encoding, control characters, and raw punctuation.
  */
 export const HOSTILE_PIECES = [
-  '%ZZ', '%', '%0', '%G0', '%00', '%C0%AF', '%C0%80', '%E0%80%AF', '%ED%A0%80', '%ED%BF%BF', '%F4%90%80%80', '%F8%88%80%80%80', '%FF', '%FE%FF',
-  '%EF%BB%BF', '%C3', '%E2%82', '%2F', '%2f', '%252F', '%25', '%2E', '%2E%2E', '.', '..', '/', '//', '/./', '/../', '%5C', '\\', '%20', '+',
-  '%0A', '%0D%0A', '%09', '%7F', '%E2%80%AE', '%F0%9F%98%80', '%E2%82%AC', '~', '!', '$', '&', "'", '(', ')', '*', ',', ';', '=', ':', '@',
-  '[', ']', '|', '^', '`', '{', '}', '"', '<', '>', '?', 'a', 'b', 'key', '__proto__', 'constructor',
+  '%ZZ',
+  '%',
+  '%0',
+  '%G0',
+  '%00',
+  '%C0%AF',
+  '%C0%80',
+  '%E0%80%AF',
+  '%ED%A0%80',
+  '%ED%BF%BF',
+  '%F4%90%80%80',
+  '%F8%88%80%80%80',
+  '%FF',
+  '%FE%FF',
+  '%EF%BB%BF',
+  '%C3',
+  '%E2%82',
+  '%2F',
+  '%2f',
+  '%252F',
+  '%25',
+  '%2E',
+  '%2E%2E',
+  '.',
+  '..',
+  '/',
+  '//',
+  '/./',
+  '/../',
+  '%5C',
+  '\\',
+  '%20',
+  '+',
+  '%0A',
+  '%0D%0A',
+  '%09',
+  '%7F',
+  '%E2%80%AE',
+  '%F0%9F%98%80',
+  '%E2%82%AC',
+  '~',
+  '!',
+  '$',
+  '&',
+  "'",
+  '(',
+  ')',
+  '*',
+  ',',
+  ';',
+  '=',
+  ':',
+  '@',
+  '[',
+  ']',
+  '|',
+  '^',
+  '`',
+  '{',
+  '}',
+  '"',
+  '<',
+  '>',
+  '?',
+  'a',
+  'b',
+  'key',
+  '__proto__',
+  'constructor',
 ];
 
 const hostileText: Arbitrary<string> = fc
@@ -353,11 +421,55 @@ const ROUTE_PARAMETERS: Record<string, string[]> = {
 /** Routes that read query parameters (the others are fixed resources). */
 export const ROUTES_WITH_PARAMETERS: ReadonlySet<string> = new Set(Object.keys(ROUTE_PARAMETERS));
 const ALL_PARAMETERS = ['prefix', 'start', 'end', 'limit', 'cursor', 'reverse', 'values', 'delimiter', 'dry_run', 'ttl', 'op', 'by', 'since', 'key', 'format'];
-const ODD_PARAMETERS = ['foo', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '', 'limit[]', 'prefix[0]', '__proto__[polluted]', 'a[b]', '%ZZ', '%00', 'LIMIT', 'Prefix', 'key%00'];
+const ODD_PARAMETERS = [
+  'foo',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  '',
+  'limit[]',
+  'prefix[0]',
+  '__proto__[polluted]',
+  'a[b]',
+  '%ZZ',
+  '%00',
+  'LIMIT',
+  'Prefix',
+  'key%00',
+];
 
 const NUMBERS = [
-  '0', '1', '2', '-1', '10', '100', '1000', '1001', '-0', '+1', '01', '1e3', '1.5', '0.001', '0.0001', '1.2345', 'NaN', 'Infinity', '-Infinity', '0x10', '%201',
-  '9007199254740991', '9007199254740992', '-9007199254740991', '-9007199254740992', '99999999999999999999', '315360000', '315360001', '9'.repeat(400),
+  '0',
+  '1',
+  '2',
+  '-1',
+  '10',
+  '100',
+  '1000',
+  '1001',
+  '-0',
+  '+1',
+  '01',
+  '1e3',
+  '1.5',
+  '0.001',
+  '0.0001',
+  '1.2345',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '0x10',
+  '%201',
+  '9007199254740991',
+  '9007199254740992',
+  '-9007199254740991',
+  '-9007199254740992',
+  '99999999999999999999',
+  '315360000',
+  '315360001',
+  '9'.repeat(400),
 ];
 const WORDS = ['true', 'false', 'TRUE', 'True', 'yes', 'no', 'on', '', 'add', 'ADD', 'put', 'seed', 'ndjson', 'csv', '/', '//', '%2F', '%00', 'a', 'a/'];
 
@@ -409,7 +521,12 @@ function plausibleValueArb(context: FuzzContext, name: string): Arbitrary<string
 /** Each of the route's parameters at most once, with values a client could mean (watch: exactly one of key and prefix). */
 function plausibleQueryArb(context: FuzzContext, known: string[], watch: boolean): Arbitrary<string> {
   const names = watch ? known.filter((name) => name !== 'key' && name !== 'prefix') : known;
-  const optional = names.map((name) => fc.oneof(fc.constant<[string, string] | null>(null), plausibleValueArb(context, name).map((value): [string, string] | null => [name, value])));
+  const optional = names.map((name) =>
+    fc.oneof(
+      fc.constant<[string, string] | null>(null),
+      plausibleValueArb(context, name).map((value): [string, string] | null => [name, value]),
+    ),
+  );
   const selector = watch
     ? fc.constantFrom('key', 'prefix').chain((name) => plausibleValueArb(context, name).map((value): Array<[string, string] | null> => [[name, value]]))
     : fc.constant<Array<[string, string] | null>>([]);
@@ -442,8 +559,31 @@ function pathArb(context: FuzzContext, target: FuzzTarget): Arbitrary<string> {
   if (target === UNKNOWN_PATHS) {
     return fc.oneof(
       fc.constantFrom(
-        '/', '/v1', '/v1/', '/v2/kv/a', '/v1/kv2', '/v1/admin', '/v1/admin/', '/v1/admin/x', '/v1/watch/x', '/v1/txn/x', '/healthz/x', '/%ZZ', '/%00',
-        '/..', '/../etc/passwd', '/v1/../healthz', '/favicon.ico', '//', '///v1/kv/a', '/index.html', '/v1/KV/a', '/V1/kv/a', '*', '/v1/kv%2Fa', '/v1%2Fkv/a',
+        '/',
+        '/v1',
+        '/v1/',
+        '/v2/kv/a',
+        '/v1/kv2',
+        '/v1/admin',
+        '/v1/admin/',
+        '/v1/admin/x',
+        '/v1/watch/x',
+        '/v1/txn/x',
+        '/healthz/x',
+        '/%ZZ',
+        '/%00',
+        '/..',
+        '/../etc/passwd',
+        '/v1/../healthz',
+        '/favicon.ico',
+        '//',
+        '///v1/kv/a',
+        '/index.html',
+        '/v1/KV/a',
+        '/V1/kv/a',
+        '*',
+        '/v1/kv%2Fa',
+        '/v1%2Fkv/a',
       ),
       fc.webPath().map((path) => (path.startsWith('/') ? path : `/${path}`)),
       hostileText.map((text) => `/${text}`),
@@ -453,7 +593,10 @@ function pathArb(context: FuzzContext, target: FuzzTarget): Arbitrary<string> {
     const prefix = target.url.slice(0, -1);
     return fc.oneof(
       { weight: 12, arbitrary: keyPathArb(context).map((key) => `${prefix}${key}`) },
-      { weight: 1, arbitrary: fc.constantFrom(prefix.replace(/\/$/, ''), `${prefix}/`, `${prefix}.`, `${prefix}..`, prefix.replace(/\//g, '//'), prefix.toUpperCase()) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(prefix.replace(/\/$/, ''), `${prefix}/`, `${prefix}.`, `${prefix}..`, prefix.replace(/\//g, '//'), prefix.toUpperCase()),
+      },
     );
   }
   const url = target.url;
@@ -461,28 +604,111 @@ function pathArb(context: FuzzContext, target: FuzzTarget): Arbitrary<string> {
     { weight: 8, arbitrary: fc.constant(url) },
     {
       weight: 2,
-      arbitrary: fc.constantFrom(`${url}/`, url.toUpperCase(), url.replace(/\//g, '//'), `${url}/..`, `${url}/.`, `${url}%2F`, `${url}%ZZ`, `${url}%00`, `/.${url}`, `${url};a=b`, `${url}#frag`),
+      arbitrary: fc.constantFrom(
+        `${url}/`,
+        url.toUpperCase(),
+        url.replace(/\//g, '//'),
+        `${url}/..`,
+        `${url}/.`,
+        `${url}%2F`,
+        `${url}%ZZ`,
+        `${url}%00`,
+        `/.${url}`,
+        `${url};a=b`,
+        `${url}#frag`,
+      ),
     },
   );
 }
 
 const CONTENT_TYPES = [
-  'application/json', 'application/json; charset=utf-8', 'application/json; charset=utf-16', 'application/json;charset=latin1', 'APPLICATION/JSON', 'text/json',
-  'application/problem+json', 'application/vnd.kvs+json', 'application/x-ndjson', 'application/octet-stream', 'text/plain', 'text/plain; charset=iso-8859-1',
-  'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', '', ' ', ';', ';;;', 'application/', '/json', 'foo', 'application/json;;;',
-  'application/json, text/plain', '*/*', 'text/*', `application/${'x'.repeat(300)}`, 'application/json; a="unterminated', 'application/json\t', 'a\u00e9b',
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json; charset=utf-16',
+  'application/json;charset=latin1',
+  'APPLICATION/JSON',
+  'text/json',
+  'application/problem+json',
+  'application/vnd.kvs+json',
+  'application/x-ndjson',
+  'application/octet-stream',
+  'text/plain',
+  'text/plain; charset=iso-8859-1',
+  'multipart/form-data; boundary=x',
+  'application/x-www-form-urlencoded',
+  '',
+  ' ',
+  ';',
+  ';;;',
+  'application/',
+  '/json',
+  'foo',
+  'application/json;;;',
+  'application/json, text/plain',
+  '*/*',
+  'text/*',
+  `application/${'x'.repeat(300)}`,
+  'application/json; a="unterminated',
+  'application/json\t',
+  'a\u00e9b',
 ];
 const ENTITY_TAGS = [
-  '"1"', '"2"', '"3"', '"5"', 'W/"1"', 'W/"5"', '*', '"1", "2"', '"1",,"2"', ' , ', '"abc"', '"05"', '"-1"', '"99999999999999999"', 'garbage', '', '"', 'W/', 'W/*',
-  '*, "1"', '"1" "2"', '"1",W/"2"', `"${'9'.repeat(300)}"`, 'W/"0"', '"0"', 'w/"1"', '"1', '1', '"1",', ',"1"',
+  '"1"',
+  '"2"',
+  '"3"',
+  '"5"',
+  'W/"1"',
+  'W/"5"',
+  '*',
+  '"1", "2"',
+  '"1",,"2"',
+  ' , ',
+  '"abc"',
+  '"05"',
+  '"-1"',
+  '"99999999999999999"',
+  'garbage',
+  '',
+  '"',
+  'W/',
+  'W/*',
+  '*, "1"',
+  '"1" "2"',
+  '"1",W/"2"',
+  `"${'9'.repeat(300)}"`,
+  'W/"0"',
+  '"0"',
+  'w/"1"',
+  '"1',
+  '1',
+  '"1",',
+  ',"1"',
 ];
 /** Prefer values; no valid wait above 1 s, so that a long-poll never holds a run up for long. */
-const PREFERS = ['wait=1', 'wait=0', 'wait=-1', 'wait=abc', 'wait=1.5', 'wait=301', 'wait=99999999', 'wait=', 'wait="1"', 'wait="abc"', 'respond-async, wait=1', 'return=minimal', 'wait=1; foo=bar', 'WAIT=1', 'wait = 1', 'handling=strict', ''];
+const PREFERS = [
+  'wait=1',
+  'wait=0',
+  'wait=-1',
+  'wait=abc',
+  'wait=1.5',
+  'wait=301',
+  'wait=99999999',
+  'wait=',
+  'wait="1"',
+  'wait="abc"',
+  'respond-async, wait=1',
+  'return=minimal',
+  'wait=1; foo=bar',
+  'WAIT=1',
+  'wait = 1',
+  'handling=strict',
+  '',
+];
 const LAST_EVENT_IDS = ['', '0', '1', '-1', 'abc', '99999999999999999999', '9007199254740991', '9007199254740992', '1.5', ' 5', 'NaN', '0x1', '1e3'];
 const ACCEPTS = ['application/json', 'text/event-stream', '*/*', 'text/html', 'application/problem+json;q=0', 'garbage', '', 'application/x-ndjson, */*;q=0.1'];
 const AUTHORIZATIONS = ['Bearer x', 'Bearer', 'Basic Zm9vOmJhcg==', `Bearer ${'a'.repeat(200)}`, '', 'Bearer  '];
 const HEADER_VALUE_CHARS = [...' !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\t'];
-const TOKEN_CHARS = [...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-!#$%&\'*+.^_`|~'];
+const TOKEN_CHARS = [..."abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-!#$%&'*+.^_`|~"];
 
 /** `arbitrary` `presentWeight` times in `presentWeight + absentWeight`, else absent. */
 const sometimes = <T>(arbitrary: Arbitrary<T>, absentWeight: number, presentWeight = 1): Arbitrary<T | undefined> =>
@@ -500,7 +726,11 @@ function headersArb(target: FuzzTarget): Arbitrary<Array<[string, string]>> {
   );
   return fc
     .record({
-      'Content-Type': sometimes(fc.oneof({ weight: jsonWeight, arbitrary: fc.constant('application/json') }, { weight: 4, arbitrary: fc.constantFrom(...CONTENT_TYPES) }), 1, jsonRoute ? 4 : 1),
+      'Content-Type': sometimes(
+        fc.oneof({ weight: jsonWeight, arbitrary: fc.constant('application/json') }, { weight: 4, arbitrary: fc.constantFrom(...CONTENT_TYPES) }),
+        1,
+        jsonRoute ? 4 : 1,
+      ),
       'If-Match': sometimes(fc.constantFrom(...ENTITY_TAGS), 4),
       'If-None-Match': sometimes(fc.constantFrom(...ENTITY_TAGS), 3),
       Prefer: sometimes(fc.constantFrom(...PREFERS), 3),
@@ -528,8 +758,24 @@ function jsonKeyArb(context: FuzzContext): Arbitrary<unknown> {
     {
       weight: 3,
       arbitrary: fc.constantFrom<unknown>(
-        '__proto__', 'constructor', 'prototype', '', '.', '..', 'a/../b', 'a/./b', '/', '//', '\u0000', 'a\u0000b', '\uD800', 'x\uDFFFy', '\uFEFF',
-        'k'.repeat(context.keyBytesMax), 'k'.repeat(context.keyBytesMax + 1), '\u20AC'.repeat(Math.floor(context.keyBytesMax / 3) + 1),
+        '__proto__',
+        'constructor',
+        'prototype',
+        '',
+        '.',
+        '..',
+        'a/../b',
+        'a/./b',
+        '/',
+        '//',
+        '\u0000',
+        'a\u0000b',
+        '\uD800',
+        'x\uDFFFy',
+        '\uFEFF',
+        'k'.repeat(context.keyBytesMax),
+        'k'.repeat(context.keyBytesMax + 1),
+        '\u20AC'.repeat(Math.floor(context.keyBytesMax / 3) + 1),
       ),
     },
     { weight: 3, arbitrary: safeText(12) },
@@ -576,12 +822,24 @@ function plausibleTxnArb(context: FuzzContext): Arbitrary<unknown> {
   const key = fc.oneof(fc.constantFrom(...context.keys), safeText(6));
   const op = fc.oneof(
     fc.record({ op: fc.constant('put'), key, value: fc.jsonValue({ maxDepth: 2 }) }),
-    fc.record({ op: fc.constant('put'), key, value: fc.constantFrom('aGk=', '', 'AAEC/w=='), encoding: fc.constantFrom('base64', 'utf8'), ttl: fc.constantFrom(1, 30, 0.5) }, { requiredKeys: ['op', 'key', 'value', 'encoding'] }),
+    fc.record(
+      {
+        op: fc.constant('put'),
+        key,
+        value: fc.constantFrom('aGk=', '', 'AAEC/w=='),
+        encoding: fc.constantFrom('base64', 'utf8'),
+        ttl: fc.constantFrom(1, 30, 0.5),
+      },
+      { requiredKeys: ['op', 'key', 'value', 'encoding'] },
+    ),
     fc.record({ op: fc.constantFrom('get', 'delete'), key }),
     fc.record({ op: fc.constant('add'), key, by: fc.integer({ min: -5, max: 5 }) }, { requiredKeys: ['op', 'key'] }),
   );
   const check = fc.oneof(fc.record({ key, revision: fc.nat(12) }), fc.record({ key, exists: fc.boolean() }));
-  return fc.record({ checks: fc.array(check, { maxLength: 2 }), ops: fc.uniqueArray(op, { maxLength: 3, selector: (entry) => entry.key }) }, { requiredKeys: ['ops'] });
+  return fc.record(
+    { checks: fc.array(check, { maxLength: 2 }), ops: fc.uniqueArray(op, { maxLength: 3, selector: (entry) => entry.key }) },
+    { requiredKeys: ['ops'] },
+  );
 }
 
 function txnBodyArb(context: FuzzContext): Arbitrary<string> {
@@ -590,12 +848,30 @@ function txnBodyArb(context: FuzzContext): Arbitrary<string> {
   return fc
     .oneof(
       { weight: 5, arbitrary: plausibleTxnArb(context) },
-      { weight: 5, arbitrary: fc.record({ checks: fc.array(txnCheckArb(context), { maxLength: 3 }), ops: fc.array(txnOpArb(context), { maxLength: 4 }) }, { requiredKeys: [] }) },
+      {
+        weight: 5,
+        arbitrary: fc.record(
+          { checks: fc.array(txnCheckArb(context), { maxLength: 3 }), ops: fc.array(txnOpArb(context), { maxLength: 4 }) },
+          { requiredKeys: [] },
+        ),
+      },
       {
         weight: 1,
         arbitrary: fc.constantFrom<unknown>(
-          manyGets(128), manyGets(129), manyChecks(129), { ops: [{ op: 'put', key: 'a', value: 1 }, { op: 'get', key: 'a' }] },
-          JSON.parse('{"__proto__":{"polluted":true},"ops":[]}'), { constructor: { prototype: { polluted: true } } }, { ops: {} }, { ops: 'put' }, { checks: null },
+          manyGets(128),
+          manyGets(129),
+          manyChecks(129),
+          {
+            ops: [
+              { op: 'put', key: 'a', value: 1 },
+              { op: 'get', key: 'a' },
+            ],
+          },
+          JSON.parse('{"__proto__":{"polluted":true},"ops":[]}'),
+          { constructor: { prototype: { polluted: true } } },
+          { ops: {} },
+          { ops: 'put' },
+          { checks: null },
         ),
       },
       { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
@@ -613,13 +889,24 @@ function seedPutBodyArb(context: FuzzContext): Arbitrary<string> {
     .map((body) => JSON.stringify(body));
 }
 
-const EXPIRIES = ['2000-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '2024-13-45T99:99:99Z', 'yesterday', '', '2100-01-01T00:00:00.123456789+14:00', '2100-01-01t00:00:00z'];
+const EXPIRIES = [
+  '2000-01-01T00:00:00Z',
+  '9999-12-31T23:59:59Z',
+  '2024-13-45T99:99:99Z',
+  'yesterday',
+  '',
+  '2100-01-01T00:00:00.123456789+14:00',
+  '2100-01-01t00:00:00z',
+];
 
 function exportLineArb(context: FuzzContext): Arbitrary<string> {
   const record = fc.record(
     {
       key: jsonKeyArb(context),
-      value: fc.oneof(fc.uint8Array({ maxLength: 24 }).map((bytes) => Buffer.from(bytes).toString('base64')), fc.constantFrom<unknown>('!!', 'aGk', '', 'aGk==', 5, null)),
+      value: fc.oneof(
+        fc.uint8Array({ maxLength: 24 }).map((bytes) => Buffer.from(bytes).toString('base64')),
+        fc.constantFrom<unknown>('!!', 'aGk', '', 'aGk==', 5, null),
+      ),
       contentType: fc.constantFrom<unknown>('text/plain', 'application/json', '', 'x\u0001y', 'a'.repeat(300), 3, null),
       expiresAt: fc.oneof(
         fc.integer({ min: -3600, max: 3600 * 24 }).map((seconds) => new Date(Date.now() + seconds * 1000).toISOString()),
@@ -658,15 +945,43 @@ function bodyArb(context: FuzzContext, target: FuzzTarget): Arbitrary<Buffer | n
   const empty = fc.constant<Buffer | null>(Buffer.alloc(0));
   switch (target.url) {
     case '/v1/txn':
-      return fc.oneof({ weight: 8, arbitrary: utf8(txnBodyArb(context)) }, { weight: 1, arbitrary: jsonBody }, { weight: 1, arbitrary: randomBytes }, { weight: 1, arbitrary: none }, { weight: 1, arbitrary: empty });
+      return fc.oneof(
+        { weight: 8, arbitrary: utf8(txnBodyArb(context)) },
+        { weight: 1, arbitrary: jsonBody },
+        { weight: 1, arbitrary: randomBytes },
+        { weight: 1, arbitrary: none },
+        { weight: 1, arbitrary: empty },
+      );
     case '/put':
-      return fc.oneof({ weight: 8, arbitrary: utf8(seedPutBodyArb(context)) }, { weight: 1, arbitrary: jsonBody }, { weight: 1, arbitrary: randomBytes }, { weight: 1, arbitrary: none });
+      return fc.oneof(
+        { weight: 8, arbitrary: utf8(seedPutBodyArb(context)) },
+        { weight: 1, arbitrary: jsonBody },
+        { weight: 1, arbitrary: randomBytes },
+        { weight: 1, arbitrary: none },
+      );
     case '/v1/admin/import':
-      return fc.oneof({ weight: 5, arbitrary: utf8(ndjsonBodyArb(context)) }, { weight: 3, arbitrary: utf8(seedDocumentArb(context)) }, { weight: 1, arbitrary: jsonBody }, { weight: 1, arbitrary: randomBytes }, { weight: 1, arbitrary: none });
+      return fc.oneof(
+        { weight: 5, arbitrary: utf8(ndjsonBodyArb(context)) },
+        { weight: 3, arbitrary: utf8(seedDocumentArb(context)) },
+        { weight: 1, arbitrary: jsonBody },
+        { weight: 1, arbitrary: randomBytes },
+        { weight: 1, arbitrary: none },
+      );
     case '/v1/kv/*':
-      return fc.oneof({ weight: 3, arbitrary: randomBytes }, { weight: 3, arbitrary: jsonBody }, { weight: 1, arbitrary: utf8(txnBodyArb(context)) }, { weight: 2, arbitrary: none }, { weight: 1, arbitrary: empty });
+      return fc.oneof(
+        { weight: 3, arbitrary: randomBytes },
+        { weight: 3, arbitrary: jsonBody },
+        { weight: 1, arbitrary: utf8(txnBodyArb(context)) },
+        { weight: 2, arbitrary: none },
+        { weight: 1, arbitrary: empty },
+      );
     default:
-      return fc.oneof({ weight: 6, arbitrary: none }, { weight: 1, arbitrary: randomBytes }, { weight: 1, arbitrary: jsonBody }, { weight: 1, arbitrary: utf8(txnBodyArb(context)) });
+      return fc.oneof(
+        { weight: 6, arbitrary: none },
+        { weight: 1, arbitrary: randomBytes },
+        { weight: 1, arbitrary: jsonBody },
+        { weight: 1, arbitrary: utf8(txnBodyArb(context)) },
+      );
   }
 }
 
@@ -687,5 +1002,11 @@ export function requestArb(context: FuzzContext, target: FuzzTarget): Arbitrary<
       body: bodyArb(context, target),
       chunked: fc.boolean().chain((flip) => (flip ? fc.boolean() : fc.constant(false))),
     })
-    .map(({ method: verb, path, query, headers, body, chunked }) => ({ method: verb, target: `${path}${query}`, headers, body, chunked: chunked && body !== null }));
+    .map(({ method: verb, path, query, headers, body, chunked }) => ({
+      method: verb,
+      target: `${path}${query}`,
+      headers,
+      body,
+      chunked: chunked && body !== null,
+    }));
 }

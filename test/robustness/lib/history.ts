@@ -138,7 +138,13 @@ export const kvCalls = {
     const body = await response.text();
     return { status: response.status, body, etag: response.headers.get('etag') };
   },
-  async write(baseUrl: string, key: string, value: string, signal: AbortSignal, conditions: { ifMatch?: string; ifNoneMatch?: string } = {}): Promise<HttpResult> {
+  async write(
+    baseUrl: string,
+    key: string,
+    value: string,
+    signal: AbortSignal,
+    conditions: { ifMatch?: string; ifNoneMatch?: string } = {},
+  ): Promise<HttpResult> {
     const headers: Record<string, string> = { 'content-type': 'text/plain' };
     if (conditions.ifMatch !== undefined) headers['if-match'] = conditions.ifMatch;
     if (conditions.ifNoneMatch !== undefined) headers['if-none-match'] = conditions.ifNoneMatch;

@@ -106,7 +106,10 @@ const DEFAULT_TIMEOUT_MS = 30_000;
  * returned before it was invoked, an ok read without a value), since those are
  * recorder bugs that would otherwise show up as confusing verdicts.
  */
-export function checkLinearizable(history: readonly HistoryEntry[], options: { initial?: ReadonlyMap<string, string | null>; timeoutMs?: number } = {}): CheckResult {
+export function checkLinearizable(
+  history: readonly HistoryEntry[],
+  options: { initial?: ReadonlyMap<string, string | null>; timeoutMs?: number } = {},
+): CheckResult {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const byKey = new Map<string, HistoryEntry[]>();
   for (const entry of history) {
@@ -215,7 +218,10 @@ function checkKey(entries: readonly HistoryEntry[], initialValue: string | null,
   for (const op of ops) {
     if (op.optional || (op.kind !== READ && op.kind !== CAS) || producible.has(op.a)) continue;
     const what = op.kind === READ ? 'returned' : 'succeeded expecting';
-    return { kind: 'fail', reason: `${describeOp(op, values)} ${what} ${showValue(values.name(op.a))}, which neither the initial value nor any write, delete or cas on this key could have produced` };
+    return {
+      kind: 'fail',
+      reason: `${describeOp(op, values)} ${what} ${showValue(values.name(op.a))}, which neither the initial value nor any write, delete or cas on this key could have produced`,
+    };
   }
 
   const segments = segmentViolation(ops, initial, values);
@@ -532,7 +538,6 @@ interface Progress {
   linearized: Uint32Array;
 }
 
-
 function search(ops: readonly CompiledOp[], initial: number, values: ValueTable, timeoutMs: number): KeyVerdict {
   const n = ops.length;
   const started = performance.now();
@@ -764,7 +769,7 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
     }
     // An unknown cas wants its expected value if what it produces is wanted
     // (a run can go on through it); to a fixpoint, for runs of several.
-    for (let changed = unknownCas > 0 && !wantsAny; changed; ) {
+    for (let changed = unknownCas > 0 && !wantsAny; changed;) {
       changed = false;
       for (let k = 0; k < unknownCount; k++) {
         const o = op(unknownCandidates[k]!);
@@ -823,7 +828,16 @@ function search(ops: readonly CompiledOp[], initial: number, values: ValueTable,
     const pending: number[] = [];
     for (let e = head.next; e !== null && e !== blocking; e = e.next) if (e.isCall) pending.push(e.op);
     const recent = stackOp.slice(-4);
-    return { done: definiteDone, state, blocking: blocking.op, pending, unknown: unknownCount, recent, earlier: stackOp.length - recent.length, linearized: bits.slice() };
+    return {
+      done: definiteDone,
+      state,
+      blocking: blocking.op,
+      pending,
+      unknown: unknownCount,
+      recent,
+      earlier: stackOp.length - recent.length,
+      linearized: bits.slice(),
+    };
   };
 
   let fresh = true;
@@ -925,7 +939,8 @@ function explain(best: Progress | null, ops: readonly CompiledOp[], values: Valu
     const o = ops[i]!;
     const next = step(o.kind, o.a, o.b, state);
     if (next === -1) return o.kind === CAS_FAIL ? 'its failure needs another value' : `it needs ${showState(o.a, values)}`;
-    if (next !== state && needer >= 0 && needer !== i && !reproducible) return `it would overwrite the value that ${describe(needer)} still needs, and nothing left produces it again`;
+    if (next !== state && needer >= 0 && needer !== i && !reproducible)
+      return `it would overwrite the value that ${describe(needer)} still needs, and nothing left produces it again`;
     return 'every order continuing with it fails later';
   };
   const definite = best.pending.filter((i) => i !== best.blocking);
@@ -969,4 +984,3 @@ function showState(state: number, values: ValueTable): string {
 function showValue(value: string | null): string {
   return value === null ? 'absent' : JSON.stringify(value);
 }
-
