@@ -11,3 +11,28 @@ export function whichStrace(): string | null {
     return null;
   }
 }
+
+/**
+ * The command line of `kvs serve` under strace with every fdatasync and fsync
+ * slowed by `delayMs` (strace's syscall fault injection), its trace written to
+ * `log`; `traced` adds syscalls to record without slowing them.
+ */
+export function slowSyncServeCommand(strace: string, cli: string, delayMs: number, log = '/dev/null', traced: readonly string[] = []): string[] {
+  const delayUs = delayMs * 1000;
+  return [
+    strace,
+    '-f',
+    '-qq',
+    '-o',
+    log,
+    '-e',
+    `trace=${['fdatasync', 'fsync', ...traced].join(',')}`,
+    '-e',
+    `inject=fdatasync:delay_exit=${delayUs}`,
+    '-e',
+    `inject=fsync:delay_exit=${delayUs}`,
+    process.execPath,
+    cli,
+    'serve',
+  ];
+}

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { request } from '../helpers/http.js';
 import { CLI_PATH, leftoversCleanedAfter, sleep, type ServerProcess, TEST_ENGINE } from '../helpers/server.js';
 import { differencesOf } from '../engine/differences.js';
-import { whichStrace } from '../helpers/strace.js';
+import { slowSyncServeCommand, whichStrace } from '../helpers/strace.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
 const ENGINE = differencesOf(TEST_ENGINE);
@@ -182,24 +182,7 @@ describe(
     const SYNC_DELAY_MS = 300;
 
     async function startSlowSync(log: string): Promise<ServerProcess> {
-      const directory = dataDirectory();
-      const delayUs = SYNC_DELAY_MS * 1000;
-      return start(directory, [
-        stracePath!,
-        '-f',
-        '-qq',
-        '-o',
-        log,
-        '-e',
-        'trace=fdatasync,fsync,msync',
-        '-e',
-        `inject=fdatasync:delay_exit=${delayUs}`,
-        '-e',
-        `inject=fsync:delay_exit=${delayUs}`,
-        process.execPath,
-        CLI_PATH,
-        'serve',
-      ]);
+      return start(dataDirectory(), slowSyncServeCommand(stracePath!, CLI_PATH, SYNC_DELAY_MS, log, ['msync']));
     }
 
     it('answers a PUT only after its fdatasync returned, and reads do not see it before', async () => {

@@ -11,7 +11,7 @@ import { expectProblem, putValue, request } from '../helpers/http.js';
 import { ExpositionParser, type Exposition, type PromFamily, type PromSample } from '../helpers/prometheus.js';
 import { CLI_PATH, leftoversCleanedAfter, startTestServer, tempDirectory, TEST_ENGINE, useTestServer } from '../helpers/server.js';
 import { differencesOf } from '../engine/differences.js';
-import { whichStrace } from '../helpers/strace.js';
+import { slowSyncServeCommand, whichStrace } from '../helpers/strace.js';
 
 /** How the engine under test differs from the other, each with its reason (test/engine/differences.ts). */
 const ENGINE = differencesOf(TEST_ENGINE);
@@ -412,28 +412,7 @@ describe(
     const leftovers = leftoversCleanedAfter('kvs-metrics-sync-');
 
     it('three writes one after another: three batches, each commit at least as long as its 200 ms fdatasync', async () => {
-      const delayUs = 200_000;
-      const server = await leftovers.spawn(
-        { DATA_DIRECTORY: leftovers.directory() },
-        {
-          command: [
-            stracePath!,
-            '-f',
-            '-qq',
-            '-o',
-            '/dev/null',
-            '-e',
-            'trace=fdatasync,fsync',
-            '-e',
-            `inject=fdatasync:delay_exit=${delayUs}`,
-            '-e',
-            `inject=fsync:delay_exit=${delayUs}`,
-            process.execPath,
-            CLI_PATH,
-            'serve',
-          ],
-        },
-      );
+      const server = await leftovers.spawn({ DATA_DIRECTORY: leftovers.directory() }, { command: slowSyncServeCommand(stracePath!, CLI_PATH, 200) });
       try {
         for (let i = 0; i < 3; i++) assert.equal((await putValue(server.url, `slow/${i}`, 'v')).status, 201);
         const exposition = await scrape(server.url, {});
