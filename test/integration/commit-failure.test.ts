@@ -16,7 +16,8 @@ import { leftoversCleanedAfter, onlyOnLmdb, sleep } from '../helpers/server.js';
  * - A full disk (ENOSPC): the write is not applied (LMDB aborts the commit
  *   before its meta page), 507 storage_full, and kvs goes on; writes resume
  *   once there is room.
- * - A failed sync (EIO): the outcome is unknown (LMDB wrote the meta page
+ * - A failed sync (EIO, or ENOSPC from a filesystem that allocates late):
+ *   the outcome is unknown (LMDB wrote the meta page
  *   before the sync; the kernel may have dropped the pages), so no write in
  *   flight is acknowledged, not even one committed behind it, and kvs exits
  *   74 to restart from what the disk holds; every write acknowledged before
@@ -80,33 +81,38 @@ describe('a commit the disk fails', { skip: onlyOnLmdb('LMDB commits') }, () => 
     assert.equal((await request(`${server.url}/v1/kv/after`)).text, 'z');
   });
 
-  it('a failed fdatasync (EIO): no write in flight is acknowledged, even one committed behind it; kvs exits 74 and restarts with every acknowledged write', async (t) => {
-    const started = await startFaulty();
-    if (started === null) return t.skip(NO_COMPILER);
-    const { server, data, trigger, clear } = started;
-    for (let i = 0; i < 5; i++) assert.equal((await put(server.url, `before-${i}`, String(i))).status, 201);
-    // Slow syncs, so that a second batch commits behind the one whose sync fails.
-    trigger('sync-delay-ms', '300');
-    trigger('sync-fail');
-    const first = put(server.url, 'during-1', 'a');
-    await sleep(100);
-    const second = put(server.url, 'during-2', 'b');
-    const answers = await Promise.all([first, second]);
-    for (const answer of answers) {
-      assert.equal(
-        answer.status,
-        503,
-        `a write in flight when the sync failed is never acknowledged: ${answer.status} ${answer.text}\n${server.output().slice(-2000)}`,
-      );
-      assert.match(answer.text, /may or may not have been applied/);
-    }
-    const exited = await Promise.race([server.exited, sleep(10_000).then(() => null)]);
-    assert.deepEqual(exited, { code: 74, signal: null }, `kvs stops with exit code 74:\n${server.output().slice(-1500)}`);
-    assert.match(server.output(), /the disk failed while making writes durable/);
-    clear('sync-delay-ms');
+  for (const [trigger, errno] of [
+    ['sync-fail', 'EIO'],
+    ['sync-nospc', 'ENOSPC'],
+  ] as const) {
+    it(`a failed fdatasync (${errno}): no write in flight is acknowledged, even one committed behind it; kvs exits 74 and restarts with every acknowledged write`, async (t) => {
+      const started = await startFaulty();
+      if (started === null) return t.skip(NO_COMPILER);
+      const { server, data, trigger: fault, clear } = started;
+      for (let i = 0; i < 5; i++) assert.equal((await put(server.url, `before-${i}`, String(i))).status, 201);
+      // Slow syncs, so that a second batch commits behind the one whose sync fails.
+      fault('sync-delay-ms', '300');
+      fault(trigger);
+      const first = put(server.url, 'during-1', 'a');
+      await sleep(100);
+      const second = put(server.url, 'during-2', 'b');
+      const answers = await Promise.all([first, second]);
+      for (const answer of answers) {
+        assert.equal(
+          answer.status,
+          503,
+          `a write in flight when the sync failed is never acknowledged: ${answer.status} ${answer.text}\n${server.output().slice(-2000)}`,
+        );
+        assert.match(answer.text, /may or may not have been applied/);
+      }
+      const exited = await Promise.race([server.exited, sleep(10_000).then(() => null)]);
+      assert.deepEqual(exited, { code: 74, signal: null }, `kvs stops with exit code 74:\n${server.output().slice(-1500)}`);
+      assert.match(server.output(), /the disk failed while making writes durable/);
+      clear('sync-delay-ms');
 
-    const restarted = await leftovers.spawn({ DATA_DIRECTORY: data });
-    for (let i = 0; i < 5; i++) assert.equal((await request(`${restarted.url}/v1/kv/before-${i}`)).text, String(i), 'every acknowledged write survives');
-    assert.equal((await put(restarted.url, 'after', 'z')).status, 201);
-  });
+      const restarted = await leftovers.spawn({ DATA_DIRECTORY: data });
+      for (let i = 0; i < 5; i++) assert.equal((await request(`${restarted.url}/v1/kv/before-${i}`)).text, String(i), 'every acknowledged write survives');
+      assert.equal((await put(restarted.url, 'after', 'z')).status, 201);
+    });
+  }
 });

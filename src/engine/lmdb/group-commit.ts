@@ -293,7 +293,7 @@ export class GroupCommit {
   private settle(): void {
     while (this.inFlight.length > 0 && this.inFlight[0]!.state !== 'pending') {
       const flight = this.inFlight.shift()!;
-      if (flight.state === 'failed' && isDiskFailure(flight.error)) this.storeFailing(flight.error);
+      if (flight.state === 'failed' && (isDiskFailure(flight.error) || this.visibleDespiteFailure(flight))) this.storeFailing(flight.error);
       if (this.storeFailed !== null) this.outcomeUnknown(flight);
       else if (flight.state === 'durable' && flight.applied) this.durable(flight);
       else this.failed(flight);
@@ -376,6 +376,22 @@ export class GroupCommit {
 
   private storeFailed: unknown = null;
 
+  /**
+   * Whether a failed batch reached the store anyway: LMDB writes the meta page
+   * before it syncs, so a sync that fails (with any errno: ENOSPC and EDQUOT
+   * from a late-allocating filesystem too) leaves the batch visible, and only
+   * the disk knows whether it is durable. "Not applied" is said only of a
+   * batch the store does not hold.
+   */
+  private visibleDespiteFailure(flight: InFlight): boolean {
+    const transaction = latestReadTransaction(this.stores.root);
+    try {
+      return (readBatchSequence(this.stores, transaction) ?? 0) >= flight.batch.sequence;
+    } finally {
+      transaction.done();
+    }
+  }
+
   private outcomeUnknown(flight: InFlight): void {
     flight.snapshot?.done();
     flight.snapshot = null;
@@ -424,10 +440,16 @@ function commitCause(error: unknown): Promise<unknown> {
 
 /** An I/O error from the disk (EIO): the store's durable state is unknown (see GroupCommit.storeFailing). */
 export function isDiskFailure(error: unknown): boolean {
+  // lmdb-js puts the errno (or LMDB's own code) in a numeric `code`; Node's errors a string one.
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
-  if (code === 'EIO' || errno === 5 || errno === -5) return true;
-  return error instanceof Error && /\bEIO\b|Input\/output error/i.test(error.message);
+  if (code === 'EIO' || code === EIO || errno === EIO || errno === -EIO || code === MDB_PANIC) return true;
+  return error instanceof Error && /\bEIO\b|Input\/output error|MDB_PANIC/i.test(error.message);
 }
+
+const EIO = 5;
+/** LMDB's "update of meta page failed or environment had fatal error": the environment is unusable until reopened. */
+const MDB_PANIC = -30795;
+const ENOSPC = 28;
 
 function storeFailedError(): KvError {
   return new KvError(
@@ -445,7 +467,7 @@ function storeFailedError(): KvError {
 export function commitFailure(error: unknown): KvError {
   const message = error instanceof Error ? error.message : String(error);
   const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
-  if (code === 'ENOSPC' || errno === 28 || errno === -28 || /MDB_MAP_FULL|ENOSPC|No space left/i.test(message)) {
+  if (code === 'ENOSPC' || code === ENOSPC || errno === ENOSPC || errno === -ENOSPC || /MDB_MAP_FULL|ENOSPC|No space left/i.test(message)) {
     return new KvError('storage_full', 'the store is full; the write was not applied', {});
   }
   return new KvError('unavailable', 'the store could not commit the write; it was not applied', { retryAfterSeconds: 1 });
