@@ -1,4 +1,5 @@
-import { median, runWrk, type LoadResult } from './lib.js';
+import { runWrk, type LoadResult } from './lib.js';
+import { summarise } from './measure.js';
 
 /** A server under load: its URL and the pid whose CPU time is counted. */
 export interface Target {
@@ -74,15 +75,6 @@ async function expectStatus(subject: Subject): Promise<void> {
   const response = await fetch(`${subject.target.url}${path}`);
   await response.arrayBuffer();
   if (response.status !== subject.expectedStatus) throw new Error(`${subject.name}: ${path} answered ${response.status}, not ${subject.expectedStatus}`);
-}
-
-export function summarise(results: LoadResult[]): LoadResult {
-  return {
-    requestsPerSecond: median(results.map((result) => result.requestsPerSecond)),
-    p99Ms: median(results.map((result) => result.p99Ms)),
-    errors: results.reduce((sum, result) => sum + result.errors, 0),
-    cpuUsPerRequest: median(results.map((result) => result.cpuUsPerRequest)),
-  };
 }
 
 /** `subject` against `anchor`, from measured results. */
